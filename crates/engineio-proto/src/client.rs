@@ -1,0 +1,694 @@
+//! The Engine.IO client state machine.
+//!
+//! # Theory of operation
+//!
+//! The machine never touches the network: its outputs are IO *intents*
+//! ([`Output::HttpRequest`], [`Output::WsConnect`], [`Output::WsSend`],
+//! [`Output::WsClose`]) and its inputs are their results
+//! ([`Client::handle_http_response`], [`Client::handle_ws_open`], …). Each
+//! intent carries an id; results for ids the machine no longer cares about
+//! (a request of a transport it left) are ignored.
+//!
+//! [`Client::connect`] opens the session over long-polling (a handshake GET)
+//! or straight over a WebSocket, whichever [`ClientConfig::transports`]
+//! allows first. Over polling, at most one GET and one POST are in flight:
+//! the GET is reissued as soon as the previous one returns, and queued
+//! packets go out in one POST of at most the server's `maxPayload`.
+//!
+//! When the handshake offers `websocket`, the machine probes it: it opens a
+//! WebSocket with the sid and sends `2probe`. On `3probe` it stops sending
+//! over polling and waits for the GET and POST in flight to return (the
+//! server ends a parked GET with a NOOP), then sends `5` on the WebSocket,
+//! which becomes the transport, and flushes what was queued meanwhile. A probe
+//! that fails leaves the session on polling.
+//!
+//! Heartbeat: the server pings; the client answers each PING with a PONG, and
+//! closes with [`CloseReason::PingTimeout`] when no PING arrives within
+//! `pingInterval + pingTimeout` of the handshake or the last PING.
+
+use alloc::collections::VecDeque;
+use core::fmt;
+use core::time::Duration;
+
+use bytes::Bytes;
+
+use crate::close::{CloseReason, TransportError};
+use crate::handshake::Handshake;
+use crate::packet::{Frame, Message, Packet};
+use crate::payload;
+use crate::sid::Sid;
+use crate::time::{Instant, TimerTable};
+use crate::transport::{RequestId, TransportKind, Transports, WsId};
+
+/// Client settings, with the Node client's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Transports to use. The session opens over polling when it is allowed,
+    /// otherwise over WebSocket.
+    pub transports: Transports,
+    /// Whether to upgrade a polling session to WebSocket when the server offers it.
+    pub upgrade: bool,
+    /// Packets [`Client::send`] queues before failing with
+    /// [`SendError::BufferFull`] (while connecting, upgrading or when the
+    /// server reads slowly).
+    pub max_buffered_packets: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            transports: Transports::ALL,
+            upgrade: true,
+            max_buffered_packets: 4096,
+        }
+    }
+}
+
+/// The HTTP method of a request the client wants made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpMethod {
+    /// Handshake or long-poll.
+    Get,
+    /// Packets to the server; the body is a payload (send it as
+    /// `text/plain;charset=UTF-8`).
+    Post,
+}
+
+/// The Engine.IO query parameters of a request: write it with `Display`
+/// (`EIO=4&transport=polling&sid=…`) and append it to the endpoint URL,
+/// after any query parameters of the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Query {
+    /// The transport this request belongs to.
+    pub transport: TransportKind,
+    /// The session, once the handshake has named it.
+    pub sid: Option<Sid>,
+}
+
+impl fmt::Display for Query {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EIO=4&transport={}", self.transport)?;
+        if let Some(sid) = self.sid {
+            write!(f, "&sid={sid}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the client asks of its driver, or tells its application, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Make this HTTP request to the Engine.IO endpoint, then report its
+    /// result with [`Client::handle_http_response`] or
+    /// [`Client::handle_http_error`].
+    HttpRequest {
+        /// Identifies the request in its result.
+        request: RequestId,
+        /// GET or POST.
+        method: HttpMethod,
+        /// Engine.IO query parameters.
+        query: Query,
+        /// The POST body (empty for GET).
+        body: Bytes,
+    },
+    /// Open a WebSocket to the Engine.IO endpoint, then report
+    /// [`Client::handle_ws_open`] or [`Client::handle_ws_closed`].
+    WsConnect {
+        /// Identifies the WebSocket in its events.
+        ws: WsId,
+        /// Engine.IO query parameters.
+        query: Query,
+    },
+    /// Send this frame on this WebSocket.
+    WsSend {
+        /// The WebSocket.
+        ws: WsId,
+        /// The frame.
+        frame: Frame,
+    },
+    /// Close this WebSocket once the frames output before have been sent.
+    WsClose {
+        /// The WebSocket.
+        ws: WsId,
+    },
+    /// The handshake completed: the session is open.
+    Opened(Handshake),
+    /// A message from the server, for the application.
+    Message(Message),
+    /// The session now runs over WebSocket.
+    Upgraded,
+    /// The WebSocket probe failed; the session stays on polling.
+    UpgradeFailed,
+    /// The session is over. Emitted once; the machine is inert afterwards.
+    Closed(CloseReason),
+}
+
+/// Why [`Client::send`] refused a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session is closing or closed, or was never connected.
+    #[error("session closed")]
+    Closed,
+    /// `max_buffered_packets` are already queued.
+    #[error("send buffer full")]
+    BufferFull,
+}
+
+/// Why [`Client::connect`] refused to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// `connect` was already called on this machine.
+    #[error("already connected")]
+    AlreadyStarted,
+    /// The configuration allows no transport.
+    #[error("no transport allowed")]
+    NoTransport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    /// Waiting for the OPEN packet.
+    Opening,
+    Open,
+    /// `close` was called while a POST was in flight; the CLOSE packet goes
+    /// out with the next POST.
+    Closing,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Polling {
+        get: Option<RequestId>,
+        post: Option<RequestId>,
+    },
+    WebSocket {
+        ws: WsId,
+        /// The WebSocket has connected (only false before a WebSocket handshake).
+        connected: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProbeStage {
+    /// Waiting for the WebSocket to connect.
+    Connecting,
+    /// `2probe` sent, waiting for `3probe`.
+    Probing,
+    /// `3probe` received: polling is pausing until its requests return.
+    Pausing,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    ws: WsId,
+    stage: ProbeStage,
+}
+
+/// The client's only timer.
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    /// No PING for `pingInterval + pingTimeout`: the server is gone.
+    Heartbeat,
+}
+
+const TIMERS: usize = 1;
+
+/// An Engine.IO client session. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Client {
+    config: ClientConfig,
+    phase: Phase,
+    transport: Transport,
+    probe: Option<Probe>,
+    handshake: Option<Handshake>,
+    /// Packets waiting for the transport.
+    buffer: VecDeque<Packet>,
+    outputs: VecDeque<Output>,
+    timers: TimerTable<TIMERS>,
+    next_id: u64,
+}
+
+impl Client {
+    /// A client that has not connected yet. Call [`Client::connect`] next.
+    pub fn new(config: ClientConfig) -> Client {
+        Client {
+            config,
+            phase: Phase::Idle,
+            transport: Transport::Polling {
+                get: None,
+                post: None,
+            },
+            probe: None,
+            handshake: None,
+            buffer: VecDeque::new(),
+            outputs: VecDeque::new(),
+            timers: TimerTable::default(),
+            next_id: 0,
+        }
+    }
+
+    /// Starts the handshake: an HTTP GET, or a WebSocket when polling is not
+    /// allowed. Drain [`Client::poll_output`] next.
+    pub fn connect(&mut self, _now: Instant) -> Result<(), ConnectError> {
+        if self.phase != Phase::Idle {
+            return Err(ConnectError::AlreadyStarted);
+        }
+        let transports = self.config.transports;
+        if transports.polling {
+            self.phase = Phase::Opening;
+            let request = self.request(HttpMethod::Get, Bytes::new());
+            self.transport = Transport::Polling {
+                get: Some(request),
+                post: None,
+            };
+        } else if transports.websocket {
+            self.phase = Phase::Opening;
+            let ws = self.open_ws();
+            self.transport = Transport::WebSocket {
+                ws,
+                connected: false,
+            };
+        } else {
+            return Err(ConnectError::NoTransport);
+        }
+        Ok(())
+    }
+
+    /// The handshake, once the session is open.
+    pub fn handshake(&self) -> Option<&Handshake> {
+        self.handshake.as_ref()
+    }
+
+    /// The session id, once the session is open.
+    pub fn sid(&self) -> Option<Sid> {
+        self.handshake.as_ref().map(|h| h.sid)
+    }
+
+    /// The transport currently carrying the session.
+    pub fn transport(&self) -> TransportKind {
+        match self.transport {
+            Transport::Polling { .. } => TransportKind::Polling,
+            Transport::WebSocket { .. } => TransportKind::WebSocket,
+        }
+    }
+
+    /// Whether the session is open (handshake done, not closing).
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Packets queued and not yet handed to a transport.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Queues a message. It goes out when the session is open and the
+    /// transport can take it; while connecting or upgrading it waits.
+    pub fn send(&mut self, now: Instant, message: Message) -> Result<(), SendError> {
+        self.handle_timeout(now);
+        if !matches!(self.phase, Phase::Opening | Phase::Open) {
+            return Err(SendError::Closed);
+        }
+        if self.buffer.len() >= self.config.max_buffered_packets {
+            return Err(SendError::BufferFull);
+        }
+        self.buffer.push_back(Packet::Message(message));
+        self.flush();
+        Ok(())
+    }
+
+    /// Closes the session after what is queued has been handed to the
+    /// transport, with a CLOSE packet to the server. Emits
+    /// [`Output::Closed`] with [`CloseReason::ForcedClose`].
+    pub fn close(&mut self, now: Instant) {
+        self.handle_timeout(now);
+        match self.phase {
+            Phase::Open => {}
+            Phase::Idle | Phase::Opening => return self.close_with(CloseReason::ForcedClose),
+            Phase::Closing | Phase::Closed => return,
+        }
+        self.abandon_probe(false);
+        self.phase = Phase::Closing;
+        self.buffer.push_back(Packet::Close);
+        self.flush();
+    }
+
+    /// The result of an [`Output::HttpRequest`]: its status and body (for a
+    /// GET, read at most the server's `maxPayload` plus a margin).
+    pub fn handle_http_response(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        status: u16,
+        body: Bytes,
+    ) {
+        self.handle_timeout(now);
+        let Transport::Polling { get, post } = self.transport else {
+            return;
+        };
+        if get == Some(request) {
+            self.transport = Transport::Polling { get: None, post };
+            if status != 200 {
+                return self.fail_http(status);
+            }
+            self.handle_payload(now, body);
+            self.after_polling_request(now);
+        } else if post == Some(request) {
+            self.transport = Transport::Polling { get, post: None };
+            if status != 200 {
+                return self.fail_http(status);
+            }
+            self.after_polling_request(now);
+        }
+    }
+
+    /// An [`Output::HttpRequest`] failed without a response (connection
+    /// refused, reset, timed out). Closes the session.
+    pub fn handle_http_error(&mut self, now: Instant, request: RequestId) {
+        self.handle_timeout(now);
+        if let Transport::Polling { get, post } = self.transport {
+            if get == Some(request) || post == Some(request) {
+                self.close_with(CloseReason::TransportError(TransportError::RequestFailed));
+            }
+        }
+    }
+
+    /// The WebSocket of an [`Output::WsConnect`] connected.
+    pub fn handle_ws_open(&mut self, now: Instant, ws: WsId) {
+        self.handle_timeout(now);
+        if self.transport == (Transport::WebSocket { ws, connected: false }) {
+            self.transport = Transport::WebSocket {
+                ws,
+                connected: true,
+            };
+        } else if let Some(probe) = self.probe.filter(|p| p.ws == ws) {
+            if probe.stage == ProbeStage::Connecting {
+                self.outputs.push_back(Output::WsSend {
+                    ws,
+                    frame: Packet::PING_PROBE.encode_frame(),
+                });
+                self.probe = Some(Probe {
+                    ws,
+                    stage: ProbeStage::Probing,
+                });
+            }
+        }
+    }
+
+    /// A frame arrived on a WebSocket.
+    pub fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
+        self.handle_timeout(now);
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if matches!(self.transport, Transport::WebSocket { ws: current, .. } if current == ws) {
+            match Packet::decode_frame(frame) {
+                Ok(packet) => self.handle_packet(now, packet),
+                Err(error) => self.close_with(CloseReason::ParseError(error)),
+            }
+        } else if let Some(probe) = self.probe.filter(|p| p.ws == ws) {
+            let is_probe_answer = matches!(Packet::decode_frame(frame), Ok(p) if p.is_pong_probe());
+            if probe.stage == ProbeStage::Probing && is_probe_answer {
+                self.probe = Some(Probe {
+                    ws,
+                    stage: ProbeStage::Pausing,
+                });
+                self.after_polling_request(now);
+            } else {
+                self.abandon_probe(true);
+            }
+        }
+    }
+
+    /// A WebSocket closed or failed (before or after connecting).
+    pub fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
+        self.handle_timeout(now);
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if matches!(self.transport, Transport::WebSocket { ws: current, .. } if current == ws) {
+            self.close_with(CloseReason::TransportClose);
+        } else if self.probe.is_some_and(|p| p.ws == ws) {
+            self.probe = None;
+            self.outputs.push_back(Output::UpgradeFailed);
+            // Polling may have paused for the probe: resume it.
+            self.after_polling_request(now);
+        }
+    }
+
+    /// Fires the heartbeat watchdog when due. Safe to call early or often.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timers.take_expired(Timer::Heartbeat as usize, now) {
+            self.close_with(CloseReason::PingTimeout);
+        }
+    }
+
+    /// The next output, if any. Drain after every call.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Client::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    fn handle_payload(&mut self, now: Instant, body: Bytes) {
+        let packets = match payload::decode(body) {
+            Ok(packets) => packets,
+            Err(error) => return self.close_with(CloseReason::ParseError(error)),
+        };
+        for packet in packets {
+            match packet {
+                Ok(packet) => self.handle_packet(now, packet),
+                Err(error) => return self.close_with(CloseReason::ParseError(error)),
+            }
+            if self.phase == Phase::Closed {
+                return;
+            }
+        }
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        match (self.phase, packet) {
+            (Phase::Opening, Packet::Open(json)) => self.handle_open(now, &json),
+            (Phase::Opening, _) => {
+                self.close_with(CloseReason::TransportError(TransportError::InvalidHandshake))
+            }
+            (Phase::Open | Phase::Closing, Packet::Ping(_)) => {
+                self.reset_heartbeat(now);
+                self.buffer.push_front(Packet::PONG);
+                self.flush();
+            }
+            (Phase::Open | Phase::Closing, Packet::Message(message)) => {
+                self.outputs.push_back(Output::Message(message))
+            }
+            (Phase::Open | Phase::Closing, Packet::Close) => self.close_with(CloseReason::PeerClose),
+            // NOOPs end polls during upgrades; the rest is ignored, as in Node.
+            _ => {}
+        }
+    }
+
+    fn handle_open(&mut self, now: Instant, json: &str) {
+        let Ok(handshake) = Handshake::from_json(json) else {
+            return self.close_with(CloseReason::TransportError(TransportError::InvalidHandshake));
+        };
+        self.phase = Phase::Open;
+        let probe_websocket = self.config.upgrade
+            && self.config.transports.websocket
+            && matches!(self.transport, Transport::Polling { .. })
+            && handshake.offers_upgrade(TransportKind::WebSocket);
+        self.handshake = Some(handshake.clone());
+        self.outputs.push_back(Output::Opened(handshake));
+        self.reset_heartbeat(now);
+        if probe_websocket {
+            let ws = self.open_ws();
+            self.probe = Some(Probe {
+                ws,
+                stage: ProbeStage::Connecting,
+            });
+        }
+        self.flush();
+    }
+
+    fn reset_heartbeat(&mut self, now: Instant) {
+        if let Some(handshake) = &self.handshake {
+            let deadline = now + heartbeat_window(handshake);
+            self.timers.set(Timer::Heartbeat as usize, deadline);
+        }
+    }
+
+    /// After a GET or POST returned (or a probe changed state): keep polling,
+    /// or finish the pause of an upgrade once nothing is in flight.
+    fn after_polling_request(&mut self, _now: Instant) {
+        let Transport::Polling { get, post } = self.transport else {
+            return;
+        };
+        if !matches!(self.phase, Phase::Open | Phase::Closing) {
+            return;
+        }
+        if let Some(probe) = self.probe.filter(|p| p.stage == ProbeStage::Pausing) {
+            if get.is_none() && post.is_none() {
+                self.complete_upgrade(probe.ws);
+            }
+            return;
+        }
+        if get.is_none() && self.phase == Phase::Open {
+            let request = self.request(HttpMethod::Get, Bytes::new());
+            self.transport = Transport::Polling {
+                get: Some(request),
+                post,
+            };
+        }
+        self.flush();
+    }
+
+    fn complete_upgrade(&mut self, ws: WsId) {
+        self.probe = None;
+        self.outputs.push_back(Output::WsSend {
+            ws,
+            frame: Packet::Upgrade.encode_frame(),
+        });
+        self.transport = Transport::WebSocket {
+            ws,
+            connected: true,
+        };
+        self.outputs.push_back(Output::Upgraded);
+        self.flush();
+    }
+
+    /// Drops the probe WebSocket; `report` tells the application.
+    fn abandon_probe(&mut self, report: bool) {
+        if let Some(probe) = self.probe.take() {
+            self.outputs.push_back(Output::WsClose { ws: probe.ws });
+            if report {
+                self.outputs.push_back(Output::UpgradeFailed);
+            }
+            if probe.stage == ProbeStage::Pausing {
+                // Polling paused for this probe: resume it.
+                let Transport::Polling { get: None, post } = self.transport else {
+                    return;
+                };
+                if self.phase == Phase::Open {
+                    let request = self.request(HttpMethod::Get, Bytes::new());
+                    self.transport = Transport::Polling {
+                        get: Some(request),
+                        post,
+                    };
+                }
+                self.flush();
+            }
+        }
+    }
+
+    /// Hands queued packets to the transport when it can take them. A
+    /// closing client finishes once its CLOSE has been handed over.
+    fn flush(&mut self) {
+        if !matches!(self.phase, Phase::Open | Phase::Closing) || self.buffer.is_empty() {
+            return;
+        }
+        let pausing = self.probe.is_some_and(|p| p.stage == ProbeStage::Pausing);
+        match self.transport {
+            Transport::WebSocket { ws, connected: true } => {
+                let mut closing = false;
+                for packet in self.buffer.drain(..) {
+                    closing |= packet == Packet::Close;
+                    self.outputs.push_back(Output::WsSend {
+                        ws,
+                        frame: packet.encode_frame(),
+                    });
+                }
+                if closing {
+                    self.close_with(CloseReason::ForcedClose);
+                }
+            }
+            Transport::Polling { get, post: None } if !pausing => {
+                let max_payload = self.handshake.as_ref().map_or(usize::MAX, |h| {
+                    usize::try_from(h.max_payload).unwrap_or(usize::MAX)
+                });
+                let count = payload::count_fitting(&self.buffer, max_payload);
+                let batch = self.buffer.range(..count);
+                let closing = batch.clone().any(|p| *p == Packet::Close);
+                let body = payload::encode(batch);
+                self.buffer.drain(..count);
+                let request = self.request(HttpMethod::Post, body);
+                self.transport = Transport::Polling {
+                    get,
+                    post: Some(request),
+                };
+                if closing {
+                    self.close_with(CloseReason::ForcedClose);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends the session now: the WebSockets close, buffered packets drop.
+    fn close_with(&mut self, reason: CloseReason) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.abandon_probe(false);
+        if let Transport::WebSocket { ws, .. } = self.transport {
+            self.outputs.push_back(Output::WsClose { ws });
+        }
+        self.buffer.clear();
+        self.timers.clear_all();
+        self.phase = Phase::Closed;
+        self.outputs.push_back(Output::Closed(reason));
+    }
+
+    fn fail_http(&mut self, status: u16) {
+        self.close_with(CloseReason::TransportError(TransportError::HttpStatus(status)));
+    }
+
+    fn query(&self, transport: TransportKind) -> Query {
+        Query {
+            transport,
+            sid: self.sid(),
+        }
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn request(&mut self, method: HttpMethod, body: Bytes) -> RequestId {
+        let request = RequestId(self.next_id());
+        self.outputs.push_back(Output::HttpRequest {
+            request,
+            method,
+            query: self.query(TransportKind::Polling),
+            body,
+        });
+        request
+    }
+
+    fn open_ws(&mut self) -> WsId {
+        let ws = WsId(self.next_id());
+        self.outputs.push_back(Output::WsConnect {
+            ws,
+            query: self.query(TransportKind::WebSocket),
+        });
+        ws
+    }
+}
+
+/// How long the client waits for a PING before giving up on the server.
+pub fn heartbeat_window(handshake: &Handshake) -> Duration {
+    handshake.ping_interval().saturating_add(handshake.ping_timeout())
+}

@@ -1,0 +1,194 @@
+//! HTTP long-polling payloads: packets joined by the record separator `\x1e`.
+//!
+//! Every record is a packet's text form, except binary messages, which are
+//! written `b` followed by standard base64. A payload is UTF-8 text.
+//!
+//! ```
+//! use engineio_proto::{payload, Packet, Message};
+//! use bytes::Bytes;
+//!
+//! let body = Bytes::from_static(b"4hello\x1ebAQIDBA==");
+//! let packets: Vec<Packet> = payload::decode(body).unwrap().collect::<Result<_, _>>().unwrap();
+//! assert_eq!(packets[0], Packet::Message("hello".into()));
+//! assert_eq!(packets[1], Packet::Message(Message::Binary(Bytes::from_static(&[1, 2, 3, 4]))));
+//! assert_eq!(payload::encode(&packets), Bytes::from_static(b"4hello\x1ebAQIDBA=="));
+//! ```
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+
+use crate::packet::{DecodeError, Message, Packet, Str};
+
+/// The record separator between packets of a payload.
+pub const SEPARATOR: u8 = 0x1e;
+
+/// Standard alphabet, padding optional: peers differ on whether they pad.
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Starts decoding an HTTP body. Fails at once when the body is not UTF-8;
+/// otherwise yields the packets in order and stops after the first bad one.
+///
+/// An empty body is one empty record, which is an error, as in Node.
+pub fn decode(body: Bytes) -> Result<PayloadDecoder, DecodeError> {
+    let text = Str::from_utf8(body).map_err(|_| DecodeError::InvalidUtf8)?;
+    Ok(PayloadDecoder { rest: Some(text) })
+}
+
+/// The packets of one payload, in order. See [`decode`].
+#[derive(Debug, Clone)]
+pub struct PayloadDecoder {
+    /// What is left to decode; `None` once done or after an error.
+    rest: Option<Str>,
+}
+
+impl Iterator for PayloadDecoder {
+    type Item = Result<Packet, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest.take()?;
+        let bytes = rest.as_bytes();
+        let record = match bytes.iter().position(|&b| b == SEPARATOR) {
+            Some(at) => {
+                // The separator is ASCII, so both cuts are character boundaries.
+                let record = bytes.slice(..at);
+                self.rest = Some(Str::from_utf8(bytes.slice(at + 1..)).ok()?);
+                record
+            }
+            None => bytes.clone(),
+        };
+        let decoded = decode_record(record);
+        if decoded.is_err() {
+            self.rest = None;
+        }
+        Some(decoded)
+    }
+}
+
+fn decode_record(record: Bytes) -> Result<Packet, DecodeError> {
+    if record.first() == Some(&b'b') {
+        let data = LENIENT_BASE64
+            .decode(&record[1..])
+            .map_err(|_| DecodeError::InvalidBase64)?;
+        return Ok(Packet::Message(Message::Binary(Bytes::from(data))));
+    }
+    // A slice of valid UTF-8 cut at ASCII separators is valid UTF-8.
+    let text = Str::from_utf8(record).map_err(|_| DecodeError::InvalidUtf8)?;
+    Packet::decode_text(text)
+}
+
+/// Encodes packets into one payload.
+pub fn encode<'a>(packets: impl IntoIterator<Item = &'a Packet>) -> Bytes {
+    let mut out = BytesMut::new();
+    for (i, packet) in packets.into_iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(&[SEPARATOR]);
+        }
+        packet.write_in_payload(&mut out);
+    }
+    out.freeze()
+}
+
+/// How many of the leading `packets` fit in one payload of at most
+/// `max_payload` bytes. Always at least one when there is one, so a single
+/// oversized packet still goes out (the peer decides whether to accept it).
+pub fn count_fitting<'a>(
+    packets: impl IntoIterator<Item = &'a Packet>,
+    max_payload: usize,
+) -> usize {
+    let mut total = 0usize;
+    let mut count = 0usize;
+    for packet in packets {
+        let separator = usize::from(count > 0);
+        let next = total + separator + packet.encoded_len_in_payload();
+        if count > 0 && next > max_payload {
+            break;
+        }
+        total = next;
+        count += 1;
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn decode_all(body: &[u8]) -> Vec<Result<Packet, DecodeError>> {
+        decode(Bytes::copy_from_slice(body)).unwrap().collect()
+    }
+
+    #[test]
+    fn protocol_document_examples() {
+        // The examples of the Engine.IO v4 protocol document.
+        let packets = vec![
+            Packet::Message("hello".into()),
+            Packet::Message("€".into()),
+            Packet::Message(Message::Binary(Bytes::from_static(&[1, 2, 3, 4]))),
+        ];
+        let wire = "4hello\x1e4€\x1ebAQIDBA==".as_bytes();
+        assert_eq!(encode(&packets), Bytes::copy_from_slice(wire));
+        let decoded: Vec<_> = decode_all(wire).into_iter().map(Result::unwrap).collect();
+        assert_eq!(decoded, packets);
+    }
+
+    #[test]
+    fn heartbeat_and_probe_payloads() {
+        assert_eq!(decode_all(b"2"), vec![Ok(Packet::PING)]);
+        assert_eq!(decode_all(b"3\x1e6"), vec![Ok(Packet::PONG), Ok(Packet::Noop)]);
+        assert_eq!(encode(&[Packet::Noop]), Bytes::from_static(b"6"));
+        assert_eq!(encode(&[Packet::Close]), Bytes::from_static(b"1"));
+    }
+
+    #[test]
+    fn stops_after_the_first_bad_record() {
+        assert_eq!(
+            decode_all(b"4a\x1eabc\x1e4b"),
+            vec![Ok(Packet::Message("a".into())), Err(DecodeError::UnknownType(b'a'))]
+        );
+        assert_eq!(decode_all(b""), vec![Err(DecodeError::Empty)]);
+        assert_eq!(
+            decode_all(b"4a\x1e"),
+            vec![Ok(Packet::Message("a".into())), Err(DecodeError::Empty)]
+        );
+        assert_eq!(decode_all(b"b!!!"), vec![Err(DecodeError::InvalidBase64)]);
+    }
+
+    #[test]
+    fn rejects_non_utf8_bodies() {
+        assert_eq!(
+            decode(Bytes::from_static(&[b'4', 0xff])).err(),
+            Some(DecodeError::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn accepts_unpadded_base64() {
+        assert_eq!(
+            decode_all(b"bAQIDBA"),
+            vec![Ok(Packet::Message(Message::Binary(Bytes::from_static(&[1, 2, 3, 4]))))]
+        );
+    }
+
+    #[test]
+    fn count_fitting_respects_the_limit() {
+        let packets = vec![
+            Packet::Message("aaaa".into()), // 5 bytes
+            Packet::Message("bbbb".into()), // +1+5 = 11
+            Packet::Message("cccc".into()), // +1+5 = 17
+        ];
+        assert_eq!(count_fitting(&packets, 4), 1, "the first always goes");
+        assert_eq!(count_fitting(&packets, 10), 1);
+        assert_eq!(count_fitting(&packets, 11), 2);
+        assert_eq!(count_fitting(&packets, 17), 3);
+        assert_eq!(count_fitting(&[], 17), 0);
+        let fitted = encode(&packets[..2]);
+        assert_eq!(fitted.len(), 11);
+    }
+}

@@ -1,0 +1,601 @@
+//! One Engine.IO session on the server.
+//!
+//! # Theory of operation
+//!
+//! A session starts on the transport of its handshake: long-polling or a
+//! WebSocket. Everything the application sends goes through one write buffer.
+//! On a WebSocket the buffer is flushed as soon as anything is in it, one frame
+//! per packet. On long-polling it is flushed into the single parked GET, all
+//! packets in one payload; with no GET parked it waits for the next one.
+//!
+//! Heartbeat: a PING is queued `pingInterval` after the handshake and after
+//! each PONG. The PONG deadline counts from when the PING is *queued*, not
+//! from when a GET carries it, so a client that stops polling times out on
+//! schedule.
+//!
+//! Upgrade (polling → WebSocket): the driver accepts a WebSocket with the sid
+//! and calls [`Session::handle_upgrade`]. The client sends `2probe` on it and
+//! gets `3probe`; from then until the client's `5`, a parked GET receives a
+//! NOOP every 100 ms (at once, the first time) so the client can pause its
+//! polling. On `5` the WebSocket becomes the transport and the buffer moves
+//! over to it: nothing queued is lost or duplicated and order is kept. Any
+//! other packet on the probe, a timeout or the probe closing abandons the
+//! upgrade and the session stays on polling.
+//!
+//! Every input first fires the timers due at its `now`, so an input that
+//! arrives after a deadline sees the deadline's effect (a GET arriving after
+//! the ping timeout finds the session closed).
+//!
+//! A closed session emits [`Output::Closed`] once; after that it refuses
+//! requests with [`RequestError::UnknownSid`] and the driver should drop it
+//! once its outputs are drained.
+
+use alloc::collections::VecDeque;
+use core::time::Duration;
+
+use bytes::Bytes;
+
+use super::{HttpResponse, Opening, RequestError, ServerConfig};
+use crate::close::{CloseReason, TransportError};
+use crate::handshake::Handshake;
+use crate::packet::{Frame, Message, Packet};
+use crate::payload;
+use crate::sid::Sid;
+use crate::time::{Instant, TimerTable};
+use crate::transport::{RequestId, TransportKind, WsId};
+
+/// How often a parked GET gets a NOOP while an upgrade is in progress (Node's value).
+const UPGRADE_NOOP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What the session asks of its driver, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Answer this HTTP request with this response.
+    Respond {
+        /// The request being answered.
+        request: RequestId,
+        /// The response.
+        response: HttpResponse,
+    },
+    /// Send this frame on this WebSocket.
+    WsSend {
+        /// The WebSocket.
+        ws: WsId,
+        /// The frame.
+        frame: Frame,
+    },
+    /// Close this WebSocket once the frames output before have been sent.
+    WsClose {
+        /// The WebSocket.
+        ws: WsId,
+    },
+    /// A message from the client, for the application.
+    Message(Message),
+    /// The session now runs over WebSocket.
+    Upgraded,
+    /// The session is over. Emitted once; nothing but refusals follows.
+    Closed(CloseReason),
+}
+
+/// Why [`Session::send`] refused a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session is closing or closed.
+    #[error("session closed")]
+    Closed,
+    /// The client has not read `max_buffered_packets` packets yet.
+    #[error("send buffer full")]
+    BufferFull,
+}
+
+/// The session's timers.
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    /// The next PING is due.
+    Ping,
+    /// The PING sent has gone unanswered too long: close.
+    Pong,
+    /// The upgrade in progress has taken too long: abandon it.
+    Upgrade,
+    /// Send a NOOP to a parked GET so the upgrading client can pause polling.
+    UpgradeNoop,
+    /// A closing polling session has waited too long for a GET: drop it.
+    Close,
+}
+
+const TIMERS: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    /// `close` was called; waiting for a GET to carry the CLOSE packet.
+    Closing,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// Long-polling, with the parked GET if there is one.
+    Polling { parked: Option<RequestId> },
+    WebSocket(WsId),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Upgrade {
+    ws: WsId,
+    /// The client's `2probe` was answered.
+    probed: bool,
+}
+
+/// The settings a session keeps from [`ServerConfig`].
+#[derive(Debug, Clone)]
+struct Limits {
+    ping_interval: Duration,
+    ping_timeout: Duration,
+    upgrade_timeout: Duration,
+    close_timeout: Duration,
+    max_payload: usize,
+    max_buffered_packets: usize,
+    upgrades_allowed: bool,
+}
+
+/// One Engine.IO session. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Session {
+    sid: Sid,
+    limits: Limits,
+    phase: Phase,
+    transport: Transport,
+    upgrade: Option<Upgrade>,
+    /// Packets waiting for the transport.
+    buffer: VecDeque<Packet>,
+    outputs: VecDeque<Output>,
+    timers: TimerTable<TIMERS>,
+}
+
+impl Session {
+    pub(super) fn new(now: Instant, sid: Sid, config: &ServerConfig, opening: Opening) -> Session {
+        let (transport, upgrades_allowed) = match opening {
+            Opening::Polling(request) => (
+                Transport::Polling {
+                    parked: Some(request),
+                },
+                config.allow_upgrades && config.transports.websocket,
+            ),
+            Opening::WebSocket(ws) => (Transport::WebSocket(ws), false),
+        };
+        let mut session = Session {
+            sid,
+            limits: Limits {
+                ping_interval: config.ping_interval,
+                ping_timeout: config.ping_timeout,
+                upgrade_timeout: config.upgrade_timeout,
+                close_timeout: config.close_timeout,
+                max_payload: config.max_payload,
+                max_buffered_packets: config.max_buffered_packets,
+                upgrades_allowed,
+            },
+            phase: Phase::Open,
+            transport,
+            upgrade: None,
+            buffer: VecDeque::new(),
+            outputs: VecDeque::new(),
+            timers: TimerTable::default(),
+        };
+        let handshake = Handshake {
+            sid,
+            upgrades: if upgrades_allowed {
+                alloc::vec![TransportKind::WebSocket.as_str().into()]
+            } else {
+                alloc::vec![]
+            },
+            ping_interval: duration_millis(config.ping_interval),
+            ping_timeout: duration_millis(config.ping_timeout),
+            max_payload: config.max_payload as u64,
+        };
+        session.buffer.push_back(Packet::Open(handshake.to_json()));
+        session.flush();
+        session.set_timer(Timer::Ping, now + config.ping_interval);
+        session
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// The transport currently carrying the session.
+    pub fn transport(&self) -> TransportKind {
+        match self.transport {
+            Transport::Polling { .. } => TransportKind::Polling,
+            Transport::WebSocket(_) => TransportKind::WebSocket,
+        }
+    }
+
+    /// Whether a WebSocket upgrade is in progress.
+    pub fn is_upgrading(&self) -> bool {
+        self.upgrade.is_some()
+    }
+
+    /// Whether the session has ended (its [`Output::Closed`] was emitted).
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Packets waiting for the client to read them.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// The largest POST body or WebSocket message this session accepts. A
+    /// driver reads at most one byte more than this before calling
+    /// [`Session::handle_post`], so an oversized body costs bounded memory.
+    pub fn max_payload(&self) -> usize {
+        self.limits.max_payload
+    }
+
+    /// A long-poll GET for this session. Its response comes as an
+    /// [`Output::Respond`], now if packets are waiting, otherwise when there
+    /// are some or at the next PING.
+    pub fn handle_poll(&mut self, now: Instant, request: RequestId) {
+        self.handle_timeout(now);
+        let parked = match self.transport {
+            _ if self.phase == Phase::Closed => return self.refuse(request, RequestError::UnknownSid),
+            Transport::WebSocket(_) => return self.refuse(request, RequestError::BadRequest),
+            Transport::Polling { parked } => parked,
+        };
+        if parked.is_some() {
+            // Node closes the session on a second concurrent poll; the first
+            // GET gets the CLOSE packet, this one a 400.
+            self.close_with(CloseReason::TransportError(TransportError::OverlappingPoll));
+            return self.refuse(request, RequestError::BadRequest);
+        }
+        self.transport = Transport::Polling {
+            parked: Some(request),
+        };
+        self.flush();
+    }
+
+    /// The long-poll GET `request` ended before it was answered (the client
+    /// went away). Closes the session, as Node does.
+    pub fn handle_poll_aborted(&mut self, now: Instant, request: RequestId) {
+        self.handle_timeout(now);
+        if self.transport == (Transport::Polling { parked: Some(request) }) {
+            self.transport = Transport::Polling { parked: None };
+            self.close_with(CloseReason::TransportClose);
+        }
+    }
+
+    /// A POST with its whole body (or the first `max_payload() + 1` bytes of
+    /// it). Answered with an [`Output::Respond`] at once: `ok`, 413 for an
+    /// oversized body, 400 for one that does not decode (both close the
+    /// session).
+    pub fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
+        self.handle_timeout(now);
+        match self.transport {
+            _ if self.phase == Phase::Closed => return self.refuse(request, RequestError::UnknownSid),
+            Transport::WebSocket(_) => return self.refuse(request, RequestError::BadRequest),
+            Transport::Polling { .. } => {}
+        }
+        if body.len() > self.limits.max_payload {
+            self.respond(request, HttpResponse::payload_too_large());
+            return self.close_with(CloseReason::PayloadTooLarge);
+        }
+        if self.phase == Phase::Open {
+            let packets = match payload::decode(body) {
+                Ok(packets) => packets,
+                Err(error) => return self.reject_post(request, error),
+            };
+            for packet in packets {
+                match packet {
+                    Ok(packet) => self.handle_packet(now, packet),
+                    Err(error) => return self.reject_post(request, error),
+                }
+                if self.phase != Phase::Open {
+                    break;
+                }
+            }
+        }
+        self.respond(request, HttpResponse::ok());
+    }
+
+    fn reject_post(&mut self, request: RequestId, error: crate::packet::DecodeError) {
+        self.refuse(request, RequestError::BadRequest);
+        self.close_with(CloseReason::ParseError(error));
+    }
+
+    /// A WebSocket carrying this session's sid was accepted: an upgrade
+    /// attempt. Refused with an [`Output::WsClose`] for it when the session is
+    /// not an open polling session, is already upgrading, or upgrades are off.
+    pub fn handle_upgrade(&mut self, now: Instant, ws: WsId) {
+        self.handle_timeout(now);
+        let can_upgrade = self.phase == Phase::Open
+            && self.limits.upgrades_allowed
+            && self.upgrade.is_none()
+            && matches!(self.transport, Transport::Polling { .. });
+        if !can_upgrade {
+            self.outputs.push_back(Output::WsClose { ws });
+            return;
+        }
+        self.upgrade = Some(Upgrade { ws, probed: false });
+        self.set_timer(Timer::Upgrade, now + self.limits.upgrade_timeout);
+    }
+
+    /// A frame arrived on WebSocket `ws` (the session's or its upgrade probe).
+    /// Frames of any other WebSocket are ignored.
+    pub fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
+        self.handle_timeout(now);
+        if self.phase == Phase::Closed {
+            return;
+        }
+        let oversized = frame.len() > self.limits.max_payload;
+        if self.transport == Transport::WebSocket(ws) {
+            if oversized {
+                return self.close_with(CloseReason::PayloadTooLarge);
+            }
+            match Packet::decode_frame(frame) {
+                Ok(packet) => self.handle_packet(now, packet),
+                Err(error) => self.close_with(CloseReason::ParseError(error)),
+            }
+        } else if self.upgrade.is_some_and(|u| u.ws == ws) {
+            match Packet::decode_frame(frame) {
+                Ok(packet) if !oversized => self.handle_probe_packet(now, ws, packet),
+                _ => self.abandon_upgrade(),
+            }
+        }
+    }
+
+    /// WebSocket `ws` closed (by the peer or after an [`Output::WsClose`]).
+    pub fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
+        self.handle_timeout(now);
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if self.transport == Transport::WebSocket(ws) {
+            self.close_with(CloseReason::TransportClose);
+        } else if self.upgrade.is_some_and(|u| u.ws == ws) {
+            self.abandon_upgrade();
+        }
+    }
+
+    /// Queues a message for the client. Fails once the session is closing,
+    /// or when `max_buffered_packets` are already waiting for a client that
+    /// does not read.
+    pub fn send(&mut self, now: Instant, message: Message) -> Result<(), SendError> {
+        self.handle_timeout(now);
+        if self.phase != Phase::Open {
+            return Err(SendError::Closed);
+        }
+        if self.buffer.len() >= self.limits.max_buffered_packets {
+            return Err(SendError::BufferFull);
+        }
+        self.buffer.push_back(Packet::Message(message));
+        self.flush();
+        Ok(())
+    }
+
+    /// Closes the session after what is buffered has been delivered: over
+    /// WebSocket at once; over polling with the next GET (or after
+    /// `close_timeout` without one). Emits [`Output::Closed`] with
+    /// [`CloseReason::ForcedClose`].
+    pub fn close(&mut self, now: Instant) {
+        self.handle_timeout(now);
+        if self.phase != Phase::Open {
+            return;
+        }
+        self.abandon_upgrade();
+        self.phase = Phase::Closing;
+        self.timers.clear_all();
+        self.set_timer(Timer::Close, now + self.limits.close_timeout);
+        self.flush();
+    }
+
+    /// Fires every timer due at `now`. Safe to call early or often.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.take_expired(Timer::Close, now) {
+            self.close_with(CloseReason::ForcedClose);
+        }
+        if self.take_expired(Timer::Pong, now) {
+            self.close_with(CloseReason::PingTimeout);
+        }
+        if self.take_expired(Timer::Ping, now) {
+            self.buffer.push_back(Packet::PING);
+            self.set_timer(Timer::Pong, now + self.limits.ping_timeout);
+            self.flush();
+        }
+        if self.take_expired(Timer::Upgrade, now) {
+            self.abandon_upgrade();
+        }
+        if self.take_expired(Timer::UpgradeNoop, now) {
+            self.send_upgrade_noop(now);
+        }
+    }
+
+    /// The next output, if any. Drain after every call.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] should next be called; `None` once closed.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        match packet {
+            Packet::Pong(_) => {
+                self.timers.clear(Timer::Pong as usize);
+                self.set_timer(Timer::Ping, now + self.limits.ping_interval);
+            }
+            Packet::Ping(_) => {
+                self.close_with(CloseReason::TransportError(
+                    TransportError::InvalidHeartbeatDirection,
+                ));
+            }
+            Packet::Message(message) => self.outputs.push_back(Output::Message(message)),
+            Packet::Close => self.close_with(CloseReason::PeerClose),
+            // Harmless and ignored, as in Node.
+            Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
+        }
+    }
+
+    fn handle_probe_packet(&mut self, now: Instant, ws: WsId, packet: Packet) {
+        if packet.is_ping_probe() {
+            self.outputs.push_back(Output::WsSend {
+                ws,
+                frame: Packet::PONG_PROBE.encode_frame(),
+            });
+            self.upgrade = Some(Upgrade { ws, probed: true });
+            self.send_upgrade_noop(now);
+        } else if packet == Packet::Upgrade {
+            self.complete_upgrade(ws);
+        } else {
+            self.abandon_upgrade();
+        }
+    }
+
+    /// Ends a parked GET with a NOOP (unless it has real packets to carry) so
+    /// the upgrading client can pause polling, and re-arms the cadence.
+    fn send_upgrade_noop(&mut self, now: Instant) {
+        if !self.upgrade.is_some_and(|u| u.probed) {
+            return;
+        }
+        if let Transport::Polling {
+            parked: Some(request),
+        } = self.transport
+        {
+            if self.buffer.is_empty() {
+                self.transport = Transport::Polling { parked: None };
+                self.respond(request, HttpResponse::payload(noop_payload()));
+            } else {
+                self.flush();
+            }
+        }
+        self.set_timer(Timer::UpgradeNoop, now + UPGRADE_NOOP_INTERVAL);
+    }
+
+    fn complete_upgrade(&mut self, ws: WsId) {
+        self.upgrade = None;
+        self.timers.clear(Timer::Upgrade as usize);
+        self.timers.clear(Timer::UpgradeNoop as usize);
+        if let Transport::Polling {
+            parked: Some(request),
+        } = self.transport
+        {
+            // A client that kept polling: release its GET; what is buffered
+            // now goes over the WebSocket.
+            self.respond(request, HttpResponse::payload(noop_payload()));
+        }
+        self.transport = Transport::WebSocket(ws);
+        self.limits.upgrades_allowed = false;
+        self.outputs.push_back(Output::Upgraded);
+        self.flush();
+    }
+
+    fn abandon_upgrade(&mut self) {
+        if let Some(upgrade) = self.upgrade.take() {
+            self.timers.clear(Timer::Upgrade as usize);
+            self.timers.clear(Timer::UpgradeNoop as usize);
+            self.outputs.push_back(Output::WsClose { ws: upgrade.ws });
+        }
+    }
+
+    /// Moves buffered packets onto the transport if it can take them. A
+    /// closing session finishes once its CLOSE has gone out.
+    fn flush(&mut self) {
+        match self.transport {
+            Transport::WebSocket(ws) => {
+                for packet in self.buffer.drain(..) {
+                    self.outputs.push_back(Output::WsSend {
+                        ws,
+                        frame: packet.encode_frame(),
+                    });
+                }
+                if self.phase == Phase::Closing {
+                    self.finish(CloseReason::ForcedClose);
+                }
+            }
+            Transport::Polling {
+                parked: Some(request),
+            } => {
+                if self.phase == Phase::Closing {
+                    self.buffer.push_back(Packet::Close);
+                } else if self.buffer.is_empty() {
+                    return;
+                }
+                let body = payload::encode(&self.buffer);
+                self.buffer.clear();
+                self.transport = Transport::Polling { parked: None };
+                self.respond(request, HttpResponse::payload(body));
+                if self.phase == Phase::Closing {
+                    self.finish(CloseReason::ForcedClose);
+                }
+            }
+            Transport::Polling { parked: None } => {}
+        }
+    }
+
+    /// Ends the session now, tearing down its transports: a parked GET gets
+    /// CLOSE (NOOP when the client itself asked to close, as in Node), and
+    /// every WebSocket is closed. Buffered packets are dropped.
+    fn close_with(&mut self, reason: CloseReason) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.abandon_upgrade();
+        self.buffer.clear();
+        match self.transport {
+            Transport::Polling {
+                parked: Some(request),
+            } => {
+                let last = if reason == CloseReason::PeerClose {
+                    noop_payload()
+                } else {
+                    Bytes::from_static(b"1")
+                };
+                self.transport = Transport::Polling { parked: None };
+                self.respond(request, HttpResponse::payload(last));
+            }
+            // `finish` closes the WebSocket.
+            Transport::WebSocket(_) | Transport::Polling { parked: None } => {}
+        }
+        self.finish(reason);
+    }
+
+    /// Marks the session closed and reports why.
+    fn finish(&mut self, reason: CloseReason) {
+        if let Transport::WebSocket(ws) = self.transport {
+            self.outputs.push_back(Output::WsClose { ws });
+        }
+        self.phase = Phase::Closed;
+        self.timers.clear_all();
+        self.outputs.push_back(Output::Closed(reason));
+    }
+
+    fn refuse(&mut self, request: RequestId, error: RequestError) {
+        self.respond(request, error.response());
+    }
+
+    fn respond(&mut self, request: RequestId, response: HttpResponse) {
+        self.outputs.push_back(Output::Respond { request, response });
+    }
+
+    fn set_timer(&mut self, timer: Timer, at: Instant) {
+        self.timers.set(timer as usize, at);
+    }
+
+    fn take_expired(&mut self, timer: Timer, now: Instant) -> bool {
+        self.timers.take_expired(timer as usize, now)
+    }
+}
+
+fn noop_payload() -> Bytes {
+    Bytes::from_static(b"6")
+}
+
+fn duration_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

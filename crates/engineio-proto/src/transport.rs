@@ -1,0 +1,91 @@
+//! Transport names and the ids drivers use to tag IO handles.
+
+use core::fmt;
+
+/// The two Engine.IO transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// HTTP long-polling: GET to receive, POST to send.
+    Polling,
+    /// One WebSocket carrying a frame per packet.
+    WebSocket,
+}
+
+impl TransportKind {
+    /// The name used in the `transport` query parameter and in `upgrades`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Polling => "polling",
+            TransportKind::WebSocket => "websocket",
+        }
+    }
+
+    /// Parses a `transport` query value.
+    pub fn parse(s: &str) -> Option<TransportKind> {
+        match s {
+            "polling" => Some(TransportKind::Polling),
+            "websocket" => Some(TransportKind::WebSocket),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which transports a server accepts or a client tries, in preference order
+/// for a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Transports {
+    /// HTTP long-polling allowed.
+    pub polling: bool,
+    /// WebSocket allowed.
+    pub websocket: bool,
+}
+
+impl Transports {
+    /// Both transports (Node's default).
+    pub const ALL: Transports = Transports {
+        polling: true,
+        websocket: true,
+    };
+    /// Long-polling only.
+    pub const POLLING: Transports = Transports {
+        polling: true,
+        websocket: false,
+    };
+    /// WebSocket only.
+    pub const WEBSOCKET: Transports = Transports {
+        polling: false,
+        websocket: true,
+    };
+
+    /// Whether `kind` is allowed.
+    pub const fn allows(self, kind: TransportKind) -> bool {
+        match kind {
+            TransportKind::Polling => self.polling,
+            TransportKind::WebSocket => self.websocket,
+        }
+    }
+}
+
+impl Default for Transports {
+    fn default() -> Self {
+        Transports::ALL
+    }
+}
+
+/// Identifies one HTTP request a session is answering or a client is making.
+///
+/// The server side takes ids from the driver (any unique number per
+/// in-flight request); the client machine assigns its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// Identifies one WebSocket connection of a session, so events of a stale
+/// connection (a failed probe, say) cannot be taken for the current one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WsId(pub u64);

@@ -49,6 +49,15 @@ impl Add<Duration> for Instant {
     }
 }
 
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+
+    /// Saturates at the epoch.
+    fn sub(self, rhs: Duration) -> Instant {
+        Instant(self.0.saturating_sub(rhs))
+    }
+}
+
 impl Sub<Instant> for Instant {
     type Output = Duration;
 

@@ -386,7 +386,12 @@ impl Client {
     /// The WebSocket of an [`Output::WsConnect`] connected.
     pub fn handle_ws_open(&mut self, now: Instant, ws: WsId) {
         self.handle_timeout(now);
-        if self.transport == (Transport::WebSocket { ws, connected: false }) {
+        if self.transport
+            == (Transport::WebSocket {
+                ws,
+                connected: false,
+            })
+        {
             self.transport = Transport::WebSocket {
                 ws,
                 connected: true,
@@ -484,9 +489,9 @@ impl Client {
     fn handle_packet(&mut self, now: Instant, packet: Packet) {
         match (self.phase, packet) {
             (Phase::Opening, Packet::Open(json)) => self.handle_open(now, &json),
-            (Phase::Opening, _) => {
-                self.close_with(CloseReason::TransportError(TransportError::InvalidHandshake))
-            }
+            (Phase::Opening, _) => self.close_with(CloseReason::TransportError(
+                TransportError::InvalidHandshake,
+            )),
             (Phase::Open | Phase::Closing, Packet::Ping(_)) => {
                 self.reset_heartbeat(now);
                 self.buffer.push_front(Packet::PONG);
@@ -495,7 +500,9 @@ impl Client {
             (Phase::Open | Phase::Closing, Packet::Message(message)) => {
                 self.outputs.push_back(Output::Message(message))
             }
-            (Phase::Open | Phase::Closing, Packet::Close) => self.close_with(CloseReason::PeerClose),
+            (Phase::Open | Phase::Closing, Packet::Close) => {
+                self.close_with(CloseReason::PeerClose)
+            }
             // NOOPs end polls during upgrades; the rest is ignored, as in Node.
             _ => {}
         }
@@ -503,7 +510,9 @@ impl Client {
 
     fn handle_open(&mut self, now: Instant, json: &str) {
         let Ok(handshake) = Handshake::from_json(json) else {
-            return self.close_with(CloseReason::TransportError(TransportError::InvalidHandshake));
+            return self.close_with(CloseReason::TransportError(
+                TransportError::InvalidHandshake,
+            ));
         };
         self.phase = Phase::Open;
         let probe_websocket = self.config.upgrade
@@ -601,7 +610,10 @@ impl Client {
         }
         let pausing = self.probe.is_some_and(|p| p.stage == ProbeStage::Pausing);
         match self.transport {
-            Transport::WebSocket { ws, connected: true } => {
+            Transport::WebSocket {
+                ws,
+                connected: true,
+            } => {
                 let mut closing = false;
                 for packet in self.buffer.drain(..) {
                     closing |= packet == Packet::Close;
@@ -652,7 +664,9 @@ impl Client {
     }
 
     fn fail_http(&mut self, status: u16) {
-        self.close_with(CloseReason::TransportError(TransportError::HttpStatus(status)));
+        self.close_with(CloseReason::TransportError(TransportError::HttpStatus(
+            status,
+        )));
     }
 
     fn query(&self, transport: TransportKind) -> Query {
@@ -690,5 +704,7 @@ impl Client {
 
 /// How long the client waits for a PING before giving up on the server.
 pub fn heartbeat_window(handshake: &Handshake) -> Duration {
-    handshake.ping_interval().saturating_add(handshake.ping_timeout())
+    handshake
+        .ping_interval()
+        .saturating_add(handshake.ping_timeout())
 }

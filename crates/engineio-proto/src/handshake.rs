@@ -117,7 +117,13 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         assert_eq!(Handshake::from_json("{"), Err(HandshakeError));
-        assert_eq!(Handshake::from_json(r#"{"sid":"a b","upgrades":[],"pingInterval":1,"pingTimeout":1}"#), Err(HandshakeError));
-        assert_eq!(Handshake::from_json(r#"{"sid":"ab","upgrades":[],"pingInterval":-1,"pingTimeout":1}"#), Err(HandshakeError));
+        assert_eq!(
+            Handshake::from_json(r#"{"sid":"a b","upgrades":[],"pingInterval":1,"pingTimeout":1}"#),
+            Err(HandshakeError)
+        );
+        assert_eq!(
+            Handshake::from_json(r#"{"sid":"ab","upgrades":[],"pingInterval":-1,"pingTimeout":1}"#),
+            Err(HandshakeError)
+        );
     }
 }

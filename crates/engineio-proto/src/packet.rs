@@ -403,7 +403,11 @@ mod tests {
             ("4€ and ünïcode", Packet::Message("€ and ünïcode".into())),
         ];
         for (wire, packet) in cases {
-            assert_eq!(Packet::decode_text(text(wire)), Ok(packet.clone()), "{wire}");
+            assert_eq!(
+                Packet::decode_text(text(wire)),
+                Ok(packet.clone()),
+                "{wire}"
+            );
             assert_eq!(packet.encode_frame(), Frame::Text(text(wire)), "{wire}");
         }
     }

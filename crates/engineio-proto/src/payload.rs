@@ -141,7 +141,10 @@ mod tests {
     #[test]
     fn heartbeat_and_probe_payloads() {
         assert_eq!(decode_all(b"2"), vec![Ok(Packet::PING)]);
-        assert_eq!(decode_all(b"3\x1e6"), vec![Ok(Packet::PONG), Ok(Packet::Noop)]);
+        assert_eq!(
+            decode_all(b"3\x1e6"),
+            vec![Ok(Packet::PONG), Ok(Packet::Noop)]
+        );
         assert_eq!(encode(&[Packet::Noop]), Bytes::from_static(b"6"));
         assert_eq!(encode(&[Packet::Close]), Bytes::from_static(b"1"));
     }
@@ -150,7 +153,10 @@ mod tests {
     fn stops_after_the_first_bad_record() {
         assert_eq!(
             decode_all(b"4a\x1eabc\x1e4b"),
-            vec![Ok(Packet::Message("a".into())), Err(DecodeError::UnknownType(b'a'))]
+            vec![
+                Ok(Packet::Message("a".into())),
+                Err(DecodeError::UnknownType(b'a'))
+            ]
         );
         assert_eq!(decode_all(b""), vec![Err(DecodeError::Empty)]);
         assert_eq!(
@@ -172,7 +178,9 @@ mod tests {
     fn accepts_unpadded_base64() {
         assert_eq!(
             decode_all(b"bAQIDBA"),
-            vec![Ok(Packet::Message(Message::Binary(Bytes::from_static(&[1, 2, 3, 4]))))]
+            vec![Ok(Packet::Message(Message::Binary(Bytes::from_static(&[
+                1, 2, 3, 4
+            ]))))]
         );
     }
 

@@ -45,7 +45,10 @@ impl Sid {
             .expect("22 characters fit in 24 bytes");
         let mut bytes = [0u8; MAX_SID_LEN];
         bytes[..n].copy_from_slice(&buf[..n]);
-        Sid { len: n as u8, bytes }
+        Sid {
+            len: n as u8,
+            bytes,
+        }
     }
 
     /// Parses an id received from a peer.

@@ -63,13 +63,22 @@ fn handshake_over_polling() {
     assert_eq!(handshake.max_payload, 1_000);
     assert_eq!(handshake.upgrades, vec!["websocket".to_string()]);
     assert_eq!(sim.client.transport(), TransportKind::Polling);
-    assert_eq!(sim.session(sid).unwrap().transport(), TransportKind::Polling);
+    assert_eq!(
+        sim.session(sid).unwrap().transport(),
+        TransportKind::Polling
+    );
     // The handshake GET carried no sid; the poll after it does.
-    assert_eq!(sim.client_requests[0], (HttpMethod::Get, "EIO=4&transport=polling".into()));
+    assert_eq!(
+        sim.client_requests[0],
+        (HttpMethod::Get, "EIO=4&transport=polling".into())
+    );
     sim.run_for(Duration::from_millis(10));
     assert_eq!(
         sim.client_requests[1],
-        (HttpMethod::Get, format!("EIO=4&transport=polling&sid={sid}"))
+        (
+            HttpMethod::Get,
+            format!("EIO=4&transport=polling&sid={sid}")
+        )
     );
 }
 
@@ -79,7 +88,10 @@ fn handshake_over_websocket() {
     sim.connect();
     let sid = sim.sid();
     assert_eq!(sim.client.transport(), TransportKind::WebSocket);
-    assert_eq!(sim.session(sid).unwrap().transport(), TransportKind::WebSocket);
+    assert_eq!(
+        sim.session(sid).unwrap().transport(),
+        TransportKind::WebSocket
+    );
     assert!(sim.client.handshake().unwrap().upgrades.is_empty());
     assert!(sim.client_requests.is_empty(), "no HTTP at all");
 }
@@ -108,8 +120,14 @@ fn binary_over_polling_and_websocket() {
         sim.server_send(binary(&[0, 255, 30]));
         sim.server_send(binary(&[]));
         sim.run_for(Duration::from_millis(50));
-        assert_eq!(sim.server_messages(), vec![binary(&[1, 2, 3, 4]), text("between")]);
-        assert_eq!(sim.client_messages(), vec![binary(&[0, 255, 30]), binary(&[])]);
+        assert_eq!(
+            sim.server_messages(),
+            vec![binary(&[1, 2, 3, 4]), text("between")]
+        );
+        assert_eq!(
+            sim.client_messages(),
+            vec![binary(&[0, 255, 30]), binary(&[])]
+        );
     }
 }
 
@@ -127,7 +145,11 @@ fn polling_posts_respect_max_payload() {
     let mut expected = sent.clone();
     expected.push(text("last"));
     assert_eq!(sim.server_messages(), expected);
-    let posts = sim.client_requests.iter().filter(|(m, _)| *m == HttpMethod::Post).count();
+    let posts = sim
+        .client_requests
+        .iter()
+        .filter(|(m, _)| *m == HttpMethod::Post)
+        .count();
     assert!(posts >= 4, "{posts} POSTs");
     assert!(sim.server_close_reason().is_none());
 }
@@ -139,12 +161,19 @@ fn upgrade_to_websocket() {
     let sid = sim.sid();
     sim.run_for(Duration::from_millis(50));
     assert_eq!(sim.client.transport(), TransportKind::WebSocket);
-    assert_eq!(sim.session(sid).unwrap().transport(), TransportKind::WebSocket);
+    assert_eq!(
+        sim.session(sid).unwrap().transport(),
+        TransportKind::WebSocket
+    );
     assert!(sim.client_seen.contains(&Seen::Upgraded));
     assert!(sim.server_seen.contains(&(sid, Seen::Upgraded)));
     // After the upgrade, polling requests for the session are refused (code 3)
     // and the session lives on.
-    let request = sim.inject_http(Method::Get, &format!("EIO=4&transport=polling&sid={sid}"), b"");
+    let request = sim.inject_http(
+        Method::Get,
+        &format!("EIO=4&transport=polling&sid={sid}"),
+        b"",
+    );
     sim.run_for(Duration::from_millis(10));
     let refused = &sim.injected[&request];
     assert_eq!(refused.status, 400);
@@ -165,7 +194,11 @@ fn upgrade_loses_nothing_and_keeps_order() {
         let mut up = Vec::new();
         let mut down = Vec::new();
         for i in 0..200 {
-            let m = if i % 3 == 0 { binary(b"\x01\x02") } else { text(&format!("up {i}")) };
+            let m = if i % 3 == 0 {
+                binary(b"\x01\x02")
+            } else {
+                text(&format!("up {i}"))
+            };
             sim.client_send(m.clone());
             up.push(m);
             let m = text(&format!("down {i}"));
@@ -174,7 +207,10 @@ fn upgrade_loses_nothing_and_keeps_order() {
             sim.run_for(Duration::from_micros(700));
         }
         sim.run_for(Duration::from_millis(200));
-        assert!(sim.client_seen.contains(&Seen::Upgraded), "latency {latency_ms}");
+        assert!(
+            sim.client_seen.contains(&Seen::Upgraded),
+            "latency {latency_ms}"
+        );
         assert_eq!(sim.server_messages(), up, "latency {latency_ms}");
         assert_eq!(sim.client_messages(), down, "latency {latency_ms}");
         assert!(sim.client_close_reason().is_none());
@@ -188,7 +224,11 @@ fn upgrade_sends_noop_to_a_parked_poll() {
     sim.run_for(Duration::from_millis(50));
     // The client paused polling: its last GET was answered with a NOOP, and
     // no GET came after the upgrade.
-    let gets = sim.client_requests.iter().filter(|(m, _)| *m == HttpMethod::Get).count();
+    let gets = sim
+        .client_requests
+        .iter()
+        .filter(|(m, _)| *m == HttpMethod::Get)
+        .count();
     assert_eq!(gets, 2, "handshake and one poll: {:?}", sim.client_requests);
     assert_eq!(sim.client_messages(), vec![]);
 }
@@ -244,7 +284,10 @@ fn client_times_out_a_silent_server() {
     sim.run_for(Duration::from_secs(5));
     assert_eq!(sim.client_close_reason(), Some(CloseReason::PingTimeout));
     // The watchdog window is pingInterval + pingTimeout from the handshake.
-    assert_eq!(sim.client_closed_at, Some(opened + PING_INTERVAL + PING_TIMEOUT));
+    assert_eq!(
+        sim.client_closed_at,
+        Some(opened + PING_INTERVAL + PING_TIMEOUT)
+    );
     assert!(sim.client.poll_timeout().is_none());
 }
 
@@ -254,7 +297,11 @@ fn concurrent_get_closes_the_session() {
     sim.connect();
     let sid = sim.sid();
     sim.run_for(Duration::from_millis(10)); // the client's GET is parked
-    let second = sim.inject_http(Method::Get, &format!("EIO=4&transport=polling&sid={sid}"), b"");
+    let second = sim.inject_http(
+        Method::Get,
+        &format!("EIO=4&transport=polling&sid={sid}"),
+        b"",
+    );
     sim.run_for(Duration::from_millis(10));
     assert_eq!(sim.injected[&second].status, 400);
     assert_eq!(
@@ -264,9 +311,16 @@ fn concurrent_get_closes_the_session() {
     // The parked GET got a CLOSE packet.
     assert_eq!(sim.client_close_reason(), Some(CloseReason::PeerClose));
     // The sid is gone.
-    let later = sim.inject_http(Method::Get, &format!("EIO=4&transport=polling&sid={sid}"), b"");
+    let later = sim.inject_http(
+        Method::Get,
+        &format!("EIO=4&transport=polling&sid={sid}"),
+        b"",
+    );
     sim.run_for(Duration::from_millis(10));
-    assert_eq!(&sim.injected[&later].body[..], br#"{"code":1,"message":"Session ID unknown"}"#);
+    assert_eq!(
+        &sim.injected[&later].body[..],
+        br#"{"code":1,"message":"Session ID unknown"}"#
+    );
 }
 
 #[test]
@@ -279,7 +333,10 @@ fn client_close_reaches_the_server() {
         sim.run_for(Duration::from_millis(50));
         assert_eq!(sim.client_close_reason(), Some(CloseReason::ForcedClose));
         assert_eq!(sim.server_messages(), vec![text("bye")]);
-        assert_eq!(sim.server_close_reason().map(|(_, r)| r), Some(CloseReason::PeerClose));
+        assert_eq!(
+            sim.server_close_reason().map(|(_, r)| r),
+            Some(CloseReason::PeerClose)
+        );
     }
 }
 
@@ -294,7 +351,10 @@ fn server_close_reaches_the_client() {
         sim.server_send("last words");
         sim.server_close();
         sim.run_for(Duration::from_millis(50));
-        assert_eq!(sim.server_close_reason().map(|(_, r)| r), Some(CloseReason::ForcedClose));
+        assert_eq!(
+            sim.server_close_reason().map(|(_, r)| r),
+            Some(CloseReason::ForcedClose)
+        );
         assert_eq!(sim.client_messages(), vec![text("last words")]);
         assert_eq!(sim.client_close_reason(), Some(expected));
     }
@@ -306,7 +366,10 @@ fn oversized_post_is_refused_and_closes() {
     sim.connect();
     sim.client_send("x".repeat(2_000));
     sim.run_for(Duration::from_millis(50));
-    assert_eq!(sim.server_close_reason().map(|(_, r)| r), Some(CloseReason::PayloadTooLarge));
+    assert_eq!(
+        sim.server_close_reason().map(|(_, r)| r),
+        Some(CloseReason::PayloadTooLarge)
+    );
     assert_eq!(
         sim.client_close_reason(),
         Some(CloseReason::TransportError(TransportError::HttpStatus(413)))
@@ -320,7 +383,10 @@ fn oversized_websocket_message_closes() {
     sim.connect();
     sim.client_send("x".repeat(2_000));
     sim.run_for(Duration::from_millis(50));
-    assert_eq!(sim.server_close_reason().map(|(_, r)| r), Some(CloseReason::PayloadTooLarge));
+    assert_eq!(
+        sim.server_close_reason().map(|(_, r)| r),
+        Some(CloseReason::PayloadTooLarge)
+    );
     assert_eq!(sim.client_close_reason(), Some(CloseReason::TransportClose));
 }
 
@@ -329,10 +395,17 @@ fn invalid_packet_closes_with_a_parse_error() {
     let mut sim = polling_only();
     sim.connect();
     let sid = sim.sid();
-    let post = sim.inject_http(Method::Post, &format!("EIO=4&transport=polling&sid={sid}"), b"abc");
+    let post = sim.inject_http(
+        Method::Post,
+        &format!("EIO=4&transport=polling&sid={sid}"),
+        b"abc",
+    );
     sim.run_for(Duration::from_millis(10));
     assert_eq!(sim.injected[&post].status, 400);
-    assert!(matches!(sim.server_close_reason(), Some((_, CloseReason::ParseError(_)))));
+    assert!(matches!(
+        sim.server_close_reason(),
+        Some((_, CloseReason::ParseError(_)))
+    ));
     // The client's parked GET got the CLOSE packet.
     assert_eq!(sim.client_close_reason(), Some(CloseReason::PeerClose));
 }
@@ -350,12 +423,35 @@ fn messages_sent_before_the_handshake_are_delivered() {
 fn unknown_sid_and_bad_handshakes_are_refused() {
     let mut sim = polling_only();
     let cases: [(Method, &str, u16, &[u8]); 4] = [
-        (Method::Get, "EIO=4&transport=polling&sid=nope", 400, br#"{"code":1,"message":"Session ID unknown"}"#),
-        (Method::Post, "EIO=4&transport=polling", 400, br#"{"code":2,"message":"Bad handshake method"}"#),
-        (Method::Get, "EIO=3&transport=polling", 400, br#"{"code":5,"message":"Unsupported protocol version"}"#),
-        (Method::Get, "EIO=4&transport=carrier-pigeon", 400, br#"{"code":0,"message":"Transport unknown"}"#),
+        (
+            Method::Get,
+            "EIO=4&transport=polling&sid=nope",
+            400,
+            br#"{"code":1,"message":"Session ID unknown"}"#,
+        ),
+        (
+            Method::Post,
+            "EIO=4&transport=polling",
+            400,
+            br#"{"code":2,"message":"Bad handshake method"}"#,
+        ),
+        (
+            Method::Get,
+            "EIO=3&transport=polling",
+            400,
+            br#"{"code":5,"message":"Unsupported protocol version"}"#,
+        ),
+        (
+            Method::Get,
+            "EIO=4&transport=carrier-pigeon",
+            400,
+            br#"{"code":0,"message":"Transport unknown"}"#,
+        ),
     ];
-    let ids: Vec<_> = cases.iter().map(|(m, q, _, _)| sim.inject_http(*m, q, b"")).collect();
+    let ids: Vec<_> = cases
+        .iter()
+        .map(|(m, q, _, _)| sim.inject_http(*m, q, b""))
+        .collect();
     sim.run_for(Duration::from_millis(10));
     for (id, (_, query, status, body)) in ids.iter().zip(cases) {
         let response = &sim.injected[id];

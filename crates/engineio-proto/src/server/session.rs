@@ -16,7 +16,7 @@
 //! Upgrade (polling → WebSocket): the driver accepts a WebSocket with the sid
 //! and calls [`Session::handle_upgrade`]. The client sends `2probe` on it and
 //! gets `3probe`; from then until the client's `5`, a parked GET receives a
-//! NOOP every 100 ms (at once, the first time) so the client can pause its
+//! NOOP (at once, then at most one per 100 ms) so the client can pause its
 //! polling. On `5` the WebSocket becomes the transport and the buffer moves
 //! over to it: nothing queued is lost or duplicated and order is kept. Any
 //! other packet on the probe, a timeout or the probe closing abandons the
@@ -117,7 +117,9 @@ enum Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transport {
     /// Long-polling, with the parked GET if there is one.
-    Polling { parked: Option<RequestId> },
+    Polling {
+        parked: Option<RequestId>,
+    },
     WebSocket(WsId),
 }
 
@@ -126,6 +128,8 @@ struct Upgrade {
     ws: WsId,
     /// The client's `2probe` was answered.
     probed: bool,
+    /// When a parked GET last got a NOOP, to keep them to one per interval.
+    last_noop: Option<Instant>,
 }
 
 /// The settings a session keeps from [`ServerConfig`].
@@ -241,7 +245,9 @@ impl Session {
     pub fn handle_poll(&mut self, now: Instant, request: RequestId) {
         self.handle_timeout(now);
         let parked = match self.transport {
-            _ if self.phase == Phase::Closed => return self.refuse(request, RequestError::UnknownSid),
+            _ if self.phase == Phase::Closed => {
+                return self.refuse(request, RequestError::UnknownSid)
+            }
             Transport::WebSocket(_) => return self.refuse(request, RequestError::BadRequest),
             Transport::Polling { parked } => parked,
         };
@@ -255,13 +261,18 @@ impl Session {
             parked: Some(request),
         };
         self.flush();
+        self.send_upgrade_noop(now);
     }
 
     /// The long-poll GET `request` ended before it was answered (the client
     /// went away). Closes the session, as Node does.
     pub fn handle_poll_aborted(&mut self, now: Instant, request: RequestId) {
         self.handle_timeout(now);
-        if self.transport == (Transport::Polling { parked: Some(request) }) {
+        if self.transport
+            == (Transport::Polling {
+                parked: Some(request),
+            })
+        {
             self.transport = Transport::Polling { parked: None };
             self.close_with(CloseReason::TransportClose);
         }
@@ -274,7 +285,9 @@ impl Session {
     pub fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
         self.handle_timeout(now);
         match self.transport {
-            _ if self.phase == Phase::Closed => return self.refuse(request, RequestError::UnknownSid),
+            _ if self.phase == Phase::Closed => {
+                return self.refuse(request, RequestError::UnknownSid)
+            }
             Transport::WebSocket(_) => return self.refuse(request, RequestError::BadRequest),
             Transport::Polling { .. } => {}
         }
@@ -318,7 +331,11 @@ impl Session {
             self.outputs.push_back(Output::WsClose { ws });
             return;
         }
-        self.upgrade = Some(Upgrade { ws, probed: false });
+        self.upgrade = Some(Upgrade {
+            ws,
+            probed: false,
+            last_noop: None,
+        });
         self.set_timer(Timer::Upgrade, now + self.limits.upgrade_timeout);
     }
 
@@ -448,7 +465,11 @@ impl Session {
                 ws,
                 frame: Packet::PONG_PROBE.encode_frame(),
             });
-            self.upgrade = Some(Upgrade { ws, probed: true });
+            self.upgrade = Some(Upgrade {
+                ws,
+                probed: true,
+                last_noop: None,
+            });
             self.send_upgrade_noop(now);
         } else if packet == Packet::Upgrade {
             self.complete_upgrade(ws);
@@ -458,23 +479,33 @@ impl Session {
     }
 
     /// Ends a parked GET with a NOOP (unless it has real packets to carry) so
-    /// the upgrading client can pause polling, and re-arms the cadence.
+    /// the upgrading client can pause polling. The first NOOP goes at once;
+    /// later ones at most every 100 ms, so a client that keeps polling while
+    /// it upgrades cannot make the server spin.
     fn send_upgrade_noop(&mut self, now: Instant) {
-        if !self.upgrade.is_some_and(|u| u.probed) {
+        let Some(upgrade) = self.upgrade.filter(|u| u.probed) else {
             return;
-        }
-        if let Transport::Polling {
+        };
+        let Transport::Polling {
             parked: Some(request),
         } = self.transport
-        {
-            if self.buffer.is_empty() {
-                self.transport = Transport::Polling { parked: None };
-                self.respond(request, HttpResponse::payload(noop_payload()));
-            } else {
-                self.flush();
+        else {
+            return;
+        };
+        if !self.buffer.is_empty() {
+            return self.flush();
+        }
+        if let Some(last) = upgrade.last_noop {
+            if now < last + UPGRADE_NOOP_INTERVAL {
+                return self.set_timer(Timer::UpgradeNoop, last + UPGRADE_NOOP_INTERVAL);
             }
         }
-        self.set_timer(Timer::UpgradeNoop, now + UPGRADE_NOOP_INTERVAL);
+        self.upgrade = Some(Upgrade {
+            last_noop: Some(now),
+            ..upgrade
+        });
+        self.transport = Transport::Polling { parked: None };
+        self.respond(request, HttpResponse::payload(noop_payload()));
     }
 
     fn complete_upgrade(&mut self, ws: WsId) {
@@ -580,7 +611,8 @@ impl Session {
     }
 
     fn respond(&mut self, request: RequestId, response: HttpResponse) {
-        self.outputs.push_back(Output::Respond { request, response });
+        self.outputs
+            .push_back(Output::Respond { request, response });
     }
 
     fn set_timer(&mut self, timer: Timer, at: Instant) {

@@ -36,19 +36,63 @@ fn refusals_follow_nodes_order_and_codes() {
         (Method::Get, "EIO=4", false, UnknownTransport),
         (Method::Get, "EIO=4&transport=abc", false, UnknownTransport),
         (Method::Get, "transport=abc", false, UnknownTransport),
-        (Method::Get, "transport=polling", false, UnsupportedProtocolVersion),
-        (Method::Get, "EIO=abc&transport=polling", false, UnsupportedProtocolVersion),
-        (Method::Get, "EIO=3&transport=polling", false, UnsupportedProtocolVersion),
-        (Method::Post, "EIO=4&transport=polling", false, BadHandshakeMethod),
-        (Method::Other, "EIO=4&transport=polling", false, BadHandshakeMethod),
+        (
+            Method::Get,
+            "transport=polling",
+            false,
+            UnsupportedProtocolVersion,
+        ),
+        (
+            Method::Get,
+            "EIO=abc&transport=polling",
+            false,
+            UnsupportedProtocolVersion,
+        ),
+        (
+            Method::Get,
+            "EIO=3&transport=polling",
+            false,
+            UnsupportedProtocolVersion,
+        ),
+        (
+            Method::Post,
+            "EIO=4&transport=polling",
+            false,
+            BadHandshakeMethod,
+        ),
+        (
+            Method::Other,
+            "EIO=4&transport=polling",
+            false,
+            BadHandshakeMethod,
+        ),
         (Method::Get, "EIO=4&transport=websocket", false, BadRequest),
         (Method::Get, "EIO=4&transport=polling", true, BadRequest),
-        (Method::Get, "EIO=4&transport=polling&sid=a%20b", false, UnknownSid),
-        (Method::Get, "EIO=4&transport=websocket&sid=abc", false, BadRequest),
-        (Method::Other, "EIO=4&transport=polling&sid=abc", false, BadRequest),
+        (
+            Method::Get,
+            "EIO=4&transport=polling&sid=a%20b",
+            false,
+            UnknownSid,
+        ),
+        (
+            Method::Get,
+            "EIO=4&transport=websocket&sid=abc",
+            false,
+            BadRequest,
+        ),
+        (
+            Method::Other,
+            "EIO=4&transport=polling&sid=abc",
+            false,
+            BadRequest,
+        ),
     ];
     for (method, query, websocket, error) in cases {
-        assert_eq!(route(method, query, websocket), Err(error), "{method:?} {query}");
+        assert_eq!(
+            route(method, query, websocket),
+            Err(error),
+            "{method:?} {query}"
+        );
     }
 }
 
@@ -91,8 +135,14 @@ fn disabled_transports_are_unknown() {
 fn error_responses_are_nodes() {
     let response = RequestError::UnknownSid.response();
     assert_eq!(response.status, 400);
-    assert_eq!(response.content_type.header_value(), Some("application/json"));
-    assert_eq!(&response.body[..], br#"{"code":1,"message":"Session ID unknown"}"#);
+    assert_eq!(
+        response.content_type.header_value(),
+        Some("application/json")
+    );
+    assert_eq!(
+        &response.body[..],
+        br#"{"code":1,"message":"Session ID unknown"}"#
+    );
     assert_eq!(RequestError::Forbidden.response().status, 403);
     for (error, code) in [
         (RequestError::UnknownTransport, 0),

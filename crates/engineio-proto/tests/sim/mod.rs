@@ -20,7 +20,9 @@ use engineio_proto::client::{self, Client, ClientConfig, HttpMethod};
 use engineio_proto::server::{
     self, Method, Opening, Request, Route, Server, ServerConfig, Session,
 };
-use engineio_proto::{CloseReason, CountingSidGenerator, Frame, Instant, Message, RequestId, Sid, WsId};
+use engineio_proto::{
+    CloseReason, CountingSidGenerator, Frame, Instant, Message, RequestId, Sid, WsId,
+};
 
 /// Something in flight on the simulated network.
 #[derive(Debug, Clone)]
@@ -115,8 +117,14 @@ impl Sim {
         self.client.connect(self.now).expect("connect");
         self.drain_client();
         let deadline = self.now + Duration::from_secs(5);
-        self.run_while(deadline, |sim| !sim.client.is_open() && !sim.client.is_closed());
-        assert!(self.client.is_open(), "client did not open: {:?}", self.client_seen);
+        self.run_while(deadline, |sim| {
+            !sim.client.is_open() && !sim.client.is_closed()
+        });
+        assert!(
+            self.client.is_open(),
+            "client did not open: {:?}",
+            self.client_seen
+        );
     }
 
     pub fn session(&self, sid: Sid) -> Option<&Session> {
@@ -132,7 +140,9 @@ impl Sim {
     }
 
     pub fn client_send(&mut self, message: impl Into<Message>) {
-        self.client.send(self.now, message.into()).expect("client send");
+        self.client
+            .send(self.now, message.into())
+            .expect("client send");
         self.drain_client();
     }
 
@@ -155,7 +165,10 @@ impl Sim {
     pub fn server_close(&mut self) {
         let sid = self.sid();
         let now = self.now;
-        self.sessions.get_mut(&sid).expect("live session").close(now);
+        self.sessions
+            .get_mut(&sid)
+            .expect("live session")
+            .close(now);
         self.drain_session(sid);
     }
 
@@ -306,7 +319,8 @@ impl Sim {
                 body,
             } => {
                 if request.0 > 1 << 40 {
-                    self.injected.insert(request, InjectedResponse { status, body });
+                    self.injected
+                        .insert(request, InjectedResponse { status, body });
                 } else {
                     self.client.handle_http_response(now, request, status, body);
                     self.drain_client();

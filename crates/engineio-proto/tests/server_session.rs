@@ -1,0 +1,222 @@
+//! The server session machine driven directly, for edge cases the pair
+//! simulator's well-behaved client never produces.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use engineio_proto::server::{Opening, Output, Server, ServerConfig, Session};
+use engineio_proto::{
+    CloseReason, CountingSidGenerator, Frame, Instant, RequestId, Str, TransportKind, WsId,
+};
+
+const T0: Instant = Instant::from_millis(1_000);
+
+fn open_polling() -> Session {
+    let mut server = Server::new(ServerConfig::default(), CountingSidGenerator::default());
+    let mut session = server.open_session(T0, Opening::Polling(RequestId(1)));
+    let outputs = drain(&mut session);
+    assert!(matches!(
+        &outputs[..],
+        [Output::Respond {
+            request: RequestId(1),
+            ..
+        }]
+    ));
+    session
+}
+
+fn drain(session: &mut Session) -> Vec<Output> {
+    std::iter::from_fn(|| session.poll_output()).collect()
+}
+
+fn text(s: &'static str) -> Frame {
+    Frame::Text(Str::from_static(s))
+}
+
+fn body_of(output: &Output) -> (RequestId, &[u8]) {
+    match output {
+        Output::Respond { request, response } => (*request, &response.body[..]),
+        other => panic!("not a response: {other:?}"),
+    }
+}
+
+/// Starts an upgrade on WebSocket 9 and answers the probe.
+fn probe(session: &mut Session, at: Instant) {
+    session.handle_upgrade(at, WsId(9));
+    session.handle_ws_frame(at, WsId(9), text("2probe"));
+    let outputs = drain(session);
+    assert_eq!(
+        outputs[0],
+        Output::WsSend {
+            ws: WsId(9),
+            frame: text("3probe")
+        }
+    );
+}
+
+#[test]
+fn upgrade_noops_are_immediate_then_rate_limited() {
+    let mut session = open_polling();
+    probe(&mut session, T0);
+    // First poll during the upgrade: NOOP at once.
+    session.handle_poll(T0, RequestId(2));
+    assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(2), &b"6"[..]));
+    // A client that keeps polling waits 100 ms for the next one.
+    let t = T0 + Duration::from_millis(10);
+    session.handle_poll(t, RequestId(3));
+    assert!(drain(&mut session).is_empty());
+    assert_eq!(
+        session.poll_timeout(),
+        Some(T0 + Duration::from_millis(100))
+    );
+    session.handle_timeout(T0 + Duration::from_millis(100));
+    assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(3), &b"6"[..]));
+}
+
+#[test]
+fn a_poll_during_the_upgrade_carries_queued_messages_first() {
+    let mut session = open_polling();
+    probe(&mut session, T0);
+    session.send(T0, "queued".into()).unwrap();
+    session.handle_poll(T0, RequestId(2));
+    assert_eq!(
+        body_of(&drain(&mut session)[0]),
+        (RequestId(2), &b"4queued"[..])
+    );
+}
+
+#[test]
+fn upgrade_times_out_and_the_session_stays_on_polling() {
+    let mut session = open_polling();
+    session.handle_upgrade(T0, WsId(9));
+    session.handle_timeout(T0 + ServerConfig::default().upgrade_timeout);
+    assert_eq!(drain(&mut session), vec![Output::WsClose { ws: WsId(9) }]);
+    assert!(!session.is_upgrading());
+    assert_eq!(session.transport(), TransportKind::Polling);
+    // A later upgrade may still succeed.
+    probe(&mut session, T0 + Duration::from_secs(11));
+    session.handle_ws_frame(T0 + Duration::from_secs(11), WsId(9), text("5"));
+    assert!(drain(&mut session).contains(&Output::Upgraded));
+    assert_eq!(session.transport(), TransportKind::WebSocket);
+}
+
+#[test]
+fn second_websocket_while_upgrading_or_after_is_closed() {
+    let mut session = open_polling();
+    probe(&mut session, T0);
+    session.handle_upgrade(T0, WsId(10));
+    assert_eq!(drain(&mut session), vec![Output::WsClose { ws: WsId(10) }]);
+    session.handle_ws_frame(T0, WsId(9), text("5"));
+    drain(&mut session);
+    session.handle_upgrade(T0, WsId(11));
+    assert_eq!(drain(&mut session), vec![Output::WsClose { ws: WsId(11) }]);
+    assert!(!session.is_closed());
+}
+
+#[test]
+fn unexpected_probe_traffic_abandons_the_upgrade_only() {
+    let mut session = open_polling();
+    session.handle_upgrade(T0, WsId(9));
+    session.handle_ws_frame(T0, WsId(9), text("4too early"));
+    assert_eq!(drain(&mut session), vec![Output::WsClose { ws: WsId(9) }]);
+    assert!(!session.is_closed());
+    assert_eq!(session.transport(), TransportKind::Polling);
+}
+
+#[test]
+fn ping_timeout_counts_from_queueing_not_delivery() {
+    let config = ServerConfig::default();
+    let mut session = open_polling();
+    // No GET is parked: the PING waits in the buffer, the deadline runs anyway.
+    let ping_at = T0 + config.ping_interval;
+    session.handle_timeout(ping_at);
+    assert_eq!(session.buffered(), 1);
+    session.handle_poll(ping_at + config.ping_timeout, RequestId(2));
+    let outputs = drain(&mut session);
+    // The deadline fires before the late GET is handled, which then finds
+    // the session gone.
+    assert_eq!(outputs[0], Output::Closed(CloseReason::PingTimeout));
+    assert_eq!(
+        body_of(&outputs[1]).1,
+        br#"{"code":1,"message":"Session ID unknown"}"#
+    );
+}
+
+#[test]
+fn pong_postpones_the_next_ping() {
+    let config = ServerConfig::default();
+    let mut session = open_polling();
+    let ping_at = T0 + config.ping_interval;
+    session.handle_poll(ping_at, RequestId(2));
+    session.handle_timeout(ping_at);
+    assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(2), &b"2"[..]));
+    let pong_at = ping_at + Duration::from_millis(5);
+    session.handle_post(pong_at, RequestId(3), Bytes::from_static(b"3"));
+    assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(3), &b"ok"[..]));
+    assert_eq!(session.poll_timeout(), Some(pong_at + config.ping_interval));
+}
+
+#[test]
+fn a_ping_from_the_client_is_a_protocol_error() {
+    let mut session = open_polling();
+    session.handle_post(T0, RequestId(2), Bytes::from_static(b"2"));
+    let outputs = drain(&mut session);
+    assert_eq!(
+        outputs[0],
+        Output::Closed(CloseReason::TransportError(
+            engineio_proto::TransportError::InvalidHeartbeatDirection
+        ))
+    );
+    assert_eq!(body_of(&outputs[1]), (RequestId(2), &b"ok"[..]));
+}
+
+#[test]
+fn the_send_buffer_is_bounded() {
+    let mut config = ServerConfig::default();
+    config.max_buffered_packets = 3;
+    let mut server = Server::new(config, CountingSidGenerator::default());
+    let mut session = server.open_session(T0, Opening::Polling(RequestId(1)));
+    drain(&mut session);
+    for _ in 0..3 {
+        session.send(T0, "x".into()).unwrap();
+    }
+    assert_eq!(
+        session.send(T0, "x".into()),
+        Err(engineio_proto::server::SendError::BufferFull)
+    );
+    // Reading drains it.
+    session.handle_poll(T0, RequestId(2));
+    assert_eq!(body_of(&drain(&mut session)[0]).1, b"4x\x1e4x\x1e4x");
+    assert!(session.send(T0, "x".into()).is_ok());
+}
+
+#[test]
+fn graceful_close_over_polling_waits_for_a_get() {
+    let mut session = open_polling();
+    session.send(T0, "bye".into()).unwrap();
+    session.close(T0);
+    assert!(
+        drain(&mut session).is_empty(),
+        "nothing until the client polls"
+    );
+    assert_eq!(
+        session.send(T0, "late".into()),
+        Err(engineio_proto::server::SendError::Closed)
+    );
+    session.handle_poll(T0, RequestId(2));
+    let outputs = drain(&mut session);
+    assert_eq!(body_of(&outputs[0]), (RequestId(2), &b"4bye\x1e1"[..]));
+    assert_eq!(outputs[1], Output::Closed(CloseReason::ForcedClose));
+}
+
+#[test]
+fn graceful_close_gives_up_after_the_close_timeout() {
+    let mut session = open_polling();
+    session.close(T0);
+    session.handle_timeout(T0 + ServerConfig::default().close_timeout);
+    assert_eq!(
+        drain(&mut session),
+        vec![Output::Closed(CloseReason::ForcedClose)]
+    );
+    assert_eq!(session.poll_timeout(), None);
+}

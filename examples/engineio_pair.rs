@@ -19,16 +19,16 @@ use engineio_proto::server::{
 };
 use engineio_proto::{CountingSidGenerator, Frame, Instant, Message, RequestId, WsId};
 
-/// Something on its way from one side to the other.
+/// Something on its way to the server (`Server*`) or the client (`Client*`).
 enum Wire {
-    ToServerHttp(RequestId, HttpMethod, String, Bytes),
-    ToClientHttp(RequestId, u16, Bytes),
-    ToServerWsConnect(WsId, String),
-    ToClientWsOpen(WsId),
-    ToServerFrame(WsId, Frame),
-    ToClientFrame(WsId, Frame),
-    ToServerWsClose(WsId),
-    ToClientWsClose(WsId),
+    ServerHttp(RequestId, HttpMethod, String, Bytes),
+    ClientHttp(RequestId, u16, Bytes),
+    ServerWsConnect(WsId, String),
+    ClientWsOpen(WsId),
+    ServerFrame(WsId, Frame),
+    ClientFrame(WsId, Frame),
+    ServerWsClose(WsId),
+    ClientWsClose(WsId),
 }
 
 /// The whole world: one client, one server with (at most) one session, the
@@ -64,23 +64,19 @@ impl World {
                     body,
                 } => {
                     println!("  client -> {method:?} ?{query} {}", show(&body));
-                    self.wire.push_back(Wire::ToServerHttp(
-                        request,
-                        method,
-                        query.to_string(),
-                        body,
-                    ));
+                    self.wire
+                        .push_back(Wire::ServerHttp(request, method, query.to_string(), body));
                 }
                 client::Output::WsConnect { ws, query } => {
                     println!("  client -> WebSocket ?{query}");
                     self.wire
-                        .push_back(Wire::ToServerWsConnect(ws, query.to_string()));
+                        .push_back(Wire::ServerWsConnect(ws, query.to_string()));
                 }
                 client::Output::WsSend { ws, frame } => {
                     println!("  client -> {}", show_frame(&frame));
-                    self.wire.push_back(Wire::ToServerFrame(ws, frame));
+                    self.wire.push_back(Wire::ServerFrame(ws, frame));
                 }
-                client::Output::WsClose { ws } => self.wire.push_back(Wire::ToServerWsClose(ws)),
+                client::Output::WsClose { ws } => self.wire.push_back(Wire::ServerWsClose(ws)),
                 client::Output::Opened(handshake) => {
                     println!("[client] open, sid {}", handshake.sid)
                 }
@@ -101,17 +97,14 @@ impl World {
             match output {
                 server::Output::Respond { request, response } => {
                     println!("  server -> {} {}", response.status, show(&response.body));
-                    self.wire.push_back(Wire::ToClientHttp(
-                        request,
-                        response.status,
-                        response.body,
-                    ));
+                    self.wire
+                        .push_back(Wire::ClientHttp(request, response.status, response.body));
                 }
                 server::Output::WsSend { ws, frame } => {
                     println!("  server -> {}", show_frame(&frame));
-                    self.wire.push_back(Wire::ToClientFrame(ws, frame));
+                    self.wire.push_back(Wire::ClientFrame(ws, frame));
                 }
-                server::Output::WsClose { ws } => self.wire.push_back(Wire::ToClientWsClose(ws)),
+                server::Output::WsClose { ws } => self.wire.push_back(Wire::ClientWsClose(ws)),
                 server::Output::Message(message) => {
                     println!("[server] got {message:?}");
                     // The application: echo text back, upper-cased.
@@ -133,7 +126,7 @@ impl World {
     fn deliver(&mut self, item: Wire) {
         let now = self.now;
         match item {
-            Wire::ToServerHttp(request, method, query, body) => {
+            Wire::ServerHttp(request, method, query, body) => {
                 let method = if method == HttpMethod::Get {
                     Method::Get
                 } else {
@@ -158,7 +151,7 @@ impl World {
                     (other, _) => {
                         let error = other.err().unwrap_or(server::RequestError::UnknownSid);
                         let response = error.response();
-                        self.wire.push_back(Wire::ToClientHttp(
+                        self.wire.push_back(Wire::ClientHttp(
                             request,
                             response.status,
                             response.body,
@@ -167,7 +160,7 @@ impl World {
                 }
                 self.drain_session();
             }
-            Wire::ToServerWsConnect(ws, query) => {
+            Wire::ServerWsConnect(ws, query) => {
                 let route = self.server.route(&Request {
                     method: Method::Get,
                     query: &query,
@@ -175,38 +168,38 @@ impl World {
                 });
                 match (route, self.session.as_mut()) {
                     (Ok(Route::Upgrade(sid)), Some(session)) if sid == session.sid() => {
-                        self.wire.push_back(Wire::ToClientWsOpen(ws));
+                        self.wire.push_back(Wire::ClientWsOpen(ws));
                         session.handle_upgrade(now, ws);
                     }
-                    _ => self.wire.push_back(Wire::ToClientWsClose(ws)),
+                    _ => self.wire.push_back(Wire::ClientWsClose(ws)),
                 }
                 self.drain_session();
             }
-            Wire::ToServerFrame(ws, frame) => {
+            Wire::ServerFrame(ws, frame) => {
                 if let Some(session) = self.session.as_mut() {
                     session.handle_ws_frame(now, ws, frame);
                 }
                 self.drain_session();
             }
-            Wire::ToServerWsClose(ws) => {
+            Wire::ServerWsClose(ws) => {
                 if let Some(session) = self.session.as_mut() {
                     session.handle_ws_closed(now, ws);
                 }
                 self.drain_session();
             }
-            Wire::ToClientHttp(request, status, body) => {
+            Wire::ClientHttp(request, status, body) => {
                 self.client.handle_http_response(now, request, status, body);
                 self.drain_client();
             }
-            Wire::ToClientWsOpen(ws) => {
+            Wire::ClientWsOpen(ws) => {
                 self.client.handle_ws_open(now, ws);
                 self.drain_client();
             }
-            Wire::ToClientFrame(ws, frame) => {
+            Wire::ClientFrame(ws, frame) => {
                 self.client.handle_ws_frame(now, ws, frame);
                 self.drain_client();
             }
-            Wire::ToClientWsClose(ws) => {
+            Wire::ClientWsClose(ws) => {
                 self.client.handle_ws_closed(now, ws);
                 self.drain_client();
             }

@@ -337,9 +337,10 @@ impl Client {
             Phase::Idle | Phase::Opening => return self.close_with(CloseReason::ForcedClose),
             Phase::Closing | Phase::Closed => return,
         }
-        self.abandon_probe(false);
+        // Closing first, so a probe that had paused polling does not resume it.
         self.phase = Phase::Closing;
         self.buffer.push_back(Packet::Close);
+        self.abandon_probe(false);
         self.flush();
     }
 
@@ -356,6 +357,9 @@ impl Client {
         let Transport::Polling { get, post } = self.transport else {
             return;
         };
+        if self.phase == Phase::Closed {
+            return;
+        }
         if get == Some(request) {
             self.transport = Transport::Polling { get: None, post };
             if status != 200 {
@@ -386,6 +390,9 @@ impl Client {
     /// The WebSocket of an [`Output::WsConnect`] connected.
     pub fn handle_ws_open(&mut self, now: Instant, ws: WsId) {
         self.handle_timeout(now);
+        if self.phase == Phase::Closed {
+            return;
+        }
         if self.transport
             == (Transport::WebSocket {
                 ws,

@@ -139,6 +139,19 @@ mod tests {
     }
 
     #[test]
+    fn protocol_document_mixed_payload() {
+        let wire = b"4hello\x1e2\x1e4world";
+        let packets = vec![
+            Packet::Message("hello".into()),
+            Packet::PING,
+            Packet::Message("world".into()),
+        ];
+        let decoded: Vec<_> = decode_all(wire).into_iter().map(Result::unwrap).collect();
+        assert_eq!(decoded, packets);
+        assert_eq!(encode(&packets), Bytes::from_static(wire));
+    }
+
+    #[test]
     fn heartbeat_and_probe_payloads() {
         assert_eq!(decode_all(b"2"), vec![Ok(Packet::PING)]);
         assert_eq!(

@@ -120,8 +120,10 @@ fn requests_for_a_session() {
 
 #[test]
 fn disabled_transports_are_unknown() {
-    let mut config = ServerConfig::default();
-    config.transports = Transports::WEBSOCKET;
+    let config = ServerConfig {
+        transports: Transports::WEBSOCKET,
+        ..ServerConfig::default()
+    };
     let server = Server::new(config, CountingSidGenerator::default());
     let polling = Request {
         method: Method::Get,

@@ -501,7 +501,11 @@ impl Client {
             )),
             (Phase::Open | Phase::Closing, Packet::Ping(_)) => {
                 self.reset_heartbeat(now);
-                self.buffer.push_front(Packet::PONG);
+                // The PONG jumps the queue so a backlog cannot delay it past
+                // the server's timeout; one unsent PONG answers every PING.
+                if self.buffer.front() != Some(&Packet::PONG) {
+                    self.buffer.push_front(Packet::PONG);
+                }
                 self.flush();
             }
             (Phase::Open | Phase::Closing, Packet::Message(message)) => {
@@ -660,13 +664,16 @@ impl Client {
         if self.phase == Phase::Closed {
             return;
         }
+        // Closed before the probe is dropped, so dropping a paused probe
+        // does not resume polling (a new GET, a POST of the buffer) for a
+        // session that is ending.
+        self.phase = Phase::Closed;
         self.abandon_probe(false);
         if let Transport::WebSocket { ws, .. } = self.transport {
             self.outputs.push_back(Output::WsClose { ws });
         }
         self.buffer.clear();
         self.timers.clear_all();
-        self.phase = Phase::Closed;
         self.outputs.push_back(Output::Closed(reason));
     }
 

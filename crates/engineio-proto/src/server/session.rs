@@ -319,7 +319,7 @@ impl Session {
     }
 
     /// A WebSocket carrying this session's sid was accepted: an upgrade
-    /// attempt. Refused with an [`Output::WsClose`] for it when the session is
+    /// attempt. `ws` must be an id this session has not seen before. Refused with an [`Output::WsClose`] for it when the session is
     /// not an open polling session, is already upgrading, or upgrades are off.
     pub fn handle_upgrade(&mut self, now: Instant, ws: WsId) {
         self.handle_timeout(now);
@@ -417,7 +417,12 @@ impl Session {
             self.close_with(CloseReason::PingTimeout);
         }
         if self.take_expired(Timer::Ping, now) {
-            self.buffer.push_back(Packet::PING);
+            // A PING the client has not read yet already asks for a PONG: a
+            // client that POSTs PONGs but never polls must not grow the buffer
+            // by one PING per interval.
+            if !self.buffer.contains(&Packet::PING) {
+                self.buffer.push_back(Packet::PING);
+            }
             self.set_timer(Timer::Pong, now + self.limits.ping_timeout);
             self.flush();
         }

@@ -23,8 +23,22 @@ use bytes::{BufMut, Bytes, BytesMut};
 ///
 /// Cloning is a reference-count increment, so one encoded message can be
 /// handed to many sessions without copying.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Str(Bytes);
+
+// Hashes, compares and orders exactly as `str` does (UTF-8 byte order is
+// `str` order), so maps keyed by `Str` can be queried with a `&str`.
+impl core::hash::Hash for Str {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl core::borrow::Borrow<str> for Str {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
 
 impl Str {
     /// Wraps a static string without copying.

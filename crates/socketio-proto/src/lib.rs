@@ -12,5 +12,6 @@ extern crate std;
 
 pub mod packet;
 pub mod rooms;
+pub mod server;
 
 pub use packet::{AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind};

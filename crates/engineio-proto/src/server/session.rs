@@ -232,6 +232,16 @@ impl Session {
         self.buffer.len()
     }
 
+    /// How many more messages [`Session::send`] accepts right now: a layer
+    /// above that sends a packet as several messages checks this first, so a
+    /// packet is never queued in part.
+    pub fn send_capacity(&self) -> usize {
+        if self.phase != Phase::Open {
+            return 0;
+        }
+        self.limits.max_buffered_packets.saturating_sub(self.buffer.len())
+    }
+
     /// The largest POST body or WebSocket message this session accepts. A
     /// driver reads at most one byte more than this before calling
     /// [`Session::handle_post`], so an oversized body costs bounded memory.

@@ -1,0 +1,611 @@
+//! One client connection on a Socket.IO server.
+//!
+//! # Theory of operation
+//!
+//! A [`Connection`] owns the Engine.IO [`Session`] it runs on. The driver
+//! feeds it the same transport inputs it would feed the session
+//! (`handle_poll`, `handle_ws_frame`, …); the connection forwards them,
+//! decodes the messages that come out into Socket.IO packets, and re-emits the
+//! session's transport outputs unchanged as [`Output::Transport`].
+//!
+//! Namespaces: a CONNECT for a namespace arrives as [`Output::Connect`], a
+//! token the application answers with [`Connection::accept`] (after its
+//! middlewares ran, with the socket id it chose) or [`Connection::reject`]
+//! (`CONNECT_ERROR` with data). Until one namespace is accepted, a connect
+//! timeout runs. As in Node, anything but a CONNECT for a namespace that is not
+//! connected, a second CONNECT for one that is, a CONNECT_ERROR from the
+//! client, or a packet that does not decode closes the whole connection.
+//!
+//! Acks: [`Connection::emit_with_ack`] returns an [`AckId`] with a deadline;
+//! the client's ACK comes out as [`Output::Ack`], a missed deadline as
+//! [`Output::AckTimeout`]. Events that ask for an ack carry its id in
+//! [`Output::Event`]; answer with [`Connection::ack`].
+//!
+//! Every input fires due timers first, like the Engine.IO session.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use bytes::Bytes;
+use engineio_proto::server::{self as eio, Session};
+use engineio_proto::{CloseReason, Frame, Instant, Message, RequestId, Sid, Str, WsId};
+
+use crate::packet::{
+    AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind,
+};
+
+/// Connection settings, with Node's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionConfig {
+    /// How long a client may stay connected without joining any namespace.
+    /// Node: 45 s.
+    pub connect_timeout: Duration,
+    /// Limits on incoming binary packets.
+    pub decoder: DecoderConfig,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            connect_timeout: Duration::from_secs(45),
+            decoder: DecoderConfig::default(),
+        }
+    }
+}
+
+/// Why a socket left its namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The client sent DISCONNECT for the namespace.
+    ClientNamespaceDisconnect,
+    /// The server called [`Connection::disconnect`].
+    ServerNamespaceDisconnect,
+    /// The server closed the whole connection ([`Connection::close`], a
+    /// connect timeout, or a protocol violation by the client).
+    ForcedServerClose,
+    /// The client sent something that is not Socket.IO.
+    ParseError(DecodeError),
+    /// The Engine.IO session ended.
+    Transport(CloseReason),
+}
+
+impl DisconnectReason {
+    /// The reason string Node's Socket.IO gives for the same event.
+    pub const fn as_node_str(&self) -> &'static str {
+        match self {
+            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
+            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::ForcedServerClose => "forced server close",
+            DisconnectReason::ParseError(_) => "parse error",
+            DisconnectReason::Transport(reason) => reason.as_node_str(),
+        }
+    }
+}
+
+/// What the connection asks of its driver or tells its application, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// An Engine.IO transport output ([`eio::Output::Respond`],
+    /// [`eio::Output::WsSend`] or [`eio::Output::WsClose`]) to carry out.
+    Transport(eio::Output),
+    /// The session moved to WebSocket.
+    Upgraded,
+    /// The client asks to join `nsp`: answer with [`Connection::accept`] or
+    /// [`Connection::reject`].
+    Connect {
+        /// The namespace.
+        nsp: Str,
+        /// The handshake auth object as JSON, if the client sent one.
+        auth: Option<Str>,
+    },
+    /// An event from a socket.
+    Event {
+        /// The namespace of the socket.
+        nsp: Str,
+        /// The JSON array `[name, ...args]`.
+        data: Str,
+        /// Binary attachments the placeholders in `data` refer to.
+        attachments: Vec<Bytes>,
+        /// Set when the client awaits an answer: reply with [`Connection::ack`].
+        ack: Option<AckId>,
+    },
+    /// The client answered an [`Connection::emit_with_ack`].
+    Ack {
+        /// The namespace.
+        nsp: Str,
+        /// Which emit this answers.
+        id: AckId,
+        /// The JSON array of the answer's arguments, if any.
+        data: Option<Str>,
+        /// Binary attachments of the answer.
+        attachments: Vec<Bytes>,
+    },
+    /// No answer came before the deadline of an [`Connection::emit_with_ack`].
+    AckTimeout {
+        /// The namespace.
+        nsp: Str,
+        /// Which emit timed out.
+        id: AckId,
+    },
+    /// The socket of `nsp` is gone.
+    Disconnect {
+        /// The namespace.
+        nsp: Str,
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// The connection is over; nothing but transport refusals follows.
+    Closed,
+}
+
+/// Why a command of the application was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// No socket is connected on this namespace (or no CONNECT awaits an
+    /// answer, for `accept` and `reject`).
+    #[error("namespace not connected")]
+    NotConnected,
+    /// The connection is closing or closed.
+    #[error("connection closed")]
+    Closed,
+    /// The client reads too slowly: its Engine.IO buffer cannot take the packet.
+    #[error("send buffer full")]
+    BufferFull,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Membership {
+    /// The CONNECT awaits the application's answer.
+    Pending,
+    /// Accepted, under this socket id.
+    Connected(Sid),
+}
+
+/// An emit awaiting the client's ack.
+#[derive(Debug, Clone)]
+struct PendingAck {
+    nsp: Str,
+    deadline: Option<Instant>,
+}
+
+/// One client connection. See the [module docs](self).
+#[derive(Debug)]
+pub struct Connection {
+    engine: Session,
+    decoder: Decoder,
+    namespaces: BTreeMap<Str, Membership>,
+    acks: BTreeMap<AckId, PendingAck>,
+    /// Ack deadlines in firing order.
+    ack_deadlines: BTreeSet<(Instant, AckId)>,
+    next_ack: u64,
+    /// No namespace joined by then: close.
+    connect_deadline: Option<Instant>,
+    closed: bool,
+    outputs: VecDeque<Output>,
+}
+
+impl Connection {
+    /// Wraps a freshly opened Engine.IO session (its handshake outputs are
+    /// forwarded by the first drain). Drain [`Connection::poll_output`] next.
+    pub fn new(now: Instant, engine: Session, config: &ConnectionConfig) -> Connection {
+        let mut connection = Connection {
+            engine,
+            decoder: Decoder::new(config.decoder.clone()),
+            namespaces: BTreeMap::new(),
+            acks: BTreeMap::new(),
+            ack_deadlines: BTreeSet::new(),
+            next_ack: 0,
+            connect_deadline: Some(now + config.connect_timeout),
+            closed: false,
+            outputs: VecDeque::new(),
+        };
+        connection.drain_engine(now);
+        connection
+    }
+
+    /// The Engine.IO session underneath (sid, transport, buffer level).
+    pub fn engine(&self) -> &Session {
+        &self.engine
+    }
+
+    /// The socket id on `nsp`, if a socket is connected there.
+    pub fn socket_id(&self, nsp: &str) -> Option<Sid> {
+        match self.namespaces.get(nsp) {
+            Some(Membership::Connected(sid)) => Some(*sid),
+            _ => None,
+        }
+    }
+
+    /// The namespaces with a connected socket.
+    pub fn connected_namespaces(&self) -> impl Iterator<Item = &Str> {
+        self.namespaces
+            .iter()
+            .filter(|(_, m)| matches!(m, Membership::Connected(_)))
+            .map(|(nsp, _)| nsp)
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// See [`Session::handle_poll`].
+    pub fn handle_poll(&mut self, now: Instant, request: RequestId) {
+        self.handle_timeout(now);
+        self.engine.handle_poll(now, request);
+        self.drain_engine(now);
+    }
+
+    /// See [`Session::handle_poll_aborted`].
+    pub fn handle_poll_aborted(&mut self, now: Instant, request: RequestId) {
+        self.handle_timeout(now);
+        self.engine.handle_poll_aborted(now, request);
+        self.drain_engine(now);
+    }
+
+    /// See [`Session::handle_post`].
+    pub fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
+        self.handle_timeout(now);
+        self.engine.handle_post(now, request, body);
+        self.drain_engine(now);
+    }
+
+    /// See [`Session::handle_upgrade`].
+    pub fn handle_upgrade(&mut self, now: Instant, ws: WsId) {
+        self.handle_timeout(now);
+        self.engine.handle_upgrade(now, ws);
+        self.drain_engine(now);
+    }
+
+    /// See [`Session::handle_ws_frame`].
+    pub fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
+        self.handle_timeout(now);
+        self.engine.handle_ws_frame(now, ws, frame);
+        self.drain_engine(now);
+    }
+
+    /// See [`Session::handle_ws_closed`].
+    pub fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
+        self.handle_timeout(now);
+        self.engine.handle_ws_closed(now, ws);
+        self.drain_engine(now);
+    }
+
+    /// Fires due timers (connect timeout, ack deadlines, the session's).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.connect_deadline.is_some_and(|at| at <= now) {
+            self.connect_deadline = None;
+            if self.connected_namespaces().next().is_none() {
+                self.close_with(now, DisconnectReason::ForcedServerClose);
+            }
+        }
+        while let Some(&(at, id)) = self.ack_deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.ack_deadlines.pop_first();
+            if let Some(pending) = self.acks.remove(&id) {
+                self.outputs.push_back(Output::AckTimeout {
+                    nsp: pending.nsp,
+                    id,
+                });
+            }
+        }
+        self.engine.handle_timeout(now);
+        self.drain_engine(now);
+    }
+
+    /// Accepts the pending CONNECT for `nsp` under socket id `sid`, sending
+    /// `{"sid":…}` (plus `pid` when `pid` is given, for connection state
+    /// recovery).
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        sid: Sid,
+        pid: Option<&str>,
+    ) -> Result<(), CommandError> {
+        self.handle_timeout(now);
+        self.check_open()?;
+        let Some(membership) = self.namespaces.get_mut(nsp) else {
+            return Err(CommandError::NotConnected);
+        };
+        if *membership != Membership::Pending {
+            return Err(CommandError::NotConnected);
+        }
+        *membership = Membership::Connected(sid);
+        self.connect_deadline = None;
+        let data = match pid {
+            Some(pid) => alloc::format!(r#"{{"sid":"{sid}","pid":"{}"}}"#, escape_json(pid)),
+            None => alloc::format!(r#"{{"sid":"{sid}"}}"#),
+        };
+        let packet = Packet::new(PacketKind::Connect, Str::from(nsp), Some(Str::from(data)));
+        self.write(now, &packet.encode())
+    }
+
+    /// Refuses the pending CONNECT for `nsp` with a CONNECT_ERROR carrying
+    /// `data` (a JSON object such as `{"message":"…","data":…}`).
+    pub fn reject(&mut self, now: Instant, nsp: &str, data: Str) -> Result<(), CommandError> {
+        self.handle_timeout(now);
+        self.check_open()?;
+        if self.namespaces.get(nsp) != Some(&Membership::Pending) {
+            return Err(CommandError::NotConnected);
+        }
+        self.namespaces.remove(nsp);
+        let packet = Packet::new(PacketKind::ConnectError, Str::from(nsp), Some(data));
+        self.write(now, &packet.encode())
+    }
+
+    /// Sends an already encoded packet (an EVENT, typically one encoded once
+    /// for a whole broadcast) to the socket on `nsp`.
+    pub fn emit(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        packet: &EncodedPacket,
+    ) -> Result<(), CommandError> {
+        self.handle_timeout(now);
+        self.check_connected(nsp)?;
+        self.write(now, packet)
+    }
+
+    /// Sends an event that asks for an ack; the answer comes as
+    /// [`Output::Ack`] or, after `timeout`, [`Output::AckTimeout`].
+    pub fn emit_with_ack(
+        &mut self,
+        now: Instant,
+        mut packet: Packet,
+        timeout: Option<Duration>,
+    ) -> Result<AckId, CommandError> {
+        self.handle_timeout(now);
+        self.check_connected(&packet.nsp)?;
+        self.next_ack += 1;
+        let id = AckId(self.next_ack);
+        packet.kind = PacketKind::Event;
+        packet.id = Some(id);
+        self.write(now, &packet.encode())?;
+        let deadline = timeout.map(|t| now + t);
+        if let Some(at) = deadline {
+            self.ack_deadlines.insert((at, id));
+        }
+        self.acks.insert(
+            id,
+            PendingAck {
+                nsp: packet.nsp,
+                deadline,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Answers the client's event `id` on `nsp` with `data` (a JSON array of
+    /// arguments) and attachments.
+    pub fn ack(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        id: AckId,
+        data: Str,
+        attachments: Vec<Bytes>,
+    ) -> Result<(), CommandError> {
+        self.handle_timeout(now);
+        self.check_connected(nsp)?;
+        let packet = Packet {
+            kind: PacketKind::Ack,
+            nsp: Str::from(nsp),
+            id: Some(id),
+            data: Some(data),
+            attachments,
+        };
+        self.write(now, &packet.encode())
+    }
+
+    /// Disconnects the socket on `nsp` (the client gets DISCONNECT); the
+    /// connection stays open for its other namespaces.
+    pub fn disconnect(&mut self, now: Instant, nsp: &str) -> Result<(), CommandError> {
+        self.handle_timeout(now);
+        self.check_connected(nsp)?;
+        let packet = Packet::new(PacketKind::Disconnect, Str::from(nsp), None);
+        let result = self.write(now, &packet.encode());
+        self.leave(Str::from(nsp), DisconnectReason::ServerNamespaceDisconnect);
+        result
+    }
+
+    /// Closes the connection: every socket disconnects (`forced server
+    /// close`), then the Engine.IO session closes after delivering what is
+    /// buffered.
+    pub fn close(&mut self, now: Instant) {
+        self.handle_timeout(now);
+        self.close_with(now, DisconnectReason::ForcedServerClose);
+    }
+
+    /// The next output, if any. Drain after every call.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest deadline of the connection and its session.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.connect_deadline,
+            self.ack_deadlines.first().map(|(at, _)| *at),
+            self.engine.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn check_open(&self) -> Result<(), CommandError> {
+        if self.closed {
+            Err(CommandError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_connected(&self, nsp: &str) -> Result<(), CommandError> {
+        self.check_open()?;
+        match self.namespaces.get(nsp) {
+            Some(Membership::Connected(_)) => Ok(()),
+            _ => Err(CommandError::NotConnected),
+        }
+    }
+
+    /// Queues every message of a packet, or none of them.
+    fn write(&mut self, now: Instant, packet: &EncodedPacket) -> Result<(), CommandError> {
+        if self.engine.send_capacity() < packet.message_count() {
+            return Err(if self.engine.is_closed() {
+                CommandError::Closed
+            } else {
+                CommandError::BufferFull
+            });
+        }
+        for message in packet.messages() {
+            self.engine
+                .send(now, message)
+                .map_err(|_| CommandError::Closed)?;
+        }
+        self.drain_engine(now);
+        Ok(())
+    }
+
+    /// Forwards the session's outputs, decoding its messages.
+    fn drain_engine(&mut self, now: Instant) {
+        while let Some(output) = self.engine.poll_output() {
+            match output {
+                eio::Output::Message(message) => self.handle_message(now, message),
+                eio::Output::Upgraded => self.outputs.push_back(Output::Upgraded),
+                eio::Output::Closed(reason) => self.engine_closed(reason),
+                transport => self.outputs.push_back(Output::Transport(transport)),
+            }
+        }
+    }
+
+    fn handle_message(&mut self, now: Instant, message: Message) {
+        if self.closed {
+            return;
+        }
+        match self.decoder.decode(message) {
+            Ok(Some(packet)) => self.handle_packet(now, packet),
+            Ok(None) => {}
+            Err(error) => self.close_with(now, DisconnectReason::ParseError(error)),
+        }
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        let membership = self.namespaces.get(&packet.nsp).copied();
+        match (packet.kind, membership) {
+            (PacketKind::Connect, None) => {
+                self.namespaces
+                    .insert(packet.nsp.clone(), Membership::Pending);
+                self.outputs.push_back(Output::Connect {
+                    nsp: packet.nsp,
+                    auth: packet.data,
+                });
+            }
+            (PacketKind::Event, Some(Membership::Connected(_))) => {
+                self.outputs.push_back(Output::Event {
+                    nsp: packet.nsp,
+                    data: packet.data.unwrap_or_default(),
+                    attachments: packet.attachments,
+                    ack: packet.id,
+                });
+            }
+            (PacketKind::Ack, Some(Membership::Connected(_))) => {
+                let Some(id) = packet.id else { return };
+                let matches = self.acks.get(&id).is_some_and(|p| p.nsp == packet.nsp);
+                if let (true, Some(pending)) = (matches, self.acks.remove(&id)) {
+                    if let Some(at) = pending.deadline {
+                        self.ack_deadlines.remove(&(at, id));
+                    }
+                    self.outputs.push_back(Output::Ack {
+                        nsp: packet.nsp,
+                        id,
+                        data: packet.data,
+                        attachments: packet.attachments,
+                    });
+                }
+            }
+            (PacketKind::Disconnect, Some(Membership::Connected(_))) => {
+                self.leave(packet.nsp, DisconnectReason::ClientNamespaceDisconnect);
+            }
+            // A second CONNECT, a CONNECT_ERROR from the client, or traffic
+            // for a namespace it has not joined: Node closes the connection.
+            _ => self.close_with(now, DisconnectReason::ForcedServerClose),
+        }
+    }
+
+    /// Forgets the socket of `nsp` and its pending acks.
+    fn leave(&mut self, nsp: Str, reason: DisconnectReason) {
+        if let Some(Membership::Connected(_)) = self.namespaces.remove(&nsp) {
+            let ids: Vec<AckId> = self
+                .acks
+                .iter()
+                .filter(|(_, p)| p.nsp == nsp)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ids {
+                if let Some(PendingAck {
+                    deadline: Some(at), ..
+                }) = self.acks.remove(&id)
+                {
+                    self.ack_deadlines.remove(&(at, id));
+                }
+            }
+            self.outputs.push_back(Output::Disconnect { nsp, reason });
+        }
+    }
+
+    /// Disconnects every socket and closes the session.
+    fn close_with(&mut self, now: Instant, reason: DisconnectReason) {
+        if self.closed {
+            return;
+        }
+        self.disconnect_all(reason);
+        self.engine.close(now);
+        self.drain_engine(now);
+    }
+
+    fn disconnect_all(&mut self, reason: DisconnectReason) {
+        self.closed = true;
+        self.connect_deadline = None;
+        self.acks.clear();
+        self.ack_deadlines.clear();
+        let namespaces = core::mem::take(&mut self.namespaces);
+        for (nsp, membership) in namespaces {
+            if let Membership::Connected(_) = membership {
+                self.outputs.push_back(Output::Disconnect {
+                    nsp,
+                    reason: reason.clone(),
+                });
+            }
+        }
+    }
+
+    fn engine_closed(&mut self, reason: CloseReason) {
+        if !self.closed {
+            self.disconnect_all(DisconnectReason::Transport(reason));
+        }
+        self.outputs.push_back(Output::Closed);
+    }
+}
+
+/// Escapes a string for a JSON string literal.
+fn escape_json(s: &str) -> alloc::string::String {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .into()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,433 @@
+//! The connection machine driven over a WebSocket session, with the packets
+//! the official protocol test suite sends.
+
+use super::*;
+use alloc::string::ToString;
+use alloc::vec;
+use engineio_proto::server::{Opening, Server, ServerConfig};
+use engineio_proto::CountingSidGenerator;
+
+const WS: WsId = WsId(1);
+const T0: Instant = Instant::from_millis(1_000);
+
+struct Harness {
+    conn: Connection,
+    now: Instant,
+    /// Frames the client received, as text (binary frames as `<bin:..>`).
+    sent: Vec<alloc::string::String>,
+    events: Vec<Output>,
+    ws_closed: bool,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let mut server = Server::new(ServerConfig::default(), CountingSidGenerator::default());
+        let session = server.open_session(T0, Opening::WebSocket(WS));
+        let mut h = Harness {
+            conn: Connection::new(T0, session, &ConnectionConfig::default()),
+            now: T0,
+            sent: Vec::new(),
+            events: Vec::new(),
+            ws_closed: false,
+        };
+        h.drain();
+        assert!(h.sent.remove(0).starts_with("0{\"sid\""));
+        h
+    }
+
+    fn drain(&mut self) {
+        while let Some(output) = self.conn.poll_output() {
+            match output {
+                Output::Transport(eio::Output::WsSend { frame, .. }) => {
+                    self.sent.push(match frame {
+                        Frame::Text(t) => t.to_string(),
+                        Frame::Binary(b) => alloc::format!("<bin:{:?}>", &b[..]),
+                    })
+                }
+                Output::Transport(eio::Output::WsClose { .. }) => self.ws_closed = true,
+                other => self.events.push(other),
+            }
+        }
+    }
+
+    fn frame(&mut self, frame: Frame) {
+        self.conn.handle_ws_frame(self.now, WS, frame);
+        self.drain();
+    }
+
+    fn text(&mut self, s: &str) {
+        self.frame(Frame::Text(Str::from(s)));
+    }
+
+    fn binary(&mut self, b: &'static [u8]) {
+        self.frame(Frame::Binary(Bytes::from_static(b)));
+    }
+
+    fn take_events(&mut self) -> Vec<Output> {
+        core::mem::take(&mut self.events)
+    }
+
+    fn take_sent(&mut self) -> Vec<alloc::string::String> {
+        core::mem::take(&mut self.sent)
+    }
+
+    /// Connects `nsp` with socket id `id`.
+    fn connect(&mut self, connect: &str, nsp: &str, id: &str) {
+        self.text(connect);
+        let events = self.take_events();
+        assert!(
+            matches!(&events[..], [Output::Connect { nsp: n, .. }] if n.as_str() == nsp),
+            "{events:?}"
+        );
+        self.conn
+            .accept(self.now, nsp, Sid::parse(id).unwrap(), None)
+            .unwrap();
+        self.drain();
+        let prefix = if nsp == "/" {
+            alloc::string::String::from("40")
+        } else {
+            alloc::format!("40{nsp},")
+        };
+        let reply = alloc::format!(r#"{prefix}{{"sid":"{id}"}}"#);
+        assert_eq!(self.take_sent(), vec![reply]);
+    }
+}
+
+fn s(x: &str) -> Str {
+    Str::from(x)
+}
+
+#[test]
+fn connect_to_main_and_custom_namespaces() {
+    let mut h = Harness::new();
+    h.text("40");
+    assert_eq!(
+        h.take_events(),
+        vec![Output::Connect {
+            nsp: s("/"),
+            auth: None
+        }]
+    );
+    h.conn
+        .accept(h.now, "/", Sid::parse("main1").unwrap(), None)
+        .unwrap();
+    h.drain();
+    assert_eq!(h.take_sent(), vec![r#"40{"sid":"main1"}"#]);
+
+    h.text(r#"40/custom,{"token":"abc"}"#);
+    assert_eq!(
+        h.take_events(),
+        vec![Output::Connect {
+            nsp: s("/custom"),
+            auth: Some(s(r#"{"token":"abc"}"#))
+        }]
+    );
+    h.conn
+        .accept(h.now, "/custom", Sid::parse("c1").unwrap(), Some("p\"1"))
+        .unwrap();
+    h.drain();
+    assert_eq!(
+        h.take_sent(),
+        vec![r#"40/custom,{"sid":"c1","pid":"p\"1"}"#]
+    );
+    assert_eq!(h.conn.connected_namespaces().count(), 2);
+}
+
+#[test]
+fn rejected_namespace_gets_connect_error() {
+    let mut h = Harness::new();
+    h.text("40/random");
+    assert_eq!(
+        h.take_events(),
+        vec![Output::Connect {
+            nsp: s("/random"),
+            auth: None
+        }]
+    );
+    h.conn
+        .reject(h.now, "/random", s(r#"{"message":"Invalid namespace"}"#))
+        .unwrap();
+    h.drain();
+    assert_eq!(
+        h.take_sent(),
+        vec![r#"44/random,{"message":"Invalid namespace"}"#]
+    );
+    // The connection lives on and may try again.
+    h.text("40/random,");
+    assert_eq!(h.take_events().len(), 1);
+    assert!(!h.conn.is_closed());
+}
+
+#[test]
+fn invalid_first_packet_closes() {
+    let mut h = Harness::new();
+    h.text("4abc");
+    assert!(h.ws_closed);
+    assert!(h.conn.is_closed());
+    assert_eq!(h.take_events(), vec![Output::Closed]);
+}
+
+#[test]
+fn no_namespace_in_time_closes() {
+    let mut h = Harness::new();
+    let timeout = ConnectionConfig::default().connect_timeout;
+    assert!(h.conn.poll_timeout().unwrap() <= T0 + timeout);
+    h.conn.handle_timeout(T0 + timeout);
+    h.drain();
+    assert!(h.ws_closed && h.conn.is_closed());
+}
+
+#[test]
+fn accepting_clears_the_connect_timeout() {
+    let mut h = Harness::new();
+    h.connect("40", "/", "a");
+    let timeout = ConnectionConfig::default().connect_timeout;
+    h.now = T0 + timeout;
+    h.conn.handle_timeout(h.now);
+    h.drain();
+    assert!(!h.conn.is_closed());
+}
+
+#[test]
+fn client_disconnect_keeps_the_session() {
+    let mut h = Harness::new();
+    h.connect("40", "/", "a");
+    h.connect("40/custom,", "/custom", "b");
+    h.text("41/custom,");
+    assert_eq!(
+        h.take_events(),
+        vec![Output::Disconnect {
+            nsp: s("/custom"),
+            reason: DisconnectReason::ClientNamespaceDisconnect
+        }]
+    );
+    h.text(r#"42["message","to main"]"#);
+    assert!(matches!(&h.take_events()[..], [Output::Event { nsp, .. }] if nsp.as_str() == "/"));
+    assert!(!h.conn.is_closed());
+}
+
+#[test]
+fn events_and_acks_from_the_client() {
+    let mut h = Harness::new();
+    h.connect("40", "/", "a");
+    h.text(r#"42["message",1,"2",{"3":[true]}]"#);
+    assert_eq!(
+        h.take_events(),
+        vec![Output::Event {
+            nsp: s("/"),
+            data: s(r#"["message",1,"2",{"3":[true]}]"#),
+            attachments: vec![],
+            ack: None
+        }]
+    );
+    h.text(r#"42456["message-with-ack",1,"2",{"3":[false]}]"#);
+    let events = h.take_events();
+    let Output::Event { ack: Some(id), .. } = &events[0] else {
+        panic!("{events:?}")
+    };
+    h.conn
+        .ack(h.now, "/", *id, s(r#"[1,"2",{"3":[false]}]"#), vec![])
+        .unwrap();
+    h.drain();
+    assert_eq!(h.take_sent(), vec![r#"43456[1,"2",{"3":[false]}]"#]);
+}
+
+#[test]
+fn binary_events_and_acks() {
+    let mut h = Harness::new();
+    h.connect("40", "/", "a");
+    h.text(r#"452-789["message-with-ack",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#);
+    h.binary(&[1, 2, 3]);
+    assert!(
+        h.take_events().is_empty(),
+        "waits for the second attachment"
+    );
+    h.binary(&[4, 5, 6]);
+    let events = h.take_events();
+    let Output::Event {
+        attachments,
+        ack: Some(id),
+        ..
+    } = &events[0]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(attachments.len(), 2);
+    h.conn
+        .ack(
+            h.now,
+            "/",
+            *id,
+            s(r#"[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#),
+            attachments.clone(),
+        )
+        .unwrap();
+    h.drain();
+    assert_eq!(
+        h.take_sent(),
+        vec![
+            r#"462-789[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#.to_string(),
+            "<bin:[1, 2, 3]>".to_string(),
+            "<bin:[4, 5, 6]>".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn malformed_packets_after_connecting_close() {
+    for bad in [
+        "4abc",
+        "42{}",
+        r#"42abc["a"]"#,
+        r#"42/other,["a"]"#,
+        "40",
+        "44{}",
+    ] {
+        let mut h = Harness::new();
+        h.connect("40", "/", "a");
+        h.text(bad);
+        assert!(h.conn.is_closed(), "{bad}");
+        let events = h.take_events();
+        assert!(
+            matches!(events.first(), Some(Output::Disconnect { .. })),
+            "{bad}: {events:?}"
+        );
+        assert_eq!(events.last(), Some(&Output::Closed), "{bad}");
+    }
+}
+
+#[test]
+fn server_acks_resolve_or_time_out() {
+    let mut h = Harness::new();
+    h.connect("40", "/", "a");
+    let packet = |name: &str| {
+        Packet::new(
+            PacketKind::Event,
+            s("/"),
+            Some(Str::from(alloc::format!(r#"["{name}"]"#))),
+        )
+    };
+    let t = Duration::from_secs(5);
+    let first = h.conn.emit_with_ack(h.now, packet("one"), Some(t)).unwrap();
+    let second = h.conn.emit_with_ack(h.now, packet("two"), Some(t)).unwrap();
+    h.drain();
+    assert_eq!(
+        h.take_sent(),
+        vec![
+            alloc::format!(r#"42{first}["one"]"#),
+            alloc::format!(r#"42{second}["two"]"#)
+        ]
+    );
+    h.text(&alloc::format!(r#"43{first}["ok"]"#));
+    assert_eq!(
+        h.take_events(),
+        vec![Output::Ack {
+            nsp: s("/"),
+            id: first,
+            data: Some(s(r#"["ok"]"#)),
+            attachments: vec![]
+        }]
+    );
+    // A duplicate or unknown ack is ignored.
+    h.text(&alloc::format!(r#"43{first}["again"]"#));
+    assert!(h.take_events().is_empty());
+    h.now = T0 + t;
+    h.conn.handle_timeout(h.now);
+    h.drain();
+    assert_eq!(
+        h.take_events(),
+        vec![Output::AckTimeout {
+            nsp: s("/"),
+            id: second
+        }]
+    );
+}
+
+#[test]
+fn server_disconnect_and_close() {
+    let mut h = Harness::new();
+    h.connect("40", "/", "a");
+    h.connect("40/custom,", "/custom", "b");
+    h.conn.disconnect(h.now, "/custom").unwrap();
+    h.drain();
+    assert_eq!(h.take_sent(), vec!["41/custom,"]);
+    assert_eq!(
+        h.take_events(),
+        vec![Output::Disconnect {
+            nsp: s("/custom"),
+            reason: DisconnectReason::ServerNamespaceDisconnect
+        }]
+    );
+    assert_eq!(
+        h.conn.emit(
+            h.now,
+            "/custom",
+            &Packet::new(PacketKind::Event, s("/custom"), Some(s(r#"["x"]"#))).encode()
+        ),
+        Err(CommandError::NotConnected)
+    );
+    h.conn.close(h.now);
+    h.drain();
+    assert_eq!(
+        h.take_events(),
+        vec![
+            Output::Disconnect {
+                nsp: s("/"),
+                reason: DisconnectReason::ForcedServerClose
+            },
+            Output::Closed
+        ]
+    );
+    assert!(h.ws_closed);
+}
+
+#[test]
+fn transport_loss_disconnects_every_socket() {
+    let mut h = Harness::new();
+    h.connect("40", "/", "a");
+    h.conn.handle_ws_closed(h.now, WS);
+    h.drain();
+    assert_eq!(
+        h.take_events(),
+        vec![
+            Output::Disconnect {
+                nsp: s("/"),
+                reason: DisconnectReason::Transport(CloseReason::TransportClose)
+            },
+            Output::Closed
+        ]
+    );
+    assert_eq!(
+        DisconnectReason::Transport(CloseReason::TransportClose).as_node_str(),
+        "transport close"
+    );
+}
+
+#[test]
+fn a_binary_packet_is_queued_whole_or_not_at_all() {
+    let mut config = ServerConfig::default();
+    config.max_buffered_packets = 2;
+    let mut server = Server::new(config, CountingSidGenerator::default());
+    // Polling, so nothing drains the buffer.
+    let session = server.open_session(T0, Opening::Polling(RequestId(1)));
+    let mut conn = Connection::new(T0, session, &ConnectionConfig::default());
+    conn.handle_post(T0, RequestId(2), Bytes::from_static(b"40"));
+    while conn.poll_output().is_some() {}
+    conn.accept(T0, "/", Sid::parse("a").unwrap(), None)
+        .unwrap(); // 1 message buffered
+    let binary = Packet {
+        attachments: vec![Bytes::from_static(&[1]), Bytes::from_static(&[2])],
+        ..Packet::new(
+            PacketKind::Event,
+            s("/"),
+            Some(s(
+                r#"["b",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+            )),
+        )
+    };
+    assert_eq!(
+        conn.emit(T0, "/", &binary.encode()),
+        Err(CommandError::BufferFull)
+    );
+    assert_eq!(conn.engine().buffered(), 1);
+}

@@ -236,6 +236,14 @@ pub struct Client {
 impl Client {
     /// A client that has not connected yet. Call [`Client::connect`] next.
     pub fn new(config: ClientConfig) -> Client {
+        Client::with_first_id(config, 1)
+    }
+
+    /// Like [`Client::new`], numbering its requests and WebSockets from
+    /// `first_id`. A layer that reconnects with a fresh client passes the
+    /// previous one's [`Client::next_id`], so a late result of the old
+    /// session's IO can never be taken for the new one's.
+    pub fn with_first_id(config: ClientConfig, first_id: u64) -> Client {
         Client {
             config,
             phase: Phase::Idle,
@@ -248,8 +256,13 @@ impl Client {
             buffer: VecDeque::new(),
             outputs: VecDeque::new(),
             timers: TimerTable::default(),
-            next_id: 0,
+            next_id: first_id.saturating_sub(1),
         }
+    }
+
+    /// The id the next request or WebSocket will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id + 1
     }
 
     /// Starts the handshake: an HTTP GET, or a WebSocket when polling is not
@@ -690,13 +703,13 @@ impl Client {
         }
     }
 
-    fn next_id(&mut self) -> u64 {
+    fn take_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
 
     fn request(&mut self, method: HttpMethod, body: Bytes) -> RequestId {
-        let request = RequestId(self.next_id());
+        let request = RequestId(self.take_id());
         self.outputs.push_back(Output::HttpRequest {
             request,
             method,
@@ -707,7 +720,7 @@ impl Client {
     }
 
     fn open_ws(&mut self) -> WsId {
-        let ws = WsId(self.next_id());
+        let ws = WsId(self.take_id());
         self.outputs.push_back(Output::WsConnect {
             ws,
             query: self.query(TransportKind::WebSocket),

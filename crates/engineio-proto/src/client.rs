@@ -325,6 +325,17 @@ impl Client {
         self.buffer.len()
     }
 
+    /// How many more messages [`Client::send`] accepts right now (so a layer
+    /// above can queue a multi-message packet whole or not at all).
+    pub fn send_capacity(&self) -> usize {
+        if !matches!(self.phase, Phase::Opening | Phase::Open) {
+            return 0;
+        }
+        self.config
+            .max_buffered_packets
+            .saturating_sub(self.buffer.len())
+    }
+
     /// Queues a message. It goes out when the session is open and the
     /// transport can take it; while connecting or upgrading it waits.
     pub fn send(&mut self, now: Instant, message: Message) -> Result<(), SendError> {

@@ -10,6 +10,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod backoff;
+pub mod client;
 pub mod packet;
 pub mod rooms;
 pub mod server;

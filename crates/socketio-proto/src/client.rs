@@ -1,0 +1,1262 @@
+//! The Socket.IO client: Node's `Manager` and its namespace `Socket`s as one
+//! state machine.
+//!
+//! # Theory of operation
+//!
+//! A [`ClientConnection`] owns an Engine.IO [`eio::Client`] (a fresh one per
+//! (re)connection) and any number of namespace sockets multiplexed over it.
+//! Its outputs are the engine's IO intents, wrapped as [`Output::Transport`],
+//! plus application events; its inputs are the IO results, forwarded to the
+//! engine with the same method names.
+//!
+//! Namespaces: [`ClientConnection::join`] makes a namespace *active*. Whenever
+//! the engine is open, every active namespace that is not connected sends a
+//! CONNECT with its auth (merged with `pid`/`offset` for connection state
+//! recovery once the server granted a `pid`). A namespace whose auth must be
+//! recomputed per attempt (Node's `auth` callback) asks for it with
+//! [`Output::AuthRequest`], answered by [`ClientConnection::provide_auth`].
+//!
+//! Sending: events to a connected namespace go out at once; otherwise they wait
+//! in a bounded offline buffer (volatile ones are dropped) and go out, in order,
+//! right after the namespace connects. Acks carry deadlines in one ordered set.
+//! With `retries > 0` every emit goes through a per-namespace queue with one
+//! packet in flight, re-sent after `ack_timeout` until acknowledged or out of
+//! tries (at least once delivery).
+//!
+//! Reconnection: when the engine closes for any reason but
+//! [`ClientConnection::close`] (or the server disconnecting the last
+//! namespace), the machine waits a backoff delay (Node's formula with
+//! injected randomness) and opens a new engine, up to
+//! `reconnection_attempts`. A failed or timed-out open counts as an attempt.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+use bytes::Bytes;
+use engineio_proto::client::{self as eio};
+use engineio_proto::{CloseReason, Frame, Instant, Message, RequestId, Str, WsId};
+use serde::de::{self, Deserializer as _, IgnoredAny, SeqAccess, Visitor};
+
+use crate::backoff::{Backoff, RandomSource};
+use crate::packet::{
+    AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind,
+};
+
+/// Client settings, with the Node client's defaults.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Engine.IO settings (transports, upgrade).
+    pub engine: eio::ClientConfig,
+    /// Whether to reconnect after losing the connection. Node: true.
+    pub reconnection: bool,
+    /// Attempts before giving up; `None` is Node's `Infinity`.
+    pub reconnection_attempts: Option<u32>,
+    /// First reconnection delay. Node: 1 s.
+    pub reconnection_delay: Duration,
+    /// Largest reconnection delay. Node: 5 s.
+    pub reconnection_delay_max: Duration,
+    /// Jitter factor, 0 to 1. Node: 0.5.
+    pub randomization_factor: f64,
+    /// How long opening the engine may take before the attempt fails. Node: 20 s.
+    pub timeout: Duration,
+    /// Deadline of each try when `retries > 0` (Node's `ackTimeout`).
+    pub ack_timeout: Option<Duration>,
+    /// Extra tries of an unacknowledged emit (Node's `retries`). 0: no queue.
+    pub retries: u32,
+    /// Packets a namespace buffers while disconnected before emits fail.
+    pub max_buffered_packets: usize,
+    /// Limits on incoming binary packets.
+    pub decoder: DecoderConfig,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            engine: eio::ClientConfig::default(),
+            reconnection: true,
+            reconnection_attempts: None,
+            reconnection_delay: Duration::from_secs(1),
+            reconnection_delay_max: Duration::from_secs(5),
+            randomization_factor: 0.5,
+            timeout: Duration::from_secs(20),
+            ack_timeout: None,
+            retries: 0,
+            max_buffered_packets: 1024,
+            decoder: DecoderConfig::default(),
+        }
+    }
+}
+
+/// Why a namespace socket disconnected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The server disconnected the socket; it will not reconnect by itself.
+    ServerDisconnect,
+    /// The application left the namespace or closed the client.
+    ClientDisconnect,
+    /// The server sent something that is not Socket.IO.
+    ParseError(DecodeError),
+    /// The Engine.IO session ended; the client reconnects if configured to.
+    Transport(CloseReason),
+}
+
+impl DisconnectReason {
+    /// The reason string Node's client gives for the same event.
+    pub const fn as_node_str(&self) -> &'static str {
+        match self {
+            DisconnectReason::ServerDisconnect => "io server disconnect",
+            DisconnectReason::ClientDisconnect => "io client disconnect",
+            DisconnectReason::ParseError(_) => "parse error",
+            DisconnectReason::Transport(reason) => reason.as_node_str(),
+        }
+    }
+
+    /// Whether the client will try to get the socket back on its own.
+    pub const fn will_reconnect(&self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::ParseError(_) | DisconnectReason::Transport(_)
+        )
+    }
+}
+
+/// Why an awaited ack will not come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AckError {
+    /// The deadline passed (after every retry, with `retries`).
+    Timeout,
+    /// The socket disconnected after the event was sent.
+    Disconnected,
+}
+
+impl fmt::Display for AckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AckError::Timeout => "operation has timed out",
+            AckError::Disconnected => "socket has been disconnected",
+        })
+    }
+}
+
+/// What the client asks of its driver or tells its application, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// An Engine.IO IO intent to carry out (request, WebSocket connect/send/close).
+    Transport(eio::Output),
+    /// The Engine.IO session opened (Node's Manager `open`).
+    EngineOpen,
+    /// The Engine.IO session ended (Node's Manager `close`).
+    EngineClosed(CloseReason),
+    /// Answer with [`ClientConnection::provide_auth`] so CONNECT can be sent.
+    AuthRequest {
+        /// The namespace.
+        nsp: Str,
+    },
+    /// The namespace socket is connected.
+    Connected {
+        /// The namespace.
+        nsp: Str,
+        /// The socket id the server gave.
+        sid: Str,
+        /// Whether the server restored the previous session (rooms, data,
+        /// missed packets follow as events).
+        recovered: bool,
+    },
+    /// The server refused the namespace (middleware error), or the engine
+    /// failed to open while the socket was connecting.
+    ConnectError {
+        /// The namespace.
+        nsp: Str,
+        /// The CONNECT_ERROR payload (`{"message":…,"data":…}`), if any.
+        data: Option<Str>,
+    },
+    /// An event from the server.
+    Event {
+        /// The namespace.
+        nsp: Str,
+        /// The JSON array `[name, ...args]`.
+        data: Str,
+        /// Binary attachments referenced by placeholders in `data`.
+        attachments: Vec<Bytes>,
+        /// Set when the server awaits an answer: reply with [`ClientConnection::ack`].
+        ack: Option<AckId>,
+    },
+    /// The server answered an emit.
+    Ack {
+        /// The namespace.
+        nsp: Str,
+        /// Which emit.
+        id: AckId,
+        /// The JSON array of the answer's arguments, if any.
+        data: Option<Str>,
+        /// Binary attachments of the answer.
+        attachments: Vec<Bytes>,
+    },
+    /// An awaited ack will not come.
+    AckFailed {
+        /// The namespace.
+        nsp: Str,
+        /// Which emit.
+        id: AckId,
+        /// Why.
+        error: AckError,
+    },
+    /// The namespace socket disconnected.
+    Disconnected {
+        /// The namespace.
+        nsp: Str,
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// A reconnection attempt starts (Node's `reconnect_attempt`), numbered from 1.
+    ReconnectAttempt(u32),
+    /// A reconnection succeeded after this many attempts (Node's `reconnect`).
+    Reconnected(u32),
+    /// Out of attempts (Node's `reconnect_failed`); the client is idle.
+    ReconnectFailed,
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The namespace was never joined or was left.
+    #[error("namespace not joined")]
+    NotJoined,
+    /// The offline buffer or the engine's buffer is full.
+    #[error("send buffer full")]
+    BufferFull,
+    /// The client was closed.
+    #[error("client closed")]
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EnginePhase {
+    /// Not connected and not trying (before `connect`, after giving up).
+    Idle,
+    Opening,
+    Open,
+    /// Waiting for the backoff delay before the next attempt.
+    WaitingToReconnect,
+    /// `close` was called: nothing happens any more.
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SocketPhase {
+    /// Joined, waiting for the engine to open.
+    Waiting,
+    /// Waiting for [`ClientConnection::provide_auth`].
+    AwaitingAuth,
+    /// CONNECT sent.
+    Connecting,
+    Connected,
+}
+
+/// An emit that went through the retry queue.
+#[derive(Debug, Clone)]
+struct Queued {
+    packet: Packet,
+    tries: u32,
+    /// The deadline of the try in flight, if one is.
+    in_flight: Option<Option<Instant>>,
+    /// The application asked for the ack (otherwise it is the queue's own).
+    wants_ack: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Socket {
+    phase: SocketPhase,
+    /// The CONNECT payload, a JSON object.
+    auth: Option<Str>,
+    auth_on_demand: bool,
+    /// Private session id granted by the server, for recovery.
+    pid: Option<Str>,
+    /// The last offset seen on an event, for recovery.
+    last_offset: Option<Str>,
+    /// Packets waiting for the socket to connect, with their ack ids.
+    offline: VecDeque<(Option<AckId>, EncodedPacket)>,
+    /// Ack ids awaited, with whether their packet was sent yet.
+    acks: BTreeMap<AckId, AwaitedAck>,
+    retry_queue: VecDeque<Queued>,
+    next_ack: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AwaitedAck {
+    deadline: Option<Instant>,
+    sent: bool,
+}
+
+impl Socket {
+    fn new(auth: Option<Str>, auth_on_demand: bool) -> Socket {
+        Socket {
+            phase: SocketPhase::Waiting,
+            auth,
+            auth_on_demand,
+            pid: None,
+            last_offset: None,
+            offline: VecDeque::new(),
+            acks: BTreeMap::new(),
+            retry_queue: VecDeque::new(),
+            next_ack: 0,
+        }
+    }
+
+    fn take_ack_id(&mut self) -> AckId {
+        let id = AckId(self.next_ack);
+        self.next_ack += 1;
+        id
+    }
+}
+
+/// The client: one engine connection, many namespaces. See the [module docs](self).
+#[derive(Debug)]
+pub struct ClientConnection<R> {
+    config: ClientConfig,
+    random: R,
+    backoff: Backoff,
+    phase: EnginePhase,
+    engine: Option<eio::Client>,
+    /// Numbering continues across engines so stale IO results are ignored.
+    next_io_id: u64,
+    decoder: Decoder,
+    sockets: BTreeMap<Str, Socket>,
+    /// Every ack deadline, in firing order.
+    ack_deadlines: BTreeSet<(Instant, Str, AckId)>,
+    open_deadline: Option<Instant>,
+    reconnect_at: Option<Instant>,
+    /// Attempts of the current reconnection run (0: not reconnecting).
+    reconnecting: u32,
+    outputs: VecDeque<Output>,
+}
+
+impl<R: RandomSource> ClientConnection<R> {
+    /// A client that has not connected; `random` drives the backoff jitter.
+    pub fn new(config: ClientConfig, random: R) -> Self {
+        ClientConnection {
+            backoff: Backoff::new(
+                config.reconnection_delay,
+                config.reconnection_delay_max,
+                config.randomization_factor,
+            ),
+            decoder: Decoder::new(config.decoder.clone()),
+            config,
+            random,
+            phase: EnginePhase::Idle,
+            engine: None,
+            next_io_id: 1,
+            sockets: BTreeMap::new(),
+            ack_deadlines: BTreeSet::new(),
+            open_deadline: None,
+            reconnect_at: None,
+            reconnecting: 0,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// Opens the engine (Node's `manager.open()`); joined namespaces connect
+    /// once it is open.
+    pub fn connect(&mut self, now: Instant) {
+        self.handle_timeout(now);
+        if matches!(
+            self.phase,
+            EnginePhase::Idle | EnginePhase::WaitingToReconnect
+        ) {
+            self.reconnect_at = None;
+            self.open_engine(now);
+        }
+    }
+
+    /// Joins `nsp` with an auth object (JSON). With `auth_on_demand`, the auth
+    /// is asked for with [`Output::AuthRequest`] before every CONNECT instead.
+    /// Opens the engine if needed.
+    pub fn join(
+        &mut self,
+        now: Instant,
+        nsp: Str,
+        auth: Option<Str>,
+        auth_on_demand: bool,
+    ) -> Result<(), CommandError> {
+        self.handle_timeout(now);
+        if self.phase == EnginePhase::Closed {
+            return Err(CommandError::Closed);
+        }
+        if !self.sockets.contains_key(&nsp) {
+            self.sockets
+                .insert(nsp.clone(), Socket::new(auth, auth_on_demand));
+        }
+        match self.phase {
+            EnginePhase::Open => self.start_connect(now, &nsp),
+            EnginePhase::Idle => self.open_engine(now),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The answer to an [`Output::AuthRequest`]: sends CONNECT with `auth`.
+    pub fn provide_auth(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        auth: Option<Str>,
+    ) -> Result<(), CommandError> {
+        self.handle_timeout(now);
+        let socket = self.sockets.get_mut(nsp).ok_or(CommandError::NotJoined)?;
+        socket.auth = auth;
+        if socket.phase == SocketPhase::AwaitingAuth {
+            self.send_connect(now, nsp);
+        }
+        Ok(())
+    }
+
+    /// Leaves `nsp` (DISCONNECT to the server if connected). Leaving the last
+    /// namespace closes the engine, as in Node.
+    pub fn leave(&mut self, now: Instant, nsp: &str) -> Result<(), CommandError> {
+        self.handle_timeout(now);
+        let socket = self.sockets.remove(nsp).ok_or(CommandError::NotJoined)?;
+        let nsp = Str::from(nsp);
+        if socket.phase == SocketPhase::Connected {
+            let packet = Packet::new(PacketKind::Disconnect, nsp.clone(), None).encode();
+            let _ = self.write(now, &packet);
+        }
+        self.forget_acks(&nsp, &socket, |_| true);
+        self.outputs.push_back(Output::Disconnected {
+            nsp,
+            reason: DisconnectReason::ClientDisconnect,
+        });
+        if self.sockets.is_empty() {
+            self.shut_engine(now, EnginePhase::Idle);
+        }
+        Ok(())
+    }
+
+    /// Emits an event (`packet.kind` must be an event; its id is ignored).
+    /// `volatile` drops it instead of buffering while disconnected.
+    pub fn emit(
+        &mut self,
+        now: Instant,
+        packet: Packet,
+        volatile: bool,
+    ) -> Result<(), CommandError> {
+        self.handle_timeout(now);
+        if self.config.retries > 0 && !volatile {
+            return self.enqueue(now, packet, false).map(|_| ());
+        }
+        let socket = self
+            .sockets
+            .get(&packet.nsp)
+            .ok_or(CommandError::NotJoined)?;
+        let connected = socket.phase == SocketPhase::Connected;
+        let nsp = packet.nsp.clone();
+        let encoded = Packet { id: None, ..packet }.encode();
+        if connected {
+            self.write(now, &encoded)
+        } else if volatile {
+            Ok(())
+        } else {
+            self.buffer_offline(&nsp, None, encoded)
+        }
+    }
+
+    /// Emits an event whose answer comes as [`Output::Ack`], or
+    /// [`Output::AckFailed`] after `timeout` (or every retry). Returns the id
+    /// the outputs will name.
+    pub fn emit_with_ack(
+        &mut self,
+        now: Instant,
+        packet: Packet,
+        timeout: Option<Duration>,
+    ) -> Result<AckId, CommandError> {
+        self.handle_timeout(now);
+        if self.config.retries > 0 {
+            return self.enqueue(now, packet, true);
+        }
+        let socket = self
+            .sockets
+            .get_mut(&packet.nsp)
+            .ok_or(CommandError::NotJoined)?;
+        let id = socket.take_ack_id();
+        let connected = socket.phase == SocketPhase::Connected;
+        let nsp = packet.nsp.clone();
+        let encoded = Packet {
+            id: Some(id),
+            ..packet
+        }
+        .encode();
+        if connected {
+            self.write(now, &encoded)?;
+        } else {
+            self.buffer_offline(&nsp, Some(id), encoded)?;
+        }
+        let deadline = timeout.map(|t| now + t);
+        if let Some(at) = deadline {
+            self.ack_deadlines.insert((at, nsp.clone(), id));
+        }
+        if let Some(socket) = self.sockets.get_mut(&nsp) {
+            socket.acks.insert(
+                id,
+                AwaitedAck {
+                    deadline,
+                    sent: connected,
+                },
+            );
+        }
+        Ok(id)
+    }
+
+    /// Answers the server's event `id` on `nsp` with `data` (a JSON array).
+    pub fn ack(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        id: AckId,
+        data: Str,
+        attachments: Vec<Bytes>,
+    ) -> Result<(), CommandError> {
+        self.handle_timeout(now);
+        let socket = self.sockets.get(nsp).ok_or(CommandError::NotJoined)?;
+        if socket.phase != SocketPhase::Connected {
+            return Err(CommandError::NotJoined);
+        }
+        let packet = Packet {
+            kind: PacketKind::Ack,
+            nsp: Str::from(nsp),
+            id: Some(id),
+            data: Some(data),
+            attachments,
+        };
+        self.write(now, &packet.encode())
+    }
+
+    /// Closes everything for good (Node's `socket.disconnect()` on every
+    /// namespace plus `manager` close): no reconnection.
+    pub fn close(&mut self, now: Instant) {
+        self.handle_timeout(now);
+        let sockets = core::mem::take(&mut self.sockets);
+        for (nsp, socket) in sockets {
+            if socket.phase == SocketPhase::Connected {
+                let packet = Packet::new(PacketKind::Disconnect, nsp.clone(), None).encode();
+                let _ = self.write(now, &packet);
+            }
+            self.forget_acks(&nsp, &socket, |_| true);
+            self.outputs.push_back(Output::Disconnected {
+                nsp,
+                reason: DisconnectReason::ClientDisconnect,
+            });
+        }
+        self.shut_engine(now, EnginePhase::Closed);
+    }
+
+    /// Whether the namespace socket is connected.
+    pub fn is_connected(&self, nsp: &str) -> bool {
+        self.sockets
+            .get(nsp)
+            .is_some_and(|s| s.phase == SocketPhase::Connected)
+    }
+
+    /// Whether the engine is open.
+    pub fn is_engine_open(&self) -> bool {
+        self.phase == EnginePhase::Open
+    }
+
+    /// The engine of the current attempt, if any.
+    pub fn engine(&self) -> Option<&eio::Client> {
+        self.engine.as_ref()
+    }
+
+    // ---- IO results, forwarded to the engine ----
+
+    /// See [`eio::Client::handle_http_response`].
+    pub fn handle_http_response(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        status: u16,
+        body: Bytes,
+    ) {
+        self.with_engine(now, |engine| {
+            engine.handle_http_response(now, request, status, body)
+        });
+    }
+
+    /// See [`eio::Client::handle_http_error`].
+    pub fn handle_http_error(&mut self, now: Instant, request: RequestId) {
+        self.with_engine(now, |engine| engine.handle_http_error(now, request));
+    }
+
+    /// See [`eio::Client::handle_ws_open`].
+    pub fn handle_ws_open(&mut self, now: Instant, ws: WsId) {
+        self.with_engine(now, |engine| engine.handle_ws_open(now, ws));
+    }
+
+    /// See [`eio::Client::handle_ws_frame`].
+    pub fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
+        self.with_engine(now, |engine| engine.handle_ws_frame(now, ws, frame));
+    }
+
+    /// See [`eio::Client::handle_ws_closed`].
+    pub fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
+        self.with_engine(now, |engine| engine.handle_ws_closed(now, ws));
+    }
+
+    /// Fires due timers: ack deadlines, the open timeout, the reconnection
+    /// delay and the engine's heartbeat watchdog.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, nsp, id)) = self.ack_deadlines.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.ack_deadlines.pop_first();
+            self.ack_expired(now, nsp, id);
+        }
+        if self.open_deadline.is_some_and(|at| at <= now) {
+            self.open_deadline = None;
+            // The open took too long: this attempt failed.
+            self.engine_lost(
+                now,
+                CloseReason::TransportError(engineio_proto::TransportError::RequestFailed),
+            );
+        }
+        if self.reconnect_at.is_some_and(|at| at <= now) {
+            self.reconnect_at = None;
+            self.outputs
+                .push_back(Output::ReconnectAttempt(self.reconnecting));
+            self.open_engine(now);
+        }
+        if let Some(engine) = self.engine.as_mut() {
+            engine.handle_timeout(now);
+        }
+        self.drain_engine(now);
+    }
+
+    /// The next output, if any. Drain after every call.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest deadline of the client and its engine.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.ack_deadlines.first().map(|(at, _, _)| *at),
+            self.open_deadline,
+            self.reconnect_at,
+            self.engine.as_ref().and_then(eio::Client::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    // ---- internals ----
+
+    fn with_engine(&mut self, now: Instant, f: impl FnOnce(&mut eio::Client)) {
+        self.handle_timeout(now);
+        if let Some(engine) = self.engine.as_mut() {
+            f(engine);
+        }
+        self.drain_engine(now);
+    }
+
+    fn open_engine(&mut self, now: Instant) {
+        let mut engine = eio::Client::with_first_id(self.config.engine.clone(), self.next_io_id);
+        self.phase = EnginePhase::Opening;
+        self.open_deadline = Some(now + self.config.timeout);
+        if engine.connect(now).is_err() {
+            self.engine = None;
+            return self.engine_lost(
+                now,
+                CloseReason::TransportError(engineio_proto::TransportError::RequestFailed),
+            );
+        }
+        self.engine = Some(engine);
+        self.decoder = Decoder::new(self.config.decoder.clone());
+        self.drain_engine(now);
+    }
+
+    /// Closes the engine without reconnecting, leaving the client in `phase`.
+    fn shut_engine(&mut self, now: Instant, phase: EnginePhase) {
+        self.phase = phase;
+        self.open_deadline = None;
+        self.reconnect_at = None;
+        self.reconnecting = 0;
+        if let Some(engine) = self.engine.as_mut() {
+            engine.close(now);
+        }
+        self.drain_engine(now);
+        self.engine = None;
+    }
+
+    fn drain_engine(&mut self, now: Instant) {
+        loop {
+            let Some(engine) = self.engine.as_mut() else {
+                return;
+            };
+            let Some(output) = engine.poll_output() else {
+                self.next_io_id = engine.next_id();
+                return;
+            };
+            match output {
+                eio::Output::Opened(_) => self.engine_opened(now),
+                eio::Output::Message(message) => self.handle_message(now, message),
+                eio::Output::Closed(reason) => {
+                    self.next_io_id = engine.next_id();
+                    self.engine = None;
+                    if !matches!(self.phase, EnginePhase::Closed | EnginePhase::Idle) {
+                        self.engine_lost(now, reason);
+                    }
+                    return;
+                }
+                eio::Output::Upgraded | eio::Output::UpgradeFailed => {}
+                transport => self.outputs.push_back(Output::Transport(transport)),
+            }
+        }
+    }
+
+    fn engine_opened(&mut self, now: Instant) {
+        self.phase = EnginePhase::Open;
+        self.open_deadline = None;
+        if self.reconnecting > 0 {
+            self.outputs
+                .push_back(Output::Reconnected(self.reconnecting));
+            self.reconnecting = 0;
+        }
+        self.backoff.reset();
+        self.outputs.push_back(Output::EngineOpen);
+        let namespaces: Vec<Str> = self.sockets.keys().cloned().collect();
+        for nsp in namespaces {
+            self.start_connect(now, &nsp);
+        }
+    }
+
+    /// The engine closed or failed to open: every socket is disconnected, and
+    /// a reconnection is scheduled if allowed.
+    fn engine_lost(&mut self, now: Instant, reason: CloseReason) {
+        let was_open = self.phase == EnginePhase::Open;
+        if let Some(mut engine) = self.engine.take() {
+            engine.close(now);
+            while let Some(output) = engine.poll_output() {
+                if let eio::Output::WsClose { .. } = output {
+                    self.outputs.push_back(Output::Transport(output));
+                }
+            }
+            self.next_io_id = engine.next_id();
+        }
+        self.open_deadline = None;
+        let namespaces: Vec<Str> = self.sockets.keys().cloned().collect();
+        for nsp in namespaces {
+            let Some(socket) = self.sockets.get_mut(&nsp) else {
+                continue;
+            };
+            let phase = core::mem::replace(&mut socket.phase, SocketPhase::Waiting);
+            for queued in socket.retry_queue.iter_mut() {
+                if let Some(Some(at)) = queued.in_flight.take() {
+                    self.ack_deadlines.remove(&(
+                        at,
+                        nsp.clone(),
+                        queued.packet.id.unwrap_or(AckId(0)),
+                    ));
+                }
+            }
+            let socket = socket.clone();
+            match phase {
+                SocketPhase::Connected => {
+                    // Node fails acks whose packet already went out.
+                    self.forget_acks(&nsp, &socket, |ack| ack.sent);
+                    if let Some(s) = self.sockets.get_mut(&nsp) {
+                        s.acks.retain(|_, ack| !ack.sent);
+                    }
+                    self.outputs.push_back(Output::Disconnected {
+                        nsp,
+                        reason: DisconnectReason::Transport(reason.clone()),
+                    });
+                }
+                _ if !was_open => self
+                    .outputs
+                    .push_back(Output::ConnectError { nsp, data: None }),
+                _ => {}
+            }
+        }
+        if was_open {
+            self.outputs.push_back(Output::EngineClosed(reason));
+        }
+        self.schedule_reconnect(now);
+    }
+
+    fn schedule_reconnect(&mut self, now: Instant) {
+        if !self.config.reconnection || self.sockets.is_empty() {
+            self.phase = EnginePhase::Idle;
+            return;
+        }
+        let attempts = self.backoff.attempts();
+        if self
+            .config
+            .reconnection_attempts
+            .is_some_and(|max| attempts >= max)
+        {
+            self.backoff.reset();
+            self.reconnecting = 0;
+            self.phase = EnginePhase::Idle;
+            self.outputs.push_back(Output::ReconnectFailed);
+            return;
+        }
+        let delay = self.backoff.next_delay(&mut self.random);
+        self.reconnecting = self.backoff.attempts();
+        self.reconnect_at = Some(now + delay);
+        self.phase = EnginePhase::WaitingToReconnect;
+    }
+
+    fn start_connect(&mut self, now: Instant, nsp: &str) {
+        let Some(socket) = self.sockets.get_mut(nsp) else {
+            return;
+        };
+        if socket.phase != SocketPhase::Waiting {
+            return;
+        }
+        if socket.auth_on_demand {
+            socket.phase = SocketPhase::AwaitingAuth;
+            self.outputs.push_back(Output::AuthRequest {
+                nsp: Str::from(nsp),
+            });
+        } else {
+            self.send_connect(now, nsp);
+        }
+    }
+
+    fn send_connect(&mut self, now: Instant, nsp: &str) {
+        let Some(socket) = self.sockets.get_mut(nsp) else {
+            return;
+        };
+        socket.phase = SocketPhase::Connecting;
+        let data = connect_payload(
+            socket.auth.as_ref(),
+            socket.pid.as_ref(),
+            socket.last_offset.as_ref(),
+        );
+        let packet = Packet::new(PacketKind::Connect, Str::from(nsp), data).encode();
+        let _ = self.write(now, &packet);
+    }
+
+    /// Queues every message of a packet on the engine, or none.
+    fn write(&mut self, now: Instant, packet: &EncodedPacket) -> Result<(), CommandError> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Err(CommandError::Closed);
+        };
+        if engine.send_capacity() < packet.message_count() {
+            return Err(CommandError::BufferFull);
+        }
+        for message in packet.messages() {
+            engine
+                .send(now, message)
+                .map_err(|_| CommandError::Closed)?;
+        }
+        self.drain_engine(now);
+        Ok(())
+    }
+
+    fn buffer_offline(
+        &mut self,
+        nsp: &str,
+        id: Option<AckId>,
+        packet: EncodedPacket,
+    ) -> Result<(), CommandError> {
+        let limit = self.config.max_buffered_packets;
+        let socket = self.sockets.get_mut(nsp).ok_or(CommandError::NotJoined)?;
+        if socket.offline.len() >= limit {
+            return Err(CommandError::BufferFull);
+        }
+        socket.offline.push_back((id, packet));
+        Ok(())
+    }
+
+    fn enqueue(
+        &mut self,
+        now: Instant,
+        packet: Packet,
+        wants_ack: bool,
+    ) -> Result<AckId, CommandError> {
+        let limit = self.config.max_buffered_packets;
+        let socket = self
+            .sockets
+            .get_mut(&packet.nsp)
+            .ok_or(CommandError::NotJoined)?;
+        if socket.retry_queue.len() >= limit {
+            return Err(CommandError::BufferFull);
+        }
+        let id = socket.take_ack_id();
+        let nsp = packet.nsp.clone();
+        socket.retry_queue.push_back(Queued {
+            packet: Packet {
+                id: Some(id),
+                ..packet
+            },
+            tries: 0,
+            in_flight: None,
+            wants_ack,
+        });
+        self.drain_queue(now, &nsp);
+        Ok(id)
+    }
+
+    /// Sends the head of the retry queue if nothing is in flight.
+    fn drain_queue(&mut self, now: Instant, nsp: &str) {
+        let Some(socket) = self.sockets.get_mut(nsp) else {
+            return;
+        };
+        if socket.phase != SocketPhase::Connected {
+            return;
+        }
+        let Some(head) = socket.retry_queue.front_mut() else {
+            return;
+        };
+        if head.in_flight.is_some() {
+            return;
+        }
+        let deadline = self.config.ack_timeout.map(|t| now + t);
+        head.in_flight = Some(deadline);
+        head.tries += 1;
+        let encoded = head.packet.encode();
+        let id = head.packet.id.unwrap_or(AckId(0));
+        if let Some(at) = deadline {
+            self.ack_deadlines.insert((at, Str::from(nsp), id));
+        }
+        let _ = self.write(now, &encoded);
+    }
+
+    fn ack_expired(&mut self, now: Instant, nsp: Str, id: AckId) {
+        let retries = self.config.retries;
+        let Some(socket) = self.sockets.get_mut(&nsp) else {
+            return;
+        };
+        let head = socket
+            .retry_queue
+            .front()
+            .map(|q| (q.packet.id, q.tries, q.wants_ack));
+        if let Some((Some(head_id), tries, wants_ack)) = head {
+            if head_id == id {
+                if tries > retries {
+                    socket.retry_queue.pop_front();
+                    if wants_ack {
+                        self.outputs.push_back(Output::AckFailed {
+                            nsp: nsp.clone(),
+                            id,
+                            error: AckError::Timeout,
+                        });
+                    }
+                } else if let Some(head) = socket.retry_queue.front_mut() {
+                    head.in_flight = None;
+                }
+                return self.drain_queue(now, &nsp);
+            }
+        }
+        if socket.acks.remove(&id).is_some() {
+            // Drop the packet if it is still waiting to be sent.
+            socket.offline.retain(|(buffered, _)| *buffered != Some(id));
+            self.outputs.push_back(Output::AckFailed {
+                nsp,
+                id,
+                error: AckError::Timeout,
+            });
+        }
+    }
+
+    /// Fails the awaited acks of a socket that match `which`.
+    fn forget_acks(&mut self, nsp: &Str, socket: &Socket, which: impl Fn(&AwaitedAck) -> bool) {
+        for (id, ack) in &socket.acks {
+            if !which(ack) {
+                continue;
+            }
+            if let Some(at) = ack.deadline {
+                self.ack_deadlines.remove(&(at, nsp.clone(), *id));
+            }
+            self.outputs.push_back(Output::AckFailed {
+                nsp: nsp.clone(),
+                id: *id,
+                error: AckError::Disconnected,
+            });
+        }
+    }
+
+    fn handle_message(&mut self, now: Instant, message: Message) {
+        match self.decoder.decode(message) {
+            Ok(Some(packet)) => self.handle_packet(now, packet),
+            Ok(None) => {}
+            Err(error) => {
+                // Node's client closes the engine on a parse error and
+                // reconnects.
+                if let Some(engine) = self.engine.as_mut() {
+                    engine.close(now);
+                }
+                self.disconnect_all_for(DisconnectReason::ParseError(error));
+            }
+        }
+    }
+
+    /// Marks every connected socket disconnected for `reason` (the engine
+    /// close that follows then finds none connected).
+    fn disconnect_all_for(&mut self, reason: DisconnectReason) {
+        let namespaces: Vec<Str> = self.sockets.keys().cloned().collect();
+        for nsp in namespaces {
+            if let Some(socket) = self.sockets.get_mut(&nsp) {
+                if socket.phase == SocketPhase::Connected {
+                    socket.phase = SocketPhase::Waiting;
+                    self.outputs.push_back(Output::Disconnected {
+                        nsp,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        let Some(socket) = self.sockets.get_mut(&packet.nsp) else {
+            return;
+        };
+        match (packet.kind, &socket.phase) {
+            (PacketKind::Connect, SocketPhase::Connecting) => {
+                let Some(reply) = packet.data.as_deref().and_then(parse_connect_reply) else {
+                    socket.phase = SocketPhase::Waiting;
+                    return self.outputs.push_back(Output::ConnectError {
+                        nsp: packet.nsp,
+                        data: None,
+                    });
+                };
+                let recovered = reply.pid.is_some() && reply.pid == socket.pid;
+                socket.phase = SocketPhase::Connected;
+                socket.pid = reply.pid;
+                if !recovered {
+                    socket.last_offset = None;
+                }
+                let offline: Vec<EncodedPacket> =
+                    socket.offline.drain(..).map(|(_, p)| p).collect();
+                for ack in socket.acks.values_mut() {
+                    ack.sent = true;
+                }
+                self.outputs.push_back(Output::Connected {
+                    nsp: packet.nsp.clone(),
+                    sid: reply.sid,
+                    recovered,
+                });
+                for encoded in offline {
+                    let _ = self.write(now, &encoded);
+                }
+                self.drain_queue(now, &packet.nsp);
+            }
+            (PacketKind::ConnectError, SocketPhase::Connecting) => {
+                // As in Node, a refused namespace is given up.
+                self.sockets.remove(&packet.nsp);
+                self.outputs.push_back(Output::ConnectError {
+                    nsp: packet.nsp,
+                    data: packet.data,
+                });
+                if self.sockets.is_empty() {
+                    self.shut_engine(now, EnginePhase::Idle);
+                }
+            }
+            (PacketKind::Event, SocketPhase::Connected) => {
+                let data = packet.data.unwrap_or_default();
+                if socket.pid.is_some() {
+                    if let Some(offset) = last_string_argument(&data) {
+                        socket.last_offset = Some(Str::from(offset));
+                    }
+                }
+                self.outputs.push_back(Output::Event {
+                    nsp: packet.nsp,
+                    data,
+                    attachments: packet.attachments,
+                    ack: packet.id,
+                });
+            }
+            (PacketKind::Ack, SocketPhase::Connected) => {
+                let Some(id) = packet.id else { return };
+                self.handle_ack(now, packet.nsp, id, packet.data, packet.attachments);
+            }
+            (PacketKind::Disconnect, SocketPhase::Connected) => {
+                let socket = self
+                    .sockets
+                    .remove(&packet.nsp)
+                    .unwrap_or_else(|| Socket::new(None, false));
+                self.forget_acks(&packet.nsp, &socket, |_| true);
+                self.outputs.push_back(Output::Disconnected {
+                    nsp: packet.nsp,
+                    reason: DisconnectReason::ServerDisconnect,
+                });
+                if self.sockets.is_empty() {
+                    self.shut_engine(now, EnginePhase::Idle);
+                }
+            }
+            // Anything else is out of place; Node ignores it.
+            _ => {}
+        }
+    }
+
+    fn handle_ack(
+        &mut self,
+        now: Instant,
+        nsp: Str,
+        id: AckId,
+        data: Option<Str>,
+        attachments: Vec<Bytes>,
+    ) {
+        let Some(socket) = self.sockets.get_mut(&nsp) else {
+            return;
+        };
+        if socket
+            .retry_queue
+            .front()
+            .is_some_and(|q| q.packet.id == Some(id))
+        {
+            let Some(head) = socket.retry_queue.pop_front() else {
+                return;
+            };
+            if let Some(Some(at)) = head.in_flight {
+                self.ack_deadlines.remove(&(at, nsp.clone(), id));
+            }
+            if head.wants_ack {
+                self.outputs.push_back(Output::Ack {
+                    nsp: nsp.clone(),
+                    id,
+                    data,
+                    attachments,
+                });
+            }
+            return self.drain_queue(now, &nsp);
+        }
+        if let Some(ack) = socket.acks.remove(&id) {
+            if let Some(at) = ack.deadline {
+                self.ack_deadlines.remove(&(at, nsp.clone(), id));
+            }
+            self.outputs.push_back(Output::Ack {
+                nsp,
+                id,
+                data,
+                attachments,
+            });
+        }
+    }
+}
+
+/// The CONNECT payload: the auth object, with `pid` and `offset` first when
+/// recovering (Node: `Object.assign({pid, offset}, auth)`).
+fn connect_payload(auth: Option<&Str>, pid: Option<&Str>, offset: Option<&Str>) -> Option<Str> {
+    let Some(pid) = pid else { return auth.cloned() };
+    let mut out = String::from("{\"pid\":");
+    out.push_str(&json_string(pid));
+    if let Some(offset) = offset {
+        out.push_str(",\"offset\":");
+        out.push_str(&json_string(offset));
+    }
+    if let Some(auth) = auth {
+        let inner = auth
+            .trim()
+            .strip_prefix('{')
+            .and_then(|a| a.strip_suffix('}'))
+            .unwrap_or("")
+            .trim();
+        if !inner.is_empty() {
+            out.push(',');
+            out.push_str(inner);
+        }
+    }
+    out.push('}');
+    Some(Str::from(out))
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
+}
+
+/// The server's CONNECT reply `{"sid":…,"pid":…}`.
+struct ConnectReply {
+    sid: Str,
+    pid: Option<Str>,
+}
+
+fn parse_connect_reply(json: &str) -> Option<ConnectReply> {
+    #[derive(serde::Deserialize)]
+    struct Reply {
+        sid: String,
+        #[serde(default)]
+        pid: Option<String>,
+    }
+    let reply: Reply = serde_json::from_str(json).ok()?;
+    Some(ConnectReply {
+        sid: Str::from(reply.sid),
+        pid: reply.pid.map(Str::from),
+    })
+}
+
+/// The last element of a JSON array when it is a string (a recovery offset).
+fn last_string_argument(json: &str) -> Option<String> {
+    struct LastString;
+    impl<'de> Visitor<'de> for LastString {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<String>, A::Error> {
+            let mut last = None;
+            while let Some(element) = seq.next_element::<MaybeString>()? {
+                last = element.0;
+            }
+            Ok(last)
+        }
+    }
+    struct MaybeString(Option<String>);
+    impl<'de> de::Deserialize<'de> for MaybeString {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = MaybeString;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("any value")
+                }
+                fn visit_str<E: de::Error>(self, s: &str) -> Result<MaybeString, E> {
+                    Ok(MaybeString(Some(String::from(s))))
+                }
+                fn visit_bool<E: de::Error>(self, _: bool) -> Result<MaybeString, E> {
+                    Ok(MaybeString(None))
+                }
+                fn visit_i64<E: de::Error>(self, _: i64) -> Result<MaybeString, E> {
+                    Ok(MaybeString(None))
+                }
+                fn visit_u64<E: de::Error>(self, _: u64) -> Result<MaybeString, E> {
+                    Ok(MaybeString(None))
+                }
+                fn visit_f64<E: de::Error>(self, _: f64) -> Result<MaybeString, E> {
+                    Ok(MaybeString(None))
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<MaybeString, E> {
+                    Ok(MaybeString(None))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MaybeString, A::Error> {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(MaybeString(None))
+                }
+                fn visit_map<A: de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<MaybeString, A::Error> {
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(MaybeString(None))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    deserializer.deserialize_seq(LastString).ok().flatten()
+}
+
+#[cfg(test)]
+mod tests;

@@ -239,7 +239,9 @@ impl Session {
         if self.phase != Phase::Open {
             return 0;
         }
-        self.limits.max_buffered_packets.saturating_sub(self.buffer.len())
+        self.limits
+            .max_buffered_packets
+            .saturating_sub(self.buffer.len())
     }
 
     /// The largest POST body or WebSocket message this session accepts. A

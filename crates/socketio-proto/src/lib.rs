@@ -13,6 +13,7 @@ extern crate std;
 pub mod backoff;
 pub mod client;
 pub mod packet;
+pub mod recovery;
 pub mod rooms;
 pub mod server;
 

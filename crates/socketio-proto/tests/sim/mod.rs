@@ -23,6 +23,7 @@ use engineio_proto::{
 };
 use socketio_proto::backoff::SeededRandom;
 use socketio_proto::client::{self, ClientConfig, ClientConnection};
+use socketio_proto::recovery::{self, RecoveryConfig, RecoveryStore};
 use socketio_proto::server::{self as sio, Connection, ConnectionConfig};
 use socketio_proto::{AckId, Packet, PacketKind};
 
@@ -85,6 +86,13 @@ pub struct Sim {
     held_requests: std::collections::BTreeSet<RequestId>,
     /// When each reconnection attempt started.
     pub attempt_times: Vec<Instant>,
+    /// Connection state recovery for `/`, when on.
+    pub recovery: Option<RecoveryStore<()>>,
+    /// Private ids of live sockets: (engine sid, namespace) → pid.
+    pids: BTreeMap<(Sid, String), Str>,
+    next_pid: u64,
+    /// While true every event on the network is lost, both ways.
+    pub partitioned: bool,
 }
 
 pub fn server_config() -> ServerConfig {
@@ -111,6 +119,49 @@ impl Sim {
             sockets: BTreeMap::new(),
             held_requests: Default::default(),
             attempt_times: Vec::new(),
+            recovery: None,
+            pids: BTreeMap::new(),
+            next_pid: 0,
+            partitioned: false,
+        }
+    }
+
+    /// A simulator whose server recovers `/` sessions (Node's
+    /// `connectionStateRecovery`).
+    pub fn with_recovery(client_config: ClientConfig) -> Sim {
+        let mut sim = Sim::new(client_config);
+        sim.recovery = Some(RecoveryStore::new(
+            RecoveryConfig::default(),
+            Str::from("run1-"),
+        ));
+        sim
+    }
+
+    /// Emits to the room of socket `socket` on `/`, recording the packet for
+    /// recovery: delivered now if the socket is live, replayed otherwise.
+    pub fn server_emit_to_socket(&mut self, socket: Sid, data: &str) {
+        let now = self.now;
+        let room = Str::from(socket.to_string());
+        let data = match self.recovery.as_mut() {
+            Some(store) => {
+                store
+                    .record(now, &Str::from(data), &[], &[room], &[])
+                    .unwrap()
+                    .data
+            }
+            None => Str::from(data),
+        };
+        let live = self
+            .sockets
+            .iter()
+            .find(|(_, s)| **s == socket)
+            .map(|((sid, _), _)| *sid);
+        if let Some(conn_sid) = live {
+            if let Some(conn) = self.conns.get_mut(&conn_sid) {
+                let packet = Packet::new(PacketKind::Event, Str::from("/"), Some(data));
+                let _ = conn.emit(now, "/", &packet.encode());
+            }
+            self.drain_conn(conn_sid);
         }
     }
 
@@ -283,7 +334,9 @@ impl Sim {
     }
 
     fn send(&mut self, event: Event) {
-        self.queue.push_back((self.now + self.latency, event));
+        if !self.partitioned {
+            self.queue.push_back((self.now + self.latency, event));
+        }
     }
 
     fn deliver(&mut self, event: Event) {
@@ -445,6 +498,43 @@ impl Sim {
                         _ => Err(r#"{"message":"Invalid namespace"}"#),
                     };
                     match decision {
+                        Ok(()) if self.recovery.is_some() && nsp.as_str() == "/" => {
+                            let store = self.recovery.as_mut().expect("checked");
+                            let restored = auth
+                                .as_deref()
+                                .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+                                .and_then(|a| {
+                                    let pid = a.get("pid")?.as_str()?.to_string();
+                                    let offset = a.get("offset")?.as_str()?.to_string();
+                                    store.restore(now, &pid, &offset)
+                                });
+                            let (socket, pid, missed) = match restored {
+                                Some(r) => (r.sid, r.pid, r.missed),
+                                None => {
+                                    self.next_pid += 1;
+                                    (
+                                        self.socket_ids.generate(),
+                                        Str::from(format!("pid-{}", self.next_pid)),
+                                        vec![],
+                                    )
+                                }
+                            };
+                            let conn = self.conns.get_mut(&sid).expect("live");
+                            conn.accept(now, &nsp, socket, Some(&pid)).unwrap();
+                            for packet in missed {
+                                let event = Packet {
+                                    attachments: packet.attachments,
+                                    ..Packet::new(PacketKind::Event, nsp.clone(), Some(packet.data))
+                                };
+                                conn.emit(now, &nsp, &event.encode()).unwrap();
+                            }
+                            self.sockets.insert((sid, nsp.to_string()), socket);
+                            self.pids.insert((sid, nsp.to_string()), pid);
+                            self.server_saw.push(ServerSaw::Connected {
+                                nsp: nsp.to_string(),
+                                auth: auth.map(|a| a.to_string()),
+                            });
+                        }
                         Ok(()) => {
                             let socket = self.socket_ids.generate();
                             conn.accept(now, &nsp, socket, None).unwrap();
@@ -493,6 +583,22 @@ impl Sim {
                     })
                 }
                 sio::Output::Disconnect { nsp, reason } => {
+                    let key = (sid, nsp.to_string());
+                    let socket = self.sockets.remove(&key);
+                    let pid = self.pids.remove(&key);
+                    if let (Some(store), Some(pid), Some(socket)) =
+                        (self.recovery.as_mut(), pid, socket)
+                    {
+                        if recovery::is_recoverable(&reason) {
+                            store.persist(
+                                now,
+                                pid,
+                                socket,
+                                vec![Str::from(socket.to_string())],
+                                (),
+                            );
+                        }
+                    }
                     self.server_saw.push(ServerSaw::Disconnected {
                         nsp: nsp.to_string(),
                         reason: reason.as_node_str().to_string(),

@@ -435,3 +435,37 @@ fn recovery_needs_an_offset() {
         .collect();
     assert_eq!(connects, [false, false]);
 }
+
+#[test]
+fn binary_acks() {
+    for mut sim in all_transports() {
+        sim.join("/", None);
+        sim.run_for(ms(50));
+        // The server application acks with the event's own arguments and
+        // attachments, so a binary emit gets a binary ack.
+        let now = sim.now;
+        let packet = socketio_proto::Packet {
+            attachments: vec![Bytes::from_static(b"\x00\x01")],
+            ..socketio_proto::Packet::new(
+                socketio_proto::PacketKind::Event,
+                "/".into(),
+                Some(r#"["upload",{"_placeholder":true,"num":0}]"#.into()),
+            )
+        };
+        let id = sim
+            .client
+            .emit_with_ack(now, packet, Some(ms(500)))
+            .unwrap();
+        sim.run_for(ms(50));
+        assert!(
+            sim.client_saw.contains(&client::Output::Ack {
+                nsp: "/".into(),
+                id,
+                data: Some(r#"[{"_placeholder":true,"num":0}]"#.into()),
+                attachments: vec![Bytes::from_static(b"\x00\x01")],
+            }),
+            "{:?}",
+            sim.client_saw
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! Runs the `socketio` crate on tokio: [`TokioRuntime`] and [`listen`].
+//!
+//! This crate holds no protocol logic: it spawns tasks, sleeps, accepts TCP
+//! connections and hands them to hyper, which calls the handler.
+
+#![forbid(unsafe_code)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::time::Instant;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use socketio::{BoxFuture, HttpHandler, Runtime};
+use tokio::net::{TcpListener, ToSocketAddrs};
+
+pub use socketio;
+
+/// The tokio runtime, as the `socketio` crate sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioRuntime;
+
+impl Runtime for TokioRuntime {
+    fn spawn(&self, task: BoxFuture) {
+        tokio::spawn(task);
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+            deadline,
+        )))
+    }
+}
+
+/// Binds `addr` and serves `handler` until an accept error that is not
+/// transient.
+pub async fn listen(addr: impl ToSocketAddrs, handler: impl HttpHandler) -> io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    serve(listener, handler).await
+}
+
+/// Serves `handler` on connections accepted from `listener`.
+pub async fn serve(listener: TcpListener, handler: impl HttpHandler) -> io::Result<()> {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) if is_transient(&error) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler.call(request).await) }
+            });
+            let connection = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "http connection ended with an error");
+            }
+        });
+    }
+}
+
+fn is_transient(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) || error
+        .raw_os_error()
+        .is_some_and(|code| code == 23 || code == 24)
+}

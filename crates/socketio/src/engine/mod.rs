@@ -1,0 +1,331 @@
+//! A raw Engine.IO server (what npm's `engine.io` offers), driving
+//! [`engineio_proto`]'s state machines with real HTTP and WebSockets.
+//!
+//! # Theory of operation
+//!
+//! [`EngineServer::handle`] takes every HTTP request on the Engine.IO path.
+//! The stateless router classifies it; handshakes create a session, whose
+//! state machine then lives in its own task ([`session`]) and is reached only
+//! through a bounded channel: no lock is held around protocol state. The
+//! table of live sessions maps sids to those channels.
+//!
+//! A long-poll GET or a POST becomes an input carrying a one-shot reply
+//! channel; the HTTP handler awaits the reply. A WebSocket (handshake or
+//! upgrade) is answered `101` at once; when hyper hands over the upgraded
+//! connection, a reader task feeds its frames to the session and a writer
+//! task sends the session's frames through a bounded queue.
+//!
+//! Applications get an [`EngineSocket`] per session through the connection
+//! callback: send messages, receive them, close.
+
+mod session;
+mod websocket;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use engineio_proto::server::{
+    ContentType, HttpResponse, Method, Opening, Request, RequestError, Route, Server, ServerConfig,
+};
+use engineio_proto::{RequestId, Sid, SidGenerator, TransportKind, WsId};
+use futures_channel::{mpsc, oneshot};
+use futures_util::SinkExt;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+
+use crate::runtime::{Clock, Runtime};
+use session::Input;
+pub use session::{EngineSocket, SessionClosed};
+
+/// A response the HTTP layer writes.
+pub type HttpReply = hyper::Response<Full<Bytes>>;
+
+/// Settings of an [`EngineServer`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// The protocol settings (ping interval and timeout, max payload, …).
+    pub protocol: ServerConfig,
+    /// The path the server answers on, e.g. `/engine.io/`.
+    pub path: String,
+    /// Sent as `Access-Control-Allow-Origin` when set (Node's `cors.origin`).
+    pub cors_origin: Option<String>,
+    /// Messages a session queues for the application before it stops
+    /// reading its client.
+    pub app_queue: usize,
+    /// Frames a WebSocket writer queues before the client counts as stuck
+    /// and the session is closed.
+    pub ws_queue: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            protocol: ServerConfig::default(),
+            path: "/engine.io/".into(),
+            cors_origin: None,
+            app_queue: 1024,
+            ws_queue: 1024,
+        }
+    }
+}
+
+type ConnectionHandler = dyn Fn(EngineSocket) + Send + Sync;
+
+/// A raw Engine.IO server. Cheap to clone; all clones share the sessions.
+pub struct EngineServer<R: Runtime> {
+    shared: Arc<Shared<R>>,
+}
+
+impl<R: Runtime> Clone for EngineServer<R> {
+    fn clone(&self) -> Self {
+        EngineServer {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+pub(crate) struct Shared<R> {
+    pub(crate) runtime: R,
+    pub(crate) clock: Clock,
+    pub(crate) config: EngineConfig,
+    router: Mutex<Server<RandomSids>>,
+    sessions: Mutex<HashMap<Sid, mpsc::Sender<Input>>>,
+    on_connection: Box<ConnectionHandler>,
+    next_io_id: AtomicU64,
+}
+
+impl<R> Shared<R> {
+    pub(crate) fn next_io_id(&self) -> u64 {
+        self.next_io_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn remove_session(&self, sid: Sid) {
+        lock(&self.sessions).remove(&sid);
+    }
+}
+
+/// Session ids from the operating system's CSPRNG (128 bits).
+struct RandomSids;
+
+impl SidGenerator for RandomSids {
+    fn generate(&mut self) -> Sid {
+        let mut bytes = [0u8; 16];
+        // Without randomness the server cannot hand out safe ids at all.
+        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+        Sid::from_random_bytes(bytes)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these short critical sections leaves the map
+    // consistent (single insert/remove), so a poisoned lock is still usable.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<R: Runtime> EngineServer<R> {
+    /// A server calling `on_connection` with every new session.
+    pub fn new(
+        runtime: R,
+        config: EngineConfig,
+        on_connection: impl Fn(EngineSocket) + Send + Sync + 'static,
+    ) -> Self {
+        let router = Server::new(config.protocol.clone(), RandomSids);
+        EngineServer {
+            shared: Arc::new(Shared {
+                runtime,
+                clock: Clock::new(),
+                config,
+                router: Mutex::new(router),
+                sessions: Mutex::new(HashMap::new()),
+                on_connection: Box::new(on_connection),
+                next_io_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    /// How many sessions are live.
+    pub fn session_count(&self) -> usize {
+        lock(&self.shared.sessions).len()
+    }
+
+    /// Whether a request belongs to this server (its path starts with the
+    /// configured path).
+    pub fn matches<B>(&self, request: &hyper::Request<B>) -> bool {
+        let path = request.uri().path();
+        let configured = self.shared.config.path.trim_end_matches('/');
+        path == configured || path.starts_with(&self.shared.config.path)
+    }
+
+    /// Answers one HTTP request on the Engine.IO path.
+    pub fn handle(
+        &self,
+        request: hyper::Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = HttpReply> + Send>> {
+        let shared = self.shared.clone();
+        Box::pin(async move { handle(shared, request).await })
+    }
+}
+
+async fn handle<R: Runtime>(
+    shared: Arc<Shared<R>>,
+    request: hyper::Request<Incoming>,
+) -> HttpReply {
+    if request.method() == hyper::Method::OPTIONS {
+        return with_headers(&shared, empty_reply(204));
+    }
+    let websocket = websocket::is_upgrade_request(&request);
+    let method = Method::parse(request.method().as_str());
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let route = lock(&shared.router).route(&Request {
+        method,
+        query: &query,
+        websocket,
+    });
+    let reply = match route {
+        Err(error) => reply_from(error.response()),
+        Ok(Route::Handshake(TransportKind::Polling)) => open_polling(&shared).await,
+        Ok(Route::Handshake(TransportKind::WebSocket)) => websocket::open(&shared, request),
+        Ok(Route::Poll(sid)) => {
+            let request_id = RequestId(shared.next_io_id());
+            forward(&shared, sid, |reply| Input::Poll {
+                request: request_id,
+                reply,
+            })
+            .await
+        }
+        Ok(Route::Post(sid)) => {
+            let max = shared.config.protocol.max_payload;
+            let body = read_body(request.into_body(), max).await;
+            let request_id = RequestId(shared.next_io_id());
+            match body {
+                Some(body) => {
+                    forward(&shared, sid, |reply| Input::Post {
+                        request: request_id,
+                        body,
+                        reply,
+                    })
+                    .await
+                }
+                None => empty_reply(400),
+            }
+        }
+        Ok(Route::Upgrade(sid)) => match session_sender(&shared, sid) {
+            Some(sender) => websocket::upgrade(&shared, request, sender),
+            None => reply_from(RequestError::UnknownSid.response()),
+        },
+    };
+    with_headers(&shared, reply)
+}
+
+/// Creates a polling session; its first output answers this request.
+async fn open_polling<R: Runtime>(shared: &Arc<Shared<R>>) -> HttpReply {
+    let request = RequestId(shared.next_io_id());
+    let (reply, response) = oneshot::channel();
+    let session = lock(&shared.router).open_session(shared.clock.now(), Opening::Polling(request));
+    session::start(shared, session, Some((request, reply)), None);
+    match response.await {
+        Ok(response) => reply_from(response),
+        Err(_) => empty_reply(500),
+    }
+}
+
+fn session_sender<R>(shared: &Shared<R>, sid: Sid) -> Option<mpsc::Sender<Input>> {
+    lock(&shared.sessions).get(&sid).cloned()
+}
+
+pub(crate) fn register<R>(shared: &Shared<R>, sid: Sid, sender: mpsc::Sender<Input>) {
+    lock(&shared.sessions).insert(sid, sender);
+}
+
+/// Hands a request to its session and awaits the session's answer.
+async fn forward<R: Runtime>(
+    shared: &Arc<Shared<R>>,
+    sid: Sid,
+    input: impl FnOnce(oneshot::Sender<HttpResponse>) -> Input,
+) -> HttpReply {
+    let Some(mut sender) = session_sender(shared, sid) else {
+        return reply_from(RequestError::UnknownSid.response());
+    };
+    let (reply, response) = oneshot::channel();
+    if sender.send(input(reply)).await.is_err() {
+        return reply_from(RequestError::UnknownSid.response());
+    }
+    match response.await {
+        Ok(response) => reply_from(response),
+        // The session ended without answering: it is gone.
+        Err(_) => reply_from(RequestError::UnknownSid.response()),
+    }
+}
+
+/// Reads a body, stopping one chunk past `max` bytes so an oversized body
+/// costs bounded memory (the session answers it with 413). `None` when the
+/// body fails mid-way.
+async fn read_body(mut body: Incoming, max: usize) -> Option<Bytes> {
+    let mut collected = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.ok()?;
+        if let Ok(data) = frame.into_data() {
+            collected.extend_from_slice(&data);
+            if collected.len() > max {
+                break;
+            }
+        }
+    }
+    Some(collected.freeze())
+}
+
+pub(crate) fn reply_from(response: HttpResponse) -> HttpReply {
+    let mut builder = hyper::Response::builder().status(response.status);
+    if let Some(value) = response.content_type.header_value() {
+        builder = builder.header(hyper::header::CONTENT_TYPE, value);
+    }
+    if response.content_type == ContentType::Payload {
+        builder = builder.header(hyper::header::CACHE_CONTROL, "no-store");
+    }
+    builder
+        .body(Full::new(response.body))
+        .unwrap_or_else(|_| empty_reply(500))
+}
+
+/// The answer to a request on no known path.
+pub fn not_found() -> HttpReply {
+    empty_reply(404)
+}
+
+pub(crate) fn empty_reply(status: u16) -> HttpReply {
+    let mut reply = hyper::Response::new(Full::new(Bytes::new()));
+    *reply.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    reply
+}
+
+fn with_headers<R>(shared: &Shared<R>, mut reply: HttpReply) -> HttpReply {
+    if let Some(origin) = &shared.config.cors_origin {
+        if let Ok(value) = hyper::header::HeaderValue::from_str(origin) {
+            reply
+                .headers_mut()
+                .insert(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        }
+    }
+    reply
+}
+
+pub(crate) fn ws_id<R>(shared: &Shared<R>) -> WsId {
+    WsId(shared.next_io_id())
+}
+
+pub(crate) fn on_connection<R>(shared: &Shared<R>, socket: EngineSocket) {
+    (shared.on_connection)(socket);
+}

@@ -1,0 +1,287 @@
+//! The task that owns one Engine.IO session's state machine.
+//!
+//! Theory of operation: the task is the session's only owner. It loops: carry
+//! out every output of the machine, then wait for whichever comes first of an
+//! input (HTTP request, WebSocket frame, application command), the machine's
+//! next deadline, or the client abandoning a parked long-poll, and feed it
+//! to the machine. When the machine reports `Closed` the task removes the
+//! session from the table and ends; the application's receiver then yields
+//! `None`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use bytes::Bytes;
+use engineio_proto::server::{HttpResponse, Output, Session};
+use engineio_proto::{CloseReason, Frame, Message, RequestId, Sid, WsId};
+use futures_channel::{mpsc, oneshot};
+use futures_util::{SinkExt, StreamExt};
+
+use super::{register, Shared};
+use crate::runtime::Runtime;
+
+/// Inputs to a session task.
+pub(crate) enum Input {
+    /// A long-poll GET; answer through `reply`.
+    Poll {
+        request: RequestId,
+        reply: oneshot::Sender<HttpResponse>,
+    },
+    /// A POST with its body (cut one chunk past the limit).
+    Post {
+        request: RequestId,
+        body: Bytes,
+        reply: oneshot::Sender<HttpResponse>,
+    },
+    /// A WebSocket with this session's sid was accepted.
+    Upgrade {
+        ws: WsId,
+        writer: mpsc::Sender<WsCommand>,
+    },
+    /// A frame from a WebSocket.
+    WsFrame { ws: WsId, frame: Frame },
+    /// A WebSocket ended.
+    WsClosed { ws: WsId },
+    /// The application sends a message.
+    Send(Message),
+    /// The application closes the session.
+    Close,
+}
+
+/// What a WebSocket writer task is told.
+pub(crate) enum WsCommand {
+    Frame(Frame),
+    Close,
+}
+
+/// How many inputs may wait for a session task.
+const INPUT_QUEUE: usize = 64;
+
+/// The application's handle on one Engine.IO session.
+pub struct EngineSocket {
+    sid: Sid,
+    commands: mpsc::Sender<Input>,
+    incoming: mpsc::Receiver<Message>,
+}
+
+/// The session is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("session closed")]
+pub struct SessionClosed;
+
+impl EngineSocket {
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// Sends a message to the client. Waits while the session's input queue
+    /// is full; fails once the session is gone.
+    pub async fn send(&mut self, message: Message) -> Result<(), SessionClosed> {
+        self.commands
+            .send(Input::Send(message))
+            .await
+            .map_err(|_| SessionClosed)
+    }
+
+    /// The next message from the client; `None` once the session is closed.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.incoming.next().await
+    }
+
+    /// Closes the session (after delivering what is buffered).
+    pub async fn close(&mut self) {
+        let _ = self.commands.send(Input::Close).await;
+    }
+}
+
+/// Registers a new session and spawns its task. `pending` is the handshake
+/// GET to answer; `ws` the WebSocket of a WebSocket handshake.
+pub(crate) fn start<R: Runtime>(
+    shared: &Arc<Shared<R>>,
+    session: Session,
+    pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
+    ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
+) -> mpsc::Sender<Input> {
+    let sid = session.sid();
+    let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
+    let (app_tx, app_rx) = mpsc::channel(shared.config.app_queue);
+    register(shared, sid, input_tx.clone());
+    let mut task = SessionTask {
+        shared: shared.clone(),
+        session,
+        inputs: input_rx,
+        app: app_tx,
+        replies: HashMap::new(),
+        writers: HashMap::new(),
+    };
+    if let Some((request, reply)) = pending {
+        task.replies.insert(request, reply);
+    }
+    if let Some((ws, writer)) = ws {
+        task.writers.insert(ws, writer);
+    }
+    super::on_connection(
+        shared,
+        EngineSocket {
+            sid,
+            commands: input_tx.clone(),
+            incoming: app_rx,
+        },
+    );
+    shared.runtime.spawn(Box::pin(task.run()));
+    input_tx
+}
+
+struct SessionTask<R: Runtime> {
+    shared: Arc<Shared<R>>,
+    session: Session,
+    inputs: mpsc::Receiver<Input>,
+    app: mpsc::Sender<Message>,
+    /// Requests waiting for an answer (the parked GET, the handshake GET).
+    replies: HashMap<RequestId, oneshot::Sender<HttpResponse>>,
+    writers: HashMap<WsId, mpsc::Sender<WsCommand>>,
+}
+
+/// Why the task woke up.
+enum Wake {
+    Input(Option<Input>),
+    Deadline,
+    Aborted(RequestId),
+}
+
+impl<R: Runtime> SessionTask<R> {
+    async fn run(mut self) {
+        let sid = self.session.sid();
+        tracing::debug!(%sid, "session opened");
+        loop {
+            self.carry_out_outputs().await;
+            if self.session.is_closed() {
+                break;
+            }
+            let wake = self.next_wake().await;
+            let now = self.shared.clock.now();
+            match wake {
+                Wake::Input(Some(input)) => self.handle_input(input),
+                // Every handle on the session is gone: nobody can use it.
+                Wake::Input(None) => self.session.close(now),
+                Wake::Deadline => self.session.handle_timeout(now),
+                Wake::Aborted(request) => {
+                    self.replies.remove(&request);
+                    self.session.handle_poll_aborted(now, request);
+                }
+            }
+        }
+        self.shared.remove_session(sid);
+        for (_, mut writer) in self.writers.drain() {
+            let _ = writer.try_send(WsCommand::Close);
+        }
+    }
+
+    async fn next_wake(&mut self) -> Wake {
+        let mut sleep = self.session.poll_timeout().map(|at| {
+            self.shared
+                .runtime
+                .sleep_until(self.shared.clock.to_std(at))
+        });
+        let inputs = &mut self.inputs;
+        let replies = &mut self.replies;
+        futures_util::future::poll_fn(|cx| {
+            if let Poll::Ready(input) = inputs.poll_next_unpin(cx) {
+                return Poll::Ready(Wake::Input(input));
+            }
+            for (request, reply) in replies.iter_mut() {
+                if reply.poll_canceled(cx).is_ready() {
+                    return Poll::Ready(Wake::Aborted(*request));
+                }
+            }
+            if let Some(sleep) = sleep.as_mut() {
+                if Pin::new(sleep).poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Deadline);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn handle_input(&mut self, input: Input) {
+        let now = self.shared.clock.now();
+        match input {
+            Input::Poll { request, reply } => {
+                self.replies.insert(request, reply);
+                self.session.handle_poll(now, request);
+            }
+            Input::Post {
+                request,
+                body,
+                reply,
+            } => {
+                self.replies.insert(request, reply);
+                self.session.handle_post(now, request, body);
+            }
+            Input::Upgrade { ws, writer } => {
+                self.writers.insert(ws, writer);
+                self.session.handle_upgrade(now, ws);
+            }
+            Input::WsFrame { ws, frame } => self.session.handle_ws_frame(now, ws, frame),
+            Input::WsClosed { ws } => {
+                self.writers.remove(&ws);
+                self.session.handle_ws_closed(now, ws);
+            }
+            Input::Send(message) => {
+                if let Err(error) = self.session.send(now, message) {
+                    // A client that does not read fills its buffer: end
+                    // that one session rather than grow without bound.
+                    tracing::debug!(sid = %self.session.sid(), %error, "closing a session that does not read");
+                    self.session.close(now);
+                }
+            }
+            Input::Close => self.session.close(now),
+        }
+    }
+
+    async fn carry_out_outputs(&mut self) {
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::Respond { request, response } => {
+                    if let Some(reply) = self.replies.remove(&request) {
+                        let _ = reply.send(response);
+                    }
+                }
+                Output::WsSend { ws, frame } => {
+                    let stuck = match self.writers.get_mut(&ws) {
+                        Some(writer) => writer.try_send(WsCommand::Frame(frame)).is_err(),
+                        None => false,
+                    };
+                    if stuck {
+                        // The client does not read its WebSocket: drop it.
+                        self.writers.remove(&ws);
+                        let now = self.shared.clock.now();
+                        self.session.handle_ws_closed(now, ws);
+                    }
+                }
+                Output::WsClose { ws } => {
+                    if let Some(mut writer) = self.writers.remove(&ws) {
+                        let _ = writer.try_send(WsCommand::Close);
+                    }
+                }
+                Output::Message(message) => {
+                    // Backpressure: a slow application slows this session.
+                    let _ = self.app.send(message).await;
+                }
+                Output::Upgraded => {
+                    tracing::debug!(sid = %self.session.sid(), "session upgraded to websocket");
+                }
+                Output::Closed(reason) => log_close(self.session.sid(), &reason),
+            }
+        }
+    }
+}
+
+fn log_close(sid: Sid, reason: &CloseReason) {
+    tracing::debug!(%sid, %reason, "session closed");
+}

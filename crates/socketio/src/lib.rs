@@ -1,0 +1,44 @@
+//! The Socket.IO server and client API, written once over a small
+//! [`Runtime`] trait and runtime-neutral IO; a runtime crate (`runtime-tokio`,
+//! `runtime-smol`) supplies the runtime and the listener.
+//!
+//! Today this crate offers the raw Engine.IO server ([`engine`]), the layer
+//! npm's `engine.io` package offers: sessions over long-polling and
+//! WebSocket with upgrades and heartbeats, driven by `engineio-proto`.
+
+#![forbid(unsafe_code)]
+
+pub mod engine;
+mod io;
+pub mod runtime;
+
+pub use io::HyperIo;
+pub use runtime::{BoxFuture, Clock, Runtime};
+
+pub use engine::{EngineConfig, EngineServer, EngineSocket, SessionClosed};
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// Something that answers HTTP requests: what a runtime crate's listener
+/// serves. [`engine::EngineServer`] is one; [`Router`] combines several.
+pub trait HttpHandler: Clone + Send + Sync + 'static {
+    /// Answers one request.
+    fn call(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> Pin<Box<dyn Future<Output = engine::HttpReply> + Send>>;
+}
+
+impl<R: Runtime> HttpHandler for engine::EngineServer<R> {
+    fn call(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> Pin<Box<dyn Future<Output = engine::HttpReply> + Send>> {
+        if self.matches(&request) {
+            self.handle(request)
+        } else {
+            Box::pin(async { engine::not_found() })
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! What the API needs from an async runtime: spawning tasks and sleeping.
+//!
+//! Everything else (protocol, HTTP handling, WebSocket framing) is written once
+//! in this crate over these two operations and runtime-neutral IO traits. A
+//! runtime crate implements [`Runtime`] and owns the listener.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant as StdInstant;
+
+use engineio_proto::Instant;
+
+/// A boxed, sendable future, as spawned tasks are handed over.
+pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// An async runtime.
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// Runs `task` in the background until it completes.
+    fn spawn(&self, task: BoxFuture);
+
+    /// Completes at `deadline` (at once if it has passed).
+    fn sleep_until(&self, deadline: StdInstant) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// Maps the wall clock onto the protocol machines' [`Instant`]s.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: StdInstant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+impl Clock {
+    /// A clock whose epoch is now.
+    pub fn new() -> Clock {
+        Clock {
+            start: StdInstant::now(),
+        }
+    }
+
+    /// The current time as a protocol instant.
+    pub fn now(&self) -> Instant {
+        Instant::from_duration(self.start.elapsed())
+    }
+
+    /// The wall-clock moment of a protocol instant.
+    pub fn to_std(&self, at: Instant) -> StdInstant {
+        self.start + at.since_epoch()
+    }
+}

@@ -2,20 +2,23 @@
 //! [`Runtime`] trait and runtime-neutral IO; a runtime crate (`runtime-tokio`,
 //! `runtime-smol`) supplies the runtime and the listener.
 //!
-//! Today this crate offers the raw Engine.IO server ([`engine`]), the layer
-//! npm's `engine.io` package offers: sessions over long-polling and
-//! WebSocket with upgrades and heartbeats, driven by `engineio-proto`.
+//! Today it offers the raw Engine.IO server ([`engine`], what npm's
+//! `engine.io` offers) and a first Socket.IO server ([`server`]: namespaces,
+//! event handlers run in order per socket, emits, acks), driven by
+//! `engineio-proto` and `socketio-proto`.
 
 #![forbid(unsafe_code)]
 
 pub mod engine;
 mod io;
 pub mod runtime;
+pub mod server;
 
 pub use io::HyperIo;
 pub use runtime::{BoxFuture, Clock, Runtime};
 
 pub use engine::{EngineConfig, EngineServer, EngineSocket, SessionClosed};
+pub use server::{AckSender, Payload, SocketIo, SocketIoConfig, SocketRef};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,15 +1,22 @@
 //! The server the official protocol test suites run against
 //! (`../shared/conformance/README.md`): 127.0.0.1:3000, a raw Engine.IO echo
-//! at `/engine.io/`, pingInterval 300 ms, pingTimeout 200 ms, maxPayload
-//! 1,000,000, CORS `*`.
+//! at `/engine.io/` and Socket.IO at `/socket.io/` (namespace `/` emits
+//! `auth`, echoes `message` as `message-back`, acks `message-with-ack`;
+//! `/custom` emits `auth`; other namespaces are refused), pingInterval 300 ms,
+//! pingTimeout 200 ms, maxPayload 1,000,000, connectTimeout 1 s, CORS `*`.
 //!
 //! Run: `cargo run --release --bin conformance-server -- --runtime tokio`.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use runtime_tokio::TokioRuntime;
-use socketio::engine::{EngineConfig, EngineServer};
+use socketio::engine::{EngineConfig, EngineServer, HttpReply};
+use socketio::server::SocketIoConfig;
+use socketio::{HttpHandler, Payload, Runtime, SocketIo, SocketRef};
 
 fn engine_config() -> EngineConfig {
     let mut config = EngineConfig::default();
@@ -19,6 +26,74 @@ fn engine_config() -> EngineConfig {
     config.path = "/engine.io/".into();
     config.cors_origin = Some("*".into());
     config
+}
+
+fn socketio_config() -> SocketIoConfig {
+    let mut config = SocketIoConfig::default();
+    config.engine.protocol = engine_config().protocol;
+    config.engine.cors_origin = Some("*".into());
+    config.connection.connect_timeout = Duration::from_millis(1_000);
+    config
+}
+
+/// The raw Engine.IO echo at `/engine.io/`.
+fn engine_echo<R: Runtime>(runtime: R) -> EngineServer<R> {
+    let spawner = runtime.clone();
+    EngineServer::new(runtime, engine_config(), move |mut socket| {
+        // Echo every message back unchanged: text stays text, binary binary.
+        spawner.spawn(Box::pin(async move {
+            while let Some(message) = socket.recv().await {
+                if socket.send(message).await.is_err() {
+                    break;
+                }
+            }
+        }));
+    })
+}
+
+async fn emit_auth(socket: &SocketRef) {
+    let auth = Payload::from_raw(format!("[{}]", socket.auth()).into(), Vec::new());
+    let _ = socket.emit_payload("auth", auth).await;
+}
+
+/// Socket.IO at `/socket.io/`.
+fn socketio<R: Runtime>(runtime: R) -> SocketIo<R> {
+    let io = SocketIo::new(runtime, socketio_config());
+    io.on_connection("/", |socket| async move {
+        emit_auth(&socket).await;
+        socket.on("message", |socket, payload, _ack| async move {
+            let _ = socket.emit_payload("message-back", payload).await;
+        });
+        socket.on("message-with-ack", |_socket, payload, ack| async move {
+            if let Some(ack) = ack {
+                let _ = ack.send(payload).await;
+            }
+        });
+    });
+    io.on_connection("/custom", |socket| async move {
+        emit_auth(&socket).await;
+    });
+    io
+}
+
+/// Both servers on one port, by path.
+#[derive(Clone)]
+struct Both<R: Runtime> {
+    engine: EngineServer<R>,
+    socketio: SocketIo<R>,
+}
+
+impl<R: Runtime> HttpHandler for Both<R> {
+    fn call(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> Pin<Box<dyn Future<Output = HttpReply> + Send>> {
+        if self.engine.matches(&request) {
+            self.engine.call(request)
+        } else {
+            self.socketio.call(request)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -50,18 +125,12 @@ fn run_tokio() -> ExitCode {
         }
     };
     tokio.block_on(async {
-        let engine = EngineServer::new(TokioRuntime, engine_config(), |mut socket| {
-            // Echo every message back unchanged: text stays text, binary binary.
-            tokio::spawn(async move {
-                while let Some(message) = socket.recv().await {
-                    if socket.send(message).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        });
+        let both = Both {
+            engine: engine_echo(TokioRuntime),
+            socketio: socketio(TokioRuntime),
+        };
         eprintln!("conformance-server: listening on 127.0.0.1:3000 (tokio)");
-        match runtime_tokio::listen("127.0.0.1:3000", engine).await {
+        match runtime_tokio::listen("127.0.0.1:3000", both).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("conformance-server: {error}");

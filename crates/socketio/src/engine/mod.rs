@@ -18,7 +18,7 @@
 //! Applications get an [`EngineSocket`] per session through the connection
 //! callback: send messages, receive them, close.
 
-mod session;
+pub(crate) mod session;
 mod websocket;
 
 use std::collections::HashMap;
@@ -76,6 +76,33 @@ impl Default for EngineConfig {
 
 type ConnectionHandler = dyn Fn(EngineSocket) + Send + Sync;
 
+/// What runs on top of each session: raw Engine.IO or Socket.IO.
+pub(crate) trait Mode<R: Runtime>: Send + Sync + 'static {
+    /// Starts the task of a freshly opened session.
+    fn start(
+        &self,
+        shared: &Arc<Shared<R>>,
+        session: engineio_proto::server::Session,
+        pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
+        ws: Option<(WsId, mpsc::Sender<session::WsCommand>)>,
+    ) -> mpsc::Sender<Input>;
+}
+
+/// Raw Engine.IO: each session goes to the application as an [`EngineSocket`].
+struct RawMode(Box<ConnectionHandler>);
+
+impl<R: Runtime> Mode<R> for RawMode {
+    fn start(
+        &self,
+        shared: &Arc<Shared<R>>,
+        session: engineio_proto::server::Session,
+        pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
+        ws: Option<(WsId, mpsc::Sender<session::WsCommand>)>,
+    ) -> mpsc::Sender<Input> {
+        session::start_raw(shared, session, pending, ws, &*self.0)
+    }
+}
+
 /// A raw Engine.IO server. Cheap to clone; all clones share the sessions.
 pub struct EngineServer<R: Runtime> {
     shared: Arc<Shared<R>>,
@@ -95,7 +122,7 @@ pub(crate) struct Shared<R> {
     pub(crate) config: EngineConfig,
     router: Mutex<Server<RandomSids>>,
     sessions: Mutex<HashMap<Sid, mpsc::Sender<Input>>>,
-    on_connection: Box<ConnectionHandler>,
+    pub(crate) mode: Box<dyn Mode<R>>,
     next_io_id: AtomicU64,
 }
 
@@ -136,6 +163,10 @@ impl<R: Runtime> EngineServer<R> {
         config: EngineConfig,
         on_connection: impl Fn(EngineSocket) + Send + Sync + 'static,
     ) -> Self {
+        Self::with_mode(runtime, config, Box::new(RawMode(Box::new(on_connection))))
+    }
+
+    pub(crate) fn with_mode(runtime: R, config: EngineConfig, mode: Box<dyn Mode<R>>) -> Self {
         let router = Server::new(config.protocol.clone(), RandomSids);
         EngineServer {
             shared: Arc::new(Shared {
@@ -144,7 +175,7 @@ impl<R: Runtime> EngineServer<R> {
                 config,
                 router: Mutex::new(router),
                 sessions: Mutex::new(HashMap::new()),
-                on_connection: Box::new(on_connection),
+                mode,
                 next_io_id: AtomicU64::new(1),
             }),
         }
@@ -324,8 +355,4 @@ fn with_headers<R>(shared: &Shared<R>, mut reply: HttpReply) -> HttpReply {
 
 pub(crate) fn ws_id<R>(shared: &Shared<R>) -> WsId {
     WsId(shared.next_io_id())
-}
-
-pub(crate) fn on_connection<R>(shared: &Shared<R>, socket: EngineSocket) {
-    (shared.on_connection)(socket);
 }

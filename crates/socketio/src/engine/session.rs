@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::Bytes;
-use engineio_proto::server::{HttpResponse, Output, Session};
-use engineio_proto::{CloseReason, Frame, Message, RequestId, Sid, WsId};
+use engineio_proto::server::{self as eio, HttpResponse, Session};
+use engineio_proto::{Frame, Instant, Message, RequestId, Sid, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 
@@ -45,10 +45,111 @@ pub(crate) enum Input {
     WsFrame { ws: WsId, frame: Frame },
     /// A WebSocket ended.
     WsClosed { ws: WsId },
-    /// The application sends a message.
+    /// A command of the application for the machine.
+    Command(Command),
+}
+
+/// What the application asks of a session's machine.
+pub(crate) enum Command {
+    /// Send an Engine.IO message (raw Engine.IO sessions).
     Send(Message),
-    /// The application closes the session.
+    /// A Socket.IO command (Socket.IO connections).
+    Sio(crate::server::SioCommand),
+    /// Close the session.
     Close,
+}
+
+/// A state machine a session task can drive: the raw Engine.IO [`Session`],
+/// or a Socket.IO connection that owns one.
+pub(crate) trait Driven: Send + 'static {
+    /// What the machine tells the application.
+    type Event: Send + 'static;
+
+    fn sid(&self) -> Sid;
+    fn handle_poll(&mut self, now: Instant, request: RequestId);
+    fn handle_poll_aborted(&mut self, now: Instant, request: RequestId);
+    fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes);
+    fn handle_upgrade(&mut self, now: Instant, ws: WsId);
+    fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame);
+    fn handle_ws_closed(&mut self, now: Instant, ws: WsId);
+    fn handle_timeout(&mut self, now: Instant);
+    /// Applies an application command.
+    fn command(&mut self, now: Instant, command: Command);
+    /// The next output: a transport action, or an event for the application.
+    fn poll_output(&mut self) -> Option<Step<Self::Event>>;
+    fn poll_timeout(&self) -> Option<Instant>;
+    fn is_closed(&self) -> bool;
+}
+
+/// One output of a [`Driven`] machine.
+pub(crate) enum Step<E> {
+    /// `Respond`, `WsSend` or `WsClose`.
+    Transport(eio::Output),
+    /// For the application.
+    Event(E),
+}
+
+impl Driven for Session {
+    type Event = Message;
+
+    fn sid(&self) -> Sid {
+        Session::sid(self)
+    }
+    fn handle_poll(&mut self, now: Instant, request: RequestId) {
+        Session::handle_poll(self, now, request)
+    }
+    fn handle_poll_aborted(&mut self, now: Instant, request: RequestId) {
+        Session::handle_poll_aborted(self, now, request)
+    }
+    fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
+        Session::handle_post(self, now, request, body)
+    }
+    fn handle_upgrade(&mut self, now: Instant, ws: WsId) {
+        Session::handle_upgrade(self, now, ws)
+    }
+    fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
+        Session::handle_ws_frame(self, now, ws, frame)
+    }
+    fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
+        Session::handle_ws_closed(self, now, ws)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Session::handle_timeout(self, now)
+    }
+    fn command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Send(message) => {
+                if let Err(error) = self.send(now, message) {
+                    // A client that does not read fills its buffer: end
+                    // that one session rather than grow without bound.
+                    tracing::debug!(sid = %self.sid(), %error, "closing a session that does not read");
+                    self.close(now);
+                }
+            }
+            Command::Close => self.close(now),
+            Command::Sio(_) => {}
+        }
+    }
+    fn poll_output(&mut self) -> Option<Step<Message>> {
+        Some(match Session::poll_output(self)? {
+            eio::Output::Message(message) => Step::Event(message),
+            eio::Output::Upgraded => {
+                tracing::debug!(sid = %self.sid(), "session upgraded to websocket");
+                return Driven::poll_output(self);
+            }
+            eio::Output::Closed(reason) => {
+                tracing::debug!(sid = %self.sid(), %reason, "session closed");
+                return Driven::poll_output(self);
+            }
+            transport => Step::Transport(transport),
+        })
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Session::poll_timeout(self)
+    }
+    fn is_closed(&self) -> bool {
+        Session::is_closed(self)
+    }
 }
 
 /// What a WebSocket writer task is told.
@@ -82,7 +183,7 @@ impl EngineSocket {
     /// is full; fails once the session is gone.
     pub async fn send(&mut self, message: Message) -> Result<(), SessionClosed> {
         self.commands
-            .send(Input::Send(message))
+            .send(Input::Command(Command::Send(message)))
             .await
             .map_err(|_| SessionClosed)
     }
@@ -94,7 +195,7 @@ impl EngineSocket {
 
     /// Closes the session (after delivering what is buffered).
     pub async fn close(&mut self) {
-        let _ = self.commands.send(Input::Close).await;
+        let _ = self.commands.send(Input::Command(Command::Close)).await;
     }
 }
 
@@ -106,15 +207,45 @@ pub(crate) fn start<R: Runtime>(
     pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
     ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
 ) -> mpsc::Sender<Input> {
+    shared.mode.start(shared, session, pending, ws)
+}
+
+/// Starts the task of a raw Engine.IO session.
+pub(crate) fn start_raw<R: Runtime>(
+    shared: &Arc<Shared<R>>,
+    session: Session,
+    pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
+    ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
+    on_connection: &(dyn Fn(EngineSocket) + Send + Sync),
+) -> mpsc::Sender<Input> {
     let sid = session.sid();
     let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
     let (app_tx, app_rx) = mpsc::channel(shared.config.app_queue);
+    on_connection(EngineSocket {
+        sid,
+        commands: input_tx.clone(),
+        incoming: app_rx,
+    });
+    spawn_task(shared, session, input_tx, input_rx, app_tx, pending, ws)
+}
+
+/// Registers a machine's session and spawns the task that drives it.
+pub(crate) fn spawn_task<R: Runtime, M: Driven>(
+    shared: &Arc<Shared<R>>,
+    machine: M,
+    input_tx: mpsc::Sender<Input>,
+    input_rx: mpsc::Receiver<Input>,
+    app: mpsc::Sender<M::Event>,
+    pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
+    ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
+) -> mpsc::Sender<Input> {
+    let sid = machine.sid();
     register(shared, sid, input_tx.clone());
     let mut task = SessionTask {
         shared: shared.clone(),
-        session,
+        session: machine,
         inputs: input_rx,
-        app: app_tx,
+        app,
         replies: HashMap::new(),
         writers: HashMap::new(),
     };
@@ -124,23 +255,15 @@ pub(crate) fn start<R: Runtime>(
     if let Some((ws, writer)) = ws {
         task.writers.insert(ws, writer);
     }
-    super::on_connection(
-        shared,
-        EngineSocket {
-            sid,
-            commands: input_tx.clone(),
-            incoming: app_rx,
-        },
-    );
     shared.runtime.spawn(Box::pin(task.run()));
     input_tx
 }
 
-struct SessionTask<R: Runtime> {
+struct SessionTask<R: Runtime, M: Driven> {
     shared: Arc<Shared<R>>,
-    session: Session,
+    session: M,
     inputs: mpsc::Receiver<Input>,
-    app: mpsc::Sender<Message>,
+    app: mpsc::Sender<M::Event>,
     /// Requests waiting for an answer (the parked GET, the handshake GET).
     replies: HashMap<RequestId, oneshot::Sender<HttpResponse>>,
     writers: HashMap<WsId, mpsc::Sender<WsCommand>>,
@@ -153,7 +276,7 @@ enum Wake {
     Aborted(RequestId),
 }
 
-impl<R: Runtime> SessionTask<R> {
+impl<R: Runtime, M: Driven> SessionTask<R, M> {
     async fn run(mut self) {
         let sid = self.session.sid();
         tracing::debug!(%sid, "session opened");
@@ -167,7 +290,7 @@ impl<R: Runtime> SessionTask<R> {
             match wake {
                 Wake::Input(Some(input)) => self.handle_input(input),
                 // Every handle on the session is gone: nobody can use it.
-                Wake::Input(None) => self.session.close(now),
+                Wake::Input(None) => self.session.command(now, Command::Close),
                 Wake::Deadline => self.session.handle_timeout(now),
                 Wake::Aborted(request) => {
                     self.replies.remove(&request);
@@ -232,27 +355,27 @@ impl<R: Runtime> SessionTask<R> {
                 self.writers.remove(&ws);
                 self.session.handle_ws_closed(now, ws);
             }
-            Input::Send(message) => {
-                if let Err(error) = self.session.send(now, message) {
-                    // A client that does not read fills its buffer: end
-                    // that one session rather than grow without bound.
-                    tracing::debug!(sid = %self.session.sid(), %error, "closing a session that does not read");
-                    self.session.close(now);
-                }
-            }
-            Input::Close => self.session.close(now),
+            Input::Command(command) => self.session.command(now, command),
         }
     }
 
     async fn carry_out_outputs(&mut self) {
-        while let Some(output) = self.session.poll_output() {
+        while let Some(step) = self.session.poll_output() {
+            let output = match step {
+                Step::Transport(output) => output,
+                Step::Event(event) => {
+                    // Backpressure: a slow application slows this session.
+                    let _ = self.app.send(event).await;
+                    continue;
+                }
+            };
             match output {
-                Output::Respond { request, response } => {
+                eio::Output::Respond { request, response } => {
                     if let Some(reply) = self.replies.remove(&request) {
                         let _ = reply.send(response);
                     }
                 }
-                Output::WsSend { ws, frame } => {
+                eio::Output::WsSend { ws, frame } => {
                     let stuck = match self.writers.get_mut(&ws) {
                         Some(writer) => writer.try_send(WsCommand::Frame(frame)).is_err(),
                         None => false,
@@ -264,24 +387,14 @@ impl<R: Runtime> SessionTask<R> {
                         self.session.handle_ws_closed(now, ws);
                     }
                 }
-                Output::WsClose { ws } => {
+                eio::Output::WsClose { ws } => {
                     if let Some(mut writer) = self.writers.remove(&ws) {
                         let _ = writer.try_send(WsCommand::Close);
                     }
                 }
-                Output::Message(message) => {
-                    // Backpressure: a slow application slows this session.
-                    let _ = self.app.send(message).await;
-                }
-                Output::Upgraded => {
-                    tracing::debug!(sid = %self.session.sid(), "session upgraded to websocket");
-                }
-                Output::Closed(reason) => log_close(self.session.sid(), &reason),
+                // `Driven` turns the rest into events or hides them.
+                _ => {}
             }
         }
     }
-}
-
-fn log_close(sid: Sid, reason: &CloseReason) {
-    tracing::debug!(%sid, %reason, "session closed");
 }

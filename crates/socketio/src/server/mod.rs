@@ -1,0 +1,253 @@
+//! The Socket.IO server: namespaces, sockets, events and acks, on the
+//! Engine.IO driver of [`crate::engine`].
+//!
+//! # Theory of operation
+//!
+//! Each Engine.IO session's task drives a `socketio_proto` connection
+//! machine. What the machine tells the application (a namespace CONNECT, an
+//! event, an ack, a disconnect) goes, in order, to one *connection task* per
+//! client, which runs the namespace's connection handler and the sockets'
+//! event handlers one at a time: the events of a socket are handled in order.
+//! Handlers talk back (emit, ack, disconnect) through the session task's
+//! bounded input queue.
+
+mod machine;
+mod socket;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use engineio_proto::server::{HttpResponse, Session};
+use engineio_proto::{RequestId, Sid, Str, WsId};
+use futures_channel::{mpsc, oneshot};
+use futures_util::{SinkExt, StreamExt};
+use socketio_proto::server::{ConnectionConfig, Output};
+
+use crate::engine::session::{spawn_task, Command, Input, WsCommand};
+use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
+use crate::runtime::Runtime;
+use crate::HttpHandler;
+pub(crate) use machine::SioCommand;
+use machine::SioMachine;
+use socket::SocketInner;
+pub use socket::{AckSender, Disconnected, EmitError, Payload, PayloadError, SocketRef};
+
+/// Settings of a [`SocketIo`] server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SocketIoConfig {
+    /// Engine.IO settings; the path defaults to `/socket.io/`.
+    pub engine: EngineConfig,
+    /// Socket.IO connection settings (connect timeout, attachment limits).
+    pub connection: ConnectionConfig,
+}
+
+impl Default for SocketIoConfig {
+    fn default() -> Self {
+        SocketIoConfig {
+            engine: EngineConfig {
+                path: "/socket.io/".into(),
+                ..EngineConfig::default()
+            },
+            connection: ConnectionConfig::default(),
+        }
+    }
+}
+
+type ConnectionFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+type ConnectionHandler = Arc<dyn Fn(SocketRef) -> ConnectionFuture + Send + Sync>;
+
+/// A namespace's handlers.
+#[derive(Default)]
+struct Namespace {
+    on_connection: Option<ConnectionHandler>,
+}
+
+/// A Socket.IO server. Cheap to clone; all clones share namespaces and
+/// sessions. Serve it with a runtime crate's `listen`.
+pub struct SocketIo<R: Runtime> {
+    engine: EngineServer<R>,
+    namespaces: Arc<RwLock<HashMap<String, Namespace>>>,
+}
+
+impl<R: Runtime> Clone for SocketIo<R> {
+    fn clone(&self) -> Self {
+        SocketIo {
+            engine: self.engine.clone(),
+            namespaces: self.namespaces.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> SocketIo<R> {
+    /// A server with no namespace yet: add them with [`SocketIo::on_connection`].
+    pub fn new(runtime: R, config: SocketIoConfig) -> Self {
+        let namespaces: Arc<RwLock<HashMap<String, Namespace>>> = Arc::default();
+        let mode = SioMode {
+            namespaces: namespaces.clone(),
+            connection: config.connection,
+        };
+        SocketIo {
+            engine: EngineServer::with_mode(runtime, config.engine, Box::new(mode)),
+            namespaces,
+        }
+    }
+
+    /// Declares namespace `nsp` and what to do with each socket that joins it.
+    pub fn on_connection<F, Fut>(&self, nsp: &str, handler: F)
+    where
+        F: Fn(SocketRef) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: ConnectionHandler = Arc::new(move |socket| Box::pin(handler(socket)));
+        write(&self.namespaces)
+            .entry(nsp.to_owned())
+            .or_default()
+            .on_connection = Some(handler);
+    }
+
+    /// The Engine.IO server underneath.
+    pub fn engine(&self) -> &EngineServer<R> {
+        &self.engine
+    }
+}
+
+impl<R: Runtime> HttpHandler for SocketIo<R> {
+    fn call(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> Pin<Box<dyn Future<Output = HttpReply> + Send>> {
+        self.engine.call(request)
+    }
+}
+
+/// Starts a Socket.IO connection on each new Engine.IO session.
+struct SioMode {
+    namespaces: Arc<RwLock<HashMap<String, Namespace>>>,
+    connection: ConnectionConfig,
+}
+
+impl<R: Runtime> Mode<R> for SioMode {
+    fn start(
+        &self,
+        shared: &Arc<Shared<R>>,
+        session: Session,
+        pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
+        ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
+    ) -> mpsc::Sender<Input> {
+        let machine = SioMachine::new(shared.clock.now(), session, &self.connection);
+        let (input_tx, input_rx) = mpsc::channel(64);
+        let (event_tx, event_rx) = mpsc::channel(shared.config.app_queue);
+        let task = ConnectionTask {
+            namespaces: self.namespaces.clone(),
+            commands: input_tx.clone(),
+            sockets: HashMap::new(),
+        };
+        shared.runtime.spawn(Box::pin(task.run(event_rx)));
+        spawn_task(shared, machine, input_tx, input_rx, event_tx, pending, ws)
+    }
+}
+
+/// Runs the application side of one client connection.
+struct ConnectionTask {
+    namespaces: Arc<RwLock<HashMap<String, Namespace>>>,
+    commands: mpsc::Sender<Input>,
+    sockets: HashMap<Str, SocketRef>,
+}
+
+impl ConnectionTask {
+    async fn run(mut self, mut events: mpsc::Receiver<Output>) {
+        while let Some(event) = events.next().await {
+            match event {
+                Output::Connect { nsp, auth } => self.connect(nsp, auth).await,
+                Output::Event {
+                    nsp,
+                    data,
+                    attachments,
+                    ack,
+                } => {
+                    let Some(socket) = self.sockets.get(&nsp).cloned() else {
+                        continue;
+                    };
+                    let Some((name, payload)) = Payload::split_event(&data, attachments) else {
+                        continue;
+                    };
+                    if let Some(handler) = socket.handler(&name) {
+                        let ack = ack.map(|id| AckSender {
+                            socket: socket.clone(),
+                            id,
+                        });
+                        handler(socket, payload, ack).await;
+                    }
+                }
+                Output::Disconnect { nsp, reason } => {
+                    tracing::debug!(%nsp, reason = reason.as_node_str(), "socket disconnected");
+                    self.sockets.remove(&nsp);
+                }
+                Output::Closed => break,
+                // Acks of server emits and their timeouts have no API yet.
+                _ => {}
+            }
+        }
+    }
+
+    async fn connect(&mut self, nsp: Str, auth: Option<Str>) {
+        let handler = read(&self.namespaces)
+            .get(nsp.as_str())
+            .map(|namespace| namespace.on_connection.clone());
+        let Some(handler) = handler else {
+            let data = Str::from_static(r#"{"message":"Invalid namespace"}"#);
+            self.send(SioCommand::Reject { nsp, data }).await;
+            return;
+        };
+        let id = new_socket_id();
+        self.send(SioCommand::Accept {
+            nsp: nsp.clone(),
+            sid: id,
+        })
+        .await;
+        let socket = SocketRef {
+            inner: Arc::new(SocketInner {
+                nsp: nsp.clone(),
+                id,
+                auth: auth.unwrap_or_else(|| Str::from_static("{}")),
+                commands: self.commands.clone(),
+                handlers: Mutex::default(),
+            }),
+        };
+        self.sockets.insert(nsp, socket.clone());
+        if let Some(handler) = handler {
+            handler(socket).await;
+        }
+    }
+
+    async fn send(&mut self, command: SioCommand) {
+        let _ = self
+            .commands
+            .send(Input::Command(Command::Sio(command)))
+            .await;
+    }
+}
+
+fn new_socket_id() -> Sid {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    Sid::from_random_bytes(bytes)
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

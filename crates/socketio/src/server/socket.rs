@@ -1,0 +1,289 @@
+//! The application's view of one socket: its identity, event handlers,
+//! emits and ack answers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use engineio_proto::{Sid, Str};
+use futures_channel::mpsc;
+use futures_util::SinkExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use socketio_proto::{AckId, Packet, PacketKind};
+
+use super::machine::SioCommand;
+use crate::engine::session::{Command, Input};
+
+/// The arguments of an event or ack: a JSON array as text (arguments after
+/// the event name, unparsed and byte-identical to what was sent) and the
+/// binary attachments its placeholders refer to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Payload {
+    args: Str,
+    attachments: Vec<Bytes>,
+}
+
+/// Why a payload could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// The JSON does not match the requested type.
+    #[error("invalid payload: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Payload {
+    /// A payload from a JSON array of arguments and its attachments.
+    pub fn from_raw(args: Str, attachments: Vec<Bytes>) -> Payload {
+        Payload { args, attachments }
+    }
+
+    /// A payload of one argument.
+    pub fn single<T: Serialize + ?Sized>(value: &T) -> Result<Payload, PayloadError> {
+        let json = serde_json::to_string(value)?;
+        Ok(Payload {
+            args: Str::from(format!("[{json}]")),
+            attachments: Vec::new(),
+        })
+    }
+
+    /// The arguments as a JSON array.
+    pub fn args_json(&self) -> &str {
+        &self.args
+    }
+
+    /// The binary attachments.
+    pub fn attachments(&self) -> &[Bytes] {
+        &self.attachments
+    }
+
+    /// Deserializes the whole argument array (use a tuple for several
+    /// arguments, a `Vec` for any number).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, PayloadError> {
+        Ok(serde_json::from_str(&self.args)?)
+    }
+
+    /// Deserializes the first argument.
+    pub fn first<T: DeserializeOwned>(&self) -> Result<T, PayloadError> {
+        let (first,): (T,) = match serde_json::from_str::<Vec<&RawValue>>(&self.args)?.first() {
+            Some(raw) => (serde_json::from_str(raw.get())?,),
+            None => (serde_json::from_str("null")?,),
+        };
+        Ok(first)
+    }
+
+    /// Splits an event's data `["name", ...args]` into its name and payload.
+    pub(crate) fn split_event(data: &str, attachments: Vec<Bytes>) -> Option<(String, Payload)> {
+        let elements: Vec<&RawValue> = serde_json::from_str(data).ok()?;
+        let (name, args) = elements.split_first()?;
+        let name: String = match serde_json::from_str::<serde_json::Value>(name.get()).ok()? {
+            serde_json::Value::String(name) => name,
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        Some((
+            name,
+            Payload::from_raw(Str::from(join_array(args)), attachments),
+        ))
+    }
+
+    /// The data of an event `["name", ...args]` carrying this payload.
+    pub(crate) fn event_data(&self, event: &str) -> Result<Str, PayloadError> {
+        let name = serde_json::to_string(event)?;
+        let inner = self.args.trim();
+        let inner = inner
+            .strip_prefix('[')
+            .and_then(|i| i.strip_suffix(']'))
+            .unwrap_or("")
+            .trim();
+        Ok(Str::from(if inner.is_empty() {
+            format!("[{name}]")
+        } else {
+            format!("[{name},{inner}]")
+        }))
+    }
+}
+
+fn join_array(elements: &[&RawValue]) -> String {
+    let mut out = String::from("[");
+    for (i, element) in elements.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(element.get());
+    }
+    out.push(']');
+    out
+}
+
+type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type EventHandler =
+    Arc<dyn Fn(SocketRef, Payload, Option<AckSender>) -> HandlerFuture + Send + Sync>;
+
+/// The socket is gone (disconnected, or its connection closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("socket disconnected")]
+pub struct Disconnected;
+
+/// Why an emit failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The arguments could not be encoded.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The socket is gone.
+    #[error(transparent)]
+    Disconnected(#[from] Disconnected),
+}
+
+pub(crate) struct SocketInner {
+    pub(crate) nsp: Str,
+    pub(crate) id: Sid,
+    pub(crate) auth: Str,
+    pub(crate) commands: mpsc::Sender<Input>,
+    pub(crate) handlers: Mutex<HashMap<String, EventHandler>>,
+}
+
+/// A handle on one socket (a client's connection to one namespace). Cheap
+/// to clone.
+#[derive(Clone)]
+pub struct SocketRef {
+    pub(crate) inner: Arc<SocketInner>,
+}
+
+impl SocketRef {
+    /// The socket id.
+    pub fn id(&self) -> Sid {
+        self.inner.id
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.inner.nsp
+    }
+
+    /// The auth object the client sent with CONNECT (`{}` when none).
+    pub fn auth(&self) -> &str {
+        &self.inner.auth
+    }
+
+    /// Registers the handler of `event`. Events of one socket are handled
+    /// one at a time, in order.
+    pub fn on<F, Fut>(&self, event: &str, handler: F)
+    where
+        F: Fn(SocketRef, Payload, Option<AckSender>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: EventHandler =
+            Arc::new(move |socket, payload, ack| Box::pin(handler(socket, payload, ack)));
+        super::lock(&self.inner.handlers).insert(event.to_owned(), handler);
+    }
+
+    /// Emits `event` with one argument.
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        value: &T,
+    ) -> Result<(), EmitError> {
+        self.emit_payload(event, Payload::single(value)?).await
+    }
+
+    /// Emits `event` with a payload (several arguments, binary attachments).
+    pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        let data = payload.event_data(event)?;
+        let packet = Packet {
+            attachments: payload.attachments,
+            ..Packet::new(PacketKind::Event, self.inner.nsp.clone(), Some(data))
+        };
+        self.command(SioCommand::Emit {
+            nsp: self.inner.nsp.clone(),
+            packet: packet.encode(),
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Disconnects this socket from its namespace.
+    pub async fn disconnect(&self) -> Result<(), Disconnected> {
+        self.command(SioCommand::Disconnect {
+            nsp: self.inner.nsp.clone(),
+        })
+        .await
+    }
+
+    async fn command(&self, command: SioCommand) -> Result<(), Disconnected> {
+        self.inner
+            .commands
+            .clone()
+            .send(Input::Command(Command::Sio(command)))
+            .await
+            .map_err(|_| Disconnected)
+    }
+
+    pub(crate) fn handler(&self, event: &str) -> Option<EventHandler> {
+        super::lock(&self.inner.handlers).get(event).cloned()
+    }
+}
+
+/// Answers an event whose sender awaits an acknowledgement. Answer once.
+pub struct AckSender {
+    pub(crate) socket: SocketRef,
+    pub(crate) id: AckId,
+}
+
+impl AckSender {
+    /// Sends the acknowledgement with `payload` as its arguments.
+    pub async fn send(self, payload: Payload) -> Result<(), Disconnected> {
+        self.socket
+            .command(SioCommand::Ack {
+                nsp: self.socket.inner.nsp.clone(),
+                id: self.id,
+                data: payload.args,
+                attachments: payload.attachments,
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_split_into_name_and_raw_arguments() {
+        let (name, payload) = Payload::split_event(
+            r#"["message",1,"2",{"3":[true],"a":{"z":1,"b":2}}]"#,
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(name, "message");
+        assert_eq!(
+            payload.args_json(),
+            r#"[1,"2",{"3":[true],"a":{"z":1,"b":2}}]"#
+        );
+        assert_eq!(
+            payload.event_data("message-back").unwrap().as_str(),
+            r#"["message-back",1,"2",{"3":[true],"a":{"z":1,"b":2}}]"#
+        );
+        let (name, payload) = Payload::split_event(r#"["only"]"#, vec![]).unwrap();
+        assert_eq!((name.as_str(), payload.args_json()), ("only", "[]"));
+        assert_eq!(payload.event_data("x").unwrap().as_str(), r#"["x"]"#);
+        assert!(Payload::split_event("[]", vec![]).is_none());
+        assert!(Payload::split_event("[null]", vec![]).is_none());
+    }
+
+    #[test]
+    fn payloads_parse_into_types() {
+        let payload = Payload::from_raw(Str::from(r#"[1,"two"]"#), vec![]);
+        let (a, b): (u32, String) = payload.parse().unwrap();
+        assert_eq!((a, b.as_str()), (1, "two"));
+        assert_eq!(payload.first::<u32>().unwrap(), 1);
+        assert!(payload.first::<String>().is_err());
+        assert_eq!(Payload::single(&"x").unwrap().args_json(), r#"["x"]"#);
+    }
+}

@@ -1,0 +1,97 @@
+// Drives the official socket.io-client against a server under test.
+// Usage: node client.mjs <url> <scenario> <polling|websocket|upgrade>
+// Prints "ok" and exits 0 when the scenario's checks hold; otherwise prints
+// "FAIL <why>" and exits 1. Every scenario is bounded by a timeout.
+import { Manager } from "socket.io-client";
+import { isDeepStrictEqual } from "node:util";
+
+const [url, scenario, transport] = process.argv.slice(2);
+const options = {
+  transports: transport === "websocket" ? ["websocket"] : transport === "polling" ? ["polling"] : ["polling", "websocket"],
+  upgrade: transport === "upgrade",
+  reconnection: false,
+  timeout: 5000,
+};
+
+function fail(why) {
+  console.log("FAIL " + why);
+  process.exit(1);
+}
+function expectEqual(actual, expected, what) {
+  if (!isDeepStrictEqual(actual, expected)) {
+    fail(`${what}: got ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
+  }
+}
+const timer = setTimeout(() => fail(`timeout in ${scenario} over ${transport}`), 8000);
+function done() {
+  clearTimeout(timer);
+  console.log("ok");
+  process.exit(0);
+}
+
+const manager = new Manager(url, options);
+
+/** Resolves once the socket is connected (and, for "upgrade", on WebSocket). */
+function connected(socket) {
+  return new Promise((resolve) => {
+    socket.on("connect_error", (err) => fail(`connect_error on ${socket.nsp}: ${err.message}`));
+    socket.on("connect", () => {
+      const engine = manager.engine;
+      if (transport !== "upgrade" || engine.transport.name === "websocket") return resolve();
+      engine.once("upgrade", () => resolve());
+    });
+  });
+}
+
+const scenarios = {
+  // JSON and nested binary, both ways.
+  async echo() {
+    const socket = manager.socket("/");
+    await connected(socket);
+    const sent = { text: "héllo", n: [1, 2.5, null, true], nested: { file: Buffer.from([1, 2, 3]), parts: [Buffer.from([]), Buffer.from([255])] } };
+    const echoed = await new Promise((resolve) => {
+      socket.once("echo", (...args) => resolve(args));
+      socket.emit("echo", sent, "second", Buffer.from("raw"));
+    });
+    expectEqual(echoed, [sent, "second", Buffer.from("raw")], "echo");
+    if (transport === "upgrade") expectEqual(manager.engine.transport.name, "websocket", "transport after upgrade");
+    done();
+  },
+
+  // The server answers the client's acks.
+  async ack() {
+    const socket = manager.socket("/");
+    await connected(socket);
+    const sum = await socket.timeout(2000).emitWithAck("sum", 20, 22);
+    expectEqual(sum, 42, "sum ack");
+    const echoed = await socket.timeout(2000).emitWithAck("echo-ack", { a: [Buffer.from([7])] });
+    expectEqual(echoed, { a: [Buffer.from([7])] }, "binary ack");
+    done();
+  },
+
+  // Two namespaces over one connection.
+  async namespaces() {
+    const main = manager.socket("/");
+    const chat = manager.socket("/chat", { auth: { user: "ann" } });
+    const welcomes = Promise.all(
+      [main, chat].map((s) => new Promise((resolve) => s.once("welcome", resolve))),
+    );
+    await Promise.all([connected(main), connected(chat)]);
+    expectEqual(await welcomes, [{ nsp: "/", auth: {} }, { nsp: "/chat", auth: { user: "ann" } }], "welcomes");
+    if (main.io !== chat.io) fail("namespaces did not share a manager");
+    done();
+  },
+
+  // Unknown namespaces are refused as Node refuses them.
+  async invalidNamespace() {
+    const socket = manager.socket("/nope");
+    socket.on("connect", () => fail("connected to an unknown namespace"));
+    const err = await new Promise((resolve) => socket.once("connect_error", resolve));
+    expectEqual(err.message, "Invalid namespace", "connect_error message");
+    done();
+  },
+};
+
+const run = scenarios[scenario];
+if (!run) fail(`unknown scenario ${scenario}`);
+run().catch((err) => fail(err.stack || String(err)));

@@ -5,8 +5,9 @@ The stateful targets read `arbitrary`-derived inputs (arbitrary 1.x): an
 enum variant is a little-endian u32 scaled into the variant count, integers
 are little-endian, a bool is a byte's low bit, an Option a bool then the
 value, and a Vec a "keep going" bool before each element. Strings take their
-length from the end of the input, so the seeds avoid them. Check a seed with
-`cargo +nightly fuzz fmt <target> <file>`.
+length from the end of the input, so the seeds avoid them (the Socket.IO
+specs in src/sio.rs take text as byte vectors for that reason). Check a seed
+with `cargo +nightly fuzz fmt <target> <file>`.
 
 Run from fuzz/: python3 gen_seeds.py
 """
@@ -337,6 +338,349 @@ def client_seeds():
     ]))
 
 
+# --- socketio-proto: shared specs (fuzz/src/sio.rs) ----------------------------
+
+def bytes_vec(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return vec([u8(b) for b in data])
+
+
+NSP = ["Main", "Named", "Seen", "Raw"]
+NAMESPACES = ["/custom", "/a", "/b/c", "/ünï"]
+
+
+def nsp_main():
+    return variant(0, 4)
+
+
+def nsp_named(name):
+    return variant(1, 4) + u8(NAMESPACES.index(name))
+
+
+def nsp_seen(i=0):
+    return variant(2, 4) + u8(i)
+
+
+LEAF = ["Null", "Bool", "Int", "Str", "Placeholder", "Reserved"]
+
+
+def leaf_int(n):
+    return variant(2, 6) + struct.pack("<q", n)
+
+
+def leaf_str(text):
+    return variant(3, 6) + bytes_vec(text)
+
+
+def leaf_placeholder(n):
+    return variant(4, 6) + u8(n)
+
+
+def json_leaf(leaf):
+    return variant(0, 4) + leaf
+
+
+def json_object(*entries):
+    return variant(2, 4) + vec([u8(k) + v for k, v in entries])
+
+
+def json_nested(depth, leaf):
+    return variant(3, 4) + u8(depth) + leaf
+
+
+NAME = ["Message", "Chat", "Reserved", "Number", "Raw"]
+
+
+def name_message():
+    return variant(0, 5)
+
+
+def name_reserved(i):
+    return variant(2, 5) + u8(i)
+
+
+SIO_PACKET = ["Connect", "Disconnect", "Event", "Ack", "Refused"]
+
+
+def sio_connect(nsp, auth=None):
+    return (variant(0, 5) + nsp
+            + option(None if auth is None else vec([u8(k) + v for k, v in auth])))
+
+
+def sio_disconnect(nsp):
+    return variant(1, 5) + nsp
+
+
+def sio_event(nsp, name=None, args=(), ack=None, attachments=()):
+    return (variant(2, 5) + nsp + (name or name_message()) + vec(list(args))
+            + option(ack) + vec([bytes_vec(a) for a in attachments]))
+
+
+def sio_ack(nsp, pick, args=(), attachments=()):
+    return (variant(3, 5) + nsp + pick + vec(list(args))
+            + vec([bytes_vec(a) for a in attachments]))
+
+
+def sio_connect_error(nsp, data):
+    return variant(4, 5) + variant(0, 2) + nsp + data
+
+
+def sio_raw(text):
+    return variant(4, 5) + variant(1, 2) + bytes_vec(text)
+
+
+def b_raw_text(text):
+    """A Raw packet spec: this text as one message."""
+    return sio_raw(text)
+
+
+# --- sio_binary ---------------------------------------------------------------------
+
+def b_packet(p):
+    return variant(0, 5) + p
+
+
+def b_header(count, ack=False, nsp=None, ack_id=None):
+    return (variant(1, 5) + boolean(ack) + u8(count) + (nsp or nsp_main())
+            + option(None if ack_id is None else u16(ack_id)))
+
+
+def b_text(text):
+    return variant(2, 5) + bytes_vec(text)
+
+
+def b_binary(data):
+    return variant(3, 5) + bytes_vec(data)
+
+
+def b_sized(n):
+    return variant(4, 5) + u16(n)
+
+
+def binary_input(messages, max_attachments=4, max_bytes=100):
+    # max_attachments % 13, max_attachment_bytes % 2048.
+    return u8(max_attachments) + u16(max_bytes) + rest(messages)
+
+
+def sio_binary_seeds():
+    event2 = sio_event(nsp_main(), args=[json_leaf(leaf_int(1))],
+                       attachments=[b"\x01\x02", b"\x03"])
+    write("sio_binary", "event_two_attachments", binary_input([b_packet(event2)]))
+    write("sio_binary", "ack_with_attachment", binary_input([
+        b_packet(sio_ack(nsp_named("/custom"), pick_raw(12), attachments=[b"\xff"])),
+        b_packet(sio_event(nsp_main())),
+    ]))
+    write("sio_binary", "attachments_too_large", binary_input(
+        [b_header(2), b_sized(3), b_sized(4), b_header(1), b_binary(b"x")], max_bytes=6))
+    write("sio_binary", "too_many_attachments", binary_input(
+        [b_header(3), b_binary(b"x"), b_header(1), b_binary(b"y")], max_attachments=2))
+    write("sio_binary", "text_while_waiting", binary_input(
+        [b_header(2), b_binary(b"a"), b_text('2["a"]'), b_binary(b"b")]))
+    write("sio_binary", "zero_attachments", binary_input(
+        [b_text('50-["a"]'), b_text('60-12[]'), b_binary(b"z")], max_attachments=0))
+
+
+# --- sio_server_conn --------------------------------------------------------------
+
+CONN_OPS = ["Advance", "Tick", "Timeout", "Pong", "Poll", "Post", "WsPacket", "Upgrade",
+            "Transport", "Accept", "Reject", "Emit", "EmitWithAck", "Ack", "Disconnect",
+            "Close"]
+TRANSPORT_OPS = ["PollAborted", "PostRaw", "WsFrame", "WsClosed"]
+
+
+def k_op(name, *fields):
+    if name in TRANSPORT_OPS:
+        return (variant(CONN_OPS.index("Transport"), len(CONN_OPS))
+                + variant(TRANSPORT_OPS.index(name), len(TRANSPORT_OPS)) + b"".join(fields))
+    return variant(CONN_OPS.index(name), len(CONN_OPS)) + b"".join(fields)
+
+
+def app_seen(i=0):
+    return variant(0, 4) + u8(i)
+
+
+def app_latest():
+    return variant(1, 4)
+
+
+def app_main():
+    return variant(2, 4)
+
+
+def conn_config(ping_interval=100, ping_timeout=50, upgrade_timeout=500,
+                close_timeout=300, max_payload=1000, max_buffered=8,
+                allow_upgrades=True, connect_timeout=1000, max_attachments=4,
+                max_attachment_bytes=100):
+    # Server as in eio_server_session; connect_timeout = 1 + x % 4000 ms,
+    # max_attachments % 13, max_attachment_bytes % 4096.
+    return (u8(ping_interval) + u8(ping_timeout) + u16(upgrade_timeout)
+            + u16(close_timeout) + u16(max_payload) + u8(max_buffered)
+            + boolean(allow_upgrades) + u16(connect_timeout) + u8(max_attachments)
+            + u16(max_attachment_bytes))
+
+
+def conn_input(ops, websocket=False, **config):
+    return conn_config(**config) + boolean(websocket) + rest(ops)
+
+
+def post(*packets):
+    return k_op("Post", vec(list(packets)))
+
+
+def ws_packet(p, ws=None):
+    return k_op("WsPacket", ws or pick_latest(), p)
+
+
+def accept(nsp=None, pid=None):
+    return k_op("Accept", nsp or app_latest(),
+                option(None if pid is None else bytes_vec(pid)))
+
+
+def emit(nsp=None, attachments=0):
+    return k_op("Emit", nsp or app_latest(), vec([]), u8(attachments))
+
+
+def emit_with_ack(nsp=None, timeout=None, attachments=0):
+    return k_op("EmitWithAck", nsp or app_latest(),
+                option(None if timeout is None else u16(timeout)), u8(attachments))
+
+
+def sio_server_conn_seeds():
+    # WebSocket: join `/`, events with and without acks both ways, a server
+    # ack that is answered and one that times out, then the client leaves.
+    write("sio_server_conn", "websocket_events_and_acks", conn_input([
+        ws_packet(sio_connect(nsp_main())),
+        accept(),
+        ws_packet(sio_event(nsp_main(), args=[json_leaf(leaf_str("hi"))])),
+        ws_packet(sio_event(nsp_main(), ack=pick_raw(7), attachments=[b"\x01"])),
+        k_op("Ack", app_latest(), pick_latest(), u8(1)),
+        emit_with_ack(timeout=100),
+        ws_packet(sio_ack(nsp_main(), pick_latest(), args=[json_leaf(leaf_int(2))])),
+        emit_with_ack(timeout=50, attachments=2),
+        k_op("Advance", u16(60)),
+        k_op("Timeout"),
+        ws_packet(sio_disconnect(nsp_main())),
+        k_op("Close"),
+    ], websocket=True))
+    # An ack from the wrong namespace must not cancel the pending one: the
+    # emit still times out (or is answered on its own namespace).
+    write("sio_server_conn", "ack_on_wrong_namespace", conn_input([
+        ws_packet(sio_connect(nsp_main())),
+        accept(),
+        ws_packet(sio_connect(nsp_named("/custom"))),
+        accept(),
+        emit_with_ack(app_main(), timeout=100),
+        ws_packet(sio_ack(nsp_named("/custom"), pick_latest())),
+        emit_with_ack(app_main(), timeout=100),
+        ws_packet(sio_ack(nsp_named("/custom"), pick_latest())),
+        ws_packet(sio_ack(nsp_main(), pick_latest())),
+    ], websocket=True))
+    # Polling: a custom namespace with auth and a recovery pid, a binary
+    # event in one POST, an emit collected by a GET.
+    write("sio_server_conn", "polling_custom_namespace", conn_input([
+        post(sio_connect(nsp_named("/custom"), auth=[(1, leaf_str("tok"))])),
+        accept(pid='p"1'),
+        k_op("Poll"),
+        post(sio_event(nsp_seen(0), attachments=[b"ab", b"c"]),
+             sio_event(nsp_seen(0), args=[json_nested(5, leaf_placeholder(0))])),
+        emit(attachments=1),
+        k_op("Poll"),
+        post(sio_disconnect(nsp_seen(0))),
+        k_op("Poll"),
+    ]))
+    # A client that does not poll: emits fill the Engine.IO buffer, then a
+    # second namespace's CONNECT is accepted into a full buffer.
+    write("sio_server_conn", "accept_into_full_buffer", conn_input([
+        post(sio_connect(nsp_main())),
+        accept(),
+        emit(), emit(), emit(),
+        post(sio_connect(nsp_named("/a"))),
+        accept(),
+        k_op("Reject", app_latest(), u8(1)),
+        k_op("Poll"),
+        accept(),
+        post(sio_event(nsp_named("/a"))),
+        k_op("Poll"),
+    ], max_buffered=2))
+    # Reject, then the client tries again and is accepted.
+    write("sio_server_conn", "reject_then_retry", conn_input([
+        ws_packet(sio_connect(nsp_named("/b/c"))),
+        k_op("Reject", app_latest(), u8(0)),
+        ws_packet(sio_connect(nsp_named("/b/c"))),
+        accept(),
+        k_op("Disconnect", app_latest()),
+        emit(),
+    ], websocket=True))
+    # No namespace joined in time: the connection closes; commands fail.
+    write("sio_server_conn", "connect_timeout", conn_input([
+        post(sio_connect(nsp_main())),
+        k_op("Advance", u16(600)),
+        k_op("Timeout"),
+        accept(),
+        k_op("Poll"),
+    ], connect_timeout=500, ping_interval=250))
+    # Polling → WebSocket upgrade with a joined namespace, a parked GET
+    # released by a NOOP, a binary event split across the two transports,
+    # heartbeats answered on both.
+    write("sio_server_conn", "upgrade", conn_input([
+        post(sio_connect(nsp_main())),
+        accept(),
+        k_op("Poll"),
+        k_op("Poll"),
+        k_op("Tick", u8(150)),
+        k_op("Pong"),
+        k_op("Upgrade", boolean(False)),
+        k_op("Poll"),
+        emit(),
+        k_op("Post", vec([b_raw_text('51-["ev",{"_placeholder":true,"num":0}]')])),
+        k_op("WsFrame", pick_latest(), frame_packet(packet("Upgrade"))),
+        k_op("WsFrame", pick_latest(), frame_binary(b"\x07")),
+        ws_packet(sio_event(nsp_main(), attachments=[b"\x00"])),
+        emit(attachments=1),
+        k_op("Tick", u8(250)),
+        k_op("Pong"),
+        k_op("WsClosed", pick_latest()),
+    ]))
+    # Heartbeats answered over polling while the client keeps a namespace.
+    write("sio_server_conn", "polling_heartbeat", conn_input([
+        post(sio_connect(nsp_main())),
+        accept(),
+        emit_with_ack(timeout=400),
+    ] + [k_op("Tick", u8(120)), k_op("Poll"), k_op("Pong")] * 5 + [
+        k_op("Upgrade", boolean(True)),
+        ws_packet(sio_ack(nsp_main(), pick_latest())),
+    ], ping_interval=50, ping_timeout=60))
+    # Protocol violations: an event before joining, garbage, a CONNECT_ERROR
+    # from the client.
+    write("sio_server_conn", "event_before_connect", conn_input([
+        ws_packet(sio_event(nsp_named("/a"))),
+        accept(app_main()),
+    ], websocket=True))
+    write("sio_server_conn", "garbage_and_connect_error", conn_input([
+        post(sio_connect(nsp_main())),
+        accept(),
+        post(sio_connect_error(nsp_main(), json_object((1, leaf_str("x"))))),
+        emit(),
+    ]))
+    write("sio_server_conn", "raw_text", conn_input([
+        ws_packet(sio_connect(nsp_main())),
+        accept(),
+        ws_packet(sio_raw('42["x"')),
+    ], websocket=True))
+    write("sio_server_conn", "reserved_event_name", conn_input([
+        ws_packet(sio_connect(nsp_main())),
+        accept(),
+        ws_packet(sio_event(nsp_main(), name=name_reserved(0))),
+    ], websocket=True))
+    # Binary attachments over the decoder's byte limit.
+    write("sio_server_conn", "attachments_too_large", conn_input([
+        ws_packet(sio_connect(nsp_main())),
+        accept(),
+        ws_packet(sio_event(nsp_main(), attachments=[b"0123456789", b"0123456789"])),
+    ], websocket=True, max_attachment_bytes=15))
+
+
 # --- codecs ----------------------------------------------------------------------
 
 def codec_seeds():
@@ -370,9 +714,37 @@ def codec_seeds():
         ("not_utf8", b"4\xff"),
     ]:
         write("eio_payload", name, wire)
+    for name, wire in [
+        ("connect_main", "0"),
+        ("connect_auth", '0{"token":"abc"}'),
+        ("connect_namespace", '0/admin,{"token":"abc"}'),
+        ("connect_namespace_without_comma", "0/admin"),
+        ("disconnect", "1/admin,"),
+        ("event", '2["hello",1]'),
+        ("event_with_ack", '2/admin,456["project:delete",123]'),
+        ("event_number_name", "2[1,2]"),
+        ("event_reserved_name", '2["connect"]'),
+        ("event_whitespace", '2 [ "a" , {} ]'),
+        ("explicit_main_namespace", '2/,["a"]'),
+        ("unicode_namespace", '2/ünï,["x"]'),
+        ("ack", "3/admin,456[]"),
+        ("ack_leading_zeros", "3007[]"),
+        ("ack_id_overflow", '318446744073709551616["a"]'),
+        ("connect_error", '4{"message":"Not authorized"}'),
+        ("connect_error_string", '4"nope"'),
+        ("binary_event", '51-["hello",{"_placeholder":true,"num":0}]'),
+        ("binary_ack", '62-/admin,456[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]'),
+        ("binary_zero_attachments", '50-["a"]'),
+        ("binary_too_many", '511-["a"]'),
+        ("binary_no_dash", '51["a"]'),
+        ("unknown_type", "7"),
+    ]:
+        write("sio_packet", name, wire)
 
 
 if __name__ == "__main__":
     codec_seeds()
     server_seeds()
     client_seeds()
+    sio_binary_seeds()
+    sio_server_conn_seeds()

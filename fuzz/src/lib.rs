@@ -1,4 +1,5 @@
-//! Shared input generators for the engineio-proto fuzz targets.
+//! Shared input generators for the engineio-proto and socketio-proto fuzz
+//! targets (the Socket.IO ones are in [`sio`]).
 //!
 //! Raw bytes rarely form valid Engine.IO, so the stateful targets mix raw
 //! input with structured specs that encode to well-formed packets, letting
@@ -8,6 +9,8 @@ use bytes::Bytes;
 use engineio_proto::packet::{Frame, Message, Packet, Str};
 use engineio_proto::payload;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
+
+pub mod sio;
 
 /// Most outputs one input may cause; the real bound is the input's size.
 pub const MAX_OUTPUTS_PER_STEP: usize = 10_000;

@@ -27,7 +27,10 @@ fn interop_dir() -> PathBuf {
 
 fn welcome(socket: &socketio::SocketRef) -> Payload {
     let nsp = serde_json::to_string(socket.namespace()).unwrap();
-    Payload::from_raw(format!(r#"[{{"nsp":{nsp},"auth":{}}}]"#, socket.auth()).into(), Vec::new())
+    Payload::from_raw(
+        format!(r#"[{{"nsp":{nsp},"auth":{}}}]"#, socket.auth()).into(),
+        Vec::new(),
+    )
 }
 
 async fn start_server() -> SocketAddr {
@@ -38,15 +41,24 @@ async fn start_server() -> SocketAddr {
         });
         socket.on("sum", |_, payload, ack| async move {
             let (a, b): (i64, i64) = payload.parse().unwrap();
-            ack.unwrap().send(Payload::single(&(a + b)).unwrap()).await.unwrap();
+            ack.unwrap()
+                .send(Payload::single(&(a + b)).unwrap())
+                .await
+                .unwrap();
         });
         socket.on("echo-ack", |_, payload, ack| async move {
             ack.unwrap().send(payload).await.unwrap();
         });
-        socket.emit_payload("welcome", welcome(&socket)).await.unwrap();
+        socket
+            .emit_payload("welcome", welcome(&socket))
+            .await
+            .unwrap();
     });
     io.on_connection("/chat", |socket| async move {
-        socket.emit_payload("welcome", welcome(&socket)).await.unwrap();
+        socket
+            .emit_payload("welcome", welcome(&socket))
+            .await
+            .unwrap();
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

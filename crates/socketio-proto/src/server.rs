@@ -301,7 +301,8 @@ impl Connection {
 
     /// Accepts the pending CONNECT for `nsp` under socket id `sid`, sending
     /// `{"sid":…}` (plus `pid` when `pid` is given, for connection state
-    /// recovery).
+    /// recovery). On an error nothing changes: a CONNECT refused for a full
+    /// buffer stays pending.
     pub fn accept(
         &mut self,
         now: Instant,
@@ -311,33 +312,38 @@ impl Connection {
     ) -> Result<(), CommandError> {
         self.handle_timeout(now);
         self.check_open()?;
-        let Some(membership) = self.namespaces.get_mut(nsp) else {
-            return Err(CommandError::NotConnected);
-        };
-        if *membership != Membership::Pending {
+        if self.namespaces.get(nsp) != Some(&Membership::Pending) {
             return Err(CommandError::NotConnected);
         }
-        *membership = Membership::Connected(sid);
-        self.connect_deadline = None;
         let data = match pid {
             Some(pid) => alloc::format!(r#"{{"sid":"{sid}","pid":"{}"}}"#, escape_json(pid)),
             None => alloc::format!(r#"{{"sid":"{sid}"}}"#),
         };
         let packet = Packet::new(PacketKind::Connect, Str::from(nsp), Some(Str::from(data)));
-        self.write(now, &packet.encode())
+        // Write first: a refused accept (full buffer) leaves the CONNECT
+        // pending, so the application can answer it again.
+        self.write(now, &packet.encode())?;
+        if let Some(membership) = self.namespaces.get_mut(nsp) {
+            *membership = Membership::Connected(sid);
+            self.connect_deadline = None;
+        }
+        Ok(())
     }
 
     /// Refuses the pending CONNECT for `nsp` with a CONNECT_ERROR carrying
-    /// `data` (a JSON object such as `{"message":"…","data":…}`).
+    /// `data` (a JSON object such as `{"message":"…","data":…}`). On an
+    /// error the CONNECT stays pending.
     pub fn reject(&mut self, now: Instant, nsp: &str, data: Str) -> Result<(), CommandError> {
         self.handle_timeout(now);
         self.check_open()?;
         if self.namespaces.get(nsp) != Some(&Membership::Pending) {
             return Err(CommandError::NotConnected);
         }
-        self.namespaces.remove(nsp);
         let packet = Packet::new(PacketKind::ConnectError, Str::from(nsp), Some(data));
-        self.write(now, &packet.encode())
+        // As in `accept`: a refused reject leaves the CONNECT pending.
+        self.write(now, &packet.encode())?;
+        self.namespaces.remove(nsp);
+        Ok(())
     }
 
     /// Sends an already encoded packet (an EVENT, typically one encoded once
@@ -405,14 +411,17 @@ impl Connection {
     }
 
     /// Disconnects the socket on `nsp` (the client gets DISCONNECT); the
-    /// connection stays open for its other namespaces.
+    /// connection stays open for its other namespaces. On an error nothing
+    /// changes.
     pub fn disconnect(&mut self, now: Instant, nsp: &str) -> Result<(), CommandError> {
         self.handle_timeout(now);
         self.check_connected(nsp)?;
         let packet = Packet::new(PacketKind::Disconnect, Str::from(nsp), None);
-        let result = self.write(now, &packet.encode());
+        // As in `accept`: on an error (a full buffer) the socket stays, so
+        // client and server never disagree on who is connected.
+        self.write(now, &packet.encode())?;
         self.leave(Str::from(nsp), DisconnectReason::ServerNamespaceDisconnect);
-        result
+        Ok(())
     }
 
     /// Closes the connection: every socket disconnects (`forced server
@@ -520,8 +529,11 @@ impl Connection {
             }
             (PacketKind::Ack, Some(Membership::Connected(_))) => {
                 let Some(id) = packet.id else { return };
+                // An ACK from another namespace is ignored and must leave the
+                // pending one (and its deadline) in place.
                 let matches = self.acks.get(&id).is_some_and(|p| p.nsp == packet.nsp);
-                if let (true, Some(pending)) = (matches, self.acks.remove(&id)) {
+                let pending = if matches { self.acks.remove(&id) } else { None };
+                if let Some(pending) = pending {
                     if let Some(at) = pending.deadline {
                         self.ack_deadlines.remove(&(at, id));
                     }

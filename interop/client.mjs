@@ -92,6 +92,48 @@ const scenarios = {
   },
 };
 
+// Rooms and broadcasts across three clients (three connections).
+scenarios.rooms = async () => {
+  const clients = ["a", "b", "c"].map(() => new Manager(url, options).socket("/"));
+  await Promise.all(clients.map(connected));
+  const [a, b, c] = clients;
+  const got = { a: [], b: [], c: [] };
+  for (const [name, socket] of Object.entries({ a, b, c })) {
+    socket.on("shout", (text) => got[name].push(`shout:${text}`));
+    socket.on("announce", (text) => got[name].push(`announce:${text}`));
+  }
+  expectEqual(await a.timeout(2000).emitWithAck("join", "red"), [a.id, "red"], "a's rooms");
+  await b.timeout(2000).emitWithAck("join", "red");
+  await c.timeout(2000).emitWithAck("join", "blue");
+  // To a room, sender excluded; then to everyone but a room.
+  a.emit("shout", "red", "hi reds");
+  a.emit("announce", "blue", "not for blues");
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expectEqual(got, { a: ["announce:not for blues"], b: ["shout:hi reds", "announce:not for blues"], c: [] }, "deliveries");
+  done();
+};
+
+// The server disconnects the socket: the client sees "io server disconnect".
+scenarios.serverDisconnect = async () => {
+  const socket = manager.socket("/");
+  await connected(socket);
+  const reason = await new Promise((resolve) => {
+    socket.once("disconnect", resolve);
+    socket.emit("kick-me");
+  });
+  expectEqual(reason, "io server disconnect", "disconnect reason");
+  done();
+};
+
+// The client leaves: the server sees "client namespace disconnect".
+scenarios.clientDisconnect = async () => {
+  const socket = manager.socket("/");
+  await connected(socket);
+  socket.disconnect();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

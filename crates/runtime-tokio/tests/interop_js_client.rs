@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use runtime_tokio::TokioRuntime;
@@ -33,26 +34,63 @@ fn welcome(socket: &socketio::SocketRef) -> Payload {
     )
 }
 
-async fn start_server() -> SocketAddr {
+/// The server's disconnect reasons, as its handlers saw them.
+type Reasons = Arc<Mutex<Vec<&'static str>>>;
+
+async fn start_server(reasons: Reasons) -> SocketAddr {
     let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
-    io.on_connection("/", |socket| async move {
-        socket.on("echo", |socket, payload, _| async move {
-            socket.emit_payload("echo", payload).await.unwrap();
-        });
-        socket.on("sum", |_, payload, ack| async move {
-            let (a, b): (i64, i64) = payload.parse().unwrap();
-            ack.unwrap()
-                .send(Payload::single(&(a + b)).unwrap())
+    let main = io.of("/");
+    io.on_connection("/", move |socket| {
+        let main = main.clone();
+        let reasons = reasons.clone();
+        async move {
+            socket.on_disconnect(move |_, reason| {
+                let reasons = reasons.clone();
+                async move { reasons.lock().unwrap().push(reason) }
+            });
+            socket.on("echo", |socket, payload, _| async move {
+                socket.emit_payload("echo", payload).await.unwrap();
+            });
+            socket.on("sum", |_, payload, ack| async move {
+                let (a, b): (i64, i64) = payload.parse().unwrap();
+                ack.unwrap()
+                    .send(Payload::single(&(a + b)).unwrap())
+                    .await
+                    .unwrap();
+            });
+            socket.on("echo-ack", |_, payload, ack| async move {
+                ack.unwrap().send(payload).await.unwrap();
+            });
+            socket.on("join", |socket, payload, ack| async move {
+                let room: String = payload.first().unwrap();
+                socket.join(&room);
+                // The socket's own room first, as Node lists it.
+                let mut rooms = socket.rooms();
+                rooms.sort_by_key(|room| room != socket.id().as_str());
+                ack.unwrap()
+                    .send(Payload::single(&rooms).unwrap())
+                    .await
+                    .unwrap();
+            });
+            socket.on("shout", |socket, payload, _| async move {
+                let (room, text): (String, String) = payload.parse().unwrap();
+                socket.to(&room).emit("shout", &text).await.unwrap();
+            });
+            socket.on("announce", move |_, payload, _| {
+                let main = main.clone();
+                async move {
+                    let (except, text): (String, String) = payload.parse().unwrap();
+                    main.except(&except).emit("announce", &text).await.unwrap();
+                }
+            });
+            socket.on("kick-me", |socket, _, _| async move {
+                socket.disconnect().await.unwrap();
+            });
+            socket
+                .emit_payload("welcome", welcome(&socket))
                 .await
                 .unwrap();
-        });
-        socket.on("echo-ack", |_, payload, ack| async move {
-            ack.unwrap().send(payload).await.unwrap();
-        });
-        socket
-            .emit_payload("welcome", welcome(&socket))
-            .await
-            .unwrap();
+        }
     });
     io.on_connection("/chat", |socket| async move {
         socket
@@ -96,9 +134,19 @@ async fn run_scenario(addr: SocketAddr, scenario: &str, transport: &str) -> Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_js_client_scenarios() {
-    let addr = start_server().await;
+    let reasons = Reasons::default();
+    let addr = start_server(reasons.clone()).await;
     let mut failures = Vec::new();
-    for scenario in ["echo", "ack", "namespaces", "invalidNamespace"] {
+    let scenarios = [
+        "echo",
+        "ack",
+        "namespaces",
+        "invalidNamespace",
+        "rooms",
+        "serverDisconnect",
+        "clientDisconnect",
+    ];
+    for scenario in scenarios {
         for transport in ["websocket", "polling", "upgrade"] {
             if let Err(failure) = run_scenario(addr, scenario, transport).await {
                 failures.push(failure);
@@ -106,4 +154,16 @@ async fn official_js_client_scenarios() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+    // Every socket's disconnect handler ran, with Node's reasons.
+    let reasons = reasons.lock().unwrap().clone();
+    for expected in [
+        "server namespace disconnect",
+        "client namespace disconnect",
+        "transport close",
+    ] {
+        assert!(
+            reasons.contains(&expected),
+            "no {expected:?} in {reasons:?}"
+        );
+    }
 }

@@ -18,7 +18,9 @@ pub use io::HyperIo;
 pub use runtime::{BoxFuture, Clock, Runtime};
 
 pub use engine::{EngineConfig, EngineServer, EngineSocket, SessionClosed};
-pub use server::{AckSender, Payload, SocketIo, SocketIoConfig, SocketRef};
+pub use server::{
+    AckSender, BroadcastOperator, NamespaceRef, Payload, SocketIo, SocketIoConfig, SocketRef,
+};
 
 use std::future::Future;
 use std::pin::Pin;

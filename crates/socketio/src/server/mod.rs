@@ -11,6 +11,7 @@
 //! Handlers talk back (emit, ack, disconnect) through the session task's
 //! bounded input queue.
 
+mod broadcast;
 mod machine;
 mod socket;
 
@@ -29,10 +30,12 @@ use crate::engine::session::{spawn_task, Command, Input, WsCommand};
 use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
 use crate::runtime::Runtime;
 use crate::HttpHandler;
+pub use broadcast::{BroadcastError, BroadcastOperator};
 pub(crate) use machine::SioCommand;
 use machine::SioMachine;
 use socket::SocketInner;
 pub use socket::{AckSender, Disconnected, EmitError, Payload, PayloadError, SocketRef};
+use socketio_proto::rooms::{Room, Rooms};
 
 /// Settings of a [`SocketIo`] server.
 #[derive(Debug, Clone)]
@@ -59,17 +62,97 @@ impl Default for SocketIoConfig {
 type ConnectionFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 type ConnectionHandler = Arc<dyn Fn(SocketRef) -> ConnectionFuture + Send + Sync>;
 
-/// A namespace's handlers.
+/// A namespace: its connection handler and its sockets, by id and by room.
+pub(crate) struct NamespaceState {
+    on_connection: RwLock<Option<ConnectionHandler>>,
+    members: Mutex<Members>,
+}
+
+/// The sockets of a namespace. Each socket is in the room named by its id.
 #[derive(Default)]
-struct Namespace {
-    on_connection: Option<ConnectionHandler>,
+pub(crate) struct Members {
+    pub(crate) rooms: Rooms<Sid>,
+    pub(crate) sockets: HashMap<Sid, SocketRef>,
+}
+
+impl NamespaceState {
+    fn new() -> NamespaceState {
+        NamespaceState {
+            on_connection: RwLock::new(None),
+            members: Mutex::default(),
+        }
+    }
+
+    /// A namespace for a socket whose namespace is gone: broadcasts reach nobody.
+    pub(crate) fn detached() -> NamespaceState {
+        NamespaceState::new()
+    }
+
+    pub(crate) fn members(&self) -> MutexGuard<'_, Members> {
+        lock(&self.members)
+    }
+
+    fn add(&self, socket: &SocketRef) {
+        let mut members = self.members();
+        let id = socket.id();
+        members.rooms.insert_socket(id);
+        members.rooms.join(id, Room::from(id.as_str()));
+        members.sockets.insert(id, socket.clone());
+    }
+
+    fn remove(&self, id: Sid) {
+        let mut members = self.members();
+        members.rooms.remove_socket(&id);
+        members.sockets.remove(&id);
+    }
+}
+
+type Namespaces = Arc<RwLock<HashMap<String, Arc<NamespaceState>>>>;
+
+/// A namespace of a [`SocketIo`] server: its connection handler and
+/// broadcasts to its sockets.
+#[derive(Clone)]
+pub struct NamespaceRef {
+    state: Arc<NamespaceState>,
+}
+
+impl NamespaceRef {
+    /// Sets what to do with each socket that joins the namespace.
+    pub fn on_connection<F, Fut>(&self, handler: F)
+    where
+        F: Fn(SocketRef) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: ConnectionHandler = Arc::new(move |socket| Box::pin(handler(socket)));
+        *write(&self.state.on_connection) = Some(handler);
+    }
+
+    /// A broadcast to the sockets in `room`.
+    pub fn to(&self, room: &str) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// A broadcast to every socket except those in `room`.
+    pub fn except(&self, room: &str) -> BroadcastOperator {
+        self.broadcast().except(room)
+    }
+
+    /// A broadcast to every socket of the namespace.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.state.clone(), None)
+    }
+
+    /// How many sockets are connected.
+    pub fn socket_count(&self) -> usize {
+        self.state.members().sockets.len()
+    }
 }
 
 /// A Socket.IO server. Cheap to clone; all clones share namespaces and
 /// sessions. Serve it with a runtime crate's `listen`.
 pub struct SocketIo<R: Runtime> {
     engine: EngineServer<R>,
-    namespaces: Arc<RwLock<HashMap<String, Namespace>>>,
+    namespaces: Namespaces,
 }
 
 impl<R: Runtime> Clone for SocketIo<R> {
@@ -84,7 +167,7 @@ impl<R: Runtime> Clone for SocketIo<R> {
 impl<R: Runtime> SocketIo<R> {
     /// A server with no namespace yet: add them with [`SocketIo::on_connection`].
     pub fn new(runtime: R, config: SocketIoConfig) -> Self {
-        let namespaces: Arc<RwLock<HashMap<String, Namespace>>> = Arc::default();
+        let namespaces: Namespaces = Arc::default();
         let mode = SioMode {
             namespaces: namespaces.clone(),
             connection: config.connection,
@@ -95,17 +178,23 @@ impl<R: Runtime> SocketIo<R> {
         }
     }
 
-    /// Declares namespace `nsp` and what to do with each socket that joins it.
+    /// The namespace `nsp`, declared on first use (Node's `io.of(nsp)`).
+    pub fn of(&self, nsp: &str) -> NamespaceRef {
+        let state = write(&self.namespaces)
+            .entry(nsp.to_owned())
+            .or_insert_with(|| Arc::new(NamespaceState::new()))
+            .clone();
+        NamespaceRef { state }
+    }
+
+    /// Declares namespace `nsp` and what to do with each socket that joins it
+    /// (`io.of(nsp).on("connection", …)`).
     pub fn on_connection<F, Fut>(&self, nsp: &str, handler: F)
     where
         F: Fn(SocketRef) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let handler: ConnectionHandler = Arc::new(move |socket| Box::pin(handler(socket)));
-        write(&self.namespaces)
-            .entry(nsp.to_owned())
-            .or_default()
-            .on_connection = Some(handler);
+        self.of(nsp).on_connection(handler);
     }
 
     /// The Engine.IO server underneath.
@@ -125,7 +214,7 @@ impl<R: Runtime> HttpHandler for SocketIo<R> {
 
 /// Starts a Socket.IO connection on each new Engine.IO session.
 struct SioMode {
-    namespaces: Arc<RwLock<HashMap<String, Namespace>>>,
+    namespaces: Namespaces,
     connection: ConnectionConfig,
 }
 
@@ -152,7 +241,7 @@ impl<R: Runtime> Mode<R> for SioMode {
 
 /// Runs the application side of one client connection.
 struct ConnectionTask {
-    namespaces: Arc<RwLock<HashMap<String, Namespace>>>,
+    namespaces: Namespaces,
     commands: mpsc::Sender<Input>,
     sockets: HashMap<Str, SocketRef>,
 }
@@ -184,20 +273,24 @@ impl ConnectionTask {
                 }
                 Output::Disconnect { nsp, reason } => {
                     tracing::debug!(%nsp, reason = reason.as_node_str(), "socket disconnected");
-                    self.sockets.remove(&nsp);
+                    if let Some(socket) = self.sockets.remove(&nsp) {
+                        socket.left(reason.as_node_str()).await;
+                    }
                 }
                 Output::Closed => break,
                 // Acks of server emits and their timeouts have no API yet.
                 _ => {}
             }
         }
+        // The connection is gone: no socket of it may stay registered.
+        for (_, socket) in self.sockets.drain() {
+            socket.left("transport close").await;
+        }
     }
 
     async fn connect(&mut self, nsp: Str, auth: Option<Str>) {
-        let handler = read(&self.namespaces)
-            .get(nsp.as_str())
-            .map(|namespace| namespace.on_connection.clone());
-        let Some(handler) = handler else {
+        let namespace = read(&self.namespaces).get(nsp.as_str()).cloned();
+        let Some(namespace) = namespace else {
             let data = Str::from_static(r#"{"message":"Invalid namespace"}"#);
             self.send(SioCommand::Reject { nsp, data }).await;
             return;
@@ -215,9 +308,13 @@ impl ConnectionTask {
                 auth: auth.unwrap_or_else(|| Str::from_static("{}")),
                 commands: self.commands.clone(),
                 handlers: Mutex::default(),
+                disconnect_handlers: Mutex::default(),
+                namespace: Arc::downgrade(&namespace),
             }),
         };
+        namespace.add(&socket);
         self.sockets.insert(nsp, socket.clone());
+        let handler = read(&namespace.on_connection).clone();
         if let Some(handler) = handler {
             handler(socket).await;
         }

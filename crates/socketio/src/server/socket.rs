@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
 use engineio_proto::{Sid, Str};
@@ -15,8 +15,11 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use socketio_proto::{AckId, Packet, PacketKind};
 
+use super::broadcast::BroadcastOperator;
 use super::machine::SioCommand;
+use super::NamespaceState;
 use crate::engine::session::{Command, Input};
+use socketio_proto::rooms::Room;
 
 /// The arguments of an event or ack: a JSON array as text (arguments after
 /// the event name, unparsed and byte-identical to what was sent) and the
@@ -141,12 +144,18 @@ pub enum EmitError {
     Disconnected(#[from] Disconnected),
 }
 
+pub(crate) type DisconnectHandler =
+    Arc<dyn Fn(SocketRef, &'static str) -> HandlerFuture + Send + Sync>;
+
 pub(crate) struct SocketInner {
     pub(crate) nsp: Str,
     pub(crate) id: Sid,
     pub(crate) auth: Str,
     pub(crate) commands: mpsc::Sender<Input>,
     pub(crate) handlers: Mutex<HashMap<String, EventHandler>>,
+    pub(crate) disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
+    /// Weak: the namespace holds its sockets, not the other way round.
+    pub(crate) namespace: Weak<NamespaceState>,
 }
 
 /// A handle on one socket (a client's connection to one namespace). Cheap
@@ -182,6 +191,68 @@ impl SocketRef {
         let handler: EventHandler =
             Arc::new(move |socket, payload, ack| Box::pin(handler(socket, payload, ack)));
         super::lock(&self.inner.handlers).insert(event.to_owned(), handler);
+    }
+
+    /// Runs `handler` when the socket disconnects, with Node's reason string
+    /// (`"client namespace disconnect"`, `"transport close"`, …).
+    pub fn on_disconnect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(SocketRef, &'static str) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: DisconnectHandler =
+            Arc::new(move |socket, reason| Box::pin(handler(socket, reason)));
+        super::lock(&self.inner.disconnect_handlers).push(handler);
+    }
+
+    /// Joins `room` (no-op if already in it, or once disconnected).
+    pub fn join(&self, room: &str) {
+        if let Some(namespace) = self.inner.namespace.upgrade() {
+            let mut members = namespace.members();
+            if members.sockets.contains_key(&self.inner.id) {
+                members.rooms.join(self.inner.id, Room::from(room));
+            }
+        }
+    }
+
+    /// Leaves `room`.
+    pub fn leave(&self, room: &str) {
+        if let Some(namespace) = self.inner.namespace.upgrade() {
+            namespace
+                .members()
+                .rooms
+                .leave(&self.inner.id, &Room::from(room));
+        }
+    }
+
+    /// The rooms this socket is in (its own id's room included, as in Node).
+    pub fn rooms(&self) -> Vec<String> {
+        match self.inner.namespace.upgrade() {
+            Some(namespace) => namespace
+                .members()
+                .rooms
+                .rooms_of(&self.inner.id)
+                .map(|room| room.to_string())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// A broadcast to the sockets in `room`, this one excluded (Node's
+    /// `socket.to(room)`).
+    pub fn to(&self, room: &str) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// A broadcast to every socket of the namespace but this one (Node's
+    /// `socket.broadcast`).
+    pub fn broadcast(&self) -> BroadcastOperator {
+        let namespace = self
+            .inner
+            .namespace
+            .upgrade()
+            .unwrap_or_else(|| Arc::new(NamespaceState::detached()));
+        BroadcastOperator::new(namespace, Some(self.inner.id))
     }
 
     /// Emits `event` with one argument.
@@ -227,6 +298,21 @@ impl SocketRef {
 
     pub(crate) fn handler(&self, event: &str) -> Option<EventHandler> {
         super::lock(&self.inner.handlers).get(event).cloned()
+    }
+
+    /// The socket left its namespace: unregister it, then run its
+    /// disconnect handlers.
+    pub(crate) async fn left(&self, reason: &'static str) {
+        if let Some(namespace) = self.inner.namespace.upgrade() {
+            namespace.remove(self.inner.id);
+        }
+        let handlers: Vec<DisconnectHandler> =
+            std::mem::take(&mut *super::lock(&self.inner.disconnect_handlers));
+        for handler in handlers {
+            handler(self.clone(), reason).await;
+        }
+        // Drop the event handlers too: they may hold clones of this socket.
+        super::lock(&self.inner.handlers).clear();
     }
 }
 

@@ -1,0 +1,122 @@
+//! Broadcasts: one packet to every socket a room selection names.
+//!
+//! The packet is encoded once; every recipient gets a clone that shares its
+//! buffers. Delivery never waits on a recipient: each connection's command
+//! queue is bounded, and a recipient whose queue is full misses the packet and
+//! is reported in [`BroadcastError::Lagging`] (an await here could deadlock two
+//! connections broadcasting to each other, and an unbounded queue could grow
+//! without limit behind a client that does not read).
+
+use std::sync::Arc;
+
+use engineio_proto::{Sid, Str};
+use serde::Serialize;
+use socketio_proto::rooms::Room;
+use socketio_proto::{Packet, PacketKind};
+
+use super::socket::{Payload, PayloadError, SocketRef};
+use super::{NamespaceState, SioCommand};
+use crate::engine::session::{Command, Input};
+
+/// Why a broadcast did not reach every selected socket.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BroadcastError {
+    /// The arguments could not be encoded.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// These sockets' queues were full (clients that do not read): they
+    /// missed this packet. Every other selected socket got it.
+    #[error("{} socket(s) lagging", .0.len())]
+    Lagging(Vec<Sid>),
+}
+
+/// A broadcast being built: target rooms, excluded rooms, then an emit.
+/// No rooms means the whole namespace.
+#[derive(Clone)]
+pub struct BroadcastOperator {
+    namespace: Arc<NamespaceState>,
+    rooms: Vec<Room>,
+    except: Vec<Room>,
+    /// The sender, for `socket.to(…)` and `socket.broadcast`.
+    except_socket: Option<Sid>,
+}
+
+impl BroadcastOperator {
+    pub(crate) fn new(namespace: Arc<NamespaceState>, except_socket: Option<Sid>) -> Self {
+        BroadcastOperator {
+            namespace,
+            rooms: Vec::new(),
+            except: Vec::new(),
+            except_socket,
+        }
+    }
+
+    /// Also targets the sockets in `room`.
+    pub fn to(mut self, room: &str) -> Self {
+        self.rooms.push(Room::from(room));
+        self
+    }
+
+    /// Leaves out the sockets in `room`.
+    pub fn except(mut self, room: &str) -> Self {
+        self.except.push(Room::from(room));
+        self
+    }
+
+    /// The ids of the sockets this broadcast reaches now.
+    pub fn socket_ids(&self) -> Vec<Sid> {
+        self.targets().iter().map(SocketRef::id).collect()
+    }
+
+    /// Emits `event` with one argument to every selected socket.
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        value: &T,
+    ) -> Result<(), BroadcastError> {
+        self.emit_payload(event, Payload::single(value)?).await
+    }
+
+    /// Emits `event` with a payload to every selected socket.
+    pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), BroadcastError> {
+        let targets = self.targets();
+        let Some(first) = targets.first() else {
+            return Ok(());
+        };
+        let nsp: Str = first.inner.nsp.clone();
+        let data = payload.event_data(event)?;
+        let encoded = Packet {
+            attachments: payload.attachments().to_vec(),
+            ..Packet::new(PacketKind::Event, nsp.clone(), Some(data))
+        }
+        .encode();
+        let mut lagging = Vec::new();
+        for socket in &targets {
+            let command = Input::Command(Command::Sio(SioCommand::Emit {
+                nsp: nsp.clone(),
+                packet: encoded.clone(),
+            }));
+            if socket.inner.commands.clone().try_send(command).is_err() {
+                lagging.push(socket.id());
+            }
+        }
+        if lagging.is_empty() {
+            Ok(())
+        } else {
+            tracing::warn!(count = lagging.len(), "broadcast skipped lagging sockets");
+            Err(BroadcastError::Lagging(lagging))
+        }
+    }
+
+    /// The selected sockets, collected so no lock is held while sending.
+    fn targets(&self) -> Vec<SocketRef> {
+        let members = self.namespace.members();
+        members
+            .rooms
+            .select(&self.rooms, &self.except)
+            .filter(|id| Some(**id) != self.except_socket)
+            .filter_map(|id| members.sockets.get(id).cloned())
+            .collect()
+    }
+}

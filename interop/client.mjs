@@ -134,6 +134,18 @@ scenarios.clientDisconnect = async () => {
   done();
 };
 
+// A middleware refuses a bad token with message and data; a good one passes.
+scenarios.middleware = async () => {
+  const refused = manager.socket("/private", { auth: { token: "wrong" } });
+  refused.on("connect", () => fail("connected with a bad token"));
+  const err = await new Promise((resolve) => refused.once("connect_error", resolve));
+  expectEqual([err.message, err.data], ["unauthorized", { reason: "bad token" }], "connect_error");
+  const second = new Manager(url, options).socket("/private", { auth: { token: "secret" } });
+  second.on("connect_error", (e) => fail(`good token refused: ${e.message}`));
+  await new Promise((resolve) => second.once("connect", resolve));
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use runtime_tokio::TokioRuntime;
-use socketio::{Payload, SocketIo, SocketIoConfig};
+use socketio::{ConnectError, ConnectRequest, Payload, SocketIo, SocketIoConfig};
 use tokio::net::TcpListener;
 use tokio::process::Command;
 
@@ -92,6 +92,19 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
                 .unwrap();
         }
     });
+    let private = io.of("/private");
+    private.use_middleware(|request: ConnectRequest| async move {
+        #[derive(serde::Deserialize)]
+        struct Auth {
+            token: String,
+        }
+        match request.auth::<Auth>() {
+            Ok(auth) if auth.token == "secret" => Ok(()),
+            _ => Err(ConnectError::new("unauthorized")
+                .with_data(serde_json::json!({"reason": "bad token"}))),
+        }
+    });
+    private.on_connection(|_| async {});
     io.on_connection("/chat", |socket| async move {
         socket
             .emit_payload("welcome", welcome(&socket))
@@ -145,6 +158,7 @@ async fn official_js_client_scenarios() {
         "rooms",
         "serverDisconnect",
         "clientDisconnect",
+        "middleware",
     ];
     for scenario in scenarios {
         for transport in ["websocket", "polling", "upgrade"] {

@@ -19,7 +19,8 @@ pub use runtime::{BoxFuture, Clock, Runtime};
 
 pub use engine::{EngineConfig, EngineServer, EngineSocket, SessionClosed};
 pub use server::{
-    AckSender, BroadcastOperator, NamespaceRef, Payload, SocketIo, SocketIoConfig, SocketRef,
+    AckSender, BroadcastOperator, ConnectError, ConnectRequest, NamespaceRef, Payload, SocketIo,
+    SocketIoConfig, SocketRef,
 };
 
 use std::future::Future;

@@ -13,6 +13,7 @@
 
 mod broadcast;
 mod machine;
+mod middleware;
 mod socket;
 
 use std::collections::HashMap;
@@ -33,6 +34,8 @@ use crate::HttpHandler;
 pub use broadcast::{BroadcastError, BroadcastOperator};
 pub(crate) use machine::SioCommand;
 use machine::SioMachine;
+use middleware::Middleware;
+pub use middleware::{ConnectError, ConnectRequest};
 use socket::SocketInner;
 pub use socket::{AckSender, Disconnected, EmitError, Payload, PayloadError, SocketRef};
 use socketio_proto::rooms::{Room, Rooms};
@@ -65,6 +68,7 @@ type ConnectionHandler = Arc<dyn Fn(SocketRef) -> ConnectionFuture + Send + Sync
 /// A namespace: its connection handler and its sockets, by id and by room.
 pub(crate) struct NamespaceState {
     on_connection: RwLock<Option<ConnectionHandler>>,
+    middlewares: RwLock<Vec<Middleware>>,
     members: Mutex<Members>,
 }
 
@@ -79,6 +83,7 @@ impl NamespaceState {
     fn new() -> NamespaceState {
         NamespaceState {
             on_connection: RwLock::new(None),
+            middlewares: RwLock::default(),
             members: Mutex::default(),
         }
     }
@@ -125,6 +130,17 @@ impl NamespaceRef {
     {
         let handler: ConnectionHandler = Arc::new(move |socket| Box::pin(handler(socket)));
         *write(&self.state.on_connection) = Some(handler);
+    }
+
+    /// Adds a connection middleware (Node's `namespace.use`). Middlewares
+    /// run in the order they were added, before the connection handler; the
+    /// first error refuses the socket with a CONNECT_ERROR.
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(ConnectRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        write(&self.state.middlewares).push(middleware::boxed(middleware));
     }
 
     /// A broadcast to the sockets in `room`.
@@ -295,6 +311,19 @@ impl ConnectionTask {
             self.send(SioCommand::Reject { nsp, data }).await;
             return;
         };
+        let auth = auth.unwrap_or_else(|| Str::from_static("{}"));
+        let middlewares = read(&namespace.middlewares).clone();
+        let request = ConnectRequest {
+            nsp: nsp.clone(),
+            auth: auth.clone(),
+        };
+        for middleware in middlewares {
+            if let Err(error) = middleware(request.clone()).await {
+                let data = error.to_json();
+                self.send(SioCommand::Reject { nsp, data }).await;
+                return;
+            }
+        }
         let id = new_socket_id();
         self.send(SioCommand::Accept {
             nsp: nsp.clone(),
@@ -305,7 +334,7 @@ impl ConnectionTask {
             inner: Arc::new(SocketInner {
                 nsp: nsp.clone(),
                 id,
-                auth: auth.unwrap_or_else(|| Str::from_static("{}")),
+                auth,
                 commands: self.commands.clone(),
                 handlers: Mutex::default(),
                 disconnect_handlers: Mutex::default(),

@@ -422,16 +422,7 @@ impl<R: RandomSource> ClientConnection<R> {
     pub fn leave(&mut self, now: Instant, nsp: &str) -> Result<(), CommandError> {
         self.handle_timeout(now);
         let socket = self.sockets.remove(nsp).ok_or(CommandError::NotJoined)?;
-        let nsp = Str::from(nsp);
-        if socket.phase == SocketPhase::Connected {
-            let packet = Packet::new(PacketKind::Disconnect, nsp.clone(), None).encode();
-            let _ = self.write(now, &packet);
-        }
-        self.forget_acks(&nsp, &socket, |_| true);
-        self.outputs.push_back(Output::Disconnected {
-            nsp,
-            reason: DisconnectReason::ClientDisconnect,
-        });
+        self.say_goodbye(now, Str::from(nsp), &socket);
         if self.sockets.is_empty() {
             self.shut_engine(now, EnginePhase::Idle);
         }
@@ -542,15 +533,7 @@ impl<R: RandomSource> ClientConnection<R> {
         self.handle_timeout(now);
         let sockets = core::mem::take(&mut self.sockets);
         for (nsp, socket) in sockets {
-            if socket.phase == SocketPhase::Connected {
-                let packet = Packet::new(PacketKind::Disconnect, nsp.clone(), None).encode();
-                let _ = self.write(now, &packet);
-            }
-            self.forget_acks(&nsp, &socket, |_| true);
-            self.outputs.push_back(Output::Disconnected {
-                nsp,
-                reason: DisconnectReason::ClientDisconnect,
-            });
+            self.say_goodbye(now, nsp, &socket);
         }
         self.shut_engine(now, EnginePhase::Closed);
     }
@@ -967,6 +950,20 @@ impl<R: RandomSource> ClientConnection<R> {
                 error: AckError::Timeout,
             });
         }
+    }
+
+    /// The application let go of a socket: DISCONNECT to the server if it
+    /// was connected, its awaited acks fail, `Disconnected` is reported.
+    fn say_goodbye(&mut self, now: Instant, nsp: Str, socket: &Socket) {
+        if socket.phase == SocketPhase::Connected {
+            let packet = Packet::new(PacketKind::Disconnect, nsp.clone(), None).encode();
+            let _ = self.write(now, &packet);
+        }
+        self.forget_acks(&nsp, socket, |_| true);
+        self.outputs.push_back(Output::Disconnected {
+            nsp,
+            reason: DisconnectReason::ClientDisconnect,
+        });
     }
 
     /// Fails the awaited acks of a socket that match `which`.

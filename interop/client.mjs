@@ -146,6 +146,26 @@ scenarios.middleware = async () => {
   done();
 };
 
+// The server asks, the client answers (and once ignores: the server times out).
+scenarios.serverAck = async () => {
+  const socket = manager.socket("/");
+  socket.on("question", (n, callback) => callback(n * 2));
+  socket.on("silent-question", () => {});
+  await connected(socket);
+  const answers = [];
+  const twoAnswers = new Promise((resolve) => {
+    socket.on("answer", (a) => {
+      answers.push(a);
+      if (answers.length === 2) resolve();
+    });
+  });
+  socket.emit("ask-me", 21);
+  socket.emit("ask-me-silently");
+  await twoAnswers;
+  expectEqual(answers, [[42], "timeout"], "answers");
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use runtime_tokio::TokioRuntime;
-use socketio::{ConnectError, ConnectRequest, Payload, SocketIo, SocketIoConfig};
+use socketio::{AckError, ConnectError, ConnectRequest, Payload, SocketIo, SocketIoConfig};
 use tokio::net::TcpListener;
 use tokio::process::Command;
 
@@ -82,6 +82,23 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
                     let (except, text): (String, String) = payload.parse().unwrap();
                     main.except(&except).emit("announce", &text).await.unwrap();
                 }
+            });
+            socket.on("ask-me", |socket, payload, _| async move {
+                let timeout = Some(Duration::from_secs(2));
+                let answer = socket
+                    .emit_with_ack("question", payload, timeout)
+                    .await
+                    .unwrap();
+                let answer: serde_json::Value = answer.parse().unwrap();
+                socket.emit("answer", &answer).await.unwrap();
+            });
+            socket.on("ask-me-silently", |socket, _, _| async move {
+                let timeout = Some(Duration::from_millis(300));
+                let outcome = socket
+                    .emit_with_ack("silent-question", Payload::default(), timeout)
+                    .await;
+                assert_eq!(outcome, Err(AckError::Timeout));
+                socket.emit("answer", "timeout").await.unwrap();
             });
             socket.on("kick-me", |socket, _, _| async move {
                 socket.disconnect().await.unwrap();
@@ -159,6 +176,7 @@ async fn official_js_client_scenarios() {
         "serverDisconnect",
         "clientDisconnect",
         "middleware",
+        "serverAck",
     ];
     for scenario in scenarios {
         for transport in ["websocket", "polling", "upgrade"] {

@@ -19,8 +19,8 @@ pub use runtime::{BoxFuture, Clock, Runtime};
 
 pub use engine::{EngineConfig, EngineServer, EngineSocket, SessionClosed};
 pub use server::{
-    AckSender, BroadcastOperator, ConnectError, ConnectRequest, NamespaceRef, Payload, SocketIo,
-    SocketIoConfig, SocketRef,
+    AckError, AckSender, BroadcastOperator, ConnectError, ConnectRequest, NamespaceRef, Payload,
+    SocketIo, SocketIoConfig, SocketRef,
 };
 
 use std::future::Future;

@@ -1,11 +1,16 @@
 //! The Socket.IO connection machine as the session task drives it.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use bytes::Bytes;
 use engineio_proto::server::Session;
 use engineio_proto::{Frame, Instant, RequestId, Sid, Str, WsId};
+use futures_channel::oneshot;
 use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Output};
-use socketio_proto::{AckId, EncodedPacket};
+use socketio_proto::{AckId, EncodedPacket, Packet};
 
+use super::socket::Payload;
 use crate::engine::session::{Command, Driven, Step};
 
 /// What the application asks of a Socket.IO connection.
@@ -31,17 +36,71 @@ pub(crate) enum SioCommand {
     Disconnect {
         nsp: Str,
     },
+    /// Emit an event that asks for an ack; the answer (or its absence)
+    /// resolves `reply`.
+    EmitWithAck {
+        packet: Packet,
+        timeout: Option<Duration>,
+        reply: AckReply,
+    },
+}
+
+/// Where the answer to a server emit goes.
+pub(crate) type AckReply = oneshot::Sender<Result<Payload, AckError>>;
+
+/// Why an awaited ack did not come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AckError {
+    /// The deadline passed.
+    #[error("operation has timed out")]
+    Timeout,
+    /// The socket disconnected first, or the event could not be sent.
+    #[error("socket has been disconnected")]
+    Disconnected,
 }
 
 /// A Socket.IO connection, driven by a session task.
 pub(crate) struct SioMachine {
-    pub(crate) conn: Connection,
+    conn: Connection,
+    /// Server emits awaiting the client's ack.
+    awaiting: HashMap<AckId, AckReply>,
 }
 
 impl SioMachine {
     pub(crate) fn new(now: Instant, session: Session, config: &ConnectionConfig) -> Self {
         SioMachine {
             conn: Connection::new(now, session, config),
+            awaiting: HashMap::new(),
+        }
+    }
+
+    fn apply(&mut self, now: Instant, command: SioCommand) -> Result<(), CommandError> {
+        match command {
+            SioCommand::Accept { nsp, sid } => self.conn.accept(now, &nsp, sid, None),
+            SioCommand::Reject { nsp, data } => self.conn.reject(now, &nsp, data),
+            SioCommand::Emit { nsp, packet } => self.conn.emit(now, &nsp, &packet),
+            SioCommand::Ack {
+                nsp,
+                id,
+                data,
+                attachments,
+            } => self.conn.ack(now, &nsp, id, data, attachments),
+            SioCommand::Disconnect { nsp } => self.conn.disconnect(now, &nsp),
+            SioCommand::EmitWithAck {
+                packet,
+                timeout,
+                reply,
+            } => match self.conn.emit_with_ack(now, packet, timeout) {
+                Ok(id) => {
+                    self.awaiting.insert(id, reply);
+                    Ok(())
+                }
+                Err(error) => {
+                    let _ = reply.send(Err(AckError::Disconnected));
+                    Err(error)
+                }
+            },
         }
     }
 }
@@ -75,16 +134,7 @@ impl Driven for SioMachine {
     }
     fn command(&mut self, now: Instant, command: Command) {
         let result = match command {
-            Command::Sio(SioCommand::Accept { nsp, sid }) => self.conn.accept(now, &nsp, sid, None),
-            Command::Sio(SioCommand::Reject { nsp, data }) => self.conn.reject(now, &nsp, data),
-            Command::Sio(SioCommand::Emit { nsp, packet }) => self.conn.emit(now, &nsp, &packet),
-            Command::Sio(SioCommand::Ack {
-                nsp,
-                id,
-                data,
-                attachments,
-            }) => self.conn.ack(now, &nsp, id, data, attachments),
-            Command::Sio(SioCommand::Disconnect { nsp }) => self.conn.disconnect(now, &nsp),
+            Command::Sio(command) => self.apply(now, command),
             Command::Close => {
                 self.conn.close(now);
                 Ok(())
@@ -98,16 +148,59 @@ impl Driven for SioMachine {
         }
     }
     fn poll_output(&mut self) -> Option<Step<Output>> {
-        Some(match self.conn.poll_output()? {
-            Output::Transport(transport) => Step::Transport(transport),
-            Output::Upgraded => return self.poll_output(),
-            event => Step::Event(event),
-        })
+        loop {
+            match self.conn.poll_output()? {
+                Output::Transport(transport) => return Some(Step::Transport(transport)),
+                Output::Upgraded => {}
+                Output::Ack {
+                    id,
+                    data,
+                    attachments,
+                    ..
+                } => {
+                    if let Some(reply) = self.awaiting.remove(&id) {
+                        let args = data.unwrap_or_else(|| Str::from_static("[]"));
+                        let _ = reply.send(Ok(Payload::from_raw(args, attachments)));
+                    }
+                }
+                Output::AckTimeout { id, .. } => {
+                    if let Some(reply) = self.awaiting.remove(&id) {
+                        let _ = reply.send(Err(AckError::Timeout));
+                    }
+                }
+                event => {
+                    if matches!(event, Output::Disconnect { .. } | Output::Closed) {
+                        self.fail_orphaned_acks();
+                    }
+                    return Some(Step::Event(event));
+                }
+            }
+        }
     }
     fn poll_timeout(&self) -> Option<Instant> {
+        // The connection machine owns every deadline, ack deadlines included.
         self.conn.poll_timeout()
     }
     fn is_closed(&self) -> bool {
         self.conn.is_closed() && self.conn.engine().is_closed()
+    }
+}
+
+impl SioMachine {
+    /// Fails the awaited acks whose socket is gone: the machine dropped
+    /// them with the socket, so no answer and no timeout will come.
+    fn fail_orphaned_acks(&mut self) {
+        let live = |id: &AckId| self.conn.awaits_ack(*id);
+        let orphaned: Vec<AckId> = self
+            .awaiting
+            .keys()
+            .copied()
+            .filter(|id| !live(id))
+            .collect();
+        for id in orphaned {
+            if let Some(reply) = self.awaiting.remove(&id) {
+                let _ = reply.send(Err(AckError::Disconnected));
+            }
+        }
     }
 }

@@ -32,6 +32,7 @@ use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
 use crate::runtime::Runtime;
 use crate::HttpHandler;
 pub use broadcast::{BroadcastError, BroadcastOperator};
+pub use machine::AckError;
 pub(crate) use machine::SioCommand;
 use machine::SioMachine;
 use middleware::Middleware;

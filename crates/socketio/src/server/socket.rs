@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use socketio_proto::{AckId, Packet, PacketKind};
 
 use super::broadcast::BroadcastOperator;
-use super::machine::SioCommand;
+use super::machine::{AckError, SioCommand};
 use super::NamespaceState;
 use crate::engine::session::{Command, Input};
 use socketio_proto::rooms::Room;
@@ -277,6 +277,32 @@ impl SocketRef {
         })
         .await?;
         Ok(())
+    }
+
+    /// Emits `event` and waits for the client's acknowledgement, at most
+    /// `timeout` (`None`: as long as the socket lives).
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Payload, AckError> {
+        let data = payload
+            .event_data(event)
+            .map_err(|_| AckError::Disconnected)?;
+        let packet = Packet {
+            attachments: payload.attachments,
+            ..Packet::new(PacketKind::Event, self.inner.nsp.clone(), Some(data))
+        };
+        let (reply, answer) = futures_channel::oneshot::channel();
+        self.command(SioCommand::EmitWithAck {
+            packet,
+            timeout,
+            reply,
+        })
+        .await
+        .map_err(|_| AckError::Disconnected)?;
+        answer.await.unwrap_or(Err(AckError::Disconnected))
     }
 
     /// Disconnects this socket from its namespace.

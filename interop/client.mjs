@@ -166,6 +166,15 @@ scenarios.serverAck = async () => {
   done();
 };
 
+// Several listeners of one event (the first ack wins) and onAny on the server.
+scenarios.listeners = async () => {
+  const socket = manager.socket("/");
+  await connected(socket);
+  expectEqual(await socket.timeout(2000).emitWithAck("multi", "x"), "first:x", "first listener's ack");
+  expectEqual(await socket.timeout(2000).emitWithAck("seen"), ["multi", "seen"], "events seen by onAny");
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

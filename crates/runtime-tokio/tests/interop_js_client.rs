@@ -100,6 +100,29 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
                 assert_eq!(outcome, Err(AckError::Timeout));
                 socket.emit("answer", "timeout").await.unwrap();
             });
+            let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+            let any = seen.clone();
+            socket.on_any(move |_, event, _| {
+                let any = any.clone();
+                async move { any.lock().unwrap().push(event) }
+            });
+            for name in ["first", "second"] {
+                socket.on("multi", move |_, payload, ack| async move {
+                    let text: String = payload.first().unwrap();
+                    let answer = Payload::single(&format!("{name}:{text}")).unwrap();
+                    ack.unwrap().send(answer).await.unwrap();
+                });
+            }
+            socket.on("seen", move |_, _, ack| {
+                let seen = seen.clone();
+                async move {
+                    let events = seen.lock().unwrap().clone();
+                    ack.unwrap()
+                        .send(Payload::single(&events).unwrap())
+                        .await
+                        .unwrap();
+                }
+            });
             socket.on("kick-me", |socket, _, _| async move {
                 socket.disconnect().await.unwrap();
             });
@@ -177,6 +200,7 @@ async fn official_js_client_scenarios() {
         "clientDisconnect",
         "middleware",
         "serverAck",
+        "listeners",
     ];
     for scenario in scenarios {
         for transport in ["websocket", "polling", "upgrade"] {

@@ -280,13 +280,7 @@ impl ConnectionTask {
                     let Some((name, payload)) = Payload::split_event(&data, attachments) else {
                         continue;
                     };
-                    if let Some(handler) = socket.handler(&name) {
-                        let ack = ack.map(|id| AckSender {
-                            socket: socket.clone(),
-                            id,
-                        });
-                        handler(socket, payload, ack).await;
-                    }
+                    socket.dispatch(name, payload, ack).await;
                 }
                 Output::Disconnect { nsp, reason } => {
                     tracing::debug!(%nsp, reason = reason.as_node_str(), "socket disconnected");
@@ -338,6 +332,7 @@ impl ConnectionTask {
                 auth,
                 commands: self.commands.clone(),
                 handlers: Mutex::default(),
+                any_handlers: Mutex::default(),
                 disconnect_handlers: Mutex::default(),
                 namespace: Arc::downgrade(&namespace),
             }),

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
@@ -144,6 +145,7 @@ pub enum EmitError {
     Disconnected(#[from] Disconnected),
 }
 
+pub(crate) type AnyHandler = Arc<dyn Fn(SocketRef, String, Payload) -> HandlerFuture + Send + Sync>;
 pub(crate) type DisconnectHandler =
     Arc<dyn Fn(SocketRef, &'static str) -> HandlerFuture + Send + Sync>;
 
@@ -152,7 +154,8 @@ pub(crate) struct SocketInner {
     pub(crate) id: Sid,
     pub(crate) auth: Str,
     pub(crate) commands: mpsc::Sender<Input>,
-    pub(crate) handlers: Mutex<HashMap<String, EventHandler>>,
+    pub(crate) handlers: Mutex<HashMap<String, Vec<EventHandler>>>,
+    pub(crate) any_handlers: Mutex<Vec<AnyHandler>>,
     pub(crate) disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
     /// Weak: the namespace holds its sockets, not the other way round.
     pub(crate) namespace: Weak<NamespaceState>,
@@ -181,8 +184,10 @@ impl SocketRef {
         &self.inner.auth
     }
 
-    /// Registers the handler of `event`. Events of one socket are handled
-    /// one at a time, in order.
+    /// Adds a listener of `event` (several may listen; they run in the
+    /// order they were added). Events of one socket are handled one at a
+    /// time, in order. When the client awaits an ack, every listener gets
+    /// the [`AckSender`]; the first answer is sent, later ones are ignored.
     pub fn on<F, Fut>(&self, event: &str, handler: F)
     where
         F: Fn(SocketRef, Payload, Option<AckSender>) -> Fut + Send + Sync + 'static,
@@ -190,7 +195,22 @@ impl SocketRef {
     {
         let handler: EventHandler =
             Arc::new(move |socket, payload, ack| Box::pin(handler(socket, payload, ack)));
-        super::lock(&self.inner.handlers).insert(event.to_owned(), handler);
+        super::lock(&self.inner.handlers)
+            .entry(event.to_owned())
+            .or_default()
+            .push(handler);
+    }
+
+    /// Adds a listener of every event (Node's `onAny`), run before the
+    /// event's own listeners with the event name.
+    pub fn on_any<F, Fut>(&self, handler: F)
+    where
+        F: Fn(SocketRef, String, Payload) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: AnyHandler =
+            Arc::new(move |socket, event, payload| Box::pin(handler(socket, event, payload)));
+        super::lock(&self.inner.any_handlers).push(handler);
     }
 
     /// Runs `handler` when the socket disconnects, with Node's reason string
@@ -322,8 +342,24 @@ impl SocketRef {
             .map_err(|_| Disconnected)
     }
 
-    pub(crate) fn handler(&self, event: &str) -> Option<EventHandler> {
-        super::lock(&self.inner.handlers).get(event).cloned()
+    /// Runs the listeners of one incoming event, in order.
+    pub(crate) async fn dispatch(&self, event: String, payload: Payload, ack: Option<AckId>) {
+        let any: Vec<AnyHandler> = super::lock(&self.inner.any_handlers).clone();
+        for handler in any {
+            handler(self.clone(), event.clone(), payload.clone()).await;
+        }
+        let listeners: Vec<EventHandler> = super::lock(&self.inner.handlers)
+            .get(&event)
+            .cloned()
+            .unwrap_or_default();
+        let ack = ack.map(|id| AckSender {
+            socket: self.clone(),
+            id,
+            sent: Arc::new(AtomicBool::new(false)),
+        });
+        for handler in listeners {
+            handler(self.clone(), payload.clone(), ack.clone()).await;
+        }
     }
 
     /// The socket left its namespace: unregister it, then run its
@@ -339,18 +375,25 @@ impl SocketRef {
         }
         // Drop the event handlers too: they may hold clones of this socket.
         super::lock(&self.inner.handlers).clear();
+        super::lock(&self.inner.any_handlers).clear();
     }
 }
 
 /// Answers an event whose sender awaits an acknowledgement. Answer once.
+#[derive(Clone)]
 pub struct AckSender {
-    pub(crate) socket: SocketRef,
-    pub(crate) id: AckId,
+    socket: SocketRef,
+    id: AckId,
+    /// Shared by the clones handed to several listeners: one answer only.
+    sent: Arc<AtomicBool>,
 }
 
 impl AckSender {
     /// Sends the acknowledgement with `payload` as its arguments.
     pub async fn send(self, payload: Payload) -> Result<(), Disconnected> {
+        if self.sent.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
         self.socket
             .command(SioCommand::Ack {
                 nsp: self.socket.inner.nsp.clone(),

@@ -175,6 +175,16 @@ scenarios.listeners = async () => {
   done();
 };
 
+// The server sees the handshake's query, headers and the client's address.
+scenarios.handshake = async () => {
+  const m = new Manager(url, { ...options, query: { color: "blue" }, extraHeaders: { "x-test": "yes" } });
+  const socket = m.socket("/handshake");
+  const seen = new Promise((resolve) => socket.once("handshake", resolve));
+  await connected(socket);
+  expectEqual(await seen, { color: "blue", header: "yes", loopback: true }, "handshake");
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

@@ -14,7 +14,7 @@ use std::time::Instant;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use socketio::{BoxFuture, HttpHandler, Runtime};
+use socketio::{BoxFuture, HttpHandler, RemoteAddr, Runtime};
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 pub use socketio;
@@ -58,7 +58,8 @@ pub async fn serve(listener: TcpListener, handler: impl HttpHandler) -> io::Resu
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
+            let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(RemoteAddr(peer));
                 let handler = handler.clone();
                 async move { Ok::<_, Infallible>(handler.call(request).await) }
             });

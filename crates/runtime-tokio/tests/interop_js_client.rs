@@ -145,6 +145,15 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
         }
     });
     private.on_connection(|_| async {});
+    io.on_connection("/handshake", |socket| async move {
+        let handshake = socket.handshake();
+        let seen = serde_json::json!({
+            "color": handshake.query_param("color"),
+            "header": handshake.header("x-test"),
+            "loopback": handshake.address.is_some_and(|a| a.ip().is_loopback()),
+        });
+        socket.emit("handshake", &seen).await.unwrap();
+    });
     io.on_connection("/chat", |socket| async move {
         socket
             .emit_payload("welcome", welcome(&socket))
@@ -201,6 +210,7 @@ async fn official_js_client_scenarios() {
         "middleware",
         "serverAck",
         "listeners",
+        "handshake",
     ];
     for scenario in scenarios {
         for transport in ["websocket", "polling", "upgrade"] {

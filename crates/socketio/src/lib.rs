@@ -10,10 +10,12 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+mod handshake;
 mod io;
 pub mod runtime;
 pub mod server;
 
+pub use handshake::{Handshake, RemoteAddr};
 pub use io::HyperIo;
 pub use runtime::{BoxFuture, Clock, Runtime};
 

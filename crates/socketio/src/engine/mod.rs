@@ -37,6 +37,7 @@ use futures_util::SinkExt;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
+use crate::handshake::Handshake;
 use crate::runtime::{Clock, Runtime};
 use session::Input;
 pub use session::{EngineSocket, SessionClosed};
@@ -85,6 +86,7 @@ pub(crate) trait Mode<R: Runtime>: Send + Sync + 'static {
         session: engineio_proto::server::Session,
         pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
         ws: Option<(WsId, mpsc::Sender<session::WsCommand>)>,
+        handshake: Arc<Handshake>,
     ) -> mpsc::Sender<Input>;
 }
 
@@ -98,8 +100,9 @@ impl<R: Runtime> Mode<R> for RawMode {
         session: engineio_proto::server::Session,
         pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
         ws: Option<(WsId, mpsc::Sender<session::WsCommand>)>,
+        handshake: Arc<Handshake>,
     ) -> mpsc::Sender<Input> {
-        session::start_raw(shared, session, pending, ws, &*self.0)
+        session::start_raw(shared, session, pending, ws, handshake, &*self.0)
     }
 }
 
@@ -226,7 +229,9 @@ async fn handle<R: Runtime>(
     });
     let reply = match route {
         Err(error) => reply_from(error.response()),
-        Ok(Route::Handshake(TransportKind::Polling)) => open_polling(&shared).await,
+        Ok(Route::Handshake(TransportKind::Polling)) => {
+            open_polling(&shared, Arc::new(Handshake::of(&request))).await
+        }
         Ok(Route::Handshake(TransportKind::WebSocket)) => websocket::open(&shared, request),
         Ok(Route::Poll(sid)) => {
             let request_id = RequestId(shared.next_io_id());
@@ -261,11 +266,11 @@ async fn handle<R: Runtime>(
 }
 
 /// Creates a polling session; its first output answers this request.
-async fn open_polling<R: Runtime>(shared: &Arc<Shared<R>>) -> HttpReply {
+async fn open_polling<R: Runtime>(shared: &Arc<Shared<R>>, handshake: Arc<Handshake>) -> HttpReply {
     let request = RequestId(shared.next_io_id());
     let (reply, response) = oneshot::channel();
     let session = lock(&shared.router).open_session(shared.clock.now(), Opening::Polling(request));
-    session::start(shared, session, Some((request, reply)), None);
+    session::start(shared, session, Some((request, reply)), None, handshake);
     match response.await {
         Ok(response) => reply_from(response),
         Err(_) => empty_reply(500),

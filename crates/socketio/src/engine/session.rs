@@ -21,6 +21,7 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 
 use super::{register, Shared};
+use crate::handshake::Handshake;
 use crate::runtime::Runtime;
 
 /// Inputs to a session task.
@@ -164,6 +165,7 @@ const INPUT_QUEUE: usize = 64;
 /// The application's handle on one Engine.IO session.
 pub struct EngineSocket {
     sid: Sid,
+    handshake: Arc<Handshake>,
     commands: mpsc::Sender<Input>,
     incoming: mpsc::Receiver<Message>,
 }
@@ -177,6 +179,11 @@ impl EngineSocket {
     /// The session id.
     pub fn sid(&self) -> Sid {
         self.sid
+    }
+
+    /// The request that opened the session.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
     }
 
     /// Sends a message to the client. Waits while the session's input queue
@@ -206,8 +213,9 @@ pub(crate) fn start<R: Runtime>(
     session: Session,
     pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
     ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
+    handshake: Arc<Handshake>,
 ) -> mpsc::Sender<Input> {
-    shared.mode.start(shared, session, pending, ws)
+    shared.mode.start(shared, session, pending, ws, handshake)
 }
 
 /// Starts the task of a raw Engine.IO session.
@@ -216,6 +224,7 @@ pub(crate) fn start_raw<R: Runtime>(
     session: Session,
     pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
     ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
+    handshake: Arc<Handshake>,
     on_connection: &(dyn Fn(EngineSocket) + Send + Sync),
 ) -> mpsc::Sender<Input> {
     let sid = session.sid();
@@ -223,6 +232,7 @@ pub(crate) fn start_raw<R: Runtime>(
     let (app_tx, app_rx) = mpsc::channel(shared.config.app_queue);
     on_connection(EngineSocket {
         sid,
+        handshake,
         commands: input_tx.clone(),
         incoming: app_rx,
     });

@@ -44,7 +44,8 @@ pub(crate) fn open<R: Runtime>(
     let ws = ws_id(shared);
     let (writer, queue) = mpsc::channel(shared.config.ws_queue);
     let session = lock(&shared.router).open_session(shared.clock.now(), Opening::WebSocket(ws));
-    let inputs = session::start(shared, session, None, Some((ws, writer)));
+    let handshake = Arc::new(crate::handshake::Handshake::of(&request));
+    let inputs = session::start(shared, session, None, Some((ws, writer)), handshake);
     spawn_connection(shared, request, ws, inputs, queue);
     switching_protocols(accept)
 }

@@ -29,6 +29,7 @@ use socketio_proto::server::{ConnectionConfig, Output};
 
 use crate::engine::session::{spawn_task, Command, Input, WsCommand};
 use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
+use crate::handshake::Handshake;
 use crate::runtime::Runtime;
 use crate::HttpHandler;
 pub use broadcast::{BroadcastError, BroadcastOperator};
@@ -242,6 +243,7 @@ impl<R: Runtime> Mode<R> for SioMode {
         session: Session,
         pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
         ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
+        handshake: Arc<Handshake>,
     ) -> mpsc::Sender<Input> {
         let machine = SioMachine::new(shared.clock.now(), session, &self.connection);
         let (input_tx, input_rx) = mpsc::channel(64);
@@ -250,6 +252,7 @@ impl<R: Runtime> Mode<R> for SioMode {
             namespaces: self.namespaces.clone(),
             commands: input_tx.clone(),
             sockets: HashMap::new(),
+            handshake,
         };
         shared.runtime.spawn(Box::pin(task.run(event_rx)));
         spawn_task(shared, machine, input_tx, input_rx, event_tx, pending, ws)
@@ -261,6 +264,7 @@ struct ConnectionTask {
     namespaces: Namespaces,
     commands: mpsc::Sender<Input>,
     sockets: HashMap<Str, SocketRef>,
+    handshake: Arc<Handshake>,
 }
 
 impl ConnectionTask {
@@ -331,6 +335,7 @@ impl ConnectionTask {
                 id,
                 auth,
                 commands: self.commands.clone(),
+                handshake: self.handshake.clone(),
                 handlers: Mutex::default(),
                 any_handlers: Mutex::default(),
                 disconnect_handlers: Mutex::default(),

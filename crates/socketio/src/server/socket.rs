@@ -153,6 +153,7 @@ pub(crate) struct SocketInner {
     pub(crate) nsp: Str,
     pub(crate) id: Sid,
     pub(crate) auth: Str,
+    pub(crate) handshake: Arc<crate::handshake::Handshake>,
     pub(crate) commands: mpsc::Sender<Input>,
     pub(crate) handlers: Mutex<HashMap<String, Vec<EventHandler>>>,
     pub(crate) any_handlers: Mutex<Vec<AnyHandler>>,
@@ -177,6 +178,11 @@ impl SocketRef {
     /// The namespace.
     pub fn namespace(&self) -> &str {
         &self.inner.nsp
+    }
+
+    /// The request that opened the connection: headers, query, address.
+    pub fn handshake(&self) -> &crate::handshake::Handshake {
+        &self.inner.handshake
     }
 
     /// The auth object the client sent with CONNECT (`{}` when none).

@@ -1,0 +1,83 @@
+//! What the server knows of the HTTP request that opened a session (Node's
+//! `socket.handshake`): headers, query, the client's address.
+
+use std::net::SocketAddr;
+
+/// The client's address, put into request extensions by the runtime crate's
+/// listener (and by your own server when you embed this one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAddr(pub SocketAddr);
+
+/// The request that opened a session.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    /// Its headers.
+    pub headers: http::HeaderMap,
+    /// Its raw query string (without `?`).
+    pub query: String,
+    /// The client's address, when the listener recorded it.
+    pub address: Option<SocketAddr>,
+}
+
+impl Handshake {
+    pub(crate) fn of<B>(request: &hyper::Request<B>) -> Handshake {
+        Handshake {
+            headers: request.headers().clone(),
+            query: request.uri().query().unwrap_or("").to_owned(),
+            address: request.extensions().get::<RemoteAddr>().map(|a| a.0),
+        }
+    }
+
+    /// The first value of query parameter `name`, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == name).then(|| percent_decode(value))
+        })
+    }
+
+    /// The first value of header `name`, if it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params_are_decoded() {
+        let handshake = Handshake {
+            headers: http::HeaderMap::new(),
+            query: "EIO=4&transport=polling&name=J%C3%BCrgen+K&x".into(),
+            address: None,
+        };
+        assert_eq!(handshake.query_param("name").as_deref(), Some("Jürgen K"));
+        assert_eq!(handshake.query_param("x").as_deref(), Some(""));
+        assert_eq!(handshake.query_param("missing"), None);
+    }
+}

@@ -185,6 +185,34 @@ scenarios.handshake = async () => {
   done();
 };
 
+// Connection state recovery: drop the connection, miss events, come back to
+// exactly the missed ones, in order, with socket.recovered set.
+scenarios.recovery = async () => {
+  const m = new Manager(url, { ...options, reconnection: true, reconnectionDelay: 600, reconnectionDelayMax: 600, randomizationFactor: 0 });
+  const socket = m.socket("/");
+  await connected(socket);
+  if (socket.recovered) fail("recovered on the first connection");
+  const firstId = socket.id;
+  const ticks = [];
+  let wake = () => {};
+  socket.on("tick", (n) => { ticks.push(n); wake(); });
+  const until = (count) => new Promise((resolve) => {
+    wake = () => { if (ticks.length >= count) resolve(); };
+    wake();
+  });
+  socket.emit("start");
+  await until(1);
+  // A network failure, as far as the client can tell.
+  socket.io.engine.close();
+  await new Promise((resolve) => socket.once("connect", resolve));
+  if (!socket.recovered) fail("not recovered after reconnecting");
+  expectEqual(socket.id, firstId, "socket id after recovery");
+  await until(3);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  expectEqual(ticks, [1, 2, 3], "ticks");
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

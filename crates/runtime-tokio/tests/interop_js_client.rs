@@ -233,3 +233,47 @@ async fn official_js_client_scenarios() {
         );
     }
 }
+
+/// A server with connection state recovery: on `start`, tick 1 goes to the
+/// room `ticks` at once, ticks 2 and 3 a little later, while the client is
+/// away.
+async fn start_recovery_server() -> SocketAddr {
+    let mut config = SocketIoConfig::default();
+    config.recovery = Some(socketio::RecoveryConfig::default());
+    let io = SocketIo::new(TokioRuntime, config);
+    let main = io.of("/");
+    io.on_connection("/", move |socket| {
+        let main = main.clone();
+        async move {
+            socket.join("ticks");
+            socket.on("start", move |_, _, _| {
+                let main = main.clone();
+                async move {
+                    main.to("ticks").emit("tick", &1).await.unwrap();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        for n in [2, 3] {
+                            main.to("ticks").emit("tick", &n).await.unwrap();
+                        }
+                    });
+                }
+            });
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(runtime_tokio::serve(listener, io));
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_js_client_recovers_missed_packets() {
+    let addr = start_recovery_server().await;
+    let mut failures = Vec::new();
+    for transport in ["websocket", "polling", "upgrade"] {
+        if let Err(failure) = run_scenario(addr, "recovery", transport).await {
+            failures.push(failure);
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

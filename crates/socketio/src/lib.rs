@@ -18,6 +18,7 @@ pub mod server;
 pub use handshake::{Handshake, RemoteAddr};
 pub use io::HyperIo;
 pub use runtime::{BoxFuture, Clock, Runtime};
+pub use socketio_proto::recovery::RecoveryConfig;
 
 pub use engine::{EngineConfig, EngineServer, EngineSocket, SessionClosed};
 pub use server::{

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use engineio_proto::{Sid, Str};
+use engineio_proto::Sid;
 use serde::Serialize;
 use socketio_proto::rooms::Room;
 use socketio_proto::{Packet, PacketKind};
@@ -38,17 +38,14 @@ pub struct BroadcastOperator {
     namespace: Arc<NamespaceState>,
     rooms: Vec<Room>,
     except: Vec<Room>,
-    /// The sender, for `socket.to(…)` and `socket.broadcast`.
-    except_socket: Option<Sid>,
 }
 
 impl BroadcastOperator {
-    pub(crate) fn new(namespace: Arc<NamespaceState>, except_socket: Option<Sid>) -> Self {
+    pub(crate) fn new(namespace: Arc<NamespaceState>) -> Self {
         BroadcastOperator {
             namespace,
             rooms: Vec::new(),
             except: Vec::new(),
-            except_socket,
         }
     }
 
@@ -80,12 +77,17 @@ impl BroadcastOperator {
 
     /// Emits `event` with a payload to every selected socket.
     pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), BroadcastError> {
+        let nsp = self.namespace.name.clone();
+        let mut data = payload.event_data(event)?;
+        // Recorded even when no socket is selected now: a recovering client
+        // may be away and get it on its return.
+        if let Some(recovery) = &self.namespace.recovery {
+            data = recovery.record(data, payload.attachments(), &self.rooms, &self.except);
+        }
         let targets = self.targets();
-        let Some(first) = targets.first() else {
+        if targets.is_empty() {
             return Ok(());
-        };
-        let nsp: Str = first.inner.nsp.clone();
-        let data = payload.event_data(event)?;
+        }
         let encoded = Packet {
             attachments: payload.attachments().to_vec(),
             ..Packet::new(PacketKind::Event, nsp.clone(), Some(data))
@@ -115,7 +117,6 @@ impl BroadcastOperator {
         members
             .rooms
             .select(&self.rooms, &self.except)
-            .filter(|id| Some(**id) != self.except_socket)
             .filter_map(|id| members.sockets.get(id).cloned())
             .collect()
     }

@@ -18,6 +18,8 @@ pub(crate) enum SioCommand {
     Accept {
         nsp: Str,
         sid: Sid,
+        /// The private id for connection state recovery, when on.
+        pid: Option<Str>,
     },
     Reject {
         nsp: Str,
@@ -77,7 +79,9 @@ impl SioMachine {
 
     fn apply(&mut self, now: Instant, command: SioCommand) -> Result<(), CommandError> {
         match command {
-            SioCommand::Accept { nsp, sid } => self.conn.accept(now, &nsp, sid, None),
+            SioCommand::Accept { nsp, sid, pid } => {
+                self.conn.accept(now, &nsp, sid, pid.as_deref())
+            }
             SioCommand::Reject { nsp, data } => self.conn.reject(now, &nsp, data),
             SioCommand::Emit { nsp, packet } => self.conn.emit(now, &nsp, &packet),
             SioCommand::Ack {

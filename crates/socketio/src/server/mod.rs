@@ -14,6 +14,7 @@
 mod broadcast;
 mod machine;
 mod middleware;
+mod recovery;
 mod socket;
 
 use std::collections::HashMap;
@@ -25,7 +26,9 @@ use engineio_proto::server::{HttpResponse, Session};
 use engineio_proto::{RequestId, Sid, Str, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
+use socketio_proto::recovery::{is_recoverable, RecoveryConfig};
 use socketio_proto::server::{ConnectionConfig, Output};
+use socketio_proto::{Packet, PacketKind};
 
 use crate::engine::session::{spawn_task, Command, Input, WsCommand};
 use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
@@ -50,6 +53,9 @@ pub struct SocketIoConfig {
     pub engine: EngineConfig,
     /// Socket.IO connection settings (connect timeout, attachment limits).
     pub connection: ConnectionConfig,
+    /// Connection state recovery (Node's `connectionStateRecovery`); off
+    /// when `None`, as in Node.
+    pub recovery: Option<RecoveryConfig>,
 }
 
 impl Default for SocketIoConfig {
@@ -60,6 +66,7 @@ impl Default for SocketIoConfig {
                 ..EngineConfig::default()
             },
             connection: ConnectionConfig::default(),
+            recovery: None,
         }
     }
 }
@@ -69,7 +76,9 @@ type ConnectionHandler = Arc<dyn Fn(SocketRef) -> ConnectionFuture + Send + Sync
 
 /// A namespace: its connection handler and its sockets, by id and by room.
 pub(crate) struct NamespaceState {
+    pub(crate) name: Str,
     on_connection: RwLock<Option<ConnectionHandler>>,
+    pub(crate) recovery: Option<recovery::NamespaceRecovery>,
     middlewares: RwLock<Vec<Middleware>>,
     members: Mutex<Members>,
 }
@@ -82,9 +91,11 @@ pub(crate) struct Members {
 }
 
 impl NamespaceState {
-    fn new() -> NamespaceState {
+    fn new(name: &str, recovery: Option<RecoveryConfig>) -> NamespaceState {
         NamespaceState {
+            name: Str::from(name),
             on_connection: RwLock::new(None),
+            recovery: recovery.map(recovery::NamespaceRecovery::new),
             middlewares: RwLock::default(),
             members: Mutex::default(),
         }
@@ -92,7 +103,7 @@ impl NamespaceState {
 
     /// A namespace for a socket whose namespace is gone: broadcasts reach nobody.
     pub(crate) fn detached() -> NamespaceState {
-        NamespaceState::new()
+        NamespaceState::new("/", None)
     }
 
     pub(crate) fn members(&self) -> MutexGuard<'_, Members> {
@@ -157,7 +168,7 @@ impl NamespaceRef {
 
     /// A broadcast to every socket of the namespace.
     pub fn broadcast(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.state.clone(), None)
+        BroadcastOperator::new(self.state.clone())
     }
 
     /// How many sockets are connected.
@@ -171,6 +182,7 @@ impl NamespaceRef {
 pub struct SocketIo<R: Runtime> {
     engine: EngineServer<R>,
     namespaces: Namespaces,
+    recovery: Option<RecoveryConfig>,
 }
 
 impl<R: Runtime> Clone for SocketIo<R> {
@@ -178,6 +190,7 @@ impl<R: Runtime> Clone for SocketIo<R> {
         SocketIo {
             engine: self.engine.clone(),
             namespaces: self.namespaces.clone(),
+            recovery: self.recovery.clone(),
         }
     }
 }
@@ -193,6 +206,7 @@ impl<R: Runtime> SocketIo<R> {
         SocketIo {
             engine: EngineServer::with_mode(runtime, config.engine, Box::new(mode)),
             namespaces,
+            recovery: config.recovery,
         }
     }
 
@@ -200,7 +214,7 @@ impl<R: Runtime> SocketIo<R> {
     pub fn of(&self, nsp: &str) -> NamespaceRef {
         let state = write(&self.namespaces)
             .entry(nsp.to_owned())
-            .or_insert_with(|| Arc::new(NamespaceState::new()))
+            .or_insert_with(|| Arc::new(NamespaceState::new(nsp, self.recovery.clone())))
             .clone();
         NamespaceRef { state }
     }
@@ -289,7 +303,9 @@ impl ConnectionTask {
                 Output::Disconnect { nsp, reason } => {
                     tracing::debug!(%nsp, reason = reason.as_node_str(), "socket disconnected");
                     if let Some(socket) = self.sockets.remove(&nsp) {
-                        socket.left(reason.as_node_str()).await;
+                        socket
+                            .left(reason.as_node_str(), is_recoverable(&reason))
+                            .await;
                     }
                 }
                 Output::Closed => break,
@@ -299,7 +315,7 @@ impl ConnectionTask {
         }
         // The connection is gone: no socket of it may stay registered.
         for (_, socket) in self.sockets.drain() {
-            socket.left("transport close").await;
+            socket.left("transport close", true).await;
         }
     }
 
@@ -311,28 +327,45 @@ impl ConnectionTask {
             return;
         };
         let auth = auth.unwrap_or_else(|| Str::from_static("{}"));
-        let middlewares = read(&namespace.middlewares).clone();
-        let request = ConnectRequest {
-            nsp: nsp.clone(),
-            auth: auth.clone(),
-        };
-        for middleware in middlewares {
-            if let Err(error) = middleware(request.clone()).await {
-                let data = error.to_json();
-                self.send(SioCommand::Reject { nsp, data }).await;
-                return;
+        let restored = namespace.recovery.as_ref().and_then(|r| r.restore(&auth));
+        let recovered = restored.is_some();
+        let (id, pid, rooms, missed) = match restored {
+            // A recovered session skips the middlewares, as Node's default.
+            Some(session) => (
+                session.sid,
+                Some(session.pid),
+                session.rooms,
+                session.missed,
+            ),
+            None => {
+                let request = ConnectRequest {
+                    nsp: nsp.clone(),
+                    auth: auth.clone(),
+                };
+                let middlewares = read(&namespace.middlewares).clone();
+                for middleware in middlewares {
+                    if let Err(error) = middleware(request.clone()).await {
+                        let data = error.to_json();
+                        self.send(SioCommand::Reject { nsp, data }).await;
+                        return;
+                    }
+                }
+                let pid = namespace.recovery.as_ref().map(|_| recovery::new_pid());
+                (new_socket_id(), pid, Vec::new(), Vec::new())
             }
-        }
-        let id = new_socket_id();
+        };
         self.send(SioCommand::Accept {
             nsp: nsp.clone(),
             sid: id,
+            pid: pid.clone(),
         })
         .await;
         let socket = SocketRef {
             inner: Arc::new(SocketInner {
                 nsp: nsp.clone(),
                 id,
+                pid,
+                recovered,
                 auth,
                 commands: self.commands.clone(),
                 handshake: self.handshake.clone(),
@@ -343,6 +376,21 @@ impl ConnectionTask {
             }),
         };
         namespace.add(&socket);
+        for room in rooms {
+            socket.join(&room);
+        }
+        // What the client missed while away, in order, before anything new.
+        for packet in missed {
+            let event = Packet {
+                attachments: packet.attachments,
+                ..Packet::new(PacketKind::Event, nsp.clone(), Some(packet.data))
+            };
+            self.send(SioCommand::Emit {
+                nsp: nsp.clone(),
+                packet: event.encode(),
+            })
+            .await;
+        }
         self.sockets.insert(nsp, socket.clone());
         let handler = read(&namespace.on_connection).clone();
         if let Some(handler) = handler {

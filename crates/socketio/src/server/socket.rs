@@ -152,6 +152,10 @@ pub(crate) type DisconnectHandler =
 pub(crate) struct SocketInner {
     pub(crate) nsp: Str,
     pub(crate) id: Sid,
+    /// The private id, with connection state recovery on.
+    pub(crate) pid: Option<Str>,
+    /// Whether this socket took back a previous session.
+    pub(crate) recovered: bool,
     pub(crate) auth: Str,
     pub(crate) handshake: Arc<crate::handshake::Handshake>,
     pub(crate) commands: mpsc::Sender<Input>,
@@ -173,6 +177,12 @@ impl SocketRef {
     /// The socket id.
     pub fn id(&self) -> Sid {
         self.inner.id
+    }
+
+    /// Whether connection state recovery restored this socket's previous
+    /// session (id, rooms, missed events).
+    pub fn recovered(&self) -> bool {
+        self.inner.recovered
     }
 
     /// The namespace.
@@ -278,7 +288,8 @@ impl SocketRef {
             .namespace
             .upgrade()
             .unwrap_or_else(|| Arc::new(NamespaceState::detached()));
-        BroadcastOperator::new(namespace, Some(self.inner.id))
+        // Node excludes the sender through the room named by its id.
+        BroadcastOperator::new(namespace).except(self.inner.id.as_str())
     }
 
     /// Emits `event` with one argument.
@@ -292,7 +303,13 @@ impl SocketRef {
 
     /// Emits `event` with a payload (several arguments, binary attachments).
     pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
-        let data = payload.event_data(event)?;
+        let mut data = payload.event_data(event)?;
+        if let Some(namespace) = self.inner.namespace.upgrade() {
+            if let Some(recovery) = &namespace.recovery {
+                let own_room = [Room::from(self.inner.id.as_str())];
+                data = recovery.record(data, &payload.attachments, &own_room, &[]);
+            }
+        }
         let packet = Packet {
             attachments: payload.attachments,
             ..Packet::new(PacketKind::Event, self.inner.nsp.clone(), Some(data))
@@ -370,8 +387,14 @@ impl SocketRef {
 
     /// The socket left its namespace: unregister it, then run its
     /// disconnect handlers.
-    pub(crate) async fn left(&self, reason: &'static str) {
+    pub(crate) async fn left(&self, reason: &'static str, recoverable: bool) {
         if let Some(namespace) = self.inner.namespace.upgrade() {
+            if let (Some(recovery), Some(pid), true) =
+                (&namespace.recovery, &self.inner.pid, recoverable)
+            {
+                let rooms = self.rooms().into_iter().map(Room::from).collect();
+                recovery.persist(pid.clone(), self.inner.id, rooms);
+            }
             namespace.remove(self.inner.id);
         }
         let handlers: Vec<DisconnectHandler> =

@@ -213,6 +213,21 @@ scenarios.recovery = async () => {
   done();
 };
 
+// Server-side bulk operations on a selection of sockets.
+scenarios.bulk = async () => {
+  const [a, b] = [0, 1].map(() => new Manager(url, options).socket("/bulk"));
+  await Promise.all([a, b].map(connected));
+  const seen = [];
+  b.on("to-all", (n) => seen.push(n));
+  const reasons = Promise.all([a, b].map((s) => new Promise((resolve) => s.once("disconnect", resolve))));
+  // fetchSockets sees both; socketsJoin puts both in "all"; a broadcast to
+  // "all" reaches b; disconnectSockets ends both.
+  expectEqual(await a.timeout(2000).emitWithAck("bulk"), 2, "fetched sockets");
+  expectEqual(await reasons, ["io server disconnect", "io server disconnect"], "disconnect reasons");
+  expectEqual(seen, [2], "broadcast to the joined room");
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

@@ -145,6 +145,29 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
         }
     });
     private.on_connection(|_| async {});
+    // Its own namespace, so sockets other scenarios leave behind (until
+    // their heartbeat ends them) are not counted.
+    let bulk = io.of("/bulk");
+    let namespace = bulk.clone();
+    bulk.on_connection(move |socket| {
+        let bulk = namespace.clone();
+        async move {
+            socket.on("bulk", move |_, _, ack| {
+                let everyone = bulk.broadcast();
+                async move {
+                    let count = everyone.fetch_sockets().len();
+                    everyone.sockets_join("all");
+                    ack.unwrap()
+                        .send(Payload::single(&count).unwrap())
+                        .await
+                        .unwrap();
+                    let all = everyone.clone().to("all");
+                    all.emit("to-all", &count).await.unwrap();
+                    everyone.disconnect_sockets().await;
+                }
+            });
+        }
+    });
     io.on_connection("/handshake", |socket| async move {
         let handshake = socket.handshake();
         let seen = serde_json::json!({
@@ -211,6 +234,7 @@ async fn official_js_client_scenarios() {
         "serverAck",
         "listeners",
         "handshake",
+        "bulk",
     ];
     for scenario in scenarios {
         for transport in ["websocket", "polling", "upgrade"] {

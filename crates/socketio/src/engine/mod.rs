@@ -189,6 +189,16 @@ impl<R: Runtime> EngineServer<R> {
         &self.shared.config
     }
 
+    /// Closes every session (after delivering what each has buffered). New
+    /// sessions can still open; stop the listener to refuse them.
+    pub async fn close_all(&self) {
+        let senders: Vec<mpsc::Sender<Input>> =
+            lock(&self.shared.sessions).values().cloned().collect();
+        for mut sender in senders {
+            let _ = sender.send(Input::Command(session::Command::Close)).await;
+        }
+    }
+
     /// How many sessions are live.
     pub fn session_count(&self) -> usize {
         lock(&self.shared.sessions).len()

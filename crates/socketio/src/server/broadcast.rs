@@ -61,6 +61,33 @@ impl BroadcastOperator {
         self
     }
 
+    /// The selected sockets (Node's `fetchSockets`, on this server).
+    pub fn fetch_sockets(&self) -> Vec<SocketRef> {
+        self.targets()
+    }
+
+    /// Makes every selected socket join `room` (Node's `socketsJoin`).
+    pub fn sockets_join(&self, room: &str) {
+        for socket in self.targets() {
+            socket.join(room);
+        }
+    }
+
+    /// Makes every selected socket leave `room` (Node's `socketsLeave`).
+    pub fn sockets_leave(&self, room: &str) {
+        for socket in self.targets() {
+            socket.leave(room);
+        }
+    }
+
+    /// Disconnects every selected socket (Node's `disconnectSockets`); their
+    /// clients see `io server disconnect`.
+    pub async fn disconnect_sockets(&self) {
+        for socket in self.targets() {
+            let _ = socket.disconnect().await;
+        }
+    }
+
     /// The ids of the sockets this broadcast reaches now.
     pub fn socket_ids(&self) -> Vec<Sid> {
         self.targets().iter().map(SocketRef::id).collect()

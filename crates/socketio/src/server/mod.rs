@@ -229,6 +229,12 @@ impl<R: Runtime> SocketIo<R> {
         self.of(nsp).on_connection(handler);
     }
 
+    /// Closes every connection: each socket disconnects (`forced server
+    /// close`) and each session ends after delivering what it buffered.
+    pub async fn close(&self) {
+        self.engine.close_all().await;
+    }
+
     /// The Engine.IO server underneath.
     pub fn engine(&self) -> &EngineServer<R> {
         &self.engine

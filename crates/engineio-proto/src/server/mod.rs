@@ -350,10 +350,11 @@ impl Query {
     }
 }
 
-/// Decodes `%XX` escapes and `+`; invalid escapes are kept as they are, and
-/// bytes that do not form UTF-8 are replaced, which makes the value fail
-/// validation later rather than here.
-fn percent_decode(value: &str) -> alloc::string::String {
+/// Decodes a query-string value: `%XX` escapes and `+`. Invalid escapes are
+/// kept as they are, and bytes that do not form UTF-8 are replaced, which
+/// makes a value fail validation later rather than here. Public so that
+/// drivers reading other query parameters decode them the same way.
+pub fn percent_decode(value: &str) -> alloc::string::String {
     if !value.contains(['%', '+']) {
         return value.into();
     }

@@ -202,10 +202,12 @@ scenarios.recovery = async () => {
   });
   socket.emit("start");
   await until(1);
+  const restoredData = new Promise((resolve) => socket.once("restored-data", resolve));
   // A network failure, as far as the client can tell.
   socket.io.engine.close();
   await new Promise((resolve) => socket.once("connect", resolve));
   if (!socket.recovered) fail("not recovered after reconnecting");
+  expectEqual(await restoredData, { visits: 1 }, "socket.data after recovery");
   expectEqual(socket.id, firstId, "socket id after recovery");
   await until(3);
   await new Promise((resolve) => setTimeout(resolve, 200));

@@ -269,6 +269,12 @@ async fn start_recovery_server() -> SocketAddr {
     io.on_connection("/", move |socket| {
         let main = main.clone();
         async move {
+            if socket.recovered() {
+                // socket.data came back with the session.
+                socket.emit("restored-data", &socket.data()).await.unwrap();
+            } else {
+                socket.set_data(serde_json::json!({ "visits": 1 }));
+            }
             socket.join("ticks");
             socket.on("start", move |_, _, _| {
                 let main = main.clone();

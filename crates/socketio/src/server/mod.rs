@@ -335,13 +335,14 @@ impl ConnectionTask {
         let auth = auth.unwrap_or_else(|| Str::from_static("{}"));
         let restored = namespace.recovery.as_ref().and_then(|r| r.restore(&auth));
         let recovered = restored.is_some();
-        let (id, pid, rooms, missed) = match restored {
+        let (id, pid, rooms, missed, data) = match restored {
             // A recovered session skips the middlewares, as Node's default.
             Some(session) => (
                 session.sid,
                 Some(session.pid),
                 session.rooms,
                 session.missed,
+                session.data,
             ),
             None => {
                 let request = ConnectRequest {
@@ -357,7 +358,8 @@ impl ConnectionTask {
                     }
                 }
                 let pid = namespace.recovery.as_ref().map(|_| recovery::new_pid());
-                (new_socket_id(), pid, Vec::new(), Vec::new())
+                let data = serde_json::Value::Null;
+                (new_socket_id(), pid, Vec::new(), Vec::new(), data)
             }
         };
         self.send(SioCommand::Accept {
@@ -373,6 +375,7 @@ impl ConnectionTask {
                 pid,
                 recovered,
                 auth,
+                data: Mutex::new(data),
                 commands: self.commands.clone(),
                 handshake: self.handshake.clone(),
                 handlers: Mutex::default(),

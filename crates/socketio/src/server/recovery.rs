@@ -15,7 +15,7 @@ use crate::runtime::Clock;
 
 /// A namespace's recovery store and the clock it runs on.
 pub(crate) struct NamespaceRecovery {
-    store: Mutex<RecoveryStore<()>>,
+    store: Mutex<RecoveryStore<serde_json::Value>>,
     clock: Clock,
 }
 
@@ -47,14 +47,14 @@ impl NamespaceRecovery {
     }
 
     /// Remembers a socket that left for a recoverable reason.
-    pub(crate) fn persist(&self, pid: Str, sid: Sid, rooms: Vec<Room>) {
+    pub(crate) fn persist(&self, pid: Str, sid: Sid, rooms: Vec<Room>, data: serde_json::Value) {
         let now = self.clock.now();
-        super::lock(&self.store).persist(now, pid, sid, rooms, ());
+        super::lock(&self.store).persist(now, pid, sid, rooms, data);
     }
 
     /// The session a CONNECT's auth (`{"pid":…,"offset":…,…}`) asks back, if
     /// it is still known and its offset still kept.
-    pub(crate) fn restore(&self, auth: &str) -> Option<Restored<()>> {
+    pub(crate) fn restore(&self, auth: &str) -> Option<Restored<serde_json::Value>> {
         #[derive(serde::Deserialize)]
         struct Recovering {
             pid: String,

@@ -157,6 +157,8 @@ pub(crate) struct SocketInner {
     /// Whether this socket took back a previous session.
     pub(crate) recovered: bool,
     pub(crate) auth: Str,
+    /// The application's data for this socket (Node's `socket.data`).
+    pub(crate) data: Mutex<serde_json::Value>,
     pub(crate) handshake: Arc<crate::handshake::Handshake>,
     pub(crate) commands: mpsc::Sender<Input>,
     pub(crate) handlers: Mutex<HashMap<String, Vec<EventHandler>>>,
@@ -183,6 +185,17 @@ impl SocketRef {
     /// session (id, rooms, missed events).
     pub fn recovered(&self) -> bool {
         self.inner.recovered
+    }
+
+    /// The application's data for this socket (Node's `socket.data`):
+    /// `null` until set; kept across connection state recovery.
+    pub fn data(&self) -> serde_json::Value {
+        super::lock(&self.inner.data).clone()
+    }
+
+    /// Replaces the socket's data.
+    pub fn set_data(&self, data: serde_json::Value) {
+        *super::lock(&self.inner.data) = data;
     }
 
     /// The namespace.
@@ -393,7 +406,7 @@ impl SocketRef {
                 (&namespace.recovery, &self.inner.pid, recoverable)
             {
                 let rooms = self.rooms().into_iter().map(Room::from).collect();
-                recovery.persist(pid.clone(), self.inner.id, rooms);
+                recovery.persist(pid.clone(), self.inner.id, rooms, self.data());
             }
             namespace.remove(self.inner.id);
         }

@@ -44,6 +44,17 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
         let main = main.clone();
         let reasons = reasons.clone();
         async move {
+            let before = reasons.clone();
+            socket.on_disconnecting(move |socket, _| {
+                let before = before.clone();
+                // Still in its rooms (at least its own) while disconnecting.
+                let rooms = socket.rooms().len();
+                async move {
+                    if rooms > 0 {
+                        before.lock().unwrap().push("disconnecting in rooms");
+                    }
+                }
+            });
             socket.on_disconnect(move |_, reason| {
                 let reasons = reasons.clone();
                 async move { reasons.lock().unwrap().push(reason) }
@@ -250,6 +261,7 @@ async fn official_js_client_scenarios() {
         "server namespace disconnect",
         "client namespace disconnect",
         "transport close",
+        "disconnecting in rooms",
     ] {
         assert!(
             reasons.contains(&expected),

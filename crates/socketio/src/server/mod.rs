@@ -380,6 +380,7 @@ impl ConnectionTask {
                 handshake: self.handshake.clone(),
                 handlers: Mutex::default(),
                 any_handlers: Mutex::default(),
+                disconnecting_handlers: Mutex::default(),
                 disconnect_handlers: Mutex::default(),
                 namespace: Arc::downgrade(&namespace),
             }),

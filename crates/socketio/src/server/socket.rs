@@ -163,6 +163,7 @@ pub(crate) struct SocketInner {
     pub(crate) commands: mpsc::Sender<Input>,
     pub(crate) handlers: Mutex<HashMap<String, Vec<EventHandler>>>,
     pub(crate) any_handlers: Mutex<Vec<AnyHandler>>,
+    pub(crate) disconnecting_handlers: Mutex<Vec<DisconnectHandler>>,
     pub(crate) disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
     /// Weak: the namespace holds its sockets, not the other way round.
     pub(crate) namespace: Weak<NamespaceState>,
@@ -252,6 +253,18 @@ impl SocketRef {
         let handler: DisconnectHandler =
             Arc::new(move |socket, reason| Box::pin(handler(socket, reason)));
         super::lock(&self.inner.disconnect_handlers).push(handler);
+    }
+
+    /// Runs `handler` when the socket is about to disconnect, while it is
+    /// still in its rooms (Node's `disconnecting`), with the reason.
+    pub fn on_disconnecting<F, Fut>(&self, handler: F)
+    where
+        F: Fn(SocketRef, &'static str) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: DisconnectHandler =
+            Arc::new(move |socket, reason| Box::pin(handler(socket, reason)));
+        super::lock(&self.inner.disconnecting_handlers).push(handler);
     }
 
     /// Joins `room` (no-op if already in it, or once disconnected).
@@ -401,6 +414,11 @@ impl SocketRef {
     /// The socket left its namespace: unregister it, then run its
     /// disconnect handlers.
     pub(crate) async fn left(&self, reason: &'static str, recoverable: bool) {
+        let disconnecting: Vec<DisconnectHandler> =
+            std::mem::take(&mut *super::lock(&self.inner.disconnecting_handlers));
+        for handler in disconnecting {
+            handler(self.clone(), reason).await;
+        }
         if let Some(namespace) = self.inner.namespace.upgrade() {
             if let (Some(recovery), Some(pid), true) =
                 (&namespace.recovery, &self.inner.pid, recoverable)

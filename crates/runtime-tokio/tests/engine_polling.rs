@@ -115,3 +115,39 @@ async fn polling_handshake_echo_and_refusals() {
         .await
         .expect("test timed out");
 }
+
+#[tokio::test]
+async fn allow_request_refuses_handshakes_with_403() {
+    let test = async {
+        let mut config = EngineConfig::default();
+        config.allow_request = Some(socketio::AllowRequest::new(|handshake| {
+            handshake.header("x-deny").is_none()
+        }));
+        let engine = EngineServer::new(TokioRuntime, config, |_| {});
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(runtime_tokio::serve(listener, engine));
+
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) = http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let denied = hyper::Request::builder()
+            .uri("/engine.io/?EIO=4&transport=polling")
+            .header("host", "127.0.0.1")
+            .header("x-deny", "1")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = sender.send_request(denied).await.unwrap();
+        assert_eq!(response.status().as_u16(), 403);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], br#"{"code":4,"message":"Forbidden"}"#);
+
+        let (status, body) = request(addr, "GET", "EIO=4&transport=polling", &b""[..]).await;
+        assert_eq!((status, body[0]), (200, b'0'));
+    };
+    tokio::time::timeout(Duration::from_secs(10), test)
+        .await
+        .expect("test timed out");
+}

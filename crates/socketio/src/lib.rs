@@ -20,7 +20,7 @@ pub use io::HyperIo;
 pub use runtime::{BoxFuture, Clock, Runtime};
 pub use socketio_proto::recovery::RecoveryConfig;
 
-pub use engine::{EngineConfig, EngineServer, EngineSocket, SessionClosed};
+pub use engine::{AllowRequest, EngineConfig, EngineServer, EngineSocket, SessionClosed};
 pub use server::{
     AckError, AckSender, BroadcastOperator, ConnectError, ConnectRequest, NamespaceRef, Payload,
     SocketIo, SocketIoConfig, SocketRef,

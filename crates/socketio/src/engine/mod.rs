@@ -61,6 +61,26 @@ pub struct EngineConfig {
     /// Frames a WebSocket writer queues before the client counts as stuck
     /// and the session is closed.
     pub ws_queue: usize,
+    /// Decides whether a handshake may open a session (Node's
+    /// `allowRequest`); a refusal is answered `403` with code 4.
+    pub allow_request: Option<AllowRequest>,
+}
+
+/// The `allow_request` check: true lets the handshake through.
+#[derive(Clone)]
+pub struct AllowRequest(pub Arc<dyn Fn(&Handshake) -> bool + Send + Sync>);
+
+impl AllowRequest {
+    /// Wraps a check.
+    pub fn new(check: impl Fn(&Handshake) -> bool + Send + Sync + 'static) -> AllowRequest {
+        AllowRequest(Arc::new(check))
+    }
+}
+
+impl std::fmt::Debug for AllowRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AllowRequest(..)")
+    }
 }
 
 impl Default for EngineConfig {
@@ -71,6 +91,7 @@ impl Default for EngineConfig {
             cors_origin: None,
             app_queue: 1024,
             ws_queue: 1024,
+            allow_request: None,
         }
     }
 }
@@ -237,6 +258,19 @@ async fn handle<R: Runtime>(
         query: &query,
         websocket,
     });
+    let refused = |handshake: &Handshake| {
+        shared
+            .config
+            .allow_request
+            .as_ref()
+            .is_some_and(|allow| !(allow.0)(handshake))
+    };
+    let route = match route {
+        Ok(Route::Handshake(_)) if refused(&Handshake::of(&request)) => {
+            Err(RequestError::Forbidden)
+        }
+        other => other,
+    };
     let reply = match route {
         Err(error) => reply_from(error.response()),
         Ok(Route::Handshake(TransportKind::Polling)) => {

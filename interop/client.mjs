@@ -230,6 +230,29 @@ scenarios.bulk = async () => {
   done();
 };
 
+// The server restarts under the client: it reconnects on its own and the
+// new server greets it.
+scenarios.restart = async () => {
+  const m = new Manager(url, { ...options, reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 400 });
+  const socket = m.socket("/");
+  const greetings = [];
+  let wake = () => {};
+  socket.on("generation", (n) => { greetings.push(n); wake(); });
+  const until = (count) => new Promise((resolve) => {
+    wake = () => { if (greetings.length >= count) resolve(); };
+    wake();
+  });
+  // Refused attempts while the server is down raise connect_error: expected.
+  await new Promise((resolve) => socket.once("connect", resolve));
+  await until(1);
+  const reconnected = new Promise((resolve) => m.once("reconnect", resolve));
+  socket.emit("restart-please");
+  await reconnected;
+  await until(2);
+  if (greetings[1] <= greetings[0]) fail(`greetings ${JSON.stringify(greetings)} do not come from a new server`);
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

@@ -319,3 +319,56 @@ async fn official_js_client_recovers_missed_packets() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// One generation of a restartable server: it greets every socket with its
+/// generation number and asks the test to restart it on `restart-please`.
+fn restartable_server(
+    generation: u32,
+    restart: tokio::sync::mpsc::UnboundedSender<()>,
+) -> SocketIo<TokioRuntime> {
+    let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
+    io.on_connection("/", move |socket| {
+        let restart = restart.clone();
+        async move {
+            socket.on("restart-please", move |_, _, _| {
+                let restart = restart.clone();
+                async move {
+                    let _ = restart.send(());
+                }
+            });
+            socket.emit("generation", &generation).await.unwrap();
+        }
+    });
+    io
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_js_client_reconnects_after_a_server_restart() {
+    let (restart_tx, mut restart_rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let supervisor = tokio::spawn(async move {
+        let mut generation = 1;
+        let mut io = restartable_server(generation, restart_tx.clone());
+        let mut serving = tokio::spawn(runtime_tokio::serve(listener, io.clone()));
+        while restart_rx.recv().await.is_some() {
+            // Stop: close every session, stop accepting, wait a moment.
+            io.close().await;
+            serving.abort();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Start a new generation on the same port.
+            generation += 1;
+            io = restartable_server(generation, restart_tx.clone());
+            let listener = TcpListener::bind(addr).await.unwrap();
+            serving = tokio::spawn(runtime_tokio::serve(listener, io.clone()));
+        }
+    });
+    let mut failures = Vec::new();
+    for transport in ["websocket", "polling", "upgrade"] {
+        if let Err(failure) = run_scenario(addr, "restart", transport).await {
+            failures.push(failure);
+        }
+    }
+    supervisor.abort();
+    assert!(failures.is_empty(), "{failures:#?}");
+}

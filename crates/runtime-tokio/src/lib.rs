@@ -1,7 +1,9 @@
 //! Runs the `socketio` crate on tokio: [`TokioRuntime`] and [`listen`].
 //!
 //! This crate holds no protocol logic: it spawns tasks, sleeps, accepts TCP
-//! connections and hands them to hyper, which calls the handler.
+//! connections and hands them to hyper, which calls the handler. To mount
+//! the server inside your own hyper or axum application instead, use
+//! [`SocketIoService`] or [`SocketIoLayer`].
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +20,9 @@ use socketio::{BoxFuture, HttpHandler, RemoteAddr, Runtime};
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 pub use socketio;
+
+mod tower;
+pub use crate::tower::{SocketIoAttached, SocketIoLayer, SocketIoService};
 
 /// The tokio runtime, as the `socketio` crate sees it.
 #[derive(Debug, Clone, Copy, Default)]

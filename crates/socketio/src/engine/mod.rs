@@ -35,12 +35,17 @@ use engineio_proto::{RequestId, Sid, SidGenerator, TransportKind, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::SinkExt;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 
 use crate::handshake::Handshake;
 use crate::runtime::{Clock, Runtime};
 use session::Input;
 pub use session::{EngineSocket, SessionClosed};
+
+/// What a request body must be for the server to read it: hyper's
+/// `Incoming`, axum's `Body`, any `http_body::Body` of `Bytes`.
+pub trait RequestBody: hyper::body::Body<Data = Bytes> + Send + 'static {}
+
+impl<B: hyper::body::Body<Data = Bytes> + Send + 'static> RequestBody for B {}
 
 /// A response the HTTP layer writes.
 pub type HttpReply = hyper::Response<Full<Bytes>>;
@@ -234,18 +239,21 @@ impl<R: Runtime> EngineServer<R> {
     }
 
     /// Answers one HTTP request on the Engine.IO path.
-    pub fn handle(
+    pub fn handle<B>(
         &self,
-        request: hyper::Request<Incoming>,
-    ) -> Pin<Box<dyn Future<Output = HttpReply> + Send>> {
+        request: hyper::Request<B>,
+    ) -> Pin<Box<dyn Future<Output = HttpReply> + Send>>
+    where
+        B: RequestBody,
+    {
         let shared = self.shared.clone();
         Box::pin(async move { handle(shared, request).await })
     }
 }
 
-async fn handle<R: Runtime>(
+async fn handle<R: Runtime, B: RequestBody>(
     shared: Arc<Shared<R>>,
-    request: hyper::Request<Incoming>,
+    request: hyper::Request<B>,
 ) -> HttpReply {
     if request.method() == hyper::Method::OPTIONS {
         return with_headers(&shared, empty_reply(204));
@@ -352,7 +360,8 @@ async fn forward<R: Runtime>(
 /// Reads a body, stopping one chunk past `max` bytes so an oversized body
 /// costs bounded memory (the session answers it with 413). `None` when the
 /// body fails mid-way.
-async fn read_body(mut body: Incoming, max: usize) -> Option<Bytes> {
+async fn read_body<B: RequestBody>(body: B, max: usize) -> Option<Bytes> {
+    let mut body = std::pin::pin!(body);
     let mut collected = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.ok()?;

@@ -12,11 +12,10 @@ use engineio_proto::server::Opening;
 use engineio_proto::{Frame, Str, WsId};
 use futures_channel::mpsc;
 use futures_util::{SinkExt, StreamExt};
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 
 use super::session::{self, Input, WsCommand};
-use super::{empty_reply, lock, ws_id, HttpReply, Shared};
+use super::{empty_reply, lock, ws_id, HttpReply, RequestBody, Shared};
 use crate::io::HyperIo;
 use crate::runtime::Runtime;
 
@@ -34,9 +33,9 @@ pub(crate) fn is_upgrade_request<B>(request: &hyper::Request<B>) -> bool {
 }
 
 /// A WebSocket handshake: a new session over WebSocket.
-pub(crate) fn open<R: Runtime>(
+pub(crate) fn open<R: Runtime, B: RequestBody>(
     shared: &Arc<Shared<R>>,
-    request: hyper::Request<Incoming>,
+    request: hyper::Request<B>,
 ) -> HttpReply {
     let Some(accept) = accept_key(&request) else {
         return empty_reply(400);
@@ -51,9 +50,9 @@ pub(crate) fn open<R: Runtime>(
 }
 
 /// A WebSocket for an existing session: an upgrade attempt.
-pub(crate) fn upgrade<R: Runtime>(
+pub(crate) fn upgrade<R: Runtime, B: RequestBody>(
     shared: &Arc<Shared<R>>,
-    request: hyper::Request<Incoming>,
+    request: hyper::Request<B>,
     mut inputs: mpsc::Sender<Input>,
 ) -> HttpReply {
     let Some(accept) = accept_key(&request) else {
@@ -87,9 +86,9 @@ fn switching_protocols(accept: String) -> HttpReply {
 
 /// Once hyper hands over the connection: read frames into the session,
 /// write the session's frames out.
-fn spawn_connection<R: Runtime>(
+fn spawn_connection<R: Runtime, B: RequestBody>(
     shared: &Arc<Shared<R>>,
-    request: hyper::Request<Incoming>,
+    request: hyper::Request<B>,
     ws: WsId,
     mut inputs: mpsc::Sender<Input>,
     queue: mpsc::Receiver<WsCommand>,

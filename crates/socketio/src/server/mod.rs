@@ -235,6 +235,26 @@ impl<R: Runtime> SocketIo<R> {
         self.engine.close_all().await;
     }
 
+    /// Answers a request on the Socket.IO path, whatever its body type
+    /// (for embedding in another HTTP stack; see `runtime-tokio`'s tower
+    /// service). Requests elsewhere get 404.
+    pub fn handle<B: crate::engine::RequestBody>(
+        &self,
+        request: hyper::Request<B>,
+    ) -> Pin<Box<dyn Future<Output = HttpReply> + Send>> {
+        if self.engine.matches(&request) {
+            self.engine.handle(request)
+        } else {
+            Box::pin(async { crate::engine::not_found() })
+        }
+    }
+
+    /// Whether a request is for this server (its path is under the
+    /// configured path).
+    pub fn matches<B>(&self, request: &hyper::Request<B>) -> bool {
+        self.engine.matches(request)
+    }
+
     /// The Engine.IO server underneath.
     pub fn engine(&self) -> &EngineServer<R> {
         &self.engine

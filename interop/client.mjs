@@ -253,6 +253,18 @@ scenarios.restart = async () => {
   done();
 };
 
+// A broadcast that asks every client for an ack; the server collects them.
+scenarios.vote = async () => {
+  const [a, b] = [0, 1].map(() => new Manager(url, options).socket("/vote"));
+  a.on("vote", (callback) => callback("a"));
+  b.on("vote", (callback) => callback("b"));
+  await Promise.all([a, b].map(connected));
+  const results = new Promise((resolve) => a.once("results", resolve));
+  a.emit("start-vote");
+  expectEqual(await results, ["a", "b"], "collected acks");
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

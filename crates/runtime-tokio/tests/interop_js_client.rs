@@ -179,6 +179,33 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
             });
         }
     });
+    let vote = io.of("/vote");
+    let everyone = vote.clone();
+    vote.on_connection(move |socket| {
+        let everyone = everyone.clone();
+        async move {
+            socket.on("start-vote", move |_, _, _| {
+                let everyone = everyone.clone();
+                async move {
+                    use futures_util::StreamExt;
+                    let timeout = Some(Duration::from_secs(2));
+                    let answers = everyone
+                        .broadcast()
+                        .emit_with_ack("vote", Payload::default(), timeout)
+                        .await
+                        .unwrap();
+                    let mut votes: Vec<String> = answers
+                        .filter_map(
+                            |(_, answer)| async move { answer.ok()?.first::<String>().ok() },
+                        )
+                        .collect()
+                        .await;
+                    votes.sort();
+                    everyone.broadcast().emit("results", &votes).await.unwrap();
+                }
+            });
+        }
+    });
     io.on_connection("/handshake", |socket| async move {
         let handshake = socket.handshake();
         let seen = serde_json::json!({
@@ -246,6 +273,7 @@ async fn official_js_client_scenarios() {
         "listeners",
         "handshake",
         "bulk",
+        "vote",
     ];
     for scenario in scenarios {
         for transport in ["websocket", "polling", "upgrade"] {

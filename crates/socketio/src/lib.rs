@@ -22,8 +22,8 @@ pub use socketio_proto::recovery::RecoveryConfig;
 
 pub use engine::{AllowRequest, EngineConfig, EngineServer, EngineSocket, SessionClosed};
 pub use server::{
-    AckError, AckSender, BroadcastOperator, ConnectError, ConnectRequest, NamespaceRef, Payload,
-    SocketIo, SocketIoConfig, SocketRef,
+    AckError, AckSender, AckStream, BroadcastOperator, ConnectError, ConnectRequest, NamespaceRef,
+    Payload, SocketIo, SocketIoConfig, SocketRef,
 };
 
 use std::future::Future;

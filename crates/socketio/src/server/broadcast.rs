@@ -7,7 +7,14 @@
 //! connections broadcasting to each other, and an unbounded queue could grow
 //! without limit behind a client that does not read).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_channel::oneshot;
+use futures_util::stream::{FuturesUnordered, Stream};
 
 use engineio_proto::Sid;
 use serde::Serialize;
@@ -15,7 +22,7 @@ use socketio_proto::rooms::Room;
 use socketio_proto::{Packet, PacketKind};
 
 use super::socket::{Payload, PayloadError, SocketRef};
-use super::{NamespaceState, SioCommand};
+use super::{AckError, NamespaceState, SioCommand};
 use crate::engine::session::{Command, Input};
 
 /// Why a broadcast did not reach every selected socket.
@@ -88,6 +95,47 @@ impl BroadcastOperator {
         }
     }
 
+    /// Emits `event` to every selected socket, each asked for an ack, and
+    /// returns their answers as a stream, in the order they come (Node's
+    /// `io.timeout(ms).emitWithAck`). Every selected socket yields exactly
+    /// one item: its answer, or `AckError::Timeout` after `timeout`, or
+    /// `AckError::Disconnected`.
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+        timeout: Option<Duration>,
+    ) -> Result<AckStream, BroadcastError> {
+        let nsp = self.namespace.name.clone();
+        // The event is encoded per socket (each carries its own ack id); the
+        // data and attachments are shared.
+        let data = payload.event_data(event)?;
+        let answers = FuturesUnordered::new();
+        for socket in self.targets() {
+            let (reply, answer) = oneshot::channel();
+            let packet = Packet {
+                attachments: payload.attachments().to_vec(),
+                ..Packet::new(PacketKind::Event, nsp.clone(), Some(data.clone()))
+            };
+            let command = Input::Command(Command::Sio(SioCommand::EmitWithAck {
+                packet,
+                timeout,
+                reply,
+            }));
+            let id = socket.id();
+            let sent = socket.inner.commands.clone().try_send(command).is_ok();
+            answers.push(Box::pin(async move {
+                let outcome = if sent {
+                    answer.await.unwrap_or(Err(AckError::Disconnected))
+                } else {
+                    Err(AckError::Disconnected)
+                };
+                (id, outcome)
+            }) as AckFuture);
+        }
+        Ok(AckStream { answers })
+    }
+
     /// The ids of the sockets this broadcast reaches now.
     pub fn socket_ids(&self) -> Vec<Sid> {
         self.targets().iter().map(SocketRef::id).collect()
@@ -146,5 +194,29 @@ impl BroadcastOperator {
             .select(&self.rooms, &self.except)
             .filter_map(|id| members.sockets.get(id).cloned())
             .collect()
+    }
+}
+
+type AckFuture = Pin<Box<dyn Future<Output = (Sid, Result<Payload, AckError>)> + Send>>;
+
+/// The answers to a broadcast with acks: one item per selected socket, in
+/// the order they arrive. Collect it with `StreamExt::collect` to wait for
+/// all of them.
+pub struct AckStream {
+    answers: FuturesUnordered<AckFuture>,
+}
+
+impl AckStream {
+    /// How many answers are still to come.
+    pub fn pending(&self) -> usize {
+        self.answers.len()
+    }
+}
+
+impl Stream for AckStream {
+    type Item = (Sid, Result<Payload, AckError>);
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.answers).poll_next(cx)
     }
 }

@@ -35,7 +35,7 @@ use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
 use crate::handshake::Handshake;
 use crate::runtime::Runtime;
 use crate::HttpHandler;
-pub use broadcast::{BroadcastError, BroadcastOperator};
+pub use broadcast::{AckStream, BroadcastError, BroadcastOperator};
 pub use machine::AckError;
 pub(crate) use machine::SioCommand;
 use machine::SioMachine;

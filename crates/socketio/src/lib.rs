@@ -12,12 +12,13 @@
 pub mod engine;
 mod handshake;
 mod io;
+mod locks;
 pub mod runtime;
 pub mod server;
 
 pub use handshake::{Handshake, RemoteAddr};
 pub use io::HyperIo;
-pub use runtime::{BoxFuture, Clock, Runtime};
+pub use runtime::{BoxFuture, Clock, Runtime, Sleep};
 pub use socketio_proto::recovery::RecoveryConfig;
 
 pub use engine::{AllowRequest, EngineConfig, EngineServer, EngineSocket, SessionClosed};

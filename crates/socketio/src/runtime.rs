@@ -13,13 +13,16 @@ use engineio_proto::Instant;
 /// A boxed, sendable future, as spawned tasks are handed over.
 pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// A timer: completes at its deadline.
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// An async runtime.
 pub trait Runtime: Clone + Send + Sync + 'static {
     /// Runs `task` in the background until it completes.
     fn spawn(&self, task: BoxFuture);
 
     /// Completes at `deadline` (at once if it has passed).
-    fn sleep_until(&self, deadline: StdInstant) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    fn sleep_until(&self, deadline: StdInstant) -> Sleep;
 }
 
 /// Maps the wall clock onto the protocol machines' [`Instant`]s.

@@ -37,6 +37,7 @@ use futures_util::SinkExt;
 use http_body_util::{BodyExt, Full};
 
 use crate::handshake::Handshake;
+use crate::locks::lock;
 use crate::runtime::{Clock, Runtime};
 use session::Input;
 pub use session::{EngineSocket, SessionClosed};
@@ -170,19 +171,17 @@ struct RandomSids;
 
 impl SidGenerator for RandomSids {
     fn generate(&mut self) -> Sid {
-        let mut bytes = [0u8; 16];
-        // Without randomness the server cannot hand out safe ids at all.
-        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-        Sid::from_random_bytes(bytes)
+        random_sid()
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding these short critical sections leaves the map
-    // consistent (single insert/remove), so a poisoned lock is still usable.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// 128 random bits from the operating system, as an id (session ids, socket
+/// ids, private recovery ids).
+pub(crate) fn random_sid() -> Sid {
+    let mut bytes = [0u8; 16];
+    // Without randomness the server cannot hand out safe ids at all.
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    Sid::from_random_bytes(bytes)
 }
 
 impl<R: Runtime> EngineServer<R> {

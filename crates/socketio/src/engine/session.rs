@@ -9,8 +9,6 @@
 //! `None`.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -22,7 +20,7 @@ use futures_util::{SinkExt, StreamExt};
 
 use super::{register, Shared};
 use crate::handshake::Handshake;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Sleep};
 
 /// Inputs to a session task.
 pub(crate) enum Input {
@@ -160,7 +158,7 @@ pub(crate) enum WsCommand {
 }
 
 /// How many inputs may wait for a session task.
-const INPUT_QUEUE: usize = 64;
+pub(crate) const INPUT_QUEUE: usize = 64;
 
 /// The application's handle on one Engine.IO session.
 pub struct EngineSocket {
@@ -258,6 +256,7 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
         app,
         replies: HashMap::new(),
         writers: HashMap::new(),
+        sleep: None,
     };
     if let Some((request, reply)) = pending {
         task.replies.insert(request, reply);
@@ -277,6 +276,10 @@ struct SessionTask<R: Runtime, M: Driven> {
     /// Requests waiting for an answer (the parked GET, the handshake GET).
     replies: HashMap<RequestId, oneshot::Sender<HttpResponse>>,
     writers: HashMap<WsId, mpsc::Sender<WsCommand>>,
+    /// The armed timer and its deadline. Kept across loop turns: most inputs
+    /// leave the deadline where it was, and a new timer per message would be
+    /// an allocation per message.
+    sleep: Option<(Instant, Sleep)>,
 }
 
 /// Why the task woke up.
@@ -315,13 +318,19 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
     }
 
     async fn next_wake(&mut self) -> Wake {
-        let mut sleep = self.session.poll_timeout().map(|at| {
-            self.shared
-                .runtime
-                .sleep_until(self.shared.clock.to_std(at))
-        });
+        let deadline = self.session.poll_timeout();
+        if self.sleep.as_ref().map(|(at, _)| *at) != deadline {
+            self.sleep = deadline.map(|at| {
+                let timer = self
+                    .shared
+                    .runtime
+                    .sleep_until(self.shared.clock.to_std(at));
+                (at, timer)
+            });
+        }
         let inputs = &mut self.inputs;
         let replies = &mut self.replies;
+        let sleep = &mut self.sleep;
         futures_util::future::poll_fn(|cx| {
             if let Poll::Ready(input) = inputs.poll_next_unpin(cx) {
                 return Poll::Ready(Wake::Input(input));
@@ -331,8 +340,10 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                     return Poll::Ready(Wake::Aborted(*request));
                 }
             }
-            if let Some(sleep) = sleep.as_mut() {
-                if Pin::new(sleep).poll(cx).is_ready() {
+            if let Some((_, timer)) = sleep.as_mut() {
+                if timer.as_mut().poll(cx).is_ready() {
+                    // A completed future must not be polled again.
+                    *sleep = None;
                     return Poll::Ready(Wake::Deadline);
                 }
             }

@@ -15,8 +15,9 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 
 use super::session::{self, Input, WsCommand};
-use super::{empty_reply, lock, ws_id, HttpReply, RequestBody, Shared};
+use super::{empty_reply, ws_id, HttpReply, RequestBody, Shared};
 use crate::io::HyperIo;
+use crate::locks::lock;
 use crate::runtime::Runtime;
 
 /// Whether the request asks for a WebSocket.

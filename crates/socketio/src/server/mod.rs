@@ -30,9 +30,12 @@ use socketio_proto::recovery::{is_recoverable, RecoveryConfig};
 use socketio_proto::server::{ConnectionConfig, Output};
 use socketio_proto::{Packet, PacketKind};
 
-use crate::engine::session::{spawn_task, Command, Input, WsCommand};
+use crate::engine::random_sid;
+use crate::engine::session::{spawn_task, Command, Input, WsCommand, INPUT_QUEUE};
 use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
 use crate::handshake::Handshake;
+pub(crate) use crate::locks::lock;
+use crate::locks::{read, write};
 use crate::runtime::Runtime;
 use crate::HttpHandler;
 pub use broadcast::{AckStream, BroadcastError, BroadcastOperator};
@@ -286,7 +289,7 @@ impl<R: Runtime> Mode<R> for SioMode {
         handshake: Arc<Handshake>,
     ) -> mpsc::Sender<Input> {
         let machine = SioMachine::new(shared.clock.now(), session, &self.connection);
-        let (input_tx, input_rx) = mpsc::channel(64);
+        let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (event_tx, event_rx) = mpsc::channel(shared.config.app_queue);
         let task = ConnectionTask {
             namespaces: self.namespaces.clone(),
@@ -379,7 +382,7 @@ impl ConnectionTask {
                 }
                 let pid = namespace.recovery.as_ref().map(|_| recovery::new_pid());
                 let data = serde_json::Value::Null;
-                (new_socket_id(), pid, Vec::new(), Vec::new(), data)
+                (random_sid(), pid, Vec::new(), Vec::new(), data)
             }
         };
         self.send(SioCommand::Accept {
@@ -434,25 +437,4 @@ impl ConnectionTask {
             .send(Input::Command(Command::Sio(command)))
             .await;
     }
-}
-
-fn new_socket_id() -> Sid {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    Sid::from_random_bytes(bytes)
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -22,7 +22,7 @@ pub(crate) struct NamespaceRecovery {
 impl NamespaceRecovery {
     pub(crate) fn new(config: RecoveryConfig) -> NamespaceRecovery {
         // A random prefix, so offsets of two server runs never collide.
-        let prefix = format!("{}-", random_id());
+        let prefix = format!("{}-", crate::engine::random_sid());
         NamespaceRecovery {
             store: Mutex::new(RecoveryStore::new(config, Str::from(prefix))),
             clock: Clock::new(),
@@ -68,11 +68,5 @@ impl NamespaceRecovery {
 
 /// A fresh private session id.
 pub(crate) fn new_pid() -> Str {
-    Str::from(random_id().to_string())
-}
-
-fn random_id() -> Sid {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    Sid::from_random_bytes(bytes)
+    Str::from(crate::engine::random_sid().to_string())
 }

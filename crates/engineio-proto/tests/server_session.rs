@@ -55,15 +55,25 @@ fn probe(session: &mut Session, at: Instant) {
 }
 
 #[test]
-fn upgrade_noops_are_immediate_then_rate_limited() {
+fn upgrade_noops_are_immediate_for_a_parked_get_then_rate_limited() {
     let mut session = open_polling();
-    probe(&mut session, T0);
-    // First poll during the upgrade: NOOP at once.
+    // A GET parked when the probe is answered is released at once.
     session.handle_poll(T0, RequestId(2));
-    assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(2), &b"6"[..]));
-    // A client that keeps polling waits 100 ms for the next one.
-    let t = T0 + Duration::from_millis(10);
-    session.handle_poll(t, RequestId(3));
+    assert!(drain(&mut session).is_empty());
+    session.handle_upgrade(T0, WsId(9));
+    session.handle_ws_frame(T0, WsId(9), text("2probe"));
+    let outputs = drain(&mut session);
+    assert_eq!(
+        outputs[0],
+        Output::WsSend {
+            ws: WsId(9),
+            frame: text("3probe")
+        }
+    );
+    assert_eq!(body_of(&outputs[1]), (RequestId(2), &b"6"[..]));
+    // A GET arriving after the probe waits for the next tick.
+    let later = T0 + Duration::from_millis(1);
+    session.handle_poll(later, RequestId(3));
     assert!(drain(&mut session).is_empty());
     assert_eq!(
         session.poll_timeout(),
@@ -71,6 +81,23 @@ fn upgrade_noops_are_immediate_then_rate_limited() {
     );
     session.handle_timeout(T0 + Duration::from_millis(100));
     assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(3), &b"6"[..]));
+}
+
+#[test]
+fn a_get_racing_ahead_of_the_upgrade_packet_is_refused_like_after_it() {
+    let mut session = open_polling();
+    probe(&mut session, T0);
+    // `2probe` and `5` were sent first, but the GET on another connection
+    // arrives between them.
+    session.handle_poll(T0, RequestId(2));
+    assert!(drain(&mut session).is_empty());
+    session.handle_ws_frame(T0, WsId(9), text("5"));
+    let outputs = drain(&mut session);
+    assert_eq!(
+        body_of(&outputs[0]),
+        (RequestId(2), &br#"{"code":3,"message":"Bad request"}"#[..])
+    );
+    assert!(outputs.contains(&Output::Upgraded));
 }
 
 #[test]

@@ -25,6 +25,11 @@ fn all_transports() -> Vec<Sim> {
     ]
 }
 
+/// Long enough to connect and, over polling with upgrade, to finish the
+/// upgrade: the client's re-poll may cross the probe and then waits for the
+/// next NOOP tick (100 ms, Node's cadence).
+const SETTLE: Duration = Duration::from_millis(150);
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -112,7 +117,7 @@ fn refusing_the_only_namespace_closes_the_engine() {
 fn acks_both_ways() {
     for mut sim in all_transports() {
         sim.join("/", None);
-        sim.run_for(ms(50));
+        sim.run_for(SETTLE);
         // Client → server, answered by the server application.
         let id = sim.client_emit_with_ack("/", r#"["sum",1,2]"#, Some(Duration::from_secs(1)));
         sim.run_for(ms(20));
@@ -177,7 +182,7 @@ fn ack_timeouts_both_ways() {
 fn binary_events_and_acks() {
     for mut sim in all_transports() {
         sim.join("/", None);
-        sim.run_for(ms(50));
+        sim.run_for(SETTLE);
         sim.client_emit_binary(
             "/",
             r#"["echo",{"file":{"_placeholder":true,"num":0},"parts":[{"_placeholder":true,"num":1}]}]"#,
@@ -241,7 +246,7 @@ fn disconnect_from_each_side() {
 fn reconnects_with_backoff_after_the_server_restarts() {
     for mut sim in all_transports() {
         sim.join("/", None);
-        sim.run_for(ms(50));
+        sim.run_for(SETTLE);
         let lost_at = sim.now;
         sim.server_down = true;
         sim.drop_connections();
@@ -373,7 +378,7 @@ fn recovery_restores_missed_packets_once_in_order() {
     for transports in [Transports::WEBSOCKET, Transports::POLLING, Transports::ALL] {
         let mut sim = Sim::with_recovery(config(transports));
         sim.join("/", None);
-        sim.run_for(ms(50));
+        sim.run_for(SETTLE);
         let socket = *sim.sockets.values().next().expect("a socket");
         sim.server_emit_to_socket(socket, r#"["n",1]"#);
         sim.server_emit_to_socket(socket, r#"["n",2]"#);
@@ -440,7 +445,7 @@ fn recovery_needs_an_offset() {
 fn binary_acks() {
     for mut sim in all_transports() {
         sim.join("/", None);
-        sim.run_for(ms(50));
+        sim.run_for(SETTLE);
         // The server application acks with the event's own arguments and
         // attachments, so a binary emit gets a binary ack.
         let now = sim.now;

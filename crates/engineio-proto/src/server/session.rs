@@ -16,8 +16,9 @@
 //! Upgrade (polling → WebSocket): the driver accepts a WebSocket with the sid
 //! and calls [`Session::handle_upgrade`]. The client sends `2probe` on it and
 //! gets `3probe`; from then until the client's `5`, a parked GET receives a
-//! NOOP (at once, then at most one per 100 ms) so the client can pause its
-//! polling. On `5` the WebSocket becomes the transport and the buffer moves
+//! NOOP (at once if it was parked at the probe, then at most one per 100 ms)
+//! so the client can pause its polling. A GET still parked at `5` is refused
+//! like any polling request after the upgrade. On `5` the WebSocket becomes the transport and the buffer moves
 //! over to it: nothing queued is lost or duplicated and order is kept. Any
 //! other packet on the probe, a timeout or the probe closing abandons the
 //! upgrade and the session stays on polling.
@@ -488,6 +489,14 @@ impl Session {
                 last_noop: None,
             });
             self.send_upgrade_noop(now);
+            // The NOOP cadence starts at the probe even when no GET was
+            // parked: a GET arriving after it waits for the next tick, which
+            // gives the client's `5` (sent on the other connection first)
+            // time to arrive before the GET is answered.
+            self.upgrade = self.upgrade.map(|u| Upgrade {
+                last_noop: Some(now),
+                ..u
+            });
         } else if packet == Packet::Upgrade {
             self.complete_upgrade(ws);
         } else {
@@ -496,9 +505,10 @@ impl Session {
     }
 
     /// Ends a parked GET with a NOOP (unless it has real packets to carry) so
-    /// the upgrading client can pause polling. The first NOOP goes at once;
-    /// later ones at most every 100 ms, so a client that keeps polling while
-    /// it upgrades cannot make the server spin.
+    /// the upgrading client can pause polling. A GET parked when the probe is
+    /// answered gets it at once; later ones at most every 100 ms from then,
+    /// so a client that keeps polling while it upgrades cannot make the
+    /// server spin.
     fn send_upgrade_noop(&mut self, now: Instant) {
         let Some(upgrade) = self.upgrade.filter(|u| u.probed) else {
             return;
@@ -533,9 +543,12 @@ impl Session {
             parked: Some(request),
         } = self.transport
         {
-            // A client that kept polling: release its GET; what is buffered
-            // now goes over the WebSocket.
-            self.respond(request, HttpResponse::payload(noop_payload()));
+            // A real client pauses polling before it sends `5`, so a GET
+            // still parked here was sent after the upgrade (on another
+            // connection that raced ahead of the WebSocket): refuse it as
+            // any polling request after the upgrade is refused. What is
+            // buffered goes over the WebSocket.
+            self.refuse(request, RequestError::BadRequest);
         }
         self.transport = Transport::WebSocket(ws);
         self.limits.upgrades_allowed = false;

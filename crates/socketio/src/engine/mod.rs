@@ -265,18 +265,17 @@ async fn handle<R: Runtime, B: RequestBody>(
         query: &query,
         websocket,
     });
-    let refused = |handshake: &Handshake| {
-        shared
+    // The handshake (its headers copied) is built only when a check is set.
+    let refused = matches!(route, Ok(Route::Handshake(_)))
+        && shared
             .config
             .allow_request
             .as_ref()
-            .is_some_and(|allow| !(allow.0)(handshake))
-    };
-    let route = match route {
-        Ok(Route::Handshake(_)) if refused(&Handshake::of(&request)) => {
-            Err(RequestError::Forbidden)
-        }
-        other => other,
+            .is_some_and(|allow| !(allow.0)(&Handshake::of(&request)));
+    let route = if refused {
+        Err(RequestError::Forbidden)
+    } else {
+        route
     };
     let reply = match route {
         Err(error) => reply_from(error.response()),

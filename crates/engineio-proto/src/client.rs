@@ -484,7 +484,11 @@ impl Client {
 
     /// Fires the heartbeat watchdog when due. Safe to call early or often.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.timers.take_expired(Timer::Heartbeat as usize, now) {
+        if self
+            .timers
+            .take_expired(Timer::Heartbeat as usize, now)
+            .is_some()
+        {
             self.close_with(CloseReason::PingTimeout);
         }
     }

@@ -135,14 +135,16 @@ impl<const N: usize> TimerTable<N> {
         self.deadlines.iter().copied().fold(None, earliest)
     }
 
-    /// Clears the slot and returns true when its deadline is at or before `now`.
-    pub(crate) fn take_expired(&mut self, slot: usize, now: Instant) -> bool {
+    /// Clears the slot and returns its deadline when that is at or before
+    /// `now` (the deadline, not `now`: a machine woken late can still
+    /// schedule what follows from when the timer was due).
+    pub(crate) fn take_expired(&mut self, slot: usize, now: Instant) -> Option<Instant> {
         match self.deadlines[slot] {
             Some(at) if at <= now => {
                 self.deadlines[slot] = None;
-                true
+                Some(at)
             }
-            _ => false,
+            _ => None,
         }
     }
 }

@@ -159,7 +159,8 @@ fn upgrade_to_websocket() {
     let mut sim = upgrading();
     sim.connect();
     let sid = sim.sid();
-    sim.run_for(Duration::from_millis(50));
+    // The client's poll gets its NOOP one tick (100 ms) after the probe.
+    sim.run_for(Duration::from_millis(150));
     assert_eq!(sim.client.transport(), TransportKind::WebSocket);
     assert_eq!(
         sim.session(sid).unwrap().transport(),

@@ -55,31 +55,29 @@ fn probe(session: &mut Session, at: Instant) {
 }
 
 #[test]
-fn upgrade_noops_are_immediate_for_a_parked_get_then_rate_limited() {
+fn upgrade_noops_come_every_tick_from_the_probe() {
     let mut session = open_polling();
-    // A GET parked when the probe is answered is released at once.
     session.handle_poll(T0, RequestId(2));
     assert!(drain(&mut session).is_empty());
     session.handle_upgrade(T0, WsId(9));
     session.handle_ws_frame(T0, WsId(9), text("2probe"));
+    // 3probe at once; the parked GET waits for the first tick.
     let outputs = drain(&mut session);
     assert_eq!(
-        outputs[0],
-        Output::WsSend {
+        outputs,
+        vec![Output::WsSend {
             ws: WsId(9),
             frame: text("3probe")
-        }
+        }]
     );
-    assert_eq!(body_of(&outputs[1]), (RequestId(2), &b"6"[..]));
-    // A GET arriving after the probe waits for the next tick.
-    let later = T0 + Duration::from_millis(1);
-    session.handle_poll(later, RequestId(3));
+    let tick = T0 + Duration::from_millis(100);
+    assert_eq!(session.poll_timeout(), Some(tick));
+    session.handle_timeout(tick);
+    assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(2), &b"6"[..]));
+    // A client that keeps polling gets one NOOP per tick, not more.
+    session.handle_poll(tick + Duration::from_millis(1), RequestId(3));
     assert!(drain(&mut session).is_empty());
-    assert_eq!(
-        session.poll_timeout(),
-        Some(T0 + Duration::from_millis(100))
-    );
-    session.handle_timeout(T0 + Duration::from_millis(100));
+    session.handle_timeout(tick + Duration::from_millis(100));
     assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(3), &b"6"[..]));
 }
 
@@ -246,4 +244,32 @@ fn graceful_close_gives_up_after_the_close_timeout() {
         vec![Output::Closed(CloseReason::ForcedClose)]
     );
     assert_eq!(session.poll_timeout(), None);
+}
+
+#[test]
+fn a_late_wake_up_does_not_extend_the_pong_deadline() {
+    let config = ServerConfig::default();
+    let mut session = open_polling();
+    // The driver wakes 5 ms after the PING was due, then a GET arrives
+    // exactly pingInterval + pingTimeout after the handshake.
+    let due = T0 + config.ping_interval;
+    session.handle_timeout(due + Duration::from_millis(5));
+    session.handle_poll(due + config.ping_timeout, RequestId(2));
+    let outputs = drain(&mut session);
+    assert_eq!(outputs[0], Output::Closed(CloseReason::PingTimeout));
+}
+
+#[test]
+fn one_late_call_queues_the_ping_and_applies_its_deadline() {
+    let config = ServerConfig::default();
+    let mut session = open_polling();
+    // No wake-up at all until after both deadlines.
+    let late = T0 + config.ping_interval + config.ping_timeout + Duration::from_millis(1);
+    session.handle_poll(late, RequestId(2));
+    let outputs = drain(&mut session);
+    assert_eq!(outputs[0], Output::Closed(CloseReason::PingTimeout));
+    assert_eq!(
+        body_of(&outputs[1]).1,
+        br#"{"code":1,"message":"Session ID unknown"}"#
+    );
 }

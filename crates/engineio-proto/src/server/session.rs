@@ -16,9 +16,9 @@
 //! Upgrade (polling → WebSocket): the driver accepts a WebSocket with the sid
 //! and calls [`Session::handle_upgrade`]. The client sends `2probe` on it and
 //! gets `3probe`; from then until the client's `5`, a parked GET receives a
-//! NOOP (at once if it was parked at the probe, then at most one per 100 ms)
-//! so the client can pause its polling. A GET still parked at `5` is refused
-//! like any polling request after the upgrade. On `5` the WebSocket becomes the transport and the buffer moves
+//! NOOP every 100 ms (the first one tick after the probe, as in Node) so the
+//! client can pause its polling. A GET still parked at `5` is refused like
+//! any polling request after the upgrade. On `5` the WebSocket becomes the transport and the buffer moves
 //! over to it: nothing queued is lost or duplicated and order is kept. Any
 //! other packet on the probe, a timeout or the probe closing abandons the
 //! upgrade and the session stays on polling.
@@ -426,18 +426,22 @@ impl Session {
         if self.take_expired(Timer::Close, now) {
             self.close_with(CloseReason::ForcedClose);
         }
-        if self.take_expired(Timer::Pong, now) {
-            self.close_with(CloseReason::PingTimeout);
-        }
-        if self.take_expired(Timer::Ping, now) {
+        // The PING before its PONG deadline: one call made late must apply
+        // both.
+        if let Some(due) = self.timers.take_expired(Timer::Ping as usize, now) {
             // A PING the client has not read yet already asks for a PONG: a
             // client that POSTs PONGs but never polls must not grow the buffer
             // by one PING per interval.
             if !self.buffer.contains(&Packet::PING) {
                 self.buffer.push_back(Packet::PING);
             }
-            self.set_timer(Timer::Pong, now + self.limits.ping_timeout);
+            // Counted from when the PING was due, not from a late wake-up:
+            // the client gets exactly pingTimeout, never more.
+            self.set_timer(Timer::Pong, due + self.limits.ping_timeout);
             self.flush();
+        }
+        if self.take_expired(Timer::Pong, now) {
+            self.close_with(CloseReason::PingTimeout);
         }
         if self.take_expired(Timer::Upgrade, now) {
             self.abandon_upgrade();
@@ -483,20 +487,17 @@ impl Session {
                 ws,
                 frame: Packet::PONG_PROBE.encode_frame(),
             });
+            // The NOOP cadence starts at the probe, as in Node: the first
+            // NOOP goes one tick later, never at once. The client may have
+            // sent `5` and then a GET on another connection, and that GET can
+            // reach us before the frames; answered at once it would get 200
+            // where, a moment later, it gets the 400 of a post-upgrade poll.
             self.upgrade = Some(Upgrade {
                 ws,
                 probed: true,
-                last_noop: None,
+                last_noop: Some(now),
             });
             self.send_upgrade_noop(now);
-            // The NOOP cadence starts at the probe even when no GET was
-            // parked: a GET arriving after it waits for the next tick, which
-            // gives the client's `5` (sent on the other connection first)
-            // time to arrive before the GET is answered.
-            self.upgrade = self.upgrade.map(|u| Upgrade {
-                last_noop: Some(now),
-                ..u
-            });
         } else if packet == Packet::Upgrade {
             self.complete_upgrade(ws);
         } else {
@@ -505,10 +506,9 @@ impl Session {
     }
 
     /// Ends a parked GET with a NOOP (unless it has real packets to carry) so
-    /// the upgrading client can pause polling. A GET parked when the probe is
-    /// answered gets it at once; later ones at most every 100 ms from then,
-    /// so a client that keeps polling while it upgrades cannot make the
-    /// server spin.
+    /// the upgrading client can pause polling: at most one per 100 ms from
+    /// the probe, so a client that keeps polling while it upgrades cannot
+    /// make the server spin.
     fn send_upgrade_noop(&mut self, now: Instant) {
         let Some(upgrade) = self.upgrade.filter(|u| u.probed) else {
             return;
@@ -650,7 +650,7 @@ impl Session {
     }
 
     fn take_expired(&mut self, timer: Timer, now: Instant) -> bool {
-        self.timers.take_expired(timer as usize, now)
+        self.timers.take_expired(timer as usize, now).is_some()
     }
 }
 

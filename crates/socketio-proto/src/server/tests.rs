@@ -181,6 +181,12 @@ fn no_namespace_in_time_closes() {
 fn accepting_clears_the_connect_timeout() {
     let mut h = Harness::new();
     h.connect("40", "/", "a");
+    // A live client answers the heartbeat meanwhile (the first PING is due
+    // before the connect timeout).
+    h.now = T0 + ServerConfig::default().ping_interval;
+    h.conn.handle_timeout(h.now);
+    h.drain();
+    h.text("3");
     let timeout = ConnectionConfig::default().connect_timeout;
     h.now = T0 + timeout;
     h.conn.handle_timeout(h.now);

@@ -261,7 +261,9 @@ fn main() {
         .send(world.now, Message::from("hello from the client"))
         .expect("queued");
     world.drain_client();
-    world.run_for(Duration::from_millis(10));
+    // The upgrading client's poll gets its NOOP one tick (100 ms) after the
+    // probe, then the client switches.
+    world.run_for(Duration::from_millis(150));
 
     println!("\n== messages over WebSocket, text and binary");
     world

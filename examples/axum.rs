@@ -8,13 +8,13 @@
 use axum::routing::get;
 use axum::Router;
 use runtime_tokio::{SocketIoLayer, TokioRuntime};
-use socketio::{SocketIo, SocketIoConfig};
+use socketio::{Payload, SocketIo, SocketIoConfig};
 
 #[tokio::main]
 async fn main() {
     let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
     io.on_connection("/", |socket| async move {
-        socket.on("ping", |socket, payload, _| async move {
+        socket.on("ping", |socket, payload: Payload, _| async move {
             let _ = socket.emit_payload("pong", payload).await;
         });
     });

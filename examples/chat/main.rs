@@ -17,7 +17,7 @@ use http_body_util::Full;
 use runtime_tokio::TokioRuntime;
 use serde_json::json;
 use socketio::engine::HttpReply;
-use socketio::{HttpHandler, SocketIo, SocketIoConfig, SocketRef};
+use socketio::{Data, HttpHandler, Payload, SocketIo, SocketIoConfig, SocketRef};
 
 const PAGE: &str = include_str!("index.html");
 
@@ -71,12 +71,9 @@ fn on_connection(socket: SocketRef, users: Arc<AtomicUsize>) -> impl Future<Outp
     let user = Arc::new(User::default());
     let joined = {
         let (user, users) = (user.clone(), users.clone());
-        move |socket: SocketRef, payload: socketio::Payload, _| {
+        move |socket: SocketRef, Data(name): Data<String>, _| {
             let (user, users) = (user.clone(), users.clone());
             async move {
-                let Ok(name) = payload.first::<String>() else {
-                    return;
-                };
                 {
                     let mut current = user.name.lock().unwrap_or_else(|p| p.into_inner());
                     if current.is_some() {
@@ -94,24 +91,27 @@ fn on_connection(socket: SocketRef, users: Arc<AtomicUsize>) -> impl Future<Outp
     async move {
         socket.on("add user", joined);
         let speaker = user.clone();
-        socket.on("new message", move |socket, payload, _| {
-            let speaker = speaker.clone();
-            async move {
-                let (Some(name), Ok(message)) = (speaker.name(), payload.first::<String>()) else {
-                    return;
-                };
-                let _ = socket
-                    .broadcast()
-                    .emit(
-                        "new message",
-                        &json!({ "username": name, "message": message }),
-                    )
-                    .await;
-            }
-        });
+        socket.on(
+            "new message",
+            move |socket, Data(message): Data<String>, _| {
+                let speaker = speaker.clone();
+                async move {
+                    let Some(name) = speaker.name() else {
+                        return;
+                    };
+                    let _ = socket
+                        .broadcast()
+                        .emit(
+                            "new message",
+                            &json!({ "username": name, "message": message }),
+                        )
+                        .await;
+                }
+            },
+        );
         for event in ["typing", "stop typing"] {
             let typist = user.clone();
-            socket.on(event, move |socket, _, _| {
+            socket.on(event, move |socket, _: Payload, _| {
                 let typist = typist.clone();
                 async move {
                     if let Some(name) = typist.name() {

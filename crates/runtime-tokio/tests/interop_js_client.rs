@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use runtime_tokio::TokioRuntime;
-use socketio::{AckError, ConnectError, ConnectRequest, Payload, SocketIo, SocketIoConfig};
+use socketio::{
+    AckError, Args, ConnectError, ConnectRequest, Data, Payload, SocketIo, SocketIoConfig,
+};
 use tokio::net::TcpListener;
 use tokio::process::Command;
 
@@ -59,42 +61,36 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
                 let reasons = reasons.clone();
                 async move { reasons.lock().unwrap().push(reason) }
             });
-            socket.on("echo", |socket, payload, _| async move {
+            socket.on("echo", |socket, payload: Payload, _| async move {
                 socket.emit_payload("echo", payload).await.unwrap();
             });
-            socket.on("sum", |_, payload, ack| async move {
-                let (a, b): (i64, i64) = payload.parse().unwrap();
-                ack.unwrap()
-                    .send(Payload::single(&(a + b)).unwrap())
-                    .await
-                    .unwrap();
+            socket.on("sum", |_, Args((a, b)): Args<(i64, i64)>, ack| async move {
+                ack.unwrap().send(&(a + b)).await.unwrap();
             });
-            socket.on("echo-ack", |_, payload, ack| async move {
-                ack.unwrap().send(payload).await.unwrap();
+            socket.on("echo-ack", |_, payload: Payload, ack| async move {
+                ack.unwrap().send_payload(payload).await.unwrap();
             });
-            socket.on("join", |socket, payload, ack| async move {
-                let room: String = payload.first().unwrap();
+            socket.on("join", |socket, Data(room): Data<String>, ack| async move {
                 socket.join(&room);
                 // The socket's own room first, as Node lists it.
                 let mut rooms = socket.rooms();
                 rooms.sort_by_key(|room| room != socket.id().as_str());
-                ack.unwrap()
-                    .send(Payload::single(&rooms).unwrap())
-                    .await
-                    .unwrap();
+                ack.unwrap().send(&rooms).await.unwrap();
             });
-            socket.on("shout", |socket, payload, _| async move {
-                let (room, text): (String, String) = payload.parse().unwrap();
-                socket.to(&room).emit("shout", &text).await.unwrap();
-            });
-            socket.on("announce", move |_, payload, _| {
+            socket.on(
+                "shout",
+                |socket, Args((room, text)): Args<(String, String)>, _| async move {
+                    socket.to(&room).emit("shout", &text).await.unwrap();
+                },
+            );
+            socket.on("announce", move |_, payload: Payload, _| {
                 let main = main.clone();
                 async move {
                     let (except, text): (String, String) = payload.parse().unwrap();
                     main.except(&except).emit("announce", &text).await.unwrap();
                 }
             });
-            socket.on("ask-me", |socket, payload, _| async move {
+            socket.on("ask-me", |socket, payload: Payload, _| async move {
                 let timeout = Some(Duration::from_secs(2));
                 let answer = socket
                     .emit_with_ack("question", payload, timeout)
@@ -103,7 +99,7 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
                 let answer: serde_json::Value = answer.parse().unwrap();
                 socket.emit("answer", &answer).await.unwrap();
             });
-            socket.on("ask-me-silently", |socket, _, _| async move {
+            socket.on("ask-me-silently", |socket, _: Payload, _| async move {
                 let timeout = Some(Duration::from_millis(300));
                 let outcome = socket
                     .emit_with_ack("silent-question", Payload::default(), timeout)
@@ -118,23 +114,21 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
                 async move { any.lock().unwrap().push(event) }
             });
             for name in ["first", "second"] {
-                socket.on("multi", move |_, payload, ack| async move {
-                    let text: String = payload.first().unwrap();
-                    let answer = Payload::single(&format!("{name}:{text}")).unwrap();
-                    ack.unwrap().send(answer).await.unwrap();
-                });
+                socket.on(
+                    "multi",
+                    move |_, Data(text): Data<String>, ack| async move {
+                        ack.unwrap().send(&format!("{name}:{text}")).await.unwrap();
+                    },
+                );
             }
-            socket.on("seen", move |_, _, ack| {
+            socket.on("seen", move |_, _: Payload, ack| {
                 let seen = seen.clone();
                 async move {
                     let events = seen.lock().unwrap().clone();
-                    ack.unwrap()
-                        .send(Payload::single(&events).unwrap())
-                        .await
-                        .unwrap();
+                    ack.unwrap().send(&events).await.unwrap();
                 }
             });
-            socket.on("kick-me", |socket, _, _| async move {
+            socket.on("kick-me", |socket, _: Payload, _| async move {
                 socket.disconnect().await.unwrap();
             });
             socket
@@ -163,18 +157,15 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
     bulk.on_connection(move |socket| {
         let bulk = namespace.clone();
         async move {
-            socket.on("bulk", move |_, _, ack| {
+            socket.on("bulk", move |_, _: Payload, ack| {
                 let everyone = bulk.broadcast();
                 async move {
-                    let count = everyone.fetch_sockets().len();
-                    everyone.sockets_join("all");
-                    ack.unwrap()
-                        .send(Payload::single(&count).unwrap())
-                        .await
-                        .unwrap();
+                    let count = everyone.fetch_sockets().await.unwrap().len();
+                    everyone.sockets_join("all").await.unwrap();
+                    ack.unwrap().send(&count).await.unwrap();
                     let all = everyone.clone().to("all");
                     all.emit("to-all", &count).await.unwrap();
-                    everyone.disconnect_sockets().await;
+                    everyone.disconnect_sockets(false).await.unwrap();
                 }
             });
         }
@@ -184,14 +175,13 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
     vote.on_connection(move |socket| {
         let everyone = everyone.clone();
         async move {
-            socket.on("start-vote", move |_, _, _| {
+            socket.on("start-vote", move |_, _: Payload, _| {
                 let everyone = everyone.clone();
                 async move {
                     use futures_util::StreamExt;
-                    let timeout = Some(Duration::from_secs(2));
                     let answers = everyone
-                        .broadcast()
-                        .emit_with_ack("vote", Payload::default(), timeout)
+                        .timeout(Duration::from_secs(2))
+                        .emit_with_ack("vote", Payload::default())
                         .await
                         .unwrap();
                     let mut votes: Vec<String> = answers
@@ -316,7 +306,7 @@ async fn start_recovery_server() -> SocketAddr {
                 socket.set_data(serde_json::json!({ "visits": 1 }));
             }
             socket.join("ticks");
-            socket.on("start", move |_, _, _| {
+            socket.on("start", move |_, _: Payload, _| {
                 let main = main.clone();
                 async move {
                     main.to("ticks").emit("tick", &1).await.unwrap();
@@ -358,7 +348,7 @@ fn restartable_server(
     io.on_connection("/", move |socket| {
         let restart = restart.clone();
         async move {
-            socket.on("restart-please", move |_, _, _| {
+            socket.on("restart-please", move |_, _: Payload, _| {
                 let restart = restart.clone();
                 async move {
                     let _ = restart.send(());

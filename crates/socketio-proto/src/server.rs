@@ -365,6 +365,25 @@ impl Connection {
         self.write(now, packet)
     }
 
+    /// Sends an already encoded packet only if it can leave at once
+    /// (Node's `volatile` flag): over an open WebSocket, or to a parked
+    /// long-poll GET. Returns whether it was sent; a dropped packet is not
+    /// an error.
+    pub fn emit_volatile(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        packet: &EncodedPacket,
+    ) -> Result<bool, CommandError> {
+        self.handle_timeout(now);
+        self.check_connected(nsp)?;
+        if !self.engine.is_writable() {
+            return Ok(false);
+        }
+        self.write(now, packet)?;
+        Ok(true)
+    }
+
     /// Sends an event that asks for an ack; the answer comes as
     /// [`Output::Ack`] or, after `timeout`, [`Output::AckTimeout`].
     pub fn emit_with_ack(

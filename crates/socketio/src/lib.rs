@@ -2,17 +2,21 @@
 //! [`Runtime`] trait and runtime-neutral IO; a runtime crate (`runtime-tokio`,
 //! `runtime-smol`) supplies the runtime and the listener.
 //!
-//! Today it offers the raw Engine.IO server ([`engine`], what npm's
-//! `engine.io` offers) and a first Socket.IO server ([`server`]: namespaces,
-//! event handlers run in order per socket, emits, acks), driven by
-//! `engineio-proto` and `socketio-proto`.
+//! It offers the Socket.IO server ([`server`]: namespaces, middlewares,
+//! event handlers run in order per socket, serde-typed payloads with binary
+//! ([`payload`]), acks, rooms and broadcasts through a cluster-shaped
+//! [`adapter`], connection state recovery) and the raw Engine.IO server
+//! ([`engine`], what npm's `engine.io` offers), driven by `engineio-proto`
+//! and `socketio-proto`.
 
 #![forbid(unsafe_code)]
 
+pub mod adapter;
 pub mod engine;
 mod handshake;
 mod io;
 mod locks;
+pub mod payload;
 pub mod runtime;
 pub mod server;
 
@@ -21,10 +25,13 @@ pub use io::HyperIo;
 pub use runtime::{BoxFuture, Clock, Runtime, Sleep};
 pub use socketio_proto::recovery::RecoveryConfig;
 
+pub use adapter::{Adapter, AdapterError, BroadcastOptions, RemoteSocket};
 pub use engine::{AllowRequest, EngineConfig, EngineServer, EngineSocket, SessionClosed};
+pub use payload::{Args, Binary, Data, FromPayload, Payload, PayloadError};
 pub use server::{
-    AckError, AckSender, AckStream, BroadcastOperator, ConnectError, ConnectRequest, NamespaceRef,
-    Payload, SocketIo, SocketIoConfig, SocketRef,
+    AckError, AckSender, AckStream, BroadcastError, BroadcastOperator, ConnectError,
+    ConnectRequest, EmitError, EventError, NamespaceRef, ServerAck, SocketIo, SocketIoConfig,
+    SocketRef,
 };
 
 use std::future::Future;

@@ -228,6 +228,18 @@ impl Session {
         self.phase == Phase::Closed
     }
 
+    /// Whether a packet sent now would leave at once (Node's
+    /// `transport.writable`): a WebSocket is open, or a long-poll GET is
+    /// parked. A volatile emit is dropped when this is false, so a client
+    /// that is between polls misses it instead of having it queued.
+    pub fn is_writable(&self) -> bool {
+        self.phase == Phase::Open
+            && match self.transport {
+                Transport::Polling { parked } => parked.is_some(),
+                Transport::WebSocket(_) => true,
+            }
+    }
+
     /// Packets waiting for the client to read them.
     pub fn buffered(&self) -> usize {
         self.buffer.len()

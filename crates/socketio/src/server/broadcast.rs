@@ -1,11 +1,5 @@
-//! Broadcasts: one packet to every socket a room selection names.
-//!
-//! The packet is encoded once; every recipient gets a clone that shares its
-//! buffers. Delivery never waits on a recipient: each connection's command
-//! queue is bounded, and a recipient whose queue is full misses the packet and
-//! is reported in [`BroadcastError::Lagging`] (an await here could deadlock two
-//! connections broadcasting to each other, and an unbounded queue could grow
-//! without limit behind a client that does not read).
+//! Broadcast operators: a selection of sockets (rooms, exceptions, flags)
+//! and what to do with it, carried out by the namespace's adapter.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,17 +7,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_channel::oneshot;
-use futures_util::stream::{FuturesUnordered, Stream};
+use futures_util::stream::{FuturesUnordered, SelectAll, Stream, StreamExt};
 
 use engineio_proto::Sid;
 use serde::Serialize;
 use socketio_proto::rooms::Room;
 use socketio_proto::{Packet, PacketKind};
 
-use super::socket::{Payload, PayloadError, SocketRef};
-use super::{AckError, NamespaceState, SioCommand};
-use crate::engine::session::{Command, Input};
+use super::namespace::NamespaceState;
+use super::AckError;
+use crate::adapter::{AdapterError, BroadcastOptions, RemoteSocket};
+use crate::payload::{Payload, PayloadError};
 
 /// Why a broadcast did not reach every selected socket.
 #[derive(Debug, thiserror::Error)]
@@ -36,109 +30,103 @@ pub enum BroadcastError {
     /// missed this packet. Every other selected socket got it.
     #[error("{} socket(s) lagging", .0.len())]
     Lagging(Vec<Sid>),
+    /// The adapter could not reach the other servers; this server's
+    /// sockets got the packet.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
 }
 
-/// A broadcast being built: target rooms, excluded rooms, then an emit.
-/// No rooms means the whole namespace.
+/// A broadcast being built (Node's `BroadcastOperator`): target rooms,
+/// excluded rooms and flags, then an operation. No rooms means the whole
+/// namespace.
 #[derive(Clone)]
 pub struct BroadcastOperator {
     namespace: Arc<NamespaceState>,
-    rooms: Vec<Room>,
-    except: Vec<Room>,
+    opts: BroadcastOptions,
 }
 
 impl BroadcastOperator {
     pub(crate) fn new(namespace: Arc<NamespaceState>) -> Self {
         BroadcastOperator {
             namespace,
-            rooms: Vec::new(),
-            except: Vec::new(),
+            opts: BroadcastOptions::default(),
         }
     }
 
-    /// Also targets the sockets in `room`.
+    /// Also targets the sockets in `room` (Node's `to` and `in`).
     pub fn to(mut self, room: &str) -> Self {
-        self.rooms.push(Room::from(room));
+        self.opts.rooms.push(Room::from(room));
         self
     }
 
     /// Leaves out the sockets in `room`.
     pub fn except(mut self, room: &str) -> Self {
-        self.except.push(Room::from(room));
+        self.opts.except.push(Room::from(room));
         self
     }
 
-    /// The selected sockets (Node's `fetchSockets`, on this server).
-    pub fn fetch_sockets(&self) -> Vec<SocketRef> {
-        self.targets()
+    /// Drops the packet for sockets that cannot take it at once (a polling
+    /// client between two requests, a full queue) instead of queueing it or
+    /// reporting them as lagging (Node's `volatile`).
+    pub fn volatile(mut self) -> Self {
+        self.opts.flags.volatile = true;
+        self
+    }
+
+    /// Only this server's sockets, even with a cluster adapter (Node's
+    /// `local`).
+    pub fn local(mut self) -> Self {
+        self.opts.flags.local = true;
+        self
+    }
+
+    /// How long [`BroadcastOperator::emit_with_ack`] waits for each answer
+    /// (Node's `timeout`); without it, answers are awaited as long as their
+    /// sockets live.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.opts.flags.timeout = Some(timeout);
+        self
+    }
+
+    /// The selection and flags built so far.
+    pub fn options(&self) -> &BroadcastOptions {
+        &self.opts
+    }
+
+    /// The selected sockets, on every server (Node's `fetchSockets`).
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, AdapterError> {
+        self.namespace
+            .adapter()
+            .fetch_sockets(self.opts.clone())
+            .await
     }
 
     /// Makes every selected socket join `room` (Node's `socketsJoin`).
-    pub fn sockets_join(&self, room: &str) {
-        for socket in self.targets() {
-            socket.join(room);
-        }
+    pub async fn sockets_join(&self, room: &str) -> Result<(), AdapterError> {
+        let rooms = vec![Room::from(room)];
+        self.namespace
+            .adapter()
+            .add_sockets(self.opts.clone(), rooms)
+            .await
     }
 
     /// Makes every selected socket leave `room` (Node's `socketsLeave`).
-    pub fn sockets_leave(&self, room: &str) {
-        for socket in self.targets() {
-            socket.leave(room);
-        }
+    pub async fn sockets_leave(&self, room: &str) -> Result<(), AdapterError> {
+        let rooms = vec![Room::from(room)];
+        self.namespace
+            .adapter()
+            .del_sockets(self.opts.clone(), rooms)
+            .await
     }
 
     /// Disconnects every selected socket (Node's `disconnectSockets`); their
-    /// clients see `io server disconnect`.
-    pub async fn disconnect_sockets(&self) {
-        for socket in self.targets() {
-            let _ = socket.disconnect().await;
-        }
-    }
-
-    /// Emits `event` to every selected socket, each asked for an ack, and
-    /// returns their answers as a stream, in the order they come (Node's
-    /// `io.timeout(ms).emitWithAck`). Every selected socket yields exactly
-    /// one item: its answer, or `AckError::Timeout` after `timeout`, or
-    /// `AckError::Disconnected`.
-    pub async fn emit_with_ack(
-        &self,
-        event: &str,
-        payload: Payload,
-        timeout: Option<Duration>,
-    ) -> Result<AckStream, BroadcastError> {
-        let nsp = self.namespace.name.clone();
-        // The event is encoded per socket (each carries its own ack id); the
-        // data and attachments are shared.
-        let data = payload.event_data(event)?;
-        let answers = FuturesUnordered::new();
-        for socket in self.targets() {
-            let (reply, answer) = oneshot::channel();
-            let packet = Packet {
-                attachments: payload.attachments().to_vec(),
-                ..Packet::new(PacketKind::Event, nsp.clone(), Some(data.clone()))
-            };
-            let command = Input::Command(Command::Sio(SioCommand::EmitWithAck {
-                packet,
-                timeout,
-                reply,
-            }));
-            let id = socket.id();
-            let sent = socket.inner.commands.clone().try_send(command).is_ok();
-            answers.push(Box::pin(async move {
-                let outcome = if sent {
-                    answer.await.unwrap_or(Err(AckError::Disconnected))
-                } else {
-                    Err(AckError::Disconnected)
-                };
-                (id, outcome)
-            }) as AckFuture);
-        }
-        Ok(AckStream { answers })
-    }
-
-    /// The ids of the sockets this broadcast reaches now.
-    pub fn socket_ids(&self) -> Vec<Sid> {
-        self.targets().iter().map(SocketRef::id).collect()
+    /// clients see `io server disconnect`. With `close`, their whole
+    /// connections close (every namespace of them).
+    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), AdapterError> {
+        self.namespace
+            .adapter()
+            .disconnect_sockets(self.opts.clone(), close)
+            .await
     }
 
     /// Emits `event` with one argument to every selected socket.
@@ -150,73 +138,97 @@ impl BroadcastOperator {
         self.emit_payload(event, Payload::single(value)?).await
     }
 
-    /// Emits `event` with a payload to every selected socket.
+    /// Emits `event` with a payload to every selected socket. The packet is
+    /// encoded once for all of them.
     pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), BroadcastError> {
-        let nsp = self.namespace.name.clone();
-        let mut data = payload.event_data(event)?;
-        // Recorded even when no socket is selected now: a recovering client
-        // may be away and get it on its return.
-        if let Some(recovery) = &self.namespace.recovery {
-            data = recovery.record(data, payload.attachments(), &self.rooms, &self.except);
-        }
-        let targets = self.targets();
-        if targets.is_empty() {
-            return Ok(());
-        }
-        let encoded = Packet {
-            attachments: payload.attachments().to_vec(),
-            ..Packet::new(PacketKind::Event, nsp.clone(), Some(data))
-        }
-        .encode();
-        let mut lagging = Vec::new();
-        for socket in &targets {
-            let command = Input::Command(Command::Sio(SioCommand::Emit {
-                nsp: nsp.clone(),
-                packet: encoded.clone(),
-            }));
-            if socket.inner.commands.clone().try_send(command).is_err() {
-                lagging.push(socket.id());
-            }
-        }
-        if lagging.is_empty() {
-            Ok(())
-        } else {
-            tracing::warn!(count = lagging.len(), "broadcast skipped lagging sockets");
-            Err(BroadcastError::Lagging(lagging))
-        }
+        let packet = self.event_packet(event, payload)?;
+        self.namespace
+            .adapter()
+            .broadcast(packet, self.opts.clone())
+            .await
     }
 
-    /// The selected sockets, collected so no lock is held while sending.
-    fn targets(&self) -> Vec<SocketRef> {
-        let members = self.namespace.members();
-        members
-            .rooms
-            .select(&self.rooms, &self.except)
-            .filter_map(|id| members.sockets.get(id).cloned())
-            .collect()
+    /// Emits `event` to every selected socket, each asked for an ack, and
+    /// returns their answers as a stream, in the order they come (Node's
+    /// `io.timeout(ms).emitWithAck`). Every selected socket yields exactly
+    /// one item: its answer, or `AckError::Timeout` after the
+    /// [`BroadcastOperator::timeout`], or `AckError::Disconnected`.
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+    ) -> Result<AckStream, BroadcastError> {
+        let packet = self.event_packet(event, payload)?;
+        self.namespace
+            .adapter()
+            .broadcast_with_ack(packet, self.opts.clone())
+            .await
+    }
+
+    fn event_packet(&self, event: &str, payload: Payload) -> Result<Packet, PayloadError> {
+        let data = payload.event_data(event)?;
+        let (_, attachments) = payload.into_parts();
+        Ok(Packet {
+            attachments,
+            ..Packet::new(PacketKind::Event, self.namespace.name.clone(), Some(data))
+        })
     }
 }
 
-type AckFuture = Pin<Box<dyn Future<Output = (Sid, Result<Payload, AckError>)> + Send>>;
+/// One socket's answer to a broadcast with acks.
+pub type AckAnswer = (Sid, Result<Payload, AckError>);
+type AckFuture = Pin<Box<dyn Future<Output = AckAnswer> + Send>>;
+type AckAnswers = Pin<Box<dyn Stream<Item = AckAnswer> + Send>>;
 
 /// The answers to a broadcast with acks: one item per selected socket, in
 /// the order they arrive. Collect it with `StreamExt::collect` to wait for
-/// all of them.
+/// all of them. Adapters build it from local answers ([`AckStream::push`])
+/// and from streams of remote ones ([`AckStream::merge`]).
 pub struct AckStream {
-    answers: FuturesUnordered<AckFuture>,
+    local: FuturesUnordered<AckFuture>,
+    remote: SelectAll<AckAnswers>,
 }
 
 impl AckStream {
-    /// How many answers are still to come.
-    pub fn pending(&self) -> usize {
-        self.answers.len()
+    /// A stream with no answer to wait for.
+    pub fn empty() -> AckStream {
+        AckStream {
+            local: FuturesUnordered::new(),
+            remote: SelectAll::new(),
+        }
+    }
+
+    /// Adds one socket's future answer.
+    pub fn push<F>(&mut self, answer: F)
+    where
+        F: Future<Output = AckAnswer> + Send + 'static,
+    {
+        self.local.push(Box::pin(answer));
+    }
+
+    /// Adds a stream of answers (from other servers, for one).
+    pub fn merge<S>(&mut self, answers: S)
+    where
+        S: Stream<Item = AckAnswer> + Send + 'static,
+    {
+        self.remote.push(answers.boxed());
     }
 }
 
 impl Stream for AckStream {
-    type Item = (Sid, Result<Payload, AckError>);
+    type Item = AckAnswer;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.answers).poll_next(cx)
+        let local = Pin::new(&mut self.local).poll_next(cx);
+        if let Poll::Ready(Some(answer)) = local {
+            return Poll::Ready(Some(answer));
+        }
+        let remote = Pin::new(&mut self.remote).poll_next(cx);
+        match (local, remote) {
+            (_, Poll::Ready(Some(answer))) => Poll::Ready(Some(answer)),
+            // Both exhausted (an empty FuturesUnordered/SelectAll is done).
+            (Poll::Ready(None), Poll::Ready(None)) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
     }
 }

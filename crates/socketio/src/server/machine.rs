@@ -10,8 +10,8 @@ use futures_channel::oneshot;
 use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Output};
 use socketio_proto::{AckId, EncodedPacket, Packet};
 
-use super::socket::Payload;
 use crate::engine::session::{Command, Driven, Step};
+use crate::payload::Payload;
 
 /// What the application asks of a Socket.IO connection.
 pub(crate) enum SioCommand {
@@ -28,6 +28,8 @@ pub(crate) enum SioCommand {
     Emit {
         nsp: Str,
         packet: EncodedPacket,
+        /// Drop it unless the transport can take it at once.
+        volatile: bool,
     },
     Ack {
         nsp: Str,
@@ -83,7 +85,16 @@ impl SioMachine {
                 self.conn.accept(now, &nsp, sid, pid.as_deref())
             }
             SioCommand::Reject { nsp, data } => self.conn.reject(now, &nsp, data),
-            SioCommand::Emit { nsp, packet } => self.conn.emit(now, &nsp, &packet),
+            SioCommand::Emit {
+                nsp,
+                packet,
+                volatile: false,
+            } => self.conn.emit(now, &nsp, &packet),
+            SioCommand::Emit {
+                nsp,
+                packet,
+                volatile: true,
+            } => self.conn.emit_volatile(now, &nsp, &packet).map(drop),
             SioCommand::Ack {
                 nsp,
                 id,

@@ -9,17 +9,25 @@ use std::sync::Arc;
 use engineio_proto::Str;
 use serde::de::DeserializeOwned;
 
+use crate::handshake::Handshake;
+
 /// What a middleware sees of a joining socket.
 #[derive(Debug, Clone)]
 pub struct ConnectRequest {
     pub(crate) nsp: Str,
     pub(crate) auth: Str,
+    pub(crate) handshake: Arc<Handshake>,
 }
 
 impl ConnectRequest {
     /// The namespace being joined.
     pub fn namespace(&self) -> &str {
         &self.nsp
+    }
+
+    /// The request that opened the connection: headers, query, address.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
     }
 
     /// The auth object as JSON (`{}` when the client sent none).

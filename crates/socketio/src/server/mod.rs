@@ -14,42 +14,45 @@
 mod broadcast;
 mod machine;
 mod middleware;
+mod namespace;
 mod recovery;
 mod socket;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 
 use engineio_proto::server::{HttpResponse, Session};
-use engineio_proto::{RequestId, Sid, Str, WsId};
+use engineio_proto::{RequestId, Str, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 use socketio_proto::recovery::{is_recoverable, RecoveryConfig};
 use socketio_proto::server::{ConnectionConfig, Output};
 use socketio_proto::{Packet, PacketKind};
 
+use crate::adapter::{AdapterFactory, LocalAdapterFactory};
 use crate::engine::random_sid;
 use crate::engine::session::{spawn_task, Command, Input, WsCommand, INPUT_QUEUE};
 use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
 use crate::handshake::Handshake;
 pub(crate) use crate::locks::lock;
 use crate::locks::{read, write};
+pub use crate::payload::{Payload, PayloadError};
 use crate::runtime::Runtime;
 use crate::HttpHandler;
-pub use broadcast::{AckStream, BroadcastError, BroadcastOperator};
+pub use broadcast::{AckAnswer, AckStream, BroadcastError, BroadcastOperator};
 pub use machine::AckError;
 pub(crate) use machine::SioCommand;
 use machine::SioMachine;
-use middleware::Middleware;
 pub use middleware::{ConnectError, ConnectRequest};
+pub(crate) use namespace::NamespaceState;
+pub use namespace::{NamespaceRef, ServerAck};
 use socket::SocketInner;
-pub use socket::{AckSender, Disconnected, EmitError, Payload, PayloadError, SocketRef};
-use socketio_proto::rooms::{Room, Rooms};
+pub use socket::{AckSender, Disconnected, EmitError, EventError, SocketRef};
 
 /// Settings of a [`SocketIo`] server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct SocketIoConfig {
     /// Engine.IO settings; the path defaults to `/socket.io/`.
@@ -59,6 +62,20 @@ pub struct SocketIoConfig {
     /// Connection state recovery (Node's `connectionStateRecovery`); off
     /// when `None`, as in Node.
     pub recovery: Option<RecoveryConfig>,
+    /// Makes each namespace's adapter (Node's `adapter`): in memory by
+    /// default; a cluster adapter shares rooms and broadcasts between
+    /// servers.
+    pub adapter: Arc<dyn AdapterFactory>,
+}
+
+impl std::fmt::Debug for SocketIoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoConfig")
+            .field("engine", &self.engine)
+            .field("connection", &self.connection)
+            .field("recovery", &self.recovery)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SocketIoConfig {
@@ -70,115 +87,12 @@ impl Default for SocketIoConfig {
             },
             connection: ConnectionConfig::default(),
             recovery: None,
+            adapter: Arc::new(LocalAdapterFactory),
         }
-    }
-}
-
-type ConnectionFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-type ConnectionHandler = Arc<dyn Fn(SocketRef) -> ConnectionFuture + Send + Sync>;
-
-/// A namespace: its connection handler and its sockets, by id and by room.
-pub(crate) struct NamespaceState {
-    pub(crate) name: Str,
-    on_connection: RwLock<Option<ConnectionHandler>>,
-    pub(crate) recovery: Option<recovery::NamespaceRecovery>,
-    middlewares: RwLock<Vec<Middleware>>,
-    members: Mutex<Members>,
-}
-
-/// The sockets of a namespace. Each socket is in the room named by its id.
-#[derive(Default)]
-pub(crate) struct Members {
-    pub(crate) rooms: Rooms<Sid>,
-    pub(crate) sockets: HashMap<Sid, SocketRef>,
-}
-
-impl NamespaceState {
-    fn new(name: &str, recovery: Option<RecoveryConfig>) -> NamespaceState {
-        NamespaceState {
-            name: Str::from(name),
-            on_connection: RwLock::new(None),
-            recovery: recovery.map(recovery::NamespaceRecovery::new),
-            middlewares: RwLock::default(),
-            members: Mutex::default(),
-        }
-    }
-
-    /// A namespace for a socket whose namespace is gone: broadcasts reach nobody.
-    pub(crate) fn detached() -> NamespaceState {
-        NamespaceState::new("/", None)
-    }
-
-    pub(crate) fn members(&self) -> MutexGuard<'_, Members> {
-        lock(&self.members)
-    }
-
-    fn add(&self, socket: &SocketRef) {
-        let mut members = self.members();
-        let id = socket.id();
-        members.rooms.insert_socket(id);
-        members.rooms.join(id, Room::from(id.as_str()));
-        members.sockets.insert(id, socket.clone());
-    }
-
-    fn remove(&self, id: Sid) {
-        let mut members = self.members();
-        members.rooms.remove_socket(&id);
-        members.sockets.remove(&id);
     }
 }
 
 type Namespaces = Arc<RwLock<HashMap<String, Arc<NamespaceState>>>>;
-
-/// A namespace of a [`SocketIo`] server: its connection handler and
-/// broadcasts to its sockets.
-#[derive(Clone)]
-pub struct NamespaceRef {
-    state: Arc<NamespaceState>,
-}
-
-impl NamespaceRef {
-    /// Sets what to do with each socket that joins the namespace.
-    pub fn on_connection<F, Fut>(&self, handler: F)
-    where
-        F: Fn(SocketRef) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let handler: ConnectionHandler = Arc::new(move |socket| Box::pin(handler(socket)));
-        *write(&self.state.on_connection) = Some(handler);
-    }
-
-    /// Adds a connection middleware (Node's `namespace.use`). Middlewares
-    /// run in the order they were added, before the connection handler; the
-    /// first error refuses the socket with a CONNECT_ERROR.
-    pub fn use_middleware<F, Fut>(&self, middleware: F)
-    where
-        F: Fn(ConnectRequest) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
-    {
-        write(&self.state.middlewares).push(middleware::boxed(middleware));
-    }
-
-    /// A broadcast to the sockets in `room`.
-    pub fn to(&self, room: &str) -> BroadcastOperator {
-        self.broadcast().to(room)
-    }
-
-    /// A broadcast to every socket except those in `room`.
-    pub fn except(&self, room: &str) -> BroadcastOperator {
-        self.broadcast().except(room)
-    }
-
-    /// A broadcast to every socket of the namespace.
-    pub fn broadcast(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.state.clone())
-    }
-
-    /// How many sockets are connected.
-    pub fn socket_count(&self) -> usize {
-        self.state.members().sockets.len()
-    }
-}
 
 /// A Socket.IO server. Cheap to clone; all clones share namespaces and
 /// sessions. Serve it with a runtime crate's `listen`.
@@ -186,6 +100,7 @@ pub struct SocketIo<R: Runtime> {
     engine: EngineServer<R>,
     namespaces: Namespaces,
     recovery: Option<RecoveryConfig>,
+    adapters: Arc<dyn AdapterFactory>,
 }
 
 impl<R: Runtime> Clone for SocketIo<R> {
@@ -194,6 +109,7 @@ impl<R: Runtime> Clone for SocketIo<R> {
             engine: self.engine.clone(),
             namespaces: self.namespaces.clone(),
             recovery: self.recovery.clone(),
+            adapters: self.adapters.clone(),
         }
     }
 }
@@ -210,6 +126,7 @@ impl<R: Runtime> SocketIo<R> {
             engine: EngineServer::with_mode(runtime, config.engine, Box::new(mode)),
             namespaces,
             recovery: config.recovery,
+            adapters: config.adapter,
         }
     }
 
@@ -217,7 +134,7 @@ impl<R: Runtime> SocketIo<R> {
     pub fn of(&self, nsp: &str) -> NamespaceRef {
         let state = write(&self.namespaces)
             .entry(nsp.to_owned())
-            .or_insert_with(|| Arc::new(NamespaceState::new(nsp, self.recovery.clone())))
+            .or_insert_with(|| NamespaceState::new(nsp, self.recovery.clone(), &*self.adapters))
             .clone();
         NamespaceRef { state }
     }
@@ -236,6 +153,10 @@ impl<R: Runtime> SocketIo<R> {
     /// close`) and each session ends after delivering what it buffered.
     pub async fn close(&self) {
         self.engine.close_all().await;
+        let namespaces: Vec<_> = read(&self.namespaces).values().cloned().collect();
+        for namespace in namespaces {
+            namespace.adapter().close().await;
+        }
     }
 
     /// Answers a request on the Socket.IO path, whatever its body type
@@ -371,8 +292,9 @@ impl ConnectionTask {
                 let request = ConnectRequest {
                     nsp: nsp.clone(),
                     auth: auth.clone(),
+                    handshake: self.handshake.clone(),
                 };
-                let middlewares = read(&namespace.middlewares).clone();
+                let middlewares = namespace.middlewares();
                 for middleware in middlewares {
                     if let Err(error) = middleware(request.clone()).await {
                         let data = error.to_json();
@@ -392,21 +314,17 @@ impl ConnectionTask {
         })
         .await;
         let socket = SocketRef {
-            inner: Arc::new(SocketInner {
-                nsp: nsp.clone(),
+            inner: Arc::new(SocketInner::new(
+                nsp.clone(),
                 id,
                 pid,
                 recovered,
                 auth,
-                data: Mutex::new(data),
-                commands: self.commands.clone(),
-                handshake: self.handshake.clone(),
-                handlers: Mutex::default(),
-                any_handlers: Mutex::default(),
-                disconnecting_handlers: Mutex::default(),
-                disconnect_handlers: Mutex::default(),
-                namespace: Arc::downgrade(&namespace),
-            }),
+                data,
+                self.handshake.clone(),
+                self.commands.clone(),
+                Arc::downgrade(&namespace),
+            )),
         };
         namespace.add(&socket);
         for room in rooms {
@@ -421,11 +339,12 @@ impl ConnectionTask {
             self.send(SioCommand::Emit {
                 nsp: nsp.clone(),
                 packet: event.encode(),
+                volatile: false,
             })
             .await;
         }
         self.sockets.insert(nsp, socket.clone());
-        let handler = read(&namespace.on_connection).clone();
+        let handler = namespace.connection_handler();
         if let Some(handler) = handler {
             handler(socket).await;
         }

@@ -1,132 +1,39 @@
-//! The application's view of one socket: its identity, event handlers,
-//! emits and ack answers.
+//! The application's view of one socket: its identity, event handlers and
+//! middlewares, emits and ack answers.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
 use engineio_proto::{Sid, Str};
-use futures_channel::mpsc;
+use futures_channel::{mpsc, oneshot};
 use futures_util::SinkExt;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::value::RawValue;
-use socketio_proto::{AckId, Packet, PacketKind};
-
-use super::broadcast::BroadcastOperator;
-use super::machine::{AckError, SioCommand};
-use super::NamespaceState;
-use crate::engine::session::{Command, Input};
 use socketio_proto::rooms::Room;
+use socketio_proto::{AckId, EncodedPacket, Packet, PacketKind};
 
-/// The arguments of an event or ack: a JSON array as text (arguments after
-/// the event name, unparsed and byte-identical to what was sent) and the
-/// binary attachments its placeholders refer to.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Payload {
-    args: Str,
-    attachments: Vec<Bytes>,
-}
-
-/// Why a payload could not be read or written.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PayloadError {
-    /// The JSON does not match the requested type.
-    #[error("invalid payload: {0}")]
-    Json(#[from] serde_json::Error),
-}
-
-impl Payload {
-    /// A payload from a JSON array of arguments and its attachments.
-    pub fn from_raw(args: Str, attachments: Vec<Bytes>) -> Payload {
-        Payload { args, attachments }
-    }
-
-    /// A payload of one argument.
-    pub fn single<T: Serialize + ?Sized>(value: &T) -> Result<Payload, PayloadError> {
-        let json = serde_json::to_string(value)?;
-        Ok(Payload {
-            args: Str::from(format!("[{json}]")),
-            attachments: Vec::new(),
-        })
-    }
-
-    /// The arguments as a JSON array.
-    pub fn args_json(&self) -> &str {
-        &self.args
-    }
-
-    /// The binary attachments.
-    pub fn attachments(&self) -> &[Bytes] {
-        &self.attachments
-    }
-
-    /// Deserializes the whole argument array (use a tuple for several
-    /// arguments, a `Vec` for any number).
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, PayloadError> {
-        Ok(serde_json::from_str(&self.args)?)
-    }
-
-    /// Deserializes the first argument.
-    pub fn first<T: DeserializeOwned>(&self) -> Result<T, PayloadError> {
-        let (first,): (T,) = match serde_json::from_str::<Vec<&RawValue>>(&self.args)?.first() {
-            Some(raw) => (serde_json::from_str(raw.get())?,),
-            None => (serde_json::from_str("null")?,),
-        };
-        Ok(first)
-    }
-
-    /// Splits an event's data `["name", ...args]` into its name and payload.
-    pub(crate) fn split_event(data: &str, attachments: Vec<Bytes>) -> Option<(String, Payload)> {
-        let elements: Vec<&RawValue> = serde_json::from_str(data).ok()?;
-        let (name, args) = elements.split_first()?;
-        let name: String = match serde_json::from_str::<serde_json::Value>(name.get()).ok()? {
-            serde_json::Value::String(name) => name,
-            serde_json::Value::Number(n) => n.to_string(),
-            _ => return None,
-        };
-        Some((
-            name,
-            Payload::from_raw(Str::from(join_array(args)), attachments),
-        ))
-    }
-
-    /// The data of an event `["name", ...args]` carrying this payload.
-    pub(crate) fn event_data(&self, event: &str) -> Result<Str, PayloadError> {
-        let name = serde_json::to_string(event)?;
-        let inner = self.args.trim();
-        let inner = inner
-            .strip_prefix('[')
-            .and_then(|i| i.strip_suffix(']'))
-            .unwrap_or("")
-            .trim();
-        Ok(Str::from(if inner.is_empty() {
-            format!("[{name}]")
-        } else {
-            format!("[{name},{inner}]")
-        }))
-    }
-}
-
-fn join_array(elements: &[&RawValue]) -> String {
-    let mut out = String::from("[");
-    for (i, element) in elements.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(element.get());
-    }
-    out.push(']');
-    out
-}
+use super::broadcast::{AckAnswer, BroadcastOperator};
+use super::machine::{AckError, SioCommand};
+use super::namespace::NamespaceState;
+use crate::adapter::LocalAdapterFactory;
+use crate::engine::session::{Command, Input};
+use crate::locks::lock;
+use crate::payload::{FromPayload, Payload, PayloadError};
 
 type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub(crate) type EventHandler =
     Arc<dyn Fn(SocketRef, Payload, Option<AckSender>) -> HandlerFuture + Send + Sync>;
+type AnyHandler = Arc<dyn Fn(SocketRef, String, Payload) -> HandlerFuture + Send + Sync>;
+type OutgoingHandler = Arc<dyn Fn(&SocketRef, &str, &Payload) + Send + Sync>;
+type DisconnectHandler = Arc<dyn Fn(SocketRef, &'static str) -> HandlerFuture + Send + Sync>;
+type ErrorHandler = Arc<dyn Fn(SocketRef, Arc<EventError>) -> HandlerFuture + Send + Sync>;
+type EventMiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), EventError>> + Send>>;
+type EventMiddleware =
+    Arc<dyn Fn(SocketRef, String, Payload) -> EventMiddlewareFuture + Send + Sync>;
 
 /// The socket is gone (disconnected, or its connection closed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -145,9 +52,44 @@ pub enum EmitError {
     Disconnected(#[from] Disconnected),
 }
 
-pub(crate) type AnyHandler = Arc<dyn Fn(SocketRef, String, Payload) -> HandlerFuture + Send + Sync>;
-pub(crate) type DisconnectHandler =
-    Arc<dyn Fn(SocketRef, &'static str) -> HandlerFuture + Send + Sync>;
+/// Why an incoming event did not reach its listeners: a per-event
+/// middleware refused it, or its arguments did not fit the listener's type.
+/// Goes to the socket's [`SocketRef::on_error`] listeners (Node's `error`
+/// event).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// A middleware refused the event with this message.
+    #[error("{0}")]
+    Rejected(String),
+    /// The arguments of `event` did not deserialize into the listener's
+    /// argument type.
+    #[error("invalid arguments for {event:?}: {error}")]
+    InvalidArguments {
+        /// The event name.
+        event: String,
+        /// What serde said.
+        error: PayloadError,
+    },
+}
+
+impl EventError {
+    /// A refusal with `message`, for a middleware to return.
+    pub fn rejected(message: impl Into<String>) -> EventError {
+        EventError::Rejected(message.into())
+    }
+}
+
+#[derive(Default)]
+struct Listeners {
+    events: HashMap<String, Vec<EventHandler>>,
+    any: Vec<AnyHandler>,
+    outgoing: Vec<OutgoingHandler>,
+    middlewares: Vec<EventMiddleware>,
+    errors: Vec<ErrorHandler>,
+    disconnecting: Vec<DisconnectHandler>,
+    disconnect: Vec<DisconnectHandler>,
+}
 
 pub(crate) struct SocketInner {
     pub(crate) nsp: Str,
@@ -161,12 +103,41 @@ pub(crate) struct SocketInner {
     pub(crate) data: Mutex<serde_json::Value>,
     pub(crate) handshake: Arc<crate::handshake::Handshake>,
     pub(crate) commands: mpsc::Sender<Input>,
-    pub(crate) handlers: Mutex<HashMap<String, Vec<EventHandler>>>,
-    pub(crate) any_handlers: Mutex<Vec<AnyHandler>>,
-    pub(crate) disconnecting_handlers: Mutex<Vec<DisconnectHandler>>,
-    pub(crate) disconnect_handlers: Mutex<Vec<DisconnectHandler>>,
+    listeners: Mutex<Listeners>,
+    /// Set once an outgoing listener exists, so broadcasts to sockets
+    /// without one skip the lock and the event split.
+    has_outgoing: AtomicBool,
     /// Weak: the namespace holds its sockets, not the other way round.
     pub(crate) namespace: Weak<NamespaceState>,
+}
+
+impl SocketInner {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        nsp: Str,
+        id: Sid,
+        pid: Option<Str>,
+        recovered: bool,
+        auth: Str,
+        data: serde_json::Value,
+        handshake: Arc<crate::handshake::Handshake>,
+        commands: mpsc::Sender<Input>,
+        namespace: Weak<NamespaceState>,
+    ) -> SocketInner {
+        SocketInner {
+            nsp,
+            id,
+            pid,
+            recovered,
+            auth,
+            data: Mutex::new(data),
+            handshake,
+            commands,
+            listeners: Mutex::default(),
+            has_outgoing: AtomicBool::new(false),
+            namespace,
+        }
+    }
 }
 
 /// A handle on one socket (a client's connection to one namespace). Cheap
@@ -191,12 +162,12 @@ impl SocketRef {
     /// The application's data for this socket (Node's `socket.data`):
     /// `null` until set; kept across connection state recovery.
     pub fn data(&self) -> serde_json::Value {
-        super::lock(&self.inner.data).clone()
+        lock(&self.inner.data).clone()
     }
 
     /// Replaces the socket's data.
     pub fn set_data(&self, data: serde_json::Value) {
-        *super::lock(&self.inner.data) = data;
+        *lock(&self.inner.data) = data;
     }
 
     /// The namespace.
@@ -214,25 +185,55 @@ impl SocketRef {
         &self.inner.auth
     }
 
-    /// Adds a listener of `event` (several may listen; they run in the
-    /// order they were added). Events of one socket are handled one at a
-    /// time, in order. When the client awaits an ack, every listener gets
-    /// the [`AckSender`]; the first answer is sent, later ones are ignored.
-    pub fn on<F, Fut>(&self, event: &str, handler: F)
+    /// Adds a listener of `event`. Several may listen; they run in the
+    /// order they were added, and the events of one socket are handled one
+    /// at a time, in order. The listener's argument is any [`FromPayload`]:
+    /// the raw [`Payload`], [`crate::payload::Data<T>`] for the first
+    /// argument as a serde type, [`crate::payload::Args<T>`] for all of
+    /// them as a tuple. Arguments that do not fit go to the
+    /// [`SocketRef::on_error`] listeners instead. When the client awaits an
+    /// ack, every listener gets the [`AckSender`]; the first answer is sent.
+    ///
+    /// ```
+    /// # fn register(socket: socketio::SocketRef) {
+    /// use socketio::payload::Data;
+    /// #[derive(serde::Deserialize)]
+    /// struct Message { text: String }
+    /// socket.on("message", |socket, Data(message): Data<Message>, ack| async move {
+    ///     let _ = socket.to("room").emit("message", &message.text).await;
+    ///     if let Some(ack) = ack {
+    ///         let _ = ack.send(&"received").await;
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn on<A, F, Fut>(&self, event: &str, handler: F)
     where
-        F: Fn(SocketRef, Payload, Option<AckSender>) -> Fut + Send + Sync + 'static,
+        A: FromPayload,
+        F: Fn(SocketRef, A, Option<AckSender>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let name = event.to_owned();
         let handler: EventHandler =
-            Arc::new(move |socket, payload, ack| Box::pin(handler(socket, payload, ack)));
-        super::lock(&self.inner.handlers)
+            Arc::new(move |socket, payload, ack| match A::from_payload(payload) {
+                Ok(args) => Box::pin(handler(socket, args, ack)),
+                Err(error) => {
+                    let error = EventError::InvalidArguments {
+                        event: name.clone(),
+                        error,
+                    };
+                    Box::pin(async move { socket.report(error).await })
+                }
+            });
+        lock(&self.inner.listeners)
+            .events
             .entry(event.to_owned())
             .or_default()
             .push(handler);
     }
 
-    /// Adds a listener of every event (Node's `onAny`), run before the
-    /// event's own listeners with the event name.
+    /// Adds a listener of every incoming event (Node's `onAny`), run before
+    /// the event's own listeners with the event name.
     pub fn on_any<F, Fut>(&self, handler: F)
     where
         F: Fn(SocketRef, String, Payload) -> Fut + Send + Sync + 'static,
@@ -240,7 +241,45 @@ impl SocketRef {
     {
         let handler: AnyHandler =
             Arc::new(move |socket, event, payload| Box::pin(handler(socket, event, payload)));
-        super::lock(&self.inner.any_handlers).push(handler);
+        lock(&self.inner.listeners).any.push(handler);
+    }
+
+    /// Adds a listener of every event sent to this socket, by
+    /// [`SocketRef::emit`] or by a broadcast that reaches it (Node's
+    /// `onAnyOutgoing`). It runs synchronously on the emitting task, before
+    /// the packet is queued: keep it short.
+    pub fn on_any_outgoing<F>(&self, handler: F)
+    where
+        F: Fn(&SocketRef, &str, &Payload) + Send + Sync + 'static,
+    {
+        lock(&self.inner.listeners).outgoing.push(Arc::new(handler));
+        self.inner.has_outgoing.store(true, Ordering::Release);
+    }
+
+    /// Adds a middleware run on every incoming event before its listeners
+    /// (Node's `socket.use`), in the order added. An error stops the event:
+    /// no listener runs, and the error goes to the [`SocketRef::on_error`]
+    /// listeners; the client is not told (answer it from there if needed).
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(SocketRef, String, Payload) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), EventError>> + Send + 'static,
+    {
+        let middleware: EventMiddleware =
+            Arc::new(move |socket, event, payload| Box::pin(middleware(socket, event, payload)));
+        lock(&self.inner.listeners).middlewares.push(middleware);
+    }
+
+    /// Adds a listener of the errors of incoming events (Node's `error`
+    /// event): refusals by a middleware, arguments of the wrong type.
+    /// Without one, they are logged at `debug`.
+    pub fn on_error<F, Fut>(&self, handler: F)
+    where
+        F: Fn(SocketRef, Arc<EventError>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: ErrorHandler = Arc::new(move |socket, error| Box::pin(handler(socket, error)));
+        lock(&self.inner.listeners).errors.push(handler);
     }
 
     /// Runs `handler` when the socket disconnects, with Node's reason string
@@ -252,7 +291,7 @@ impl SocketRef {
     {
         let handler: DisconnectHandler =
             Arc::new(move |socket, reason| Box::pin(handler(socket, reason)));
-        super::lock(&self.inner.disconnect_handlers).push(handler);
+        lock(&self.inner.listeners).disconnect.push(handler);
     }
 
     /// Runs `handler` when the socket is about to disconnect, while it is
@@ -264,15 +303,16 @@ impl SocketRef {
     {
         let handler: DisconnectHandler =
             Arc::new(move |socket, reason| Box::pin(handler(socket, reason)));
-        super::lock(&self.inner.disconnecting_handlers).push(handler);
+        lock(&self.inner.listeners).disconnecting.push(handler);
     }
 
     /// Joins `room` (no-op if already in it, or once disconnected).
     pub fn join(&self, room: &str) {
         if let Some(namespace) = self.inner.namespace.upgrade() {
-            let mut members = namespace.members();
-            if members.sockets.contains_key(&self.inner.id) {
-                members.rooms.join(self.inner.id, Room::from(room));
+            if namespace.contains(self.inner.id) {
+                namespace
+                    .adapter()
+                    .add_all(self.inner.id, &[Room::from(room)]);
             }
         }
     }
@@ -280,10 +320,7 @@ impl SocketRef {
     /// Leaves `room`.
     pub fn leave(&self, room: &str) {
         if let Some(namespace) = self.inner.namespace.upgrade() {
-            namespace
-                .members()
-                .rooms
-                .leave(&self.inner.id, &Room::from(room));
+            namespace.adapter().del(self.inner.id, &Room::from(room));
         }
     }
 
@@ -291,9 +328,9 @@ impl SocketRef {
     pub fn rooms(&self) -> Vec<String> {
         match self.inner.namespace.upgrade() {
             Some(namespace) => namespace
-                .members()
-                .rooms
-                .rooms_of(&self.inner.id)
+                .adapter()
+                .socket_rooms(self.inner.id)
+                .iter()
                 .map(|room| room.to_string())
                 .collect(),
             None => Vec::new(),
@@ -313,12 +350,14 @@ impl SocketRef {
             .inner
             .namespace
             .upgrade()
-            .unwrap_or_else(|| Arc::new(NamespaceState::detached()));
+            .unwrap_or_else(|| NamespaceState::new("/", None, &LocalAdapterFactory));
         // Node excludes the sender through the room named by its id.
         BroadcastOperator::new(namespace).except(self.inner.id.as_str())
     }
 
-    /// Emits `event` with one argument.
+    /// Emits `event` with one argument (a serde value; binary as
+    /// [`crate::payload::Binary`]). Waits while the connection's command
+    /// queue is full.
     pub async fn emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -329,22 +368,23 @@ impl SocketRef {
 
     /// Emits `event` with a payload (several arguments, binary attachments).
     pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
-        let mut data = payload.event_data(event)?;
-        if let Some(namespace) = self.inner.namespace.upgrade() {
-            if let Some(recovery) = &namespace.recovery {
-                let own_room = [Room::from(self.inner.id.as_str())];
-                data = recovery.record(data, &payload.attachments, &own_room, &[]);
-            }
-        }
-        let packet = Packet {
-            attachments: payload.attachments,
-            ..Packet::new(PacketKind::Event, self.inner.nsp.clone(), Some(data))
-        };
+        let packet = self.event_packet(event, payload, true)?;
         self.command(SioCommand::Emit {
             nsp: self.inner.nsp.clone(),
             packet: packet.encode(),
+            volatile: false,
         })
         .await?;
+        Ok(())
+    }
+
+    /// Emits `event` only if it can leave at once (Node's
+    /// `socket.volatile.emit`): over a WebSocket, or to a parked long-poll
+    /// request, with room in the connection's queue. Otherwise it is
+    /// dropped, and this still returns `Ok`. Never waits.
+    pub fn emit_volatile(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        let packet = self.event_packet(event, payload, false)?;
+        self.try_emit_encoded(packet.encode(), true);
         Ok(())
     }
 
@@ -354,16 +394,12 @@ impl SocketRef {
         &self,
         event: &str,
         payload: Payload,
-        timeout: Option<std::time::Duration>,
+        timeout: Option<Duration>,
     ) -> Result<Payload, AckError> {
-        let data = payload
-            .event_data(event)
+        let packet = self
+            .event_packet(event, payload, false)
             .map_err(|_| AckError::Disconnected)?;
-        let packet = Packet {
-            attachments: payload.attachments,
-            ..Packet::new(PacketKind::Event, self.inner.nsp.clone(), Some(data))
-        };
-        let (reply, answer) = futures_channel::oneshot::channel();
+        let (reply, answer) = oneshot::channel();
         self.command(SioCommand::EmitWithAck {
             packet,
             timeout,
@@ -374,12 +410,114 @@ impl SocketRef {
         answer.await.unwrap_or(Err(AckError::Disconnected))
     }
 
-    /// Disconnects this socket from its namespace.
+    /// Disconnects this socket from its namespace; the client sees `io
+    /// server disconnect`.
     pub async fn disconnect(&self) -> Result<(), Disconnected> {
         self.command(SioCommand::Disconnect {
             nsp: self.inner.nsp.clone(),
         })
         .await
+    }
+
+    /// Closes the whole connection this socket rides on (every namespace of
+    /// the client; Node's `socket.disconnect(true)`).
+    pub async fn close_connection(&self) -> Result<(), Disconnected> {
+        self.inner
+            .commands
+            .clone()
+            .send(Input::Command(Command::Close))
+            .await
+            .map_err(|_| Disconnected)
+    }
+
+    /// An EVENT packet for this socket: recorded for connection state
+    /// recovery when `record` (an ack request or volatile packet is not,
+    /// as in Node), and shown to the outgoing listeners.
+    fn event_packet(
+        &self,
+        event: &str,
+        payload: Payload,
+        record: bool,
+    ) -> Result<Packet, PayloadError> {
+        let mut data = payload.event_data(event)?;
+        self.notify_outgoing_payload(event, &payload);
+        let (_, attachments) = payload.into_parts();
+        if let (true, Some(namespace)) = (record, self.inner.namespace.upgrade()) {
+            if let Some(recovery) = &namespace.recovery {
+                let own_room = [Room::from(self.inner.id.as_str())];
+                data = recovery.record(data, &attachments, &own_room, &[]);
+            }
+        }
+        Ok(Packet {
+            attachments,
+            ..Packet::new(PacketKind::Event, self.inner.nsp.clone(), Some(data))
+        })
+    }
+
+    /// Queues an encoded EVENT without waiting; false when the connection's
+    /// queue is full or gone.
+    pub(crate) fn try_emit_encoded(&self, packet: EncodedPacket, volatile: bool) -> bool {
+        let command = SioCommand::Emit {
+            nsp: self.inner.nsp.clone(),
+            packet,
+            volatile,
+        };
+        self.inner
+            .commands
+            .clone()
+            .try_send(Input::Command(Command::Sio(command)))
+            .is_ok()
+    }
+
+    /// Queues an EVENT that asks for an ack without waiting; the future
+    /// resolves to the answer, or `Disconnected` if it could not be queued.
+    pub(crate) fn try_emit_with_ack(
+        &self,
+        packet: Packet,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = AckAnswer> + Send + 'static {
+        let (reply, answer) = oneshot::channel();
+        let command = SioCommand::EmitWithAck {
+            packet,
+            timeout,
+            reply,
+        };
+        let sent = self
+            .inner
+            .commands
+            .clone()
+            .try_send(Input::Command(Command::Sio(command)))
+            .is_ok();
+        let id = self.id();
+        async move {
+            let outcome = if sent {
+                answer.await.unwrap_or(Err(AckError::Disconnected))
+            } else {
+                Err(AckError::Disconnected)
+            };
+            (id, outcome)
+        }
+    }
+
+    /// Shows an event's data (`["name", ...args]`) to the outgoing
+    /// listeners, if there are any.
+    pub(crate) fn notify_outgoing(&self, data: &Str, attachments: &[Bytes]) {
+        if !self.inner.has_outgoing.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some((event, payload)) = Payload::split_event(data, attachments.to_vec()) {
+            self.notify_outgoing_payload(&event, &payload);
+        }
+    }
+
+    fn notify_outgoing_payload(&self, event: &str, payload: &Payload) {
+        if !self.inner.has_outgoing.load(Ordering::Acquire) {
+            return;
+        }
+        let listeners = lock(&self.inner.listeners).outgoing.clone();
+        for listener in listeners {
+            listener(self, event, payload);
+        }
     }
 
     async fn command(&self, command: SioCommand) -> Result<(), Disconnected> {
@@ -391,16 +529,39 @@ impl SocketRef {
             .map_err(|_| Disconnected)
     }
 
-    /// Runs the listeners of one incoming event, in order.
+    /// Gives an event error to the error listeners, or logs it.
+    async fn report(&self, error: EventError) {
+        let handlers = lock(&self.inner.listeners).errors.clone();
+        if handlers.is_empty() {
+            tracing::debug!(nsp = %self.inner.nsp, sid = %self.inner.id, %error, "event dropped");
+            return;
+        }
+        let error = Arc::new(error);
+        for handler in handlers {
+            handler(self.clone(), error.clone()).await;
+        }
+    }
+
+    /// Runs the middlewares, then the listeners of one incoming event, in
+    /// order.
     pub(crate) async fn dispatch(&self, event: String, payload: Payload, ack: Option<AckId>) {
-        let any: Vec<AnyHandler> = super::lock(&self.inner.any_handlers).clone();
+        let (middlewares, any, listeners) = {
+            let listeners = lock(&self.inner.listeners);
+            (
+                listeners.middlewares.clone(),
+                listeners.any.clone(),
+                listeners.events.get(&event).cloned().unwrap_or_default(),
+            )
+        };
+        for middleware in middlewares {
+            if let Err(error) = middleware(self.clone(), event.clone(), payload.clone()).await {
+                self.report(error).await;
+                return;
+            }
+        }
         for handler in any {
             handler(self.clone(), event.clone(), payload.clone()).await;
         }
-        let listeners: Vec<EventHandler> = super::lock(&self.inner.handlers)
-            .get(&event)
-            .cloned()
-            .unwrap_or_default();
         let ack = ack.map(|id| AckSender {
             socket: self.clone(),
             id,
@@ -411,11 +572,10 @@ impl SocketRef {
         }
     }
 
-    /// The socket left its namespace: unregister it, then run its
-    /// disconnect handlers.
+    /// The socket left its namespace: run its disconnecting handlers,
+    /// unregister it, then run its disconnect handlers.
     pub(crate) async fn left(&self, reason: &'static str, recoverable: bool) {
-        let disconnecting: Vec<DisconnectHandler> =
-            std::mem::take(&mut *super::lock(&self.inner.disconnecting_handlers));
+        let disconnecting = std::mem::take(&mut lock(&self.inner.listeners).disconnecting);
         for handler in disconnecting {
             handler(self.clone(), reason).await;
         }
@@ -428,14 +588,13 @@ impl SocketRef {
             }
             namespace.remove(self.inner.id);
         }
-        let handlers: Vec<DisconnectHandler> =
-            std::mem::take(&mut *super::lock(&self.inner.disconnect_handlers));
-        for handler in handlers {
+        let disconnect = std::mem::take(&mut lock(&self.inner.listeners).disconnect);
+        for handler in disconnect {
             handler(self.clone(), reason).await;
         }
-        // Drop the event handlers too: they may hold clones of this socket.
-        super::lock(&self.inner.handlers).clear();
-        super::lock(&self.inner.any_handlers).clear();
+        // Drop every other listener too: they may hold clones of this socket.
+        *lock(&self.inner.listeners) = Listeners::default();
+        self.inner.has_outgoing.store(false, Ordering::Release);
     }
 }
 
@@ -449,56 +608,27 @@ pub struct AckSender {
 }
 
 impl AckSender {
-    /// Sends the acknowledgement with `payload` as its arguments.
-    pub async fn send(self, payload: Payload) -> Result<(), Disconnected> {
+    /// Answers with one argument (a serde value; binary as
+    /// [`crate::payload::Binary`]).
+    pub async fn send<T: Serialize + ?Sized>(self, value: &T) -> Result<(), EmitError> {
+        let payload = Payload::single(value)?;
+        self.send_payload(payload).await?;
+        Ok(())
+    }
+
+    /// Answers with a payload as the ack's arguments.
+    pub async fn send_payload(self, payload: Payload) -> Result<(), Disconnected> {
         if self.sent.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        let (data, attachments) = payload.into_parts();
         self.socket
             .command(SioCommand::Ack {
                 nsp: self.socket.inner.nsp.clone(),
                 id: self.id,
-                data: payload.args,
-                attachments: payload.attachments,
+                data,
+                attachments,
             })
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_split_into_name_and_raw_arguments() {
-        let (name, payload) = Payload::split_event(
-            r#"["message",1,"2",{"3":[true],"a":{"z":1,"b":2}}]"#,
-            vec![],
-        )
-        .unwrap();
-        assert_eq!(name, "message");
-        assert_eq!(
-            payload.args_json(),
-            r#"[1,"2",{"3":[true],"a":{"z":1,"b":2}}]"#
-        );
-        assert_eq!(
-            payload.event_data("message-back").unwrap().as_str(),
-            r#"["message-back",1,"2",{"3":[true],"a":{"z":1,"b":2}}]"#
-        );
-        let (name, payload) = Payload::split_event(r#"["only"]"#, vec![]).unwrap();
-        assert_eq!((name.as_str(), payload.args_json()), ("only", "[]"));
-        assert_eq!(payload.event_data("x").unwrap().as_str(), r#"["x"]"#);
-        assert!(Payload::split_event("[]", vec![]).is_none());
-        assert!(Payload::split_event("[null]", vec![]).is_none());
-    }
-
-    #[test]
-    fn payloads_parse_into_types() {
-        let payload = Payload::from_raw(Str::from(r#"[1,"two"]"#), vec![]);
-        let (a, b): (u32, String) = payload.parse().unwrap();
-        assert_eq!((a, b.as_str()), (1, "two"));
-        assert_eq!(payload.first::<u32>().unwrap(), 1);
-        assert!(payload.first::<String>().is_err());
-        assert_eq!(Payload::single(&"x").unwrap().args_json(), r#"["x"]"#);
     }
 }

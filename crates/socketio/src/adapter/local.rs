@@ -1,0 +1,248 @@
+//! The in-memory adapter: rooms of this server's sockets, and delivery to
+//! them.
+//!
+//! A broadcast is encoded once; every recipient's connection gets a clone
+//! that shares the buffers. Delivery never waits on a recipient: each
+//! connection's command queue is bounded, and a recipient whose queue is full
+//! misses the packet and is reported in [`BroadcastError::Lagging`] (an
+//! await here could deadlock two connections broadcasting to each other, and
+//! an unbounded queue could grow without limit behind a client that does not
+//! read). With the `volatile` flag such a recipient is skipped silently.
+
+use std::sync::Mutex;
+
+use engineio_proto::Sid;
+use socketio_proto::rooms::{Room, Rooms};
+use socketio_proto::{Packet, PacketKind};
+
+use super::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalNamespace, RemoteSocket};
+use crate::locks::lock;
+use crate::server::{AckStream, BroadcastError, Payload, SocketRef};
+
+/// The default adapter: one server, rooms in memory (Node's in-memory
+/// `Adapter`). Cluster adapters wrap one and call its `*_local` methods.
+pub struct LocalAdapter {
+    namespace: LocalNamespace,
+    /// Each local socket and its rooms (its own id's room included).
+    rooms: Mutex<Rooms<Sid>>,
+}
+
+impl LocalAdapter {
+    /// The adapter of `namespace` on this server.
+    pub fn new(namespace: LocalNamespace) -> LocalAdapter {
+        LocalAdapter {
+            namespace,
+            rooms: Mutex::new(Rooms::new()),
+        }
+    }
+
+    /// The namespace this adapter serves.
+    pub fn namespace(&self) -> &LocalNamespace {
+        &self.namespace
+    }
+
+    /// The local sockets an operation selects, in ascending id order, each
+    /// once. Collected so that no lock is held while they are used.
+    pub fn select_local(&self, opts: &BroadcastOptions) -> Vec<SocketRef> {
+        let Some(state) = self.namespace.state() else {
+            return Vec::new();
+        };
+        let rooms = lock(&self.rooms);
+        let ids = rooms.select(&opts.rooms, &opts.except);
+        state.sockets_by_id(ids)
+    }
+
+    /// Delivers an EVENT to the selected local sockets (encoded once). With
+    /// connection state recovery on, a non-volatile event is recorded first
+    /// (even with no socket selected now: a recovering client may be away).
+    pub fn broadcast_local(
+        &self,
+        mut packet: Packet,
+        opts: &BroadcastOptions,
+    ) -> Result<(), BroadcastError> {
+        let Some(state) = self.namespace.state() else {
+            return Ok(());
+        };
+        let volatile = opts.flags.volatile;
+        if let (Some(recovery), PacketKind::Event, false) = (&state.recovery, packet.kind, volatile)
+        {
+            if let Some(data) = packet.data.take() {
+                let recorded =
+                    recovery.record(data, &packet.attachments, &opts.rooms, &opts.except);
+                packet.data = Some(recorded);
+            }
+        }
+        let targets = self.select_local(opts);
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let encoded = packet.encode();
+        let mut lagging = Vec::new();
+        for socket in &targets {
+            if let Some(data) = &packet.data {
+                socket.notify_outgoing(data, &packet.attachments);
+            }
+            if !socket.try_emit_encoded(encoded.clone(), volatile) && !volatile {
+                lagging.push(socket.id());
+            }
+        }
+        if lagging.is_empty() {
+            Ok(())
+        } else {
+            tracing::warn!(
+                nsp = self.namespace.name(),
+                count = lagging.len(),
+                "broadcast skipped lagging sockets"
+            );
+            Err(BroadcastError::Lagging(lagging))
+        }
+    }
+
+    /// Sends an EVENT asking each selected local socket for an ack; one
+    /// answer per socket comes on the stream.
+    pub fn broadcast_with_ack_local(&self, packet: Packet, opts: &BroadcastOptions) -> AckStream {
+        let targets = self.select_local(opts);
+        let mut stream = AckStream::empty();
+        for socket in targets {
+            if let Some(data) = &packet.data {
+                socket.notify_outgoing(data, &packet.attachments);
+            }
+            stream.push(socket.try_emit_with_ack(packet.clone(), opts.flags.timeout));
+        }
+        stream
+    }
+
+    /// Snapshots of the selected local sockets.
+    pub fn fetch_sockets_local(&self, opts: &BroadcastOptions) -> Vec<RemoteSocket> {
+        self.select_local(opts)
+            .iter()
+            .map(RemoteSocket::of)
+            .collect()
+    }
+
+    /// Makes the selected local sockets join `rooms`.
+    pub fn add_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        lock(&self.rooms).join_selected(&opts.rooms, &opts.except, rooms);
+    }
+
+    /// Makes the selected local sockets leave `rooms`.
+    pub fn del_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        lock(&self.rooms).leave_selected(&opts.rooms, &opts.except, rooms);
+    }
+
+    /// Disconnects the selected local sockets (`close`: their whole
+    /// connections). Waits only for the commands to be queued.
+    pub async fn disconnect_sockets_local(&self, opts: &BroadcastOptions, close: bool) {
+        for socket in self.select_local(opts) {
+            let _ = if close {
+                socket.close_connection().await
+            } else {
+                socket.disconnect().await
+            };
+        }
+    }
+
+    /// The rooms with a local socket in them.
+    pub fn all_rooms_local(&self) -> Vec<Room> {
+        lock(&self.rooms).all_rooms().cloned().collect()
+    }
+}
+
+impl Adapter for LocalAdapter {
+    fn add_all(&self, id: Sid, rooms: &[Room]) {
+        let mut all = lock(&self.rooms);
+        all.insert_socket(id);
+        all.join_many(id, rooms.iter().cloned());
+    }
+
+    fn del(&self, id: Sid, room: &Room) {
+        lock(&self.rooms).leave(&id, room);
+    }
+
+    fn del_all(&self, id: Sid) {
+        lock(&self.rooms).remove_socket(&id);
+    }
+
+    fn socket_rooms(&self, id: Sid) -> Vec<Room> {
+        lock(&self.rooms).rooms_of(&id).cloned().collect()
+    }
+
+    fn broadcast(
+        &self,
+        packet: Packet,
+        opts: BroadcastOptions,
+    ) -> AdapterFuture<'_, Result<(), BroadcastError>> {
+        let result = self.broadcast_local(packet, &opts);
+        Box::pin(async move { result })
+    }
+
+    fn broadcast_with_ack(
+        &self,
+        packet: Packet,
+        opts: BroadcastOptions,
+    ) -> AdapterFuture<'_, Result<AckStream, BroadcastError>> {
+        let stream = self.broadcast_with_ack_local(packet, &opts);
+        Box::pin(async move { Ok(stream) })
+    }
+
+    fn fetch_sockets(
+        &self,
+        opts: BroadcastOptions,
+    ) -> AdapterFuture<'_, Result<Vec<RemoteSocket>, AdapterError>> {
+        let sockets = self.fetch_sockets_local(&opts);
+        Box::pin(async move { Ok(sockets) })
+    }
+
+    fn add_sockets(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<Room>,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>> {
+        self.add_sockets_local(&opts, &rooms);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn del_sockets(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<Room>,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>> {
+        self.del_sockets_local(&opts, &rooms);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn disconnect_sockets(
+        &self,
+        opts: BroadcastOptions,
+        close: bool,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async move {
+            self.disconnect_sockets_local(&opts, close).await;
+            Ok(())
+        })
+    }
+
+    fn server_side_emit(
+        &self,
+        event: String,
+        _payload: Payload,
+        _ack_timeout: Option<std::time::Duration>,
+    ) -> AdapterFuture<'_, Result<Vec<Payload>, AdapterError>> {
+        // No other server: nobody to tell, no answer to wait for.
+        tracing::debug!(
+            nsp = self.namespace.name(),
+            event,
+            "server-side emit with a single server"
+        );
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn server_count(&self) -> AdapterFuture<'_, Result<usize, AdapterError>> {
+        Box::pin(async { Ok(1) })
+    }
+
+    fn all_rooms(&self) -> AdapterFuture<'_, Result<Vec<Room>, AdapterError>> {
+        let rooms = self.all_rooms_local();
+        Box::pin(async move { Ok(rooms) })
+    }
+}

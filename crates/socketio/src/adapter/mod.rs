@@ -1,0 +1,299 @@
+//! Adapters: where a namespace's rooms live and how its broadcasts reach
+//! sockets, on this server and on the others of a cluster.
+//!
+//! # Theory of operation
+//!
+//! Each namespace owns one [`Adapter`], made by the server's
+//! [`AdapterFactory`] when the namespace is declared. The namespace tells it
+//! which rooms its local sockets are in (`add_all`, `del`, `del_all`: plain
+//! calls, room membership is always local state) and hands it every
+//! selection-wide operation (broadcast, broadcast with acks, fetch, join,
+//! leave, disconnect, server-side emit), which are async because a
+//! cluster adapter forwards them to the other servers through a broker.
+//!
+//! The default, [`LocalAdapter`], serves a single server. A cluster adapter
+//! (Redis, for one) wraps a `LocalAdapter` and calls its `*_local` methods
+//! both for the local half of an operation and for operations that arrive
+//! from other servers, so delivery, encoding once and the bounded queues are
+//! written once.
+
+mod local;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use engineio_proto::{Sid, Str};
+use futures_channel::oneshot;
+use socketio_proto::rooms::Room;
+use socketio_proto::Packet;
+
+use crate::server::{AckStream, BroadcastError, NamespaceState, Payload, SocketRef};
+
+pub use local::LocalAdapter;
+
+/// A boxed future an adapter returns: `Send`, borrowing the adapter.
+pub type AdapterFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Which sockets an operation selects, and how a broadcast behaves (Node's
+/// `BroadcastOptions`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BroadcastOptions {
+    /// Sockets in any of these rooms; empty selects every socket.
+    pub rooms: Vec<Room>,
+    /// Minus the sockets in any of these rooms.
+    pub except: Vec<Room>,
+    /// How the packet travels.
+    pub flags: BroadcastFlags,
+}
+
+impl BroadcastOptions {
+    /// Every socket of the namespace.
+    pub fn all() -> BroadcastOptions {
+        BroadcastOptions::default()
+    }
+
+    /// Sockets in `rooms` (every socket if empty) but not in `except`.
+    pub fn new(rooms: Vec<Room>, except: Vec<Room>) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms,
+            except,
+            flags: BroadcastFlags::default(),
+        }
+    }
+}
+
+/// Broadcast modifiers (Node's `flags`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BroadcastFlags {
+    /// Drop the packet for a socket that cannot take it at once (its
+    /// transport is not writable, or its queue is full) instead of
+    /// queueing it or reporting it as lagging.
+    pub volatile: bool,
+    /// Only this server's sockets: a cluster adapter does not forward it.
+    pub local: bool,
+    /// How long a broadcast with acks waits for each answer.
+    pub timeout: Option<Duration>,
+}
+
+/// Why an adapter could not carry out an operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdapterError {
+    /// The other servers did not all answer in time.
+    #[error("adapter request timed out")]
+    Timeout,
+    /// The broker is unreachable; local sockets were still served.
+    #[error("adapter unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the adapter reports.
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A socket found by [`Adapter::fetch_sockets`], on this server or another
+/// (Node's `RemoteSocket`): a snapshot of its id, rooms and data.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RemoteSocket {
+    /// The socket id.
+    pub id: Sid,
+    /// The namespace.
+    pub nsp: Str,
+    /// The rooms it was in (its own id's room included).
+    pub rooms: Vec<Room>,
+    /// Its `data` (see [`SocketRef::data`]).
+    pub data: serde_json::Value,
+    /// The socket itself when it lives on this server.
+    pub local: Option<SocketRef>,
+}
+
+impl RemoteSocket {
+    /// A snapshot of a local socket.
+    pub fn of(socket: &SocketRef) -> RemoteSocket {
+        RemoteSocket {
+            id: socket.id(),
+            nsp: Str::from(socket.namespace()),
+            rooms: socket.rooms().into_iter().map(Room::from).collect(),
+            data: socket.data(),
+            local: Some(socket.clone()),
+        }
+    }
+
+    /// A snapshot of a socket on another server.
+    pub fn remote(id: Sid, nsp: Str, rooms: Vec<Room>, data: serde_json::Value) -> RemoteSocket {
+        RemoteSocket {
+            id,
+            nsp,
+            rooms,
+            data,
+            local: None,
+        }
+    }
+}
+
+impl fmt::Debug for SocketRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocketRef")
+            .field("id", &self.id())
+            .field("nsp", &self.namespace())
+            .finish()
+    }
+}
+
+/// Where a namespace's rooms live and how selection-wide operations reach
+/// sockets (Node's `Adapter`). Implement it to share rooms and broadcasts
+/// between servers; wrap a [`LocalAdapter`] for the local half.
+///
+/// The membership calls are synchronous (rooms are local state, as in
+/// Node); the selection-wide operations are async and may fail with an
+/// [`AdapterError`] when the other servers cannot be reached, in which case
+/// the local sockets must still have been served.
+pub trait Adapter: Send + Sync + 'static {
+    /// Puts a local socket in `rooms` (joining its own id's room on
+    /// connect, or `socket.join`).
+    fn add_all(&self, id: Sid, rooms: &[Room]);
+    /// Takes a local socket out of `room`.
+    fn del(&self, id: Sid, room: &Room);
+    /// Forgets a local socket (it disconnected).
+    fn del_all(&self, id: Sid);
+    /// The rooms a local socket is in.
+    fn socket_rooms(&self, id: Sid) -> Vec<Room>;
+
+    /// Sends an EVENT packet to the selected sockets everywhere. The local
+    /// ones that could not take it are reported as
+    /// [`BroadcastError::Lagging`] (never with `volatile`).
+    fn broadcast(
+        &self,
+        packet: Packet,
+        opts: BroadcastOptions,
+    ) -> AdapterFuture<'_, Result<(), BroadcastError>>;
+
+    /// Sends an EVENT asking each selected socket for an ack; the stream
+    /// yields one answer (or error) per socket, within `opts.flags.timeout`.
+    fn broadcast_with_ack(
+        &self,
+        packet: Packet,
+        opts: BroadcastOptions,
+    ) -> AdapterFuture<'_, Result<AckStream, BroadcastError>>;
+
+    /// The selected sockets, everywhere.
+    fn fetch_sockets(
+        &self,
+        opts: BroadcastOptions,
+    ) -> AdapterFuture<'_, Result<Vec<RemoteSocket>, AdapterError>>;
+
+    /// Makes the selected sockets join `rooms`, everywhere.
+    fn add_sockets(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<Room>,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>>;
+
+    /// Makes the selected sockets leave `rooms`, everywhere.
+    fn del_sockets(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<Room>,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>>;
+
+    /// Disconnects the selected sockets, everywhere; `close` also closes
+    /// their whole connections.
+    fn disconnect_sockets(
+        &self,
+        opts: BroadcastOptions,
+        close: bool,
+    ) -> AdapterFuture<'_, Result<(), AdapterError>>;
+
+    /// Sends an event to the other servers' namespace (not this one), whose
+    /// [`crate::NamespaceRef::on_server_event`] handlers run. With
+    /// `ack_timeout`, waits that long for one answer per other server and
+    /// returns them.
+    fn server_side_emit(
+        &self,
+        event: String,
+        payload: Payload,
+        ack_timeout: Option<Duration>,
+    ) -> AdapterFuture<'_, Result<Vec<Payload>, AdapterError>>;
+
+    /// How many servers share this namespace (1 without a cluster).
+    fn server_count(&self) -> AdapterFuture<'_, Result<usize, AdapterError>>;
+
+    /// Every room with a socket in it, everywhere.
+    fn all_rooms(&self) -> AdapterFuture<'_, Result<Vec<Room>, AdapterError>>;
+
+    /// Releases what the adapter holds (subscriptions, connections); the
+    /// server calls it on close.
+    fn close(&self) -> AdapterFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Makes the adapter of each namespace (Node's `adapter` option).
+pub trait AdapterFactory: Send + Sync + 'static {
+    /// The adapter for `namespace`, called once when it is declared.
+    fn create(&self, namespace: LocalNamespace) -> Arc<dyn Adapter>;
+}
+
+/// The default factory: a [`LocalAdapter`] per namespace.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalAdapterFactory;
+
+impl AdapterFactory for LocalAdapterFactory {
+    fn create(&self, namespace: LocalNamespace) -> Arc<dyn Adapter> {
+        Arc::new(LocalAdapter::new(namespace))
+    }
+}
+
+/// An adapter's handle on its namespace on this server: how it finds local
+/// sockets and runs server-side event handlers. Holds the namespace weakly
+/// (the namespace owns its adapter).
+#[derive(Clone)]
+pub struct LocalNamespace {
+    name: Str,
+    state: Weak<NamespaceState>,
+}
+
+impl LocalNamespace {
+    pub(crate) fn new(name: Str, state: Weak<NamespaceState>) -> LocalNamespace {
+        LocalNamespace { name, state }
+    }
+
+    /// The namespace's name, e.g. `/` or `/chat`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The local socket with this id, if it is connected.
+    pub fn socket(&self, id: Sid) -> Option<SocketRef> {
+        self.state.upgrade()?.socket(id)
+    }
+
+    /// Runs this namespace's server-side handlers of `event` for an event
+    /// another server emitted; the first answer goes to `ack` when the
+    /// sender asked for one.
+    pub async fn deliver_server_event(
+        &self,
+        event: &str,
+        payload: Payload,
+        ack: Option<oneshot::Sender<Payload>>,
+    ) {
+        if let Some(state) = self.state.upgrade() {
+            state.deliver_server_event(event, payload, ack).await;
+        }
+    }
+
+    pub(crate) fn state(&self) -> Option<Arc<NamespaceState>> {
+        self.state.upgrade()
+    }
+}
+
+impl fmt::Debug for LocalNamespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LocalNamespace").field(&self.name).finish()
+    }
+}

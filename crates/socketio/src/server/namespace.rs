@@ -1,0 +1,281 @@
+//! A namespace: its handlers, its local sockets, and the adapter that holds
+//! its rooms and carries its broadcasts.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use engineio_proto::{Sid, Str};
+use futures_channel::oneshot;
+use serde::Serialize;
+use socketio_proto::recovery::RecoveryConfig;
+use socketio_proto::rooms::Room;
+
+use super::broadcast::{BroadcastError, BroadcastOperator};
+use super::middleware::{self, ConnectError, ConnectRequest, Middleware};
+use super::recovery::NamespaceRecovery;
+use super::socket::SocketRef;
+use crate::adapter::{Adapter, AdapterError, AdapterFactory, LocalNamespace};
+use crate::locks::{lock, read, write};
+use crate::server::Payload;
+
+type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type ConnectionHandler = Arc<dyn Fn(SocketRef) -> HandlerFuture + Send + Sync>;
+type ServerEventHandler = Arc<dyn Fn(Payload, Option<ServerAck>) -> HandlerFuture + Send + Sync>;
+
+/// A namespace's state on this server.
+pub(crate) struct NamespaceState {
+    pub(crate) name: Str,
+    on_connection: RwLock<Option<ConnectionHandler>>,
+    pub(crate) recovery: Option<NamespaceRecovery>,
+    middlewares: RwLock<Vec<Middleware>>,
+    /// The sockets connected to this server; their rooms are the adapter's.
+    sockets: RwLock<HashMap<Sid, SocketRef>>,
+    adapter: Arc<dyn Adapter>,
+    server_handlers: RwLock<HashMap<String, Vec<ServerEventHandler>>>,
+}
+
+impl NamespaceState {
+    pub(crate) fn new(
+        name: &str,
+        recovery: Option<RecoveryConfig>,
+        adapters: &dyn AdapterFactory,
+    ) -> Arc<NamespaceState> {
+        let name = Str::from(name);
+        Arc::new_cyclic(|weak| NamespaceState {
+            adapter: adapters.create(LocalNamespace::new(name.clone(), weak.clone())),
+            name,
+            on_connection: RwLock::new(None),
+            recovery: recovery.map(NamespaceRecovery::new),
+            middlewares: RwLock::default(),
+            sockets: RwLock::default(),
+            server_handlers: RwLock::default(),
+        })
+    }
+
+    pub(crate) fn adapter(&self) -> &dyn Adapter {
+        &*self.adapter
+    }
+
+    pub(crate) fn connection_handler(&self) -> Option<ConnectionHandler> {
+        read(&self.on_connection).clone()
+    }
+
+    pub(crate) fn middlewares(&self) -> Vec<Middleware> {
+        read(&self.middlewares).clone()
+    }
+
+    pub(crate) fn socket(&self, id: Sid) -> Option<SocketRef> {
+        read(&self.sockets).get(&id).cloned()
+    }
+
+    /// The connected sockets among `ids` (one lock for the whole list).
+    pub(crate) fn sockets_by_id<'a>(&self, ids: impl Iterator<Item = &'a Sid>) -> Vec<SocketRef> {
+        let sockets = read(&self.sockets);
+        ids.filter_map(|id| sockets.get(id).cloned()).collect()
+    }
+
+    pub(crate) fn socket_count(&self) -> usize {
+        read(&self.sockets).len()
+    }
+
+    /// Registers a connected socket, in the room named by its id.
+    pub(crate) fn add(&self, socket: &SocketRef) {
+        let id = socket.id();
+        write(&self.sockets).insert(id, socket.clone());
+        self.adapter.add_all(id, &[Room::from(id.as_str())]);
+    }
+
+    /// Forgets a socket and its rooms.
+    pub(crate) fn remove(&self, id: Sid) {
+        self.adapter.del_all(id);
+        write(&self.sockets).remove(&id);
+    }
+
+    pub(crate) fn contains(&self, id: Sid) -> bool {
+        read(&self.sockets).contains_key(&id)
+    }
+
+    /// Runs the handlers of a server-side event, in order; the first answer
+    /// goes to `ack`.
+    pub(crate) async fn deliver_server_event(
+        &self,
+        event: &str,
+        payload: Payload,
+        ack: Option<oneshot::Sender<Payload>>,
+    ) {
+        let handlers = read(&self.server_handlers)
+            .get(event)
+            .cloned()
+            .unwrap_or_default();
+        let ack = ack.map(|reply| ServerAck {
+            reply: Arc::new(Mutex::new(Some(reply))),
+        });
+        for handler in handlers {
+            handler(payload.clone(), ack.clone()).await;
+        }
+    }
+}
+
+/// Answers a server-side event whose sender waits for acks
+/// ([`NamespaceRef::server_side_emit_with_ack`] on another server).
+#[derive(Clone)]
+pub struct ServerAck {
+    /// Shared by the clones handed to several handlers: one answer only.
+    reply: Arc<Mutex<Option<oneshot::Sender<Payload>>>>,
+}
+
+impl ServerAck {
+    /// Sends this server's answer (the first one wins).
+    pub fn send(&self, payload: Payload) {
+        if let Some(reply) = lock(&self.reply).take() {
+            let _ = reply.send(payload);
+        }
+    }
+}
+
+/// A namespace of a [`super::SocketIo`] server: its handlers, middlewares
+/// and broadcasts to its sockets. Cheap to clone.
+#[derive(Clone)]
+pub struct NamespaceRef {
+    pub(crate) state: Arc<NamespaceState>,
+}
+
+impl NamespaceRef {
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.state.name
+    }
+
+    /// Sets what to do with each socket that joins the namespace.
+    pub fn on_connection<F, Fut>(&self, handler: F)
+    where
+        F: Fn(SocketRef) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: ConnectionHandler = Arc::new(move |socket| Box::pin(handler(socket)));
+        *write(&self.state.on_connection) = Some(handler);
+    }
+
+    /// Adds a connection middleware (Node's `namespace.use`). Middlewares
+    /// run in the order they were added, before the connection handler; the
+    /// first error refuses the socket with a CONNECT_ERROR whose `message`
+    /// and `data` the client's `connect_error` listener receives.
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(ConnectRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        write(&self.state.middlewares).push(middleware::boxed(middleware));
+    }
+
+    /// Adds a handler of `event` sent by another server of the cluster with
+    /// [`NamespaceRef::server_side_emit`] (Node's `io.on(event, …)` for
+    /// server-side events). With an ack, the sender waits for an answer.
+    pub fn on_server_event<F, Fut>(&self, event: &str, handler: F)
+    where
+        F: Fn(Payload, Option<ServerAck>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: ServerEventHandler =
+            Arc::new(move |payload, ack| Box::pin(handler(payload, ack)));
+        write(&self.state.server_handlers)
+            .entry(event.to_owned())
+            .or_default()
+            .push(handler);
+    }
+
+    /// Sends `event` to this namespace on every other server of the cluster
+    /// (Node's `serverSideEmit`); this server's handlers do not run. With
+    /// the default adapter there is no other server, and it does nothing.
+    pub async fn server_side_emit(
+        &self,
+        event: &str,
+        payload: Payload,
+    ) -> Result<(), AdapterError> {
+        self.state
+            .adapter
+            .server_side_emit(event.to_owned(), payload, None)
+            .await
+            .map(drop)
+    }
+
+    /// Like [`NamespaceRef::server_side_emit`], then waits at most
+    /// `timeout` for one answer per other server (Node's
+    /// `serverSideEmitWithAck`); fails with [`AdapterError::Timeout`] when
+    /// some did not answer.
+    pub async fn server_side_emit_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+        timeout: Duration,
+    ) -> Result<Vec<Payload>, AdapterError> {
+        self.state
+            .adapter
+            .server_side_emit(event.to_owned(), payload, Some(timeout))
+            .await
+    }
+
+    /// How many servers share this namespace (1 without a cluster adapter).
+    pub async fn server_count(&self) -> Result<usize, AdapterError> {
+        self.state.adapter.server_count().await
+    }
+
+    /// Every room with a socket in it, on every server (sockets' own id
+    /// rooms included, as Node's `adapter.rooms`).
+    pub async fn all_rooms(&self) -> Result<Vec<String>, AdapterError> {
+        let rooms = self.state.adapter.all_rooms().await?;
+        Ok(rooms.iter().map(|room| room.to_string()).collect())
+    }
+
+    /// A broadcast to the sockets in `room` (Node's `to` and `in`).
+    pub fn to(&self, room: &str) -> BroadcastOperator {
+        self.broadcast().to(room)
+    }
+
+    /// A broadcast to every socket except those in `room`.
+    pub fn except(&self, room: &str) -> BroadcastOperator {
+        self.broadcast().except(room)
+    }
+
+    /// A broadcast that skips sockets that cannot take it at once.
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.broadcast().volatile()
+    }
+
+    /// A broadcast to this server's sockets only.
+    pub fn local(&self) -> BroadcastOperator {
+        self.broadcast().local()
+    }
+
+    /// A broadcast whose acks are awaited at most `timeout`.
+    pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
+        self.broadcast().timeout(timeout)
+    }
+
+    /// A broadcast to every socket of the namespace.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.state.clone())
+    }
+
+    /// Emits `event` with one argument to every socket (Node's `io.emit`).
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        value: &T,
+    ) -> Result<(), BroadcastError> {
+        self.broadcast().emit(event, value).await
+    }
+
+    /// How many sockets are connected to this server.
+    pub fn socket_count(&self) -> usize {
+        self.state.socket_count()
+    }
+
+    /// The namespace's adapter.
+    pub fn adapter(&self) -> &dyn Adapter {
+        self.state.adapter()
+    }
+}

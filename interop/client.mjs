@@ -265,6 +265,71 @@ scenarios.vote = async () => {
   done();
 };
 
+// Typed arguments with binary at depth: the server reads a struct whose
+// fields are Bytes and answers with binary; a mistyped event goes to the
+// server's error listener, which reports it.
+scenarios.typed = async () => {
+  const socket = manager.socket("/");
+  await connected(socket);
+  const upload = { name: "photo", file: Buffer.from([1, 2, 3]), meta: { parts: [Buffer.from([4]), Buffer.from([])] } };
+  const answer = await socket.timeout(2000).emitWithAck("upload", upload);
+  expectEqual(answer, { name: "photo", size: 3, parts: 2, first: Buffer.from([1, 2, 3]) }, "typed ack");
+  const rejected = new Promise((resolve) => socket.once("rejected", resolve));
+  socket.emit("upload", "not an object");
+  expectEqual((await rejected).startsWith('invalid arguments for "upload"'), true, "error listener");
+  done();
+};
+
+// A per-event middleware refuses an event: no listener runs, the error
+// listener sees the refusal; other events pass.
+scenarios.eventMiddleware = async () => {
+  const socket = manager.socket("/");
+  await connected(socket);
+  socket.on("ran", () => fail("a refused event reached its listener"));
+  const rejected = new Promise((resolve) => socket.once("rejected", resolve));
+  socket.emit("forbidden", 1);
+  expectEqual(await rejected, "forbidden event", "refusal");
+  expectEqual(await socket.timeout(2000).emitWithAck("sum", 1, 2), 3, "allowed event");
+  done();
+};
+
+// The server's outgoing listener sees what it sent this socket, emits and
+// broadcasts alike; a volatile emit over an open WebSocket arrives.
+scenarios.outgoing = async () => {
+  const socket = manager.socket("/");
+  const welcome = new Promise((resolve) => socket.once("welcome", resolve));
+  await connected(socket);
+  await welcome;
+  await socket.timeout(2000).emitWithAck("join", "loud");
+  const volatile = new Promise((resolve) => socket.once("volatile", resolve));
+  socket.emit("volatile-please");
+  if (transport !== "polling") expectEqual(await volatile, "v", "volatile emit");
+  const outgoing = await socket.timeout(2000).emitWithAck("outgoing");
+  for (const event of ["welcome", "volatile", "to-loud"]) {
+    if (transport === "polling" && event === "volatile") continue;
+    if (!outgoing.includes(event)) fail(`outgoing listener missed ${event}: ${JSON.stringify(outgoing)}`);
+  }
+  done();
+};
+
+// Dynamic namespaces: any /workspace-<n> exists on first connection, with
+// the parent's middleware and handler; a broadcast on the parent reaches
+// every child.
+scenarios.dynamic = async () => {
+  const one = manager.socket("/workspace-1", { auth: { token: "ok" } });
+  const two = new Manager(url, options).socket("/workspace-2", { auth: { token: "ok" } });
+  const hellos = Promise.all([one, two].map((s) => new Promise((resolve) => s.once("hello", resolve))));
+  await Promise.all([one, two].map(connected));
+  expectEqual(await hellos, ["/workspace-1", "/workspace-2"], "hello from each child");
+  const everywhere = Promise.all([one, two].map((s) => new Promise((resolve) => s.once("everywhere", resolve))));
+  one.emit("to-all-workspaces");
+  expectEqual(await everywhere, [2, 2], "parent broadcast");
+  const refused = manager.socket("/workspace-3", { auth: { token: "bad" } });
+  const err = await new Promise((resolve) => refused.once("connect_error", resolve));
+  expectEqual(err.message, "parent middleware says no", "parent middleware");
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use runtime_tokio::TokioRuntime;
 use socketio::{
-    AckError, Args, ConnectError, ConnectRequest, Data, Payload, SocketIo, SocketIoConfig,
+    AckError, Args, Binary, ConnectError, ConnectRequest, Data, EventError, Payload, SocketIo,
+    SocketIoConfig,
 };
 use tokio::net::TcpListener;
 use tokio::process::Command;
@@ -39,13 +40,107 @@ fn welcome(socket: &socketio::SocketRef) -> Payload {
 /// The server's disconnect reasons, as its handlers saw them.
 type Reasons = Arc<Mutex<Vec<&'static str>>>;
 
+#[derive(serde::Deserialize)]
+struct Upload {
+    name: String,
+    file: Binary,
+    meta: UploadMeta,
+}
+
+#[derive(serde::Deserialize)]
+struct UploadMeta {
+    parts: Vec<Binary>,
+}
+
+#[derive(serde::Serialize)]
+struct Receipt {
+    name: String,
+    size: usize,
+    parts: usize,
+    first: Binary,
+}
+
+/// Typed arguments with binary, per-event middleware and error listener,
+/// outgoing listener and volatile emits, on the main namespace.
+fn register_typed_and_middleware(socket: &socketio::SocketRef, main: &socketio::NamespaceRef) {
+    socket.on("upload", |_, Data(upload): Data<Upload>, ack| async move {
+        let receipt = Receipt {
+            name: upload.name,
+            size: upload.file.len(),
+            parts: upload.meta.parts.len(),
+            first: upload.file,
+        };
+        ack.unwrap().send(&receipt).await.unwrap();
+    });
+    socket.use_middleware(|_, event, _| async move {
+        if event == "forbidden" {
+            Err(EventError::rejected("forbidden event"))
+        } else {
+            Ok(())
+        }
+    });
+    socket.on("forbidden", |socket, _: Payload, _| async move {
+        socket.emit("ran", &1).await.unwrap();
+    });
+    socket.on_error(|socket, error| async move {
+        socket.emit("rejected", &error.to_string()).await.unwrap();
+    });
+    let outgoing = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = outgoing.clone();
+    socket.on_any_outgoing(move |_, event, _| seen.lock().unwrap().push(event.to_owned()));
+    let main = main.clone();
+    socket.on("volatile-please", move |socket, _: Payload, _| {
+        let main = main.clone();
+        async move {
+            socket
+                .emit_volatile("volatile", Payload::single("v").unwrap())
+                .unwrap();
+            main.to("loud").emit("to-loud", &1).await.unwrap();
+        }
+    });
+    socket.on("outgoing", move |_, _: Payload, ack| {
+        let events = outgoing.lock().unwrap().clone();
+        async move { ack.unwrap().send(&events).await.unwrap() }
+    });
+}
+
+/// Dynamic namespaces `/workspace-<n>` with a parent middleware and a
+/// broadcast on the parent.
+fn register_workspaces(io: &SocketIo<TokioRuntime>) {
+    let workspaces = io.dynamic_namespace("/workspace-*", |request| {
+        request.namespace().starts_with("/workspace-")
+    });
+    workspaces.use_middleware(|request: ConnectRequest| async move {
+        match request.auth::<serde_json::Value>() {
+            Ok(auth) if auth["token"] == "ok" => Ok(()),
+            _ => Err(ConnectError::new("parent middleware says no")),
+        }
+    });
+    let parent = workspaces.clone();
+    workspaces.on_connection(move |socket| {
+        let parent = parent.clone();
+        async move {
+            socket.emit("hello", socket.namespace()).await.unwrap();
+            socket.on("to-all-workspaces", move |_, _: Payload, _| {
+                let parent = parent.clone();
+                async move {
+                    let children = parent.children().len();
+                    parent.emit("everywhere", &children).await.unwrap();
+                }
+            });
+        }
+    });
+}
+
 async fn start_server(reasons: Reasons) -> SocketAddr {
     let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
+    register_workspaces(&io);
     let main = io.of("/");
     io.on_connection("/", move |socket| {
         let main = main.clone();
         let reasons = reasons.clone();
         async move {
+            register_typed_and_middleware(&socket, &main);
             let before = reasons.clone();
             socket.on_disconnecting(move |socket, _| {
                 let before = before.clone();
@@ -264,6 +359,10 @@ async fn official_js_client_scenarios() {
         "handshake",
         "bulk",
         "vote",
+        "typed",
+        "eventMiddleware",
+        "outgoing",
+        "dynamic",
     ];
     for scenario in scenarios {
         for transport in ["websocket", "polling", "upgrade"] {

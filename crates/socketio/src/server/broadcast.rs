@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, SelectAll, Stream, StreamExt};
 
-use engineio_proto::Sid;
+use bytes::Bytes;
+use engineio_proto::{Sid, Str};
 use serde::Serialize;
 use socketio_proto::rooms::Room;
 use socketio_proto::{Packet, PacketKind};
@@ -95,38 +96,49 @@ impl BroadcastOperator {
 
     /// The selected sockets, on every server (Node's `fetchSockets`).
     pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, AdapterError> {
-        self.namespace
-            .adapter()
-            .fetch_sockets(self.opts.clone())
-            .await
+        let mut sockets = Vec::new();
+        for namespace in self.namespace.broadcast_targets() {
+            let found = namespace.adapter().fetch_sockets(self.opts.clone()).await?;
+            sockets.extend(found);
+        }
+        Ok(sockets)
     }
 
     /// Makes every selected socket join `room` (Node's `socketsJoin`).
     pub async fn sockets_join(&self, room: &str) -> Result<(), AdapterError> {
-        let rooms = vec![Room::from(room)];
-        self.namespace
-            .adapter()
-            .add_sockets(self.opts.clone(), rooms)
-            .await
+        for namespace in self.namespace.broadcast_targets() {
+            let rooms = vec![Room::from(room)];
+            namespace
+                .adapter()
+                .add_sockets(self.opts.clone(), rooms)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Makes every selected socket leave `room` (Node's `socketsLeave`).
     pub async fn sockets_leave(&self, room: &str) -> Result<(), AdapterError> {
-        let rooms = vec![Room::from(room)];
-        self.namespace
-            .adapter()
-            .del_sockets(self.opts.clone(), rooms)
-            .await
+        for namespace in self.namespace.broadcast_targets() {
+            let rooms = vec![Room::from(room)];
+            namespace
+                .adapter()
+                .del_sockets(self.opts.clone(), rooms)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Disconnects every selected socket (Node's `disconnectSockets`); their
     /// clients see `io server disconnect`. With `close`, their whole
     /// connections close (every namespace of them).
     pub async fn disconnect_sockets(&self, close: bool) -> Result<(), AdapterError> {
-        self.namespace
-            .adapter()
-            .disconnect_sockets(self.opts.clone(), close)
-            .await
+        for namespace in self.namespace.broadcast_targets() {
+            namespace
+                .adapter()
+                .disconnect_sockets(self.opts.clone(), close)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Emits `event` with one argument to every selected socket.
@@ -139,13 +151,21 @@ impl BroadcastOperator {
     }
 
     /// Emits `event` with a payload to every selected socket. The packet is
-    /// encoded once for all of them.
+    /// encoded once for all of them. Every socket that can take it gets it,
+    /// whatever the error reports.
     pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), BroadcastError> {
-        let packet = self.event_packet(event, payload)?;
-        self.namespace
-            .adapter()
-            .broadcast(packet, self.opts.clone())
-            .await
+        let data = payload.event_data(event)?;
+        let (_, attachments) = payload.into_parts();
+        let mut outcome = Ok(());
+        for namespace in self.namespace.broadcast_targets() {
+            let packet = event_packet(&namespace, data.clone(), attachments.clone());
+            let result = namespace
+                .adapter()
+                .broadcast(packet, self.opts.clone())
+                .await;
+            outcome = merge_outcomes(outcome, result);
+        }
+        outcome
     }
 
     /// Emits `event` to every selected socket, each asked for an ack, and
@@ -158,20 +178,41 @@ impl BroadcastOperator {
         event: &str,
         payload: Payload,
     ) -> Result<AckStream, BroadcastError> {
-        let packet = self.event_packet(event, payload)?;
-        self.namespace
-            .adapter()
-            .broadcast_with_ack(packet, self.opts.clone())
-            .await
-    }
-
-    fn event_packet(&self, event: &str, payload: Payload) -> Result<Packet, PayloadError> {
         let data = payload.event_data(event)?;
         let (_, attachments) = payload.into_parts();
-        Ok(Packet {
-            attachments,
-            ..Packet::new(PacketKind::Event, self.namespace.name.clone(), Some(data))
-        })
+        let mut answers = AckStream::empty();
+        for namespace in self.namespace.broadcast_targets() {
+            let packet = event_packet(&namespace, data.clone(), attachments.clone());
+            let stream = namespace
+                .adapter()
+                .broadcast_with_ack(packet, self.opts.clone())
+                .await?;
+            answers.merge(stream);
+        }
+        Ok(answers)
+    }
+}
+
+fn event_packet(namespace: &NamespaceState, data: Str, attachments: Vec<Bytes>) -> Packet {
+    Packet {
+        attachments,
+        ..Packet::new(PacketKind::Event, namespace.name.clone(), Some(data))
+    }
+}
+
+/// Keeps every lagging socket of several broadcasts, or the first other
+/// error.
+fn merge_outcomes(
+    so_far: Result<(), BroadcastError>,
+    next: Result<(), BroadcastError>,
+) -> Result<(), BroadcastError> {
+    match (so_far, next) {
+        (Ok(()), next) => next,
+        (Err(BroadcastError::Lagging(mut a)), Err(BroadcastError::Lagging(b))) => {
+            a.extend(b);
+            Err(BroadcastError::Lagging(a))
+        }
+        (Err(error), _) => Err(error),
     }
 }
 

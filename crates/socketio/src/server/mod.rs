@@ -16,12 +16,13 @@ mod machine;
 mod middleware;
 mod namespace;
 mod recovery;
+mod registry;
 mod socket;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use engineio_proto::server::{HttpResponse, Session};
 use engineio_proto::{RequestId, Str, WsId};
@@ -37,7 +38,6 @@ use crate::engine::session::{spawn_task, Command, Input, WsCommand, INPUT_QUEUE}
 use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
 use crate::handshake::Handshake;
 pub(crate) use crate::locks::lock;
-use crate::locks::{read, write};
 pub use crate::payload::{Payload, PayloadError};
 use crate::runtime::Runtime;
 use crate::HttpHandler;
@@ -48,6 +48,7 @@ use machine::SioMachine;
 pub use middleware::{ConnectError, ConnectRequest};
 pub(crate) use namespace::NamespaceState;
 pub use namespace::{NamespaceRef, ServerAck};
+use registry::Registry;
 use socket::SocketInner;
 pub use socket::{AckSender, Disconnected, EmitError, EventError, SocketRef};
 
@@ -92,24 +93,18 @@ impl Default for SocketIoConfig {
     }
 }
 
-type Namespaces = Arc<RwLock<HashMap<String, Arc<NamespaceState>>>>;
-
 /// A Socket.IO server. Cheap to clone; all clones share namespaces and
 /// sessions. Serve it with a runtime crate's `listen`.
 pub struct SocketIo<R: Runtime> {
     engine: EngineServer<R>,
-    namespaces: Namespaces,
-    recovery: Option<RecoveryConfig>,
-    adapters: Arc<dyn AdapterFactory>,
+    registry: Arc<Registry>,
 }
 
 impl<R: Runtime> Clone for SocketIo<R> {
     fn clone(&self) -> Self {
         SocketIo {
             engine: self.engine.clone(),
-            namespaces: self.namespaces.clone(),
-            recovery: self.recovery.clone(),
-            adapters: self.adapters.clone(),
+            registry: self.registry.clone(),
         }
     }
 }
@@ -117,26 +112,48 @@ impl<R: Runtime> Clone for SocketIo<R> {
 impl<R: Runtime> SocketIo<R> {
     /// A server with no namespace yet: add them with [`SocketIo::on_connection`].
     pub fn new(runtime: R, config: SocketIoConfig) -> Self {
-        let namespaces: Namespaces = Arc::default();
+        let registry = Arc::new(Registry::new(config.recovery, config.adapter));
         let mode = SioMode {
-            namespaces: namespaces.clone(),
+            registry: registry.clone(),
             connection: config.connection,
         };
         SocketIo {
             engine: EngineServer::with_mode(runtime, config.engine, Box::new(mode)),
-            namespaces,
-            recovery: config.recovery,
-            adapters: config.adapter,
+            registry,
         }
     }
 
     /// The namespace `nsp`, declared on first use (Node's `io.of(nsp)`).
     pub fn of(&self, nsp: &str) -> NamespaceRef {
-        let state = write(&self.namespaces)
-            .entry(nsp.to_owned())
-            .or_insert_with(|| NamespaceState::new(nsp, self.recovery.clone(), &*self.adapters))
-            .clone();
-        NamespaceRef { state }
+        NamespaceRef {
+            state: self.registry.of(nsp),
+        }
+    }
+
+    /// A parent of dynamic namespaces (Node's `io.of(regex)` or
+    /// `io.of(fn)`): a client connecting to an undeclared namespace whose
+    /// CONNECT `matches` gets a new namespace of that name, which uses the
+    /// parent's connection handler and middlewares (then its own). A
+    /// broadcast on the parent reaches every child; `label` only names it
+    /// in logs. Parents are tried in the order they were added.
+    ///
+    /// ```
+    /// # fn setup<R: socketio::Runtime>(io: &socketio::SocketIo<R>) {
+    /// let workspaces = io.dynamic_namespace("/workspace-*", |request| {
+    ///     request.namespace().starts_with("/workspace-")
+    /// });
+    /// workspaces.on_connection(|socket| async move {
+    ///     let _ = socket.emit("hello", socket.namespace()).await;
+    /// });
+    /// # }
+    /// ```
+    pub fn dynamic_namespace<F>(&self, label: &str, matches: F) -> NamespaceRef
+    where
+        F: Fn(&ConnectRequest) -> bool + Send + Sync + 'static,
+    {
+        NamespaceRef {
+            state: self.registry.add_parent(label, Arc::new(matches)),
+        }
     }
 
     /// Declares namespace `nsp` and what to do with each socket that joins it
@@ -153,8 +170,7 @@ impl<R: Runtime> SocketIo<R> {
     /// close`) and each session ends after delivering what it buffered.
     pub async fn close(&self) {
         self.engine.close_all().await;
-        let namespaces: Vec<_> = read(&self.namespaces).values().cloned().collect();
-        for namespace in namespaces {
+        for namespace in self.registry.all() {
             namespace.adapter().close().await;
         }
     }
@@ -196,7 +212,7 @@ impl<R: Runtime> HttpHandler for SocketIo<R> {
 
 /// Starts a Socket.IO connection on each new Engine.IO session.
 struct SioMode {
-    namespaces: Namespaces,
+    registry: Arc<Registry>,
     connection: ConnectionConfig,
 }
 
@@ -213,7 +229,7 @@ impl<R: Runtime> Mode<R> for SioMode {
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (event_tx, event_rx) = mpsc::channel(shared.config.app_queue);
         let task = ConnectionTask {
-            namespaces: self.namespaces.clone(),
+            registry: self.registry.clone(),
             commands: input_tx.clone(),
             sockets: HashMap::new(),
             handshake,
@@ -225,7 +241,7 @@ impl<R: Runtime> Mode<R> for SioMode {
 
 /// Runs the application side of one client connection.
 struct ConnectionTask {
-    namespaces: Namespaces,
+    registry: Arc<Registry>,
     commands: mpsc::Sender<Input>,
     sockets: HashMap<Str, SocketRef>,
     handshake: Arc<Handshake>,
@@ -253,8 +269,7 @@ impl ConnectionTask {
                 Output::Disconnect { nsp, reason } => {
                     tracing::debug!(%nsp, reason = reason.as_node_str(), "socket disconnected");
                     if let Some(socket) = self.sockets.remove(&nsp) {
-                        socket
-                            .left(reason.as_node_str(), is_recoverable(&reason))
+                        self.leave(socket, reason.as_node_str(), is_recoverable(&reason))
                             .await;
                     }
                 }
@@ -264,19 +279,33 @@ impl ConnectionTask {
             }
         }
         // The connection is gone: no socket of it may stay registered.
-        for (_, socket) in self.sockets.drain() {
-            socket.left("transport close", true).await;
+        let sockets: Vec<SocketRef> = self.sockets.drain().map(|(_, socket)| socket).collect();
+        for socket in sockets {
+            self.leave(socket, "transport close", true).await;
+        }
+    }
+
+    /// A socket left: its handlers run, then an emptied dynamic namespace
+    /// goes away.
+    async fn leave(&self, socket: SocketRef, reason: &'static str, recoverable: bool) {
+        socket.left(reason, recoverable).await;
+        if let Some(namespace) = socket.inner.namespace.upgrade() {
+            self.registry.remove_if_empty(&namespace);
         }
     }
 
     async fn connect(&mut self, nsp: Str, auth: Option<Str>) {
-        let namespace = read(&self.namespaces).get(nsp.as_str()).cloned();
-        let Some(namespace) = namespace else {
+        let auth = auth.unwrap_or_else(|| Str::from_static("{}"));
+        let request = ConnectRequest {
+            nsp: nsp.clone(),
+            auth: auth.clone(),
+            handshake: self.handshake.clone(),
+        };
+        let Some(namespace) = self.registry.lookup(&request) else {
             let data = Str::from_static(r#"{"message":"Invalid namespace"}"#);
             self.send(SioCommand::Reject { nsp, data }).await;
             return;
         };
-        let auth = auth.unwrap_or_else(|| Str::from_static("{}"));
         let restored = namespace.recovery.as_ref().and_then(|r| r.restore(&auth));
         let recovered = restored.is_some();
         let (id, pid, rooms, missed, data) = match restored {
@@ -289,16 +318,13 @@ impl ConnectionTask {
                 session.data,
             ),
             None => {
-                let request = ConnectRequest {
-                    nsp: nsp.clone(),
-                    auth: auth.clone(),
-                    handshake: self.handshake.clone(),
-                };
                 let middlewares = namespace.middlewares();
                 for middleware in middlewares {
                     if let Err(error) = middleware(request.clone()).await {
                         let data = error.to_json();
                         self.send(SioCommand::Reject { nsp, data }).await;
+                        // A refused client must not leave a dynamic namespace behind.
+                        self.registry.remove_if_empty(&namespace);
                         return;
                     }
                 }
@@ -327,6 +353,7 @@ impl ConnectionTask {
             )),
         };
         namespace.add(&socket);
+        self.registry.keep(&namespace);
         for room in rooms {
             socket.join(&room);
         }

@@ -35,6 +35,11 @@ pub(crate) struct NamespaceState {
     sockets: RwLock<HashMap<Sid, SocketRef>>,
     adapter: Arc<dyn Adapter>,
     server_handlers: RwLock<HashMap<String, Vec<ServerEventHandler>>>,
+    /// For a dynamic namespace: the parent whose handler and middlewares it
+    /// uses.
+    parent: Option<Arc<NamespaceState>>,
+    /// For a parent of dynamic namespaces: the children created so far.
+    children: RwLock<Vec<Arc<NamespaceState>>>,
 }
 
 impl NamespaceState {
@@ -42,6 +47,7 @@ impl NamespaceState {
         name: &str,
         recovery: Option<RecoveryConfig>,
         adapters: &dyn AdapterFactory,
+        parent: Option<Arc<NamespaceState>>,
     ) -> Arc<NamespaceState> {
         let name = Str::from(name);
         Arc::new_cyclic(|weak| NamespaceState {
@@ -52,19 +58,52 @@ impl NamespaceState {
             middlewares: RwLock::default(),
             sockets: RwLock::default(),
             server_handlers: RwLock::default(),
+            parent,
+            children: RwLock::default(),
         })
+    }
+
+    pub(crate) fn add_child(&self, child: Arc<NamespaceState>) {
+        write(&self.children).push(child);
+    }
+
+    pub(crate) fn remove_child(&self, child: &Arc<NamespaceState>) {
+        write(&self.children).retain(|c| !Arc::ptr_eq(c, child));
+    }
+
+    pub(crate) fn parent(&self) -> Option<&Arc<NamespaceState>> {
+        self.parent.as_ref()
+    }
+
+    /// Where a broadcast on this namespace goes: itself, or for a parent of
+    /// dynamic namespaces, every child (Node's `ParentNamespace`).
+    pub(crate) fn broadcast_targets(self: &Arc<Self>) -> Vec<Arc<NamespaceState>> {
+        let children = read(&self.children);
+        if children.is_empty() {
+            vec![self.clone()]
+        } else {
+            children.clone()
+        }
     }
 
     pub(crate) fn adapter(&self) -> &dyn Adapter {
         &*self.adapter
     }
 
+    /// The connection handler: its own, or its parent's.
     pub(crate) fn connection_handler(&self) -> Option<ConnectionHandler> {
-        read(&self.on_connection).clone()
+        let own = read(&self.on_connection).clone();
+        own.or_else(|| self.parent.as_ref()?.connection_handler())
     }
 
+    /// The parent's middlewares (if any) then its own, in order.
     pub(crate) fn middlewares(&self) -> Vec<Middleware> {
-        read(&self.middlewares).clone()
+        let mut all = match &self.parent {
+            Some(parent) => parent.middlewares(),
+            None => Vec::new(),
+        };
+        all.extend(read(&self.middlewares).iter().cloned());
+        all
     }
 
     pub(crate) fn socket(&self, id: Sid) -> Option<SocketRef> {
@@ -277,5 +316,17 @@ impl NamespaceRef {
     /// The namespace's adapter.
     pub fn adapter(&self) -> &dyn Adapter {
         self.state.adapter()
+    }
+
+    /// For a parent of dynamic namespaces
+    /// ([`super::SocketIo::dynamic_namespace`]), the children created so
+    /// far; empty otherwise.
+    pub fn children(&self) -> Vec<NamespaceRef> {
+        read(&self.state.children)
+            .iter()
+            .map(|state| NamespaceRef {
+                state: state.clone(),
+            })
+            .collect()
     }
 }

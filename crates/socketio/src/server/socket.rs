@@ -350,7 +350,7 @@ impl SocketRef {
             .inner
             .namespace
             .upgrade()
-            .unwrap_or_else(|| NamespaceState::new("/", None, &LocalAdapterFactory));
+            .unwrap_or_else(|| NamespaceState::new("/", None, &LocalAdapterFactory, None));
         // Node excludes the sender through the room named by its id.
         BroadcastOperator::new(namespace).except(self.inner.id.as_str())
     }

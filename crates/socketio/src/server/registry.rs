@@ -1,0 +1,124 @@
+//! The namespaces of a server: declared ones by name, and dynamic ones
+//! created on first connection from a parent's pattern (Node's
+//! `io.of(regex | fn)`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use socketio_proto::recovery::RecoveryConfig;
+
+use super::middleware::ConnectRequest;
+use super::namespace::NamespaceState;
+use crate::adapter::AdapterFactory;
+use crate::locks::{read, write};
+
+type Matcher = Arc<dyn Fn(&ConnectRequest) -> bool + Send + Sync>;
+
+/// A dynamic namespace's parent: which names it accepts, and the template
+/// (handler, middlewares) its children share.
+struct Parent {
+    matches: Matcher,
+    template: Arc<NamespaceState>,
+}
+
+pub(crate) struct Registry {
+    namespaces: RwLock<HashMap<String, Arc<NamespaceState>>>,
+    parents: RwLock<Vec<Parent>>,
+    recovery: Option<RecoveryConfig>,
+    adapters: Arc<dyn AdapterFactory>,
+}
+
+impl Registry {
+    pub(crate) fn new(recovery: Option<RecoveryConfig>, adapters: Arc<dyn AdapterFactory>) -> Self {
+        Registry {
+            namespaces: RwLock::default(),
+            parents: RwLock::default(),
+            recovery,
+            adapters,
+        }
+    }
+
+    /// The namespace `name`, declared on first use.
+    pub(crate) fn of(&self, name: &str) -> Arc<NamespaceState> {
+        if let Some(namespace) = read(&self.namespaces).get(name) {
+            return namespace.clone();
+        }
+        write(&self.namespaces)
+            .entry(name.to_owned())
+            .or_insert_with(|| self.create(name, None))
+            .clone()
+    }
+
+    /// Adds a parent of dynamic namespaces; its state is the template the
+    /// children's handler and middlewares come from.
+    pub(crate) fn add_parent(&self, label: &str, matches: Matcher) -> Arc<NamespaceState> {
+        let template = self.create(label, None);
+        write(&self.parents).push(Parent {
+            matches,
+            template: template.clone(),
+        });
+        template
+    }
+
+    /// The namespace a CONNECT asks for: a declared one, or a new child of
+    /// the first parent whose pattern accepts the name.
+    pub(crate) fn lookup(&self, request: &ConnectRequest) -> Option<Arc<NamespaceState>> {
+        let name = request.namespace();
+        if let Some(namespace) = read(&self.namespaces).get(name) {
+            return Some(namespace.clone());
+        }
+        let template = read(&self.parents)
+            .iter()
+            .find(|parent| (parent.matches)(request))
+            .map(|parent| parent.template.clone())?;
+        let child = write(&self.namespaces)
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                let child = self.create(name, Some(template.clone()));
+                template.add_child(child.clone());
+                child
+            })
+            .clone();
+        Some(child)
+    }
+
+    /// Drops a dynamic child namespace once its last socket has left (Node's
+    /// `cleanupEmptyChildNamespaces`, always on here: clients choosing
+    /// names must not make the server keep namespaces without bound).
+    pub(crate) fn remove_if_empty(&self, namespace: &Arc<NamespaceState>) {
+        let Some(parent) = namespace.parent() else {
+            return;
+        };
+        let mut namespaces = write(&self.namespaces);
+        let registered = namespaces
+            .get(namespace.name.as_str())
+            .is_some_and(|current| Arc::ptr_eq(current, namespace));
+        if registered && namespace.socket_count() == 0 {
+            namespaces.remove(namespace.name.as_str());
+            parent.remove_child(namespace);
+        }
+    }
+
+    /// Puts a dynamic child back if it was dropped while a socket was
+    /// joining it (between [`Registry::lookup`] and the socket's
+    /// registration).
+    pub(crate) fn keep(&self, namespace: &Arc<NamespaceState>) {
+        let Some(parent) = namespace.parent() else {
+            return;
+        };
+        let mut namespaces = write(&self.namespaces);
+        if !namespaces.contains_key(namespace.name.as_str()) {
+            namespaces.insert(namespace.name.to_string(), namespace.clone());
+            parent.add_child(namespace.clone());
+        }
+    }
+
+    /// Every namespace, declared or created.
+    pub(crate) fn all(&self) -> Vec<Arc<NamespaceState>> {
+        read(&self.namespaces).values().cloned().collect()
+    }
+
+    fn create(&self, name: &str, parent: Option<Arc<NamespaceState>>) -> Arc<NamespaceState> {
+        NamespaceState::new(name, self.recovery.clone(), &*self.adapters, parent)
+    }
+}

@@ -24,7 +24,9 @@ use socketio::adapter::{
     Adapter, AdapterError, AdapterFactory, AdapterFuture, BroadcastOptions, LocalAdapter,
     LocalNamespace, RemoteSocket,
 };
-use socketio::{AckStream, Args, BroadcastError, Data, Payload, ServerAck, SocketIo, SocketIoConfig};
+use socketio::{
+    AckStream, Args, BroadcastError, Data, Payload, ServerAck, SocketIo, SocketIoConfig,
+};
 use socketio_proto::rooms::Room;
 use socketio_proto::Packet;
 use tokio::net::TcpListener;
@@ -43,7 +45,10 @@ impl Bus {
     fn join(&self, adapter: &Arc<BusAdapter>) {
         let name = adapter.local.namespace().name().to_owned();
         let mut members = self.members.lock().unwrap();
-        members.entry(name).or_default().push(Arc::downgrade(adapter));
+        members
+            .entry(name)
+            .or_default()
+            .push(Arc::downgrade(adapter));
     }
 
     fn leave(&self, adapter: &BusAdapter) {
@@ -76,7 +81,7 @@ impl BusAdapter {
     /// The other servers' adapters of this namespace; none when the
     /// operation is flagged `local`.
     fn peers(&self, opts: &BroadcastOptions) -> Vec<Arc<BusAdapter>> {
-        if opts.flags.local {
+        if opts.flags.local || std::env::var("BUS_OFF").is_ok() {
             return Vec::new();
         }
         let mut members = self.bus.members(self.local.namespace().name());
@@ -113,9 +118,10 @@ impl Adapter for BusAdapter {
         let mut lagging = Vec::new();
         let mut first_error = None;
         let local = self.local.broadcast_local(packet.clone(), &opts);
-        let remote = self.peers(&opts).into_iter().map(|peer| {
-            peer.local.broadcast_local(packet.clone(), &opts)
-        });
+        let remote = self
+            .peers(&opts)
+            .into_iter()
+            .map(|peer| peer.local.broadcast_local(packet.clone(), &opts));
         for outcome in std::iter::once(local).chain(remote) {
             match outcome {
                 Ok(()) => {}
@@ -265,4 +271,294 @@ impl AdapterFactory for BusFactory {
         self.bus.join(&adapter);
         adapter
     }
+}
+
+fn interop_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
+    assert!(
+        dir.join("node_modules/socket.io-client").is_dir(),
+        "the cluster tests need the npm packages: run `npm ci` in {}",
+        dir.display()
+    );
+    dir
+}
+
+/// One server of the cluster. `own_runs` counts how often its own
+/// server-side `whoami` handler ran.
+struct Server {
+    io: SocketIo<TokioRuntime>,
+    addr: SocketAddr,
+    own_runs: Arc<AtomicUsize>,
+}
+
+async fn start_server(name: &'static str, bus: &Arc<Bus>) -> Server {
+    let mut config = SocketIoConfig::default();
+    config.adapter = Arc::new(BusFactory { bus: bus.clone() });
+    let io = SocketIo::new(TokioRuntime, config);
+    let main = io.of("/");
+    let own_runs = Arc::new(AtomicUsize::new(0));
+    let runs = own_runs.clone();
+    main.on_server_event("whoami", move |payload, ack: Option<ServerAck>| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let text: String = payload.first().unwrap_or_default();
+            let answer = Payload::single(&format!("{name} got {text}")).unwrap();
+            ack.expect("whoami is always asked with an ack")
+                .send(answer);
+        }
+    });
+    let namespace = main.clone();
+    main.on_connection(move |socket| {
+        let main = namespace.clone();
+        async move {
+            #[derive(serde::Deserialize)]
+            struct Auth {
+                name: String,
+            }
+            let client = serde_json::from_str::<Auth>(socket.auth())
+                .map_or_else(|_| "?".to_owned(), |a| a.name);
+            socket.set_data(serde_json::json!({ "name": client, "server": name }));
+            handlers(&socket, main, name);
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(runtime_tokio::serve(listener, io.clone()));
+    Server { io, addr, own_runs }
+}
+
+/// What clients can ask a server to do; each answers by ack once done, so
+/// the client knows the operation reached every server.
+fn handlers(socket: &socketio::SocketRef, main: socketio::NamespaceRef, name: &'static str) {
+    socket.on("join", |socket, Data(room): Data<String>, ack| async move {
+        socket.join(&room);
+        ack.unwrap().send(&true).await.unwrap();
+    });
+    // Barrier: every connection gets this after what was broadcast before.
+    let m = main.clone();
+    socket.on("flush", move |_, _: Payload, ack| {
+        let main = m.clone();
+        async move {
+            main.emit("flush", name).await.unwrap();
+            ack.unwrap().send(&true).await.unwrap();
+        }
+    });
+    socket.on(
+        "shout",
+        |socket, Args((room, except, text)): Args<(String, String, String)>, ack| async move {
+            let to_room = socket.to(&room).except(&except);
+            to_room.emit("shout", &text).await.unwrap();
+            to_room.local().emit("local-shout", &text).await.unwrap();
+            ack.unwrap().send(&true).await.unwrap();
+        },
+    );
+    let m = main.clone();
+    socket.on("vote", move |_, _: Payload, ack| {
+        let main = m.clone();
+        async move {
+            let answers = main.timeout(Duration::from_secs(3));
+            let answers = answers
+                .emit_with_ack("vote", Payload::empty())
+                .await
+                .unwrap();
+            let answers: Vec<_> = answers.collect().await;
+            let sids: BTreeSet<Sid> = answers.iter().map(|(sid, _)| *sid).collect();
+            let mut votes: Vec<String> = answers
+                .into_iter()
+                .map(|(_, answer)| answer.map_or_else(|e| e.to_string(), |p| p.first().unwrap()))
+                .collect();
+            votes.sort();
+            let reply = serde_json::json!({ "votes": votes, "sockets": sids.len() });
+            ack.unwrap().send(&reply).await.unwrap();
+        }
+    });
+    let m = main.clone();
+    socket.on("fetch", move |_, _: Payload, ack| {
+        let main = m.clone();
+        async move {
+            let mut sockets: Vec<_> = main.broadcast().fetch_sockets().await.unwrap();
+            sockets.sort_by_key(|s| s.data["name"].as_str().map(str::to_owned));
+            let sockets: Vec<_> = sockets
+                .iter()
+                .map(|s| {
+                    let mut rooms: Vec<String> = s.rooms.iter().map(|r| r.to_string()).collect();
+                    rooms.sort();
+                    let (id, local) = (s.id.as_str(), s.local.is_some());
+                    serde_json::json!({ "id": id, "rooms": rooms, "data": s.data, "local": local })
+                })
+                .collect();
+            let mut rooms = main.all_rooms().await.unwrap();
+            rooms.sort();
+            let reply = serde_json::json!({ "sockets": sockets, "rooms": rooms });
+            ack.unwrap().send(&reply).await.unwrap();
+        }
+    });
+    let m = main.clone();
+    socket.on(
+        "promote",
+        move |_, Args((from, to)): Args<(String, String)>, ack| {
+            let main = m.clone();
+            async move {
+                main.to(&from).sockets_join(&to).await.unwrap();
+                ack.unwrap().send(&true).await.unwrap();
+            }
+        },
+    );
+    let m = main.clone();
+    socket.on("demote", move |_, Data(room): Data<String>, ack| {
+        let main = m.clone();
+        async move {
+            main.to(&room).sockets_leave(&room).await.unwrap();
+            ack.unwrap().send(&true).await.unwrap();
+        }
+    });
+    let m = main.clone();
+    socket.on(
+        "news",
+        move |_, Args((room, text)): Args<(String, String)>, ack| {
+            let main = m.clone();
+            async move {
+                main.to(&room).emit("news", &text).await.unwrap();
+                ack.unwrap().send(&true).await.unwrap();
+            }
+        },
+    );
+    let m = main.clone();
+    socket.on("kick", move |_, Data(room): Data<String>, ack| {
+        let main = m.clone();
+        async move {
+            main.to(&room).disconnect_sockets(false).await.unwrap();
+            ack.unwrap().send(&true).await.unwrap();
+        }
+    });
+    socket.on("ask-servers", move |_, Data(text): Data<String>, ack| {
+        let main = main.clone();
+        async move {
+            let timeout = Duration::from_secs(2);
+            let answers =
+                main.server_side_emit_with_ack("whoami", Payload::single(&text).unwrap(), timeout);
+            let answers: Vec<String> = answers
+                .await
+                .unwrap()
+                .iter()
+                .map(|answer| answer.first().unwrap())
+                .collect();
+            let count = main.server_count().await.unwrap();
+            let reply = serde_json::json!({ "answers": answers, "count": count });
+            ack.unwrap().send(&reply).await.unwrap();
+        }
+    });
+}
+
+/// Two fresh servers on a fresh bus, so no scenario sees another's sockets.
+async fn cluster() -> (Server, Server) {
+    let bus = Arc::new(Bus::default());
+    let a = start_server("A", &bus).await;
+    let b = start_server("B", &bus).await;
+    (a, b)
+}
+
+async fn run_scenario(
+    a: &Server,
+    b: &Server,
+    scenario: &str,
+    transport: &str,
+) -> Result<(), String> {
+    let child = Command::new("node")
+        .arg("cluster.mjs")
+        .arg(format!("http://{}", a.addr))
+        .arg(format!("http://{}", b.addr))
+        .arg(scenario)
+        .arg(transport)
+        .current_dir(interop_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start node (the cluster tests need Node.js on PATH): {e}"))?;
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .map_err(|_| format!("{scenario} over {transport}: node did not finish"))?
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if output.status.success() && stdout.trim() == "ok" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{scenario} over {transport}: {}{}",
+            stdout.trim(),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_act_as_one_cluster_for_the_official_js_client() {
+    let runs = [
+        ("shout", "websocket"),
+        ("shout", "polling"),
+        ("vote", "websocket"),
+        ("fetch", "websocket"),
+        ("join", "websocket"),
+        ("kick", "websocket"),
+        ("servers", "websocket"),
+    ];
+    let mut failures = Vec::new();
+    for (scenario, transport) in runs {
+        let (a, b) = cluster().await;
+        if let Err(failure) = run_scenario(&a, &b, scenario, transport).await {
+            failures.push(failure);
+        }
+        if scenario == "servers" {
+            // The server-side event ran on B only, never on its sender A.
+            assert_eq!(a.own_runs.load(Ordering::SeqCst), 0, "A ran its own event");
+            assert_eq!(b.own_runs.load(Ordering::SeqCst), 1, "B's handler runs");
+        }
+        a.io.close().await;
+        b.io.close().await;
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Server-side events without a client: fire-and-forget delivery, a peer
+/// that keeps the ack without answering, and a server leaving the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_emit_times_out_and_servers_leave_the_bus() {
+    let (a, b) = cluster().await;
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    b.io.of("/").on_server_event("note", move |payload, ack| {
+        let seen = seen_tx.clone();
+        async move {
+            assert!(ack.is_none(), "no ack was asked for");
+            let _ = seen.send(payload.first::<String>().unwrap());
+        }
+    });
+    // Held, never answered: B is alive but silent.
+    let held: Arc<Mutex<Vec<ServerAck>>> = Arc::default();
+    let keep = held.clone();
+    b.io.of("/").on_server_event("silent", move |_, ack| {
+        keep.lock().unwrap().extend(ack);
+        async {}
+    });
+    let main = a.io.of("/");
+    main.server_side_emit("note", Payload::single("hello").unwrap())
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(5), seen_rx.recv()).await;
+    assert_eq!(seen.unwrap().as_deref(), Some("hello"));
+    let silent = main
+        .server_side_emit_with_ack("silent", Payload::empty(), Duration::from_millis(200))
+        .await;
+    assert!(matches!(silent, Err(AdapterError::Timeout)), "{silent:?}");
+    assert_eq!(held.lock().unwrap().len(), 1, "B got the silent event");
+    assert_eq!(main.server_count().await.unwrap(), 2);
+    // B leaves: A is alone again, and its emits wait for nobody.
+    b.io.close().await;
+    assert_eq!(main.server_count().await.unwrap(), 1);
+    let answers = main
+        .server_side_emit_with_ack("silent", Payload::empty(), Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert!(answers.is_empty());
+    a.io.close().await;
 }

@@ -26,7 +26,9 @@ pub use runtime::{BoxFuture, Clock, Runtime, Sleep};
 pub use socketio_proto::recovery::RecoveryConfig;
 
 pub use adapter::{Adapter, AdapterError, BroadcastOptions, RemoteSocket};
-pub use engine::{AllowRequest, EngineConfig, EngineServer, EngineSocket, SessionClosed};
+pub use engine::{
+    AllowRequest, Cors, CorsOrigin, EngineConfig, EngineServer, EngineSocket, SessionClosed,
+};
 pub use payload::{Args, Binary, Data, FromPayload, Payload, PayloadError};
 pub use server::{
     AckError, AckSender, AckStream, BroadcastError, BroadcastOperator, ConnectError,

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use runtime_tokio::TokioRuntime;
-use socketio::engine::{EngineConfig, EngineServer, HttpReply};
+use socketio::engine::{Cors, EngineConfig, EngineServer, HttpReply};
 use socketio::server::SocketIoConfig;
 use socketio::{HttpHandler, Payload, Runtime, SocketIo, SocketRef};
 
@@ -24,14 +24,14 @@ fn engine_config() -> EngineConfig {
     config.protocol.ping_timeout = Duration::from_millis(200);
     config.protocol.max_payload = 1_000_000;
     config.path = "/engine.io/".into();
-    config.cors_origin = Some("*".into());
+    config.cors = Some(Cors::any());
     config
 }
 
 fn socketio_config() -> SocketIoConfig {
     let mut config = SocketIoConfig::default();
     config.engine.protocol = engine_config().protocol;
-    config.engine.cors_origin = Some("*".into());
+    config.engine.cors = Some(Cors::any());
     config.connection.connect_timeout = Duration::from_millis(1_000);
     config
 }

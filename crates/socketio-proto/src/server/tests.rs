@@ -437,3 +437,56 @@ fn a_binary_packet_is_queued_whole_or_not_at_all() {
     );
     assert_eq!(conn.engine().buffered(), 1);
 }
+
+/// Volatile emits leave only when the transport can take them at once: over
+/// long-polling, only while a GET is parked (Node's `transport.writable`).
+#[test]
+fn volatile_emits_need_a_writable_transport() {
+    use engineio_proto::RequestId;
+    let mut server = Server::new(ServerConfig::default(), CountingSidGenerator::default());
+    let session = server.open_session(T0, Opening::Polling(RequestId(1)));
+    let mut conn = Connection::new(T0, session, &ConnectionConfig::default());
+    // Collects the bodies of the responses, skipping the handshake and `ok`s.
+    let bodies = |conn: &mut Connection| {
+        let mut out = Vec::new();
+        while let Some(output) = conn.poll_output() {
+            if let Output::Transport(eio::Output::Respond { response, .. }) = output {
+                let body = alloc::string::String::from_utf8_lossy(&response.body).into_owned();
+                if body != "ok" && !body.starts_with("0{") {
+                    out.push(body);
+                }
+            }
+        }
+        out
+    };
+    let _ = bodies(&mut conn);
+    conn.handle_post(T0, RequestId(2), Bytes::from_static(b"40"));
+    let _ = bodies(&mut conn);
+    conn.accept(T0, "/", Sid::parse("v1").unwrap(), None)
+        .unwrap();
+    let event = |name: &str| {
+        Packet::new(
+            PacketKind::Event,
+            s("/"),
+            Some(Str::from(alloc::format!(r#"["{name}"]"#))),
+        )
+        .encode()
+    };
+    // The CONNECT reply waits for a GET: not writable.
+    assert!(!conn.engine().is_writable());
+    assert_eq!(conn.emit_volatile(T0, "/", &event("dropped")), Ok(false));
+    conn.handle_poll(T0, RequestId(3));
+    assert_eq!(bodies(&mut conn), vec![r#"40{"sid":"v1"}"#]);
+    // Nothing buffered, no GET parked: still not writable.
+    assert_eq!(
+        conn.emit_volatile(T0, "/", &event("dropped too")),
+        Ok(false)
+    );
+    conn.handle_poll(T0, RequestId(4));
+    assert!(conn.engine().is_writable());
+    assert_eq!(conn.emit_volatile(T0, "/", &event("sent")), Ok(true));
+    assert_eq!(bodies(&mut conn), vec![r#"42["sent"]"#]);
+    // A volatile emit to a namespace the client did not join is an error,
+    // like any emit.
+    assert!(conn.emit_volatile(T0, "/other", &event("x")).is_err());
+}

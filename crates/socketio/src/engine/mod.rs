@@ -18,6 +18,7 @@
 //! Applications get an [`EngineSocket`] per session through the connection
 //! callback: send messages, receive them, close.
 
+mod cors;
 pub(crate) mod session;
 mod websocket;
 
@@ -39,6 +40,7 @@ use http_body_util::{BodyExt, Full};
 use crate::handshake::Handshake;
 use crate::locks::lock;
 use crate::runtime::{Clock, Runtime};
+pub use cors::{Cors, CorsOrigin};
 use session::Input;
 pub use session::{EngineSocket, SessionClosed};
 
@@ -59,8 +61,8 @@ pub struct EngineConfig {
     pub protocol: ServerConfig,
     /// The path the server answers on, e.g. `/engine.io/`.
     pub path: String,
-    /// Sent as `Access-Control-Allow-Origin` when set (Node's `cors.origin`).
-    pub cors_origin: Option<String>,
+    /// Cross-origin settings (Node's `cors`); none by default, as in Node.
+    pub cors: Option<Cors>,
     /// Messages a session queues for the application before it stops
     /// reading its client.
     pub app_queue: usize,
@@ -94,7 +96,7 @@ impl Default for EngineConfig {
         EngineConfig {
             protocol: ServerConfig::default(),
             path: "/engine.io/".into(),
-            cors_origin: None,
+            cors: None,
             app_queue: 1024,
             ws_queue: 1024,
             allow_request: None,
@@ -254,8 +256,14 @@ async fn handle<R: Runtime, B: RequestBody>(
     shared: Arc<Shared<R>>,
     request: hyper::Request<B>,
 ) -> HttpReply {
-    if request.method() == hyper::Method::OPTIONS {
-        return with_headers(&shared, empty_reply(204));
+    let preflight = request.method() == hyper::Method::OPTIONS;
+    let cors = shared
+        .config
+        .cors
+        .as_ref()
+        .map(|cors| cors.headers(request.headers(), preflight));
+    if preflight {
+        return with_headers(cors, empty_reply(204));
     }
     let websocket = websocket::is_upgrade_request(&request);
     let method = Method::parse(request.method().as_str());
@@ -312,7 +320,7 @@ async fn handle<R: Runtime, B: RequestBody>(
             None => reply_from(RequestError::UnknownSid.response()),
         },
     };
-    with_headers(&shared, reply)
+    with_headers(cors, reply)
 }
 
 /// Creates a polling session; its first output answers this request.
@@ -398,13 +406,9 @@ pub(crate) fn empty_reply(status: u16) -> HttpReply {
     reply
 }
 
-fn with_headers<R>(shared: &Shared<R>, mut reply: HttpReply) -> HttpReply {
-    if let Some(origin) = &shared.config.cors_origin {
-        if let Ok(value) = hyper::header::HeaderValue::from_str(origin) {
-            reply
-                .headers_mut()
-                .insert(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        }
+fn with_headers(cors: Option<hyper::HeaderMap>, mut reply: HttpReply) -> HttpReply {
+    if let Some(cors) = cors {
+        reply.headers_mut().extend(cors);
     }
     reply
 }

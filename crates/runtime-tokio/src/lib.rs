@@ -89,3 +89,8 @@ fn is_transient(error: &io::Error) -> bool {
         .raw_os_error()
         .is_some_and(|code| code == 23 || code == 24)
 }
+
+/// The code of `docs/server.md` compiles and runs as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/server.md")]
+pub struct ServerGuide;

@@ -511,8 +511,10 @@ async fn two_servers_act_as_one_cluster_for_the_official_js_client() {
         }
         if scenario == "servers" {
             // The server-side event ran on B only, never on its sender A.
-            assert_eq!(a.own_runs.load(Ordering::SeqCst), 0, "A ran its own event");
-            assert_eq!(b.own_runs.load(Ordering::SeqCst), 1, "B's handler runs");
+            let runs = [&a, &b].map(|server| server.own_runs.load(Ordering::SeqCst));
+            if runs != [0, 1] {
+                failures.push(format!("whoami handler runs on [A, B]: {runs:?}"));
+            }
         }
         a.io.close().await;
         b.io.close().await;

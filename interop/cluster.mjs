@@ -59,9 +59,15 @@ function record(sockets, events) {
  * client has it, everything broadcast before has reached it too (a
  * connection's packets stay in order), so an absence is final. */
 async function flush(sender, sockets) {
-  const all = Promise.all(sockets.map((s) => new Promise((resolve) => s.once("flush", resolve))));
+  const missing = new Set(sockets.map((s) => s.name));
+  const all = Promise.all(sockets.map((s) => new Promise((resolve) => s.once("flush", () => {
+    missing.delete(s.name);
+    resolve();
+  }))));
+  const late = setTimeout(() => fail(`flush did not reach ${[...missing]}`), 3000);
   await ask(sender, "flush");
   await all;
+  clearTimeout(late);
 }
 
 const scenarios = {

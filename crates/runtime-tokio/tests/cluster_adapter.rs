@@ -81,7 +81,7 @@ impl BusAdapter {
     /// The other servers' adapters of this namespace; none when the
     /// operation is flagged `local`.
     fn peers(&self, opts: &BroadcastOptions) -> Vec<Arc<BusAdapter>> {
-        if opts.flags.local || std::env::var("BUS_OFF").is_ok() {
+        if opts.flags.local {
             return Vec::new();
         }
         let mut members = self.bus.members(self.local.namespace().name());

@@ -17,6 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+// `Sid`, `Room`, `Packet` and the oneshot channel appear in the `Adapter`
+// and `LocalNamespace` signatures but are not re-exported by `socketio`: an
+// adapter crate must depend on engineio-proto, socketio-proto and
+// futures-channel itself, in the versions `socketio` uses.
+use engineio_proto::Sid;
 use futures_channel::oneshot;
 use futures_util::StreamExt;
 use runtime_tokio::TokioRuntime;
@@ -31,8 +36,6 @@ use socketio_proto::rooms::Room;
 use socketio_proto::Packet;
 use tokio::net::TcpListener;
 use tokio::process::Command;
-
-use engineio_proto::Sid;
 
 /// The in-process broker: every live adapter, by namespace name. Held
 /// weakly, so a dropped server leaves the bus on its own.

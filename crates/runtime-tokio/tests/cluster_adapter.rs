@@ -17,23 +17,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-// `Sid`, `Room`, `Packet` and the oneshot channel appear in the `Adapter`
-// and `LocalNamespace` signatures but are not re-exported by `socketio`: an
-// adapter crate must depend on engineio-proto, socketio-proto and
-// futures-channel itself, in the versions `socketio` uses.
-use engineio_proto::Sid;
-use futures_channel::oneshot;
+// Everything an adapter names comes from `socketio::adapter`: an adapter
+// crate depends on `socketio` alone.
 use futures_util::StreamExt;
 use runtime_tokio::TokioRuntime;
 use socketio::adapter::{
-    Adapter, AdapterError, AdapterFactory, AdapterFuture, BroadcastOptions, LocalAdapter,
-    LocalNamespace, RemoteSocket,
+    oneshot, Adapter, AdapterError, AdapterFactory, AdapterFuture, BroadcastOptions, LocalAdapter,
+    LocalNamespace, Packet, RemoteSocket, Room, Sid,
 };
 use socketio::{
     AckStream, Args, BroadcastError, Data, Payload, ServerAck, SocketIo, SocketIoConfig,
 };
-use socketio_proto::rooms::Room;
-use socketio_proto::Packet;
 use tokio::net::TcpListener;
 use tokio::process::Command;
 

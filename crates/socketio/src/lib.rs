@@ -22,7 +22,7 @@ pub mod server;
 
 pub use handshake::{Handshake, RemoteAddr};
 pub use io::HyperIo;
-pub use runtime::{BoxFuture, Clock, Runtime, Sleep};
+pub use runtime::{BoxFuture, Clock, DynRuntime, Runtime, Sleep};
 pub use socketio_proto::recovery::RecoveryConfig;
 
 pub use adapter::{Adapter, AdapterError, BroadcastOptions, RemoteSocket};

@@ -55,3 +55,25 @@ impl Clock {
         self.start + at.since_epoch()
     }
 }
+
+/// An object-safe view of a [`Runtime`], for code that is not generic over
+/// it: adapters get one ([`crate::adapter::LocalNamespace::runtime`]) to
+/// spawn their broker loops and time out their requests on whatever
+/// runtime the server runs on.
+pub trait DynRuntime: Send + Sync + 'static {
+    /// Runs `task` in the background until it completes.
+    fn spawn(&self, task: BoxFuture);
+
+    /// Completes at `deadline` (at once if it has passed).
+    fn sleep_until(&self, deadline: StdInstant) -> Sleep;
+}
+
+impl<R: Runtime> DynRuntime for R {
+    fn spawn(&self, task: BoxFuture) {
+        Runtime::spawn(self, task)
+    }
+
+    fn sleep_until(&self, deadline: StdInstant) -> Sleep {
+        Runtime::sleep_until(self, deadline)
+    }
+}

@@ -25,12 +25,16 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use engineio_proto::{Sid, Str};
-use futures_channel::oneshot;
-use socketio_proto::rooms::Room;
-use socketio_proto::Packet;
+use crate::runtime::DynRuntime;
+use crate::server::NamespaceState;
 
-use crate::server::{AckStream, BroadcastError, NamespaceState, Payload, SocketRef};
+// What an adapter crate needs to name, so it depends on this crate alone.
+pub use crate::payload::Payload;
+pub use crate::server::{AckAnswer, AckError, AckStream, BroadcastError, SocketRef};
+pub use engineio_proto::{Sid, Str};
+pub use futures_channel::oneshot;
+pub use socketio_proto::rooms::Room;
+pub use socketio_proto::{DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind};
 
 pub use local::LocalAdapter;
 
@@ -226,8 +230,17 @@ pub trait Adapter: Send + Sync + 'static {
     /// Every room with a socket in it, everywhere.
     fn all_rooms(&self) -> AdapterFuture<'_, Result<Vec<Room>, AdapterError>>;
 
+    /// Starts the adapter (subscribes to the broker, for one) once its
+    /// namespace is registered (Node's `adapter.init()`). The server spawns
+    /// it and does not wait: operations that arrive first must not fail
+    /// because of that.
+    fn init(&self) -> AdapterFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Releases what the adapter holds (subscriptions, connections); the
-    /// server calls it on close.
+    /// server calls it on close, and when it drops an emptied dynamic
+    /// namespace.
     fn close(&self) -> AdapterFuture<'_, ()> {
         Box::pin(async {})
     }
@@ -256,11 +269,32 @@ impl AdapterFactory for LocalAdapterFactory {
 pub struct LocalNamespace {
     name: Str,
     state: Weak<NamespaceState>,
+    runtime: Arc<dyn DynRuntime>,
 }
 
 impl LocalNamespace {
-    pub(crate) fn new(name: Str, state: Weak<NamespaceState>) -> LocalNamespace {
-        LocalNamespace { name, state }
+    pub(crate) fn new(
+        name: Str,
+        state: Weak<NamespaceState>,
+        runtime: Arc<dyn DynRuntime>,
+    ) -> LocalNamespace {
+        LocalNamespace {
+            name,
+            state,
+            runtime,
+        }
+    }
+
+    /// The server's runtime: for the adapter's background tasks and
+    /// timeouts.
+    pub fn runtime(&self) -> &Arc<dyn DynRuntime> {
+        &self.runtime
+    }
+
+    /// Completes after `duration`, on the server's runtime.
+    pub fn sleep(&self, duration: Duration) -> crate::runtime::Sleep {
+        self.runtime
+            .sleep_until(std::time::Instant::now() + duration)
     }
 
     /// The namespace's name, e.g. `/` or `/chat`.
@@ -274,8 +308,12 @@ impl LocalNamespace {
     }
 
     /// Runs this namespace's server-side handlers of `event` for an event
-    /// another server emitted; the first answer goes to `ack` when the
-    /// sender asked for one.
+    /// another server emitted, in order, and completes when they have run.
+    /// The first answer goes to `ack` when the sender asked for one; if no
+    /// handler answers (none listens, or none calls
+    /// [`crate::ServerAck::send`]), `ack` is dropped — its receiver then
+    /// fails at once, which an adapter reports as "no answer from this
+    /// server".
     pub async fn deliver_server_event(
         &self,
         event: &str,

@@ -42,12 +42,13 @@ pub enum BroadcastError {
 /// namespace.
 #[derive(Clone)]
 pub struct BroadcastOperator {
-    namespace: Arc<NamespaceState>,
+    /// `None` for the socket of a namespace that is gone: it reaches nobody.
+    namespace: Option<Arc<NamespaceState>>,
     opts: BroadcastOptions,
 }
 
 impl BroadcastOperator {
-    pub(crate) fn new(namespace: Arc<NamespaceState>) -> Self {
+    pub(crate) fn new(namespace: Option<Arc<NamespaceState>>) -> Self {
         BroadcastOperator {
             namespace,
             opts: BroadcastOptions::default(),
@@ -89,6 +90,15 @@ impl BroadcastOperator {
         self
     }
 
+    /// The namespaces this operator acts on: its own, or a dynamic parent's
+    /// children.
+    fn targets(&self) -> Vec<Arc<NamespaceState>> {
+        match &self.namespace {
+            Some(namespace) => namespace.broadcast_targets(),
+            None => Vec::new(),
+        }
+    }
+
     /// The selection and flags built so far.
     pub fn options(&self) -> &BroadcastOptions {
         &self.opts
@@ -97,7 +107,7 @@ impl BroadcastOperator {
     /// The selected sockets, on every server (Node's `fetchSockets`).
     pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, AdapterError> {
         let mut sockets = Vec::new();
-        for namespace in self.namespace.broadcast_targets() {
+        for namespace in self.targets() {
             let found = namespace.adapter().fetch_sockets(self.opts.clone()).await?;
             sockets.extend(found);
         }
@@ -106,7 +116,7 @@ impl BroadcastOperator {
 
     /// Makes every selected socket join `room` (Node's `socketsJoin`).
     pub async fn sockets_join(&self, room: &str) -> Result<(), AdapterError> {
-        for namespace in self.namespace.broadcast_targets() {
+        for namespace in self.targets() {
             let rooms = vec![Room::from(room)];
             namespace
                 .adapter()
@@ -118,7 +128,7 @@ impl BroadcastOperator {
 
     /// Makes every selected socket leave `room` (Node's `socketsLeave`).
     pub async fn sockets_leave(&self, room: &str) -> Result<(), AdapterError> {
-        for namespace in self.namespace.broadcast_targets() {
+        for namespace in self.targets() {
             let rooms = vec![Room::from(room)];
             namespace
                 .adapter()
@@ -132,7 +142,7 @@ impl BroadcastOperator {
     /// clients see `io server disconnect`. With `close`, their whole
     /// connections close (every namespace of them).
     pub async fn disconnect_sockets(&self, close: bool) -> Result<(), AdapterError> {
-        for namespace in self.namespace.broadcast_targets() {
+        for namespace in self.targets() {
             namespace
                 .adapter()
                 .disconnect_sockets(self.opts.clone(), close)
@@ -157,7 +167,7 @@ impl BroadcastOperator {
         let data = payload.event_data(event)?;
         let (_, attachments) = payload.into_parts();
         let mut outcome = Ok(());
-        for namespace in self.namespace.broadcast_targets() {
+        for namespace in self.targets() {
             let packet = event_packet(&namespace, data.clone(), attachments.clone());
             let result = namespace
                 .adapter()
@@ -181,7 +191,7 @@ impl BroadcastOperator {
         let data = payload.event_data(event)?;
         let (_, attachments) = payload.into_parts();
         let mut answers = AckStream::empty();
-        for namespace in self.namespace.broadcast_targets() {
+        for namespace in self.targets() {
             let packet = event_packet(&namespace, data.clone(), attachments.clone());
             let stream = namespace
                 .adapter()

@@ -112,7 +112,11 @@ impl<R: Runtime> Clone for SocketIo<R> {
 impl<R: Runtime> SocketIo<R> {
     /// A server with no namespace yet: add them with [`SocketIo::on_connection`].
     pub fn new(runtime: R, config: SocketIoConfig) -> Self {
-        let registry = Arc::new(Registry::new(config.recovery, config.adapter));
+        let registry = Arc::new(Registry::new(
+            config.recovery,
+            config.adapter,
+            Arc::new(runtime.clone()),
+        ));
         let mode = SioMode {
             registry: registry.clone(),
             connection: config.connection,

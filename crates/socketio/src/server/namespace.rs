@@ -19,6 +19,7 @@ use super::recovery::NamespaceRecovery;
 use super::socket::SocketRef;
 use crate::adapter::{Adapter, AdapterError, AdapterFactory, LocalNamespace};
 use crate::locks::{lock, read, write};
+use crate::runtime::DynRuntime;
 use crate::server::Payload;
 
 type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -48,10 +49,11 @@ impl NamespaceState {
         recovery: Option<RecoveryConfig>,
         adapters: &dyn AdapterFactory,
         parent: Option<Arc<NamespaceState>>,
+        runtime: Arc<dyn DynRuntime>,
     ) -> Arc<NamespaceState> {
         let name = Str::from(name);
         Arc::new_cyclic(|weak| NamespaceState {
-            adapter: adapters.create(LocalNamespace::new(name.clone(), weak.clone())),
+            adapter: adapters.create(LocalNamespace::new(name.clone(), weak.clone(), runtime)),
             name,
             on_connection: RwLock::new(None),
             recovery: recovery.map(NamespaceRecovery::new),
@@ -88,6 +90,20 @@ impl NamespaceState {
 
     pub(crate) fn adapter(&self) -> &dyn Adapter {
         &*self.adapter
+    }
+
+    /// Starts (`init`) or stops (`close`) the adapter in the background, on
+    /// `runtime`: never under the registry's lock, never awaited by it.
+    pub(crate) fn spawn_adapter(&self, runtime: &dyn DynRuntime, starting: bool) {
+        let adapter = self.adapter.clone();
+        let nsp = self.name.clone();
+        runtime.spawn(Box::pin(async move {
+            if !starting {
+                adapter.close().await;
+            } else if let Err(error) = adapter.init().await {
+                tracing::warn!(%nsp, %error, "adapter failed to start");
+            }
+        }));
     }
 
     /// The connection handler: its own, or its parent's.
@@ -296,7 +312,7 @@ impl NamespaceRef {
 
     /// A broadcast to every socket of the namespace.
     pub fn broadcast(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.state.clone())
+        BroadcastOperator::new(Some(self.state.clone()))
     }
 
     /// Emits `event` with one argument to every socket (Node's `io.emit`).

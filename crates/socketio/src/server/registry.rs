@@ -11,6 +11,7 @@ use super::middleware::ConnectRequest;
 use super::namespace::NamespaceState;
 use crate::adapter::AdapterFactory;
 use crate::locks::{read, write};
+use crate::runtime::DynRuntime;
 
 type Matcher = Arc<dyn Fn(&ConnectRequest) -> bool + Send + Sync>;
 
@@ -26,15 +27,21 @@ pub(crate) struct Registry {
     parents: RwLock<Vec<Parent>>,
     recovery: Option<RecoveryConfig>,
     adapters: Arc<dyn AdapterFactory>,
+    runtime: Arc<dyn DynRuntime>,
 }
 
 impl Registry {
-    pub(crate) fn new(recovery: Option<RecoveryConfig>, adapters: Arc<dyn AdapterFactory>) -> Self {
+    pub(crate) fn new(
+        recovery: Option<RecoveryConfig>,
+        adapters: Arc<dyn AdapterFactory>,
+        runtime: Arc<dyn DynRuntime>,
+    ) -> Self {
         Registry {
             namespaces: RwLock::default(),
             parents: RwLock::default(),
             recovery,
             adapters,
+            runtime,
         }
     }
 
@@ -43,16 +50,26 @@ impl Registry {
         if let Some(namespace) = read(&self.namespaces).get(name) {
             return namespace.clone();
         }
-        write(&self.namespaces)
+        let mut created = None;
+        let namespace = write(&self.namespaces)
             .entry(name.to_owned())
-            .or_insert_with(|| self.create(name, None))
-            .clone()
+            .or_insert_with(|| {
+                let namespace = self.create(name, None);
+                created = Some(namespace.clone());
+                namespace
+            })
+            .clone();
+        if let Some(created) = created {
+            created.spawn_adapter(&*self.runtime, true);
+        }
+        namespace
     }
 
     /// Adds a parent of dynamic namespaces; its state is the template the
     /// children's handler and middlewares come from.
     pub(crate) fn add_parent(&self, label: &str, matches: Matcher) -> Arc<NamespaceState> {
         let template = self.create(label, None);
+        template.spawn_adapter(&*self.runtime, true);
         write(&self.parents).push(Parent {
             matches,
             template: template.clone(),
@@ -71,14 +88,19 @@ impl Registry {
             .iter()
             .find(|parent| (parent.matches)(request))
             .map(|parent| parent.template.clone())?;
+        let mut created = None;
         let child = write(&self.namespaces)
             .entry(name.to_owned())
             .or_insert_with(|| {
                 let child = self.create(name, Some(template.clone()));
                 template.add_child(child.clone());
+                created = Some(child.clone());
                 child
             })
             .clone();
+        if let Some(created) = created {
+            created.spawn_adapter(&*self.runtime, true);
+        }
         Some(child)
     }
 
@@ -96,6 +118,7 @@ impl Registry {
         if registered && namespace.socket_count() == 0 {
             namespaces.remove(namespace.name.as_str());
             parent.remove_child(namespace);
+            namespace.spawn_adapter(&*self.runtime, false);
         }
     }
 
@@ -110,15 +133,25 @@ impl Registry {
         if !namespaces.contains_key(namespace.name.as_str()) {
             namespaces.insert(namespace.name.to_string(), namespace.clone());
             parent.add_child(namespace.clone());
+            // Its adapter was closed when it was dropped: start it again.
+            namespace.spawn_adapter(&*self.runtime, true);
         }
     }
 
-    /// Every namespace, declared or created.
+    /// Every namespace, declared or created, and every dynamic parent.
     pub(crate) fn all(&self) -> Vec<Arc<NamespaceState>> {
-        read(&self.namespaces).values().cloned().collect()
+        let mut all: Vec<_> = read(&self.namespaces).values().cloned().collect();
+        all.extend(read(&self.parents).iter().map(|p| p.template.clone()));
+        all
     }
 
     fn create(&self, name: &str, parent: Option<Arc<NamespaceState>>) -> Arc<NamespaceState> {
-        NamespaceState::new(name, self.recovery.clone(), &*self.adapters, parent)
+        NamespaceState::new(
+            name,
+            self.recovery.clone(),
+            &*self.adapters,
+            parent,
+            self.runtime.clone(),
+        )
     }
 }

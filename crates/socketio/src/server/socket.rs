@@ -19,7 +19,6 @@ use socketio_proto::{AckId, EncodedPacket, Packet, PacketKind};
 use super::broadcast::{AckAnswer, BroadcastOperator};
 use super::machine::{AckError, SioCommand};
 use super::namespace::NamespaceState;
-use crate::adapter::LocalAdapterFactory;
 use crate::engine::session::{Command, Input};
 use crate::locks::lock;
 use crate::payload::{FromPayload, Payload, PayloadError};
@@ -346,11 +345,7 @@ impl SocketRef {
     /// A broadcast to every socket of the namespace but this one (Node's
     /// `socket.broadcast`).
     pub fn broadcast(&self) -> BroadcastOperator {
-        let namespace = self
-            .inner
-            .namespace
-            .upgrade()
-            .unwrap_or_else(|| NamespaceState::new("/", None, &LocalAdapterFactory, None));
+        let namespace = self.inner.namespace.upgrade();
         // Node excludes the sender through the room named by its id.
         BroadcastOperator::new(namespace).except(self.inner.id.as_str())
     }

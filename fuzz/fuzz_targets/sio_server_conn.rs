@@ -127,6 +127,8 @@ enum Op {
         nsp: AppNsp,
         args: Vec<JsonSpec>,
         attachments: u8,
+        /// Sent only if the transport is writable now.
+        volatile: bool,
     },
     EmitWithAck {
         nsp: AppNsp,
@@ -503,10 +505,21 @@ fuzz_target!(|input: Input| {
                 nsp,
                 args,
                 attachments: n,
+                volatile,
             } => {
                 let nsp = model.app_nsp(nsp);
                 let packet = event(nsp.clone(), args, attachments(*n)).encode();
-                let result = conn.emit(now, &nsp, &packet);
+                let result = if *volatile {
+                    conn.emit_volatile(now, &nsp, &packet).map(|sent| {
+                        // Dropped only when the transport cannot take it now.
+                        assert!(
+                            sent || !conn.engine().is_writable(),
+                            "volatile dropped while writable"
+                        );
+                    })
+                } else {
+                    conn.emit(now, &nsp, &packet)
+                };
                 check_command(&result, was_closed, model.accepted.contains(&nsp), "emit");
             }
             Op::EmitWithAck {

@@ -138,3 +138,69 @@ async fn a_flood_of_handshakes_expires_and_the_server_keeps_serving() {
         .await
         .expect("test timed out");
 }
+
+/// Opens a Socket.IO connection over WebSocket and joins `/`.
+async fn sio_client(
+    addr: std::net::SocketAddr,
+) -> async_tungstenite::WebSocketStream<async_tungstenite::tokio::ConnectStream> {
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let (mut ws, _) = connect_async(url).await.unwrap();
+    let open = ws.next().await.unwrap().unwrap();
+    assert!(open.to_text().unwrap().starts_with("0{"));
+    ws.send(Message::text("40")).await.unwrap();
+    let connected = ws.next().await.unwrap().unwrap();
+    assert!(connected.to_text().unwrap().starts_with("40{\"sid\""));
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_socketio_packets_close_only_their_connection() {
+    use socketio::{Payload, SocketIo, SocketIoConfig};
+    let test = async {
+        let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
+        io.on_connection("/", |socket| async move {
+            socket.on("echo", |socket, payload: Payload, _| async move {
+                let _ = socket.emit_payload("echo", payload).await;
+            });
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(runtime_tokio::serve(listener, io));
+        let mut good = sio_client(addr).await;
+        let bad_inputs = [
+            Message::text(r#"42["unterminated"#),
+            Message::text(r#"42/never-joined,["x"]"#),
+            Message::text(r#"4211-["too many attachments"]"#),
+            Message::text("9"),
+            Message::binary(vec![1u8, 2, 3]),
+            Message::text("40"),
+        ];
+        for bad in bad_inputs {
+            let shown = format!("{bad:?}");
+            let mut ws = sio_client(addr).await;
+            ws.send(bad).await.unwrap();
+            // The server ends that connection: a close frame, then the end.
+            loop {
+                match ws.next().await {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                    Some(Ok(Message::Text(text))) if text.starts_with('2') => {}
+                    Some(Ok(other)) => panic!("{shown}: unexpected {other:?}"),
+                }
+            }
+            // The good client is still served.
+            good.send(Message::text(r#"42["echo",1]"#)).await.unwrap();
+            let echoed = loop {
+                let frame = good.next().await.unwrap().unwrap();
+                let text = frame.to_text().unwrap().to_owned();
+                if text != "2" {
+                    break text;
+                }
+                good.send(Message::text("3")).await.unwrap();
+            };
+            assert_eq!(echoed, r#"42["echo",1]"#, "after {shown}");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), test)
+        .await
+        .expect("test timed out");
+}

@@ -264,7 +264,11 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
     if let Some((ws, writer)) = ws {
         task.writers.insert(ws, writer);
     }
-    shared.runtime.spawn(Box::pin(task.run()));
+    // Every event of this session's task carries its sid.
+    let span = tracing::debug_span!("engineio_session", sid = %task.session.sid());
+    shared
+        .runtime
+        .spawn(Box::pin(tracing::Instrument::instrument(task.run(), span)));
     input_tx
 }
 

@@ -229,6 +229,7 @@ impl<R: Runtime> Mode<R> for SioMode {
         ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
         handshake: Arc<Handshake>,
     ) -> mpsc::Sender<Input> {
+        let span = tracing::debug_span!("socketio_connection", sid = %session.sid());
         let machine = SioMachine::new(shared.clock.now(), session, &self.connection);
         let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
         let (event_tx, event_rx) = mpsc::channel(shared.config.app_queue);
@@ -238,7 +239,12 @@ impl<R: Runtime> Mode<R> for SioMode {
             sockets: HashMap::new(),
             handshake,
         };
-        shared.runtime.spawn(Box::pin(task.run(event_rx)));
+        shared
+            .runtime
+            .spawn(Box::pin(tracing::Instrument::instrument(
+                task.run(event_rx),
+                span,
+            )));
         spawn_task(shared, machine, input_tx, input_rx, event_tx, pending, ws)
     }
 }
@@ -306,6 +312,7 @@ impl ConnectionTask {
             handshake: self.handshake.clone(),
         };
         let Some(namespace) = self.registry.lookup(&request) else {
+            tracing::debug!(%nsp, "connect to an unknown namespace refused");
             let data = Str::from_static(r#"{"message":"Invalid namespace"}"#);
             self.send(SioCommand::Reject { nsp, data }).await;
             return;
@@ -325,6 +332,7 @@ impl ConnectionTask {
                 let middlewares = namespace.middlewares();
                 for middleware in middlewares {
                     if let Err(error) = middleware(request.clone()).await {
+                        tracing::debug!(%nsp, ?error, "connect refused by a middleware");
                         let data = error.to_json();
                         self.send(SioCommand::Reject { nsp, data }).await;
                         // A refused client must not leave a dynamic namespace behind.
@@ -357,6 +365,7 @@ impl ConnectionTask {
             )),
         };
         namespace.add(&socket);
+        tracing::debug!(%nsp, socket = %id, recovered, "socket connected");
         self.registry.keep(&namespace);
         for room in rooms {
             socket.join(&room);

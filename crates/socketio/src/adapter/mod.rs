@@ -122,7 +122,7 @@ impl RemoteSocket {
         RemoteSocket {
             id: socket.id(),
             nsp: Str::from(socket.namespace()),
-            rooms: socket.rooms().into_iter().map(Room::from).collect(),
+            rooms: socket.room_list(),
             data: socket.data(),
             local: Some(socket.clone()),
         }

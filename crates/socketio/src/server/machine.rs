@@ -88,13 +88,14 @@ impl SioMachine {
             SioCommand::Emit {
                 nsp,
                 packet,
-                volatile: false,
-            } => self.conn.emit(now, &nsp, &packet),
-            SioCommand::Emit {
-                nsp,
-                packet,
-                volatile: true,
-            } => self.conn.emit_volatile(now, &nsp, &packet).map(drop),
+                volatile,
+            } => {
+                if volatile {
+                    self.conn.emit_volatile(now, &nsp, &packet).map(drop)
+                } else {
+                    self.conn.emit(now, &nsp, &packet)
+                }
+            }
             SioCommand::Ack {
                 nsp,
                 id,

@@ -102,6 +102,12 @@ pub(crate) struct SocketInner {
     pub(crate) data: Mutex<serde_json::Value>,
     pub(crate) handshake: Arc<crate::handshake::Handshake>,
     pub(crate) commands: mpsc::Sender<Input>,
+    /// The one sender that sends without waiting (broadcasts, volatile
+    /// emits). A futures-channel sender that finds the queue full still
+    /// queues that message and then counts as full until the queue drains,
+    /// so a fresh clone per send would never see the queue full (and would
+    /// allocate its slot each time): sharing one keeps the bound.
+    nonblocking: Mutex<mpsc::Sender<Input>>,
     listeners: Mutex<Listeners>,
     /// Set once an outgoing listener exists, so broadcasts to sockets
     /// without one skip the lock and the event split.
@@ -131,6 +137,7 @@ impl SocketInner {
             auth,
             data: Mutex::new(data),
             handshake,
+            nonblocking: Mutex::new(commands.clone()),
             commands,
             listeners: Mutex::default(),
             has_outgoing: AtomicBool::new(false),
@@ -325,13 +332,16 @@ impl SocketRef {
 
     /// The rooms this socket is in (its own id's room included, as in Node).
     pub fn rooms(&self) -> Vec<String> {
+        self.room_list()
+            .iter()
+            .map(|room| room.to_string())
+            .collect()
+    }
+
+    /// The rooms this socket is in, as the adapter holds them.
+    pub(crate) fn room_list(&self) -> Vec<Room> {
         match self.inner.namespace.upgrade() {
-            Some(namespace) => namespace
-                .adapter()
-                .socket_rooms(self.inner.id)
-                .iter()
-                .map(|room| room.to_string())
-                .collect(),
+            Some(namespace) => namespace.adapter().socket_rooms(self.inner.id),
             None => Vec::new(),
         }
     }
@@ -452,14 +462,17 @@ impl SocketRef {
     /// Queues an encoded EVENT without waiting; false when the connection's
     /// queue is full or gone.
     pub(crate) fn try_emit_encoded(&self, packet: EncodedPacket, volatile: bool) -> bool {
-        let command = SioCommand::Emit {
+        self.try_command(SioCommand::Emit {
             nsp: self.inner.nsp.clone(),
             packet,
             volatile,
-        };
-        self.inner
-            .commands
-            .clone()
+        })
+    }
+
+    /// Queues a command without waiting; false when the connection's queue
+    /// is full or gone.
+    fn try_command(&self, command: SioCommand) -> bool {
+        lock(&self.inner.nonblocking)
             .try_send(Input::Command(Command::Sio(command)))
             .is_ok()
     }
@@ -477,12 +490,7 @@ impl SocketRef {
             timeout,
             reply,
         };
-        let sent = self
-            .inner
-            .commands
-            .clone()
-            .try_send(Input::Command(Command::Sio(command)))
-            .is_ok();
+        let sent = self.try_command(command);
         let id = self.id();
         async move {
             let outcome = if sent {
@@ -578,7 +586,7 @@ impl SocketRef {
             if let (Some(recovery), Some(pid), true) =
                 (&namespace.recovery, &self.inner.pid, recoverable)
             {
-                let rooms = self.rooms().into_iter().map(Room::from).collect();
+                let rooms = self.room_list();
                 recovery.persist(pid.clone(), self.inner.id, rooms, self.data());
             }
             namespace.remove(self.inner.id);
@@ -625,5 +633,52 @@ impl AckSender {
                 attachments,
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use socketio_proto::{Packet, PacketKind};
+
+    /// A connection whose task never reads: sends that do not wait must
+    /// start failing once its queue is full, not grow it (each would
+    /// succeed on a fresh sender clone).
+    #[test]
+    fn sends_that_do_not_wait_stop_at_the_queue_bound() {
+        let (commands, _unread) = mpsc::channel(crate::engine::session::INPUT_QUEUE);
+        let handshake = crate::handshake::Handshake {
+            headers: http::HeaderMap::new(),
+            query: String::new(),
+            address: None,
+        };
+        let socket = SocketRef {
+            inner: Arc::new(SocketInner::new(
+                Str::from("/"),
+                Sid::parse("s1").unwrap(),
+                None,
+                false,
+                Str::from("{}"),
+                serde_json::Value::Null,
+                Arc::new(handshake),
+                commands,
+                Weak::new(),
+            )),
+        };
+        let packet = Packet::new(
+            PacketKind::Event,
+            Str::from("/"),
+            Some(Str::from(r#"["x"]"#)),
+        )
+        .encode();
+        let queued = (0..1000)
+            .take_while(|_| socket.try_emit_encoded(packet.clone(), false))
+            .count();
+        // The bound plus one slot per sender (futures-channel's rule).
+        assert!(
+            (crate::engine::session::INPUT_QUEUE..crate::engine::session::INPUT_QUEUE + 4)
+                .contains(&queued),
+            "{queued} queued"
+        );
     }
 }

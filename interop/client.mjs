@@ -3,7 +3,7 @@
 // Prints "ok" and exits 0 when the scenario's checks hold; otherwise prints
 // "FAIL <why>" and exits 1. Every scenario is bounded by a timeout.
 import { Manager } from "socket.io-client";
-import { isDeepStrictEqual } from "node:util";
+import { deadline, expectEqual, fail } from "./check.mjs";
 
 const [url, scenario, transport] = process.argv.slice(2);
 const options = {
@@ -13,21 +13,7 @@ const options = {
   timeout: 5000,
 };
 
-function fail(why) {
-  console.log("FAIL " + why);
-  process.exit(1);
-}
-function expectEqual(actual, expected, what) {
-  if (!isDeepStrictEqual(actual, expected)) {
-    fail(`${what}: got ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
-  }
-}
-const timer = setTimeout(() => fail(`timeout in ${scenario} over ${transport}`), 8000);
-function done() {
-  clearTimeout(timer);
-  console.log("ok");
-  process.exit(0);
-}
+const done = deadline(`${scenario} over ${transport}`);
 
 const manager = new Manager(url, options);
 

@@ -4,26 +4,12 @@
 // Prints "ok" and exits 0 when the scenario's checks hold; otherwise prints
 // "FAIL <why>" and exits 1. Every scenario is bounded by a timeout.
 import { Manager } from "socket.io-client";
-import { isDeepStrictEqual } from "node:util";
+import { deadline, expectEqual, fail } from "./check.mjs";
 
 const [urlA, urlB, scenario, transport] = process.argv.slice(2);
 const options = { transports: [transport], upgrade: false, reconnection: false, timeout: 5000 };
 
-function fail(why) {
-  console.log("FAIL " + why);
-  process.exit(1);
-}
-function expectEqual(actual, expected, what) {
-  if (!isDeepStrictEqual(actual, expected)) {
-    fail(`${what}: got ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
-  }
-}
-const timer = setTimeout(() => fail(`timeout in ${scenario} over ${transport}`), 8000);
-function done() {
-  clearTimeout(timer);
-  console.log("ok");
-  process.exit(0);
-}
+const done = deadline(`${scenario} over ${transport}`);
 
 /** A connected client on a connection of its own, named in its auth. */
 async function client(url, name) {

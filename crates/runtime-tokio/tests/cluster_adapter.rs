@@ -9,10 +9,10 @@
 //! broker subscriber would do on receiving the request. Snapshots of remote
 //! sockets lose their `SocketRef`, as they would over the wire.
 
+mod node;
+
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -29,7 +29,6 @@ use socketio::{
     AckStream, Args, BroadcastError, Data, Payload, ServerAck, SocketIo, SocketIoConfig,
 };
 use tokio::net::TcpListener;
-use tokio::process::Command;
 
 /// The in-process broker: every live adapter, by namespace name. Held
 /// weakly, so a dropped server leaves the bus on its own.
@@ -270,16 +269,6 @@ impl AdapterFactory for BusFactory {
     }
 }
 
-fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/socket.io-client").is_dir(),
-        "the cluster tests need the npm packages: run `npm ci` in {}",
-        dir.display()
-    );
-    dir
-}
-
 /// One server of the cluster. `own_runs` counts how often its own
 /// server-side `whoami` handler ran.
 struct Server {
@@ -461,32 +450,18 @@ async fn run_scenario(
     scenario: &str,
     transport: &str,
 ) -> Result<(), String> {
-    let child = Command::new("node")
-        .arg("cluster.mjs")
-        .arg(format!("http://{}", a.addr))
-        .arg(format!("http://{}", b.addr))
-        .arg(scenario)
-        .arg(transport)
-        .current_dir(interop_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start node (the cluster tests need Node.js on PATH): {e}"))?;
-    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .map_err(|_| format!("{scenario} over {transport}: node did not finish"))?
-        .map_err(|e| e.to_string())?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if output.status.success() && stdout.trim() == "ok" {
-        Ok(())
-    } else {
-        Err(format!(
-            "{scenario} over {transport}: {}{}",
-            stdout.trim(),
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
+    let args = [
+        format!("http://{}", a.addr),
+        format!("http://{}", b.addr),
+        scenario.into(),
+        transport.into(),
+    ];
+    node::run_script(
+        "cluster.mjs",
+        &args,
+        &format!("{scenario} over {transport}"),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,9 +5,9 @@
 //! Without Node, or without the npm packages, these tests fail: they never
 //! skip.
 
+mod node;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,17 +17,6 @@ use socketio::{
     SocketIoConfig,
 };
 use tokio::net::TcpListener;
-use tokio::process::Command;
-
-fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/socket.io-client").is_dir(),
-        "the interop tests need the npm packages: run `npm ci` in {} (scripts/test does)",
-        dir.display()
-    );
-    dir
-}
 
 fn welcome(socket: &socketio::SocketRef) -> Payload {
     let nsp = serde_json::to_string(socket.namespace()).unwrap();
@@ -313,31 +302,8 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
 }
 
 async fn run_scenario(addr: SocketAddr, scenario: &str, transport: &str) -> Result<(), String> {
-    let child = Command::new("node")
-        .arg("client.mjs")
-        .arg(format!("http://{addr}"))
-        .arg(scenario)
-        .arg(transport)
-        .current_dir(interop_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start node (the interop tests need Node.js on PATH): {e}"))?;
-    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .map_err(|_| format!("{scenario} over {transport}: node did not finish"))?
-        .map_err(|e| e.to_string())?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if output.status.success() && stdout.trim() == "ok" {
-        Ok(())
-    } else {
-        Err(format!(
-            "{scenario} over {transport}: {}{}",
-            stdout.trim(),
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
+    let args = [format!("http://{addr}"), scenario.into(), transport.into()];
+    node::run_script("client.mjs", &args, &format!("{scenario} over {transport}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

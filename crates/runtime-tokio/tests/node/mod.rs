@@ -1,0 +1,48 @@
+//! Runs the Node scripts of `interop/` (the official JavaScript packages)
+//! for the interop tests: a script prints `ok` and exits 0 when its checks
+//! hold, otherwise `FAIL <why>`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// The `interop/` folder, with its npm packages installed.
+pub fn interop_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
+    assert!(
+        dir.join("node_modules/socket.io-client").is_dir(),
+        "the interop tests need the npm packages: run `npm ci` in {} (scripts/test does)",
+        dir.display()
+    );
+    dir
+}
+
+/// Runs `node <script> <args…>` in `interop/` for at most 20 s; `what`
+/// names the run in the error.
+pub async fn run_script(script: &str, args: &[String], what: &str) -> Result<(), String> {
+    let child = Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(interop_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start node (the interop tests need Node.js on PATH): {e}"))?;
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .map_err(|_| format!("{what}: node did not finish"))?
+        .map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if output.status.success() && stdout.trim() == "ok" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: {}{}",
+            stdout.trim(),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}

@@ -1,9 +1,10 @@
-//! Runs the `socketio` crate on tokio: [`TokioRuntime`] and [`listen`].
+//! Runs the `socketio` crate on tokio: [`TokioRuntime`], the server's
+//! [`listen`] and the client's [`io`] / [`connect`].
 //!
-//! This crate holds no protocol logic: it spawns tasks, sleeps, accepts TCP
-//! connections and hands them to hyper, which calls the handler. To mount
-//! the server inside your own hyper or axum application instead, use
-//! [`SocketIoService`] or [`SocketIoLayer`].
+//! This crate holds no protocol logic: it spawns tasks, sleeps, accepts and
+//! opens TCP connections and hands them to hyper, which calls the handler.
+//! To mount the server inside your own hyper or axum application instead,
+//! use [`SocketIoService`] or [`SocketIoLayer`].
 
 #![forbid(unsafe_code)]
 
@@ -16,8 +17,10 @@ use std::time::Instant;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use socketio::{BoxFuture, HttpHandler, RemoteAddr, Runtime};
-use tokio::net::{TcpListener, ToSocketAddrs};
+use socketio::client::{ClientError, ClientOptions, ClientSocket, ConnectError};
+use socketio::{BoxFuture, ClientRuntime, ConnectFuture, HttpHandler, RemoteAddr, Runtime};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 pub use socketio;
 
@@ -38,6 +41,42 @@ impl Runtime for TokioRuntime {
             deadline,
         )))
     }
+}
+
+impl ClientRuntime for TokioRuntime {
+    type Tcp = Compat<TcpStream>;
+
+    fn connect_tcp(&self, host: String, port: u16) -> ConnectFuture<Self::Tcp> {
+        Box::pin(async move {
+            let stream = TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(stream.compat())
+        })
+    }
+}
+
+/// A client socket for the namespace of `url`, not yet connected: add
+/// listeners, then `connect()` (see [`socketio::client::io`]).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use runtime_tokio::socketio::client::ClientOptions;
+/// use runtime_tokio::socketio::Data;
+///
+/// let socket = runtime_tokio::io("http://127.0.0.1:3000/", ClientOptions::default())?;
+/// socket.on("news", |_, Data(news): Data<String>, _| async move { println!("{news}") });
+/// socket.connect().await?;
+/// socket.emit("hello", "world")?;
+/// # Ok(()) }
+/// ```
+pub fn io(url: &str, options: ClientOptions) -> Result<ClientSocket, ClientError> {
+    socketio::client::io(TokioRuntime, url, options)
+}
+
+/// A connected client socket for the namespace of `url` (see
+/// [`socketio::client::connect`]).
+pub async fn connect(url: &str, options: ClientOptions) -> Result<ClientSocket, ConnectError> {
+    socketio::client::connect(TokioRuntime, url, options).await
 }
 
 /// Binds `addr` and serves `handler` until an accept error that is not

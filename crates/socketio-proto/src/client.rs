@@ -545,6 +545,11 @@ impl<R: RandomSource> ClientConnection<R> {
             .is_some_and(|s| s.phase == SocketPhase::Connected)
     }
 
+    /// The settings the client was made with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
     /// Whether the engine is open.
     pub fn is_engine_open(&self) -> bool {
         self.phase == EnginePhase::Open

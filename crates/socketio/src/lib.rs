@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod client;
 pub mod engine;
 mod handshake;
 mod io;
@@ -22,7 +23,9 @@ pub mod server;
 
 pub use handshake::{Handshake, RemoteAddr};
 pub use io::HyperIo;
-pub use runtime::{BoxFuture, Clock, DynRuntime, Runtime, Sleep};
+pub use runtime::{
+    BoxFuture, ClientRuntime, Clock, ConnectFuture, DynRuntime, Runtime, Sleep, Stream,
+};
 pub use socketio_proto::recovery::RecoveryConfig;
 
 pub use adapter::{Adapter, AdapterError, BroadcastOptions, RemoteSocket};

@@ -1,10 +1,14 @@
-//! What the API needs from an async runtime: spawning tasks and sleeping.
+//! What the API needs from an async runtime: spawning tasks and sleeping
+//! ([`Runtime`]), and for the client, opening TCP connections
+//! ([`ClientRuntime`]).
 //!
-//! Everything else (protocol, HTTP handling, WebSocket framing) is written once
-//! in this crate over these two operations and runtime-neutral IO traits. A
-//! runtime crate implements [`Runtime`] and owns the listener.
+//! Everything else (protocol, HTTP handling, WebSocket framing, TLS) is
+//! written once in this crate over these operations and the runtime-neutral
+//! `futures-io` traits. A runtime crate implements them and owns the
+//! listener.
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::time::Instant as StdInstant;
 
@@ -23,6 +27,25 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// Completes at `deadline` (at once if it has passed).
     fn sleep_until(&self, deadline: StdInstant) -> Sleep;
+}
+
+/// A connected byte stream, as the client's transports use it.
+pub trait Stream: futures_io::AsyncRead + futures_io::AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: futures_io::AsyncRead + futures_io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+/// The future of [`ClientRuntime::connect_tcp`].
+pub type ConnectFuture<S> = Pin<Box<dyn Future<Output = io::Result<S>> + Send>>;
+
+/// What the client needs beyond [`Runtime`]: outgoing TCP connections. TLS,
+/// HTTP and WebSocket are layered on top in this crate.
+pub trait ClientRuntime: Runtime {
+    /// A connected TCP stream.
+    type Tcp: Stream;
+
+    /// Resolves `host` and connects to `host:port` (with `TCP_NODELAY`: the
+    /// protocol sends small messages that must not wait).
+    fn connect_tcp(&self, host: String, port: u16) -> ConnectFuture<Self::Tcp>;
 }
 
 /// Maps the wall clock onto the protocol machines' [`Instant`]s.

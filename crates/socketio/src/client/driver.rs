@@ -1,0 +1,619 @@
+//! The task that drives a client's protocol machine.
+//!
+//! # Theory of operation
+//!
+//! One [`ClientConnection`] (the Manager and every namespace socket) sits in
+//! [`Shared::state`] behind a mutex. Handles (`ClientSocket`, `Manager`)
+//! call it directly for commands (emit, ack, join, leave), so their errors
+//! are immediate, and then wake the driver. IO tasks report results through
+//! a bounded channel, so a slow application slows the reading of the
+//! network instead of growing a queue.
+//!
+//! The driver loop: drain the machine's outputs one at a time (an output may
+//! wait: a full WebSocket writer, a full handler queue), then sleep until an
+//! IO result, a wake-up from a handle, or the machine's next deadline.
+//! Outputs become IO tasks (HTTP requests, WebSockets) or events queued to
+//! the namespace's handler task, which runs listeners in order.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::Message as WsMessage;
+use bytes::Bytes;
+use engineio_proto::client::{self as eio, heartbeat_window};
+use engineio_proto::{Frame, Instant, RequestId, Str, WsId};
+use futures_channel::{mpsc, oneshot};
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::task::AtomicWaker;
+use futures_util::{SinkExt, StreamExt};
+use socketio_proto::backoff::RandomSource;
+use socketio_proto::client::{AckError, ClientConnection, Output};
+use socketio_proto::AckId;
+
+use super::options::{Auth, Endpoint};
+use super::socket::{ConnectError, SocketEvent, SocketShared};
+use super::transport::{self, ClientIo, HttpPool};
+use super::ManagerEvent;
+use crate::locks::lock;
+use crate::payload::Payload;
+use crate::runtime::{Clock, Sleep};
+
+/// IO results waiting for the driver. Small: readers wait for the driver.
+const INPUT_QUEUE: usize = 32;
+
+/// Frames waiting for a WebSocket writer.
+const WS_QUEUE: usize = 64;
+
+/// Events waiting for a namespace's handler task.
+pub(crate) const EVENT_QUEUE: usize = 64;
+
+/// Backoff jitter from the operating system's generator.
+#[derive(Debug, Default)]
+pub(crate) struct Jitter;
+
+impl RandomSource for Jitter {
+    fn next_u32(&mut self) -> u32 {
+        getrandom::u32().unwrap_or(0x9e37_79b9)
+    }
+}
+
+/// An answer to an emit awaiting its ack.
+pub(crate) type AckReply = oneshot::Sender<Result<Payload, AckError>>;
+
+/// A listener of the Manager's events.
+pub(crate) type ManagerListener = Arc<dyn Fn(&ManagerEvent) + Send + Sync>;
+
+/// The protocol state, shared by the handles and the driver.
+pub(crate) struct State {
+    pub(crate) conn: ClientConnection<Jitter>,
+    /// Emits awaiting their ack, by namespace and id.
+    pub(crate) acks: HashMap<(Str, AckId), AckReply>,
+    pub(crate) sockets: HashMap<Str, Arc<SocketShared>>,
+    /// Set by `close` or when the last handle goes: the driver stops once
+    /// the machine's last outputs (the goodbyes) are carried out.
+    pub(crate) closed: bool,
+}
+
+pub(crate) struct Shared {
+    pub(crate) io: Arc<dyn ClientIo>,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) clock: Clock,
+    pub(crate) state: Mutex<State>,
+    pub(crate) manager_listeners: Mutex<Vec<ManagerListener>>,
+    pool: HttpPool,
+    /// Requests and the first `timeout` of a connection are bounded by this.
+    open_timeout: Duration,
+    inputs: mpsc::Sender<IoResult>,
+    waker: AtomicWaker,
+    woken: AtomicBool,
+}
+
+/// What an IO task reports.
+enum IoResult {
+    Http {
+        request: RequestId,
+        outcome: Option<(u16, Bytes)>,
+    },
+    WsOpen {
+        ws: WsId,
+    },
+    WsFrame {
+        ws: WsId,
+        frame: Frame,
+    },
+    WsClosed {
+        ws: WsId,
+    },
+}
+
+enum WsCommand {
+    Frame(Frame),
+    Close,
+}
+
+impl Shared {
+    /// The shared state and the receiver of IO results for [`run`].
+    pub(crate) fn new(
+        io: Arc<dyn ClientIo>,
+        endpoint: Endpoint,
+        conn: ClientConnection<Jitter>,
+        open_timeout: Duration,
+    ) -> (Arc<Shared>, DriverInputs) {
+        let (inputs, receiver) = mpsc::channel(INPUT_QUEUE);
+        let shared = Arc::new(Shared {
+            io,
+            endpoint,
+            clock: Clock::new(),
+            state: Mutex::new(State {
+                conn,
+                acks: HashMap::new(),
+                sockets: HashMap::new(),
+                closed: false,
+            }),
+            manager_listeners: Mutex::new(Vec::new()),
+            pool: HttpPool::default(),
+            open_timeout,
+            inputs,
+            waker: AtomicWaker::new(),
+            woken: AtomicBool::new(false),
+        });
+        (shared, DriverInputs(receiver))
+    }
+
+    /// Runs `command` on the machine, then wakes the driver to carry out
+    /// what it produced.
+    pub(crate) fn command<T>(&self, command: impl FnOnce(&mut State, Instant) -> T) -> T {
+        let now = self.clock.now();
+        let result = command(&mut lock(&self.state), now);
+        self.wake();
+        result
+    }
+
+    pub(crate) fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+}
+
+/// The receiving end of the IO results.
+pub(crate) struct DriverInputs(mpsc::Receiver<IoResult>);
+
+/// The driver task: runs until the client is closed.
+pub(crate) async fn run(shared: Arc<Shared>, inputs: DriverInputs) {
+    let mut driver = Driver {
+        shared,
+        inputs: inputs.0,
+        writers: HashMap::new(),
+        handlers: HashMap::new(),
+        tasks: HashMap::new(),
+        sleep: None,
+    };
+    driver.run().await;
+}
+
+/// An IO task the driver may abort: an HTTP request or a WebSocket reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Task {
+    Http(RequestId),
+    Ws(WsId),
+}
+
+struct Driver {
+    shared: Arc<Shared>,
+    inputs: mpsc::Receiver<IoResult>,
+    writers: HashMap<WsId, mpsc::Sender<WsCommand>>,
+    /// The queues of the namespaces' handler tasks.
+    handlers: HashMap<Str, mpsc::Sender<SocketEvent>>,
+    tasks: HashMap<Task, AbortHandle>,
+    /// The armed timer and its deadline, kept while the deadline holds.
+    sleep: Option<(Instant, Sleep)>,
+}
+
+enum Wake {
+    Input(IoResult),
+    Command,
+    Deadline,
+}
+
+impl Driver {
+    async fn run(&mut self) {
+        loop {
+            while let Some(output) = self.next_output() {
+                self.carry_out(output).await;
+            }
+            if lock(&self.shared.state).closed {
+                break;
+            }
+            let wake = self.next_wake().await;
+            let now = self.shared.clock.now();
+            let shared = self.shared.clone();
+            let mut state = lock(&shared.state);
+            match wake {
+                Wake::Input(result) => self.handle_input(&mut state.conn, now, result),
+                Wake::Command => {}
+                Wake::Deadline => state.conn.handle_timeout(now),
+            }
+        }
+        self.shared.pool.clear();
+        for (_, mut writer) in self.writers.drain() {
+            let _ = writer.try_send(WsCommand::Close);
+        }
+        tracing::debug!("client closed");
+    }
+
+    /// The machine's next output; acks are answered on the spot.
+    fn next_output(&mut self) -> Option<Output> {
+        let mut state = lock(&self.shared.state);
+        loop {
+            match state.conn.poll_output()? {
+                Output::Ack {
+                    nsp,
+                    id,
+                    data,
+                    attachments,
+                } => {
+                    if let Some(reply) = state.acks.remove(&(nsp, id)) {
+                        let args = data.unwrap_or_else(|| Str::from_static("[]"));
+                        let _ = reply.send(Ok(Payload::from_raw(args, attachments)));
+                    }
+                }
+                Output::AckFailed { nsp, id, error } => {
+                    if let Some(reply) = state.acks.remove(&(nsp, id)) {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+                output => return Some(output),
+            }
+        }
+    }
+
+    async fn next_wake(&mut self) -> Wake {
+        let deadline = lock(&self.shared.state).conn.poll_timeout();
+        if self.sleep.as_ref().map(|(at, _)| *at) != deadline {
+            self.sleep = deadline.map(|at| {
+                let timer = self.shared.io.sleep_until(self.shared.clock.to_std(at));
+                (at, timer)
+            });
+        }
+        let shared = &self.shared;
+        let inputs = &mut self.inputs;
+        let sleep = &mut self.sleep;
+        futures_util::future::poll_fn(|cx| {
+            shared.waker.register(cx.waker());
+            if shared.woken.swap(false, Ordering::AcqRel) {
+                return Poll::Ready(Wake::Command);
+            }
+            if let Poll::Ready(Some(result)) = inputs.poll_next_unpin(cx) {
+                return Poll::Ready(Wake::Input(result));
+            }
+            if let Some((_, timer)) = sleep.as_mut() {
+                if timer.as_mut().poll(cx).is_ready() {
+                    *sleep = None;
+                    return Poll::Ready(Wake::Deadline);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn handle_input(
+        &mut self,
+        conn: &mut ClientConnection<Jitter>,
+        now: Instant,
+        result: IoResult,
+    ) {
+        match result {
+            IoResult::Http { request, outcome } => {
+                self.tasks.remove(&Task::Http(request));
+                match outcome {
+                    Some((status, body)) => conn.handle_http_response(now, request, status, body),
+                    None => conn.handle_http_error(now, request),
+                }
+            }
+            IoResult::WsOpen { ws } => conn.handle_ws_open(now, ws),
+            IoResult::WsFrame { ws, frame } => conn.handle_ws_frame(now, ws, frame),
+            IoResult::WsClosed { ws } => {
+                self.tasks.remove(&Task::Ws(ws));
+                self.writers.remove(&ws);
+                conn.handle_ws_closed(now, ws);
+            }
+        }
+    }
+
+    async fn carry_out(&mut self, output: Output) {
+        match output {
+            Output::Transport(intent) => self.transport(intent).await,
+            Output::EngineOpen => self.manager_event(ManagerEvent::Open),
+            Output::EngineClosed(reason) => {
+                // The engine is gone: its requests and sockets are useless.
+                self.abort_io();
+                self.manager_event(ManagerEvent::Close(reason.as_node_str()));
+            }
+            Output::ReconnectAttempt(attempt) => {
+                self.abort_io();
+                self.manager_event(ManagerEvent::ReconnectAttempt(attempt));
+            }
+            Output::Reconnected(attempts) => {
+                self.manager_event(ManagerEvent::Reconnect(attempts));
+            }
+            Output::ReconnectFailed => {
+                self.abort_io();
+                self.manager_event(ManagerEvent::ReconnectFailed);
+                for socket in self.sockets() {
+                    socket.resolve_waiters(Err(ConnectError::Failed));
+                }
+            }
+            Output::AuthRequest { nsp } => self.provide_auth(nsp),
+            Output::Connected {
+                nsp,
+                sid,
+                recovered,
+            } => {
+                if let Some(socket) = self.socket(&nsp) {
+                    socket.set_connected(Some(String::from(&*sid)), recovered);
+                    socket.resolve_waiters(Ok(()));
+                    self.dispatch(&nsp, SocketEvent::Connect).await;
+                }
+            }
+            Output::ConnectError { nsp, data } => self.connect_error(nsp, data).await,
+            Output::Event {
+                nsp,
+                data,
+                attachments,
+                ack,
+            } => match Payload::split_event(&data, attachments) {
+                Some((event, payload)) => {
+                    self.dispatch(
+                        &nsp,
+                        SocketEvent::Event {
+                            event,
+                            payload,
+                            ack,
+                        },
+                    )
+                    .await;
+                }
+                None => tracing::debug!(%nsp, "event without a name dropped"),
+            },
+            Output::Disconnected { nsp, reason } => {
+                if let Some(socket) = self.socket(&nsp) {
+                    socket.set_connected(None, false);
+                    if !reason.will_reconnect() {
+                        socket.resolve_waiters(Err(ConnectError::Closed));
+                    }
+                    self.dispatch(&nsp, SocketEvent::Disconnect(reason)).await;
+                }
+            }
+            // Answered in `next_output`.
+            Output::Ack { .. } | Output::AckFailed { .. } => {}
+        }
+    }
+
+    async fn connect_error(&mut self, nsp: Str, data: Option<Str>) {
+        let Some(socket) = self.socket(&nsp) else {
+            return;
+        };
+        let error = match data {
+            Some(data) => ConnectError::refused(&data),
+            None => ConnectError::Transport,
+        };
+        // A refusal is final; a transport failure is retried unless the
+        // client does not reconnect.
+        let reconnects = self.shared.reconnects();
+        if matches!(error, ConnectError::Refused { .. }) || !reconnects {
+            socket.resolve_waiters(Err(error.clone()));
+        }
+        self.dispatch(&nsp, SocketEvent::ConnectError(error)).await;
+    }
+
+    fn socket(&self, nsp: &Str) -> Option<Arc<SocketShared>> {
+        lock(&self.shared.state).sockets.get(nsp).cloned()
+    }
+
+    fn sockets(&self) -> Vec<Arc<SocketShared>> {
+        lock(&self.shared.state).sockets.values().cloned().collect()
+    }
+
+    /// Queues an event for the namespace's handler task, waiting for room.
+    async fn dispatch(&mut self, nsp: &Str, event: SocketEvent) {
+        if !self.handlers.contains_key(nsp) {
+            let Some(queue) = self.socket(nsp).and_then(|s| s.take_queue()) else {
+                return;
+            };
+            self.handlers.insert(nsp.clone(), queue);
+        }
+        if let Some(queue) = self.handlers.get_mut(nsp) {
+            let _ = queue.send(event).await;
+        }
+    }
+
+    fn manager_event(&self, event: ManagerEvent) {
+        let listeners = lock(&self.shared.manager_listeners).clone();
+        for listener in listeners {
+            listener(&event);
+        }
+    }
+
+    /// Computes a namespace's auth (Node's `auth` callback) off the driver.
+    fn provide_auth(&self, nsp: Str) {
+        let auth = self
+            .socket(&nsp)
+            .map(|s| s.auth.clone())
+            .unwrap_or_default();
+        let shared = Arc::downgrade(&self.shared);
+        let provide = move |shared: Weak<Shared>, value: Option<serde_json::Value>| {
+            if let Some(shared) = shared.upgrade() {
+                let auth = value.map(|v| Str::from(v.to_string()));
+                let _ = shared.command(|state, now| state.conn.provide_auth(now, &nsp, auth));
+            }
+        };
+        match auth {
+            Auth::Dynamic(compute) => {
+                let computing = compute();
+                self.shared.io.spawn(Box::pin(async move {
+                    let value = computing.await;
+                    provide(shared, Some(value));
+                }));
+            }
+            Auth::Fixed(value) => provide(shared, Some(value)),
+            Auth::None => provide(shared, None),
+        }
+    }
+
+    async fn transport(&mut self, intent: eio::Output) {
+        match intent {
+            eio::Output::HttpRequest {
+                request,
+                method,
+                query,
+                body,
+            } => self.spawn_http(request, method, query, body),
+            eio::Output::WsConnect { ws, query } => self.spawn_websocket(ws, query),
+            eio::Output::WsSend { ws, frame } => {
+                if let Some(writer) = self.writers.get_mut(&ws) {
+                    if writer.send(WsCommand::Frame(frame)).await.is_err() {
+                        self.writers.remove(&ws);
+                    }
+                }
+            }
+            eio::Output::WsClose { ws } => {
+                if let Some(mut writer) = self.writers.remove(&ws) {
+                    let _ = writer.try_send(WsCommand::Close);
+                }
+            }
+            // The Socket.IO machine consumes the rest.
+            _ => {}
+        }
+    }
+
+    /// How long one request may take: a long-poll lasts up to the ping
+    /// interval, so the heartbeat window, and never less than `timeout`.
+    fn request_timeout(&self) -> Duration {
+        let window = lock(&self.shared.state)
+            .conn
+            .engine()
+            .and_then(eio::Client::handshake)
+            .map(heartbeat_window)
+            .unwrap_or_default();
+        self.shared.open_timeout.max(window) + Duration::from_secs(5)
+    }
+
+    fn spawn_http(
+        &mut self,
+        request: RequestId,
+        method: eio::HttpMethod,
+        query: eio::Query,
+        body: Bytes,
+    ) {
+        let shared = self.shared.clone();
+        let deadline = std::time::Instant::now() + self.request_timeout();
+        let mut results = self.shared.inputs.clone();
+        let work = async move {
+            let io = shared.io.as_ref();
+            let requesting =
+                transport::http_request(io, &shared.pool, &shared.endpoint, method, query, body);
+            let outcome = match within(io, deadline, requesting).await {
+                Some(Ok(outcome)) => Some(outcome),
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "http request failed");
+                    None
+                }
+                None => None,
+            };
+            let _ = results.send(IoResult::Http { request, outcome }).await;
+        };
+        self.spawn_task(Task::Http(request), work);
+    }
+
+    fn spawn_websocket(&mut self, ws: WsId, query: eio::Query) {
+        let (writer, queue) = mpsc::channel(WS_QUEUE);
+        self.writers.insert(ws, writer);
+        let shared = self.shared.clone();
+        let mut results = self.shared.inputs.clone();
+        let open_timeout = self.shared.open_timeout;
+        let work = async move {
+            let io = shared.io.as_ref();
+            let deadline = std::time::Instant::now() + open_timeout;
+            let opening = transport::websocket(io, &shared.endpoint, query);
+            let socket = match within(io, deadline, opening).await {
+                Some(Ok(socket)) => Some(socket),
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "websocket failed to open");
+                    None
+                }
+                None => None,
+            };
+            let Some(socket) = socket else {
+                let _ = results.send(IoResult::WsClosed { ws }).await;
+                return;
+            };
+            if results.send(IoResult::WsOpen { ws }).await.is_err() {
+                return;
+            }
+            let (sink, mut source) = socket.split();
+            io.spawn(Box::pin(write_frames(sink, queue)));
+            while let Some(message) = source.next().await {
+                let frame = match message {
+                    Ok(WsMessage::Text(text)) => match Str::from_utf8(Bytes::from(text)) {
+                        Ok(text) => Frame::Text(text),
+                        Err(_) => break,
+                    },
+                    Ok(WsMessage::Binary(data)) => Frame::Binary(data),
+                    Ok(WsMessage::Close(_)) | Err(_) => break,
+                    Ok(_) => continue,
+                };
+                if results.send(IoResult::WsFrame { ws, frame }).await.is_err() {
+                    return;
+                }
+            }
+            let _ = results.send(IoResult::WsClosed { ws }).await;
+        };
+        self.spawn_task(Task::Ws(ws), work);
+    }
+
+    fn spawn_task(
+        &mut self,
+        task: Task,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let (handle, registration) = AbortHandle::new_pair();
+        self.tasks.insert(task, handle);
+        self.shared.io.spawn(Box::pin(async move {
+            let _ = Abortable::new(work, registration).await;
+        }));
+    }
+
+    fn abort_io(&mut self) {
+        for (_, task) in self.tasks.drain() {
+            task.abort();
+        }
+        for (_, mut writer) in self.writers.drain() {
+            let _ = writer.try_send(WsCommand::Close);
+        }
+    }
+}
+
+impl Shared {
+    fn reconnects(&self) -> bool {
+        lock(&self.state).conn.config().reconnection
+    }
+}
+
+/// `work`'s output, or `None` once `deadline` passes.
+async fn within<F: std::future::Future>(
+    io: &dyn ClientIo,
+    deadline: std::time::Instant,
+    work: F,
+) -> Option<F::Output> {
+    let work = std::pin::pin!(work);
+    match futures_util::future::select(work, io.sleep_until(deadline)).await {
+        futures_util::future::Either::Left((output, _)) => Some(output),
+        futures_util::future::Either::Right(_) => None,
+    }
+}
+
+async fn write_frames<S>(mut sink: S, mut queue: mpsc::Receiver<WsCommand>)
+where
+    S: futures_util::Sink<WsMessage> + Unpin,
+{
+    while let Some(command) = queue.next().await {
+        let message = match command {
+            WsCommand::Frame(Frame::Text(text)) => {
+                match async_tungstenite::tungstenite::Utf8Bytes::try_from(text.into_bytes()) {
+                    Ok(text) => WsMessage::Text(text),
+                    Err(_) => continue,
+                }
+            }
+            WsCommand::Frame(Frame::Binary(data)) => WsMessage::Binary(data),
+            WsCommand::Close => break,
+        };
+        if sink.send(message).await.is_err() {
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}

@@ -1,0 +1,439 @@
+//! The client's options (Node's `io(url, options)`) and the endpoint they
+//! and the URL describe.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engineio_proto::client::Query;
+use engineio_proto::Transports;
+use http::{HeaderName, HeaderValue};
+use serde::Serialize;
+
+use super::transport;
+
+/// The future an auth callback returns.
+pub type AuthFuture = Pin<Box<dyn Future<Output = serde_json::Value> + Send>>;
+
+/// Where a namespace's CONNECT auth comes from.
+#[derive(Clone, Default)]
+pub(crate) enum Auth {
+    /// No auth (the server sees `{}`).
+    #[default]
+    None,
+    /// The same object every time.
+    Fixed(serde_json::Value),
+    /// Computed before every CONNECT, reconnections included (Node's `auth`
+    /// callback).
+    Dynamic(Arc<dyn Fn() -> AuthFuture + Send + Sync>),
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Fixed(value) => write!(f, "Fixed({value})"),
+            Auth::Dynamic(_) => f.write_str("Dynamic(..)"),
+        }
+    }
+}
+
+/// Why the client could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The URL could not be parsed, or its scheme is not http(s)/ws(s).
+    #[error("invalid url: {0}")]
+    InvalidUrl(String),
+    /// An extra header's name or value is not valid HTTP.
+    #[error("invalid header: {0}")]
+    InvalidHeader(String),
+    /// An auth value did not serialize to a JSON object.
+    #[error("auth must be a JSON object")]
+    InvalidAuth,
+}
+
+/// Client options, named and defaulted as Node's client (`io(url, options)`).
+///
+/// ```
+/// use std::time::Duration;
+/// use socketio::client::{ClientOptions, Transports};
+///
+/// let options = ClientOptions::default()
+///     .transports(Transports::WEBSOCKET)
+///     .auth(&serde_json::json!({ "token": "abc" }))
+///     .unwrap()
+///     .extra_header("x-team", "blue")
+///     .query("room", "lobby")
+///     .reconnection_delay(Duration::from_millis(200))
+///     .ack_timeout(Duration::from_secs(2))
+///     .retries(3);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub(crate) path: String,
+    pub(crate) transports: Transports,
+    pub(crate) upgrade: bool,
+    pub(crate) auth: Auth,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) reconnection: bool,
+    pub(crate) reconnection_attempts: Option<u32>,
+    pub(crate) reconnection_delay: Duration,
+    pub(crate) reconnection_delay_max: Duration,
+    pub(crate) randomization_factor: f64,
+    pub(crate) timeout: Duration,
+    pub(crate) ack_timeout: Option<Duration>,
+    pub(crate) retries: u32,
+    pub(crate) max_buffered_packets: usize,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    /// A header that failed to parse, reported by `connect`.
+    pub(crate) bad_header: Option<String>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            path: String::from("/socket.io"),
+            transports: Transports::ALL,
+            upgrade: true,
+            auth: Auth::None,
+            headers: Vec::new(),
+            query: Vec::new(),
+            reconnection: true,
+            reconnection_attempts: None,
+            reconnection_delay: Duration::from_secs(1),
+            reconnection_delay_max: Duration::from_secs(5),
+            randomization_factor: 0.5,
+            timeout: Duration::from_secs(20),
+            ack_timeout: None,
+            retries: 0,
+            max_buffered_packets: 1024,
+            #[cfg(feature = "tls")]
+            tls: None,
+            bad_header: None,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The server's Engine.IO path (Node's `path`, default `/socket.io`).
+    pub fn path(mut self, path: &str) -> Self {
+        self.path = path.to_owned();
+        self
+    }
+
+    /// The transports to use (Node's `transports`): [`Transports::ALL`]
+    /// starts on long-polling and upgrades to WebSocket,
+    /// [`Transports::POLLING`] or [`Transports::WEBSOCKET`] use one only.
+    pub fn transports(mut self, transports: Transports) -> Self {
+        self.transports = transports;
+        self
+    }
+
+    /// Whether to upgrade from long-polling to WebSocket (Node's `upgrade`,
+    /// default true).
+    pub fn upgrade(mut self, upgrade: bool) -> Self {
+        self.upgrade = upgrade;
+        self
+    }
+
+    /// The auth object sent with CONNECT to the namespace of the URL
+    /// (Node's `auth`); it must serialize to a JSON object.
+    pub fn auth<T: Serialize + ?Sized>(mut self, auth: &T) -> Result<Self, ClientError> {
+        self.auth = fixed_auth(auth)?;
+        Ok(self)
+    }
+
+    /// An auth computed before every CONNECT, reconnections included
+    /// (Node's `auth: (cb) => …`): for tokens that expire. It should return
+    /// a JSON object.
+    pub fn auth_with<F, Fut>(mut self, auth: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = serde_json::Value> + Send + 'static,
+    {
+        self.auth = Auth::Dynamic(Arc::new(move || Box::pin(auth())));
+        self
+    }
+
+    /// A header sent with every HTTP request and the WebSocket handshake
+    /// (Node's `extraHeaders`). An invalid one makes `connect` fail.
+    pub fn extra_header(mut self, name: &str, value: &str) -> Self {
+        match transport::header(name, value) {
+            Some(header) => self.headers.push(header),
+            None => self.bad_header = Some(format!("{name}: {value}")),
+        }
+        self
+    }
+
+    /// A query parameter added to every request (Node's `query`), after
+    /// those of the URL.
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        self.query.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Whether to reconnect after losing the connection (default true).
+    pub fn reconnection(mut self, reconnection: bool) -> Self {
+        self.reconnection = reconnection;
+        self
+    }
+
+    /// Attempts before giving up (default: no limit).
+    pub fn reconnection_attempts(mut self, attempts: u32) -> Self {
+        self.reconnection_attempts = Some(attempts);
+        self
+    }
+
+    /// The first delay before reconnecting (default 1 s); it doubles per
+    /// attempt up to [`ClientOptions::reconnection_delay_max`].
+    pub fn reconnection_delay(mut self, delay: Duration) -> Self {
+        self.reconnection_delay = delay;
+        self
+    }
+
+    /// The longest delay between attempts (default 5 s).
+    pub fn reconnection_delay_max(mut self, delay: Duration) -> Self {
+        self.reconnection_delay_max = delay;
+        self
+    }
+
+    /// Jitter of the delays, 0 to 1 (default 0.5).
+    pub fn randomization_factor(mut self, factor: f64) -> Self {
+        self.randomization_factor = factor.clamp(0.0, 1.0);
+        self
+    }
+
+    /// How long opening the connection may take before the attempt fails
+    /// (default 20 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The deadline of each try of an emit when [`ClientOptions::retries`]
+    /// is set (Node's `ackTimeout`).
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.ack_timeout = Some(timeout);
+        self
+    }
+
+    /// Extra tries of an emit the server did not acknowledge within
+    /// [`ClientOptions::ack_timeout`] (Node's `retries`, default 0). With
+    /// retries, emits are sent one at a time, each acknowledged before the
+    /// next: at-least-once delivery.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Packets a namespace keeps while disconnected (default 1024); emits
+    /// beyond it fail with [`super::EmitError::BufferFull`].
+    pub fn max_buffered_packets(mut self, packets: usize) -> Self {
+        self.max_buffered_packets = packets;
+        self
+    }
+
+    /// TLS settings for `https`/`wss` (default: the Mozilla roots of
+    /// `webpki-roots`); use it to trust a private certificate authority.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    pub(crate) fn protocol_config(&self) -> socketio_proto::client::ClientConfig {
+        let mut engine = engineio_proto::client::ClientConfig::default();
+        engine.transports = self.transports;
+        engine.upgrade = self.upgrade;
+        let mut config = socketio_proto::client::ClientConfig::default();
+        config.engine = engine;
+        config.reconnection = self.reconnection;
+        config.reconnection_attempts = self.reconnection_attempts;
+        config.reconnection_delay = self.reconnection_delay;
+        config.reconnection_delay_max = self.reconnection_delay_max;
+        config.randomization_factor = self.randomization_factor;
+        config.timeout = self.timeout;
+        config.ack_timeout = self.ack_timeout;
+        config.retries = self.retries;
+        config.max_buffered_packets = self.max_buffered_packets;
+        config
+    }
+}
+
+pub(crate) fn fixed_auth<T: Serialize + ?Sized>(auth: &T) -> Result<Auth, ClientError> {
+    match serde_json::to_value(auth) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(Auth::Fixed(value)),
+        _ => Err(ClientError::InvalidAuth),
+    }
+}
+
+/// Where the client connects: from the URL and the options.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) secure: bool,
+    /// The host to connect to (an IPv6 address without brackets).
+    pub(crate) host: String,
+    /// The host as written in URLs and `Host` (IPv6 in brackets).
+    url_host: String,
+    pub(crate) port: u16,
+    /// The Engine.IO path, ending with `/`.
+    path: String,
+    /// The application's query parameters, encoded, without `?`.
+    query: String,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+}
+
+impl Endpoint {
+    /// Parses `url` (`http`, `https`, `ws` or `wss`); returns the endpoint
+    /// and the namespace named by the URL's path (Node: `/` when empty).
+    pub(crate) fn parse(
+        url: &str,
+        options: &ClientOptions,
+    ) -> Result<(Endpoint, String), ClientError> {
+        if let Some(bad) = &options.bad_header {
+            return Err(ClientError::InvalidHeader(bad.clone()));
+        }
+        let url = url::Url::parse(url).map_err(|e| ClientError::InvalidUrl(e.to_string()))?;
+        let secure = match url.scheme() {
+            "http" | "ws" => false,
+            "https" | "wss" => true,
+            other => {
+                return Err(ClientError::InvalidUrl(format!(
+                    "unsupported scheme {other}"
+                )))
+            }
+        };
+        let (host, url_host) = match url.host() {
+            Some(url::Host::Ipv6(address)) => (address.to_string(), format!("[{address}]")),
+            Some(host) => (host.to_string(), host.to_string()),
+            None => return Err(ClientError::InvalidUrl(String::from("no host"))),
+        };
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| ClientError::InvalidUrl(String::from("no port")))?;
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in url.query_pairs() {
+            query.append_pair(&name, &value);
+        }
+        for (name, value) in &options.query {
+            query.append_pair(name, value);
+        }
+        let nsp = match url.path() {
+            "" => String::from("/"),
+            path => path.to_owned(),
+        };
+        let endpoint = Endpoint {
+            secure,
+            host,
+            url_host,
+            port,
+            // engine.io-client: the path always ends with one `/`.
+            path: format!("{}/", options.path.trim_end_matches('/')),
+            query: query.finish(),
+            headers: options.headers.clone(),
+            #[cfg(feature = "tls")]
+            tls: options.tls.clone().unwrap_or_else(transport::default_tls),
+        };
+        Ok((endpoint, nsp))
+    }
+
+    /// The `Host` header value.
+    pub(crate) fn host_header(&self) -> String {
+        format!("{}:{}", self.url_host, self.port)
+    }
+
+    fn query_string(&self, query: &Query) -> String {
+        if self.query.is_empty() {
+            query.to_string()
+        } else {
+            format!("{}&{query}", self.query)
+        }
+    }
+
+    /// The origin-form target of an HTTP request (`/socket.io/?…`).
+    pub(crate) fn request_target(&self, query: &Query) -> String {
+        format!("{}?{}", self.path, self.query_string(query))
+    }
+
+    /// The WebSocket URL.
+    pub(crate) fn websocket_url(&self, query: &Query) -> String {
+        let scheme = if self.secure { "wss" } else { "ws" };
+        format!(
+            "{scheme}://{}:{}{}?{}",
+            self.url_host,
+            self.port,
+            self.path,
+            self.query_string(query)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engineio_proto::TransportKind;
+
+    fn query() -> Query {
+        Query {
+            transport: TransportKind::Polling,
+            sid: None,
+        }
+    }
+
+    #[test]
+    fn the_url_names_the_namespace_and_the_options_add_to_its_query() {
+        let options = ClientOptions::default().query("b", "2 3").path("/io/");
+        let (endpoint, nsp) = Endpoint::parse("https://example.com/admin?a=1", &options).unwrap();
+        assert_eq!(nsp, "/admin");
+        assert!(endpoint.secure);
+        assert_eq!(endpoint.port, 443);
+        assert_eq!(
+            endpoint.request_target(&query()),
+            "/io/?a=1&b=2+3&EIO=4&transport=polling"
+        );
+        assert_eq!(
+            endpoint.websocket_url(&query()),
+            "wss://example.com:443/io/?a=1&b=2+3&EIO=4&transport=polling"
+        );
+    }
+
+    #[test]
+    fn an_empty_path_is_the_main_namespace_and_ipv6_hosts_keep_brackets_in_urls_only() {
+        let (endpoint, nsp) =
+            Endpoint::parse("ws://[::1]:3000", &ClientOptions::default()).unwrap();
+        assert_eq!(nsp, "/");
+        assert_eq!(endpoint.host, "::1");
+        assert_eq!(endpoint.host_header(), "[::1]:3000");
+        assert_eq!(
+            endpoint.request_target(&query()),
+            "/socket.io/?EIO=4&transport=polling"
+        );
+    }
+
+    #[test]
+    fn bad_urls_headers_and_auth_are_refused() {
+        let options = ClientOptions::default();
+        assert!(matches!(
+            Endpoint::parse("ftp://x", &options),
+            Err(ClientError::InvalidUrl(_))
+        ));
+        assert!(matches!(
+            Endpoint::parse("not a url", &options),
+            Err(ClientError::InvalidUrl(_))
+        ));
+        let options = ClientOptions::default().extra_header("bad header", "x");
+        assert!(matches!(
+            Endpoint::parse("http://x", &options),
+            Err(ClientError::InvalidHeader(_))
+        ));
+        assert!(ClientOptions::default().auth(&[1, 2]).is_err());
+    }
+}

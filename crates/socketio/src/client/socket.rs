@@ -1,0 +1,578 @@
+//! A client's socket on one namespace: listeners, emits, acks.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use engineio_proto::Str;
+use futures_channel::{mpsc, oneshot};
+use futures_util::StreamExt;
+use serde::Serialize;
+use socketio_proto::client::{AckError as ProtoAckError, CommandError, DisconnectReason};
+use socketio_proto::{AckId, Packet, PacketKind};
+
+use super::driver::{Shared, EVENT_QUEUE};
+use super::options::Auth;
+use super::{ClientHandle, Manager};
+use crate::locks::lock;
+use crate::payload::{FromPayload, Payload, PayloadError};
+
+type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+type EventHandler =
+    Arc<dyn Fn(ClientSocket, Payload, Option<AckSender>) -> HandlerFuture + Send + Sync>;
+type AnyHandler = Arc<dyn Fn(ClientSocket, String, Payload) -> HandlerFuture + Send + Sync>;
+type ConnectHandler = Arc<dyn Fn(ClientSocket) -> HandlerFuture + Send + Sync>;
+type ConnectErrorHandler = Arc<dyn Fn(ClientSocket, ConnectError) -> HandlerFuture + Send + Sync>;
+type DisconnectHandler = Arc<dyn Fn(ClientSocket, DisconnectReason) -> HandlerFuture + Send + Sync>;
+
+/// Why a namespace could not be connected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The server refused the namespace (a middleware's error, or an
+    /// unknown namespace): the message and data of Node's `connect_error`.
+    /// Not retried.
+    #[error("refused by the server: {message}")]
+    Refused {
+        /// The error's message.
+        message: String,
+        /// The error's `data`, if the middleware gave some.
+        data: Option<serde_json::Value>,
+    },
+    /// The connection to the server could not be opened (refused, timed
+    /// out, bad handshake). Retried while reconnection allows.
+    #[error("the connection could not be opened")]
+    Transport,
+    /// Out of reconnection attempts (Node's `reconnect_failed`).
+    #[error("reconnection failed")]
+    Failed,
+    /// The socket was disconnected or the client closed before it connected.
+    #[error("socket closed")]
+    Closed,
+    /// The URL or the options are invalid.
+    #[error(transparent)]
+    Options(#[from] super::ClientError),
+}
+
+impl ConnectError {
+    /// Reads a CONNECT_ERROR payload `{"message":…,"data":…}`.
+    pub(crate) fn refused(json: &str) -> ConnectError {
+        #[derive(serde::Deserialize)]
+        struct Refusal {
+            #[serde(default)]
+            message: String,
+            #[serde(default)]
+            data: Option<serde_json::Value>,
+        }
+        let refusal: Refusal = serde_json::from_str(json).unwrap_or(Refusal {
+            message: json.to_owned(),
+            data: None,
+        });
+        ConnectError::Refused {
+            message: refusal.message,
+            data: refusal.data,
+        }
+    }
+}
+
+/// Why an emit failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The arguments could not be encoded.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The socket has not been connected with [`ClientSocket::connect`], or
+    /// was disconnected.
+    #[error("socket not connected: call connect first")]
+    NotConnected,
+    /// The offline buffer (`max_buffered_packets`) or the transport's queue
+    /// is full.
+    #[error("send buffer full")]
+    BufferFull,
+    /// The client was closed.
+    #[error("client closed")]
+    Closed,
+}
+
+impl From<CommandError> for EmitError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::NotJoined => EmitError::NotConnected,
+            CommandError::BufferFull => EmitError::BufferFull,
+            _ => EmitError::Closed,
+        }
+    }
+}
+
+/// Why an awaited ack did not come.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AckError {
+    /// The timeout passed (after every retry, with `retries`).
+    #[error("operation has timed out")]
+    Timeout,
+    /// The socket disconnected after the event was sent, or the client
+    /// closed.
+    #[error("socket has been disconnected")]
+    Disconnected,
+    /// The event could not be sent.
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+}
+
+/// What the driver hands a namespace's handler task, in order.
+pub(crate) enum SocketEvent {
+    Connect,
+    ConnectError(ConnectError),
+    Event {
+        event: String,
+        payload: Payload,
+        ack: Option<AckId>,
+    },
+    Disconnect(DisconnectReason),
+}
+
+#[derive(Default)]
+struct Listeners {
+    events: HashMap<String, Vec<EventHandler>>,
+    any: Vec<AnyHandler>,
+    connect: Vec<ConnectHandler>,
+    connect_error: Vec<ConnectErrorHandler>,
+    disconnect: Vec<DisconnectHandler>,
+}
+
+#[derive(Default)]
+struct Status {
+    id: Option<String>,
+    recovered: bool,
+    /// `connect` calls waiting for the outcome.
+    waiters: Vec<oneshot::Sender<Result<(), ConnectError>>>,
+}
+
+/// The state of one namespace socket, shared by its handles, the driver
+/// and its handler task.
+pub(crate) struct SocketShared {
+    pub(crate) nsp: Str,
+    pub(crate) auth: Auth,
+    status: Mutex<Status>,
+    listeners: Mutex<Listeners>,
+    /// The handler task's queue, until the driver takes it.
+    queue: Mutex<Option<mpsc::Sender<SocketEvent>>>,
+}
+
+impl SocketShared {
+    pub(crate) fn take_queue(&self) -> Option<mpsc::Sender<SocketEvent>> {
+        lock(&self.queue).take()
+    }
+
+    pub(crate) fn set_connected(&self, id: Option<String>, recovered: bool) {
+        let mut status = lock(&self.status);
+        status.id = id;
+        status.recovered = recovered;
+    }
+
+    pub(crate) fn resolve_waiters(&self, outcome: Result<(), ConnectError>) {
+        let waiters = std::mem::take(&mut lock(&self.status).waiters);
+        for waiter in waiters {
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+}
+
+/// A socket on one namespace of a server (Node's client `Socket`). Cheap to
+/// clone; every clone is the same socket. Several sockets made by
+/// [`Manager::socket`] share one connection.
+///
+/// Register listeners, then [`ClientSocket::connect`]; events that arrive
+/// for a name with no listener are dropped, as in Node.
+#[derive(Clone)]
+pub struct ClientSocket {
+    pub(crate) handle: Arc<ClientHandle>,
+    pub(crate) inner: Arc<SocketShared>,
+}
+
+impl std::fmt::Debug for ClientSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSocket")
+            .field("nsp", &&*self.inner.nsp)
+            .field("id", &self.id())
+            .finish()
+    }
+}
+
+impl ClientSocket {
+    /// Makes the socket of `nsp` and its handler task.
+    pub(crate) fn create(handle: Arc<ClientHandle>, nsp: Str, auth: Auth) -> ClientSocket {
+        let (queue, events) = mpsc::channel(EVENT_QUEUE);
+        let inner = Arc::new(SocketShared {
+            nsp: nsp.clone(),
+            auth,
+            status: Mutex::default(),
+            listeners: Mutex::default(),
+            queue: Mutex::new(Some(queue)),
+        });
+        let shared = &handle.shared;
+        lock(&shared.state).sockets.insert(nsp, inner.clone());
+        // The task holds the handle weakly: sockets alive only in their own
+        // listeners must not keep the client running.
+        let task = handle_events(Arc::downgrade(&handle), inner.clone(), events);
+        shared.io.spawn(Box::pin(task));
+        ClientSocket { handle, inner }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// The socket id the server gave, while connected.
+    pub fn id(&self) -> Option<String> {
+        lock(&self.inner.status).id.clone()
+    }
+
+    /// Whether the socket is connected.
+    pub fn connected(&self) -> bool {
+        lock(&self.inner.status).id.is_some()
+    }
+
+    /// Whether the last connection restored the previous session
+    /// (connection state recovery): same id, rooms, and the events missed
+    /// meanwhile were delivered.
+    pub fn recovered(&self) -> bool {
+        lock(&self.inner.status).recovered
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.inner.nsp
+    }
+
+    /// The Manager of the connection, to open more namespaces on it or
+    /// follow reconnections.
+    pub fn manager(&self) -> Manager {
+        Manager {
+            handle: self.handle.clone(),
+        }
+    }
+
+    /// Connects the socket (opening the connection if needed) and returns
+    /// a future that completes when it is connected, or fails when the
+    /// server refuses it, reconnection gives up, or the socket is
+    /// disconnected first. The CONNECT request is made when this is
+    /// called, not when the future is polled: emits made after this call
+    /// are buffered and sent once connected. Also call it to reconnect
+    /// after [`ClientSocket::disconnect`] or a server-side disconnect.
+    pub fn connect(&self) -> impl Future<Output = Result<(), ConnectError>> + Send + 'static {
+        let (waiter, outcome) = oneshot::channel();
+        let started = self.start_connect(waiter);
+        async move {
+            started?;
+            outcome.await.unwrap_or(Err(ConnectError::Closed))
+        }
+    }
+
+    fn start_connect(
+        &self,
+        waiter: oneshot::Sender<Result<(), ConnectError>>,
+    ) -> Result<(), ConnectError> {
+        if self.connected() {
+            let _ = waiter.send(Ok(()));
+            return Ok(());
+        }
+        lock(&self.inner.status).waiters.push(waiter);
+        let nsp = self.inner.nsp.clone();
+        let (auth, on_demand) = match &self.inner.auth {
+            Auth::None => (None, false),
+            Auth::Fixed(value) => (Some(Str::from(value.to_string())), false),
+            Auth::Dynamic(_) => (None, true),
+        };
+        self.shared()
+            .command(|state, now| {
+                if state.closed {
+                    return Err(ConnectError::Closed);
+                }
+                state.sockets.insert(nsp.clone(), self.inner.clone());
+                state
+                    .conn
+                    .join(now, nsp, auth, on_demand)
+                    .map_err(|_| ConnectError::Closed)
+            })
+            .inspect_err(|_| self.inner.resolve_waiters(Err(ConnectError::Closed)))
+    }
+
+    /// Disconnects the socket (Node's `socket.disconnect()`): the server
+    /// sees `client namespace disconnect`, awaited acks fail, no
+    /// reconnection. Disconnecting the last socket of a connection closes
+    /// it. [`ClientSocket::connect`] connects again.
+    pub fn disconnect(&self) {
+        let nsp = self.inner.nsp.clone();
+        let _ = self
+            .shared()
+            .command(|state, now| state.conn.leave(now, &nsp));
+    }
+
+    /// Adds a listener of `event`, run with the event's arguments as any
+    /// [`FromPayload`] (`Payload`, `Data<T>`, `Args<(A, B)>`). Listeners of a
+    /// socket run one at a time, in the order events arrive. When the
+    /// server awaits an ack, every listener gets the [`AckSender`]; the first
+    /// answer is sent. Arguments that do not fit the type are logged and
+    /// the listener is skipped.
+    pub fn on<A, F, Fut>(&self, event: &str, handler: F)
+    where
+        A: FromPayload,
+        F: Fn(ClientSocket, A, Option<AckSender>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let name = event.to_owned();
+        let handler: EventHandler = Arc::new(move |socket, payload, ack| {
+            match A::from_payload(payload) {
+                Ok(args) => Box::pin(handler(socket, args, ack)),
+                Err(error) => {
+                    tracing::warn!(event = %name, %error, "event arguments do not fit the listener");
+                    Box::pin(async {})
+                }
+            }
+        });
+        lock(&self.inner.listeners)
+            .events
+            .entry(event.to_owned())
+            .or_default()
+            .push(handler);
+    }
+
+    /// Adds a listener of every event (Node's `onAny`), run before the
+    /// event's own listeners with the event name.
+    pub fn on_any<F, Fut>(&self, handler: F)
+    where
+        F: Fn(ClientSocket, String, Payload) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: AnyHandler =
+            Arc::new(move |socket, event, payload| Box::pin(handler(socket, event, payload)));
+        lock(&self.inner.listeners).any.push(handler);
+    }
+
+    /// Runs `handler` each time the socket connects (reconnections
+    /// included; check [`ClientSocket::recovered`]).
+    pub fn on_connect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(ClientSocket) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: ConnectHandler = Arc::new(move |socket| Box::pin(handler(socket)));
+        lock(&self.inner.listeners).connect.push(handler);
+    }
+
+    /// Runs `handler` when a connection attempt fails (Node's
+    /// `connect_error`): a refusal by the server, or a transport failure
+    /// (each failed reconnection attempt).
+    pub fn on_connect_error<F, Fut>(&self, handler: F)
+    where
+        F: Fn(ClientSocket, ConnectError) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: ConnectErrorHandler =
+            Arc::new(move |socket, error| Box::pin(handler(socket, error)));
+        lock(&self.inner.listeners).connect_error.push(handler);
+    }
+
+    /// Runs `handler` when the socket disconnects, with the reason
+    /// ([`DisconnectReason::as_node_str`] gives Node's string;
+    /// [`DisconnectReason::will_reconnect`] tells whether the client
+    /// reconnects by itself).
+    pub fn on_disconnect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(ClientSocket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: DisconnectHandler =
+            Arc::new(move |socket, reason| Box::pin(handler(socket, reason)));
+        lock(&self.inner.listeners).disconnect.push(handler);
+    }
+
+    /// Emits `event` with one argument (a serde value; binary as
+    /// [`crate::payload::Binary`]). While disconnected the event waits in a
+    /// bounded buffer and is sent once connected.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, value: &T) -> Result<(), EmitError> {
+        self.emit_payload(event, Payload::single(value)?)
+    }
+
+    /// Emits `event` with a payload (several arguments, attachments).
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        let packet = self.event_packet(event, payload)?;
+        self.shared()
+            .command(|state, now| state.conn.emit(now, packet, false))?;
+        Ok(())
+    }
+
+    /// Emits `event` only if the socket is connected (Node's
+    /// `socket.volatile.emit`); otherwise it is dropped, and this still
+    /// returns `Ok`.
+    pub fn emit_volatile(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        let packet = self.event_packet(event, payload)?;
+        self.shared()
+            .command(|state, now| state.conn.emit(now, packet, true))?;
+        Ok(())
+    }
+
+    /// Emits `event` and returns a future of the server's answer, failing
+    /// after `timeout` (`None`: waits as long as the socket stays
+    /// connected; with `retries`, the options' `ack_timeout` applies to
+    /// each try instead). The event is queued when this is called, so
+    /// emits keep their order whenever the futures are awaited.
+    pub fn emit_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Payload, AckError>> + Send + 'static {
+        let queued = self.queue_with_ack(event, payload, timeout);
+        async move {
+            let answer = queued?;
+            match answer.await {
+                Ok(Ok(payload)) => Ok(payload),
+                Ok(Err(ProtoAckError::Timeout)) => Err(AckError::Timeout),
+                _ => Err(AckError::Disconnected),
+            }
+        }
+    }
+
+    fn queue_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+        timeout: Option<Duration>,
+    ) -> Result<oneshot::Receiver<Result<Payload, ProtoAckError>>, AckError> {
+        let packet = self.event_packet(event, payload).map_err(EmitError::from)?;
+        let nsp = self.inner.nsp.clone();
+        let (reply, answer) = oneshot::channel();
+        self.shared().command(|state, now| {
+            let id = state
+                .conn
+                .emit_with_ack(now, packet, timeout)
+                .map_err(EmitError::from)?;
+            state.acks.insert((nsp, id), reply);
+            Ok::<_, AckError>(())
+        })?;
+        Ok(answer)
+    }
+
+    fn event_packet(&self, event: &str, payload: Payload) -> Result<Packet, PayloadError> {
+        let data = payload.event_data(event)?;
+        let (_, attachments) = payload.into_parts();
+        Ok(Packet {
+            attachments,
+            ..Packet::new(PacketKind::Event, self.inner.nsp.clone(), Some(data))
+        })
+    }
+}
+
+/// Answers an event the server emitted with an ack. The first answer
+/// counts; dropping it without answering leaves the server waiting (until
+/// its timeout).
+#[derive(Clone)]
+pub struct AckSender {
+    shared: Weak<Shared>,
+    nsp: Str,
+    id: AckId,
+    /// Shared by the clones given to each listener: one answer per event.
+    answered: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for AckSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AckSender")
+            .field("nsp", &&*self.nsp)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl AckSender {
+    /// Answers with one argument. Only the first answer to an event is
+    /// sent; later ones return `Ok` and are dropped.
+    pub fn send<T: Serialize + ?Sized>(self, value: &T) -> Result<(), EmitError> {
+        self.send_payload(Payload::single(value)?)
+    }
+
+    /// Answers with a payload (several arguments, attachments).
+    pub fn send_payload(self, payload: Payload) -> Result<(), EmitError> {
+        if self.answered.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let shared = self.shared.upgrade().ok_or(EmitError::Closed)?;
+        let (args, attachments) = payload.into_parts();
+        shared.command(|state, now| {
+            state
+                .conn
+                .ack(now, &self.nsp, self.id, args, attachments)
+                .map_err(EmitError::from)
+        })
+    }
+}
+
+/// The handler task of one namespace socket: runs its listeners, one event
+/// at a time, in order.
+async fn handle_events(
+    handle: Weak<ClientHandle>,
+    inner: Arc<SocketShared>,
+    mut events: mpsc::Receiver<SocketEvent>,
+) {
+    while let Some(event) = events.next().await {
+        let Some(handle) = handle.upgrade() else {
+            return;
+        };
+        let socket = ClientSocket {
+            handle,
+            inner: inner.clone(),
+        };
+        match event {
+            SocketEvent::Connect => {
+                let listeners = lock(&inner.listeners).connect.clone();
+                for listener in listeners {
+                    listener(socket.clone()).await;
+                }
+            }
+            SocketEvent::ConnectError(error) => {
+                let listeners = lock(&inner.listeners).connect_error.clone();
+                for listener in listeners {
+                    listener(socket.clone(), error.clone()).await;
+                }
+            }
+            SocketEvent::Disconnect(reason) => {
+                let listeners = lock(&inner.listeners).disconnect.clone();
+                for listener in listeners {
+                    listener(socket.clone(), reason.clone()).await;
+                }
+            }
+            SocketEvent::Event {
+                event,
+                payload,
+                ack,
+            } => {
+                let (any, listeners) = {
+                    let listeners = lock(&inner.listeners);
+                    (
+                        listeners.any.clone(),
+                        listeners.events.get(&event).cloned().unwrap_or_default(),
+                    )
+                };
+                for listener in any {
+                    listener(socket.clone(), event.clone(), payload.clone()).await;
+                }
+                let ack = ack.map(|id| AckSender {
+                    shared: Arc::downgrade(&socket.handle.shared),
+                    nsp: inner.nsp.clone(),
+                    id,
+                    answered: Arc::default(),
+                });
+                for listener in listeners {
+                    listener(socket.clone(), payload.clone(), ack.clone()).await;
+                }
+            }
+        }
+    }
+}

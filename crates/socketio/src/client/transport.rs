@@ -1,0 +1,224 @@
+//! The client's IO: TCP (from the runtime), TLS, HTTP requests for
+//! long-polling and WebSockets, carried out for the Engine.IO client machine.
+//!
+//! The machine decides what to send and when; this file only performs its
+//! intents and reports their results. Every result is bounded: responses and
+//! WebSocket messages by [`MAX_MESSAGE`], requests by the caller's timeout.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Instant as StdInstant;
+
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::WebSocketStream;
+use bytes::Bytes;
+use engineio_proto::client::{HttpMethod, Query};
+use http::{HeaderName, HeaderValue};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::{self, SendRequest};
+use smol_hyper::rt::FuturesIo;
+
+use super::options::Endpoint;
+use crate::locks::lock;
+use crate::runtime::{BoxFuture, ClientRuntime, ConnectFuture, Runtime, Sleep, Stream};
+
+/// The largest HTTP response body or WebSocket message the client accepts.
+/// Node's server sends at most `maxHttpBufferSize` (1 MB) per message by
+/// default; polling responses may batch several.
+pub(crate) const MAX_MESSAGE: usize = 16 << 20;
+
+/// Idle HTTP connections kept for reuse: long-polling has one GET and one
+/// POST in flight at most.
+const MAX_IDLE: usize = 2;
+
+/// A connected stream of any runtime, plain or TLS.
+pub(crate) type BoxStream = Box<dyn Stream>;
+
+/// The runtime as the client uses it, without its type: so that client
+/// handles are not generic over the runtime.
+pub(crate) trait ClientIo: Send + Sync + 'static {
+    fn connect_tcp(&self, host: String, port: u16) -> ConnectFuture<BoxStream>;
+    fn spawn(&self, task: BoxFuture);
+    fn sleep_until(&self, deadline: StdInstant) -> Sleep;
+}
+
+pub(crate) struct RuntimeIo<R>(pub(crate) R);
+
+impl<R: ClientRuntime> ClientIo for RuntimeIo<R> {
+    fn connect_tcp(&self, host: String, port: u16) -> ConnectFuture<BoxStream> {
+        let connecting = self.0.connect_tcp(host, port);
+        Box::pin(async move { Ok(Box::new(connecting.await?) as BoxStream) })
+    }
+
+    fn spawn(&self, task: BoxFuture) {
+        Runtime::spawn(&self.0, task)
+    }
+
+    fn sleep_until(&self, deadline: StdInstant) -> Sleep {
+        Runtime::sleep_until(&self.0, deadline)
+    }
+}
+
+/// Opens a TCP connection to the endpoint, with TLS for `https`/`wss`.
+async fn open_stream(io: &dyn ClientIo, endpoint: &Endpoint) -> io::Result<BoxStream> {
+    let tcp = io.connect_tcp(endpoint.host.clone(), endpoint.port).await?;
+    if !endpoint.secure {
+        return Ok(tcp);
+    }
+    tls_connect(tcp, endpoint).await
+}
+
+#[cfg(feature = "tls")]
+async fn tls_connect(tcp: BoxStream, endpoint: &Endpoint) -> io::Result<BoxStream> {
+    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let connector = futures_rustls::TlsConnector::from(endpoint.tls.clone());
+    Ok(Box::new(connector.connect(name, tcp).await?))
+}
+
+#[cfg(not(feature = "tls"))]
+async fn tls_connect(_tcp: BoxStream, _endpoint: &Endpoint) -> io::Result<BoxStream> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "https/wss need the `tls` feature of the socketio crate",
+    ))
+}
+
+/// Reusable HTTP/1.1 connections to the endpoint.
+#[derive(Default)]
+pub(crate) struct HttpPool {
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+impl HttpPool {
+    /// A ready connection: an idle one, or a new one.
+    async fn take(
+        &self,
+        io: &dyn ClientIo,
+        endpoint: &Endpoint,
+    ) -> io::Result<SendRequest<Full<Bytes>>> {
+        loop {
+            let Some(mut sender) = lock(&self.idle).pop() else {
+                break;
+            };
+            // A connection the server closed while idle is skipped.
+            if sender.ready().await.is_ok() {
+                return Ok(sender);
+            }
+        }
+        let stream = open_stream(io, endpoint).await?;
+        let (sender, connection) = http1::handshake(FuturesIo::new(stream))
+            .await
+            .map_err(io::Error::other)?;
+        io.spawn(Box::pin(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "http connection ended with an error");
+            }
+        }));
+        Ok(sender)
+    }
+
+    fn put_back(&self, sender: SendRequest<Full<Bytes>>) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < MAX_IDLE && !sender.is_closed() {
+            idle.push(sender);
+        }
+    }
+
+    /// Drops the idle connections (the client is closing).
+    pub(crate) fn clear(&self) {
+        lock(&self.idle).clear();
+    }
+}
+
+/// Makes one Engine.IO HTTP request; returns the status and the body.
+pub(crate) async fn http_request(
+    io: &dyn ClientIo,
+    pool: &HttpPool,
+    endpoint: &Endpoint,
+    method: HttpMethod,
+    query: Query,
+    body: Bytes,
+) -> io::Result<(u16, Bytes)> {
+    let mut sender = pool.take(io, endpoint).await?;
+    let mut request = hyper::Request::builder()
+        .method(match method {
+            HttpMethod::Get => http::Method::GET,
+            HttpMethod::Post => http::Method::POST,
+        })
+        .uri(endpoint.request_target(&query))
+        .header(http::header::HOST, endpoint.host_header())
+        .body(Full::new(body))
+        .map_err(io::Error::other)?;
+    let headers = request.headers_mut();
+    for (name, value) in &endpoint.headers {
+        headers.append(name.clone(), value.clone());
+    }
+    if method == HttpMethod::Post {
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain;charset=UTF-8"),
+        );
+    }
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(io::Error::other)?;
+    let status = response.status().as_u16();
+    let body = Limited::new(response.into_body(), MAX_MESSAGE)
+        .collect()
+        .await
+        .map_err(io::Error::other)?
+        .to_bytes();
+    pool.put_back(sender);
+    Ok((status, body))
+}
+
+/// Opens the Engine.IO WebSocket.
+pub(crate) async fn websocket(
+    io: &dyn ClientIo,
+    endpoint: &Endpoint,
+    query: Query,
+) -> io::Result<WebSocketStream<BoxStream>> {
+    let stream = open_stream(io, endpoint).await?;
+    let mut request = endpoint
+        .websocket_url(&query)
+        .into_client_request()
+        .map_err(io::Error::other)?;
+    let headers = request.headers_mut();
+    for (name, value) in &endpoint.headers {
+        headers.append(name.clone(), value.clone());
+    }
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
+    let (socket, _response) =
+        async_tungstenite::client_async_with_config(request, stream, Some(config))
+            .await
+            .map_err(io::Error::other)?;
+    Ok(socket)
+}
+
+/// Parses `Name: value` pairs into headers.
+pub(crate) fn header(name: &str, value: &str) -> Option<(HeaderName, HeaderValue)> {
+    Some((
+        HeaderName::try_from(name).ok()?,
+        HeaderValue::try_from(value).ok()?,
+    ))
+}
+
+/// The default TLS settings: the Mozilla roots of `webpki-roots`.
+#[cfg(feature = "tls")]
+pub(crate) fn default_tls() -> Arc<rustls::ClientConfig> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|builder| builder.with_root_certificates(roots).with_no_client_auth());
+    // The ring provider supports the default versions; this cannot fail.
+    Arc::new(config.expect("ring supports TLS 1.2 and 1.3"))
+}

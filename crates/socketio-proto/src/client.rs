@@ -16,6 +16,10 @@
 //! recomputed per attempt (Node's `auth` callback) asks for it with
 //! [`Output::AuthRequest`], answered by [`ClientConnection::provide_auth`].
 //!
+//! Receiving: events that arrive between CONNECT and the server's answer (a
+//! server restoring a session sends the missed events first) are held, as
+//! Node's `receiveBuffer`, and delivered right after [`Output::Connected`].
+//!
 //! Sending: events to a connected namespace go out at once; otherwise they wait
 //! in a bounded offline buffer (volatile ones are dropped) and go out, in order,
 //! right after the namespace connects. Acks carry deadlines in one ordered set.
@@ -283,6 +287,10 @@ struct Socket {
     last_offset: Option<Str>,
     /// Packets waiting for the socket to connect, with their ack ids.
     offline: VecDeque<(Option<AckId>, EncodedPacket)>,
+    /// Events that arrived after CONNECT was sent and before the server's
+    /// answer (Node's `receiveBuffer`): a server restoring a session sends
+    /// the missed events first. Delivered right after `Connected`.
+    early_events: VecDeque<Packet>,
     /// Ack ids awaited, with whether their packet was sent yet.
     acks: BTreeMap<AckId, AwaitedAck>,
     retry_queue: VecDeque<Queued>,
@@ -304,6 +312,7 @@ impl Socket {
             pid: None,
             last_offset: None,
             offline: VecDeque::new(),
+            early_events: VecDeque::new(),
             acks: BTreeMap::new(),
             retry_queue: VecDeque::new(),
             next_ack: 0,
@@ -825,6 +834,7 @@ impl<R: RandomSource> ClientConnection<R> {
             return;
         };
         socket.phase = SocketPhase::Connecting;
+        socket.early_events.clear();
         let data = connect_payload(
             socket.auth.as_ref(),
             socket.pid.as_ref(),
@@ -1044,11 +1054,15 @@ impl<R: RandomSource> ClientConnection<R> {
                 for ack in socket.acks.values_mut() {
                     ack.sent = true;
                 }
+                let early: Vec<Packet> = socket.early_events.drain(..).collect();
                 self.outputs.push_back(Output::Connected {
                     nsp: packet.nsp.clone(),
                     sid: reply.sid,
                     recovered,
                 });
+                for event in early {
+                    self.deliver_event(event);
+                }
                 for encoded in offline {
                     let _ = self.write(now, &encoded);
                 }
@@ -1065,19 +1079,12 @@ impl<R: RandomSource> ClientConnection<R> {
                     self.shut_engine(now, EnginePhase::Idle);
                 }
             }
-            (PacketKind::Event, SocketPhase::Connected) => {
-                let data = packet.data.unwrap_or_default();
-                if socket.pid.is_some() {
-                    if let Some(offset) = last_string_argument(&data) {
-                        socket.last_offset = Some(Str::from(offset));
-                    }
+            (PacketKind::Event, SocketPhase::Connected) => self.deliver_event(packet),
+            (PacketKind::Event, SocketPhase::Connecting) => {
+                // Bounded like the offline buffer; beyond it they are lost.
+                if socket.early_events.len() < self.config.max_buffered_packets {
+                    socket.early_events.push_back(packet);
                 }
-                self.outputs.push_back(Output::Event {
-                    nsp: packet.nsp,
-                    data,
-                    attachments: packet.attachments,
-                    ack: packet.id,
-                });
             }
             (PacketKind::Ack, SocketPhase::Connected) => {
                 let Some(id) = packet.id else { return };
@@ -1100,6 +1107,25 @@ impl<R: RandomSource> ClientConnection<R> {
             // Anything else is out of place; Node ignores it.
             _ => {}
         }
+    }
+
+    /// Hands an event of a connected socket to the application, noting its
+    /// recovery offset.
+    fn deliver_event(&mut self, packet: Packet) {
+        let data = packet.data.unwrap_or_default();
+        if let Some(socket) = self.sockets.get_mut(&packet.nsp) {
+            if socket.pid.is_some() {
+                if let Some(offset) = last_string_argument(&data) {
+                    socket.last_offset = Some(Str::from(offset));
+                }
+            }
+        }
+        self.outputs.push_back(Output::Event {
+            nsp: packet.nsp,
+            data,
+            attachments: packet.attachments,
+            ack: packet.id,
+        });
     }
 
     fn handle_ack(

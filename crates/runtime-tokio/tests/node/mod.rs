@@ -46,3 +46,50 @@ pub async fn run_script(script: &str, args: &[String], what: &str) -> Result<(),
         ))
     }
 }
+
+/// The official socket.io server of `interop/server.mjs`, running until
+/// dropped (killed with the test).
+pub struct NodeServer {
+    child: tokio::process::Child,
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+}
+
+impl NodeServer {
+    /// Starts the server on `port` (0: any free port) and waits until it
+    /// listens.
+    pub async fn start(port: u16) -> NodeServer {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = Command::new("node")
+            .arg("server.mjs")
+            .arg(port.to_string())
+            .current_dir(interop_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("cannot start node (the interop tests need Node.js on PATH)");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the node server did not start within 20 s")
+            .expect("reading the node server's output")
+            .expect("the node server exited before listening");
+        let port = line
+            .strip_prefix("listening ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected output from the node server: {line}"));
+        NodeServer { child, port }
+    }
+
+    /// The server's URL for the main namespace.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server and waits until it is gone.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+}

@@ -57,3 +57,77 @@ fn disconnect_reasons_use_nodes_strings() {
     assert!(DisconnectReason::Transport(CloseReason::PingTimeout).will_reconnect());
     assert_eq!(AckError::Timeout.to_string(), "operation has timed out");
 }
+
+/// A client over WebSocket whose engine is open, with `/` joined and its
+/// CONNECT sent.
+fn connecting_client() -> (ClientConnection<fn() -> u32>, WsId, Instant) {
+    let mut config = ClientConfig::default();
+    config.engine.transports = engineio_proto::Transports::WEBSOCKET;
+    let mut client = ClientConnection::new(config, (|| 0) as fn() -> u32);
+    let now = Instant::from_millis(0);
+    client.join(now, Str::from("/"), None, false).unwrap();
+    let ws = loop {
+        match client.poll_output().expect("a websocket intent") {
+            Output::Transport(eio::Output::WsConnect { ws, .. }) => break ws,
+            _ => continue,
+        }
+    };
+    client.handle_ws_open(now, ws);
+    let open = r#"0{"sid":"e","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+    client.handle_ws_frame(now, ws, Frame::Text(Str::from(open)));
+    while client.poll_output().is_some() {}
+    (client, ws, now)
+}
+
+#[test]
+fn events_before_the_connect_answer_are_delivered_after_it_in_order() {
+    let (mut client, ws, now) = connecting_client();
+    // A server restoring a session sends the missed events, then CONNECT.
+    for frame in [
+        r#"42["missed",1,"o1"]"#,
+        r#"42["missed",2,"o2"]"#,
+        r#"40{"sid":"s","pid":"p"}"#,
+    ] {
+        client.handle_ws_frame(now, ws, Frame::Text(Str::from(frame)));
+    }
+    let outputs: Vec<Output> = core::iter::from_fn(|| client.poll_output()).collect();
+    let summary: Vec<String> = outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Connected { sid, .. } => Some(alloc::format!("connected {sid}")),
+            Output::Event { data, .. } => Some(data.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "connected s",
+            r#"["missed",1,"o1"]"#,
+            r#"["missed",2,"o2"]"#
+        ]
+    );
+    // Their offsets count: the next CONNECT resumes after the last one.
+    client.handle_ws_closed(now, ws);
+    client.handle_timeout(Instant::from_millis(60_000));
+    let ws = core::iter::from_fn(|| client.poll_output())
+        .find_map(|output| match output {
+            Output::Transport(eio::Output::WsConnect { ws, .. }) => Some(ws),
+            _ => None,
+        })
+        .expect("a reconnection");
+    let later = Instant::from_millis(60_000);
+    client.handle_ws_open(later, ws);
+    let open = r#"0{"sid":"f","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+    client.handle_ws_frame(later, ws, Frame::Text(Str::from(open)));
+    let connect = core::iter::from_fn(|| client.poll_output())
+        .find_map(|output| match output {
+            Output::Transport(eio::Output::WsSend {
+                frame: Frame::Text(text),
+                ..
+            }) if text.starts_with("40") => Some(text),
+            _ => None,
+        })
+        .expect("a CONNECT");
+    assert_eq!(connect.as_str(), r#"40{"pid":"p","offset":"o2"}"#);
+}

@@ -1,0 +1,450 @@
+//! The Rust client's scenarios, run against the official Node server
+//! (`interop_node_server.rs`, `interop/server.mjs`) and against ours
+//! (`client_own_server.rs`): both servers implement the same events.
+//!
+//! Every wait is bounded ([`WAIT`]); nothing sleeps to let time pass.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use socketio::client::{
+    AckError, ClientOptions, ClientSocket, ConnectError, DisconnectReason, ManagerEvent, Transports,
+};
+use socketio::{Binary, Payload};
+use tokio::sync::mpsc;
+
+/// The longest any single step may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The transports every scenario runs over, with their names.
+pub const TRANSPORTS: [(&str, Transports); 3] = [
+    ("polling", Transports::POLLING),
+    ("websocket", Transports::WEBSOCKET),
+    ("upgrade", Transports::ALL),
+];
+
+/// Options for a test client: fast reconnection, a name in the auth.
+pub fn options(transports: Transports, name: &str) -> ClientOptions {
+    ClientOptions::default()
+        .transports(transports)
+        .reconnection_delay(Duration::from_millis(50))
+        .reconnection_delay_max(Duration::from_millis(200))
+        .timeout(Duration::from_secs(5))
+        .auth(&json!({ "name": name }))
+        .unwrap()
+}
+
+/// Awaits `future` for at most [`WAIT`], naming `what` if it does not end.
+pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(WAIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// What a socket received and what happened to it, in order.
+pub enum Seen {
+    Event(String, Payload),
+    Connect { recovered: bool, id: String },
+    ConnectError(ConnectError),
+    Disconnect(DisconnectReason),
+}
+
+/// Records everything a socket sees, for the scenario to wait on.
+pub struct Inbox {
+    receiver: mpsc::UnboundedReceiver<Seen>,
+    /// Seen but not yet asked for.
+    stash: Vec<Seen>,
+}
+
+impl Inbox {
+    /// Listens to every event and lifecycle change of `socket`.
+    pub fn attach(socket: &ClientSocket) -> Inbox {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let events = sender.clone();
+        socket.on_any(move |_, event, payload| {
+            let _ = events.send(Seen::Event(event, payload));
+            async {}
+        });
+        let connects = sender.clone();
+        socket.on_connect(move |socket| {
+            let _ = connects.send(Seen::Connect {
+                recovered: socket.recovered(),
+                id: socket.id().unwrap_or_default(),
+            });
+            async {}
+        });
+        let errors = sender.clone();
+        socket.on_connect_error(move |_, error| {
+            let _ = errors.send(Seen::ConnectError(error));
+            async {}
+        });
+        socket.on_disconnect(move |_, reason| {
+            let _ = sender.send(Seen::Disconnect(reason));
+            async {}
+        });
+        Inbox {
+            receiver,
+            stash: Vec::new(),
+        }
+    }
+
+    async fn next_matching<T>(&mut self, what: &str, pick: impl Fn(&Seen) -> Option<T>) -> T {
+        if let Some(i) = self.stash.iter().position(|seen| pick(seen).is_some()) {
+            let seen = self.stash.remove(i);
+            return pick(&seen).unwrap();
+        }
+        let waiting = tokio::time::timeout(WAIT, async {
+            loop {
+                let seen = self.receiver.recv().await.expect("socket gone");
+                if let Some(found) = pick(&seen) {
+                    return found;
+                }
+                self.stash.push(seen);
+            }
+        });
+        match waiting.await {
+            Ok(found) => found,
+            Err(_) => panic!(
+                "timed out waiting for {what}; seen meanwhile: {:?}",
+                self.stashed_events()
+            ),
+        }
+    }
+
+    /// The next event named `name`, as its JSON arguments.
+    pub async fn event(&mut self, name: &str) -> Value {
+        self.event_payload(name)
+            .await
+            .parse()
+            .expect("arguments are JSON")
+    }
+
+    /// The next event named `name`.
+    pub async fn event_payload(&mut self, name: &str) -> Payload {
+        self.next_matching(&format!("event {name}"), |seen| match seen {
+            Seen::Event(event, payload) if event == name => Some(payload.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next connect: whether it recovered the session, and the id.
+    pub async fn connected(&mut self) -> (bool, String) {
+        self.next_matching("connect", |seen| match seen {
+            Seen::Connect { recovered, id } => Some((*recovered, id.clone())),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next disconnect reason.
+    pub async fn disconnected(&mut self) -> DisconnectReason {
+        self.next_matching("disconnect", |seen| match seen {
+            Seen::Disconnect(reason) => Some(reason.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next connect error.
+    pub async fn connect_error(&mut self) -> ConnectError {
+        self.next_matching("connect_error", |seen| match seen {
+            Seen::ConnectError(error) => Some(error.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Names of the events seen so far and not asked for.
+    pub fn stashed_events(&self) -> Vec<String> {
+        self.stash
+            .iter()
+            .filter_map(|seen| match seen {
+                Seen::Event(name, _) => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Emits and awaits the ack, as JSON.
+pub async fn ask(socket: &ClientSocket, event: &str, args: Value) -> Value {
+    let payload = Payload::args(&args).unwrap();
+    within(
+        &format!("ack of {event}"),
+        socket.emit_with_ack(event, payload, Some(WAIT)),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("ack of {event}: {e}"))
+    .parse()
+    .unwrap()
+}
+
+#[derive(serde::Serialize)]
+struct Upload {
+    name: String,
+    file: Binary,
+    meta: UploadMeta,
+}
+
+#[derive(serde::Serialize)]
+struct UploadMeta {
+    parts: Vec<Binary>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct Receipt {
+    ok: bool,
+    name: String,
+    size: usize,
+    parts: Vec<usize>,
+    back: Back,
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct Back {
+    inner: (Binary, Binary),
+}
+
+/// Events both ways, acks both ways, binary nested in objects, headers,
+/// query and auth reaching the server, volatile emits while connected,
+/// `on_any`, and (for `upgrade`) the move to WebSocket.
+pub async fn events_and_acks(url: &str, transport: &str, transports: Transports) {
+    let options = options(transports, "events")
+        .extra_header("x-test", "yes")
+        .query("q", "7");
+    let socket = runtime_tokio::io(url, options).unwrap();
+    let mut inbox = Inbox::attach(&socket);
+    socket.on(
+        "question",
+        |_, question: socketio::Data<i64>, ack| async move {
+            ack.expect("the server awaits an answer")
+                .send(&(question.0 * 2))
+                .unwrap();
+        },
+    );
+    within("connect", socket.connect()).await.unwrap();
+    assert!(socket.connected());
+
+    let welcome = inbox.event("welcome").await;
+    let welcome = &welcome[0];
+    assert_eq!(welcome["auth"], json!({ "name": "events" }), "{transport}");
+    assert_eq!(welcome["header"], json!("yes"), "{transport}");
+    assert_eq!(welcome["query"], json!("7"), "{transport}");
+    assert_eq!(welcome["id"], json!(socket.id().unwrap()), "{transport}");
+    if transport == "upgrade" && welcome["transport"] == json!("polling") {
+        assert_eq!(inbox.event("upgraded").await[0], json!("websocket"));
+    }
+
+    let args = json!(["hi", 1, { "a": [true, null] }, "ünïcode ✓"]);
+    socket
+        .emit_payload("echo", Payload::args(&args).unwrap())
+        .unwrap();
+    // A server with connection state recovery appends the event's offset
+    // as a last argument, as Node's client sees it too.
+    let echoed = inbox.event("echo").await;
+    assert_eq!(
+        echoed.as_array().unwrap()[..4],
+        args.as_array().unwrap()[..],
+        "{transport}"
+    );
+    assert_eq!(
+        ask(&socket, "echo-ack", args.clone()).await,
+        args,
+        "{transport}"
+    );
+    // No arguments at all, both ways.
+    assert_eq!(ask(&socket, "echo-ack", json!([])).await, json!([]));
+
+    socket.emit("ask", &21).unwrap();
+    assert_eq!(inbox.event("answer").await[0], json!(42), "{transport}");
+
+    let upload = Upload {
+        name: String::from("photo"),
+        file: Binary::from(vec![0u8, 255, 7, 9]),
+        meta: UploadMeta {
+            parts: vec![Binary::from(vec![1u8; 3]), Binary::from(vec![2u8; 5])],
+        },
+    };
+    let receipt = within(
+        "upload ack",
+        socket.emit_with_ack("upload", Payload::single(&upload).unwrap(), Some(WAIT)),
+    )
+    .await
+    .unwrap();
+    let receipt: Receipt = receipt.first().unwrap();
+    assert!(receipt.ok, "{transport}: the server saw buffers");
+    assert_eq!(
+        (receipt.name.as_str(), receipt.size, receipt.parts),
+        ("photo", 4, vec![3, 5])
+    );
+    assert_eq!(&*receipt.back.inner.0, &[1, 2, 3]);
+    assert_eq!(&*receipt.back.inner.1, &[1, 1, 1]);
+
+    socket
+        .emit_volatile("echo", Payload::single("volatile").unwrap())
+        .unwrap();
+    assert_eq!(inbox.event("echo").await[0], json!("volatile"));
+    socket.disconnect();
+    assert_eq!(
+        inbox.disconnected().await,
+        DisconnectReason::ClientDisconnect
+    );
+    assert!(!socket.connected());
+}
+
+/// Two namespaces over one connection (the Manager), a middleware's
+/// refusal with its message and data.
+pub async fn namespaces(url: &str, transport: &str, transports: Transports) {
+    let main = runtime_tokio::io(url, options(transports, "main")).unwrap();
+    let admin = main
+        .manager()
+        .socket_with_auth("/admin", &json!({ "token": "secret" }))
+        .unwrap();
+    let mut admin_inbox = Inbox::attach(&admin);
+    within("connect /", main.connect()).await.unwrap();
+    within("connect /admin", admin.connect()).await.unwrap();
+    let welcome = admin_inbox.event("admin-welcome").await;
+    assert_eq!(welcome[0]["auth"], json!({ "token": "secret" }));
+    let main_engine = ask(&main, "engine-id", json!([])).await;
+    let admin_engine = ask(&admin, "engine-id", json!([])).await;
+    assert_eq!(main_engine, admin_engine, "{transport}: one connection");
+    assert_ne!(main.id(), admin.id());
+
+    // A refusal is final and carries the middleware's message and data.
+    let intruder = runtime_tokio::io(
+        &format!("{}admin", url),
+        options(transports, "intruder").reconnection(false),
+    )
+    .unwrap();
+    let mut intruder_inbox = Inbox::attach(&intruder);
+    let refused = within("refusal", intruder.connect()).await.unwrap_err();
+    let expected = ConnectError::Refused {
+        message: String::from("unauthorized"),
+        data: Some(json!({ "code": 401 })),
+    };
+    assert_eq!(refused, expected, "{transport}");
+    assert_eq!(intruder_inbox.connect_error().await, expected);
+    main.manager().close();
+}
+
+/// The auth callback runs before every CONNECT; a server-side disconnect
+/// is final until `connect` is called again.
+pub async fn dynamic_auth_and_server_disconnect(
+    url: &str,
+    transport: &str,
+    transports: Transports,
+) {
+    let counter = Arc::new(Mutex::new(0));
+    let count = counter.clone();
+    let options = options(transports, "dynamic").auth_with(move || {
+        let n = {
+            let mut count = count.lock().unwrap();
+            *count += 1;
+            *count
+        };
+        async move { json!({ "name": "dynamic", "n": n }) }
+    });
+    let socket = runtime_tokio::io(url, options).unwrap();
+    let mut inbox = Inbox::attach(&socket);
+    within("connect", socket.connect()).await.unwrap();
+    assert_eq!(inbox.event("welcome").await[0]["auth"]["n"], json!(1));
+
+    socket.emit("disconnect-me", &()).unwrap();
+    let reason = inbox.disconnected().await;
+    assert_eq!(reason, DisconnectReason::ServerDisconnect, "{transport}");
+    assert_eq!(reason.as_node_str(), "io server disconnect");
+    assert!(!reason.will_reconnect());
+    assert!(matches!(
+        socket.emit("echo", &1),
+        Err(socketio::client::EmitError::NotConnected)
+    ));
+
+    within("reconnect", socket.connect()).await.unwrap();
+    assert_eq!(inbox.event("welcome").await[0]["auth"]["n"], json!(2));
+    socket.disconnect();
+}
+
+/// A server that never answers: the ack times out, and with `retries`
+/// the event is sent `retries + 1` times before failing.
+pub async fn ack_timeouts(url: &str, transport: &str, transports: Transports) {
+    let socket =
+        runtime_tokio::io(url, options(transports, &format!("never-{transport}"))).unwrap();
+    within("connect", socket.connect()).await.unwrap();
+    let answer = within(
+        "timeout",
+        socket.emit_with_ack("never", Payload::empty(), Some(Duration::from_millis(200))),
+    )
+    .await;
+    assert!(matches!(answer, Err(AckError::Timeout)), "{transport}");
+    socket.disconnect();
+
+    let name = format!("retries-{transport}");
+    let retrying = options(transports, &name)
+        .ack_timeout(Duration::from_millis(150))
+        .retries(2);
+    let socket = runtime_tokio::io(url, retrying).unwrap();
+    within("connect", socket.connect()).await.unwrap();
+    let answer = within(
+        "retries",
+        socket.emit_with_ack("never", Payload::empty(), None),
+    )
+    .await;
+    assert!(matches!(answer, Err(AckError::Timeout)), "{transport}");
+    assert_eq!(
+        ask(&socket, "nevers", json!([])).await,
+        json!([3]),
+        "{transport}"
+    );
+    socket.disconnect();
+}
+
+/// Connection state recovery: the server drops the connection and emits
+/// while the client is away; the client reconnects with the same id and
+/// receives the missed events once, in order.
+pub async fn recovery(url: &str, transport: &str, transports: Transports) {
+    let socket = runtime_tokio::io(url, options(transports, "recovery")).unwrap();
+    let mut inbox = Inbox::attach(&socket);
+    within("connect", socket.connect()).await.unwrap();
+    let (recovered, first_id) = inbox.connected().await;
+    assert!(!recovered);
+    inbox.event("welcome").await;
+    // The offset of the last event is what the client asks to resume from.
+    assert_eq!(ask(&socket, "echo-ack", json!([1])).await, json!([1]));
+
+    socket.emit("drop-and-emit", &3).unwrap();
+    let reason = inbox.disconnected().await;
+    assert!(reason.will_reconnect(), "{transport}: {reason:?}");
+    let (recovered, id) = inbox.connected().await;
+    assert!(recovered, "{transport}: the session is restored");
+    assert!(socket.recovered());
+    assert_eq!(id, first_id, "{transport}: same id");
+    let mut missed = Vec::new();
+    for _ in 0..3 {
+        missed.push(inbox.event("missed").await[0].clone());
+    }
+    assert_eq!(missed, vec![json!(1), json!(2), json!(3)], "{transport}");
+    // Once: nothing else arrives before a fresh round trip.
+    assert_eq!(
+        ask(&socket, "echo-ack", json!(["after"])).await,
+        json!(["after"])
+    );
+    assert!(
+        !inbox.stashed_events().contains(&String::from("missed")),
+        "{transport}: a missed event came twice"
+    );
+    socket.disconnect();
+}
+
+/// Follows a Manager's events.
+pub fn manager_events(socket: &ClientSocket) -> Arc<Mutex<Vec<ManagerEvent>>> {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let record = events.clone();
+    socket
+        .manager()
+        .on_event(move |event| record.lock().unwrap().push(event.clone()));
+    events
+}

@@ -1,0 +1,97 @@
+// The official socket.io server (npm, pinned) that the Rust client's interop
+// tests talk to (crates/runtime-tokio/tests/interop_node_server.rs).
+// Usage: node server.mjs <port>   (0: any free port)
+// Prints "listening <port>" once it accepts connections; exits when stdin
+// closes, so a test that dies takes its server with it.
+import { createServer } from "node:http";
+import { Server } from "socket.io";
+
+const port = Number(process.argv[2] ?? 0);
+const httpServer = createServer();
+const io = new Server(httpServer, {
+  connectionStateRecovery: { maxDisconnectionDuration: 10_000, skipMiddlewares: true },
+});
+
+// What each client (named by its auth `name`) sent as "seq" events: the
+// restart test checks that buffered emits arrive once.
+const received = new Map();
+// How many times "never" reached the server, per client name (retries).
+const nevers = new Map();
+
+const nameOf = (socket) => socket.handshake.auth?.name ?? "anonymous";
+
+io.on("connection", (socket) => {
+  const name = nameOf(socket);
+  socket.join("clients");
+  socket.emit("welcome", {
+    id: socket.id,
+    engine: socket.conn.id,
+    auth: socket.handshake.auth,
+    header: socket.handshake.headers["x-test"] ?? null,
+    query: socket.handshake.query.q ?? null,
+    transport: socket.conn.transport.name,
+    recovered: socket.recovered,
+  });
+  socket.conn.on("upgrade", (transport) => socket.emit("upgraded", transport.name));
+
+  socket.on("echo", (...args) => socket.emit("echo", ...args));
+  socket.on("echo-ack", (...args) => {
+    const ack = args.pop();
+    ack(...args);
+  });
+  // The server asks the client a question and reports its answer.
+  socket.on("ask", async (question) => {
+    try {
+      const answer = await socket.timeout(3000).emitWithAck("question", question);
+      socket.emit("answer", answer);
+    } catch (err) {
+      socket.emit("answer", `error: ${err.message}`);
+    }
+  });
+  // Binary nested in objects, both ways.
+  socket.on("upload", (upload, ack) => {
+    const ok = Buffer.isBuffer(upload.file) && upload.meta.parts.every((p) => Buffer.isBuffer(p));
+    ack({
+      ok,
+      name: upload.name,
+      size: upload.file.length,
+      parts: upload.meta.parts.map((p) => p.length),
+      back: { inner: [Buffer.from([1, 2, 3]), upload.meta.parts[0]] },
+    });
+  });
+  socket.on("never", () => nevers.set(name, (nevers.get(name) ?? 0) + 1));
+  socket.on("nevers", (ack) => ack(nevers.get(name) ?? 0));
+  socket.on("seq", (n) => {
+    const list = received.get(name) ?? [];
+    list.push(n);
+    received.set(name, list);
+  });
+  socket.on("report", (ack) => ack(received.get(name) ?? []));
+  socket.on("disconnect-me", () => socket.disconnect());
+  // Drops the connection (a recoverable disconnect), then emits while the
+  // client is away: connection state recovery must deliver these.
+  socket.on("drop-and-emit", (count) => {
+    socket.conn.close();
+    for (let i = 1; i <= count; i++) io.to("clients").emit("missed", i);
+  });
+  socket.on("engine-id", (ack) => ack(socket.conn.id));
+});
+
+// A namespace behind a middleware: the token must be right.
+const admin = io.of("/admin");
+admin.use((socket, next) => {
+  if (socket.handshake.auth?.token === "secret") return next();
+  const err = new Error("unauthorized");
+  err.data = { code: 401 };
+  next(err);
+});
+admin.on("connection", (socket) => {
+  socket.emit("admin-welcome", { engine: socket.conn.id, auth: socket.handshake.auth });
+  socket.on("engine-id", (ack) => ack(socket.conn.id));
+});
+
+httpServer.listen(port, "127.0.0.1", () => {
+  console.log(`listening ${httpServer.address().port}`);
+});
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();

@@ -1,0 +1,252 @@
+//! The Rust client against our own server, both from this workspace: the
+//! scenarios of `client_scenarios` (also run against Node's server) over
+//! each transport, plus what needs a server we control to the byte: one
+//! that accepts connections and never answers.
+
+mod client_scenarios;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use client_scenarios::{within, TRANSPORTS};
+use runtime_tokio::TokioRuntime;
+use serde_json::{json, Value};
+use socketio::client::{ClientOptions, ConnectError, ManagerEvent};
+use socketio::{Binary, ConnectRequest, Data, Payload, SocketIo, SocketIoConfig};
+use tokio::net::TcpListener;
+
+#[derive(serde::Deserialize)]
+struct Upload {
+    name: String,
+    file: Binary,
+    meta: UploadMeta,
+}
+
+#[derive(serde::Deserialize)]
+struct UploadMeta {
+    parts: Vec<Binary>,
+}
+
+/// The answer to "upload": binary nested in objects, as Node's server
+/// sends it.
+#[derive(serde::Serialize)]
+struct Receipt {
+    ok: bool,
+    name: String,
+    size: usize,
+    parts: Vec<usize>,
+    back: Back,
+}
+
+#[derive(serde::Serialize)]
+struct Back {
+    inner: (Binary, Binary),
+}
+
+/// The behaviour of `interop/server.mjs`, on our server.
+async fn start_server() -> String {
+    let mut config = SocketIoConfig::default();
+    config.recovery = Some(socketio::RecoveryConfig::default());
+    let io = SocketIo::new(TokioRuntime, config);
+    let nevers: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let main = io.of("/");
+    io.on_connection("/", move |socket| {
+        let nevers = nevers.clone();
+        let main = main.clone();
+        async move {
+            let auth: Value = serde_json::from_str(socket.auth()).unwrap_or(Value::Null);
+            let name = auth["name"].as_str().unwrap_or("anonymous").to_owned();
+            socket.join("clients");
+            let handshake = socket.handshake();
+            let header = handshake
+                .headers
+                .get("x-test")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let welcome = json!({
+                "id": socket.id().as_str(),
+                "auth": auth,
+                "header": header,
+                "query": handshake.query_param("q"),
+                "transport": "unknown",
+                "recovered": socket.recovered(),
+            });
+            socket.emit("welcome", &welcome).await.unwrap();
+
+            socket.on("echo", |socket, payload: Payload, _| async move {
+                socket.emit_payload("echo", payload).await.unwrap();
+            });
+            socket.on("echo-ack", |_, payload: Payload, ack| async move {
+                ack.unwrap().send_payload(payload).await.unwrap();
+            });
+            socket.on("ask", |socket, Data(question): Data<i64>, _| async move {
+                let answer = socket
+                    .emit_with_ack(
+                        "question",
+                        Payload::single(&question).unwrap(),
+                        Some(Duration::from_secs(3)),
+                    )
+                    .await;
+                let answer: Value = match answer {
+                    Ok(answer) => answer.first().unwrap(),
+                    Err(error) => json!(format!("error: {error}")),
+                };
+                socket.emit("answer", &answer).await.unwrap();
+            });
+            socket.on("upload", |_, Data(upload): Data<Upload>, ack| async move {
+                let receipt = Receipt {
+                    ok: true,
+                    size: upload.file.len(),
+                    parts: upload.meta.parts.iter().map(|p| p.len()).collect(),
+                    back: Back {
+                        inner: (Binary::from(vec![1u8, 2, 3]), upload.meta.parts[0].clone()),
+                    },
+                    name: upload.name,
+                };
+                ack.unwrap().send(&receipt).await.unwrap();
+            });
+            let counted = nevers.clone();
+            let who = name.clone();
+            socket.on("never", move |_, _: Payload, _| {
+                *counted.lock().unwrap().entry(who.clone()).or_default() += 1;
+                async {}
+            });
+            let who = name.clone();
+            socket.on("nevers", move |_, _: Payload, ack| {
+                let count = nevers.lock().unwrap().get(&who).copied().unwrap_or(0);
+                async move { ack.unwrap().send(&count).await.unwrap() }
+            });
+            socket.on("disconnect-me", |socket, _: Payload, _| async move {
+                let _ = socket.disconnect().await;
+            });
+            socket.on("drop-and-emit", move |socket, Data(count): Data<u32>, _| {
+                let main = main.clone();
+                async move {
+                    let _ = socket.close_connection().await;
+                    for i in 1..=count {
+                        main.to("clients").emit("missed", &i).await.unwrap();
+                    }
+                }
+            });
+            // One handshake per connection: its address names the connection.
+            socket.on("engine-id", |socket, _: Payload, ack| async move {
+                let connection = std::ptr::from_ref(socket.handshake()) as usize;
+                ack.unwrap().send(&connection).await.unwrap();
+            });
+        }
+    });
+    let admin = io.of("/admin");
+    admin.use_middleware(|request: ConnectRequest| async move {
+        let auth: Value = request.auth().unwrap_or(Value::Null);
+        if auth["token"] == json!("secret") {
+            Ok(())
+        } else {
+            Err(socketio::ConnectError::new("unauthorized").with_data(json!({ "code": 401 })))
+        }
+    });
+    io.on_connection("/admin", |socket| async move {
+        let auth: Value = serde_json::from_str(socket.auth()).unwrap_or(Value::Null);
+        socket
+            .emit("admin-welcome", &json!({ "auth": auth }))
+            .await
+            .unwrap();
+        socket.on("engine-id", |socket, _: Payload, ack| async move {
+            let connection = std::ptr::from_ref(socket.handshake()) as usize;
+            ack.unwrap().send(&connection).await.unwrap();
+        });
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(runtime_tokio::serve(listener, io));
+    format!("http://{addr}/")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_acks_and_binary_with_own_server() {
+    let url = start_server().await;
+    for (name, transports) in TRANSPORTS {
+        client_scenarios::events_and_acks(&url, name, transports).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_multiplexed_and_refused_by_own_server() {
+    let url = start_server().await;
+    for (name, transports) in TRANSPORTS {
+        client_scenarios::namespaces(&url, name, transports).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_auth_and_disconnect_by_own_server() {
+    let url = start_server().await;
+    for (name, transports) in TRANSPORTS {
+        client_scenarios::dynamic_auth_and_server_disconnect(&url, name, transports).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_timeouts_and_retries_with_own_server() {
+    let url = start_server().await;
+    for (name, transports) in TRANSPORTS {
+        client_scenarios::ack_timeouts(&url, name, transports).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_with_own_server() {
+    let url = start_server().await;
+    for (name, transports) in TRANSPORTS {
+        client_scenarios::recovery(&url, name, transports).await;
+    }
+}
+
+/// A server that accepts TCP connections and never answers: the open
+/// times out, the client retries as often as allowed, then gives up;
+/// nothing hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let holder = held.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            holder.lock().unwrap().push(stream);
+        }
+    });
+    for (name, transports) in TRANSPORTS {
+        let options = ClientOptions::default()
+            .transports(transports)
+            .timeout(Duration::from_millis(200))
+            .reconnection(false);
+        let socket = runtime_tokio::io(&url, options).unwrap();
+        let outcome = within("a failed open", socket.connect()).await;
+        assert_eq!(outcome, Err(ConnectError::Transport), "{name}");
+
+        let options = ClientOptions::default()
+            .transports(transports)
+            .timeout(Duration::from_millis(100))
+            .reconnection_attempts(2)
+            .reconnection_delay(Duration::from_millis(20))
+            .reconnection_delay_max(Duration::from_millis(40));
+        let socket = runtime_tokio::io(&url, options).unwrap();
+        let events = client_scenarios::manager_events(&socket);
+        let outcome = within("giving up", socket.connect()).await;
+        assert_eq!(outcome, Err(ConnectError::Failed), "{name}");
+        let events = events.lock().unwrap().clone();
+        assert_eq!(
+            events,
+            [
+                ManagerEvent::ReconnectAttempt(1),
+                ManagerEvent::ReconnectAttempt(2),
+                ManagerEvent::ReconnectFailed
+            ],
+            "{name}"
+        );
+        // Emits while it gives up still fail cleanly rather than hang.
+        let ack = socket.emit_with_ack("x", Payload::empty(), Some(Duration::from_millis(50)));
+        assert!(within("an ack after giving up", ack).await.is_err());
+    }
+}

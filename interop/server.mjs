@@ -1,13 +1,19 @@
 // The official socket.io server (npm, pinned) that the Rust client's interop
 // tests talk to (crates/runtime-tokio/tests/interop_node_server.rs).
-// Usage: node server.mjs <port>   (0: any free port)
+// Usage: node server.mjs <port> [--tls <cert.pem> <key.pem>]   (port 0: any free port)
 // Prints "listening <port>" once it accepts connections; exits when stdin
 // closes, so a test that dies takes its server with it.
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createSecureServer } from "node:https";
 import { Server } from "socket.io";
 
-const port = Number(process.argv[2] ?? 0);
-const httpServer = createServer();
+const [portArg, tlsFlag, certPath, keyPath] = process.argv.slice(2);
+const port = Number(portArg ?? 0);
+const httpServer =
+  tlsFlag === "--tls"
+    ? createSecureServer({ cert: readFileSync(certPath), key: readFileSync(keyPath) })
+    : createServer();
 const io = new Server(httpServer, {
   connectionStateRecovery: { maxDisconnectionDuration: 10_000, skipMiddlewares: true },
 });

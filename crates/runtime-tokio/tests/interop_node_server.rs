@@ -108,3 +108,70 @@ async fn server_restart_with_node_server() {
         socket.disconnect();
     }
 }
+
+/// https and wss: Node's server behind TLS with a certificate of a private
+/// authority the client is told to trust (rustls), over each transport.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_node_server() {
+    use socketio::client::rustls;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec![String::from("127.0.0.1")]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let dir = std::env::temp_dir().join(format!("sio-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let server = NodeServer::start_with(
+        0,
+        &[
+            String::from("--tls"),
+            cert_path.display().to_string(),
+            key_path.display().to_string(),
+        ],
+    )
+    .await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tls = std::sync::Arc::new(tls);
+    for (name, transports) in TRANSPORTS {
+        let url = format!("https://127.0.0.1:{}/", server.port);
+        let options = options(transports, "tls").tls_config(tls.clone());
+        let socket = runtime_tokio::io(&url, options).unwrap();
+        let mut inbox = Inbox::attach(&socket);
+        within("connect over tls", socket.connect()).await.unwrap();
+        let welcome = inbox.event("welcome").await;
+        if name == "upgrade" && welcome[0]["transport"] == json!("polling") {
+            assert_eq!(inbox.event("upgraded").await[0], json!("websocket"));
+        }
+        assert_eq!(
+            ask(&socket, "echo-ack", json!(["secure"])).await,
+            json!(["secure"]),
+            "{name}"
+        );
+        socket.disconnect();
+
+        // The default roots do not trust this certificate: the open fails.
+        let untrusted = options_untrusted(transports);
+        let socket = runtime_tokio::io(&url, untrusted).unwrap();
+        let outcome = within("an untrusted certificate", socket.connect()).await;
+        assert_eq!(
+            outcome,
+            Err(socketio::client::ConnectError::Transport),
+            "{name}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn options_untrusted(transports: socketio::client::Transports) -> socketio::client::ClientOptions {
+    options(transports, "untrusted").reconnection(false)
+}

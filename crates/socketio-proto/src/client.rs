@@ -1080,11 +1080,11 @@ impl<R: RandomSource> ClientConnection<R> {
                 }
             }
             (PacketKind::Event, SocketPhase::Connected) => self.deliver_event(packet),
-            (PacketKind::Event, SocketPhase::Connecting) => {
-                // Bounded like the offline buffer; beyond it they are lost.
-                if socket.early_events.len() < self.config.max_buffered_packets {
-                    socket.early_events.push_back(packet);
-                }
+            // Bounded like the offline buffer; beyond it they are lost.
+            (PacketKind::Event, SocketPhase::Connecting)
+                if socket.early_events.len() < self.config.max_buffered_packets =>
+            {
+                socket.early_events.push_back(packet);
             }
             (PacketKind::Ack, SocketPhase::Connected) => {
                 let Some(id) = packet.id else { return };

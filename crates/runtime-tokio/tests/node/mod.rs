@@ -1,3 +1,5 @@
+#![allow(dead_code)] // each test binary uses part of it
+
 //! Runs the Node scripts of `interop/` (the official JavaScript packages)
 //! for the interop tests: a script prints `ok` and exits 0 when its checks
 //! hold, otherwise `FAIL <why>`.
@@ -59,10 +61,16 @@ impl NodeServer {
     /// Starts the server on `port` (0: any free port) and waits until it
     /// listens.
     pub async fn start(port: u16) -> NodeServer {
+        NodeServer::start_with(port, &[]).await
+    }
+
+    /// [`NodeServer::start`] with more arguments for `server.mjs`.
+    pub async fn start_with(port: u16, args: &[String]) -> NodeServer {
         use tokio::io::AsyncBufReadExt;
         let mut child = Command::new("node")
             .arg("server.mjs")
             .arg(port.to_string())
+            .args(args)
             .current_dir(interop_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -58,9 +58,12 @@ fn disconnect_reasons_use_nodes_strings() {
     assert_eq!(AckError::Timeout.to_string(), "operation has timed out");
 }
 
+/// A client whose backoff jitter is always 0.
+type TestClient = ClientConnection<fn() -> u32>;
+
 /// A client over WebSocket whose engine is open, with `/` joined and its
 /// CONNECT sent.
-fn connecting_client() -> (ClientConnection<fn() -> u32>, WsId, Instant) {
+fn connecting_client() -> (TestClient, WsId, Instant) {
     let mut config = ClientConfig::default();
     config.engine.transports = engineio_proto::Transports::WEBSOCKET;
     let mut client = ClientConnection::new(config, (|| 0) as fn() -> u32);

@@ -42,6 +42,9 @@ use socketio_proto::client::ClientConnection;
 
 pub use engineio_proto::Transports;
 pub use options::{AuthFuture, ClientError, ClientOptions};
+/// The TLS library, for [`ClientOptions::tls_config`].
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use socket::{AckError, AckSender, ClientSocket, ConnectError, EmitError};
 pub use socketio_proto::client::DisconnectReason;
 

@@ -133,3 +133,8 @@ fn is_transient(error: &io::Error) -> bool {
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/server.md")]
 pub struct ServerGuide;
+
+/// The code of `docs/client.md` compiles and runs as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/client.md")]
+pub struct ClientGuide;

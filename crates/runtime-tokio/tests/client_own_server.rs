@@ -250,3 +250,35 @@ async fn a_server_that_never_answers_times_out() {
         assert!(within("an ack after giving up", ack).await.is_err());
     }
 }
+
+/// Node's `path` option: a server mounted elsewhere than `/socket.io/`,
+/// and a multiplexed namespace as the URL's path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_path_and_a_namespace_in_the_url() {
+    let mut config = SocketIoConfig::default();
+    config.engine.path = String::from("/realtime/");
+    let io = SocketIo::new(TokioRuntime, config);
+    io.on_connection("/games", |socket| async move {
+        socket.on("echo-ack", |_, payload: Payload, ack| async move {
+            ack.unwrap().send_payload(payload).await.unwrap();
+        });
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(runtime_tokio::serve(listener, io));
+    for (name, transports) in TRANSPORTS {
+        let options = ClientOptions::default()
+            .transports(transports)
+            .path("/realtime");
+        let socket = within(
+            "connect",
+            runtime_tokio::connect(&format!("http://{addr}/games"), options),
+        )
+        .await
+        .unwrap();
+        assert_eq!(socket.namespace(), "/games");
+        let answer = client_scenarios::ask(&socket, "echo-ack", json!([name])).await;
+        assert_eq!(answer, json!([name]));
+        socket.disconnect();
+    }
+}

@@ -282,3 +282,57 @@ async fn a_custom_path_and_a_namespace_in_the_url() {
         socket.disconnect();
     }
 }
+
+/// A listener that awaits an ack while the server floods the socket with
+/// more events than its queue holds: the ack still arrives (the client
+/// keeps reading while events wait), and every event is handled once, in
+/// order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_awaiting_an_ack_during_a_flood() {
+    const FLOOD: u32 = 500;
+    let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
+    io.on_connection("/", |socket| async move {
+        socket.on("flood", |socket, _: Payload, _| async move {
+            for n in 1..=FLOOD {
+                socket.emit("tick", &n).await.unwrap();
+            }
+        });
+        socket.on("echo-ack", |_, payload: Payload, ack| async move {
+            ack.unwrap().send_payload(payload).await.unwrap();
+        });
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(runtime_tokio::serve(listener, io));
+    for (name, transports) in TRANSPORTS {
+        let socket =
+            runtime_tokio::io(&url, ClientOptions::default().transports(transports)).unwrap();
+        let (done, mut finished) = tokio::sync::mpsc::unbounded_channel();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        socket.on("tick", move |socket, Data(n): Data<u32>, _| {
+            let record = record.clone();
+            let done = done.clone();
+            async move {
+                if n == 1 {
+                    // The other 499 ticks arrive while this waits.
+                    let answer = socket
+                        .emit_with_ack("echo-ack", Payload::single(&n).unwrap(), None)
+                        .await
+                        .unwrap();
+                    assert_eq!(answer.first::<u32>().unwrap(), 1);
+                }
+                record.lock().unwrap().push(n);
+                if n == FLOOD {
+                    let _ = done.send(());
+                }
+            }
+        });
+        within("connect", socket.connect()).await.unwrap();
+        socket.emit("flood", &()).unwrap();
+        within("the whole flood", finished.recv()).await;
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen, (1..=FLOOD).collect::<Vec<_>>(), "{name}");
+        socket.disconnect();
+    }
+}

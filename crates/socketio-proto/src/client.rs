@@ -554,6 +554,13 @@ impl<R: RandomSource> ClientConnection<R> {
             .is_some_and(|s| s.phase == SocketPhase::Connected)
     }
 
+    /// Outputs produced and not yet taken with [`ClientConnection::poll_output`]:
+    /// a driver that cannot keep up (a slow network) refuses new emits
+    /// past a bound of its choosing.
+    pub fn queued_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
     /// The settings the client was made with.
     pub fn config(&self) -> &ClientConfig {
         &self.config

@@ -16,9 +16,10 @@
 //! the namespace's handler task, which runs listeners in order.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message as WsMessage;
@@ -47,7 +48,7 @@ const INPUT_QUEUE: usize = 32;
 /// Frames waiting for a WebSocket writer.
 const WS_QUEUE: usize = 64;
 
-/// Events waiting for a namespace's handler task.
+/// Events waiting for a namespace's handler task (then its backlog).
 pub(crate) const EVENT_QUEUE: usize = 64;
 
 /// Backoff jitter from the operating system's generator.
@@ -168,11 +169,24 @@ pub(crate) async fn run(shared: Arc<Shared>, inputs: DriverInputs) {
         inputs: inputs.0,
         writers: HashMap::new(),
         handlers: HashMap::new(),
+        backlogged: 0,
         tasks: HashMap::new(),
         sleep: None,
     };
     driver.run().await;
 }
+
+/// The way to one namespace's handler task.
+struct HandlerQueue {
+    queue: mpsc::Sender<SocketEvent>,
+    /// Events that found the queue full, in order.
+    backlog: VecDeque<SocketEvent>,
+}
+
+/// Events waiting for full handler queues beyond which the driver stops
+/// reading the network. Commands and timers still run, so a listener
+/// awaiting an ack with a timeout cannot block the client for good.
+const MAX_BACKLOG: usize = 1024;
 
 /// An IO task the driver may abort: an HTTP request or a WebSocket reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -186,7 +200,9 @@ struct Driver {
     inputs: mpsc::Receiver<IoResult>,
     writers: HashMap<WsId, mpsc::Sender<WsCommand>>,
     /// The queues of the namespaces' handler tasks.
-    handlers: HashMap<Str, mpsc::Sender<SocketEvent>>,
+    handlers: HashMap<Str, HandlerQueue>,
+    /// Events waiting in the backlogs, all namespaces together.
+    backlogged: usize,
     tasks: HashMap<Task, AbortHandle>,
     /// The armed timer and its deadline, kept while the deadline holds.
     sleep: Option<(Instant, Sleep)>,
@@ -261,13 +277,20 @@ impl Driver {
         let shared = &self.shared;
         let inputs = &mut self.inputs;
         let sleep = &mut self.sleep;
+        let handlers = &mut self.handlers;
+        let backlogged = &mut self.backlogged;
         futures_util::future::poll_fn(|cx| {
             shared.waker.register(cx.waker());
             if shared.woken.swap(false, Ordering::AcqRel) {
                 return Poll::Ready(Wake::Command);
             }
-            if let Poll::Ready(Some(result)) = inputs.poll_next_unpin(cx) {
-                return Poll::Ready(Wake::Input(result));
+            if *backlogged > 0 {
+                *backlogged -= move_backlogs(handlers, cx);
+            }
+            if *backlogged < MAX_BACKLOG {
+                if let Poll::Ready(Some(result)) = inputs.poll_next_unpin(cx) {
+                    return Poll::Ready(Wake::Input(result));
+                }
             }
             if let Some((_, timer)) = sleep.as_mut() {
                 if timer.as_mut().poll(cx).is_ready() {
@@ -336,10 +359,10 @@ impl Driver {
                 if let Some(socket) = self.socket(&nsp) {
                     socket.set_connected(Some(String::from(&*sid)), recovered);
                     socket.resolve_waiters(Ok(()));
-                    self.dispatch(&nsp, SocketEvent::Connect).await;
+                    self.dispatch(&nsp, SocketEvent::Connect);
                 }
             }
-            Output::ConnectError { nsp, data } => self.connect_error(nsp, data).await,
+            Output::ConnectError { nsp, data } => self.connect_error(nsp, data),
             Output::Event {
                 nsp,
                 data,
@@ -354,8 +377,7 @@ impl Driver {
                             payload,
                             ack,
                         },
-                    )
-                    .await;
+                    );
                 }
                 None => tracing::debug!(%nsp, "event without a name dropped"),
             },
@@ -365,7 +387,7 @@ impl Driver {
                     if !reason.will_reconnect() {
                         socket.resolve_waiters(Err(ConnectError::Closed));
                     }
-                    self.dispatch(&nsp, SocketEvent::Disconnect(reason)).await;
+                    self.dispatch(&nsp, SocketEvent::Disconnect(reason));
                 }
             }
             // Answered in `next_output`.
@@ -373,7 +395,7 @@ impl Driver {
         }
     }
 
-    async fn connect_error(&mut self, nsp: Str, data: Option<Str>) {
+    fn connect_error(&mut self, nsp: Str, data: Option<Str>) {
         let Some(socket) = self.socket(&nsp) else {
             return;
         };
@@ -387,7 +409,7 @@ impl Driver {
         if matches!(error, ConnectError::Refused { .. }) || !reconnects {
             socket.resolve_waiters(Err(error.clone()));
         }
-        self.dispatch(&nsp, SocketEvent::ConnectError(error)).await;
+        self.dispatch(&nsp, SocketEvent::ConnectError(error));
     }
 
     fn socket(&self, nsp: &Str) -> Option<Arc<SocketShared>> {
@@ -398,17 +420,36 @@ impl Driver {
         lock(&self.shared.state).sockets.values().cloned().collect()
     }
 
-    /// Queues an event for the namespace's handler task, waiting for room.
-    async fn dispatch(&mut self, nsp: &Str, event: SocketEvent) {
+    /// Queues an event for the namespace's handler task. When its queue is
+    /// full the event waits in the namespace's backlog, and past
+    /// [`MAX_BACKLOG`] waiting events the driver stops reading the network
+    /// (see [`Driver::next_wake`]). It never waits here: a listener may be
+    /// awaiting an ack that only this loop can deliver.
+    fn dispatch(&mut self, nsp: &Str, event: SocketEvent) {
         if !self.handlers.contains_key(nsp) {
             let Some(queue) = self.socket(nsp).and_then(|s| s.take_queue()) else {
                 return;
             };
-            self.handlers.insert(nsp.clone(), queue);
+            let handler = HandlerQueue {
+                queue,
+                backlog: VecDeque::new(),
+            };
+            self.handlers.insert(nsp.clone(), handler);
         }
-        if let Some(queue) = self.handlers.get_mut(nsp) {
-            let _ = queue.send(event).await;
+        let Some(handler) = self.handlers.get_mut(nsp) else {
+            return;
+        };
+        if handler.backlog.is_empty() {
+            match handler.queue.try_send(event) {
+                Ok(()) => return,
+                Err(error) if error.is_full() => handler.backlog.push_back(error.into_inner()),
+                // The handler task is gone with the client.
+                Err(_) => return,
+            }
+        } else {
+            handler.backlog.push_back(event);
         }
+        self.backlogged += 1;
     }
 
     fn manager_event(&self, event: ManagerEvent) {
@@ -581,6 +622,30 @@ impl Shared {
     fn reconnects(&self) -> bool {
         lock(&self.state).conn.config().reconnection
     }
+}
+
+/// Moves backlogged events into handler queues with room; returns how many
+/// left the backlogs (delivered, or dropped with a gone handler task).
+fn move_backlogs(handlers: &mut HashMap<Str, HandlerQueue>, cx: &mut Context<'_>) -> usize {
+    let mut moved = 0;
+    for handler in handlers.values_mut() {
+        while !handler.backlog.is_empty() {
+            match handler.queue.poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    if let Some(event) = handler.backlog.pop_front() {
+                        let _ = handler.queue.start_send(event);
+                        moved += 1;
+                    }
+                }
+                Poll::Ready(Err(_)) => {
+                    moved += handler.backlog.len();
+                    handler.backlog.clear();
+                }
+                Poll::Pending => break,
+            }
+        }
+    }
+    moved
 }
 
 /// `work`'s output, or `None` once `deadline` passes.

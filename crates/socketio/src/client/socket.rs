@@ -14,7 +14,7 @@ use serde::Serialize;
 use socketio_proto::client::{AckError as ProtoAckError, CommandError, DisconnectReason};
 use socketio_proto::{AckId, Packet, PacketKind};
 
-use super::driver::{Shared, EVENT_QUEUE};
+use super::driver::{Shared, State, EVENT_QUEUE};
 use super::options::Auth;
 use super::{ClientHandle, Manager};
 use crate::locks::lock;
@@ -403,9 +403,10 @@ impl ClientSocket {
     /// Emits `event` with a payload (several arguments, attachments).
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         let packet = self.event_packet(event, payload)?;
-        self.shared()
-            .command(|state, now| state.conn.emit(now, packet, false))?;
-        Ok(())
+        self.shared().command(|state, now| {
+            has_room(state)?;
+            Ok(state.conn.emit(now, packet, false)?)
+        })
     }
 
     /// Emits `event` only if the socket is connected (Node's
@@ -413,9 +414,12 @@ impl ClientSocket {
     /// returns `Ok`.
     pub fn emit_volatile(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         let packet = self.event_packet(event, payload)?;
-        self.shared()
-            .command(|state, now| state.conn.emit(now, packet, true))?;
-        Ok(())
+        self.shared().command(|state, now| {
+            if has_room(state).is_err() {
+                return Ok(());
+            }
+            Ok(state.conn.emit(now, packet, true)?)
+        })
     }
 
     /// Emits `event` and returns a future of the server's answer, failing
@@ -450,6 +454,7 @@ impl ClientSocket {
         let nsp = self.inner.nsp.clone();
         let (reply, answer) = oneshot::channel();
         self.shared().command(|state, now| {
+            has_room(state)?;
             let id = state
                 .conn
                 .emit_with_ack(now, packet, timeout)
@@ -468,6 +473,18 @@ impl ClientSocket {
             ..Packet::new(PacketKind::Event, self.inner.nsp.clone(), Some(data))
         })
     }
+}
+
+/// Packets the driver has not yet carried out beyond which emits fail: the
+/// network is slower than the application (same bound as the engine's own
+/// send queue).
+const MAX_QUEUED_OUTPUTS: usize = 4096;
+
+fn has_room(state: &State) -> Result<(), EmitError> {
+    if state.conn.queued_outputs() >= MAX_QUEUED_OUTPUTS {
+        return Err(EmitError::BufferFull);
+    }
+    Ok(())
 }
 
 /// Answers an event the server emitted with an ack. The first answer

@@ -336,3 +336,48 @@ async fn a_listener_awaiting_an_ack_during_a_flood() {
         socket.disconnect();
     }
 }
+
+/// `disconnect` right after an emit: the event and the goodbye both reach
+/// the server (over polling the goodbye waits for the POST in flight), so
+/// the server sees Node's `client namespace disconnect`, not a dropped
+/// transport.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_after_an_emit_says_goodbye() {
+    let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
+    let (report, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    io.on_connection("/", move |socket| {
+        let report = report.clone();
+        async move {
+            let seen = report.clone();
+            socket.on("last", move |_, Data(n): Data<u32>, _| {
+                let _ = seen.send(format!("last {n}"));
+                async {}
+            });
+            socket.on_disconnect(move |_, reason| {
+                let _ = report.send(reason.to_owned());
+                async {}
+            });
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(runtime_tokio::serve(listener, io));
+    for (name, transports) in TRANSPORTS {
+        let socket = within(
+            "connect",
+            runtime_tokio::connect(&url, ClientOptions::default().transports(transports)),
+        )
+        .await
+        .unwrap();
+        socket.emit("last", &1).unwrap();
+        socket.disconnect();
+        drop(socket);
+        let first = within("the event", reports.recv()).await.unwrap();
+        let second = within("the goodbye", reports.recv()).await.unwrap();
+        assert_eq!(
+            (first.as_str(), second.as_str()),
+            ("last 1", "client namespace disconnect"),
+            "{name}"
+        );
+    }
+}

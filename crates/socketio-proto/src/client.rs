@@ -334,6 +334,10 @@ pub struct ClientConnection<R> {
     backoff: Backoff,
     phase: EnginePhase,
     engine: Option<eio::Client>,
+    /// An engine closed on purpose that still has its goodbye to send (over
+    /// polling, the DISCONNECT and CLOSE packets wait for the POST in
+    /// flight). It gets its IO results until it reports itself closed.
+    closing: Option<eio::Client>,
     /// Numbering continues across engines so stale IO results are ignored.
     next_io_id: u64,
     decoder: Decoder,
@@ -361,6 +365,7 @@ impl<R: RandomSource> ClientConnection<R> {
             random,
             phase: EnginePhase::Idle,
             engine: None,
+            closing: None,
             next_io_id: 1,
             sockets: BTreeMap::new(),
             ack_deadlines: BTreeSet::new(),
@@ -587,7 +592,7 @@ impl<R: RandomSource> ClientConnection<R> {
         body: Bytes,
     ) {
         self.with_engine(now, |engine| {
-            engine.handle_http_response(now, request, status, body)
+            engine.handle_http_response(now, request, status, body.clone())
         });
     }
 
@@ -603,7 +608,7 @@ impl<R: RandomSource> ClientConnection<R> {
 
     /// See [`eio::Client::handle_ws_frame`].
     pub fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
-        self.with_engine(now, |engine| engine.handle_ws_frame(now, ws, frame));
+        self.with_engine(now, |engine| engine.handle_ws_frame(now, ws, frame.clone()));
     }
 
     /// See [`eio::Client::handle_ws_closed`].
@@ -639,6 +644,10 @@ impl<R: RandomSource> ClientConnection<R> {
             engine.handle_timeout(now);
         }
         self.drain_engine(now);
+        if let Some(closing) = self.closing.as_mut() {
+            closing.handle_timeout(now);
+        }
+        self.drain_closing();
     }
 
     /// The next output, if any. Drain after every call.
@@ -655,6 +664,7 @@ impl<R: RandomSource> ClientConnection<R> {
             self.open_deadline,
             self.reconnect_at,
             self.engine.as_ref().and_then(eio::Client::poll_timeout),
+            self.closing.as_ref().and_then(eio::Client::poll_timeout),
         ]
         .into_iter()
         .flatten()
@@ -663,12 +673,48 @@ impl<R: RandomSource> ClientConnection<R> {
 
     // ---- internals ----
 
-    fn with_engine(&mut self, now: Instant, f: impl FnOnce(&mut eio::Client)) {
+    /// Hands an IO result to the engine and to a closing one: ids are
+    /// unique across engines, so only the engine that made the request acts
+    /// on it (a clone of a body or frame is a reference count).
+    fn with_engine(&mut self, now: Instant, f: impl Fn(&mut eio::Client)) {
         self.handle_timeout(now);
         if let Some(engine) = self.engine.as_mut() {
             f(engine);
         }
         self.drain_engine(now);
+        if let Some(closing) = self.closing.as_mut() {
+            f(closing);
+        }
+        self.drain_closing();
+    }
+
+    /// Carries out what the closing engine still asks for; drops it once
+    /// it is closed. Messages the server sends meanwhile are ignored.
+    fn drain_closing(&mut self) {
+        let Some(closing) = self.closing.as_mut() else {
+            return;
+        };
+        while let Some(output) = closing.poll_output() {
+            match output {
+                eio::Output::HttpRequest { .. }
+                | eio::Output::WsSend { .. }
+                | eio::Output::WsClose { .. }
+                | eio::Output::WsConnect { .. } => {
+                    self.outputs.push_back(Output::Transport(output));
+                }
+                _ => {}
+            }
+        }
+        if closing.is_closed() {
+            self.closing = None;
+        }
+    }
+
+    /// Whether no engine is open, opening or still sending its goodbye:
+    /// after [`ClientConnection::close`], the driver may stop once this
+    /// holds and the outputs are drained.
+    pub fn is_shut_down(&self) -> bool {
+        self.engine.is_none() && self.closing.is_none()
     }
 
     fn open_engine(&mut self, now: Instant) {
@@ -688,6 +734,7 @@ impl<R: RandomSource> ClientConnection<R> {
     }
 
     /// Closes the engine without reconnecting, leaving the client in `phase`.
+    /// An engine with a goodbye still to send is kept as `closing`.
     fn shut_engine(&mut self, now: Instant, phase: EnginePhase) {
         self.phase = phase;
         self.open_deadline = None;
@@ -697,7 +744,13 @@ impl<R: RandomSource> ClientConnection<R> {
             engine.close(now);
         }
         self.drain_engine(now);
-        self.engine = None;
+        if let Some(engine) = self.engine.take() {
+            // A closing engine sends at most its last POST: keep its ids
+            // apart from those of the next engine.
+            self.next_io_id = engine.next_id() + 4;
+            self.closing = Some(engine);
+            self.drain_closing();
+        }
     }
 
     fn drain_engine(&mut self, now: Instant) {

@@ -220,8 +220,12 @@ impl Driver {
             while let Some(output) = self.next_output() {
                 self.carry_out(output).await;
             }
-            if lock(&self.shared.state).closed {
-                break;
+            {
+                // Closed, and the goodbye (DISCONNECT, CLOSE) handed over.
+                let state = lock(&self.shared.state);
+                if state.closed && state.conn.is_shut_down() {
+                    break;
+                }
             }
             let wake = self.next_wake().await;
             let now = self.shared.clock.now();

@@ -45,6 +45,9 @@ use crate::runtime::{Clock, Sleep};
 /// IO results waiting for the driver. Small: readers wait for the driver.
 const INPUT_QUEUE: usize = 32;
 
+/// How long a closing client waits for its last requests to finish.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// Frames waiting for a WebSocket writer.
 const WS_QUEUE: usize = 64;
 
@@ -90,6 +93,10 @@ pub(crate) struct Shared {
     inputs: mpsc::Sender<IoResult>,
     waker: AtomicWaker,
     woken: AtomicBool,
+    /// Set when the driver has stopped.
+    finished: AtomicBool,
+    /// Waiting for the driver to stop ([`super::Manager::closed`]).
+    closed_waiters: Mutex<Vec<oneshot::Sender<()>>>,
 }
 
 /// What an IO task reports.
@@ -140,6 +147,8 @@ impl Shared {
             inputs,
             waker: AtomicWaker::new(),
             woken: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            closed_waiters: Mutex::new(Vec::new()),
         });
         (shared, DriverInputs(receiver))
     }
@@ -151,6 +160,20 @@ impl Shared {
         let result = command(&mut lock(&self.state), now);
         self.wake();
         result
+    }
+
+    /// Completes once the driver has stopped (at once if it has).
+    pub(crate) fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (waiter, stopped) = oneshot::channel();
+        {
+            let mut waiters = lock(&self.closed_waiters);
+            if !self.finished.load(Ordering::Acquire) {
+                waiters.push(waiter);
+            }
+        }
+        async move {
+            let _ = stopped.await;
+        }
     }
 
     pub(crate) fn wake(&self) {
@@ -237,11 +260,49 @@ impl Driver {
                 Wake::Deadline => state.conn.handle_timeout(now),
             }
         }
-        self.shared.pool.clear();
         for (_, mut writer) in self.writers.drain() {
             let _ = writer.try_send(WsCommand::Close);
         }
+        self.let_io_finish().await;
+        self.shared.pool.clear();
+        self.abort_io();
         tracing::debug!("client closed");
+        let waiters = {
+            // Under the lock, so `closed` either sees `finished` or leaves
+            // a waiter taken here.
+            let mut waiters = lock(&self.shared.closed_waiters);
+            self.shared.finished.store(true, Ordering::Release);
+            std::mem::take(&mut *waiters)
+        };
+        for waiter in waiters {
+            let _ = waiter.send(());
+        }
+    }
+
+    /// Gives the last requests and WebSockets (the goodbye, the parked
+    /// long-poll the server ends on CLOSE) a short while to finish, so that
+    /// a process exiting right after [`super::Manager::closed`] loses
+    /// nothing it sent.
+    async fn let_io_finish(&mut self) {
+        let deadline = std::time::Instant::now() + CLOSE_GRACE.min(self.shared.open_timeout);
+        let io = self.shared.io.clone();
+        let inputs = &mut self.inputs;
+        let tasks = &mut self.tasks;
+        let finishing = async {
+            while !tasks.is_empty() {
+                match inputs.next().await {
+                    Some(IoResult::Http { request, .. }) => {
+                        tasks.remove(&Task::Http(request));
+                    }
+                    Some(IoResult::WsClosed { ws }) => {
+                        tasks.remove(&Task::Ws(ws));
+                    }
+                    Some(_) => {}
+                    None => return,
+                }
+            }
+        };
+        let _ = within(io.as_ref(), deadline, finishing).await;
     }
 
     /// The machine's next output; acks are answered on the spot.

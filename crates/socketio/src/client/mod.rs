@@ -205,8 +205,17 @@ impl Manager {
         lock(&self.handle.shared.manager_listeners).push(Arc::new(listener));
     }
 
-    /// Closes the connection and every socket on it, for good.
+    /// Closes the connection and every socket on it, for good. The
+    /// goodbye (DISCONNECT per namespace, then CLOSE) goes out in the
+    /// background; await [`Manager::closed`] to know it has.
     pub fn close(&self) {
         close(&self.handle.shared);
+    }
+
+    /// Completes once the client has stopped after [`Manager::close`]: its
+    /// goodbye sent and its requests finished, or given up after a short
+    /// grace period (2 s). For programs that exit right after closing.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.handle.shared.closed()
     }
 }

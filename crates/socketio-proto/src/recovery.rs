@@ -435,7 +435,7 @@ impl<D> RecoveryStore<D> {
             let expired = self
                 .sessions
                 .get(entry.get().as_str())
-                .map_or(true, |s| s.disconnected_at + ttl <= now);
+                .is_none_or(|s| s.disconnected_at + ttl <= now);
             if !expired {
                 break;
             }

@@ -333,7 +333,7 @@ proptest! {
                         now = u64::try_from(at.since_epoch().as_millis()).unwrap();
                         store.handle_timeout(at);
                         model.tick(now);
-                        prop_assert!(store.poll_timeout().map_or(true, |next| next > at));
+                        prop_assert!(store.poll_timeout().is_none_or(|next| next > at));
                     }
                 }
                 Op::Timeout => {

@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::Message as WsMessage;
 use bytes::Bytes;
 use engineio_proto::client::{self as eio, heartbeat_window};
 use engineio_proto::{Frame, Instant, RequestId, Str, WsId};
@@ -38,6 +37,8 @@ use super::options::{Auth, Endpoint};
 use super::socket::{ConnectError, SocketEvent, SocketShared};
 use super::transport::{self, ClientIo, HttpPool};
 use super::ManagerEvent;
+use crate::engine::session::WsCommand;
+use crate::engine::websocket::{read_frame, write_frames, Read};
 use crate::locks::lock;
 use crate::payload::Payload;
 use crate::runtime::{Clock, Sleep};
@@ -115,11 +116,6 @@ enum IoResult {
     WsClosed {
         ws: WsId,
     },
-}
-
-enum WsCommand {
-    Frame(Frame),
-    Close,
 }
 
 impl Shared {
@@ -643,14 +639,10 @@ impl Driver {
             let (sink, mut source) = socket.split();
             io.spawn(Box::pin(write_frames(sink, queue)));
             while let Some(message) = source.next().await {
-                let frame = match message {
-                    Ok(WsMessage::Text(text)) => match Str::from_utf8(Bytes::from(text)) {
-                        Ok(text) => Frame::Text(text),
-                        Err(_) => break,
-                    },
-                    Ok(WsMessage::Binary(data)) => Frame::Binary(data),
-                    Ok(WsMessage::Close(_)) | Err(_) => break,
-                    Ok(_) => continue,
+                let frame = match read_frame(message) {
+                    Read::Frame(frame) => frame,
+                    Read::Skip => continue,
+                    Read::End => break,
                 };
                 if results.send(IoResult::WsFrame { ws, frame }).await.is_err() {
                     return;
@@ -724,26 +716,4 @@ async fn within<F: std::future::Future>(
         futures_util::future::Either::Left((output, _)) => Some(output),
         futures_util::future::Either::Right(_) => None,
     }
-}
-
-async fn write_frames<S>(mut sink: S, mut queue: mpsc::Receiver<WsCommand>)
-where
-    S: futures_util::Sink<WsMessage> + Unpin,
-{
-    while let Some(command) = queue.next().await {
-        let message = match command {
-            WsCommand::Frame(Frame::Text(text)) => {
-                match async_tungstenite::tungstenite::Utf8Bytes::try_from(text.into_bytes()) {
-                    Ok(text) => WsMessage::Text(text),
-                    Err(_) => continue,
-                }
-            }
-            WsCommand::Frame(Frame::Binary(data)) => WsMessage::Binary(data),
-            WsCommand::Close => break,
-        };
-        if sink.send(message).await.is_err() {
-            return;
-        }
-    }
-    let _ = sink.close().await;
 }

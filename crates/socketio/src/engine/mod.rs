@@ -20,7 +20,7 @@
 
 mod cors;
 pub(crate) mod session;
-mod websocket;
+pub(crate) mod websocket;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use async_tungstenite::tungstenite::Message as WsMessage;
+use async_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
 use engineio_proto::server::Opening;
@@ -114,14 +114,10 @@ fn spawn_connection<R: Runtime, B: RequestBody>(
         let (sink, mut source) = stream.split();
         runtime.spawn(Box::pin(write_frames(sink, queue)));
         while let Some(message) = source.next().await {
-            let frame = match message {
-                Ok(WsMessage::Text(text)) => match Str::from_utf8(Bytes::from(text)) {
-                    Ok(text) => Frame::Text(text),
-                    Err(_) => break,
-                },
-                Ok(WsMessage::Binary(data)) => Frame::Binary(data),
-                Ok(WsMessage::Close(_)) | Err(_) => break,
-                Ok(_) => continue,
+            let frame = match read_frame(message) {
+                Read::Frame(frame) => frame,
+                Read::Skip => continue,
+                Read::End => break,
             };
             if inputs.send(Input::WsFrame { ws, frame }).await.is_err() {
                 return;
@@ -131,7 +127,32 @@ fn spawn_connection<R: Runtime, B: RequestBody>(
     }));
 }
 
-async fn write_frames<S>(mut sink: S, mut queue: mpsc::Receiver<WsCommand>)
+/// What one WebSocket message is to Engine.IO.
+pub(crate) enum Read {
+    /// A frame for the session.
+    Frame(Frame),
+    /// A ping, pong or fragment: nothing for the session.
+    Skip,
+    /// A close, an error, or text that is not UTF-8: the WebSocket is over.
+    End,
+}
+
+/// Reads one message of a WebSocket (either side's).
+pub(crate) fn read_frame(message: Result<WsMessage, WsError>) -> Read {
+    match message {
+        Ok(WsMessage::Text(text)) => match Str::from_utf8(Bytes::from(text)) {
+            Ok(text) => Read::Frame(Frame::Text(text)),
+            Err(_) => Read::End,
+        },
+        Ok(WsMessage::Binary(data)) => Read::Frame(Frame::Binary(data)),
+        Ok(WsMessage::Close(_)) | Err(_) => Read::End,
+        Ok(_) => Read::Skip,
+    }
+}
+
+/// Writes a session's frames to a WebSocket (either side's) until told to
+/// close or the queue is dropped, then closes it.
+pub(crate) async fn write_frames<S>(mut sink: S, mut queue: mpsc::Receiver<WsCommand>)
 where
     S: futures_util::Sink<WsMessage> + Unpin,
 {

@@ -740,6 +740,9 @@ impl<R: RandomSource> ClientConnection<R> {
         self.open_deadline = None;
         self.reconnect_at = None;
         self.reconnecting = 0;
+        // A later open starts a fresh run of attempts (Node's Manager resets
+        // its backoff when it closes).
+        self.backoff.reset();
         if let Some(engine) = self.engine.as_mut() {
             engine.close(now);
         }
@@ -815,23 +818,9 @@ impl<R: RandomSource> ClientConnection<R> {
                 continue;
             };
             let phase = core::mem::replace(&mut socket.phase, SocketPhase::Waiting);
-            for queued in socket.retry_queue.iter_mut() {
-                if let Some(Some(at)) = queued.in_flight.take() {
-                    self.ack_deadlines.remove(&(
-                        at,
-                        nsp.clone(),
-                        queued.packet.id.unwrap_or(AckId(0)),
-                    ));
-                }
-            }
-            let socket = socket.clone();
+            self.transport_lost_acks(&nsp);
             match phase {
                 SocketPhase::Connected => {
-                    // Node fails acks whose packet already went out.
-                    self.forget_acks(&nsp, &socket, |ack| ack.sent);
-                    if let Some(s) = self.sockets.get_mut(&nsp) {
-                        s.acks.retain(|_, ack| !ack.sent);
-                    }
                     self.outputs.push_back(Output::Disconnected {
                         nsp,
                         reason: DisconnectReason::Transport(reason.clone()),
@@ -1034,7 +1023,7 @@ impl<R: RandomSource> ClientConnection<R> {
             let packet = Packet::new(PacketKind::Disconnect, nsp.clone(), None).encode();
             let _ = self.write(now, &packet);
         }
-        self.forget_acks(&nsp, socket, |_| true);
+        self.forget_socket(&nsp, socket);
         self.outputs.push_back(Output::Disconnected {
             nsp,
             reason: DisconnectReason::ClientDisconnect,
@@ -1055,6 +1044,48 @@ impl<R: RandomSource> ClientConnection<R> {
                 id: *id,
                 error: AckError::Disconnected,
             });
+        }
+    }
+
+    /// A socket that is gone for good (left, closed, disconnected or
+    /// refused by the server): every ack it awaits fails, those of its
+    /// retry queue included, and none of their deadlines stays armed (the
+    /// next socket of that namespace numbers its acks from 0 again).
+    fn forget_socket(&mut self, nsp: &Str, socket: &Socket) {
+        self.forget_acks(nsp, socket, |_| true);
+        for queued in &socket.retry_queue {
+            let id = queued.packet.id.unwrap_or(AckId(0));
+            if let Some(Some(at)) = queued.in_flight {
+                self.ack_deadlines.remove(&(at, nsp.clone(), id));
+            }
+            if queued.wants_ack {
+                self.outputs.push_back(Output::AckFailed {
+                    nsp: nsp.clone(),
+                    id,
+                    error: AckError::Disconnected,
+                });
+            }
+        }
+    }
+
+    /// The connection of a socket was lost and it will reconnect: as in
+    /// Node, acks whose event already went out fail, those still buffered
+    /// keep waiting; the retry queue is kept and its try in flight will be
+    /// sent again once reconnected.
+    fn transport_lost_acks(&mut self, nsp: &Str) {
+        let Some(socket) = self.sockets.get_mut(nsp) else {
+            return;
+        };
+        for queued in socket.retry_queue.iter_mut() {
+            if let Some(Some(at)) = queued.in_flight.take() {
+                self.ack_deadlines
+                    .remove(&(at, nsp.clone(), queued.packet.id.unwrap_or(AckId(0))));
+            }
+        }
+        let snapshot = socket.clone();
+        self.forget_acks(nsp, &snapshot, |ack| ack.sent);
+        if let Some(socket) = self.sockets.get_mut(nsp) {
+            socket.acks.retain(|_, ack| !ack.sent);
         }
     }
 
@@ -1081,6 +1112,7 @@ impl<R: RandomSource> ClientConnection<R> {
             if let Some(socket) = self.sockets.get_mut(&nsp) {
                 if socket.phase == SocketPhase::Connected {
                     socket.phase = SocketPhase::Waiting;
+                    self.transport_lost_acks(&nsp);
                     self.outputs.push_back(Output::Disconnected {
                         nsp,
                         reason: reason.clone(),
@@ -1130,7 +1162,9 @@ impl<R: RandomSource> ClientConnection<R> {
             }
             (PacketKind::ConnectError, SocketPhase::Connecting) => {
                 // As in Node, a refused namespace is given up.
-                self.sockets.remove(&packet.nsp);
+                if let Some(socket) = self.sockets.remove(&packet.nsp) {
+                    self.forget_socket(&packet.nsp, &socket);
+                }
                 self.outputs.push_back(Output::ConnectError {
                     nsp: packet.nsp,
                     data: packet.data,
@@ -1155,7 +1189,7 @@ impl<R: RandomSource> ClientConnection<R> {
                     .sockets
                     .remove(&packet.nsp)
                     .unwrap_or_else(|| Socket::new(None, false));
-                self.forget_acks(&packet.nsp, &socket, |_| true);
+                self.forget_socket(&packet.nsp, &socket);
                 self.outputs.push_back(Output::Disconnected {
                     nsp: packet.nsp,
                     reason: DisconnectReason::ServerDisconnect,

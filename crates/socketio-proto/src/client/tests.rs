@@ -134,3 +134,127 @@ fn events_before_the_connect_answer_are_delivered_after_it_in_order() {
         .expect("a CONNECT");
     assert_eq!(connect.as_str(), r#"40{"pid":"p","offset":"o2"}"#);
 }
+
+/// A client over WebSocket with `/` connected (server sid `s1`).
+fn connected_client(config: ClientConfig) -> (TestClient, WsId) {
+    let mut config = config;
+    config.engine.transports = engineio_proto::Transports::WEBSOCKET;
+    let mut client = ClientConnection::new(config, (|| 0) as fn() -> u32);
+    let now = Instant::from_millis(0);
+    client.join(now, Str::from("/"), None, false).unwrap();
+    let ws = core::iter::from_fn(|| client.poll_output())
+        .find_map(|output| match output {
+            Output::Transport(eio::Output::WsConnect { ws, .. }) => Some(ws),
+            _ => None,
+        })
+        .expect("a websocket intent");
+    client.handle_ws_open(now, ws);
+    let open = r#"0{"sid":"e","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+    client.handle_ws_frame(now, ws, Frame::Text(Str::from(open)));
+    client.handle_ws_frame(now, ws, Frame::Text(Str::from(r#"40{"sid":"s1"}"#)));
+    while client.poll_output().is_some() {}
+    (client, ws)
+}
+
+fn event(nsp: &str) -> Packet {
+    Packet::new(
+        PacketKind::Event,
+        Str::from(nsp),
+        Some(Str::from(r#"["e"]"#)),
+    )
+}
+
+fn failed_acks(client: &mut TestClient) -> Vec<(String, u64, AckError)> {
+    core::iter::from_fn(|| client.poll_output())
+        .filter_map(|output| match output {
+            Output::AckFailed { nsp, id, error } => Some((nsp.to_string(), id.0, error)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_refused_namespace_fails_its_acks_and_leaves_no_deadline_behind() {
+    let (mut client, ws) = connected_client(ClientConfig::default());
+    let t0 = Instant::from_millis(0);
+    client.join(t0, Str::from("/a"), None, false).unwrap();
+    let id = client
+        .emit_with_ack(t0, event("/a"), Some(Duration::from_secs(5)))
+        .unwrap();
+    let refusal = r#"44/a,{"message":"refused"}"#;
+    client.handle_ws_frame(t0, ws, Frame::Text(Str::from(refusal)));
+    assert_eq!(
+        failed_acks(&mut client),
+        [(String::from("/a"), id.0, AckError::Disconnected)]
+    );
+    // The namespace joined again numbers its acks from 0: the old deadline
+    // must not fail the new ack early.
+    let t1 = Instant::from_millis(1_000);
+    client.join(t1, Str::from("/a"), None, false).unwrap();
+    client.handle_ws_frame(t1, ws, Frame::Text(Str::from(r#"40/a,{"sid":"s2"}"#)));
+    let again = client
+        .emit_with_ack(t1, event("/a"), Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(again, id);
+    client.handle_timeout(Instant::from_millis(5_000));
+    assert!(failed_acks(&mut client).is_empty());
+}
+
+#[test]
+fn with_retries_a_socket_that_goes_fails_its_queued_acks() {
+    let mut config = ClientConfig::default();
+    config.retries = 1;
+    config.ack_timeout = Some(Duration::from_secs(1));
+    let (mut client, _ws) = connected_client(config);
+    let now = Instant::from_millis(0);
+    let id = client.emit_with_ack(now, event("/"), None).unwrap();
+    client.leave(now, "/").unwrap();
+    assert_eq!(
+        failed_acks(&mut client),
+        [(String::from("/"), id.0, AckError::Disconnected)]
+    );
+    client.close(now);
+    while client.poll_output().is_some() {}
+    assert!(client.is_shut_down());
+    assert_eq!(client.poll_timeout(), None, "no try deadline stays armed");
+}
+
+#[test]
+fn a_parse_error_fails_the_acks_already_sent() {
+    let (mut client, ws) = connected_client(ClientConfig::default());
+    let now = Instant::from_millis(0);
+    let id = client.emit_with_ack(now, event("/"), None).unwrap();
+    client.handle_ws_frame(now, ws, Frame::Text(Str::from("4x")));
+    assert_eq!(
+        failed_acks(&mut client),
+        [(String::from("/"), id.0, AckError::Disconnected)]
+    );
+}
+
+#[test]
+fn a_client_gone_idle_starts_a_fresh_run_of_attempts() {
+    let mut config = ClientConfig::default();
+    config.engine.transports = engineio_proto::Transports::POLLING;
+    config.reconnection_attempts = Some(1);
+    let mut client = ClientConnection::new(config, (|| 0) as fn() -> u32);
+    let now = Instant::from_millis(0);
+    let fail_open = |client: &mut TestClient| {
+        let request = core::iter::from_fn(|| client.poll_output())
+            .find_map(|output| match output {
+                Output::Transport(eio::Output::HttpRequest { request, .. }) => Some(request),
+                _ => None,
+            })
+            .expect("a handshake request");
+        client.handle_http_error(now, request);
+        core::iter::from_fn(|| client.poll_output()).collect::<Vec<_>>()
+    };
+    client.join(now, Str::from("/"), None, false).unwrap();
+    assert!(!fail_open(&mut client).contains(&Output::ReconnectFailed));
+    client.leave(now, "/").unwrap();
+    client.join(now, Str::from("/"), None, false).unwrap();
+    let outputs = fail_open(&mut client);
+    assert!(
+        !outputs.contains(&Output::ReconnectFailed),
+        "the attempt allowed is still there: {outputs:?}"
+    );
+}

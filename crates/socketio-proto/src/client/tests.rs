@@ -136,8 +136,7 @@ fn events_before_the_connect_answer_are_delivered_after_it_in_order() {
 }
 
 /// A client over WebSocket with `/` connected (server sid `s1`).
-fn connected_client(config: ClientConfig) -> (TestClient, WsId) {
-    let mut config = config;
+fn connected_client(mut config: ClientConfig) -> (TestClient, WsId) {
     config.engine.transports = engineio_proto::Transports::WEBSOCKET;
     let mut client = ClientConnection::new(config, (|| 0) as fn() -> u32);
     let now = Instant::from_millis(0);
@@ -202,9 +201,11 @@ fn a_refused_namespace_fails_its_acks_and_leaves_no_deadline_behind() {
 
 #[test]
 fn with_retries_a_socket_that_goes_fails_its_queued_acks() {
-    let mut config = ClientConfig::default();
-    config.retries = 1;
-    config.ack_timeout = Some(Duration::from_secs(1));
+    let config = ClientConfig {
+        retries: 1,
+        ack_timeout: Some(Duration::from_secs(1)),
+        ..ClientConfig::default()
+    };
     let (mut client, _ws) = connected_client(config);
     let now = Instant::from_millis(0);
     let id = client.emit_with_ack(now, event("/"), None).unwrap();
@@ -233,9 +234,11 @@ fn a_parse_error_fails_the_acks_already_sent() {
 
 #[test]
 fn a_client_gone_idle_starts_a_fresh_run_of_attempts() {
-    let mut config = ClientConfig::default();
+    let mut config = ClientConfig {
+        reconnection_attempts: Some(1),
+        ..ClientConfig::default()
+    };
     config.engine.transports = engineio_proto::Transports::POLLING;
-    config.reconnection_attempts = Some(1);
     let mut client = ClientConnection::new(config, (|| 0) as fn() -> u32);
     let now = Instant::from_millis(0);
     let fail_open = |client: &mut TestClient| {

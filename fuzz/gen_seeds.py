@@ -681,6 +681,206 @@ def sio_server_conn_seeds():
     ], websocket=True, max_attachment_bytes=15))
 
 
+# --- sio_client_conn ----------------------------------------------------------------
+
+CC_OPS = ["Advance", "Timeout", "Deadline", "Connect", "Join", "ProvideAuth", "Leave",
+          "Emit", "EmitWithAck", "Ack", "Close", "Open", "Deliver", "HttpResponse",
+          "HttpError", "WsOpen", "WsFrame", "WsClosed"]
+
+
+def cc_op(name, *fields):
+    return variant(CC_OPS.index(name), len(CC_OPS)) + b"".join(fields)
+
+
+def a_main():
+    return variant(0, 5)
+
+
+def a_named(name):
+    return variant(1, 5) + u8(NAMESPACES.index(name))
+
+
+def a_joined(i=0):
+    return variant(2, 5) + u8(i)
+
+
+def a_auth_asked():
+    return variant(3, 5)
+
+
+def sp_accept(nsp, pid=None, sid=True):
+    return variant(0, 5) + nsp + option(None if pid is None else u8(pid)) + boolean(sid)
+
+
+def sp_packet(p):
+    return variant(1, 5) + p
+
+
+def sp_miscounted(nsp, announced, sent, ack=None):
+    return variant(2, 5) + nsp + u8(announced) + u8(sent) + option(None if ack is None else u8(ack))
+
+
+def sp_engine(p):
+    return variant(4, 5) + p
+
+
+def cc_join(nsp, auth=None, on_demand=False):
+    return cc_op("Join", nsp, option(None if auth is None else vec([u8(k) + v for k, v in auth])),
+                 boolean(on_demand))
+
+
+def cc_emit(nsp, attachments=0, volatile=False, args=()):
+    return cc_op("Emit", nsp, vec(list(args)), u8(attachments), boolean(volatile))
+
+
+def cc_emit_ack(nsp, timeout=None, attachments=0):
+    return cc_op("EmitWithAck", nsp, u8(attachments), option(None if timeout is None else u16(timeout)))
+
+
+def cc_deliver(*packets, websocket=True):
+    return cc_op("Deliver", boolean(websocket), vec(list(packets)))
+
+
+def cc_advance(n):
+    return cc_op("Advance", u16(n))
+
+
+def cc_deadline(early=False):
+    return cc_op("Deadline", boolean(early))
+
+
+def cc_config(transports=1, upgrade=False, engine_buffer=31, reconnection=True, attempts=None,
+              delay=100, delay_max=1000, jitter=0, open_timeout=3000, retries=0,
+              ack_timeout=None, max_buffered=7, max_attachments=10, max_attachment_bytes=1000,
+              seed=1):
+    # Config::build: transports % 8 (0 polling, 1 websocket, 2 none, else all);
+    # engine buffer 1 + x % 32; attempts x % 5; delays 1 + x ms; open timeout
+    # 1 + x % 5000 ms; retries x % 8 (0-4: none, 5-7: 1-3); ack timeout x % 3000
+    # ms; max_buffered 1 + x % 8.
+    return (u8(transports) + boolean(upgrade) + u8(engine_buffer) + boolean(reconnection)
+            + option(None if attempts is None else u8(attempts)) + u16(delay) + u16(delay_max)
+            + u8(jitter) + u16(open_timeout) + u8(retries)
+            + option(None if ack_timeout is None else u16(ack_timeout)) + u8(max_buffered)
+            + u8(max_attachments) + u16(max_attachment_bytes) + u64(seed))
+
+
+def cc_input(ops, **config):
+    return cc_config(**config) + rest(ops)
+
+
+def sio_client_conn_seeds():
+    # A server that pings now and then keeps the session (window ~4 s).
+    hs = handshake(websocket=False, ping_interval=1999, ping_timeout=1999)
+    hs_upgrade = handshake(websocket=True, ping_interval=1999, ping_timeout=1999)
+    # WebSocket: join `/`, events and acks both ways, a binary emit, leave.
+    write("sio_client_conn", "websocket_events_and_acks", cc_input([
+        cc_join(a_main()),
+        cc_op("Open", hs),
+        cc_deliver(sp_accept(nsp_main())),
+        cc_emit_ack(a_main(), timeout=500),
+        cc_deliver(sp_packet(sio_ack(nsp_main(), pick_latest(), args=[json_leaf(leaf_int(1))]))),
+        cc_deliver(sp_packet(sio_event(nsp_main(), ack=pick_raw(7), attachments=[b"\x01"]))),
+        cc_op("Ack", a_main(), pick_latest(), u8(1)),
+        cc_emit(a_main(), attachments=2),
+        cc_emit_ack(a_main(), timeout=300),
+        cc_advance(400),
+        cc_op("Timeout"),
+        cc_op("Leave", a_main()),
+        cc_op("Close"),
+    ]))
+    # Polling with an upgrade: a namespace with auth, the probe, events over
+    # both transports, then the WebSocket drops and the client reconnects
+    # and recovers its session (same pid).
+    write("sio_client_conn", "polling_upgrade_reconnect_recover", cc_input([
+        cc_join(a_named("/custom"), auth=[(1, leaf_str("tok"))]),
+        cc_op("Open", hs_upgrade),
+        cc_op("WsOpen", pick_latest()),
+        cc_op("HttpResponse", req_get(), status_ok(),
+              cc_resp_packets(sp_accept(nsp_named("/custom"), pid=1))),
+        cc_op("HttpResponse", req_post(), status_ok(), cc_resp_body(body_raw(b"ok"))),
+        cc_op("WsFrame", pick_latest(), cc_ws_frame(frame_packet(packet("PongProbe")))),
+        cc_op("HttpResponse", req_get(), status_ok(), cc_resp_body(body_packets(packet("Noop")))),
+        cc_emit(a_named("/custom")),
+        cc_deliver(sp_packet(sio_event(nsp_named("/custom"), args=[json_leaf(leaf_str("o1"))]))),
+        cc_op("WsClosed", pick_latest()),
+        cc_deadline(early=True),
+        cc_deadline(),
+        cc_op("Open", hs),
+        cc_deliver(sp_packet(sio_event(nsp_named("/custom"))),
+                   sp_accept(nsp_named("/custom"), pid=1), websocket=False),
+    ], transports=3, upgrade=True))
+    # Auth asked for at every CONNECT; emits buffered while connecting (one
+    # too many for the buffer), events held until the CONNECT answer.
+    write("sio_client_conn", "auth_on_demand_offline_buffer", cc_input([
+        cc_join(a_named("/a"), on_demand=True),
+        cc_emit(a_named("/a")),
+        cc_emit_ack(a_named("/a"), timeout=2000),
+        cc_emit(a_named("/a")),
+        cc_emit(a_named("/a"), volatile=True),
+        cc_op("Open", hs),
+        cc_op("ProvideAuth", a_auth_asked(), option(vec([u8(2) + leaf_int(5)]))),
+        cc_deliver(sp_packet(sio_event(nsp_named("/a"))), sp_packet(sio_event(nsp_named("/a"))),
+                   sp_packet(sio_event(nsp_named("/a"))), sp_accept(nsp_named("/a"))),
+        cc_deliver(sp_packet(sio_ack(nsp_named("/a"), pick_latest()))),
+    ], max_buffered=1))
+    # Retries: one emit in flight at a time, re-sent after ack_timeout until
+    # answered or out of tries.
+    write("sio_client_conn", "retries", cc_input([
+        cc_join(a_main()),
+        cc_op("Open", hs),
+        cc_deliver(sp_accept(nsp_main())),
+        cc_emit_ack(a_main()),
+        cc_emit(a_main()),
+        cc_emit_ack(a_main()),
+        cc_deadline(),
+        cc_deliver(sp_engine(packet("Ping"))),
+        cc_deadline(),
+        cc_deliver(sp_packet(sio_ack(nsp_main(), pick_index(0)))),
+        cc_deadline(),
+        cc_deliver(sp_packet(sio_ack(nsp_main(), pick_raw(1)))),
+        cc_deadline(),
+    ], retries=6, ack_timeout=200))
+    # Every open fails: attempts, then ReconnectFailed; connect() starts over.
+    write("sio_client_conn", "reconnect_attempts", cc_input([
+        cc_join(a_main()),
+        cc_op("HttpError", req_get()),
+        cc_deadline(),
+        cc_op("HttpResponse", req_get(), status(503), cc_resp_body(body_raw(b""))),
+        cc_deadline(),
+        cc_op("HttpError", req_get()),
+        cc_op("Connect"),
+        cc_op("Open", hs),
+        cc_deliver(sp_accept(nsp_main())),
+    ], transports=0, attempts=2, jitter=128))
+    # Binary events with too few, enough and too many attachments, garbage,
+    # then the server disconnects the namespace.
+    write("sio_client_conn", "binary_garbage_server_disconnect", cc_input([
+        cc_join(a_main()),
+        cc_join(a_named("/b/c")),
+        cc_op("Open", hs),
+        cc_deliver(sp_accept(nsp_main()), sp_accept(nsp_named("/b/c"))),
+        cc_deliver(sp_miscounted(nsp_main(), 2, 2, ack=3)),
+        cc_op("Ack", a_main(), pick_latest(), u8(0)),
+        cc_deliver(sp_packet(sio_disconnect(nsp_named("/b/c")))),
+        cc_deliver(sp_miscounted(nsp_main(), 2, 1), sp_packet(sio_raw('42["x"'))),
+        cc_deadline(),
+        cc_op("Open", hs),
+        cc_deliver(sp_accept(nsp_main(), sid=False)),
+    ]))
+
+
+def cc_resp_packets(*packets):
+    return variant(1, 3) + vec(list(packets))
+
+
+def cc_resp_body(body):
+    return variant(2, 3) + body
+
+
+def cc_ws_frame(frame):
+    return variant(2, 3) + frame
+
+
 # --- codecs ----------------------------------------------------------------------
 
 def codec_seeds():
@@ -748,3 +948,4 @@ if __name__ == "__main__":
     client_seeds()
     sio_binary_seeds()
     sio_server_conn_seeds()
+    sio_client_conn_seeds()

@@ -7,13 +7,13 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use engineio_fuzz::{
-    tracing, BodySpec, FrameSpec, MessageSpec, PacketSpec, Pick, MAX_OUTPUTS_PER_STEP,
+    tracing, BodySpec, FrameSpec, HandshakeSpec, MessageSpec, PacketSpec, Pick, ReqPick, Status,
+    MAX_OUTPUTS_PER_STEP,
 };
 use engineio_proto::client::{Client, ClientConfig, ConnectError, HttpMethod, Output, SendError};
-use engineio_proto::payload::SEPARATOR;
-use engineio_proto::{Frame, Instant, Packet, RequestId, Str, TransportKind, Transports, WsId};
+use engineio_proto::{Frame, Instant, Packet, RequestId, TransportKind, Transports, WsId};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -45,47 +45,6 @@ impl Config {
     }
 }
 
-/// The JSON of an OPEN packet, usually valid.
-#[derive(Arbitrary, Debug)]
-struct HandshakeSpec {
-    sid: u8,
-    websocket: bool,
-    ping_interval: u16,
-    ping_timeout: u16,
-    max_payload: Option<u16>,
-    /// Replace the JSON with these bytes.
-    garbage: Option<String>,
-}
-
-impl HandshakeSpec {
-    fn json(&self) -> String {
-        if let Some(garbage) = &self.garbage {
-            return garbage.clone();
-        }
-        let sid = match self.sid % 4 {
-            0 => "abc",
-            1 => "lv_VI97HAXpY6yYWAAAC",
-            2 => "a b", // not a valid sid
-            _ => "AAAAAAAAAAAAAAAAAAAAAA",
-        };
-        let upgrades = if self.websocket {
-            r#"["websocket"]"#
-        } else {
-            "[]"
-        };
-        let mut json = format!(
-            r#"{{"sid":"{sid}","upgrades":{upgrades},"pingInterval":{},"pingTimeout":{}"#,
-            self.ping_interval % 2000,
-            self.ping_timeout % 2000
-        );
-        if let Some(max) = self.max_payload {
-            json.push_str(&format!(r#","maxPayload":{max}"#));
-        }
-        json.push('}');
-        json
-    }
-}
-
 #[derive(Arbitrary, Debug)]
 enum ResponseBody {
     /// `0{…}` then more packets, as a handshake GET returns.
@@ -97,19 +56,6 @@ enum ResponseBody {
 enum WsFrameSpec {
     Handshake(HandshakeSpec),
     Frame(FrameSpec),
-}
-
-#[derive(Arbitrary, Debug)]
-enum Status {
-    Ok,
-    Other(u16),
-}
-
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum ReqPick {
-    Get,
-    Post,
-    Any(Pick),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -302,14 +248,8 @@ fn pick_any(known: &[u64]) -> u64 {
 }
 
 fn handshake_payload(spec: &HandshakeSpec, rest: &[PacketSpec]) -> Bytes {
-    let mut out = BytesMut::new();
-    out.extend_from_slice(b"0");
-    out.extend_from_slice(spec.json().as_bytes());
-    for packet in rest.iter().take(64) {
-        out.extend_from_slice(&[SEPARATOR]);
-        packet.to_packet().write_in_payload(&mut out);
-    }
-    out.freeze()
+    let rest: Vec<Packet> = rest.iter().take(64).map(PacketSpec::to_packet).collect();
+    spec.payload(&rest)
 }
 
 fuzz_target!(|input: Input| {
@@ -354,10 +294,7 @@ fuzz_target!(|input: Input| {
                 body,
             } => {
                 let request = driver.pick_request(*request);
-                let status = match status {
-                    Status::Ok => 200,
-                    Status::Other(s) => *s,
-                };
+                let status = status.code();
                 let body = match body {
                     ResponseBody::Handshake(spec, rest) => handshake_payload(spec, rest),
                     ResponseBody::Body(spec) => spec.to_body(limit),
@@ -380,9 +317,7 @@ fuzz_target!(|input: Input| {
             Op::WsFrame { ws, frame } => {
                 let ws = WsId(ws.pick(&driver.ws));
                 let frame = match frame {
-                    WsFrameSpec::Handshake(spec) => {
-                        Frame::Text(Str::from(format!("0{}", spec.json())))
-                    }
+                    WsFrameSpec::Handshake(spec) => spec.frame(),
                     WsFrameSpec::Frame(spec) => spec.to_frame(limit),
                 };
                 client.handle_ws_frame(now, ws, frame);

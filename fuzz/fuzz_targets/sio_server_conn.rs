@@ -32,8 +32,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use bytes::Bytes;
-use engineio_fuzz::sio::{lossy, write_args, JsonSpec, PacketSpec};
+use engineio_fuzz::sio::{attachments, event, lossy, JsonSpec, PacketSpec};
 use engineio_fuzz::{tracing, BodySpec, FrameSpec, Pick, MAX_OUTPUTS_PER_STEP};
 use engineio_proto::server::{self as eio, Opening, Server, ServerConfig};
 use engineio_proto::{
@@ -43,7 +42,7 @@ use engineio_proto::{
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Output};
-use socketio_proto::{AckId, Decoder, DecoderConfig, Packet, PacketKind};
+use socketio_proto::{AckId, Decoder, DecoderConfig};
 
 /// At most this many inputs per run.
 const MAX_OPS: usize = 512;
@@ -326,20 +325,6 @@ impl Model {
     }
 }
 
-fn attachments(n: u8) -> Vec<Bytes> {
-    (0..usize::from(n % 4))
-        .map(|i| Bytes::from(vec![i as u8; i + 1]))
-        .collect()
-}
-
-fn event(nsp: Str, args: &[JsonSpec], attachments: Vec<Bytes>) -> Packet {
-    let mut data = String::from("[\"srv\"");
-    write_args(&mut data, args, attachments.len());
-    let mut packet = Packet::new(PacketKind::Event, nsp, Some(Str::from(data)));
-    packet.attachments = attachments;
-    packet
-}
-
 /// Checks a command's result: on a closed connection only `Closed` or
 /// `NotConnected`; `Ok` only on an accepted namespace (`pending` for accept
 /// and reject).
@@ -508,7 +493,7 @@ fuzz_target!(|input: Input| {
                 volatile,
             } => {
                 let nsp = model.app_nsp(nsp);
-                let packet = event(nsp.clone(), args, attachments(*n)).encode();
+                let packet = event(nsp.clone(), "srv", args, attachments(*n)).encode();
                 let result = if *volatile {
                     conn.emit_volatile(now, &nsp, &packet).map(|sent| {
                         // Dropped only when the transport cannot take it now.
@@ -528,7 +513,7 @@ fuzz_target!(|input: Input| {
                 attachments: n,
             } => {
                 let nsp = model.app_nsp(nsp);
-                let packet = event(nsp.clone(), &[], attachments(*n));
+                let packet = event(nsp.clone(), "srv", &[], attachments(*n));
                 let timeout = timeout_ms.map(|t| ms(u64::from(t % 3000)));
                 let result = conn.emit_with_ack(now, packet, timeout);
                 check_command(

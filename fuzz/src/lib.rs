@@ -5,9 +5,9 @@
 //! input with structured specs that encode to well-formed packets, letting
 //! the fuzzer reach deep states (handshake, upgrade, heartbeat) quickly.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use engineio_proto::packet::{Frame, Message, Packet, Str};
-use engineio_proto::payload;
+use engineio_proto::payload::{self, SEPARATOR};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 
 pub mod sio;
@@ -153,6 +153,90 @@ impl Pick {
             Pick::Raw(n) => n,
         }
     }
+}
+
+/// The JSON of an OPEN packet (a server's handshake), usually valid.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct HandshakeSpec {
+    pub sid: u8,
+    pub websocket: bool,
+    pub ping_interval: u16,
+    pub ping_timeout: u16,
+    pub max_payload: Option<u16>,
+    /// Replace the JSON with these bytes.
+    pub garbage: Option<String>,
+}
+
+impl HandshakeSpec {
+    pub fn json(&self) -> String {
+        if let Some(garbage) = &self.garbage {
+            return garbage.clone();
+        }
+        let sid = match self.sid % 4 {
+            0 => "abc",
+            1 => "lv_VI97HAXpY6yYWAAAC",
+            2 => "a b", // not a valid sid
+            _ => "AAAAAAAAAAAAAAAAAAAAAA",
+        };
+        let upgrades = if self.websocket {
+            r#"["websocket"]"#
+        } else {
+            "[]"
+        };
+        let mut json = format!(
+            r#"{{"sid":"{sid}","upgrades":{upgrades},"pingInterval":{},"pingTimeout":{}"#,
+            self.ping_interval % 2000,
+            self.ping_timeout % 2000
+        );
+        if let Some(max) = self.max_payload {
+            json.push_str(&format!(r#","maxPayload":{max}"#));
+        }
+        json.push('}');
+        json
+    }
+
+    /// `0{…}` as a WebSocket frame.
+    pub fn frame(&self) -> Frame {
+        Frame::Text(Str::from(format!("0{}", self.json())))
+    }
+
+    /// `0{…}` then `rest`, as the body of a handshake GET.
+    pub fn payload<'a>(&self, rest: impl IntoIterator<Item = &'a Packet>) -> Bytes {
+        let mut out = BytesMut::new();
+        out.extend_from_slice(b"0");
+        out.extend_from_slice(self.json().as_bytes());
+        for packet in rest {
+            out.extend_from_slice(&[SEPARATOR]);
+            packet.write_in_payload(&mut out);
+        }
+        out.freeze()
+    }
+}
+
+/// The status of an HTTP response to the client.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Status {
+    Ok,
+    Other(u16),
+}
+
+impl Status {
+    pub fn code(self) -> u16 {
+        match self {
+            Status::Ok => 200,
+            Status::Other(s) => s,
+        }
+    }
+}
+
+/// Which of the client's requests an HTTP result answers.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum ReqPick {
+    /// The GET in flight (else the latest request).
+    Get,
+    /// The POST in flight (else the latest request).
+    Post,
+    Any(Pick),
 }
 
 fn str_of(s: &str) -> Str {

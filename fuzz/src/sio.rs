@@ -314,3 +314,29 @@ pub fn placeholder(num: usize) -> String {
 pub fn json_string(s: &str) -> String {
     serde_json::to_string(s).expect("a string serializes")
 }
+
+/// 0 to 3 small binary attachments.
+pub fn attachments(n: u8) -> Vec<bytes::Bytes> {
+    (0..usize::from(n % 4))
+        .map(|i| bytes::Bytes::from(vec![i as u8; i + 1]))
+        .collect()
+}
+
+/// An EVENT named `name` on `nsp` with these arguments and attachments
+/// (placeholders referring to them among the arguments).
+pub fn event(
+    nsp: engineio_proto::Str,
+    name: &str,
+    args: &[JsonSpec],
+    attachments: Vec<bytes::Bytes>,
+) -> socketio_proto::Packet {
+    let mut data = format!("[\"{name}\"");
+    write_args(&mut data, args, attachments.len());
+    let mut packet = socketio_proto::Packet::new(
+        socketio_proto::PacketKind::Event,
+        nsp,
+        Some(engineio_proto::Str::from(data)),
+    );
+    packet.attachments = attachments;
+    packet
+}

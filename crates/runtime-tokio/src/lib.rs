@@ -8,17 +8,14 @@
 
 #![forbid(unsafe_code)]
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::time::Instant;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use socketio::client::{ClientError, ClientOptions, ClientSocket, ConnectError};
-use socketio::{BoxFuture, ClientRuntime, ConnectFuture, HttpHandler, RemoteAddr, Runtime};
+use socketio::{BoxFuture, ClientRuntime, ConnectFuture, HttpHandler, Runtime};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
@@ -91,42 +88,19 @@ pub async fn serve(listener: TcpListener, handler: impl HttpHandler) -> io::Resu
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
-            Err(error) if is_transient(&error) => {
+            Err(error) if socketio::http::is_transient_accept_error(&error) => {
                 // Out of file descriptors and the like: back off, keep serving.
                 tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(socketio::http::ACCEPT_BACKOFF).await;
                 continue;
             }
             Err(error) => return Err(error),
         };
         let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(RemoteAddr(peer));
-                let handler = handler.clone();
-                async move { Ok::<_, Infallible>(handler.call(request).await) }
-            });
-            let connection = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "http connection ended with an error");
-            }
-        });
+        let connection =
+            socketio::http::serve_connection(TokioIo::new(stream), peer, handler.clone());
+        tokio::spawn(connection);
     }
-}
-
-fn is_transient(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    ) || error
-        .raw_os_error()
-        .is_some_and(|code| code == 23 || code == 24)
 }
 
 /// The code of `docs/server.md` compiles and runs as doc tests.

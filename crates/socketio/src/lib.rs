@@ -15,6 +15,7 @@ pub mod adapter;
 pub mod client;
 pub mod engine;
 mod handshake;
+pub mod http;
 mod io;
 mod locks;
 pub mod payload;
@@ -43,7 +44,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// Something that answers HTTP requests: what a runtime crate's listener
-/// serves. [`engine::EngineServer`] is one; [`Router`] combines several.
+/// serves. [`engine::EngineServer`] and [`SocketIo`] are.
 pub trait HttpHandler: Clone + Send + Sync + 'static {
     /// Answers one request.
     fn call(

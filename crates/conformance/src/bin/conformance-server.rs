@@ -5,7 +5,8 @@
 //! `/custom` emits `auth`; other namespaces are refused), pingInterval 300 ms,
 //! pingTimeout 200 ms, maxPayload 1,000,000, connectTimeout 1 s, CORS `*`.
 //!
-//! Run: `cargo run --release --bin conformance-server -- --runtime tokio`.
+//! Run: `cargo run --release --bin conformance-server -- --runtime tokio`
+//! (or `--runtime smol`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use std::future::Future;
 use std::pin::Pin;
 
+use runtime_smol::SmolRuntime;
 use runtime_tokio::TokioRuntime;
 use socketio::engine::{Cors, EngineConfig, EngineServer, HttpReply};
 use socketio::server::SocketIoConfig;
@@ -107,10 +109,9 @@ fn main() -> ExitCode {
     };
     match runtime {
         "tokio" => run_tokio(),
+        "smol" => run_smol(),
         other => {
-            eprintln!(
-                "conformance-server: unknown or unsupported runtime {other:?} (supported: tokio)"
-            );
+            eprintln!("conformance-server: unknown runtime {other:?} (supported: tokio, smol)");
             ExitCode::from(2)
         }
     }
@@ -134,6 +135,23 @@ fn run_tokio() -> ExitCode {
         };
         eprintln!("conformance-server: listening on 127.0.0.1:3000 (tokio)");
         match runtime_tokio::listen("127.0.0.1:3000", both).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("conformance-server: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn run_smol() -> ExitCode {
+    smol::block_on(async {
+        let both = Both {
+            engine: engine_echo(SmolRuntime),
+            socketio: socketio(SmolRuntime),
+        };
+        eprintln!("conformance-server: listening on 127.0.0.1:3000 (smol)");
+        match runtime_smol::listen("127.0.0.1:3000", both).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("conformance-server: {error}");

@@ -9,7 +9,7 @@
 //! broker subscriber would do on receiving the request. Snapshots of remote
 //! sockets lose their `SocketRef`, as they would over the wire.
 
-mod node;
+use suite::node;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;

@@ -5,7 +5,7 @@
 //! Without Node, or without the npm packages, these tests fail: they never
 //! skip.
 
-mod node;
+use suite::node;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use client_scenarios::{within, TRANSPORTS};
-use runtime_tokio::TokioRuntime;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use socketio::client::{ClientOptions, ConnectError, ManagerEvent};
 use socketio::{Binary, ConnectRequest, Data, Payload, SocketIo, SocketIoConfig};
-use tokio::net::TcpListener;
+use suite::TestRuntime;
 
 #[derive(serde::Deserialize)]
 struct Upload {
@@ -45,10 +45,10 @@ struct Back {
 }
 
 /// The behaviour of `interop/server.mjs`, on our server.
-async fn start_server() -> String {
+async fn start_server<R: TestRuntime>(rt: R) -> String {
     let mut config = SocketIoConfig::default();
     config.recovery = Some(socketio::RecoveryConfig::default());
-    let io = SocketIo::new(TokioRuntime, config);
+    let io = SocketIo::new(rt, config);
     let nevers: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     let main = io.of("/");
     io.on_connection("/", move |socket| {
@@ -156,64 +156,57 @@ async fn start_server() -> String {
             ack.unwrap().send(&connection).await.unwrap();
         });
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(runtime_tokio::serve(listener, io));
+    let addr = rt.serve(io).await;
     format!("http://{addr}/")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_acks_and_binary_with_own_server() {
-    let url = start_server().await;
+async fn events_acks_and_binary_with_own_server<R: TestRuntime>(rt: R) {
+    let url = start_server(rt).await;
     for (name, transports) in TRANSPORTS {
-        client_scenarios::events_and_acks(&url, name, transports).await;
+        client_scenarios::events_and_acks(rt, &url, name, transports).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn namespaces_multiplexed_and_refused_by_own_server() {
-    let url = start_server().await;
+async fn namespaces_multiplexed_and_refused_by_own_server<R: TestRuntime>(rt: R) {
+    let url = start_server(rt).await;
     for (name, transports) in TRANSPORTS {
-        client_scenarios::namespaces(&url, name, transports).await;
+        client_scenarios::namespaces(rt, &url, name, transports).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamic_auth_and_disconnect_by_own_server() {
-    let url = start_server().await;
+async fn dynamic_auth_and_disconnect_by_own_server<R: TestRuntime>(rt: R) {
+    let url = start_server(rt).await;
     for (name, transports) in TRANSPORTS {
-        client_scenarios::dynamic_auth_and_server_disconnect(&url, name, transports).await;
+        client_scenarios::dynamic_auth_and_server_disconnect(rt, &url, name, transports).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ack_timeouts_and_retries_with_own_server() {
-    let url = start_server().await;
+async fn ack_timeouts_and_retries_with_own_server<R: TestRuntime>(rt: R) {
+    let url = start_server(rt).await;
     for (name, transports) in TRANSPORTS {
-        client_scenarios::ack_timeouts(&url, name, transports).await;
+        client_scenarios::ack_timeouts(rt, &url, name, transports).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recovery_with_own_server() {
-    let url = start_server().await;
+async fn recovery_with_own_server<R: TestRuntime>(rt: R) {
+    let url = start_server(rt).await;
     for (name, transports) in TRANSPORTS {
-        client_scenarios::recovery(&url, name, transports).await;
+        client_scenarios::recovery(rt, &url, name, transports).await;
     }
 }
 
 /// A server that accepts TCP connections and never answers: the open
 /// times out, the client retries as often as allowed, then gives up;
 /// nothing hangs.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_never_answers_times_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+async fn a_server_that_never_answers_times_out<R: TestRuntime>(rt: R) {
+    // A std listener on a thread of its own: it accepts and holds every
+    // connection, reading nothing, for as long as the process lives.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
-    let held = Arc::new(Mutex::new(Vec::new()));
-    let holder = held.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            holder.lock().unwrap().push(stream);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept() {
+            held.push(stream);
         }
     });
     for (name, transports) in TRANSPORTS {
@@ -221,7 +214,7 @@ async fn a_server_that_never_answers_times_out() {
             .transports(transports)
             .timeout(Duration::from_millis(200))
             .reconnection(false);
-        let socket = runtime_tokio::io(&url, options).unwrap();
+        let socket = socketio::client::io(rt, &url, options).unwrap();
         let outcome = within("a failed open", socket.connect()).await;
         assert_eq!(outcome, Err(ConnectError::Transport), "{name}");
 
@@ -231,7 +224,7 @@ async fn a_server_that_never_answers_times_out() {
             .reconnection_attempts(2)
             .reconnection_delay(Duration::from_millis(20))
             .reconnection_delay_max(Duration::from_millis(40));
-        let socket = runtime_tokio::io(&url, options).unwrap();
+        let socket = socketio::client::io(rt, &url, options).unwrap();
         let events = client_scenarios::manager_events(&socket);
         let outcome = within("giving up", socket.connect()).await;
         assert_eq!(outcome, Err(ConnectError::Failed), "{name}");
@@ -253,26 +246,23 @@ async fn a_server_that_never_answers_times_out() {
 
 /// Node's `path` option: a server mounted elsewhere than `/socket.io/`,
 /// and a multiplexed namespace as the URL's path.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_custom_path_and_a_namespace_in_the_url() {
+async fn a_custom_path_and_a_namespace_in_the_url<R: TestRuntime>(rt: R) {
     let mut config = SocketIoConfig::default();
     config.engine.path = String::from("/realtime/");
-    let io = SocketIo::new(TokioRuntime, config);
+    let io = SocketIo::new(rt, config);
     io.on_connection("/games", |socket| async move {
         socket.on("echo-ack", |_, payload: Payload, ack| async move {
             ack.unwrap().send_payload(payload).await.unwrap();
         });
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(runtime_tokio::serve(listener, io));
+    let addr = rt.serve(io).await;
     for (name, transports) in TRANSPORTS {
         let options = ClientOptions::default()
             .transports(transports)
             .path("/realtime");
         let socket = within(
             "connect",
-            runtime_tokio::connect(&format!("http://{addr}/games"), options),
+            socketio::client::connect(rt, &format!("http://{addr}/games"), options),
         )
         .await
         .unwrap();
@@ -287,10 +277,9 @@ async fn a_custom_path_and_a_namespace_in_the_url() {
 /// more events than its queue holds: the ack still arrives (the client
 /// keeps reading while events wait), and every event is handled once, in
 /// order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_listener_awaiting_an_ack_during_a_flood() {
+async fn a_listener_awaiting_an_ack_during_a_flood<R: TestRuntime>(rt: R) {
     const FLOOD: u32 = 500;
-    let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
+    let io = SocketIo::new(rt, SocketIoConfig::default());
     io.on_connection("/", |socket| async move {
         socket.on("flood", |socket, _: Payload, _| async move {
             for n in 1..=FLOOD {
@@ -301,13 +290,12 @@ async fn a_listener_awaiting_an_ack_during_a_flood() {
             ack.unwrap().send_payload(payload).await.unwrap();
         });
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(runtime_tokio::serve(listener, io));
+    let url = format!("http://{}/", rt.serve(io).await);
     for (name, transports) in TRANSPORTS {
         let socket =
-            runtime_tokio::io(&url, ClientOptions::default().transports(transports)).unwrap();
-        let (done, mut finished) = tokio::sync::mpsc::unbounded_channel();
+            socketio::client::io(rt, &url, ClientOptions::default().transports(transports))
+                .unwrap();
+        let (done, mut finished) = futures_channel::mpsc::unbounded();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = seen.clone();
         socket.on("tick", move |socket, Data(n): Data<u32>, _| {
@@ -324,13 +312,13 @@ async fn a_listener_awaiting_an_ack_during_a_flood() {
                 }
                 record.lock().unwrap().push(n);
                 if n == FLOOD {
-                    let _ = done.send(());
+                    let _ = done.unbounded_send(());
                 }
             }
         });
         within("connect", socket.connect()).await.unwrap();
         socket.emit("flood", &()).unwrap();
-        within("the whole flood", finished.recv()).await;
+        within("the whole flood", finished.next()).await;
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen, (1..=FLOOD).collect::<Vec<_>>(), "{name}");
         socket.disconnect();
@@ -341,39 +329,36 @@ async fn a_listener_awaiting_an_ack_during_a_flood() {
 /// the server (over polling the goodbye waits for the POST in flight), so
 /// the server sees Node's `client namespace disconnect`, not a dropped
 /// transport.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disconnect_after_an_emit_says_goodbye() {
-    let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
-    let (report, mut reports) = tokio::sync::mpsc::unbounded_channel();
+async fn disconnect_after_an_emit_says_goodbye<R: TestRuntime>(rt: R) {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
+    let (report, mut reports) = futures_channel::mpsc::unbounded();
     io.on_connection("/", move |socket| {
         let report = report.clone();
         async move {
             let seen = report.clone();
             socket.on("last", move |_, Data(n): Data<u32>, _| {
-                let _ = seen.send(format!("last {n}"));
+                let _ = seen.unbounded_send(format!("last {n}"));
                 async {}
             });
             socket.on_disconnect(move |_, reason| {
-                let _ = report.send(reason.to_owned());
+                let _ = report.unbounded_send(reason.to_owned());
                 async {}
             });
         }
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(runtime_tokio::serve(listener, io));
+    let url = format!("http://{}/", rt.serve(io).await);
     for (name, transports) in TRANSPORTS {
         let socket = within(
             "connect",
-            runtime_tokio::connect(&url, ClientOptions::default().transports(transports)),
+            socketio::client::connect(rt, &url, ClientOptions::default().transports(transports)),
         )
         .await
         .unwrap();
         socket.emit("last", &1).unwrap();
         socket.disconnect();
         drop(socket);
-        let first = within("the event", reports.recv()).await.unwrap();
-        let second = within("the goodbye", reports.recv()).await.unwrap();
+        let first = within("the event", reports.next()).await.unwrap();
+        let second = within("the goodbye", reports.next()).await.unwrap();
         assert_eq!(
             (first.as_str(), second.as_str()),
             ("last 1", "client namespace disconnect"),
@@ -381,3 +366,15 @@ async fn disconnect_after_an_emit_says_goodbye() {
         );
     }
 }
+
+suite::on_each_runtime!(
+    events_acks_and_binary_with_own_server,
+    namespaces_multiplexed_and_refused_by_own_server,
+    dynamic_auth_and_disconnect_by_own_server,
+    ack_timeouts_and_retries_with_own_server,
+    recovery_with_own_server,
+    a_server_that_never_answers_times_out,
+    a_custom_path_and_a_namespace_in_the_url,
+    a_listener_awaiting_an_ack_during_a_flood,
+    disconnect_after_an_emit_says_goodbye,
+);

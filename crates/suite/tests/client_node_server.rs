@@ -5,64 +5,60 @@
 //! tests fail; they never skip.
 
 mod client_scenarios;
-mod node;
 
 use client_scenarios::{ask, manager_events, options, within, Inbox, TRANSPORTS};
-use node::NodeServer;
 use serde_json::json;
 use socketio::client::ManagerEvent;
 use socketio::Payload;
+use suite::node::NodeServer;
+use suite::TestRuntime;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_acks_and_binary_with_node_server() {
+async fn events_acks_and_binary_with_node_server<R: TestRuntime>(rt: R) {
     let server = NodeServer::start(0).await;
     for (name, transports) in TRANSPORTS {
-        client_scenarios::events_and_acks(&server.url(), name, transports).await;
+        client_scenarios::events_and_acks(rt, &server.url(), name, transports).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn namespaces_multiplexed_and_refused_by_node_server() {
+async fn namespaces_multiplexed_and_refused_by_node_server<R: TestRuntime>(rt: R) {
     let server = NodeServer::start(0).await;
     for (name, transports) in TRANSPORTS {
-        client_scenarios::namespaces(&server.url(), name, transports).await;
+        client_scenarios::namespaces(rt, &server.url(), name, transports).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamic_auth_and_disconnect_by_node_server() {
+async fn dynamic_auth_and_disconnect_by_node_server<R: TestRuntime>(rt: R) {
     let server = NodeServer::start(0).await;
     for (name, transports) in TRANSPORTS {
-        client_scenarios::dynamic_auth_and_server_disconnect(&server.url(), name, transports).await;
+        client_scenarios::dynamic_auth_and_server_disconnect(rt, &server.url(), name, transports)
+            .await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ack_timeouts_and_retries_with_node_server() {
+async fn ack_timeouts_and_retries_with_node_server<R: TestRuntime>(rt: R) {
     let server = NodeServer::start(0).await;
     for (name, transports) in TRANSPORTS {
-        client_scenarios::ack_timeouts(&server.url(), name, transports).await;
+        client_scenarios::ack_timeouts(rt, &server.url(), name, transports).await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recovery_with_node_server() {
+async fn recovery_with_node_server<R: TestRuntime>(rt: R) {
     let server = NodeServer::start(0).await;
     for (name, transports) in TRANSPORTS {
-        client_scenarios::recovery(&server.url(), name, transports).await;
+        client_scenarios::recovery(rt, &server.url(), name, transports).await;
     }
 }
 
 /// The server dies mid-session and comes back on the same port: the client
 /// reconnects by itself (reporting its attempts), emits made meanwhile are
 /// delivered once, volatile ones are dropped.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_restart_with_node_server() {
+async fn server_restart_with_node_server<R: TestRuntime>(rt: R) {
     let mut server = NodeServer::start(0).await;
     let port = server.port;
     for (name, transports) in TRANSPORTS {
         let client_name = format!("restart-{name}");
-        let socket = runtime_tokio::io(&server.url(), options(transports, &client_name)).unwrap();
+        let socket =
+            socketio::client::io(rt, &server.url(), options(transports, &client_name)).unwrap();
         let mut inbox = Inbox::attach(&socket);
         let events = manager_events(&socket);
         within("connect", socket.connect()).await.unwrap();
@@ -73,7 +69,7 @@ async fn server_restart_with_node_server() {
             "{name}"
         );
 
-        server.kill().await;
+        server.kill();
         let reason = inbox.disconnected().await;
         assert!(reason.will_reconnect(), "{name}: {reason:?}");
         socket.emit("seq", &2).unwrap();
@@ -111,13 +107,15 @@ async fn server_restart_with_node_server() {
 
 /// https and wss: Node's server behind TLS with a certificate of a private
 /// authority the client is told to trust (rustls), over each transport.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_with_node_server() {
+async fn tls_with_node_server<R: TestRuntime>(rt: R) {
     use socketio::client::rustls;
     let key = rcgen::KeyPair::generate().unwrap();
     let params = rcgen::CertificateParams::new(vec![String::from("127.0.0.1")]).unwrap();
     let cert = params.self_signed(&key).unwrap();
-    let dir = std::env::temp_dir().join(format!("sio-tls-{}", std::process::id()));
+    // One folder per test run: the suite runs on each runtime in parallel.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("sio-tls-{}-{run}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.pem()).unwrap();
@@ -145,7 +143,7 @@ async fn tls_with_node_server() {
     for (name, transports) in TRANSPORTS {
         let url = format!("https://127.0.0.1:{}/", server.port);
         let options = options(transports, "tls").tls_config(tls.clone());
-        let socket = runtime_tokio::io(&url, options).unwrap();
+        let socket = socketio::client::io(rt, &url, options).unwrap();
         let mut inbox = Inbox::attach(&socket);
         within("connect over tls", socket.connect()).await.unwrap();
         let welcome = inbox.event("welcome").await;
@@ -161,7 +159,7 @@ async fn tls_with_node_server() {
 
         // The default roots do not trust this certificate: the open fails.
         let untrusted = options_untrusted(transports);
-        let socket = runtime_tokio::io(&url, untrusted).unwrap();
+        let socket = socketio::client::io(rt, &url, untrusted).unwrap();
         let outcome = within("an untrusted certificate", socket.connect()).await;
         assert_eq!(
             outcome,
@@ -175,3 +173,13 @@ async fn tls_with_node_server() {
 fn options_untrusted(transports: socketio::client::Transports) -> socketio::client::ClientOptions {
     options(transports, "untrusted").reconnection(false)
 }
+
+suite::on_each_runtime!(
+    events_acks_and_binary_with_node_server,
+    namespaces_multiplexed_and_refused_by_node_server,
+    dynamic_auth_and_disconnect_by_node_server,
+    ack_timeouts_and_retries_with_node_server,
+    recovery_with_node_server,
+    server_restart_with_node_server,
+    tls_with_node_server,
+);

@@ -9,15 +9,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_channel::mpsc;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use socketio::client::{
     AckError, ClientOptions, ClientSocket, ConnectError, DisconnectReason, ManagerEvent, Transports,
 };
 use socketio::{Binary, Payload};
-use tokio::sync::mpsc;
-
-/// The longest any single step may take.
-pub const WAIT: Duration = Duration::from_secs(10);
+use suite::TestRuntime;
+pub use suite::{within, WAIT};
 
 /// The transports every scenario runs over, with their names.
 pub const TRANSPORTS: [(&str, Transports); 3] = [
@@ -35,13 +35,6 @@ pub fn options(transports: Transports, name: &str) -> ClientOptions {
         .timeout(Duration::from_secs(5))
         .auth(&json!({ "name": name }))
         .unwrap()
-}
-
-/// Awaits `future` for at most [`WAIT`], naming `what` if it does not end.
-pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(WAIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
 }
 
 /// What a socket received and what happened to it, in order.
@@ -62,15 +55,15 @@ pub struct Inbox {
 impl Inbox {
     /// Listens to every event and lifecycle change of `socket`.
     pub fn attach(socket: &ClientSocket) -> Inbox {
-        let (sender, receiver) = mpsc::unbounded_channel();
+        let (sender, receiver) = mpsc::unbounded();
         let events = sender.clone();
         socket.on_any(move |_, event, payload| {
-            let _ = events.send(Seen::Event(event, payload));
+            let _ = events.unbounded_send(Seen::Event(event, payload));
             async {}
         });
         let connects = sender.clone();
         socket.on_connect(move |socket| {
-            let _ = connects.send(Seen::Connect {
+            let _ = connects.unbounded_send(Seen::Connect {
                 recovered: socket.recovered(),
                 id: socket.id().unwrap_or_default(),
             });
@@ -78,11 +71,11 @@ impl Inbox {
         });
         let errors = sender.clone();
         socket.on_connect_error(move |_, error| {
-            let _ = errors.send(Seen::ConnectError(error));
+            let _ = errors.unbounded_send(Seen::ConnectError(error));
             async {}
         });
         socket.on_disconnect(move |_, reason| {
-            let _ = sender.send(Seen::Disconnect(reason));
+            let _ = sender.unbounded_send(Seen::Disconnect(reason));
             async {}
         });
         Inbox {
@@ -96,18 +89,22 @@ impl Inbox {
             let seen = self.stash.remove(i);
             return pick(&seen).unwrap();
         }
-        let waiting = tokio::time::timeout(WAIT, async {
+        let receiver = &mut self.receiver;
+        let stash = &mut self.stash;
+        let waiting = async {
             loop {
-                let seen = self.receiver.recv().await.expect("socket gone");
+                let seen = receiver.next().await.expect("socket gone");
                 if let Some(found) = pick(&seen) {
                     return found;
                 }
-                self.stash.push(seen);
+                stash.push(seen);
             }
-        });
-        match waiting.await {
-            Ok(found) => found,
-            Err(_) => panic!(
+        };
+        let deadline = async_io::Timer::after(WAIT);
+        futures_util::pin_mut!(waiting);
+        match futures_util::future::select(waiting, deadline).await {
+            futures_util::future::Either::Left((found, _)) => found,
+            futures_util::future::Either::Right(_) => panic!(
                 "timed out waiting for {what}; seen meanwhile: {:?}",
                 self.stashed_events()
             ),
@@ -212,11 +209,16 @@ struct Back {
 /// Events both ways, acks both ways, binary nested in objects, headers,
 /// query and auth reaching the server, volatile emits while connected,
 /// `on_any`, and (for `upgrade`) the move to WebSocket.
-pub async fn events_and_acks(url: &str, transport: &str, transports: Transports) {
+pub async fn events_and_acks<R: TestRuntime>(
+    rt: R,
+    url: &str,
+    transport: &str,
+    transports: Transports,
+) {
     let options = options(transports, "events")
         .extra_header("x-test", "yes")
         .query("q", "7");
-    let socket = runtime_tokio::io(url, options).unwrap();
+    let socket = socketio::client::io(rt, url, options).unwrap();
     let mut inbox = Inbox::attach(&socket);
     socket.on(
         "question",
@@ -298,8 +300,8 @@ pub async fn events_and_acks(url: &str, transport: &str, transports: Transports)
 
 /// Two namespaces over one connection (the Manager), a middleware's
 /// refusal with its message and data.
-pub async fn namespaces(url: &str, transport: &str, transports: Transports) {
-    let main = runtime_tokio::io(url, options(transports, "main")).unwrap();
+pub async fn namespaces<R: TestRuntime>(rt: R, url: &str, transport: &str, transports: Transports) {
+    let main = socketio::client::io(rt, url, options(transports, "main")).unwrap();
     let admin = main
         .manager()
         .socket_with_auth("/admin", &json!({ "token": "secret" }))
@@ -315,7 +317,8 @@ pub async fn namespaces(url: &str, transport: &str, transports: Transports) {
     assert_ne!(main.id(), admin.id());
 
     // A refusal is final and carries the middleware's message and data.
-    let intruder = runtime_tokio::io(
+    let intruder = socketio::client::io(
+        rt,
         &format!("{}admin", url),
         options(transports, "intruder").reconnection(false),
     )
@@ -333,7 +336,8 @@ pub async fn namespaces(url: &str, transport: &str, transports: Transports) {
 
 /// The auth callback runs before every CONNECT; a server-side disconnect
 /// is final until `connect` is called again.
-pub async fn dynamic_auth_and_server_disconnect(
+pub async fn dynamic_auth_and_server_disconnect<R: TestRuntime>(
+    rt: R,
     url: &str,
     transport: &str,
     transports: Transports,
@@ -348,7 +352,7 @@ pub async fn dynamic_auth_and_server_disconnect(
         };
         async move { json!({ "name": "dynamic", "n": n }) }
     });
-    let socket = runtime_tokio::io(url, options).unwrap();
+    let socket = socketio::client::io(rt, url, options).unwrap();
     let mut inbox = Inbox::attach(&socket);
     within("connect", socket.connect()).await.unwrap();
     assert_eq!(inbox.event("welcome").await[0]["auth"]["n"], json!(1));
@@ -370,9 +374,14 @@ pub async fn dynamic_auth_and_server_disconnect(
 
 /// A server that never answers: the ack times out, and with `retries`
 /// the event is sent `retries + 1` times before failing.
-pub async fn ack_timeouts(url: &str, transport: &str, transports: Transports) {
+pub async fn ack_timeouts<R: TestRuntime>(
+    rt: R,
+    url: &str,
+    transport: &str,
+    transports: Transports,
+) {
     let socket =
-        runtime_tokio::io(url, options(transports, &format!("never-{transport}"))).unwrap();
+        socketio::client::io(rt, url, options(transports, &format!("never-{transport}"))).unwrap();
     within("connect", socket.connect()).await.unwrap();
     let answer = within(
         "timeout",
@@ -386,7 +395,7 @@ pub async fn ack_timeouts(url: &str, transport: &str, transports: Transports) {
     let retrying = options(transports, &name)
         .ack_timeout(Duration::from_millis(150))
         .retries(2);
-    let socket = runtime_tokio::io(url, retrying).unwrap();
+    let socket = socketio::client::io(rt, url, retrying).unwrap();
     within("connect", socket.connect()).await.unwrap();
     let answer = within(
         "retries",
@@ -405,8 +414,8 @@ pub async fn ack_timeouts(url: &str, transport: &str, transports: Transports) {
 /// Connection state recovery: the server drops the connection and emits
 /// while the client is away; the client reconnects with the same id and
 /// receives the missed events once, in order.
-pub async fn recovery(url: &str, transport: &str, transports: Transports) {
-    let socket = runtime_tokio::io(url, options(transports, "recovery")).unwrap();
+pub async fn recovery<R: TestRuntime>(rt: R, url: &str, transport: &str, transports: Transports) {
+    let socket = socketio::client::io(rt, url, options(transports, "recovery")).unwrap();
     let mut inbox = Inbox::attach(&socket);
     within("connect", socket.connect()).await.unwrap();
     let (recovered, first_id) = inbox.connected().await;

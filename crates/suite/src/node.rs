@@ -1,0 +1,127 @@
+//! The official JavaScript packages of `interop/` (npm, pinned), for the
+//! interop suites: scripts that print a verdict, and the official server.
+//! Runtime-neutral: processes are std's, waited for on `smol::unblock`'s
+//! threads, which any executor can await.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `interop/` folder, with its npm packages installed.
+pub fn interop_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
+    assert!(
+        dir.join("node_modules/socket.io-client").is_dir()
+            && dir.join("node_modules/socket.io").is_dir(),
+        "the interop tests need the npm packages: run `npm ci` in {} (scripts/test does)",
+        dir.display()
+    );
+    dir
+}
+
+/// Runs `node <script> <args…>` in `interop/` for at most 20 s; the script
+/// prints `ok` and exits 0 when its checks hold, otherwise `FAIL <why>`.
+/// `what` names the run in the error.
+pub async fn run_script(script: &str, args: &[String], what: &str) -> Result<(), String> {
+    let mut child = Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(interop_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start node (the interop tests need Node.js on PATH): {e}"))?;
+    let what = what.to_owned();
+    smol::unblock(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("{what}: node did not finish"));
+                }
+            }
+        }
+        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if output.status.success() && stdout.trim() == "ok" {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what}: {}{}",
+                stdout.trim(),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    })
+    .await
+}
+
+/// The official socket.io server of `interop/server.mjs`, killed when
+/// dropped.
+pub struct NodeServer {
+    child: Child,
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+}
+
+impl NodeServer {
+    /// Starts the server on `port` (0: any free port) and waits until it
+    /// listens.
+    pub async fn start(port: u16) -> NodeServer {
+        NodeServer::start_with(port, &[]).await
+    }
+
+    /// [`NodeServer::start`] with more arguments for `server.mjs`.
+    pub async fn start_with(port: u16, args: &[String]) -> NodeServer {
+        let mut child = Command::new("node")
+            .arg("server.mjs")
+            .arg(port.to_string())
+            .args(args)
+            .current_dir(interop_dir())
+            // The server exits when its stdin closes: with this process.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("cannot start node (the interop tests need Node.js on PATH)");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let line = crate::within(
+            "the node server to listen",
+            smol::unblock(move || {
+                let mut line = String::new();
+                BufReader::new(stdout).read_line(&mut line).map(|_| line)
+            }),
+        )
+        .await
+        .expect("reading the node server's output");
+        let port = line
+            .strip_prefix("listening ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected output from the node server: {line:?}"));
+        NodeServer { child, port }
+    }
+
+    /// The server's URL for the main namespace.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server and waits until it is gone (its port is free).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -9,7 +9,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use socketio::{ClientRuntime, HttpHandler};
+use futures_util::future::{AbortHandle, Abortable};
+use socketio::{ClientRuntime, HttpHandler, Runtime};
 
 pub mod node;
 
@@ -18,9 +19,35 @@ pub trait TestRuntime: ClientRuntime + Copy {
     /// Runs `future` to completion on a fresh instance of the runtime.
     fn block_on<F: Future>(future: F) -> F::Output;
 
-    /// Serves `handler` on 127.0.0.1 (a free port) in the background;
-    /// returns the address.
-    fn serve(self, handler: impl HttpHandler) -> impl Future<Output = SocketAddr>;
+    /// Serves `handler` on `addr` (port 0: a free one) in the background;
+    /// returns the address bound and a handle that stops accepting
+    /// connections (those already accepted go on).
+    fn serve_at(
+        self,
+        addr: SocketAddr,
+        handler: impl HttpHandler,
+    ) -> impl Future<Output = (SocketAddr, AbortHandle)> + Send;
+
+    /// Serves `handler` on 127.0.0.1 (a free port) in the background for
+    /// the rest of the test; returns the address.
+    fn serve(self, handler: impl HttpHandler) -> impl Future<Output = SocketAddr> + Send {
+        async move {
+            let any = SocketAddr::from(([127, 0, 0, 1], 0));
+            self.serve_at(any, handler).await.0
+        }
+    }
+}
+
+/// Runs `future` on `runtime` until it ends or `AbortHandle::abort`.
+fn spawn_abortable<R: Runtime>(
+    runtime: R,
+    future: impl Future<Output = std::io::Result<()>> + Send + 'static,
+) -> AbortHandle {
+    let (handle, registration) = AbortHandle::new_pair();
+    runtime.spawn(Box::pin(async move {
+        let _ = Abortable::new(future, registration).await;
+    }));
+    handle
 }
 
 impl TestRuntime for runtime_tokio::TokioRuntime {
@@ -33,11 +60,17 @@ impl TestRuntime for runtime_tokio::TokioRuntime {
             .block_on(future)
     }
 
-    async fn serve(self, handler: impl HttpHandler) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    async fn serve_at(
+        self,
+        addr: SocketAddr,
+        handler: impl HttpHandler,
+    ) -> (SocketAddr, AbortHandle) {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(runtime_tokio::serve(listener, handler));
-        addr
+        (
+            addr,
+            spawn_abortable(self, runtime_tokio::serve(listener, handler)),
+        )
     }
 }
 
@@ -46,16 +79,27 @@ impl TestRuntime for runtime_smol::SmolRuntime {
         smol::block_on(future)
     }
 
-    async fn serve(self, handler: impl HttpHandler) -> SocketAddr {
-        let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    async fn serve_at(
+        self,
+        addr: SocketAddr,
+        handler: impl HttpHandler,
+    ) -> (SocketAddr, AbortHandle) {
+        let listener = smol::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        smol::spawn(runtime_smol::serve(listener, handler)).detach();
-        addr
+        (
+            addr,
+            spawn_abortable(self, runtime_smol::serve(listener, handler)),
+        )
     }
 }
 
 /// The longest any single step of a suite may take.
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Completes after `duration` (an `async-io` timer: any executor).
+pub async fn sleep(duration: Duration) {
+    async_io::Timer::after(duration).await;
+}
 
 /// Awaits `future` for at most [`WAIT`], naming `what` if it does not end.
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {

@@ -11,12 +11,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use runtime_tokio::TokioRuntime;
+use futures_channel::mpsc;
+use futures_util::{FutureExt, StreamExt};
 use socketio::{
     AckError, Args, Binary, ConnectError, ConnectRequest, Data, EventError, Payload, SocketIo,
     SocketIoConfig,
 };
-use tokio::net::TcpListener;
+use suite::{sleep, TestRuntime};
 
 fn welcome(socket: &socketio::SocketRef) -> Payload {
     let nsp = serde_json::to_string(socket.namespace()).unwrap();
@@ -95,7 +96,7 @@ fn register_typed_and_middleware(socket: &socketio::SocketRef, main: &socketio::
 
 /// Dynamic namespaces `/workspace-<n>` with a parent middleware and a
 /// broadcast on the parent.
-fn register_workspaces(io: &SocketIo<TokioRuntime>) {
+fn register_workspaces<R: TestRuntime>(io: &SocketIo<R>) {
     let workspaces = io.dynamic_namespace("/workspace-*", |request| {
         request.namespace().starts_with("/workspace-")
     });
@@ -121,8 +122,8 @@ fn register_workspaces(io: &SocketIo<TokioRuntime>) {
     });
 }
 
-async fn start_server(reasons: Reasons) -> SocketAddr {
-    let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
+async fn start_server<R: TestRuntime>(rt: R, reasons: Reasons) -> SocketAddr {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
     register_workspaces(&io);
     let main = io.of("/");
     io.on_connection("/", move |socket| {
@@ -262,7 +263,6 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
             socket.on("start-vote", move |_, _: Payload, _| {
                 let everyone = everyone.clone();
                 async move {
-                    use futures_util::StreamExt;
                     let answers = everyone
                         .timeout(Duration::from_secs(2))
                         .emit_with_ack("vote", Payload::default())
@@ -295,10 +295,7 @@ async fn start_server(reasons: Reasons) -> SocketAddr {
             .await
             .unwrap();
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(runtime_tokio::serve(listener, io));
-    addr
+    rt.serve(io).await
 }
 
 async fn run_scenario(addr: SocketAddr, scenario: &str, transport: &str) -> Result<(), String> {
@@ -306,10 +303,9 @@ async fn run_scenario(addr: SocketAddr, scenario: &str, transport: &str) -> Resu
     node::run_script("client.mjs", &args, &format!("{scenario} over {transport}")).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_js_client_scenarios() {
+async fn official_js_client_scenarios<R: TestRuntime>(rt: R) {
     let reasons = Reasons::default();
-    let addr = start_server(reasons.clone()).await;
+    let addr = start_server(rt, reasons.clone()).await;
     let mut failures = Vec::new();
     let scenarios = [
         "echo",
@@ -356,10 +352,10 @@ async fn official_js_client_scenarios() {
 /// A server with connection state recovery: on `start`, tick 1 goes to the
 /// room `ticks` at once, ticks 2 and 3 a little later, while the client is
 /// away.
-async fn start_recovery_server() -> SocketAddr {
+async fn start_recovery_server<R: TestRuntime>(rt: R) -> SocketAddr {
     let mut config = SocketIoConfig::default();
     config.recovery = Some(socketio::RecoveryConfig::default());
-    let io = SocketIo::new(TokioRuntime, config);
+    let io = SocketIo::new(rt, config);
     let main = io.of("/");
     io.on_connection("/", move |socket| {
         let main = main.clone();
@@ -375,25 +371,21 @@ async fn start_recovery_server() -> SocketAddr {
                 let main = main.clone();
                 async move {
                     main.to("ticks").emit("tick", &1).await.unwrap();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    rt.spawn(Box::pin(async move {
+                        sleep(Duration::from_millis(300)).await;
                         for n in [2, 3] {
                             main.to("ticks").emit("tick", &n).await.unwrap();
                         }
-                    });
+                    }));
                 }
             });
         }
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(runtime_tokio::serve(listener, io));
-    addr
+    rt.serve(io).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_js_client_recovers_missed_packets() {
-    let addr = start_recovery_server().await;
+async fn official_js_client_recovers_missed_packets<R: TestRuntime>(rt: R) {
+    let addr = start_recovery_server(rt).await;
     let mut failures = Vec::new();
     for transport in ["websocket", "polling", "upgrade"] {
         if let Err(failure) = run_scenario(addr, "recovery", transport).await {
@@ -405,18 +397,19 @@ async fn official_js_client_recovers_missed_packets() {
 
 /// One generation of a restartable server: it greets every socket with its
 /// generation number and asks the test to restart it on `restart-please`.
-fn restartable_server(
+fn restartable_server<R: TestRuntime>(
+    rt: R,
     generation: u32,
-    restart: tokio::sync::mpsc::UnboundedSender<()>,
-) -> SocketIo<TokioRuntime> {
-    let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
+    restart: mpsc::UnboundedSender<()>,
+) -> SocketIo<R> {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
     io.on_connection("/", move |socket| {
         let restart = restart.clone();
         async move {
             socket.on("restart-please", move |_, _: Payload, _| {
                 let restart = restart.clone();
                 async move {
-                    let _ = restart.send(());
+                    let _ = restart.unbounded_send(());
                 }
             });
             socket.emit("generation", &generation).await.unwrap();
@@ -425,33 +418,43 @@ fn restartable_server(
     io
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_js_client_reconnects_after_a_server_restart() {
-    let (restart_tx, mut restart_rx) = tokio::sync::mpsc::unbounded_channel();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let supervisor = tokio::spawn(async move {
-        let mut generation = 1;
-        let mut io = restartable_server(generation, restart_tx.clone());
-        let mut serving = tokio::spawn(runtime_tokio::serve(listener, io.clone()));
-        while restart_rx.recv().await.is_some() {
-            // Stop: close every session, stop accepting, wait a moment.
-            io.close().await;
-            serving.abort();
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            // Start a new generation on the same port.
-            generation += 1;
-            io = restartable_server(generation, restart_tx.clone());
-            let listener = TcpListener::bind(addr).await.unwrap();
-            serving = tokio::spawn(runtime_tokio::serve(listener, io.clone()));
-        }
-    });
+async fn official_js_client_reconnects_after_a_server_restart<R: TestRuntime>(rt: R) {
+    let (restart_tx, mut restart_rx) = mpsc::unbounded();
+    let mut generation = 1;
+    let mut io = restartable_server(rt, generation, restart_tx.clone());
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (addr, mut serving) = rt.serve_at(any, io.clone()).await;
+    let (stop, stopped) = futures_util::future::AbortHandle::new_pair();
+    rt.spawn(Box::pin(
+        futures_util::future::Abortable::new(
+            async move {
+                while restart_rx.next().await.is_some() {
+                    // Stop: close every session, stop accepting, wait a moment.
+                    io.close().await;
+                    serving.abort();
+                    sleep(Duration::from_millis(300)).await;
+                    // Start a new generation on the same port.
+                    generation += 1;
+                    io = restartable_server(rt, generation, restart_tx.clone());
+                    serving = rt.serve_at(addr, io.clone()).await.1;
+                }
+            },
+            stopped,
+        )
+        .map(|_| ()),
+    ));
     let mut failures = Vec::new();
     for transport in ["websocket", "polling", "upgrade"] {
         if let Err(failure) = run_scenario(addr, "restart", transport).await {
             failures.push(failure);
         }
     }
-    supervisor.abort();
+    stop.abort();
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+suite::on_each_runtime!(
+    official_js_client_scenarios,
+    official_js_client_recovers_missed_packets,
+    official_js_client_reconnects_after_a_server_restart,
+);

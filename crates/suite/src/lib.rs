@@ -13,6 +13,7 @@ use futures_util::future::{AbortHandle, Abortable};
 use socketio::{ClientRuntime, HttpHandler, Runtime};
 
 pub mod node;
+pub mod raw;
 
 /// A runtime the suites run on.
 pub trait TestRuntime: ClientRuntime + Copy {
@@ -103,8 +104,13 @@ pub async fn sleep(duration: Duration) {
 
 /// Awaits `future` for at most [`WAIT`], naming `what` if it does not end.
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
+    within_for(WAIT, what, future).await
+}
+
+/// Awaits `future` for at most `limit`, naming `what` if it does not end.
+pub async fn within_for<F: Future>(limit: Duration, what: &str, future: F) -> F::Output {
     let deadline = async {
-        async_io::Timer::after(WAIT).await;
+        async_io::Timer::after(limit).await;
         panic!("timed out: {what}");
     };
     futures_util::pin_mut!(future);

@@ -5,28 +5,31 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_tungstenite::tokio::connect_async;
 use async_tungstenite::tungstenite::Message;
+use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http_body_util::{BodyExt, Full};
-use runtime_tokio::TokioRuntime;
 use socketio::engine::{EngineConfig, EngineServer};
-use tokio::net::{TcpListener, TcpStream};
+use suite::raw::{get, websocket};
+use suite::{sleep, within_for, TestRuntime};
+
+/// The bound of each of these tests.
+const LIMIT: Duration = Duration::from_secs(20);
 
 /// A server whose application floods every session with 64 KiB messages
 /// until sending fails, and counts how many it managed to queue.
-async fn start_flooding_server(
+async fn start_flooding_server<R: TestRuntime>(
+    rt: R,
     sent: Arc<AtomicUsize>,
     finished: Arc<AtomicUsize>,
-) -> (std::net::SocketAddr, EngineServer<TokioRuntime>) {
+) -> (std::net::SocketAddr, EngineServer<R>) {
     let mut config = EngineConfig::default();
     config.protocol.ping_interval = Duration::from_millis(300);
     config.protocol.ping_timeout = Duration::from_millis(200);
     config.ws_queue = 64;
-    let engine = EngineServer::new(TokioRuntime, config, move |mut socket| {
+    let engine = EngineServer::new(rt, config, move |mut socket| {
         let (sent, finished) = (sent.clone(), finished.clone());
-        tokio::spawn(async move {
+        rt.spawn(Box::pin(async move {
             let chunk = Bytes::from(vec![7u8; 64 * 1024]);
             while socket.send(chunk.clone().into()).await.is_ok() {
                 sent.fetch_add(1, Ordering::SeqCst);
@@ -35,27 +38,24 @@ async fn start_flooding_server(
                 }
             }
             finished.fetch_add(1, Ordering::SeqCst);
-        });
+        }));
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(runtime_tokio::serve(listener, engine.clone()));
+    let addr = rt.serve(engine.clone()).await;
     (addr, engine)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_websocket_client_that_never_reads_is_dropped_with_bounded_memory() {
+async fn a_websocket_client_that_never_reads_is_dropped_with_bounded_memory<R: TestRuntime>(rt: R) {
     let test = async {
         let sent = Arc::new(AtomicUsize::new(0));
         let finished = Arc::new(AtomicUsize::new(0));
-        let (addr, engine) = start_flooding_server(sent.clone(), finished.clone()).await;
-        let url = format!("ws://{addr}/engine.io/?EIO=4&transport=websocket");
+        let (addr, engine) = start_flooding_server(rt, sent.clone(), finished.clone()).await;
+        let path = "/engine.io/?EIO=4&transport=websocket";
         // Connects, then never reads a byte.
-        let (_stalled, _) = connect_async(url.as_str()).await.unwrap();
+        let _stalled = websocket(rt, addr, path).await;
         // The session ends on its own: its writer queue fills, then (with no
         // pong) the heartbeat closes it.
         while finished.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            sleep(Duration::from_millis(20)).await;
         }
         // What was queued is bounded by the queues, not by what the
         // application tried to send: 64 frames + the session buffer + the
@@ -66,7 +66,7 @@ async fn a_websocket_client_that_never_reads_is_dropped_with_bounded_memory() {
             "{queued} messages queued for a client that never reads"
         );
         // A well-behaved client is served meanwhile and afterwards.
-        let (mut reader, _) = connect_async(url.as_str()).await.unwrap();
+        let mut reader = websocket(rt, addr, path).await;
         let Some(Ok(Message::Text(open))) = reader.next().await else {
             panic!("no handshake")
         };
@@ -78,73 +78,42 @@ async fn a_websocket_client_that_never_reads_is_dropped_with_bounded_memory() {
         drop(reader);
         // Every session is eventually gone.
         while engine.session_count() > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            sleep(Duration::from_millis(20)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(20), test)
-        .await
-        .expect("test timed out");
+    within_for(LIMIT, "the test", test).await;
 }
 
-async fn get(addr: std::net::SocketAddr, query: &str) -> (u16, Bytes) {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let request = hyper::Request::builder()
-        .uri(format!("/engine.io/?{query}"))
-        .header("host", "127.0.0.1")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        response.into_body().collect().await.unwrap().to_bytes(),
-    )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_of_handshakes_expires_and_the_server_keeps_serving() {
+async fn a_flood_of_handshakes_expires_and_the_server_keeps_serving<R: TestRuntime>(rt: R) {
     let test = async {
         let mut config = EngineConfig::default();
         config.protocol.ping_interval = Duration::from_millis(300);
         config.protocol.ping_timeout = Duration::from_millis(200);
-        let engine = EngineServer::new(TokioRuntime, config, |_| {});
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(runtime_tokio::serve(listener, engine.clone()));
-        // 500 handshakes that never come back.
-        let floods: Vec<_> = (0..500)
-            .map(|_| tokio::spawn(async move { get(addr, "EIO=4&transport=polling").await }))
-            .collect();
-        for flood in floods {
-            assert_eq!(flood.await.unwrap().0, 200);
+        let engine = EngineServer::new(rt, config, |_| {});
+        let addr = rt.serve(engine.clone()).await;
+        // 500 handshakes that never come back, all at once.
+        let handshake = "/engine.io/?EIO=4&transport=polling";
+        let floods = (0..500).map(|_| get(rt, addr, handshake));
+        for (status, _) in futures_util::future::join_all(floods).await {
+            assert_eq!(status, 200);
         }
         // Never more sessions than handshakes (the earliest may already have
         // expired while the flood went on).
         assert!(engine.session_count() <= 500);
         // Still serving.
-        let (status, body) = get(addr, "EIO=4&transport=polling").await;
+        let (status, body) = get(rt, addr, handshake).await;
         assert_eq!((status, body[0]), (200, b'0'));
         // Abandoned sessions expire with the heartbeat (300 + 200 ms).
         while engine.session_count() > 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            sleep(Duration::from_millis(20)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(20), test)
-        .await
-        .expect("test timed out");
+    within_for(LIMIT, "the test", test).await;
 }
 
 /// Opens a Socket.IO connection over WebSocket and joins `/`.
-async fn sio_client(
-    addr: std::net::SocketAddr,
-) -> async_tungstenite::WebSocketStream<async_tungstenite::tokio::ConnectStream> {
-    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-    let (mut ws, _) = connect_async(url).await.unwrap();
+async fn sio_client<R: TestRuntime>(rt: R, addr: std::net::SocketAddr) -> WebSocketStream<R::Tcp> {
+    let mut ws = websocket(rt, addr, "/socket.io/?EIO=4&transport=websocket").await;
     let open = ws.next().await.unwrap().unwrap();
     assert!(open.to_text().unwrap().starts_with("0{"));
     ws.send(Message::text("40")).await.unwrap();
@@ -153,20 +122,17 @@ async fn sio_client(
     ws
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_socketio_packets_close_only_their_connection() {
+async fn malformed_socketio_packets_close_only_their_connection<R: TestRuntime>(rt: R) {
     use socketio::{Payload, SocketIo, SocketIoConfig};
     let test = async {
-        let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
+        let io = SocketIo::new(rt, SocketIoConfig::default());
         io.on_connection("/", |socket| async move {
             socket.on("echo", |socket, payload: Payload, _| async move {
                 let _ = socket.emit_payload("echo", payload).await;
             });
         });
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(runtime_tokio::serve(listener, io));
-        let mut good = sio_client(addr).await;
+        let addr = rt.serve(io).await;
+        let mut good = sio_client(rt, addr).await;
         let bad_inputs = [
             Message::text(r#"42["unterminated"#),
             Message::text(r#"42/never-joined,["x"]"#),
@@ -177,7 +143,7 @@ async fn malformed_socketio_packets_close_only_their_connection() {
         ];
         for bad in bad_inputs {
             let shown = format!("{bad:?}");
-            let mut ws = sio_client(addr).await;
+            let mut ws = sio_client(rt, addr).await;
             ws.send(bad).await.unwrap();
             // The server ends that connection: a close frame, then the end.
             loop {
@@ -200,7 +166,11 @@ async fn malformed_socketio_packets_close_only_their_connection() {
             assert_eq!(echoed, r#"42["echo",1]"#, "after {shown}");
         }
     };
-    tokio::time::timeout(Duration::from_secs(20), test)
-        .await
-        .expect("test timed out");
+    within_for(LIMIT, "the test", test).await;
 }
+
+suite::on_each_runtime!(
+    a_websocket_client_that_never_reads_is_dropped_with_bounded_memory,
+    a_flood_of_handshakes_expires_and_the_server_keeps_serving,
+    malformed_socketio_packets_close_only_their_connection,
+);

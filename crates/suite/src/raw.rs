@@ -28,6 +28,18 @@ pub async fn websocket<R: ClientRuntime>(
 
 /// `GET path_and_query` on `addr`: the status and the body.
 pub async fn get<R: ClientRuntime>(rt: R, addr: SocketAddr, path_and_query: &str) -> (u16, Bytes) {
+    request(rt, addr, "GET", path_and_query, &[], Bytes::new()).await
+}
+
+/// One HTTP/1.1 request on a fresh connection: the status and the body.
+pub async fn request<R: ClientRuntime>(
+    rt: R,
+    addr: SocketAddr,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> (u16, Bytes) {
     let stream = rt
         .connect_tcp(addr.ip().to_string(), addr.port())
         .await
@@ -38,11 +50,14 @@ pub async fn get<R: ClientRuntime>(rt: R, addr: SocketAddr, path_and_query: &str
     rt.spawn(Box::pin(async move {
         let _ = connection.await;
     }));
-    let request = hyper::Request::builder()
+    let mut request = hyper::Request::builder()
+        .method(method)
         .uri(path_and_query)
-        .header("host", addr.to_string())
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+        .header("host", addr.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(body.into())).unwrap();
     let response = sender.send_request(request).await.unwrap();
     let status = response.status().as_u16();
     (

@@ -20,7 +20,6 @@ use std::time::Duration;
 // Everything an adapter names comes from `socketio::adapter`: an adapter
 // crate depends on `socketio` alone.
 use futures_util::StreamExt;
-use runtime_tokio::TokioRuntime;
 use socketio::adapter::{
     oneshot, Adapter, AdapterError, AdapterFactory, AdapterFuture, BroadcastOptions, LocalAdapter,
     LocalNamespace, Packet, RemoteSocket, Room, Sid,
@@ -28,7 +27,7 @@ use socketio::adapter::{
 use socketio::{
     AckStream, Args, BroadcastError, Data, Payload, ServerAck, SocketIo, SocketIoConfig,
 };
-use tokio::net::TcpListener;
+use suite::{within_for, TestRuntime};
 
 /// The in-process broker: every live adapter, by namespace name. Held
 /// weakly, so a dropped server leaves the bus on its own.
@@ -213,9 +212,11 @@ impl Adapter for BusAdapter {
                 let (event, payload) = (event.clone(), payload.clone());
                 // The peer's handlers run in a task of their own, as they
                 // would on the peer: never in (nor blocking) the emitter's.
-                tokio::spawn(async move {
+                // Spawned on the server's runtime, whichever it is.
+                let runtime = namespace.runtime().clone();
+                runtime.spawn(Box::pin(async move {
                     namespace.deliver_server_event(&event, payload, reply).await;
-                });
+                }));
                 answers.push(answer);
             }
             let Some(timeout) = ack_timeout else {
@@ -224,12 +225,13 @@ impl Adapter for BusAdapter {
             // A dropped sender (no handler answered) is a peer that will
             // never answer: reported as the timeout it would end in.
             let all = futures_util::future::join_all(answers);
-            match tokio::time::timeout(timeout, all).await {
-                Ok(answers) => answers
+            let deadline = self.local.namespace().sleep(timeout);
+            match futures_util::future::select(all, deadline).await {
+                futures_util::future::Either::Left((answers, _)) => answers
                     .into_iter()
                     .map(|answer| answer.map_err(|_| AdapterError::Timeout))
                     .collect(),
-                Err(_) => Err(AdapterError::Timeout),
+                futures_util::future::Either::Right(_) => Err(AdapterError::Timeout),
             }
         })
     }
@@ -271,16 +273,16 @@ impl AdapterFactory for BusFactory {
 
 /// One server of the cluster. `own_runs` counts how often its own
 /// server-side `whoami` handler ran.
-struct Server {
-    io: SocketIo<TokioRuntime>,
+struct Server<R: TestRuntime> {
+    io: SocketIo<R>,
     addr: SocketAddr,
     own_runs: Arc<AtomicUsize>,
 }
 
-async fn start_server(name: &'static str, bus: &Arc<Bus>) -> Server {
+async fn start_server<R: TestRuntime>(rt: R, name: &'static str, bus: &Arc<Bus>) -> Server<R> {
     let mut config = SocketIoConfig::default();
     config.adapter = Arc::new(BusFactory { bus: bus.clone() });
-    let io = SocketIo::new(TokioRuntime, config);
+    let io = SocketIo::new(rt, config);
     let main = io.of("/");
     let own_runs = Arc::new(AtomicUsize::new(0));
     let runs = own_runs.clone();
@@ -307,9 +309,7 @@ async fn start_server(name: &'static str, bus: &Arc<Bus>) -> Server {
             handlers(&socket, main, name);
         }
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(runtime_tokio::serve(listener, io.clone()));
+    let addr = rt.serve(io.clone()).await;
     Server { io, addr, own_runs }
 }
 
@@ -437,16 +437,16 @@ fn handlers(socket: &socketio::SocketRef, main: socketio::NamespaceRef, name: &'
 }
 
 /// Two fresh servers on a fresh bus, so no scenario sees another's sockets.
-async fn cluster() -> (Server, Server) {
+async fn cluster<R: TestRuntime>(rt: R) -> (Server<R>, Server<R>) {
     let bus = Arc::new(Bus::default());
-    let a = start_server("A", &bus).await;
-    let b = start_server("B", &bus).await;
+    let a = start_server(rt, "A", &bus).await;
+    let b = start_server(rt, "B", &bus).await;
     (a, b)
 }
 
-async fn run_scenario(
-    a: &Server,
-    b: &Server,
+async fn run_scenario<R: TestRuntime>(
+    a: &Server<R>,
+    b: &Server<R>,
     scenario: &str,
     transport: &str,
 ) -> Result<(), String> {
@@ -464,8 +464,7 @@ async fn run_scenario(
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_act_as_one_cluster_for_the_official_js_client() {
+async fn two_servers_act_as_one_cluster_for_the_official_js_client<R: TestRuntime>(rt: R) {
     let runs = [
         ("shout", "websocket"),
         ("shout", "polling"),
@@ -477,7 +476,7 @@ async fn two_servers_act_as_one_cluster_for_the_official_js_client() {
     ];
     let mut failures = Vec::new();
     for (scenario, transport) in runs {
-        let (a, b) = cluster().await;
+        let (a, b) = cluster(rt).await;
         if let Err(failure) = run_scenario(&a, &b, scenario, transport).await {
             failures.push(failure);
         }
@@ -496,15 +495,14 @@ async fn two_servers_act_as_one_cluster_for_the_official_js_client() {
 
 /// Server-side events without a client: fire-and-forget delivery, a peer
 /// that keeps the ack without answering, and a server leaving the bus.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_side_emit_times_out_and_servers_leave_the_bus() {
-    let (a, b) = cluster().await;
-    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+async fn server_side_emit_times_out_and_servers_leave_the_bus<R: TestRuntime>(rt: R) {
+    let (a, b) = cluster(rt).await;
+    let (seen_tx, mut seen_rx) = futures_channel::mpsc::unbounded();
     b.io.of("/").on_server_event("note", move |payload, ack| {
         let seen = seen_tx.clone();
         async move {
             assert!(ack.is_none(), "no ack was asked for");
-            let _ = seen.send(payload.first::<String>().unwrap());
+            let _ = seen.unbounded_send(payload.first::<String>().unwrap());
         }
     });
     // Held, never answered: B is alive but silent.
@@ -518,8 +516,8 @@ async fn server_side_emit_times_out_and_servers_leave_the_bus() {
     main.server_side_emit("note", Payload::single("hello").unwrap())
         .await
         .unwrap();
-    let seen = tokio::time::timeout(Duration::from_secs(5), seen_rx.recv()).await;
-    assert_eq!(seen.unwrap().as_deref(), Some("hello"));
+    let seen = within_for(Duration::from_secs(5), "the note", seen_rx.next()).await;
+    assert_eq!(seen.as_deref(), Some("hello"));
     let silent = main
         .server_side_emit_with_ack("silent", Payload::empty(), Duration::from_millis(200))
         .await;
@@ -536,3 +534,8 @@ async fn server_side_emit_times_out_and_servers_leave_the_bus() {
     assert!(answers.is_empty());
     a.io.close().await;
 }
+
+suite::on_each_runtime!(
+    two_servers_act_as_one_cluster_for_the_official_js_client,
+    server_side_emit_times_out_and_servers_leave_the_bus,
+);

@@ -101,3 +101,8 @@ pub async fn serve(listener: TcpListener, handler: impl HttpHandler) -> io::Resu
         smol::spawn(connection).detach();
     }
 }
+
+/// The code of `docs/runtimes.md` compiles as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/runtimes.md")]
+pub struct RuntimesGuide;

@@ -84,22 +84,13 @@ pub async fn listen(addr: impl AsyncToSocketAddrs, handler: impl HttpHandler) ->
 
 /// Serves `handler` on connections accepted from `listener`.
 pub async fn serve(listener: TcpListener, handler: impl HttpHandler) -> io::Result<()> {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) if socketio::http::is_transient_accept_error(&error) => {
-                // Out of file descriptors and the like: back off, keep serving.
-                tracing::warn!(%error, "accept failed");
-                async_io::Timer::after(socketio::http::ACCEPT_BACKOFF).await;
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
+    let listener = &listener;
+    let accept = move || async move {
+        let (stream, peer) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
-        let connection =
-            socketio::http::serve_connection(FuturesIo::new(stream), peer, handler.clone());
-        smol::spawn(connection).detach();
-    }
+        Ok((FuturesIo::new(stream), peer))
+    };
+    socketio::http::accept_and_serve(SmolRuntime, accept, handler).await
 }
 
 /// The code of `docs/runtimes.md` compiles as doc tests.

@@ -85,22 +85,13 @@ pub async fn listen(addr: impl ToSocketAddrs, handler: impl HttpHandler) -> io::
 
 /// Serves `handler` on connections accepted from `listener`.
 pub async fn serve(listener: TcpListener, handler: impl HttpHandler) -> io::Result<()> {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) if socketio::http::is_transient_accept_error(&error) => {
-                // Out of file descriptors and the like: back off, keep serving.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(socketio::http::ACCEPT_BACKOFF).await;
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
+    let listener = &listener;
+    let accept = move || async move {
+        let (stream, peer) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
-        let connection =
-            socketio::http::serve_connection(TokioIo::new(stream), peer, handler.clone());
-        tokio::spawn(connection);
-    }
+        Ok((TokioIo::new(stream), peer))
+    };
+    socketio::http::accept_and_serve(TokioRuntime, accept, handler).await
 }
 
 /// The code of `docs/server.md` compiles and runs as doc tests.

@@ -1030,12 +1030,13 @@ impl<R: RandomSource> ClientConnection<R> {
         });
     }
 
-    /// Fails the awaited acks of a socket that match `which`.
-    fn forget_acks(&mut self, nsp: &Str, socket: &Socket, which: impl Fn(&AwaitedAck) -> bool) {
-        for (id, ack) in &socket.acks {
-            if !which(ack) {
-                continue;
-            }
+    /// Fails these awaited acks of `nsp` and disarms their deadlines.
+    fn fail_acks<'a>(
+        &mut self,
+        nsp: &Str,
+        acks: impl IntoIterator<Item = (&'a AckId, &'a AwaitedAck)>,
+    ) {
+        for (id, ack) in acks {
             if let Some(at) = ack.deadline {
                 self.ack_deadlines.remove(&(at, nsp.clone(), *id));
             }
@@ -1052,7 +1053,7 @@ impl<R: RandomSource> ClientConnection<R> {
     /// retry queue included, and none of their deadlines stays armed (the
     /// next socket of that namespace numbers its acks from 0 again).
     fn forget_socket(&mut self, nsp: &Str, socket: &Socket) {
-        self.forget_acks(nsp, socket, |_| true);
+        self.fail_acks(nsp, &socket.acks);
         for queued in &socket.retry_queue {
             let id = queued.packet.id.unwrap_or(AckId(0));
             if let Some(Some(at)) = queued.in_flight {
@@ -1082,11 +1083,11 @@ impl<R: RandomSource> ClientConnection<R> {
                     .remove(&(at, nsp.clone(), queued.packet.id.unwrap_or(AckId(0))));
             }
         }
-        let snapshot = socket.clone();
-        self.forget_acks(nsp, &snapshot, |ack| ack.sent);
-        if let Some(socket) = self.sockets.get_mut(nsp) {
-            socket.acks.retain(|_, ack| !ack.sent);
-        }
+        let (sent, waiting): (BTreeMap<_, _>, BTreeMap<_, _>) = core::mem::take(&mut socket.acks)
+            .into_iter()
+            .partition(|(_, ack)| ack.sent);
+        socket.acks = waiting;
+        self.fail_acks(nsp, &sent);
     }
 
     fn handle_message(&mut self, now: Instant, message: Message) {

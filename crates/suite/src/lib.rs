@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures_util::future::{AbortHandle, Abortable};
 use socketio::{ClientRuntime, HttpHandler, Runtime};
 
+pub mod fixtures;
 pub mod node;
 pub mod raw;
 

@@ -14,35 +14,8 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use socketio::client::{ClientOptions, ConnectError, ManagerEvent};
 use socketio::{Binary, ConnectRequest, Data, Payload, SocketIo, SocketIoConfig};
+use suite::fixtures::{Back, Receipt, Upload};
 use suite::TestRuntime;
-
-#[derive(serde::Deserialize)]
-struct Upload {
-    name: String,
-    file: Binary,
-    meta: UploadMeta,
-}
-
-#[derive(serde::Deserialize)]
-struct UploadMeta {
-    parts: Vec<Binary>,
-}
-
-/// The answer to "upload": binary nested in objects, as Node's server
-/// sends it.
-#[derive(serde::Serialize)]
-struct Receipt {
-    ok: bool,
-    name: String,
-    size: usize,
-    parts: Vec<usize>,
-    back: Back,
-}
-
-#[derive(serde::Serialize)]
-struct Back {
-    inner: (Binary, Binary),
-}
 
 /// The behaviour of `interop/server.mjs`, on our server.
 async fn start_server<R: TestRuntime>(rt: R) -> String {

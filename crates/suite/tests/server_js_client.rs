@@ -17,6 +17,7 @@ use socketio::{
     AckError, Args, Binary, ConnectError, ConnectRequest, Data, EventError, Payload, SocketIo,
     SocketIoConfig,
 };
+use suite::fixtures::Upload;
 use suite::{sleep, TestRuntime};
 
 fn welcome(socket: &socketio::SocketRef) -> Payload {
@@ -29,18 +30,6 @@ fn welcome(socket: &socketio::SocketRef) -> Payload {
 
 /// The server's disconnect reasons, as its handlers saw them.
 type Reasons = Arc<Mutex<Vec<&'static str>>>;
-
-#[derive(serde::Deserialize)]
-struct Upload {
-    name: String,
-    file: Binary,
-    meta: UploadMeta,
-}
-
-#[derive(serde::Deserialize)]
-struct UploadMeta {
-    parts: Vec<Binary>,
-}
 
 #[derive(serde::Serialize)]
 struct Receipt {

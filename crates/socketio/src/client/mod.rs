@@ -148,12 +148,12 @@ impl Manager {
         endpoint: Endpoint,
         options: &ClientOptions,
     ) -> Manager {
-        let conn = ClientConnection::new(options.protocol_config(), Jitter);
+        let conn = ClientConnection::new(options.protocol.clone(), Jitter);
         let (shared, inputs) = Shared::new(
             Arc::new(RuntimeIo(runtime.clone())),
             endpoint,
             conn,
-            options.timeout,
+            options.protocol.timeout,
         );
         let span = tracing::debug_span!("socketio_client", host = %shared.endpoint.host_header());
         runtime.spawn(Box::pin(tracing::Instrument::instrument(

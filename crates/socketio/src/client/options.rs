@@ -75,20 +75,12 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     pub(crate) path: String,
-    pub(crate) transports: Transports,
-    pub(crate) upgrade: bool,
     pub(crate) auth: Auth,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) query: Vec<(String, String)>,
-    pub(crate) reconnection: bool,
-    pub(crate) reconnection_attempts: Option<u32>,
-    pub(crate) reconnection_delay: Duration,
-    pub(crate) reconnection_delay_max: Duration,
-    pub(crate) randomization_factor: f64,
-    pub(crate) timeout: Duration,
-    pub(crate) ack_timeout: Option<Duration>,
-    pub(crate) retries: u32,
-    pub(crate) max_buffered_packets: usize,
+    /// Reconnection, timeouts, retries, buffers and transports: the
+    /// protocol machine's own settings, whose defaults are Node's.
+    pub(crate) protocol: socketio_proto::client::ClientConfig,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     /// A header that failed to parse, reported by `connect`.
@@ -99,20 +91,10 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             path: String::from("/socket.io"),
-            transports: Transports::ALL,
-            upgrade: true,
             auth: Auth::None,
             headers: Vec::new(),
             query: Vec::new(),
-            reconnection: true,
-            reconnection_attempts: None,
-            reconnection_delay: Duration::from_secs(1),
-            reconnection_delay_max: Duration::from_secs(5),
-            randomization_factor: 0.5,
-            timeout: Duration::from_secs(20),
-            ack_timeout: None,
-            retries: 0,
-            max_buffered_packets: 1024,
+            protocol: socketio_proto::client::ClientConfig::default(),
             #[cfg(feature = "tls")]
             tls: None,
             bad_header: None,
@@ -131,14 +113,14 @@ impl ClientOptions {
     /// starts on long-polling and upgrades to WebSocket,
     /// [`Transports::POLLING`] or [`Transports::WEBSOCKET`] use one only.
     pub fn transports(mut self, transports: Transports) -> Self {
-        self.transports = transports;
+        self.protocol.engine.transports = transports;
         self
     }
 
     /// Whether to upgrade from long-polling to WebSocket (Node's `upgrade`,
     /// default true).
     pub fn upgrade(mut self, upgrade: bool) -> Self {
-        self.upgrade = upgrade;
+        self.protocol.engine.upgrade = upgrade;
         self
     }
 
@@ -180,46 +162,46 @@ impl ClientOptions {
 
     /// Whether to reconnect after losing the connection (default true).
     pub fn reconnection(mut self, reconnection: bool) -> Self {
-        self.reconnection = reconnection;
+        self.protocol.reconnection = reconnection;
         self
     }
 
     /// Attempts before giving up (default: no limit).
     pub fn reconnection_attempts(mut self, attempts: u32) -> Self {
-        self.reconnection_attempts = Some(attempts);
+        self.protocol.reconnection_attempts = Some(attempts);
         self
     }
 
     /// The first delay before reconnecting (default 1 s); it doubles per
     /// attempt up to [`ClientOptions::reconnection_delay_max`].
     pub fn reconnection_delay(mut self, delay: Duration) -> Self {
-        self.reconnection_delay = delay;
+        self.protocol.reconnection_delay = delay;
         self
     }
 
     /// The longest delay between attempts (default 5 s).
     pub fn reconnection_delay_max(mut self, delay: Duration) -> Self {
-        self.reconnection_delay_max = delay;
+        self.protocol.reconnection_delay_max = delay;
         self
     }
 
     /// Jitter of the delays, 0 to 1 (default 0.5).
     pub fn randomization_factor(mut self, factor: f64) -> Self {
-        self.randomization_factor = factor.clamp(0.0, 1.0);
+        self.protocol.randomization_factor = factor.clamp(0.0, 1.0);
         self
     }
 
     /// How long opening the connection may take before the attempt fails
     /// (default 20 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.protocol.timeout = timeout;
         self
     }
 
     /// The deadline of each try of an emit when [`ClientOptions::retries`]
     /// is set (Node's `ackTimeout`).
     pub fn ack_timeout(mut self, timeout: Duration) -> Self {
-        self.ack_timeout = Some(timeout);
+        self.protocol.ack_timeout = Some(timeout);
         self
     }
 
@@ -228,14 +210,14 @@ impl ClientOptions {
     /// retries, emits are sent one at a time, each acknowledged before the
     /// next: at-least-once delivery.
     pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
+        self.protocol.retries = retries;
         self
     }
 
     /// Packets a namespace keeps while disconnected (default 1024); emits
     /// beyond it fail with [`super::EmitError::BufferFull`].
     pub fn max_buffered_packets(mut self, packets: usize) -> Self {
-        self.max_buffered_packets = packets;
+        self.protocol.max_buffered_packets = packets;
         self
     }
 
@@ -245,24 +227,6 @@ impl ClientOptions {
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);
         self
-    }
-
-    pub(crate) fn protocol_config(&self) -> socketio_proto::client::ClientConfig {
-        let mut engine = engineio_proto::client::ClientConfig::default();
-        engine.transports = self.transports;
-        engine.upgrade = self.upgrade;
-        let mut config = socketio_proto::client::ClientConfig::default();
-        config.engine = engine;
-        config.reconnection = self.reconnection;
-        config.reconnection_attempts = self.reconnection_attempts;
-        config.reconnection_delay = self.reconnection_delay;
-        config.reconnection_delay_max = self.reconnection_delay_max;
-        config.randomization_factor = self.randomization_factor;
-        config.timeout = self.timeout;
-        config.ack_timeout = self.ack_timeout;
-        config.retries = self.retries;
-        config.max_buffered_packets = self.max_buffered_packets;
-        config
     }
 }
 

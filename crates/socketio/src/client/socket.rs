@@ -294,7 +294,6 @@ impl ClientSocket {
                 if state.closed {
                     return Err(ConnectError::Closed);
                 }
-                state.sockets.insert(nsp.clone(), self.inner.clone());
                 state
                     .conn
                     .join(now, nsp, auth, on_demand)

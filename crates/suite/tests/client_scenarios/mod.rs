@@ -16,6 +16,7 @@ use socketio::client::{
     AckError, ClientOptions, ClientSocket, ConnectError, DisconnectReason, ManagerEvent, Transports,
 };
 use socketio::{Binary, Payload};
+use suite::fixtures::{Receipt, Upload, UploadMeta};
 use suite::TestRuntime;
 pub use suite::{within, WAIT};
 
@@ -178,32 +179,6 @@ pub async fn ask(socket: &ClientSocket, event: &str, args: Value) -> Value {
     .unwrap_or_else(|e| panic!("ack of {event}: {e}"))
     .parse()
     .unwrap()
-}
-
-#[derive(serde::Serialize)]
-struct Upload {
-    name: String,
-    file: Binary,
-    meta: UploadMeta,
-}
-
-#[derive(serde::Serialize)]
-struct UploadMeta {
-    parts: Vec<Binary>,
-}
-
-#[derive(serde::Deserialize, Debug)]
-struct Receipt {
-    ok: bool,
-    name: String,
-    size: usize,
-    parts: Vec<usize>,
-    back: Back,
-}
-
-#[derive(serde::Deserialize, Debug)]
-struct Back {
-    inner: (Binary, Binary),
 }
 
 /// Events both ways, acks both ways, binary nested in objects, headers,

@@ -1,0 +1,74 @@
+//! Our server for the benchmarks: `echo`, `echo_ack` and `broadcast` on `/`
+//! (see `crates/bench/README.md`), on tokio or smol.
+//!
+//! `bench-server --runtime tokio|smol --port PORT`; prints `listening PORT`
+//! once it accepts connections, and exits when its standard input closes.
+
+use clap::{Parser, ValueEnum};
+use socketio::{NamespaceRef, Payload, Runtime, SocketIo, SocketIoConfig};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RuntimeChoice {
+    Tokio,
+    Smol,
+}
+
+#[derive(Parser)]
+#[command(about = "The benchmark server, on this project's socketio crate")]
+struct Options {
+    /// The runtime to serve on.
+    #[arg(long, value_enum, default_value = "tokio")]
+    runtime: RuntimeChoice,
+    /// The port to listen on, on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+}
+
+/// The three benchmark events, written as a user would.
+fn app<R: Runtime>(runtime: R) -> SocketIo<R> {
+    let io = SocketIo::new(runtime, SocketIoConfig::default());
+    let everyone: NamespaceRef = io.of("/");
+    io.on_connection("/", move |socket| {
+        let everyone = everyone.clone();
+        async move {
+            socket.on("echo", |socket, payload: Payload, _| async move {
+                let _ = socket.emit_payload("echo", payload).await;
+            });
+            socket.on("echo_ack", |_, payload: Payload, ack| async move {
+                if let Some(ack) = ack {
+                    let _ = ack.send_payload(payload).await;
+                }
+            });
+            socket.on("broadcast", move |_, payload: Payload, _| {
+                let everyone = everyone.clone();
+                async move {
+                    let _ = everyone
+                        .broadcast()
+                        .emit_payload("broadcast", payload)
+                        .await;
+                }
+            });
+        }
+    });
+    io
+}
+
+fn main() -> std::io::Result<()> {
+    let options = Options::parse();
+    bench::exit_when_stdin_closes();
+    match options.runtime {
+        RuntimeChoice::Tokio => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+                bench::announce(listener.local_addr()?.port());
+                runtime_tokio::serve(listener, app(runtime_tokio::TokioRuntime)).await
+            }),
+        RuntimeChoice::Smol => smol::block_on(async {
+            let listener = smol::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+            bench::announce(listener.local_addr()?.port());
+            runtime_smol::serve(listener, app(runtime_smol::SmolRuntime)).await
+        }),
+    }
+}

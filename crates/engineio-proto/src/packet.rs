@@ -18,22 +18,18 @@ use core::ops::Deref;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::{BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
 
 /// UTF-8 text held in shared, reference-counted [`Bytes`].
 ///
 /// Cloning is a reference-count increment, so one encoded message can be
-/// handed to many sessions without copying.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Str(Bytes);
+/// handed to many sessions without copying. The text is checked once, when
+/// it is made: reading it (`as_str`, `Deref`, hashing as map keys) is free.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct Str(ByteString);
 
-// Hashes, compares and orders exactly as `str` does (UTF-8 byte order is
-// `str` order), so maps keyed by `Str` can be queried with a `&str`.
-impl core::hash::Hash for Str {
-    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
-
+// `ByteString` hashes, compares and orders exactly as `str` does, so maps
+// keyed by `Str` can be queried with a `&str`.
 impl core::borrow::Borrow<str> for Str {
     fn borrow(&self) -> &str {
         self.as_str()
@@ -43,37 +39,34 @@ impl core::borrow::Borrow<str> for Str {
 impl Str {
     /// Wraps a static string without copying.
     pub const fn from_static(s: &'static str) -> Str {
-        Str(Bytes::from_static(s.as_bytes()))
+        Str(ByteString::from_static(s))
     }
 
     /// Checks that `bytes` are UTF-8 and wraps them without copying.
     pub fn from_utf8(bytes: Bytes) -> Result<Str, core::str::Utf8Error> {
-        core::str::from_utf8(&bytes)?;
-        Ok(Str(bytes))
+        ByteString::try_from(bytes).map(Str)
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        // Every constructor checked or guaranteed UTF-8.
-        core::str::from_utf8(&self.0).unwrap_or_default()
-    }
-
-    /// The UTF-8 bytes, shared.
-    pub fn as_bytes(&self) -> &Bytes {
         &self.0
     }
 
     /// The UTF-8 bytes, shared.
-    pub fn into_bytes(self) -> Bytes {
-        self.0
+    pub fn as_bytes(&self) -> &Bytes {
+        self.0.as_bytes()
     }
 
-    /// A sub-slice of this text sharing the same buffer. `range` must lie on
-    /// character boundaries, which every caller in this crate ensures by
-    /// slicing after an ASCII byte.
+    /// The UTF-8 bytes, shared.
+    pub fn into_bytes(self) -> Bytes {
+        self.0.into_bytes()
+    }
+
+    /// The text from byte `start` on, sharing the same buffer. `start`
+    /// must lie on a character boundary, which every caller in this crate
+    /// ensures by slicing after an ASCII byte.
     fn slice_from(&self, start: usize) -> Str {
-        debug_assert!(self.as_str().is_char_boundary(start));
-        Str(self.0.slice(start..))
+        Str(self.0.slice_ref(&self.0[start..]))
     }
 }
 
@@ -86,14 +79,14 @@ impl Deref for Str {
 
 impl From<String> for Str {
     fn from(s: String) -> Str {
-        Str(Bytes::from(s))
+        Str(ByteString::from(s))
     }
 }
 
 impl From<&str> for Str {
     /// Copies the text into a new buffer.
     fn from(s: &str) -> Str {
-        Str(Bytes::copy_from_slice(s.as_bytes()))
+        Str(ByteString::from(s))
     }
 }
 
@@ -301,9 +294,12 @@ impl Packet {
         match self {
             Packet::Message(Message::Binary(data)) => Frame::Binary(data.clone()),
             other => {
-                let mut out = BytesMut::with_capacity(other.encoded_len_text());
-                other.write_text(&mut out);
-                Frame::Text(Str(out.freeze()))
+                let mut out = String::with_capacity(other.encoded_len_text());
+                out.push(char::from(other.packet_type().as_byte()));
+                if let Some(data) = other.text_data() {
+                    out.push_str(data);
+                }
+                Frame::Text(Str::from(out))
             }
         }
     }

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant as StdInstant;
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
 use engineio_proto::client::{HttpMethod, Query};
@@ -190,9 +189,7 @@ pub(crate) async fn websocket(
     for (name, value) in &endpoint.headers {
         headers.append(name.clone(), value.clone());
     }
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
+    let config = crate::engine::websocket::ws_config(MAX_MESSAGE);
     let (socket, _response) =
         async_tungstenite::client_async_with_config(request, stream, Some(config))
             .await

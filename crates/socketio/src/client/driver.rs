@@ -37,7 +37,7 @@ use super::options::{Auth, Endpoint};
 use super::socket::{ConnectError, SocketEvent, SocketShared};
 use super::transport::{self, ClientIo, HttpPool};
 use super::ManagerEvent;
-use crate::engine::session::WsCommand;
+use crate::engine::websocket::WsCommand;
 use crate::engine::websocket::{read_frame, write_frames, Read};
 use crate::locks::lock;
 use crate::payload::Payload;

@@ -21,6 +21,7 @@
 mod cors;
 pub(crate) mod session;
 pub(crate) mod websocket;
+mod ws_link;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -114,7 +115,7 @@ pub(crate) trait Mode<R: Runtime>: Send + Sync + 'static {
         shared: &Arc<Shared<R>>,
         session: engineio_proto::server::Session,
         pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
-        ws: Option<(WsId, mpsc::Sender<session::WsCommand>)>,
+        ws: Option<(WsId, websocket::PendingWs)>,
         handshake: Arc<Handshake>,
     ) -> mpsc::Sender<Input>;
 }
@@ -128,7 +129,7 @@ impl<R: Runtime> Mode<R> for RawMode {
         shared: &Arc<Shared<R>>,
         session: engineio_proto::server::Session,
         pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
-        ws: Option<(WsId, mpsc::Sender<session::WsCommand>)>,
+        ws: Option<(WsId, websocket::PendingWs)>,
         handshake: Arc<Handshake>,
     ) -> mpsc::Sender<Input> {
         session::start_raw(shared, session, pending, ws, handshake, &*self.0)

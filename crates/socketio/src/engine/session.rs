@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use engineio_proto::server::{self as eio, HttpResponse, Session};
@@ -18,6 +18,8 @@ use engineio_proto::{Frame, Instant, Message, RequestId, Sid, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 
+use super::websocket::PendingWs;
+use super::ws_link::{LinkRead, LinkWrite, WsLink};
 use super::{register, Shared};
 use crate::handshake::Handshake;
 use crate::runtime::{Runtime, Sleep};
@@ -36,14 +38,7 @@ pub(crate) enum Input {
         reply: oneshot::Sender<HttpResponse>,
     },
     /// A WebSocket with this session's sid was accepted.
-    Upgrade {
-        ws: WsId,
-        writer: mpsc::Sender<WsCommand>,
-    },
-    /// A frame from a WebSocket.
-    WsFrame { ws: WsId, frame: Frame },
-    /// A WebSocket ended.
-    WsClosed { ws: WsId },
+    Upgrade { ws: WsId, socket: PendingWs },
     /// A command of the application for the machine.
     Command(Command),
 }
@@ -151,12 +146,6 @@ impl Driven for Session {
     }
 }
 
-/// What a WebSocket writer task is told.
-pub(crate) enum WsCommand {
-    Frame(Frame),
-    Close,
-}
-
 /// How many inputs may wait for a session task.
 pub(crate) const INPUT_QUEUE: usize = 64;
 
@@ -210,7 +199,7 @@ pub(crate) fn start<R: Runtime>(
     shared: &Arc<Shared<R>>,
     session: Session,
     pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
-    ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
+    ws: Option<(WsId, PendingWs)>,
     handshake: Arc<Handshake>,
 ) -> mpsc::Sender<Input> {
     shared.mode.start(shared, session, pending, ws, handshake)
@@ -221,7 +210,7 @@ pub(crate) fn start_raw<R: Runtime>(
     shared: &Arc<Shared<R>>,
     session: Session,
     pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
-    ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
+    ws: Option<(WsId, PendingWs)>,
     handshake: Arc<Handshake>,
     on_connection: &(dyn Fn(EngineSocket) + Send + Sync),
 ) -> mpsc::Sender<Input> {
@@ -245,7 +234,7 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
     input_rx: mpsc::Receiver<Input>,
     app: mpsc::Sender<M::Event>,
     pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
-    ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
+    ws: Option<(WsId, PendingWs)>,
 ) -> mpsc::Sender<Input> {
     let sid = machine.sid();
     register(shared, sid, input_tx.clone());
@@ -255,14 +244,17 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
         inputs: input_rx,
         app,
         replies: HashMap::new(),
-        writers: HashMap::new(),
+        links: Vec::new(),
+        since_write: 0,
+        reads_first: false,
         sleep: None,
     };
     if let Some((request, reply)) = pending {
         task.replies.insert(request, reply);
     }
-    if let Some((ws, writer)) = ws {
-        task.writers.insert(ws, writer);
+    if let Some((ws, socket)) = ws {
+        task.links
+            .push(WsLink::new(ws, socket, shared.config.ws_queue));
     }
     // Every event of this session's task carries its sid.
     let span = tracing::debug_span!("engineio_session", sid = %task.session.sid());
@@ -279,7 +271,14 @@ struct SessionTask<R: Runtime, M: Driven> {
     app: mpsc::Sender<M::Event>,
     /// Requests waiting for an answer (the parked GET, the handshake GET).
     replies: HashMap<RequestId, oneshot::Sender<HttpResponse>>,
-    writers: HashMap<WsId, mpsc::Sender<WsCommand>>,
+    /// The session's WebSockets (two during an upgrade), read and written
+    /// by this task.
+    links: Vec<WsLink>,
+    /// Wakes handled since the WebSockets were last written: past
+    /// [`WRITE_EVERY`], they are written before anything else is read.
+    since_write: u8,
+    /// Alternates WebSocket reads and inputs first, so neither starves.
+    reads_first: bool,
     /// The armed timer and its deadline. Kept across loop turns: most inputs
     /// leave the deadline where it was, and a new timer per message would be
     /// an allocation per message.
@@ -291,7 +290,19 @@ enum Wake {
     Input(Option<Input>),
     Deadline,
     Aborted(RequestId),
+    WsFrame(WsId, Frame),
+    /// A WebSocket ended (closed by the client, failed, or finished
+    /// closing).
+    WsEnded(WsId),
 }
+
+/// Inputs and frames are handled before anything is written, so that the
+/// replies to a burst go out in one write; but never more than this many
+/// in a row.
+const WRITE_EVERY: u8 = 32;
+
+/// How long a closed session's WebSockets get to write their last frames.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl<R: Runtime, M: Driven> SessionTask<R, M> {
     async fn run(mut self) {
@@ -313,12 +324,38 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                     self.replies.remove(&request);
                     self.session.handle_poll_aborted(now, request);
                 }
+                Wake::WsFrame(ws, frame) => self.session.handle_ws_frame(now, ws, frame),
+                Wake::WsEnded(ws) => {
+                    self.links.retain(|link| link.id() != ws);
+                    self.session.handle_ws_closed(now, ws);
+                }
             }
         }
         self.shared.remove_session(sid);
-        for (_, mut writer) in self.writers.drain() {
-            let _ = writer.try_send(WsCommand::Close);
+        self.close_links().await;
+    }
+
+    /// Writes the last frames of the session's WebSockets and closes them,
+    /// for at most [`CLOSE_GRACE`].
+    async fn close_links(&mut self) {
+        if self.links.is_empty() {
+            return;
         }
+        for link in &mut self.links {
+            link.close();
+        }
+        let deadline = std::time::Instant::now() + CLOSE_GRACE;
+        let mut grace = self.shared.runtime.sleep_until(deadline);
+        let links = &mut self.links;
+        futures_util::future::poll_fn(|cx| {
+            links.retain_mut(|link| matches!(link.poll_write(cx), LinkWrite::Busy));
+            if links.is_empty() || grace.as_mut().poll(cx).is_ready() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
     }
 
     async fn next_wake(&mut self) -> Wake {
@@ -335,9 +372,25 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         let inputs = &mut self.inputs;
         let replies = &mut self.replies;
         let sleep = &mut self.sleep;
+        let links = &mut self.links;
+        let since_write = &mut self.since_write;
+        self.reads_first = !self.reads_first;
+        let reads_first = self.reads_first;
         futures_util::future::poll_fn(|cx| {
-            if let Poll::Ready(input) = inputs.poll_next_unpin(cx) {
-                return Poll::Ready(Wake::Input(input));
+            if *since_write >= WRITE_EVERY {
+                *since_write = 0;
+                if let Some(wake) = write_links(links, cx) {
+                    return Poll::Ready(wake);
+                }
+            }
+            let wake = if reads_first {
+                read_links(links, cx).or_else(|| poll_input(inputs, cx))
+            } else {
+                poll_input(inputs, cx).or_else(|| read_links(links, cx))
+            };
+            if let Some(wake) = wake {
+                *since_write += 1;
+                return Poll::Ready(wake);
             }
             for (request, reply) in replies.iter_mut() {
                 if reply.poll_canceled(cx).is_ready() {
@@ -351,7 +404,12 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                     return Poll::Ready(Wake::Deadline);
                 }
             }
-            Poll::Pending
+            // Nothing else to do: write.
+            *since_write = 0;
+            match write_links(links, cx) {
+                Some(wake) => Poll::Ready(wake),
+                None => Poll::Pending,
+            }
         })
         .await
     }
@@ -371,14 +429,10 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                 self.replies.insert(request, reply);
                 self.session.handle_post(now, request, body);
             }
-            Input::Upgrade { ws, writer } => {
-                self.writers.insert(ws, writer);
+            Input::Upgrade { ws, socket } => {
+                self.links
+                    .push(WsLink::new(ws, socket, self.shared.config.ws_queue));
                 self.session.handle_upgrade(now, ws);
-            }
-            Input::WsFrame { ws, frame } => self.session.handle_ws_frame(now, ws, frame),
-            Input::WsClosed { ws } => {
-                self.writers.remove(&ws);
-                self.session.handle_ws_closed(now, ws);
             }
             Input::Command(command) => self.session.command(now, command),
         }
@@ -401,20 +455,20 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                     }
                 }
                 eio::Output::WsSend { ws, frame } => {
-                    let stuck = match self.writers.get_mut(&ws) {
-                        Some(writer) => writer.try_send(WsCommand::Frame(frame)).is_err(),
+                    let stuck = match self.links.iter_mut().find(|link| link.id() == ws) {
+                        Some(link) => !link.push(frame),
                         None => false,
                     };
                     if stuck {
                         // The client does not read its WebSocket: drop it.
-                        self.writers.remove(&ws);
+                        self.links.retain(|link| link.id() != ws);
                         let now = self.shared.clock.now();
                         self.session.handle_ws_closed(now, ws);
                     }
                 }
                 eio::Output::WsClose { ws } => {
-                    if let Some(mut writer) = self.writers.remove(&ws) {
-                        let _ = writer.try_send(WsCommand::Close);
+                    if let Some(link) = self.links.iter_mut().find(|link| link.id() == ws) {
+                        link.close();
                     }
                 }
                 // `Driven` turns the rest into events or hides them.
@@ -422,4 +476,29 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             }
         }
     }
+}
+
+fn poll_input(inputs: &mut mpsc::Receiver<Input>, cx: &mut Context<'_>) -> Option<Wake> {
+    match inputs.poll_next_unpin(cx) {
+        Poll::Ready(input) => Some(Wake::Input(input)),
+        Poll::Pending => None,
+    }
+}
+
+/// The first WebSocket with something read (or that ended).
+fn read_links(links: &mut [WsLink], cx: &mut Context<'_>) -> Option<Wake> {
+    links.iter_mut().find_map(|link| match link.poll_read(cx) {
+        Poll::Ready(LinkRead::Frame(frame)) => Some(Wake::WsFrame(link.id(), frame)),
+        Poll::Ready(LinkRead::Ended) => Some(Wake::WsEnded(link.id())),
+        Poll::Pending => None,
+    })
+}
+
+/// Writes every WebSocket's queue; a WebSocket that failed or finished
+/// closing ends.
+fn write_links(links: &mut [WsLink], cx: &mut Context<'_>) -> Option<Wake> {
+    links.iter_mut().find_map(|link| match link.poll_write(cx) {
+        LinkWrite::Busy => None,
+        LinkWrite::Finished | LinkWrite::Failed => Some(Wake::WsEnded(link.id())),
+    })
 }

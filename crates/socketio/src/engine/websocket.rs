@@ -1,6 +1,9 @@
-//! WebSockets for Engine.IO sessions: the HTTP upgrade, then a reader task
-//! feeding frames to the session and a writer task draining its queue.
+//! WebSockets for Engine.IO: the server's HTTP upgrade (the session task
+//! then reads and writes the WebSocket itself, see `session.rs`), the
+//! settings of both sides, and the client's frame reader and writer.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -9,12 +12,12 @@ use async_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
 use engineio_proto::server::Opening;
-use engineio_proto::{Frame, Str, WsId};
+use engineio_proto::{Frame, Str};
 use futures_channel::mpsc::{self, TryRecvError};
 use futures_util::{SinkExt, StreamExt};
 use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 
-use super::session::{self, Input, WsCommand};
+use super::session::{self, Input};
 use super::{empty_reply, ws_id, HttpReply, RequestBody, Shared};
 use crate::io::HyperIo;
 use crate::locks::lock;
@@ -33,6 +36,14 @@ pub(crate) fn is_upgrade_request<B>(request: &hyper::Request<B>) -> bool {
     has_token(UPGRADE, "websocket") && has_token(CONNECTION, "upgrade")
 }
 
+/// A server-side WebSocket, once hyper has handed the connection over.
+pub(crate) type ServerWs = WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>;
+
+/// A WebSocket whose `101 Switching Protocols` is on its way: it resolves
+/// once hyper hands the connection over (`None` if it never does). The
+/// session task polls it, then reads and writes the WebSocket itself.
+pub(crate) type PendingWs = Pin<Box<dyn Future<Output = Option<ServerWs>> + Send>>;
+
 /// A WebSocket handshake: a new session over WebSocket.
 pub(crate) fn open<R: Runtime, B: RequestBody>(
     shared: &Arc<Shared<R>>,
@@ -42,11 +53,10 @@ pub(crate) fn open<R: Runtime, B: RequestBody>(
         return empty_reply(400);
     };
     let ws = ws_id(shared);
-    let (writer, queue) = mpsc::channel(shared.config.ws_queue);
     let session = lock(&shared.router).open_session(shared.clock.now(), Opening::WebSocket(ws));
     let handshake = Arc::new(crate::handshake::Handshake::of(&request));
-    let inputs = session::start(shared, session, None, Some((ws, writer)), handshake);
-    spawn_connection(shared, request, ws, inputs, queue);
+    let pending = pending_ws(shared, request);
+    session::start(shared, session, None, Some((ws, pending)), handshake);
     switching_protocols(accept)
 }
 
@@ -60,12 +70,11 @@ pub(crate) fn upgrade<R: Runtime, B: RequestBody>(
         return empty_reply(400);
     };
     let ws = ws_id(shared);
-    let (writer, queue) = mpsc::channel(shared.config.ws_queue);
+    let socket = pending_ws(shared, request);
     // Register the WebSocket before any of its frames can arrive.
-    if inputs.try_send(Input::Upgrade { ws, writer }).is_err() {
+    if inputs.try_send(Input::Upgrade { ws, socket }).is_err() {
         return empty_reply(503);
     }
-    spawn_connection(shared, request, ws, inputs, queue);
     switching_protocols(accept)
 }
 
@@ -85,44 +94,25 @@ fn switching_protocols(accept: String) -> HttpReply {
     reply
 }
 
-/// Once hyper hands over the connection: read frames into the session,
-/// write the session's frames out.
-fn spawn_connection<R: Runtime, B: RequestBody>(
+/// The WebSocket of `request`, once hyper hands the connection over.
+fn pending_ws<R: Runtime, B: RequestBody>(
     shared: &Arc<Shared<R>>,
     request: hyper::Request<B>,
-    ws: WsId,
-    mut inputs: mpsc::Sender<Input>,
-    queue: mpsc::Receiver<WsCommand>,
-) {
+) -> PendingWs {
     let on_upgrade = hyper::upgrade::on(request);
-    let runtime = shared.runtime.clone();
-    let max_payload = shared.config.protocol.max_payload;
-    shared.runtime.spawn(Box::pin(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
+    let config = ws_config(shared.config.protocol.max_payload);
+    Box::pin(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => Some(
+                WebSocketStream::from_raw_socket(HyperIo(upgraded), Role::Server, Some(config))
+                    .await,
+            ),
             Err(error) => {
                 tracing::debug!(%error, "websocket upgrade failed");
-                let _ = inputs.send(Input::WsClosed { ws }).await;
-                return;
-            }
-        };
-        let config = ws_config(max_payload);
-        let stream =
-            WebSocketStream::from_raw_socket(HyperIo(upgraded), Role::Server, Some(config)).await;
-        let (sink, mut source) = stream.split();
-        runtime.spawn(Box::pin(write_frames(sink, queue)));
-        while let Some(message) = source.next().await {
-            let frame = match read_frame(message) {
-                Read::Frame(frame) => frame,
-                Read::Skip => continue,
-                Read::End => break,
-            };
-            if inputs.send(Input::WsFrame { ws, frame }).await.is_err() {
-                return;
+                None
             }
         }
-        let _ = inputs.send(Input::WsClosed { ws }).await;
-    }));
+    })
 }
 
 /// The WebSocket settings of both sides. tungstenite reads into a buffer
@@ -160,8 +150,15 @@ pub(crate) fn read_frame(message: Result<WsMessage, WsError>) -> Read {
     }
 }
 
-/// Writes a session's frames to a WebSocket (either side's) until told to
-/// close or the queue is dropped, then closes it.
+/// What a WebSocket writer task is told (the client's; a server session
+/// task writes its WebSockets itself).
+pub(crate) enum WsCommand {
+    Frame(Frame),
+    Close,
+}
+
+/// Writes a client's frames to its WebSocket until told to close or the
+/// queue is dropped, then closes it.
 ///
 /// Frames queued together go out together: every command already waiting
 /// is fed to the sink, and it is flushed once the queue is empty. One write
@@ -200,7 +197,7 @@ where
 
 /// A frame as a WebSocket message (`None` for text that is not UTF-8,
 /// which the protocol machines never produce).
-fn ws_message(frame: Frame) -> Option<WsMessage> {
+pub(crate) fn ws_message(frame: Frame) -> Option<WsMessage> {
     match frame {
         Frame::Text(text) => async_tungstenite::tungstenite::Utf8Bytes::try_from(text.into_bytes())
             .ok()

@@ -34,7 +34,8 @@ use socketio_proto::{Packet, PacketKind};
 
 use crate::adapter::{AdapterFactory, LocalAdapterFactory};
 use crate::engine::random_sid;
-use crate::engine::session::{spawn_task, Command, Input, WsCommand, INPUT_QUEUE};
+use crate::engine::session::{spawn_task, Command, Input, INPUT_QUEUE};
+use crate::engine::websocket::PendingWs;
 use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
 use crate::handshake::Handshake;
 pub(crate) use crate::locks::lock;
@@ -226,7 +227,7 @@ impl<R: Runtime> Mode<R> for SioMode {
         shared: &Arc<Shared<R>>,
         session: Session,
         pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
-        ws: Option<(WsId, mpsc::Sender<WsCommand>)>,
+        ws: Option<(WsId, PendingWs)>,
         handshake: Arc<Handshake>,
     ) -> mpsc::Sender<Input> {
         let span = tracing::debug_span!("socketio_connection", sid = %session.sid());

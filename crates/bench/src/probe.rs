@@ -10,6 +10,8 @@ use crate::BenchError;
 pub struct Sample {
     /// CPU time used since the process started, user and system.
     pub cpu: Duration,
+    /// The part of `cpu` spent in the kernel (system time).
+    pub kernel: Duration,
     /// Resident set size, in bytes.
     pub rss: u64,
 }
@@ -48,24 +50,25 @@ impl Probe {
         };
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let (user, kernel) = cpu_times(&stat)?;
         Ok(Sample {
-            cpu: cpu_time(&stat)?,
+            cpu: user + kernel,
+            kernel,
             rss: resident_bytes(&status)?,
         })
     }
 }
 
-/// utime + stime of a `/proc/<pid>/stat` line (fields 14 and 15; the
+/// utime and stime of a `/proc/<pid>/stat` line (fields 14 and 15; the
 /// command name in field 2 may hold spaces, so count from its `)`).
-fn cpu_time(stat: &str) -> Result<Duration, BenchError> {
+fn cpu_times(stat: &str) -> Result<(Duration, Duration), BenchError> {
     let bad = || BenchError::Protocol(format!("unreadable /proc stat line: {stat:?}"));
     let after_name = &stat[stat.rfind(')').ok_or_else(bad)? + 1..];
     let mut fields = after_name.split_whitespace().skip(11);
     let user: u64 = fields.next().and_then(|f| f.parse().ok()).ok_or_else(bad)?;
     let system: u64 = fields.next().and_then(|f| f.parse().ok()).ok_or_else(bad)?;
-    Ok(Duration::from_millis(
-        (user + system) * 1000 / TICKS_PER_SECOND,
-    ))
+    let ticks = |n: u64| Duration::from_millis(n * 1000 / TICKS_PER_SECOND);
+    Ok((ticks(user), ticks(system)))
 }
 
 /// `VmRSS` of a `/proc/<pid>/status`, in bytes.
@@ -86,7 +89,11 @@ mod tests {
     #[test]
     fn reads_cpu_time_past_a_name_with_spaces() {
         let stat = "42 (my server) S 1 42 42 0 -1 4194304 122 0 0 0 250 30 0 0 20 0 1 0";
-        assert_eq!(cpu_time(stat).unwrap(), Duration::from_millis(2800));
+        let (user, system) = cpu_times(stat).unwrap();
+        assert_eq!(
+            (user, system),
+            (Duration::from_millis(2500), Duration::from_millis(300))
+        );
     }
 
     #[test]

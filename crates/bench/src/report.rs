@@ -27,6 +27,8 @@ pub struct Summary {
     pub memory: Option<f64>,
     /// The smallest and largest CPU per item over the rounds.
     pub cpu_range: (f64, f64),
+    /// The share of the CPU time spent in the kernel.
+    pub kernel_share: f64,
 }
 
 /// Medians of one server's outcomes in one scenario.
@@ -40,6 +42,7 @@ pub fn summarize(outcomes: &[Outcome]) -> Option<Summary> {
         p50_us: pick(&|o| o.latency.map(|l| l.p50_us as f64)),
         p99_us: pick(&|o| o.latency.map(|l| l.p99_us as f64)),
         memory: pick(&|o| o.memory_per_connection),
+        kernel_share: pick(&|o| Some(o.kernel_share()))?,
         cpu_range: (
             cpus.iter().copied().fold(f64::INFINITY, f64::min),
             cpus.iter().copied().fold(0.0, f64::max),
@@ -99,7 +102,7 @@ pub fn markdown(results: &Results, rounds: usize) -> String {
         );
         let _ = writeln!(
             out,
-            "| server | rate /s | rate ratio | p50 | p99 | server CPU per item | CPU ratio (min–max over rounds) | memory per connection |"
+            "| server | rate /s | rate ratio | p50 | p99 | server CPU per item (kernel share) | CPU ratio (min–max over rounds) | memory per connection |"
         );
         let _ = writeln!(
             out,
@@ -125,13 +128,14 @@ pub fn markdown(results: &Results, rounds: usize) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {} | {} | {} | {:.2} µs | {} | {} |",
+                "| {} | {:.0} | {} | {} | {} | {:.2} µs ({:.0} %) | {} | {} |",
                 server.name(),
                 s.rate,
                 ratio(s.rate, reference.map(|r| r.rate)),
                 micros(s.p50_us),
                 micros(s.p99_us),
                 s.cpu_us,
+                s.kernel_share * 100.0,
                 cpu_ratio,
                 memory,
             );

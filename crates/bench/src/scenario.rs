@@ -141,6 +141,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// The server's CPU time in the window.
     pub cpu: Duration,
+    /// The part of `cpu` spent in the kernel.
+    pub kernel: Duration,
     /// Latency of each round trip or delivery, when it has one.
     pub latency: Option<Latency>,
     /// Resident memory per connection (ramp), in bytes.
@@ -157,6 +159,12 @@ impl Outcome {
     /// microseconds.
     pub fn cpu_per_item_us(&self) -> f64 {
         self.cpu.as_secs_f64() * 1e6 / self.count.max(1) as f64
+    }
+
+    /// The share of the server's CPU time spent in the kernel (sockets,
+    /// polling), from 0 to 1.
+    pub fn kernel_share(&self) -> f64 {
+        self.kernel.as_secs_f64() / self.cpu.as_secs_f64().max(f64::MIN_POSITIVE)
     }
 }
 
@@ -239,6 +247,7 @@ impl Stats {
             count: self.count.get(),
             elapsed,
             cpu: after.cpu.saturating_sub(before.cpu),
+            kernel: after.kernel.saturating_sub(before.kernel),
             latency: (!histogram.is_empty()).then(|| Latency {
                 p50_us: histogram.value_at_quantile(0.5),
                 p99_us: histogram.value_at_quantile(0.99),
@@ -597,6 +606,7 @@ async fn ramp(addr: SocketAddr, probe: Probe, settings: &Settings) -> Result<Out
         count,
         elapsed,
         cpu: connected.cpu.saturating_sub(before.cpu),
+        kernel: connected.kernel.saturating_sub(before.kernel),
         latency: None,
         memory_per_connection: probe
             .is_real()

@@ -177,7 +177,7 @@ struct PendingAck {
 pub struct Connection {
     engine: Session,
     decoder: Decoder,
-    namespaces: BTreeMap<Str, Membership>,
+    namespaces: Namespaces,
     acks: BTreeMap<AckId, PendingAck>,
     /// Ack deadlines in firing order.
     ack_deadlines: BTreeSet<(Instant, AckId)>,
@@ -188,6 +188,50 @@ pub struct Connection {
     outputs: VecDeque<Output>,
 }
 
+/// A connection's namespaces and where each stands, sorted by name. Almost
+/// every connection joins one or two namespaces, so this is a small sorted
+/// `Vec`: a `BTreeMap` would allocate a whole node (over 1 KiB) per
+/// connection.
+#[derive(Debug, Default)]
+struct Namespaces(Vec<(Str, Membership)>);
+
+impl Namespaces {
+    fn position(&self, nsp: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(name, _)| name.as_str().cmp(nsp))
+    }
+
+    fn get(&self, nsp: &str) -> Option<&Membership> {
+        self.position(nsp).ok().map(|i| &self.0[i].1)
+    }
+
+    fn get_mut(&mut self, nsp: &str) -> Option<&mut Membership> {
+        self.position(nsp).ok().map(|i| &mut self.0[i].1)
+    }
+
+    fn insert(&mut self, nsp: Str, membership: Membership) {
+        match self.position(&nsp) {
+            Ok(i) => self.0[i].1 = membership,
+            Err(i) => self.0.insert(i, (nsp, membership)),
+        }
+    }
+
+    fn remove(&mut self, nsp: &str) -> Option<Membership> {
+        self.position(nsp).ok().map(|i| self.0.remove(i).1)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Str, &Membership)> {
+        self.0.iter().map(|(nsp, membership)| (nsp, membership))
+    }
+}
+
+impl IntoIterator for Namespaces {
+    type Item = (Str, Membership);
+    type IntoIter = alloc::vec::IntoIter<(Str, Membership)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 impl Connection {
     /// Wraps a freshly opened Engine.IO session (its handshake outputs are
     /// forwarded by the first drain). Drain [`Connection::poll_output`] next.
@@ -195,7 +239,7 @@ impl Connection {
         let mut connection = Connection {
             engine,
             decoder: Decoder::new(config.decoder.clone()),
-            namespaces: BTreeMap::new(),
+            namespaces: Namespaces::default(),
             acks: BTreeMap::new(),
             ack_deadlines: BTreeSet::new(),
             next_ack: 0,

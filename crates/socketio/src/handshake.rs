@@ -22,7 +22,7 @@ pub struct Handshake {
 impl Handshake {
     pub(crate) fn of<B>(request: &hyper::Request<B>) -> Handshake {
         Handshake {
-            headers: request.headers().clone(),
+            headers: own_headers(request.headers()),
             query: request.uri().query().unwrap_or("").to_owned(),
             address: request.extensions().get::<RemoteAddr>().map(|a| a.0),
         }
@@ -42,6 +42,21 @@ impl Handshake {
     }
 }
 
+/// A copy of `headers` in storage of its own. The values hyper parses are
+/// slices of its 8 KiB read buffer: kept for the session's life, they would
+/// keep that whole buffer resident per connection.
+fn own_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let mut owned = http::HeaderValue::from_bytes(value.as_bytes())
+                .expect("bytes of a valid header value are a valid header value");
+            owned.set_sensitive(value.is_sensitive());
+            (name.clone(), owned)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +71,18 @@ mod tests {
         assert_eq!(handshake.query_param("name").as_deref(), Some("Jürgen K"));
         assert_eq!(handshake.query_param("x").as_deref(), Some(""));
         assert_eq!(handshake.query_param("missing"), None);
+    }
+
+    #[test]
+    fn owned_headers_keep_every_value_in_order() {
+        let mut headers = http::HeaderMap::new();
+        headers.append("x-many", http::HeaderValue::from_static("a"));
+        headers.append("x-many", http::HeaderValue::from_static("b"));
+        headers.insert("cookie", http::HeaderValue::from_static("k=v"));
+        let owned = own_headers(&headers);
+        let many: Vec<_> = owned.get_all("x-many").iter().collect();
+        assert_eq!(many, ["a", "b"]);
+        assert_eq!(owned.get("cookie").unwrap(), "k=v");
+        assert_eq!(owned.len(), 3);
     }
 }

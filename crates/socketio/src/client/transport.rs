@@ -189,7 +189,7 @@ pub(crate) async fn websocket(
     for (name, value) in &endpoint.headers {
         headers.append(name.clone(), value.clone());
     }
-    let config = crate::engine::websocket::ws_config(MAX_MESSAGE);
+    let config = crate::engine::websocket::ws_config(MAX_MESSAGE, 4096);
     let (socket, _response) =
         async_tungstenite::client_async_with_config(request, stream, Some(config))
             .await

@@ -11,9 +11,12 @@
 //!
 //! A long-poll GET or a POST becomes an input carrying a one-shot reply
 //! channel; the HTTP handler awaits the reply. A WebSocket (handshake or
-//! upgrade) is answered `101` at once; when hyper hands over the upgraded
-//! connection, a reader task feeds its frames to the session and a writer
-//! task sends the session's frames through a bounded queue.
+//! upgrade) is answered `101` at once and handed to the session task, which
+//! reads and writes it itself once hyper hands the connection over
+//! ([`ws_link`]): no task or channel per direction, so no wake-up per
+//! message in between. The frames of a burst are written together (one
+//! flush), and at most `ws_queue` frames wait for a client that does not
+//! read.
 //!
 //! Applications get an [`EngineSocket`] per session through the connection
 //! callback: send messages, receive them, close.
@@ -70,6 +73,11 @@ pub struct EngineConfig {
     /// Frames a WebSocket writer queues before the client counts as stuck
     /// and the session is closed.
     pub ws_queue: usize,
+    /// Bytes a WebSocket reads at a time (1 KiB). Each connection keeps
+    /// this buffer for its life, and it is zero-filled before every read:
+    /// small suits many idle connections and small messages; raise it when
+    /// most messages are tens of KiB.
+    pub ws_read_buffer: usize,
     /// Decides whether a handshake may open a session (Node's
     /// `allowRequest`); a refusal is answered `403` with code 4.
     pub allow_request: Option<AllowRequest>,
@@ -100,6 +108,7 @@ impl Default for EngineConfig {
             cors: None,
             app_queue: 1024,
             ws_queue: 1024,
+            ws_read_buffer: 1024,
             allow_request: None,
         }
     }

@@ -244,7 +244,9 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
         inputs: input_rx,
         app,
         replies: HashMap::new(),
-        links: Vec::new(),
+        // Most sessions only ever have one WebSocket (an upgrade from
+        // polling reserves its own): a `Vec` would grow to four.
+        links: Vec::with_capacity(usize::from(ws.is_some())),
         since_write: 0,
         reads_first: false,
         sleep: None,
@@ -260,7 +262,10 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
     let span = tracing::debug_span!("engineio_session", sid = %task.session.sid());
     shared
         .runtime
-        .spawn(Box::pin(tracing::Instrument::instrument(task.run(), span)));
+        .spawn(Box::pin(tracing::Instrument::instrument(
+            Box::new(task).run(),
+            span,
+        )));
     input_tx
 }
 
@@ -305,7 +310,10 @@ const WRITE_EVERY: u8 = 32;
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl<R: Runtime, M: Driven> SessionTask<R, M> {
-    async fn run(mut self) {
+    /// Boxed, so the future holds a pointer to the task instead of the
+    /// task itself (twice, as an `async fn` taking `self` would): that is
+    /// per-connection memory.
+    async fn run(mut self: Box<Self>) {
         let sid = self.session.sid();
         tracing::debug!(%sid, "session opened");
         loop {
@@ -430,6 +438,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                 self.session.handle_post(now, request, body);
             }
             Input::Upgrade { ws, socket } => {
+                self.links.reserve_exact(1);
                 self.links
                     .push(WsLink::new(ws, socket, self.shared.config.ws_queue));
                 self.session.handle_upgrade(now, ws);

@@ -100,7 +100,10 @@ fn pending_ws<R: Runtime, B: RequestBody>(
     request: hyper::Request<B>,
 ) -> PendingWs {
     let on_upgrade = hyper::upgrade::on(request);
-    let config = ws_config(shared.config.protocol.max_payload);
+    let config = ws_config(
+        shared.config.protocol.max_payload,
+        shared.config.ws_read_buffer,
+    );
     Box::pin(async move {
         match on_upgrade.await {
             Ok(upgraded) => Some(
@@ -116,13 +119,13 @@ fn pending_ws<R: Runtime, B: RequestBody>(
 }
 
 /// The WebSocket settings of both sides. tungstenite reads into a buffer
-/// of `read_buffer_size` bytes that it zero-fills before every read and
-/// keeps for the connection's life: its 128 KiB default is most of an
-/// idle connection's memory and a `memset` per read. 4 KiB holds a burst of
-/// small messages; a larger one is read in several calls.
-pub(crate) fn ws_config(max_payload: usize) -> WebSocketConfig {
+/// of `read_buffer` bytes that it zero-fills before every read attempt and
+/// keeps for the connection's life: its 128 KiB default would be most of an
+/// idle connection's memory and a 128 KiB `memset` per read. A few KiB hold
+/// a burst of small messages; a larger message is read in several calls.
+pub(crate) fn ws_config(max_payload: usize, read_buffer: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(read_buffer)
         .max_message_size(Some(max_payload))
         .max_frame_size(Some(max_payload))
 }

@@ -262,7 +262,10 @@ impl ConnectionTask {
     async fn run(mut self, mut events: mpsc::Receiver<Output>) {
         while let Some(event) = events.next().await {
             match event {
-                Output::Connect { nsp, auth } => self.connect(nsp, auth).await,
+                // Boxed, as `leave` below: the task's future is as large as
+                // its largest await, and this one task per connection is
+                // per-connection memory; connects and leaves are rare.
+                Output::Connect { nsp, auth } => Box::pin(self.connect(nsp, auth)).await,
                 Output::Event {
                     nsp,
                     data,
@@ -275,12 +278,15 @@ impl ConnectionTask {
                     let Some((name, payload)) = Payload::split_event(&data, attachments) else {
                         continue;
                     };
-                    socket.dispatch(name, payload, ack).await;
+                    // Boxed too: the allocation costs less than keeping
+                    // the largest handler chain inline for every
+                    // connection's whole life.
+                    Box::pin(socket.dispatch(name, payload, ack)).await;
                 }
                 Output::Disconnect { nsp, reason } => {
                     tracing::debug!(%nsp, reason = reason.as_node_str(), "socket disconnected");
                     if let Some(socket) = self.sockets.remove(&nsp) {
-                        self.leave(socket, reason.as_node_str(), is_recoverable(&reason))
+                        Box::pin(self.leave(socket, reason.as_node_str(), is_recoverable(&reason)))
                             .await;
                     }
                 }
@@ -292,7 +298,7 @@ impl ConnectionTask {
         // The connection is gone: no socket of it may stay registered.
         let sockets: Vec<SocketRef> = self.sockets.drain().map(|(_, socket)| socket).collect();
         for socket in sockets {
-            self.leave(socket, "transport close", true).await;
+            Box::pin(self.leave(socket, "transport close", true)).await;
         }
     }
 

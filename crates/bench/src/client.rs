@@ -56,9 +56,13 @@ pub async fn connect(addr: SocketAddr) -> Result<Ws, BenchError> {
     }
 }
 
-/// The next text message, within [`STEP_TIMEOUT`]; pings and pongs of the
-/// WebSocket itself are skipped, a close or binary message is an error.
-pub async fn next_text(ws: &mut Ws) -> Result<String, BenchError> {
+/// The next text message of a WebSocket (or of its reading half), within
+/// [`STEP_TIMEOUT`]; pings and pongs of the WebSocket itself are skipped, a
+/// close or binary message is an error.
+pub async fn next_text<S>(ws: &mut S) -> Result<String, BenchError>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
     loop {
         let message = tokio::time::timeout(STEP_TIMEOUT, ws.next())
             .await

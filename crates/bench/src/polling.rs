@@ -106,11 +106,7 @@ impl Session {
     }
 
     async fn post(&mut self, body: String) -> Result<(), BenchError> {
-        let reply = self.post.request("POST", &self.query, body).await?;
-        if reply != "ok" {
-            return Err(BenchError::Protocol(format!("a POST answered {reply:?}")));
-        }
-        Ok(())
+        ensure_ok(self.post.request("POST", &self.query, body).await?)
     }
 
     /// One GET: the packets it brought; pings are answered on the way.

@@ -508,22 +508,7 @@ impl Receiver {
     async fn next_text(&mut self) -> Result<String, BenchError> {
         match self {
             Receiver::Plain(ws) => client::next_text(ws).await,
-            Receiver::Sender(_, stream) => loop {
-                let message = tokio::time::timeout(client::STEP_TIMEOUT, stream.next())
-                    .await
-                    .map_err(|_| BenchError::Protocol("the server stopped answering".into()))?;
-                match message {
-                    Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(other)) => {
-                        return Err(BenchError::Protocol(format!(
-                            "unexpected message {other:?}"
-                        )))
-                    }
-                    Some(Err(error)) => return Err(error.into()),
-                    None => return Err(BenchError::Protocol("the server closed".into())),
-                }
-            },
+            Receiver::Sender(_, stream) => client::next_text(stream).await,
         }
     }
 

@@ -70,8 +70,8 @@ pub struct EngineConfig {
     /// Messages a session queues for the application before it stops
     /// reading its client.
     pub app_queue: usize,
-    /// Frames a WebSocket writer queues before the client counts as stuck
-    /// and the session is closed.
+    /// Frames a session queues for its WebSocket before the client counts
+    /// as not reading and the session is closed.
     pub ws_queue: usize,
     /// Bytes a WebSocket reads at a time (1 KiB). Each connection keeps
     /// this buffer for its life, and it is zero-filled before every read:

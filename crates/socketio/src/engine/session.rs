@@ -340,6 +340,11 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             }
         }
         self.shared.remove_session(sid);
+        // The session is over for everyone before its WebSockets finish
+        // closing: commands fail at once instead of queueing for nobody,
+        // and the application sees the end of its messages now.
+        self.inputs.close();
+        self.app.close_channel();
         self.close_links().await;
     }
 

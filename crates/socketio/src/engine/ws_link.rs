@@ -116,42 +116,24 @@ impl WsLink {
         if !self.interest.ready.swap(false, Ordering::AcqRel) {
             return Poll::Pending;
         }
-        let read_waker = self.read_waker.clone();
-        let read = self.poll_read_woken(&mut Context::from_waker(&read_waker));
+        let WsLink {
+            pending,
+            stream,
+            closing,
+            read_waker,
+            ..
+        } = self;
+        let read = read_woken(
+            pending,
+            stream,
+            *closing,
+            &mut Context::from_waker(read_waker),
+        );
         if read.is_ready() {
             // More frames may be buffered, with no wake-up to come for them.
             self.interest.ready.store(true, Ordering::Release);
         }
         read
-    }
-
-    fn poll_read_woken(&mut self, cx: &mut Context<'_>) -> Poll<LinkRead> {
-        if let Some(pending) = self.pending.as_mut() {
-            match pending.as_mut().poll(cx) {
-                Poll::Ready(Some(stream)) => {
-                    self.pending = None;
-                    self.stream = Some(stream);
-                }
-                Poll::Ready(None) => {
-                    self.pending = None;
-                    return Poll::Ready(LinkRead::Ended);
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        let Some(stream) = self.stream.as_mut().filter(|_| !self.closing) else {
-            return Poll::Pending;
-        };
-        loop {
-            let Some(message) = std::task::ready!(stream.poll_next_unpin(cx)) else {
-                return Poll::Ready(LinkRead::Ended);
-            };
-            match read_frame(message) {
-                Read::Frame(frame) => return Poll::Ready(LinkRead::Frame(frame)),
-                Read::Skip => continue,
-                Read::End => return Poll::Ready(LinkRead::Ended),
-            }
-        }
     }
 
     /// Writes what is queued and flushes it, as far as the socket takes it
@@ -194,5 +176,41 @@ impl WsLink {
             };
         }
         LinkWrite::Busy
+    }
+}
+
+/// The reading side, polled with its own waker: completes the upgrade,
+/// then reads the next frame (nothing once the session closed it).
+fn read_woken(
+    pending: &mut Option<PendingWs>,
+    stream: &mut Option<ServerWs>,
+    closing: bool,
+    cx: &mut Context<'_>,
+) -> Poll<LinkRead> {
+    if let Some(upgrade) = pending.as_mut() {
+        match upgrade.as_mut().poll(cx) {
+            Poll::Ready(Some(upgraded)) => {
+                *pending = None;
+                *stream = Some(upgraded);
+            }
+            Poll::Ready(None) => {
+                *pending = None;
+                return Poll::Ready(LinkRead::Ended);
+            }
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    let Some(stream) = stream.as_mut().filter(|_| !closing) else {
+        return Poll::Pending;
+    };
+    loop {
+        let Some(message) = std::task::ready!(stream.poll_next_unpin(cx)) else {
+            return Poll::Ready(LinkRead::Ended);
+        };
+        match read_frame(message) {
+            Read::Frame(frame) => return Poll::Ready(LinkRead::Frame(frame)),
+            Read::Skip => continue,
+            Read::End => return Poll::Ready(LinkRead::Ended),
+        }
     }
 }

@@ -324,7 +324,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             let wake = self.next_wake().await;
             let now = self.shared.clock.now();
             match wake {
-                Wake::Input(Some(input)) => self.handle_input(input),
+                Wake::Input(Some(input)) => self.handle_input(now, input),
                 // Every handle on the session is gone: nobody can use it.
                 Wake::Input(None) => self.session.command(now, Command::Close),
                 Wake::Deadline => self.session.handle_timeout(now),
@@ -427,8 +427,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         .await
     }
 
-    fn handle_input(&mut self, input: Input) {
-        let now = self.shared.clock.now();
+    fn handle_input(&mut self, now: Instant, input: Input) {
         match input {
             Input::Poll { request, reply } => {
                 self.replies.insert(request, reply);

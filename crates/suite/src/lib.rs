@@ -12,9 +12,11 @@ use std::time::Duration;
 use futures_util::future::{AbortHandle, Abortable};
 use socketio::{ClientRuntime, HttpHandler, Runtime};
 
+pub mod cluster;
 pub mod fixtures;
 pub mod node;
 pub mod raw;
+pub mod redis;
 
 /// A runtime the suites run on.
 pub trait TestRuntime: ClientRuntime + Copy {

@@ -80,9 +80,16 @@ impl NodeServer {
 
     /// [`NodeServer::start`] with more arguments for `server.mjs`.
     pub async fn start_with(port: u16, args: &[String]) -> NodeServer {
+        let mut all = vec![port.to_string()];
+        all.extend_from_slice(args);
+        NodeServer::script("server.mjs", &all).await
+    }
+
+    /// Starts `node <script> <args…>` in `interop/`: a server that prints
+    /// `listening PORT` once it listens and exits when its stdin closes.
+    pub async fn script(script: &str, args: &[String]) -> NodeServer {
         let mut child = Command::new("node")
-            .arg("server.mjs")
-            .arg(port.to_string())
+            .arg(script)
             .args(args)
             .current_dir(interop_dir())
             // The server exits when its stdin closes: with this process.

@@ -112,6 +112,10 @@ pub struct RemoteSocket {
     pub rooms: Vec<Room>,
     /// Its `data` (see [`SocketRef::data`]).
     pub data: serde_json::Value,
+    /// Its handshake in the shape of Node's `socket.handshake` (`headers`,
+    /// `query`, `auth`, `address`, `url`, `xdomain`, `secure`), as other
+    /// servers report it; `null` when they did not.
+    pub handshake: serde_json::Value,
     /// The socket itself when it lives on this server.
     pub local: Option<SocketRef>,
 }
@@ -124,6 +128,7 @@ impl RemoteSocket {
             nsp: Str::from(socket.namespace()),
             rooms: socket.room_list(),
             data: socket.data(),
+            handshake: handshake_json(socket),
             local: Some(socket.clone()),
         }
     }
@@ -135,9 +140,57 @@ impl RemoteSocket {
             nsp,
             rooms,
             data,
+            handshake: serde_json::Value::Null,
             local: None,
         }
     }
+
+    /// The same snapshot with the handshake another server reported.
+    pub fn with_handshake(mut self, handshake: serde_json::Value) -> RemoteSocket {
+        self.handshake = handshake;
+        self
+    }
+}
+
+/// A local socket's handshake as Node's `socket.handshake` looks in JSON:
+/// what a Node server of the cluster expects in a fetch response.
+fn handshake_json(socket: &SocketRef) -> serde_json::Value {
+    let handshake = socket.handshake();
+    let mut headers = serde_json::Map::new();
+    for (name, value) in &handshake.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match headers.get_mut(name.as_str()) {
+            // Node joins repeated headers with ", ".
+            Some(serde_json::Value::String(joined)) => {
+                joined.push_str(", ");
+                joined.push_str(&value);
+            }
+            _ => {
+                headers.insert(name.as_str().to_owned(), value.into());
+            }
+        }
+    }
+    let query: serde_json::Map<String, serde_json::Value> = handshake
+        .query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = engineio_proto::server::percent_decode;
+            (decode(key), decode(value).into())
+        })
+        .collect();
+    let auth = serde_json::from_str(socket.auth()).unwrap_or_else(|_| serde_json::json!({}));
+    let address = handshake.address.map(|a| a.ip().to_string());
+    serde_json::json!({
+        "headers": headers,
+        "address": address,
+        "xdomain": handshake.headers.contains_key(http::header::ORIGIN),
+        "secure": false,
+        "url": format!("/socket.io/?{}", handshake.query),
+        "query": query,
+        "auth": auth,
+    })
 }
 
 impl fmt::Debug for SocketRef {

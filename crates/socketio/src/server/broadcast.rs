@@ -257,6 +257,13 @@ impl AckStream {
         self.local.push(Box::pin(answer));
     }
 
+    /// How many of this server's sockets it awaits answers from (answers
+    /// already taken off the stream not counted); streams of other
+    /// servers' answers are not counted.
+    pub fn local_len(&self) -> usize {
+        self.local.len()
+    }
+
     /// Adds a stream of answers (from other servers, for one).
     pub fn merge<S>(&mut self, answers: S)
     where

@@ -1,0 +1,288 @@
+//! The Redis connections one server shares between its namespaces' adapters:
+//! a multiplexed connection for commands (`PUBLISH`, `PUBSUB NUMSUB`) and a
+//! dedicated pub/sub connection whose messages are routed to the adapter
+//! of their namespace.
+//!
+//! Both come back by themselves after Redis goes away: the command
+//! connection is re-made on the next command after a failure (that command
+//! fails, with [`AdapterError::Unavailable`]), the subscriber reconnects
+//! with exponential backoff and subscribes every namespace again. Meanwhile
+//! every local operation goes on; what could not reach Redis is reported
+//! to its caller and logged, never queued.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use redis::aio::{MultiplexedConnection, PubSubSink};
+use redis::AsyncConnectionConfig;
+use socketio::adapter::AdapterError;
+use socketio::runtime::DynRuntime;
+
+use crate::adapter::RedisAdapter;
+use crate::RedisAdapterConfig;
+
+/// Whether the subscriber is connected, and the last failure.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    /// Subscribed to every namespace's channels right now.
+    pub connected: bool,
+    /// The last connection failure, if any since the adapter started.
+    pub last_error: Option<String>,
+}
+
+pub(crate) struct Broker {
+    client: redis::Client,
+    pub(crate) config: RedisAdapterConfig,
+    /// The command connection, made on first use and after a failure.
+    commands: Mutex<Option<MultiplexedConnection>>,
+    /// The live namespaces' adapters.
+    adapters: Mutex<Vec<Weak<RedisAdapter>>>,
+    /// Subscribes on the live pub/sub connection; `None` while down.
+    sink: Mutex<Option<PubSubSink>>,
+    status: Mutex<Status>,
+    /// The runtime of the first namespace: where the subscriber runs.
+    runtime: Mutex<Option<Arc<dyn DynRuntime>>>,
+    /// Dropped with the broker: ends the subscriber.
+    stop: Mutex<Option<futures_channel::oneshot::Sender<()>>>,
+}
+
+impl Broker {
+    pub(crate) fn new(client: redis::Client, config: RedisAdapterConfig) -> Broker {
+        Broker {
+            client,
+            config,
+            commands: Mutex::new(None),
+            adapters: Mutex::new(Vec::new()),
+            sink: Mutex::new(None),
+            status: Mutex::new(Status::default()),
+            runtime: Mutex::new(None),
+            stop: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        lock(&self.status).clone()
+    }
+
+    fn connection_config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.config.connect_timeout))
+            .set_response_timeout(Some(self.config.requests_timeout))
+    }
+
+    /// Registers a namespace's adapter; the first one starts the
+    /// subscriber on its runtime.
+    pub(crate) fn register(self: &Arc<Self>, adapter: &Arc<RedisAdapter>) {
+        lock(&self.adapters).push(Arc::downgrade(adapter));
+        let runtime = adapter.runtime().clone();
+        let mut started = lock(&self.runtime);
+        if started.is_none() {
+            *started = Some(runtime.clone());
+            let (stop, stopped) = futures_channel::oneshot::channel();
+            *lock(&self.stop) = Some(stop);
+            let broker = Arc::downgrade(self);
+            runtime.spawn(Box::pin(subscriber(broker, runtime.clone(), stopped)));
+        }
+    }
+
+    /// Forgets a namespace's adapter (its subscriptions end with it).
+    pub(crate) async fn unregister(&self, adapter: &RedisAdapter) {
+        lock(&self.adapters).retain(|a| a.strong_count() > 0 && !std::ptr::eq(a.as_ptr(), adapter));
+        let sink = lock(&self.sink).clone();
+        if let Some(mut sink) = sink {
+            let channels = adapter.subscriptions();
+            let _ = sink.unsubscribe(&channels.exact).await;
+            let _ = sink.punsubscribe(&channels.pattern).await;
+        }
+        if lock(&self.adapters).is_empty() {
+            // Nobody left to serve: end the subscriber (a namespace
+            // declared later starts it again).
+            lock(&self.stop).take();
+            lock(&self.runtime).take();
+        }
+    }
+
+    /// Subscribes a namespace on the live connection, if there is one
+    /// (otherwise the subscriber does it when it connects).
+    pub(crate) async fn subscribe(&self, adapter: &RedisAdapter) -> Result<(), AdapterError> {
+        let sink = lock(&self.sink).clone();
+        let Some(mut sink) = sink else {
+            return Ok(());
+        };
+        subscribe(&mut sink, adapter).await.map_err(unavailable)
+    }
+
+    fn adapters(&self) -> Vec<Arc<RedisAdapter>> {
+        let mut adapters = lock(&self.adapters);
+        adapters.retain(|a| a.strong_count() > 0);
+        adapters.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    async fn commands(&self) -> Result<MultiplexedConnection, AdapterError> {
+        if let Some(connection) = lock(&self.commands).clone() {
+            return Ok(connection);
+        }
+        let connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.connection_config())
+            .await
+            .map_err(|error| self.failed("command connection", error))?;
+        *lock(&self.commands) = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Records and logs a failure; the next command reconnects.
+    fn failed(&self, what: &str, error: redis::RedisError) -> AdapterError {
+        let message = format!("redis {what}: {error}");
+        tracing::warn!(error = %error, "redis adapter: {what} failed");
+        lock(&self.commands).take();
+        lock(&self.status).last_error = Some(message.clone());
+        AdapterError::Unavailable(message)
+    }
+
+    /// `PUBLISH channel message`.
+    pub(crate) async fn publish(
+        &self,
+        channel: &str,
+        message: Vec<u8>,
+    ) -> Result<(), AdapterError> {
+        let mut connection = self.commands().await?;
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(message)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map(|_| ())
+            .map_err(|error| self.failed("PUBLISH", error))
+    }
+
+    /// How many connections subscribe to `channel`: the servers of a
+    /// namespace, counted on its request channel as Node's adapter does.
+    pub(crate) async fn subscribers(&self, channel: &str) -> Result<usize, AdapterError> {
+        let mut connection = self.commands().await?;
+        let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query_async(&mut connection)
+            .await
+            .map_err(|error| self.failed("PUBSUB NUMSUB", error))?;
+        Ok(counts.first().map_or(0, |(_, count)| *count))
+    }
+
+    fn set_connected(&self, connected: bool, error: Option<String>) {
+        let mut status = lock(&self.status);
+        status.connected = connected;
+        if error.is_some() {
+            status.last_error = error;
+        }
+    }
+}
+
+/// Subscribes one namespace's channels: the broadcast pattern first, so
+/// that a server counted on the request channel (`PUBSUB NUMSUB`) already
+/// hears broadcasts.
+async fn subscribe(sink: &mut PubSubSink, adapter: &RedisAdapter) -> redis::RedisResult<()> {
+    let channels = adapter.subscriptions();
+    sink.psubscribe(&channels.pattern).await?;
+    sink.subscribe(&channels.exact).await
+}
+
+/// The subscriber: connects, subscribes every namespace, routes messages
+/// until the connection ends, then tries again after a backoff. Ends when
+/// the broker is gone or stopped.
+async fn subscriber(
+    broker: Weak<Broker>,
+    runtime: Arc<dyn DynRuntime>,
+    mut stopped: futures_channel::oneshot::Receiver<()>,
+) {
+    let mut backoff = None;
+    loop {
+        if let Some(delay) = backoff {
+            let sleep = runtime.sleep_until(Instant::now() + delay);
+            if let Either::Left(_) = select(&mut stopped, sleep).await {
+                return;
+            }
+        }
+        let Some(strong) = broker.upgrade() else {
+            return;
+        };
+        let (min, max) = (strong.config.reconnect_min, strong.config.reconnect_max);
+        let next = |delay: Option<Duration>| Some(delay.map_or(min, |d| (d * 2).min(max)));
+        let connect = Box::pin(strong.client.get_async_pubsub());
+        let connected = match select(&mut stopped, connect).await {
+            Either::Left(_) => return,
+            Either::Right((connected, _)) => connected,
+        };
+        let (mut sink, mut messages) = match connected {
+            Ok(pubsub) => pubsub.split(),
+            Err(error) => {
+                tracing::warn!(%error, "redis adapter: subscriber cannot connect");
+                strong.set_connected(false, Some(format!("redis subscriber: {error}")));
+                backoff = next(backoff);
+                continue;
+            }
+        };
+        let mut subscribed = Ok(());
+        for adapter in strong.adapters() {
+            subscribed = subscribed.and(subscribe(&mut sink, &adapter).await);
+        }
+        if let Err(error) = subscribed {
+            tracing::warn!(%error, "redis adapter: subscribing failed");
+            strong.set_connected(false, Some(format!("redis subscriber: {error}")));
+            backoff = next(backoff);
+            continue;
+        }
+        *lock(&strong.sink) = Some(sink);
+        strong.set_connected(true, None);
+        if backoff.is_some() {
+            tracing::info!("redis adapter: subscriber reconnected");
+        }
+        backoff = None;
+        // Routing holds the broker only per message.
+        drop(strong);
+        loop {
+            let message = match select(&mut stopped, messages.next()).await {
+                Either::Left(_) => return,
+                Either::Right((message, _)) => message,
+            };
+            let Some(broker) = broker.upgrade() else {
+                return;
+            };
+            match message {
+                Some(message) => route(&broker, &message),
+                None => {
+                    tracing::warn!("redis adapter: subscriber connection lost; reconnecting");
+                    lock(&broker.sink).take();
+                    let error = "redis subscriber: connection lost".to_owned();
+                    broker.set_connected(false, Some(error));
+                    break;
+                }
+            }
+        }
+        backoff = next(backoff);
+    }
+}
+
+/// Hands a message to the adapter whose channel it came on.
+fn route(broker: &Broker, message: &redis::Msg) {
+    let channel = message.get_channel_name();
+    let payload = bytes::Bytes::copy_from_slice(message.get_payload_bytes());
+    for adapter in broker.adapters() {
+        if adapter.owns_channel(channel) {
+            adapter.on_message(channel, payload);
+            return;
+        }
+    }
+}
+
+fn unavailable(error: redis::RedisError) -> AdapterError {
+    AdapterError::Unavailable(format!("redis: {error}"))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,159 @@
+//! A Redis adapter for the `socketio` crate that speaks the wire format of
+//! Node's [`@socket.io/redis-adapter`](https://github.com/socketio/socket.io-redis-adapter)
+//! (8.x, `createAdapter`): Rust and Node servers can share one Redis and
+//! act as one cluster — broadcasts, rooms, acks, `fetch_sockets`, remote
+//! join/leave/disconnect, server-side events — so a Node fleet can move to
+//! Rust one server at a time.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use adapter_redis::{RedisAdapterConfig, RedisAdapterFactory};
+//! use socketio::{SocketIo, SocketIoConfig};
+//!
+//! let redis = RedisAdapterFactory::new("redis://127.0.0.1:6379", RedisAdapterConfig::default())?;
+//! let mut config = SocketIoConfig::default();
+//! config.adapter = std::sync::Arc::new(redis.clone());
+//! let io = SocketIo::new(runtime_tokio::TokioRuntime, config);
+//! io.of("/").emit("hello", "every server's clients").await?;
+//! // Whether Redis is reachable now, and the last failure:
+//! println!("{:?}", redis.status());
+//! # Ok(()) }
+//! ```
+//!
+//! # How it works
+//!
+//! Each namespace's adapter wraps a [`socketio::adapter::LocalAdapter`] for
+//! this server's sockets and publishes the rest as Node's adapter does
+//! (channels `socket.io#/nsp#`, `socket.io-request#/nsp#`,
+//! `socket.io-response#/nsp#`; msgpack broadcasts, JSON requests). The
+//! server's namespaces share one command connection and one subscriber
+//! connection. The client is [`redis`] (redis-rs): inside a tokio runtime it
+//! runs on tokio, anywhere else (smol) on smol's executor; the adapter's own
+//! tasks and timers run on the server's runtime.
+//!
+//! # When Redis goes away
+//!
+//! Local traffic never stops. Cluster operations fail at once with
+//! [`AdapterError::Unavailable`](socketio::AdapterError) (a broadcast still
+//! reached this server's sockets), the failure is logged with `tracing`
+//! and kept in [`RedisAdapterFactory::status`], and both connections come
+//! back by themselves (the subscriber with exponential backoff between
+//! [`RedisAdapterConfig::reconnect_min`] and `reconnect_max`). Nothing is
+//! queued for later: what happened while Redis was away is lost for the
+//! other servers, as with Node's adapter.
+//!
+//! # Differences from Node's adapter
+//!
+//! - Join, leave and disconnect requests are applied on this server before
+//!   they are published (Node's adapter applies its own when Redis echoes
+//!   them back), so they have taken effect here when the call returns.
+//! - Ack answers name the socket that answered (an extra `sid` key Node
+//!   ignores); answers relayed by Node servers do not, and get the ids
+//!   `remote-ack-1`, `remote-ack-2`, … per broadcast.
+//! - Binary data travels as msgpack `bin` in broadcasts and acks, exactly
+//!   as with Node; in server-side events and fetched `data`, which Node's
+//!   adapter always writes as JSON, it becomes Node's JSON form of a
+//!   `Buffer` (`{"type":"Buffer","data":[…]}`), as it does from Node.
+
+mod adapter;
+mod broker;
+pub mod codec;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use socketio::adapter::{Adapter, AdapterFactory, LocalNamespace};
+
+pub use adapter::RedisAdapter;
+pub use broker::Status;
+
+/// How the adapter talks to Redis.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedisAdapterConfig {
+    /// The channel prefix (Node's `key`), `socket.io` by default. Every
+    /// server of a cluster must use the same.
+    pub key: String,
+    /// How long a request waits for the other servers' answers (Node's
+    /// `requestsTimeout`, 5 s), and a Redis command for its reply.
+    pub requests_timeout: Duration,
+    /// Answers go to the requester's own channel instead of the shared one
+    /// (Node's `publishOnSpecificResponseChannel`). Either way this adapter
+    /// hears both.
+    pub publish_on_specific_response_channel: bool,
+    /// How long connecting to Redis may take.
+    pub connect_timeout: Duration,
+    /// The first wait before the subscriber reconnects.
+    pub reconnect_min: Duration,
+    /// The longest wait between reconnection attempts.
+    pub reconnect_max: Duration,
+    /// How many answers of other servers to a broadcast with acks may wait
+    /// to be read; more are dropped (and logged).
+    pub ack_queue: usize,
+}
+
+impl Default for RedisAdapterConfig {
+    fn default() -> Self {
+        RedisAdapterConfig {
+            key: "socket.io".to_owned(),
+            requests_timeout: Duration::from_secs(5),
+            publish_on_specific_response_channel: false,
+            connect_timeout: Duration::from_secs(2),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            ack_queue: 1024,
+        }
+    }
+}
+
+/// Why the adapter could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisAdapterError {
+    /// The Redis URL is not valid.
+    #[error("invalid redis url: {0}")]
+    Url(#[from] redis::RedisError),
+}
+
+/// Makes each namespace's [`RedisAdapter`]; set it as the server's
+/// `SocketIoConfig::adapter`. Clones share the same connections.
+#[derive(Clone)]
+pub struct RedisAdapterFactory {
+    broker: Arc<broker::Broker>,
+}
+
+impl RedisAdapterFactory {
+    /// An adapter factory for the Redis at `url` (`redis://host:port/db`).
+    /// Connects lazily: the first namespace starts the subscriber.
+    pub fn new(
+        url: &str,
+        config: RedisAdapterConfig,
+    ) -> Result<RedisAdapterFactory, RedisAdapterError> {
+        let client = redis::Client::open(url)?;
+        Ok(RedisAdapterFactory {
+            broker: Arc::new(broker::Broker::new(client, config)),
+        })
+    }
+
+    /// Whether the subscriber is connected now, and the last failure.
+    pub fn status(&self) -> Status {
+        self.broker.status()
+    }
+}
+
+impl std::fmt::Debug for RedisAdapterFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAdapterFactory")
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl AdapterFactory for RedisAdapterFactory {
+    fn create(&self, namespace: LocalNamespace) -> Arc<dyn Adapter> {
+        let adapter = Arc::new(RedisAdapter::new(namespace, self.broker.clone()));
+        self.broker.register(&adapter);
+        adapter
+    }
+}

@@ -128,6 +128,11 @@ pub fn to_json(value: Msgpack, attachments: &mut Vec<Bytes>) -> Result<Json, Cod
                 };
                 object.insert(key, to_json(value, attachments)?);
             }
+            // Binary travels as `bin`; a literal placeholder would point at
+            // attachments it does not own.
+            if placeholder_index(&object).is_some() {
+                return Err(CodecError::Shape("literal binary placeholder"));
+            }
             Json::Object(object)
         }
         Msgpack::Ext(-1, data) => Json::String(iso_date(&data)?),
@@ -255,6 +260,13 @@ mod tests {
     fn a_placeholder_without_its_attachment_is_an_error() {
         let json: Json = serde_json::from_str(r#"[{"_placeholder":true,"num":1}]"#).unwrap();
         assert!(to_msgpack(&json, &[Bytes::new()]).is_err());
+    }
+
+    #[test]
+    fn a_literal_placeholder_is_refused() {
+        // {"_placeholder": true, "num": 0} as a msgpack map.
+        let literal = hex("82ac5f706c616365686f6c646572c3a36e756d00");
+        assert!(to_json(decode(&literal).unwrap(), &mut Vec::new()).is_err());
     }
 
     #[test]

@@ -1,0 +1,21 @@
+//! Whatever another server (or anything else) publishes on the Redis
+//! adapter's channels: decoding never panics and allocates no more than
+//! the message's size allows, and a broadcast that decodes re-encodes to
+//! one that decodes to the same packet and options.
+#![no_main]
+
+use adapter_redis::wire;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = wire::decode_request(data);
+    let _ = wire::decode_response(data);
+    if let Ok(broadcast) = wire::decode_broadcast(data) {
+        let encoded = wire::encode_broadcast(&broadcast.uid, &broadcast.packet, &broadcast.opts)
+            .expect("a decoded broadcast encodes");
+        let again = wire::decode_broadcast(&encoded).expect("an encoded broadcast decodes");
+        assert_eq!(again.uid, broadcast.uid);
+        assert_eq!(again.packet, broadcast.packet);
+        assert_eq!(again.opts, broadcast.opts);
+    }
+});

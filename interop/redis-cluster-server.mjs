@@ -1,0 +1,294 @@
+// The official socket.io server (npm, pinned) as one member of a cluster
+// joined through Redis by the official @socket.io/redis-adapter (node-redis
+// v4 clients), for mixed Rust/Node cluster tests driven by cluster.mjs. Its
+// main namespace answers exactly what the Rust test server of
+// crates/suite/tests/cluster_adapter.rs answers.
+// Usage: node redis-cluster-server.mjs <redisUrl> <serverName> [--sharded]
+//   default:   the classic adapter, createAdapter(pub, sub) (PUBLISH/SUBSCRIBE)
+//   --sharded: createShardedAdapter(pub, sub) (SPUBLISH/SSUBSCRIBE, Redis >= 7)
+// Listens on 127.0.0.1, on any free port, and prints "listening <port>" once
+// it accepts connections and its adapter's subscriptions are in place;
+// nothing else goes to stdout (a reader may stop reading after that line),
+// diagnostics go to stderr. Exits when stdin closes, so a test that dies
+// takes its server with it.
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createClient } from "redis";
+import { Server } from "socket.io";
+
+const args = process.argv.slice(2);
+const sharded = args.includes("--sharded");
+const [redisUrl, serverName] = args.filter((arg) => arg !== "--sharded");
+const log = (...what) => console.error(`[redis-cluster-server ${serverName}]`, ...what);
+if (!redisUrl || !serverName) {
+  console.error("usage: node redis-cluster-server.mjs <redisUrl> <serverName> [--sharded]");
+  process.exit(2);
+}
+
+const pub = createClient({ url: redisUrl });
+const sub = pub.duplicate();
+// node-redis throws unhandled "error" events; it reconnects on its own.
+pub.on("error", (err) => log("redis pub:", err.message));
+sub.on("error", (err) => log("redis sub:", err.message));
+try {
+  await Promise.all([pub.connect(), sub.connect()]);
+} catch (err) {
+  log("cannot connect to redis:", err.message);
+  process.exit(1);
+}
+
+const httpServer = createServer();
+const io = new Server(httpServer, {
+  adapter: sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub),
+});
+const main = io.of("/");
+
+// ---------------------------------------------------------------------------
+// Barriers: making an ack mean "done on every server", as the Rust test
+// server's acks do.
+//
+// The classic adapter's addSockets / delSockets / disconnectSockets only
+// PUBLISH a request on its request channel and return nothing: every server,
+// this one included, applies it when the request comes back from Redis on
+// its `sub` connection. The sharded adapter (socket.io-adapter's
+// ClusterAdapter) applies it locally once the SPUBLISH is answered, in a
+// promise that BroadcastOperator#socketsJoin & co. drop (they return void),
+// and the others apply it when they receive the message. Neither offers a
+// completion signal, so:
+//
+// 1. this server: the operation is called on the adapter directly (what
+//    io.in(from).socketsJoin(to) does, with the same options) so that the
+//    sharded adapter's promise can be awaited; with the classic adapter,
+//    `ownEcho()` then PUBLISHes a token on a private channel that `sub` is
+//    subscribed to and waits until `sub` receives it. A Redis server delivers
+//    the messages one connection publishes to a subscriber in publish order, and
+//    node-redis dispatches them in order, synchronously, to the listeners
+//    (the adapter's handling of join/leave/disconnect requests is
+//    synchronous), so once the token is back the request has been applied
+//    here. Exact.
+// 2. the other servers: `peersBarrier()` runs a fetchSockets() on a room
+//    nobody is in. That request goes out on the same channel as the
+//    operation's request (request channel / main sharded channel), after
+//    it, from the same connection, and resolves once every other server
+//    (PUBSUB NUMSUB / SHARDNUMSUB) has answered: a server that handles its
+//    requests in order (both Node adapters do) has applied the operation by
+//    then. Exact for peers that handle requests in order. (With the sharded
+//    adapter a peer also SSUBSCRIBEs to a room's channel when one of its
+//    sockets enters a new room, on its own connection: not covered by the
+//    barrier, though always long done by the time a client's next request
+//    can make this server publish to that room.)
+// ---------------------------------------------------------------------------
+const barrierChannel = `redis-cluster-server#barrier#${serverName}#${randomBytes(6).toString("hex")}`;
+const echoes = new Map();
+let nextToken = 0;
+
+function ownEcho() {
+  if (sharded) return Promise.resolve();
+  const token = String(nextToken++);
+  const back = new Promise((resolve) => echoes.set(token, resolve));
+  pub.publish(barrierChannel, token).catch((err) => log("barrier publish:", err.message));
+  return back;
+}
+
+// A room no socket is ever in: the fetch answers are empty.
+const NOBODY = `redis-cluster-server#nobody#${randomBytes(6).toString("hex")}`;
+async function peersBarrier() {
+  try {
+    await io.in(NOBODY).fetchSockets();
+  } catch (err) {
+    // A peer that does not answer in time (the adapter's 5 s); the
+    // operation itself went out, so the ack still reports it done.
+    log("barrier: peers did not all answer:", err.message);
+  }
+}
+
+/** Runs a cluster-wide adapter operation and waits until it took effect. */
+async function settled(operation) {
+  await operation;
+  await ownEcho();
+  await peersBarrier();
+}
+
+/**
+ * Resolves once this server's sockets got what it broadcast before. The
+ * classic adapter delivers to them at once; the sharded adapter only once
+ * its SPUBLISH is answered (ClusterAdapter#broadcast awaits it, then
+ * delivers, in a promise that emit() drops). Replies on `pub` come in order
+ * and the rest is promise continuations: after a later PING's reply and a
+ * macrotask, every earlier broadcast has been delivered here.
+ */
+async function broadcasted() {
+  if (!sharded) return;
+  await pub.ping();
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Options as a BroadcastOperator (io.in(room)) passes them to the adapter. */
+const inRoom = (room) => ({ rooms: new Set([room]), except: new Set(), flags: {} });
+
+/**
+ * Sharded mode: a round trip on `sub` (SSUBSCRIBE then SUNSUBSCRIBE of a
+ * fresh channel; replies come in order), after which every subscription
+ * asked for before on `sub` is active.
+ */
+async function subRoundTrip() {
+  const channel = `redis-cluster-server#sync#${randomBytes(6).toString("hex")}`;
+  await sub.sSubscribe(channel, () => {});
+  await sub.sUnsubscribe(channel);
+}
+
+// The adapter of "/" (made by the Server constructor) has sent its
+// (S|P)SUBSCRIBEs on `sub` without exposing their promises; node-redis only
+// installs a listener when Redis confirms its subscription, and replies come
+// in order: once a later subscription is confirmed, the adapter's are.
+if (sharded) {
+  await subRoundTrip();
+} else {
+  await sub.subscribe(barrierChannel, (token) => {
+    const resolve = echoes.get(token);
+    echoes.delete(token);
+    resolve?.();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The main namespace, as crates/suite/tests/cluster_adapter.rs's `handlers`.
+// ---------------------------------------------------------------------------
+
+// Server-side event: the others' serverSideEmit(WithAck) reaches it, never
+// this server's own.
+io.on("whoami", (text, callback) => callback(`${serverName} got ${text}`));
+
+/** Races `promise` against `ms`, as the Rust server's ack timeout does. */
+function within(ms, promise, what) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+io.on("connection", (socket) => {
+  const name = socket.handshake.auth?.name;
+  socket.data = { name: typeof name === "string" ? name : "?", server: serverName };
+
+  /** A handler whose result is the ack; a failure acks { error }. */
+  const on = (event, handler) => {
+    socket.on(event, async (...params) => {
+      const ack = typeof params[params.length - 1] === "function" ? params.pop() : () => {};
+      try {
+        ack(await handler(...params));
+      } catch (err) {
+        log(`${event}:`, err.stack || String(err));
+        ack({ error: String(err.message || err) });
+      }
+    });
+  };
+
+  on("join", async (room) => {
+    socket.join(room);
+    // The sharded adapter SSUBSCRIBEs to a room's channel when the room
+    // appears here: active before the ack, so broadcasts to it reach us.
+    if (sharded) await subRoundTrip();
+    return true;
+  });
+
+  // Barrier: every connection gets this after what was broadcast before.
+  on("flush", async () => {
+    io.emit("flush", serverName);
+    await broadcasted();
+    return true;
+  });
+
+  on("shout", async (room, except, text) => {
+    socket.to(room).except(except).emit("shout", text);
+    await broadcasted(); // before "local-shout", as the Rust server awaits it
+    socket.to(room).except(except).local.emit("local-shout", text);
+    return true;
+  });
+
+  on("vote", async () => {
+    const answers = await io.timeout(3000).emitWithAck("vote");
+    // The Rust server counts distinct socket ids; one answer per socket here.
+    return { votes: answers.map(String).sort(), sockets: answers.length };
+  });
+
+  on("fetch", async () => {
+    const sockets = await io.fetchSockets();
+    // By name, in code-unit order (as the Rust server's string sort; no locale).
+    const nameOf = (s) => String(s.data?.name);
+    sockets.sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : 0));
+    const entries = sockets.map((s) => ({
+      id: s.id,
+      rooms: [...s.rooms].sort(),
+      data: s.data,
+      local: main.sockets.has(s.id),
+    }));
+    let rooms;
+    if (typeof main.adapter.allRooms === "function") {
+      // The classic adapter: a cluster-wide request (a Set, or a promise of one).
+      rooms = await main.adapter.allRooms();
+    } else {
+      // The sharded adapter (ClusterAdapter) has no allRooms(); a room
+      // exists only while a socket is in it, so the union of every socket's
+      // rooms across the cluster is the cluster's set of rooms.
+      rooms = new Set(sockets.flatMap((s) => [...s.rooms]));
+    }
+    return { sockets: entries, rooms: [...rooms].sort() };
+  });
+
+  // io.in(from).socketsJoin(to) & co. with their completion awaited (see
+  // "Barriers" above).
+  on("promote", async (from, to) => {
+    await settled(main.adapter.addSockets(inRoom(from), [to]));
+    return true;
+  });
+
+  on("demote", async (room) => {
+    await settled(main.adapter.delSockets(inRoom(room), [room]));
+    return true;
+  });
+
+  on("news", async (room, text) => {
+    io.to(room).emit("news", text);
+    await broadcasted();
+    return true;
+  });
+
+  on("kick", async (room) => {
+    await settled(main.adapter.disconnectSockets(inRoom(room), false));
+    return true;
+  });
+
+  on("ask-servers", async (text) => {
+    // serverSideEmitWithAck has no per-call timeout in Node (the adapter's
+    // 5 s applies); the Rust server waits 2 s.
+    const answers = await within(2000, io.serverSideEmitWithAck("whoami", text), "whoami answers");
+    const count = await main.adapter.serverCount();
+    return { answers, count };
+  });
+});
+
+httpServer.listen(0, "127.0.0.1", () => {
+  console.log(`listening ${httpServer.address().port}`);
+});
+
+let closing = false;
+async function shutdown() {
+  if (closing) return;
+  closing = true;
+  // Never hang on the way out (lingering HTTP keep-alive connections, a
+  // redis server gone).
+  setTimeout(() => process.exit(0), 3000).unref();
+  try {
+    await io.close();
+  } catch (err) {
+    log("close:", err.message);
+  }
+  await Promise.allSettled([pub.quit(), sub.quit()]);
+  process.exit(0);
+}
+process.stdin.on("end", shutdown);
+process.stdin.on("close", shutdown);
+process.stdin.resume();

@@ -22,6 +22,7 @@ use socketio::adapter::{
 use socketio::runtime::DynRuntime;
 
 use crate::broker::Broker;
+use crate::lock;
 use crate::wire::{self, Channels, Request, Response, SocketDetails};
 
 /// The channels an adapter subscribes to.
@@ -609,10 +610,4 @@ fn random_id() -> String {
         .iter()
         .map(|b| ALPHABET[usize::from(b % 64)] as char)
         .collect()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -21,7 +21,7 @@ use socketio::adapter::AdapterError;
 use socketio::runtime::DynRuntime;
 
 use crate::adapter::RedisAdapter;
-use crate::RedisAdapterConfig;
+use crate::{lock, RedisAdapterConfig};
 
 /// Whether the subscriber is connected, and the last failure.
 #[derive(Debug, Clone, Default)]
@@ -279,10 +279,4 @@ fn route(broker: &Broker, message: &redis::Msg) {
 
 fn unavailable(error: redis::RedisError) -> AdapterError {
     AdapterError::Unavailable(format!("redis: {error}"))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -68,6 +68,14 @@ use socketio::adapter::{Adapter, AdapterFactory, LocalNamespace};
 pub use adapter::RedisAdapter;
 pub use broker::Status;
 
+/// Locks a mutex; a panic elsewhere while it was held leaves plain data
+/// behind (maps and options), still fine to use.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// How the adapter talks to Redis.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

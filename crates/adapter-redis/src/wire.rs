@@ -702,13 +702,7 @@ pub fn preview(bytes: &Bytes) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::codec::tests::hex;
 
     // Captured from Node's adapter: io.emit("hello", "world", 42).
     const NODE_BROADCAST: &str = "93a675325239446d83a47479706502a46461746193a568656c6c6fa5776f726c642aa36e7370a12f83a5726f6f6d7390a665786365707490a5666c61677380";

@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_channel::mpsc;
 use futures_util::future::{select, Either};
 use futures_util::{Stream, StreamExt};
 use socketio::adapter::{
-    oneshot, AckAnswer, AckStream, Adapter, AdapterError, AdapterFuture, BroadcastError,
-    BroadcastOptions, LocalAdapter, LocalNamespace, Packet, Payload, RemoteSocket, Room, Sid, Str,
+    node_handshake, oneshot, AckAnswer, AckStream, Adapter, AdapterError, AdapterFuture,
+    BroadcastError, BroadcastOptions, LocalAdapter, LocalNamespace, Packet, Payload, RemoteSocket,
+    Room, Sid, Str,
 };
 use socketio::runtime::DynRuntime;
 
@@ -88,13 +88,13 @@ impl RedisAdapter {
     /// A message from the subscriber, on one of this adapter's channels.
     /// Undecodable messages are logged and dropped: one bad publisher must
     /// not stop the others' traffic.
-    pub(crate) fn on_message(self: &Arc<Self>, channel: &str, payload: Bytes) {
+    pub(crate) fn on_message(self: &Arc<Self>, channel: &str, payload: &[u8]) {
         let outcome = if channel == self.channels.request {
-            wire::decode_request(&payload).map(|request| self.on_request(request))
+            wire::decode_request(payload).map(|request| self.on_request(request))
         } else if channel == self.channels.response || channel == self.channels.own_response {
-            wire::decode_response(&payload).map(|response| self.on_response(response))
+            wire::decode_response(payload).map(|response| self.on_response(response))
         } else {
-            wire::decode_broadcast(&payload).map(|broadcast| {
+            wire::decode_broadcast(payload).map(|broadcast| {
                 if broadcast.uid != self.uid && broadcast.packet.nsp.as_str() == self.nsp() {
                     if let Err(error) = self
                         .local
@@ -109,7 +109,7 @@ impl RedisAdapter {
             tracing::warn!(
                 %error,
                 channel,
-                message = %wire::preview(&payload),
+                message = %wire::preview(payload),
                 "redis adapter: ignored a message it cannot decode"
             );
         }
@@ -143,7 +143,7 @@ impl RedisAdapter {
                     .into_iter()
                     .map(|s| SocketDetails {
                         id: s.id.to_string(),
-                        handshake: s.handshake,
+                        handshake: s.local.as_ref().map_or(s.handshake, node_handshake),
                         rooms: s.rooms,
                         data: s.data,
                     })
@@ -596,16 +596,7 @@ impl Adapter for RedisAdapter {
 fn random_id() -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut bytes = [0u8; 6];
-    // Without an OS random source, ids still differ per call site and
-    // time: collisions only make a request wait for the wrong answers.
-    if getrandom::fill(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        bytes = nanos.to_le_bytes().repeat(2)[..6]
-            .try_into()
-            .unwrap_or_default();
-    }
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
     bytes
         .iter()
         .map(|b| ALPHABET[usize::from(b % 64)] as char)

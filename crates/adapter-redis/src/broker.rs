@@ -42,9 +42,7 @@ pub(crate) struct Broker {
     /// Subscribes on the live pub/sub connection; `None` while down.
     sink: Mutex<Option<PubSubSink>>,
     status: Mutex<Status>,
-    /// The runtime of the first namespace: where the subscriber runs.
-    runtime: Mutex<Option<Arc<dyn DynRuntime>>>,
-    /// Dropped with the broker: ends the subscriber.
+    /// Set while a subscriber runs; dropping it (or the broker) ends it.
     stop: Mutex<Option<futures_channel::oneshot::Sender<()>>>,
 }
 
@@ -57,7 +55,6 @@ impl Broker {
             adapters: Mutex::new(Vec::new()),
             sink: Mutex::new(None),
             status: Mutex::new(Status::default()),
-            runtime: Mutex::new(None),
             stop: Mutex::new(None),
         }
     }
@@ -76,13 +73,12 @@ impl Broker {
     /// subscriber on its runtime.
     pub(crate) fn register(self: &Arc<Self>, adapter: &Arc<RedisAdapter>) {
         lock(&self.adapters).push(Arc::downgrade(adapter));
-        let runtime = adapter.runtime().clone();
-        let mut started = lock(&self.runtime);
-        if started.is_none() {
-            *started = Some(runtime.clone());
+        let mut running = lock(&self.stop);
+        if running.is_none() {
             let (stop, stopped) = futures_channel::oneshot::channel();
-            *lock(&self.stop) = Some(stop);
+            *running = Some(stop);
             let broker = Arc::downgrade(self);
+            let runtime = adapter.runtime().clone();
             runtime.spawn(Box::pin(subscriber(broker, runtime.clone(), stopped)));
         }
     }
@@ -100,7 +96,8 @@ impl Broker {
             // Nobody left to serve: end the subscriber (a namespace
             // declared later starts it again).
             lock(&self.stop).take();
-            lock(&self.runtime).take();
+            lock(&self.sink).take();
+            lock(&self.status).connected = false;
         }
     }
 
@@ -112,6 +109,14 @@ impl Broker {
             return Ok(());
         };
         subscribe(&mut sink, adapter).await.map_err(unavailable)
+    }
+
+    /// The adapter whose channel this is.
+    fn adapter_of(&self, channel: &str) -> Option<Arc<RedisAdapter>> {
+        lock(&self.adapters)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|adapter| adapter.owns_channel(channel))
     }
 
     fn adapters(&self) -> Vec<Arc<RedisAdapter>> {
@@ -268,12 +273,8 @@ async fn subscriber(
 /// Hands a message to the adapter whose channel it came on.
 fn route(broker: &Broker, message: &redis::Msg) {
     let channel = message.get_channel_name();
-    let payload = bytes::Bytes::copy_from_slice(message.get_payload_bytes());
-    for adapter in broker.adapters() {
-        if adapter.owns_channel(channel) {
-            adapter.on_message(channel, payload);
-            return;
-        }
+    if let Some(adapter) = broker.adapter_of(channel) {
+        adapter.on_message(channel, message.get_payload_bytes());
     }
 }
 

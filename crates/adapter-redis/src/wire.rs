@@ -9,7 +9,6 @@
 //!   answer (type 9), which are msgpack maps. A receiver tells them apart by
 //!   the first byte: `{` is JSON.
 
-use bytes::Bytes;
 use rmpv::Value as Msgpack;
 use serde_json::{json, Value as Json};
 use socketio::adapter::{BroadcastOptions, Packet, PacketKind, Payload, Room, Str};
@@ -95,9 +94,11 @@ impl Channels {
         rest.strip_suffix('#')
     }
 
-    /// The response channel a response for `requester` goes to.
-    pub fn response_for(&self, key_nsp_specific: bool, requester: &str) -> String {
-        if key_nsp_specific {
+    /// The channel a response for `requester` goes to: its own with
+    /// `specific` (Node's `publishOnSpecificResponseChannel`), else the
+    /// shared one.
+    pub fn response_for(&self, specific: bool, requester: &str) -> String {
+        if specific {
             format!("{}{requester}#", self.response)
         } else {
             self.response.clone()
@@ -694,7 +695,7 @@ pub fn ack_response(request_id: &str, sid: &str, answer: &Payload) -> Result<Vec
 }
 
 /// Bytes as they arrived, for logging what could not be decoded.
-pub fn preview(bytes: &Bytes) -> String {
+pub fn preview(bytes: &[u8]) -> String {
     let shown = &bytes[..bytes.len().min(64)];
     String::from_utf8_lossy(shown).into_owned()
 }
@@ -703,6 +704,7 @@ pub fn preview(bytes: &Bytes) -> String {
 mod tests {
     use super::*;
     use crate::codec::tests::hex;
+    use bytes::Bytes;
 
     // Captured from Node's adapter: io.emit("hello", "world", 42).
     const NODE_BROADCAST: &str = "93a675325239446d83a47479706502a46461746193a568656c6c6fa5776f726c642aa36e7370a12f83a5726f6f6d7390a665786365707490a5666c61677380";

@@ -30,10 +30,17 @@ impl Handshake {
 
     /// The first value of query parameter `name`, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == name).then(|| engineio_proto::server::percent_decode(value))
-        })
+        self.query_pairs()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| engineio_proto::server::percent_decode(value))
+    }
+
+    /// The query's `key=value` pairs as sent (not decoded), in order; a
+    /// pair without `=` has an empty value.
+    pub fn query_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.query
+            .split('&')
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
     }
 
     /// The first value of header `name`, if it is text.

@@ -200,6 +200,28 @@ fn handlers(socket: &socketio::SocketRef, main: socketio::NamespaceRef, name: &'
     });
 }
 
+/// Runs one scenario on two servers of ours, A and B; for `servers`, also
+/// checks that the server-side event ran on B only, never on its sender
+/// A. Returns what failed.
+pub async fn run_on_pair<R: TestRuntime>(
+    a: &Server<R>,
+    b: &Server<R>,
+    scenario: &str,
+    transport: &str,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    if let Err(failure) = run_scenario(a.addr, b.addr, scenario, transport).await {
+        failures.push(failure);
+    }
+    if scenario == "servers" {
+        let runs = [a, b].map(|server| server.own_runs.load(Ordering::SeqCst));
+        if runs != [0, 1] {
+            failures.push(format!("whoami handler runs on [A, B]: {runs:?}"));
+        }
+    }
+    failures
+}
+
 /// Runs one `interop/cluster.mjs` scenario against servers at `a` and `b`
 /// (server A's clients act, B's are the remote side).
 pub async fn run_scenario(

@@ -9,10 +9,9 @@
 //! broker subscriber would do on receiving the request. Snapshots of remote
 //! sockets lose their `SocketRef`, as they would over the wire.
 
-use suite::cluster::{run_scenario, start_server, Server, SCENARIOS};
+use suite::cluster::{run_on_pair, start_server, Server, SCENARIOS};
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -280,16 +279,7 @@ async fn two_servers_act_as_one_cluster_for_the_official_js_client<R: TestRuntim
     let mut failures = Vec::new();
     for (scenario, transport) in SCENARIOS {
         let (a, b) = cluster(rt).await;
-        if let Err(failure) = run_scenario(a.addr, b.addr, scenario, transport).await {
-            failures.push(failure);
-        }
-        if scenario == "servers" {
-            // The server-side event ran on B only, never on its sender A.
-            let runs = [&a, &b].map(|server| server.own_runs.load(Ordering::SeqCst));
-            if runs != [0, 1] {
-                failures.push(format!("whoami handler runs on [A, B]: {runs:?}"));
-            }
-        }
+        failures.extend(run_on_pair(&a, &b, scenario, transport).await);
         a.io.close().await;
         b.io.close().await;
     }

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use socketio::adapter::AdapterError;
 use socketio::client::ClientOptions;
 use socketio::{BroadcastError, Data, NamespaceRef};
-use suite::cluster::{run_scenario, start_server, SCENARIOS};
+use suite::cluster::{run_on_pair, run_scenario, start_server, SCENARIOS};
 use suite::node::NodeServer;
 use suite::redis::RedisServer;
 use suite::{within, TestRuntime};
@@ -49,15 +49,7 @@ async fn two_rust_servers_act_as_one_cluster<R: TestRuntime>(rt: R) {
         let b = start_server(rt, "B", Arc::new(factory(&redis, &key))).await;
         wait_for_servers(&a.io.of("/"), 2).await;
         wait_for_servers(&b.io.of("/"), 2).await;
-        if let Err(failure) = run_scenario(a.addr, b.addr, scenario, transport).await {
-            failures.push(failure);
-        }
-        if scenario == "servers" {
-            let runs = [&a, &b].map(|server| server.own_runs.load(Ordering::SeqCst));
-            if runs != [0, 1] {
-                failures.push(format!("whoami handler runs on [A, B]: {runs:?}"));
-            }
-        }
+        failures.extend(run_on_pair(&a, &b, scenario, transport).await);
         a.io.close().await;
         b.io.close().await;
     }

@@ -113,8 +113,10 @@ pub struct RemoteSocket {
     /// Its `data` (see [`SocketRef::data`]).
     pub data: serde_json::Value,
     /// Its handshake in the shape of Node's `socket.handshake` (`headers`,
-    /// `query`, `auth`, `address`, `url`, `xdomain`, `secure`), as other
-    /// servers report it; `null` when they did not.
+    /// `query`, `auth`, `address`, `url`, `xdomain`, `secure`), as another
+    /// server reported it; `null` for a local socket (its
+    /// [`SocketRef::handshake`] has it all, and [`node_handshake`] makes
+    /// Node's shape of it) and when the other server did not say.
     pub handshake: serde_json::Value,
     /// The socket itself when it lives on this server.
     pub local: Option<SocketRef>,
@@ -128,7 +130,7 @@ impl RemoteSocket {
             nsp: Str::from(socket.namespace()),
             rooms: socket.room_list(),
             data: socket.data(),
-            handshake: handshake_json(socket),
+            handshake: serde_json::Value::Null,
             local: Some(socket.clone()),
         }
     }
@@ -154,7 +156,7 @@ impl RemoteSocket {
 
 /// A local socket's handshake as Node's `socket.handshake` looks in JSON:
 /// what a Node server of the cluster expects in a fetch response.
-fn handshake_json(socket: &SocketRef) -> serde_json::Value {
+pub fn node_handshake(socket: &SocketRef) -> serde_json::Value {
     let handshake = socket.handshake();
     let mut headers = serde_json::Map::new();
     for (name, value) in &handshake.headers {
@@ -170,15 +172,11 @@ fn handshake_json(socket: &SocketRef) -> serde_json::Value {
             }
         }
     }
+    let decode = engineio_proto::server::percent_decode;
     let query: serde_json::Map<String, serde_json::Value> = handshake
-        .query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = engineio_proto::server::percent_decode;
-            (decode(key), decode(value).into())
-        })
+        .query_pairs()
+        .filter(|(key, value)| !(key.is_empty() && value.is_empty()))
+        .map(|(key, value)| (decode(key), decode(value).into()))
         .collect();
     let auth = serde_json::from_str(socket.auth()).unwrap_or_else(|_| serde_json::json!({}));
     let address = handshake.address.map(|a| a.ip().to_string());

@@ -1,13 +1,15 @@
 //! One namespace's adapter: the local half is a [`LocalAdapter`], the rest
-//! goes through Redis as Node's adapter sends it.
+//! goes through Redis as Node's adapters send it, in the classic format or
+//! the sharded one ([`Dialect`]).
 //!
 //! Requests wait for one answer per other server, counted as Node counts
-//! them: the subscribers of the namespace's request channel
-//! (`PUBSUB NUMSUB`), minus this one. Answers arrive on the subscriber
-//! and are handed to the waiting request by id, through a bounded queue:
-//! a flood of answers is dropped (and logged), not buffered.
+//! them: the subscribers of the channel every server of the namespace
+//! subscribes to (`PUBSUB NUMSUB` / `SHARDNUMSUB`), minus this one. Answers
+//! arrive on the subscriber and are handed to the waiting request by id,
+//! through a bounded queue: a flood of answers is dropped (and logged), not
+//! buffered.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,40 +24,43 @@ use socketio::adapter::{
 use socketio::runtime::DynRuntime;
 
 use crate::broker::Broker;
+use crate::codec::CodecError;
+use crate::dialect::{Dialect, Incoming, Outgoing};
 use crate::lock;
-use crate::wire::{self, Channels, Request, Response, SocketDetails};
+use crate::wire::{self, Request, Response, SocketDetails};
 
-/// The channels an adapter subscribes to.
-pub(crate) struct Subscriptions {
-    /// Requests, shared responses, its own responses.
-    pub(crate) exact: Vec<String>,
-    /// Every broadcast channel of the namespace.
-    pub(crate) pattern: String,
-}
-
-/// A namespace's adapter on Redis (classic pub/sub, Node's `createAdapter`).
+/// A namespace's adapter on Redis (Node's `createAdapter` or
+/// `createShardedAdapter` format, as its factory says).
 pub struct RedisAdapter {
     local: LocalAdapter,
     broker: Arc<Broker>,
-    /// This adapter's id in the cluster (6 characters, as Node's).
-    uid: String,
-    channels: Channels,
+    wire: Dialect,
     /// Requests of this adapter waiting for answers, by request id.
     waiting: Arc<Mutex<WaitingRequests>>,
+    /// Sharded, dynamic modes: the rooms whose channels this adapter
+    /// subscribes to (those that exist here and qualify).
+    room_channels: Mutex<BTreeSet<Room>>,
 }
 
 type WaitingRequests = HashMap<String, mpsc::Sender<Response>>;
 
 impl RedisAdapter {
     pub(crate) fn new(namespace: LocalNamespace, broker: Arc<Broker>) -> RedisAdapter {
-        let uid = random_id();
-        let channels = Channels::new(&broker.config.key, namespace.name(), &uid);
+        let config = &broker.config;
+        let wire = match broker.sharded {
+            Some(mode) => Dialect::sharded(&config.key, namespace.name(), mode),
+            None => Dialect::classic(
+                &config.key,
+                namespace.name(),
+                config.publish_on_specific_response_channel,
+            ),
+        };
         RedisAdapter {
             local: LocalAdapter::new(namespace),
             broker,
-            uid,
-            channels,
+            wire,
             waiting: Arc::default(),
+            room_channels: Mutex::default(),
         }
     }
 
@@ -63,22 +68,43 @@ impl RedisAdapter {
         self.local.namespace().runtime()
     }
 
-    pub(crate) fn subscriptions(&self) -> Subscriptions {
-        Subscriptions {
-            exact: vec![
-                self.channels.request.clone(),
-                self.channels.response.clone(),
-                self.channels.own_response.clone(),
-            ],
-            pattern: self.channels.broadcast_pattern(),
-        }
+    pub(crate) fn dialect(&self) -> &Dialect {
+        &self.wire
     }
 
-    pub(crate) fn owns_channel(&self, channel: &str) -> bool {
-        channel == self.channels.request
-            || channel == self.channels.response
-            || channel == self.channels.own_response
-            || channel.starts_with(self.channels.broadcast.as_str())
+    /// Every channel this adapter subscribes to now (sharded): its fixed
+    /// ones and its rooms'.
+    pub(crate) fn sharded_channels(&self) -> Vec<String> {
+        let (mut channels, _) = self.wire.fixed_channels();
+        channels.extend(
+            lock(&self.room_channels)
+                .iter()
+                .map(|room| self.wire.room_channel(room)),
+        );
+        channels
+    }
+
+    /// Sharded, dynamic modes: after a membership change touching `rooms`,
+    /// (un)subscribes the channels of those that appeared or vanished
+    /// here (Node's `create-room` / `delete-room` handlers).
+    fn rooms_changed<'a>(&self, rooms: impl IntoIterator<Item = &'a Room>) {
+        let Some(mode) = self.wire.subscription_mode() else {
+            return;
+        };
+        let mut subscribed = lock(&self.room_channels);
+        for room in rooms {
+            let private = Sid::parse(room.as_str()).is_ok_and(|id| self.local.has_socket(id));
+            let wanted = self.local.has_room(room) && mode.subscribes_room(private);
+            let changed = if wanted {
+                subscribed.insert(room.clone())
+            } else {
+                subscribed.remove(room)
+            };
+            if changed {
+                self.broker
+                    .shard_subscription(self.wire.room_channel(room), wanted);
+            }
+        }
     }
 
     fn nsp(&self) -> &str {
@@ -89,29 +115,24 @@ impl RedisAdapter {
     /// Undecodable messages are logged and dropped: one bad publisher must
     /// not stop the others' traffic.
     pub(crate) fn on_message(self: &Arc<Self>, channel: &str, payload: &[u8]) {
-        let outcome = if channel == self.channels.request {
-            wire::decode_request(payload).map(|request| self.on_request(request))
-        } else if channel == self.channels.response || channel == self.channels.own_response {
-            wire::decode_response(payload).map(|response| self.on_response(response))
-        } else {
-            wire::decode_broadcast(payload).map(|broadcast| {
-                if broadcast.uid != self.uid && broadcast.packet.nsp.as_str() == self.nsp() {
-                    if let Err(error) = self
-                        .local
-                        .broadcast_local(broadcast.packet, &broadcast.opts)
-                    {
-                        tracing::debug!(%error, "redis adapter: remote broadcast");
-                    }
+        match self.wire.decode(channel, payload) {
+            Ok(Incoming::Broadcast(broadcast)) => {
+                if let Err(error) = self
+                    .local
+                    .broadcast_local(broadcast.packet, &broadcast.opts)
+                {
+                    tracing::debug!(%error, "redis adapter: remote broadcast");
                 }
-            })
-        };
-        if let Err(error) = outcome {
-            tracing::warn!(
+            }
+            Ok(Incoming::Request(request)) => self.on_request(request),
+            Ok(Incoming::Response(response)) => self.on_response(response),
+            Ok(Incoming::Ignored) => {}
+            Err(error) => tracing::warn!(
                 %error,
                 channel,
                 message = %wire::preview(payload),
                 "redis adapter: ignored a message it cannot decode"
-            );
+            ),
         }
     }
 
@@ -126,17 +147,18 @@ impl RedisAdapter {
         }
     }
 
+    /// Another server's request (the dialect dropped this adapter's own).
     fn on_request(self: &Arc<Self>, request: Request) {
         match request {
-            Request::AllRooms { uid, request_id } if uid != self.uid => {
+            Request::AllRooms { uid, request_id } => {
                 let rooms = self.local.all_rooms_local();
-                self.respond(&uid, wire::rooms_response(&request_id, &rooms));
+                self.respond(self.wire.rooms_response(&uid, &request_id, &rooms));
             }
             Request::Fetch {
                 uid,
                 request_id,
                 opts,
-            } if uid != self.uid => {
+            } => {
                 let sockets: Vec<SocketDetails> = self
                     .local
                     .fetch_sockets_local(&opts)
@@ -148,21 +170,19 @@ impl RedisAdapter {
                         data: s.data,
                     })
                     .collect();
-                self.respond(&uid, wire::sockets_response(&request_id, &sockets));
+                self.respond(self.wire.sockets_response(&uid, &request_id, &sockets));
             }
             Request::Rooms {
-                uid,
-                join,
-                opts,
-                rooms,
-            } if uid != self.uid => {
+                join, opts, rooms, ..
+            } => {
                 if join {
                     self.local.add_sockets_local(&opts, &rooms);
                 } else {
                     self.local.del_sockets_local(&opts, &rooms);
                 }
+                self.rooms_changed(&rooms);
             }
-            Request::Disconnect { uid, opts, close } if uid != self.uid => {
+            Request::Disconnect { opts, close, .. } => {
                 let adapter = self.clone();
                 self.runtime().spawn(Box::pin(async move {
                     adapter.local.disconnect_sockets_local(&opts, close).await;
@@ -173,17 +193,13 @@ impl RedisAdapter {
                 request_id,
                 event,
                 args,
-            } if uid != self.uid => self.on_server_side_emit(request_id, event, args),
+            } => self.on_server_side_emit(uid, request_id, event, args),
             Request::BroadcastWithAck {
                 uid,
                 request_id,
                 packet,
                 opts,
-            } if uid != self.uid && packet.nsp.as_str() == self.nsp() => {
-                self.on_broadcast_with_ack(&uid, request_id, packet, &opts);
-            }
-            // This adapter's own requests come back to it: already done.
-            _ => {}
+            } => self.on_broadcast_with_ack(uid, request_id, packet, &opts),
         }
     }
 
@@ -191,6 +207,7 @@ impl RedisAdapter {
     /// answer goes back when one was asked for.
     fn on_server_side_emit(
         self: &Arc<Self>,
+        requester: String,
         request_id: Option<String>,
         event: String,
         args: Payload,
@@ -207,13 +224,11 @@ impl RedisAdapter {
                 .deliver_server_event(&event, args, Some(reply))
                 .await;
             if let Ok(answer) = answer.await {
-                // Node's adapter answers server-side events on the shared
-                // response channel, whatever its options say.
-                let response = wire::server_side_emit_response(&request_id, &answer);
-                let _ = adapter
-                    .broker
-                    .publish(&adapter.channels.response, response)
-                    .await;
+                let response =
+                    adapter
+                        .wire
+                        .server_side_emit_response(&requester, &request_id, &answer);
+                let _ = adapter.publish(response).await;
             }
         }));
     }
@@ -222,31 +237,26 @@ impl RedisAdapter {
     /// how many, then relays each ack as it comes.
     fn on_broadcast_with_ack(
         self: &Arc<Self>,
-        requester: &str,
+        requester: String,
         request_id: String,
         packet: Packet,
         opts: &BroadcastOptions,
     ) {
         let mut answers = self.local.broadcast_with_ack_local(packet, opts);
         let count = answers.local_len();
-        let channel = self.response_channel(requester);
         let adapter = self.clone();
         self.runtime().spawn(Box::pin(async move {
-            let count_message = wire::client_count_response(&request_id, count);
-            if adapter
-                .broker
-                .publish(&channel, count_message)
-                .await
-                .is_err()
-            {
+            let wire = &adapter.wire;
+            let count_message = wire.client_count_response(&requester, &request_id, count);
+            if adapter.publish(count_message).await.is_err() {
                 return;
             }
             while let Some((sid, answer)) = answers.next().await {
                 // Node relays answers only; timeouts are the requester's.
                 let Ok(answer) = answer else { continue };
-                match wire::ack_response(&request_id, sid.as_str(), &answer) {
+                match wire.ack_response(&requester, &request_id, sid.as_str(), &answer) {
                     Ok(message) => {
-                        let _ = adapter.broker.publish(&channel, message).await;
+                        let _ = adapter.publish(message).await;
                     }
                     Err(error) => tracing::warn!(%error, "redis adapter: an ack cannot be encoded"),
                 }
@@ -254,23 +264,33 @@ impl RedisAdapter {
         }));
     }
 
-    fn response_channel(&self, requester: &str) -> String {
-        let specific = self.broker.config.publish_on_specific_response_channel;
-        self.channels.response_for(specific, requester)
+    /// Publishes a message in the dialect's way (`PUBLISH` / `SPUBLISH`).
+    async fn publish(&self, (channel, message): Outgoing) -> Result<(), AdapterError> {
+        let command = self.wire.publish_command();
+        self.broker.publish(command, &channel, message).await
     }
 
-    /// Publishes a response in a task (the subscriber never waits).
-    fn respond(self: &Arc<Self>, requester: &str, response: Vec<u8>) {
-        let channel = self.response_channel(requester);
+    /// Publishes a response in a task (the subscriber never waits). With
+    /// the sharded format, once the room subscriptions asked for so far
+    /// are in effect: a requester that has our answer knows that the
+    /// changes it made before (a remote join, say) reach us fully, room
+    /// channel included.
+    fn respond(self: &Arc<Self>, response: Outgoing) {
         let adapter = self.clone();
         self.runtime().spawn(Box::pin(async move {
-            let _ = adapter.broker.publish(&channel, response).await;
+            if adapter.wire.subscription_mode().is_some() {
+                if let Err(error) = adapter.broker.subscriptions_settled().await {
+                    tracing::debug!(%error, "redis adapter: answering before subscriptions settled");
+                }
+            }
+            let _ = adapter.publish(response).await;
         }));
     }
 
     /// How many other servers serve this namespace.
     async fn other_servers(&self) -> Result<usize, AdapterError> {
-        let all = self.broker.subscribers(&self.channels.request).await?;
+        let (subcommand, channel) = self.wire.count_query();
+        let all = self.broker.subscribers(subcommand, channel).await?;
         Ok(all.saturating_sub(1))
     }
 
@@ -290,13 +310,13 @@ impl RedisAdapter {
     /// accepts, within the requests timeout.
     async fn request<T>(
         &self,
-        message: Vec<u8>,
+        message: Outgoing,
         request_id: &str,
         expected: usize,
         mut keep: impl FnMut(Response) -> Option<T>,
     ) -> Result<Vec<T>, AdapterError> {
         let mut waiting = self.wait_for(request_id, expected.max(1) * 2);
-        self.broker.publish(&self.channels.request, message).await?;
+        self.publish(message).await?;
         let mut got = Vec::with_capacity(expected);
         let mut deadline = self
             .local
@@ -379,17 +399,28 @@ fn unnamed_sid(n: usize) -> Sid {
     Sid::parse(&format!("remote-ack-{n}")).unwrap_or_else(|_| Sid::from_random_bytes([0; 16]))
 }
 
+fn codec_error(error: CodecError) -> AdapterError {
+    AdapterError::Other(Box::new(error))
+}
+
 impl Adapter for RedisAdapter {
     fn add_all(&self, id: Sid, rooms: &[Room]) {
         self.local.add_all(id, rooms);
+        self.rooms_changed(rooms);
     }
 
     fn del(&self, id: Sid, room: &Room) {
         self.local.del(id, room);
+        self.rooms_changed([room]);
     }
 
     fn del_all(&self, id: Sid) {
+        let rooms = match self.wire.subscription_mode() {
+            Some(_) => self.local.socket_rooms(id),
+            None => Vec::new(),
+        };
         self.local.del_all(id);
+        self.rooms_changed(&rooms);
     }
 
     fn socket_rooms(&self, id: Sid) -> Vec<Room> {
@@ -403,15 +434,11 @@ impl Adapter for RedisAdapter {
     ) -> AdapterFuture<'_, Result<(), BroadcastError>> {
         // Encoded before the local delivery, which may record the packet
         // for recovery and change its arguments.
-        let remote = (!opts.flags.local).then(|| {
-            let channel = self.channels.broadcast_channel(&opts);
-            wire::encode_broadcast(&self.uid, &packet, &opts).map(|message| (channel, message))
-        });
+        let remote = (!opts.flags.local).then(|| self.wire.broadcast(&packet, &opts));
         let local = self.local.broadcast_local(packet, &opts);
         Box::pin(async move {
             if let Some(remote) = remote {
-                let (channel, message) = remote.map_err(|e| AdapterError::Other(Box::new(e)))?;
-                self.broker.publish(&channel, message).await?;
+                self.publish(remote.map_err(codec_error)?).await?;
             }
             local
         })
@@ -426,12 +453,14 @@ impl Adapter for RedisAdapter {
             if opts.flags.local {
                 return Ok(self.local.broadcast_with_ack_local(packet, &opts));
             }
-            let request_id = random_id();
-            let message = wire::broadcast_with_ack_request(&self.uid, &request_id, &packet, &opts)
-                .map_err(|e| AdapterError::Other(Box::new(e)))?;
+            let request_id = self.wire.request_id();
+            let message = self
+                .wire
+                .broadcast_with_ack(&request_id, &packet, &opts)
+                .map_err(codec_error)?;
             let servers = self.other_servers().await?;
             let waiting = self.wait_for(&request_id, self.broker.config.ack_queue);
-            self.broker.publish(&self.channels.request, message).await?;
+            self.publish(message).await?;
             let mut stream = self.local.broadcast_with_ack_local(packet, &opts);
             let timeout = opts
                 .flags
@@ -463,8 +492,8 @@ impl Adapter for RedisAdapter {
             if servers == 0 {
                 return Ok(sockets);
             }
-            let request_id = random_id();
-            let message = wire::fetch_request(&self.uid, &request_id, &opts);
+            let request_id = self.wire.request_id();
+            let message = self.wire.fetch(&request_id, &opts);
             let nsp = Str::from(self.nsp());
             let answers = self
                 .request(message, &request_id, servers, |response| match response {
@@ -489,12 +518,12 @@ impl Adapter for RedisAdapter {
         rooms: Vec<Room>,
     ) -> AdapterFuture<'_, Result<(), AdapterError>> {
         self.local.add_sockets_local(&opts, &rooms);
+        self.rooms_changed(&rooms);
         Box::pin(async move {
             if opts.flags.local {
                 return Ok(());
             }
-            let message = wire::rooms_request(&self.uid, true, &opts, &rooms);
-            self.broker.publish(&self.channels.request, message).await
+            self.publish(self.wire.rooms(true, &opts, &rooms)).await
         })
     }
 
@@ -504,12 +533,12 @@ impl Adapter for RedisAdapter {
         rooms: Vec<Room>,
     ) -> AdapterFuture<'_, Result<(), AdapterError>> {
         self.local.del_sockets_local(&opts, &rooms);
+        self.rooms_changed(&rooms);
         Box::pin(async move {
             if opts.flags.local {
                 return Ok(());
             }
-            let message = wire::rooms_request(&self.uid, false, &opts, &rooms);
-            self.broker.publish(&self.channels.request, message).await
+            self.publish(self.wire.rooms(false, &opts, &rooms)).await
         })
     }
 
@@ -523,8 +552,7 @@ impl Adapter for RedisAdapter {
             if opts.flags.local {
                 return Ok(());
             }
-            let message = wire::disconnect_request(&self.uid, &opts, close);
-            self.broker.publish(&self.channels.request, message).await
+            self.publish(self.wire.disconnect(&opts, close)).await
         })
     }
 
@@ -535,23 +563,20 @@ impl Adapter for RedisAdapter {
         ack_timeout: Option<Duration>,
     ) -> AdapterFuture<'_, Result<Vec<Payload>, AdapterError>> {
         Box::pin(async move {
-            let request_id = ack_timeout.map(|_| random_id());
-            let message =
-                wire::server_side_emit_request(&self.uid, request_id.as_deref(), &event, &payload)
-                    .map_err(|e| AdapterError::Other(Box::new(e)))?;
+            let request_id = ack_timeout.map(|_| self.wire.request_id());
+            let message = self
+                .wire
+                .server_side_emit(request_id.as_deref(), &event, &payload)
+                .map_err(codec_error)?;
             let Some(request_id) = request_id else {
-                self.broker.publish(&self.channels.request, message).await?;
-                return Ok(Vec::new());
+                return self.publish(message).await.map(|()| Vec::new());
             };
             let servers = self.other_servers().await?;
             if servers == 0 {
                 return Ok(Vec::new());
             }
             self.request(message, &request_id, servers, |response| match response {
-                Response::ServerSideEmit { data, .. } => {
-                    let args = serde_json::Value::Array(vec![data]).to_string();
-                    Some(Payload::from_raw(Str::from(args), Vec::new()))
-                }
+                Response::ServerSideEmit { answer, .. } => Some(answer),
                 _ => None,
             })
             .await
@@ -564,20 +589,29 @@ impl Adapter for RedisAdapter {
 
     fn all_rooms(&self) -> AdapterFuture<'_, Result<Vec<Room>, AdapterError>> {
         Box::pin(async move {
-            let mut rooms: std::collections::BTreeSet<Room> =
-                self.local.all_rooms_local().into_iter().collect();
+            let mut rooms: BTreeSet<Room> = self.local.all_rooms_local().into_iter().collect();
             let servers = self.other_servers().await?;
-            if servers > 0 {
-                let request_id = random_id();
-                let message = wire::all_rooms_request(&self.uid, &request_id);
-                let answers = self
-                    .request(message, &request_id, servers, |response| match response {
-                        Response::Rooms { rooms, .. } => Some(rooms),
-                        _ => None,
-                    })
-                    .await?;
-                rooms.extend(answers.into_iter().flatten());
+            if servers == 0 {
+                return Ok(rooms.into_iter().collect());
             }
+            let request_id = self.wire.request_id();
+            let Some(message) = self.wire.all_rooms(&request_id) else {
+                // The sharded format has no such request: a room exists
+                // only while a socket is in it, so the rooms of every
+                // socket in the cluster are all of them.
+                let everyone = BroadcastOptions::new(Vec::new(), Vec::new());
+                for socket in self.fetch_sockets(everyone).await? {
+                    rooms.extend(socket.rooms);
+                }
+                return Ok(rooms.into_iter().collect());
+            };
+            let answers = self
+                .request(message, &request_id, servers, |response| match response {
+                    Response::Rooms { rooms, .. } => Some(rooms),
+                    _ => None,
+                })
+                .await?;
+            rooms.extend(answers.into_iter().flatten());
             Ok(rooms.into_iter().collect())
         })
     }
@@ -589,16 +623,4 @@ impl Adapter for RedisAdapter {
     fn close(&self) -> AdapterFuture<'_, ()> {
         Box::pin(async move { self.broker.unregister(self).await })
     }
-}
-
-/// A request or adapter id: 6 characters of `A-Za-z0-9-_`, as Node's
-/// `uid2(6)` makes them.
-fn random_id() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut bytes = [0u8; 6];
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(b % 64)] as char)
-        .collect()
 }

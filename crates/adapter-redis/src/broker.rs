@@ -1,7 +1,9 @@
 //! The Redis connections one server shares between its namespaces' adapters:
-//! a multiplexed connection for commands (`PUBLISH`, `PUBSUB NUMSUB`) and a
-//! dedicated pub/sub connection whose messages are routed to the adapter
-//! of their namespace.
+//! a multiplexed connection for commands (`PUBLISH` / `SPUBLISH`,
+//! `PUBSUB`) and a subscriber connection whose messages are routed to the
+//! adapter of their namespace. The classic format's subscriber is a
+//! pub/sub connection (this file); the sharded format's is a RESP3
+//! connection whose subscriptions follow the rooms (`sharded_subscriber.rs`).
 //!
 //! Both come back by themselves after Redis goes away: the command
 //! connection is re-made on the next command after a failure (that command
@@ -21,6 +23,8 @@ use socketio::adapter::AdapterError;
 use socketio::runtime::DynRuntime;
 
 use crate::adapter::RedisAdapter;
+use crate::sharded_subscriber::{self, ShardSubscriptions};
+use crate::sharded_wire::SubscriptionMode;
 use crate::{lock, RedisAdapterConfig};
 
 /// Whether the subscriber is connected, and the last failure.
@@ -33,27 +37,37 @@ pub struct Status {
 }
 
 pub(crate) struct Broker {
-    client: redis::Client,
+    pub(crate) client: redis::Client,
     pub(crate) config: RedisAdapterConfig,
+    /// The sharded format and its subscription mode; `None`: classic.
+    pub(crate) sharded: Option<SubscriptionMode>,
     /// The command connection, made on first use and after a failure.
     commands: Mutex<Option<MultiplexedConnection>>,
     /// The live namespaces' adapters.
     adapters: Mutex<Vec<Weak<RedisAdapter>>>,
-    /// Subscribes on the live pub/sub connection; `None` while down.
+    /// Classic: subscribes on the live pub/sub connection; `None` while down.
     sink: Mutex<Option<PubSubSink>>,
+    /// Sharded: the subscription changes the subscriber has to make.
+    pub(crate) shard: Mutex<ShardSubscriptions>,
     status: Mutex<Status>,
     /// Set while a subscriber runs; dropping it (or the broker) ends it.
     stop: Mutex<Option<futures_channel::oneshot::Sender<()>>>,
 }
 
 impl Broker {
-    pub(crate) fn new(client: redis::Client, config: RedisAdapterConfig) -> Broker {
+    pub(crate) fn new(
+        client: redis::Client,
+        config: RedisAdapterConfig,
+        sharded: Option<SubscriptionMode>,
+    ) -> Broker {
         Broker {
             client,
             config,
+            sharded,
             commands: Mutex::new(None),
             adapters: Mutex::new(Vec::new()),
             sink: Mutex::new(None),
+            shard: Mutex::default(),
             status: Mutex::new(Status::default()),
             stop: Mutex::new(None),
         }
@@ -63,7 +77,7 @@ impl Broker {
         lock(&self.status).clone()
     }
 
-    fn connection_config(&self) -> AsyncConnectionConfig {
+    pub(crate) fn connection_config(&self) -> AsyncConnectionConfig {
         AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.config.connect_timeout))
             .set_response_timeout(Some(self.config.requests_timeout))
@@ -79,31 +93,53 @@ impl Broker {
             *running = Some(stop);
             let broker = Arc::downgrade(self);
             let runtime = adapter.runtime().clone();
-            runtime.spawn(Box::pin(subscriber(broker, runtime.clone(), stopped)));
+            if self.sharded.is_some() {
+                let wake = lock(&self.shard).start();
+                let task = sharded_subscriber::run(broker, runtime.clone(), stopped, wake);
+                runtime.spawn(Box::pin(task));
+            } else {
+                runtime.spawn(Box::pin(subscriber(broker, runtime.clone(), stopped)));
+            }
         }
     }
 
     /// Forgets a namespace's adapter (its subscriptions end with it).
     pub(crate) async fn unregister(&self, adapter: &RedisAdapter) {
         lock(&self.adapters).retain(|a| a.strong_count() > 0 && !std::ptr::eq(a.as_ptr(), adapter));
-        let sink = lock(&self.sink).clone();
-        if let Some(mut sink) = sink {
-            let channels = adapter.subscriptions();
-            let _ = sink.unsubscribe(&channels.exact).await;
-            let _ = sink.punsubscribe(&channels.pattern).await;
+        if self.sharded.is_some() {
+            for channel in adapter.sharded_channels() {
+                self.shard_subscription(channel, false);
+            }
+        } else if let Some(mut sink) = self.live_sink() {
+            let (exact, pattern) = adapter.dialect().fixed_channels();
+            let _ = sink.unsubscribe(&exact).await;
+            if let Some(pattern) = pattern {
+                let _ = sink.punsubscribe(&pattern).await;
+            }
         }
         if lock(&self.adapters).is_empty() {
             // Nobody left to serve: end the subscriber (a namespace
             // declared later starts it again).
             lock(&self.stop).take();
             lock(&self.sink).take();
+            lock(&self.shard).disconnected("redis subscriber: stopped");
             lock(&self.status).connected = false;
         }
+    }
+
+    fn live_sink(&self) -> Option<PubSubSink> {
+        lock(&self.sink).clone()
     }
 
     /// Subscribes a namespace on the live connection, if there is one
     /// (otherwise the subscriber does it when it connects).
     pub(crate) async fn subscribe(&self, adapter: &RedisAdapter) -> Result<(), AdapterError> {
+        if self.sharded.is_some() {
+            for channel in adapter.sharded_channels() {
+                self.shard_subscription(channel, true);
+            }
+            return self.subscriptions_settled().await;
+        }
         let sink = lock(&self.sink).clone();
         let Some(mut sink) = sink else {
             return Ok(());
@@ -111,15 +147,47 @@ impl Broker {
         subscribe(&mut sink, adapter).await.map_err(unavailable)
     }
 
+    /// Sharded: (un)subscribes `channel` on the live connection. Ignored
+    /// while disconnected: the subscriber subscribes every adapter's
+    /// channels when it connects.
+    pub(crate) fn shard_subscription(&self, channel: String, subscribe: bool) {
+        lock(&self.shard).change(channel, subscribe);
+    }
+
+    /// Resolves once every subscription change asked for so far is in
+    /// effect; at once when there is no live connection (then the next
+    /// one subscribes everything).
+    pub(crate) async fn subscriptions_settled(&self) -> Result<(), AdapterError> {
+        let Some(done) = lock(&self.shard).settled() else {
+            return Ok(());
+        };
+        let timeout = self.config.requests_timeout;
+        let runtime = lock(&self.adapters)
+            .iter()
+            .find_map(Weak::upgrade)
+            .map(|adapter| adapter.runtime().clone());
+        let Some(runtime) = runtime else {
+            return Ok(());
+        };
+        let deadline = runtime.sleep_until(Instant::now() + timeout);
+        match select(done, deadline).await {
+            Either::Left((Ok(result), _)) => result.map_err(AdapterError::Unavailable),
+            Either::Left((Err(_), _)) => Err(AdapterError::Unavailable(
+                "redis subscriber: stopped".to_owned(),
+            )),
+            Either::Right(_) => Err(AdapterError::Timeout),
+        }
+    }
+
     /// The adapter whose channel this is.
-    fn adapter_of(&self, channel: &str) -> Option<Arc<RedisAdapter>> {
+    pub(crate) fn adapter_of(&self, channel: &str) -> Option<Arc<RedisAdapter>> {
         lock(&self.adapters)
             .iter()
             .filter_map(Weak::upgrade)
-            .find(|adapter| adapter.owns_channel(channel))
+            .find(|adapter| adapter.dialect().owns_channel(channel))
     }
 
-    fn adapters(&self) -> Vec<Arc<RedisAdapter>> {
+    pub(crate) fn adapters(&self) -> Vec<Arc<RedisAdapter>> {
         let mut adapters = lock(&self.adapters);
         adapters.retain(|a| a.strong_count() > 0);
         adapters.iter().filter_map(Weak::upgrade).collect()
@@ -147,36 +215,42 @@ impl Broker {
         AdapterError::Unavailable(message)
     }
 
-    /// `PUBLISH channel message`.
+    /// `PUBLISH channel message` (or `SPUBLISH`: `command`).
     pub(crate) async fn publish(
         &self,
+        command: &'static str,
         channel: &str,
         message: Vec<u8>,
     ) -> Result<(), AdapterError> {
         let mut connection = self.commands().await?;
-        redis::cmd("PUBLISH")
+        redis::cmd(command)
             .arg(channel)
             .arg(message)
             .query_async::<i64>(&mut connection)
             .await
             .map(|_| ())
-            .map_err(|error| self.failed("PUBLISH", error))
+            .map_err(|error| self.failed(command, error))
     }
 
-    /// How many connections subscribe to `channel`: the servers of a
-    /// namespace, counted on its request channel as Node's adapter does.
-    pub(crate) async fn subscribers(&self, channel: &str) -> Result<usize, AdapterError> {
+    /// How many connections subscribe to `channel` (`PUBSUB NUMSUB` or,
+    /// as `subcommand`, `SHARDNUMSUB`): the servers of a namespace, counted
+    /// on a channel each of them subscribes to, as Node's adapters do.
+    pub(crate) async fn subscribers(
+        &self,
+        subcommand: &'static str,
+        channel: &str,
+    ) -> Result<usize, AdapterError> {
         let mut connection = self.commands().await?;
         let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
+            .arg(subcommand)
             .arg(channel)
             .query_async(&mut connection)
             .await
-            .map_err(|error| self.failed("PUBSUB NUMSUB", error))?;
+            .map_err(|error| self.failed("PUBSUB", error))?;
         Ok(counts.first().map_or(0, |(_, count)| *count))
     }
 
-    fn set_connected(&self, connected: bool, error: Option<String>) {
+    pub(crate) fn set_connected(&self, connected: bool, error: Option<String>) {
         let mut status = lock(&self.status);
         status.connected = connected;
         if error.is_some() {
@@ -189,9 +263,11 @@ impl Broker {
 /// that a server counted on the request channel (`PUBSUB NUMSUB`) already
 /// hears broadcasts.
 async fn subscribe(sink: &mut PubSubSink, adapter: &RedisAdapter) -> redis::RedisResult<()> {
-    let channels = adapter.subscriptions();
-    sink.psubscribe(&channels.pattern).await?;
-    sink.subscribe(&channels.exact).await
+    let (exact, pattern) = adapter.dialect().fixed_channels();
+    if let Some(pattern) = pattern {
+        sink.psubscribe(&pattern).await?;
+    }
+    sink.subscribe(&exact).await
 }
 
 /// The subscriber: connects, subscribes every namespace, routes messages
@@ -256,7 +332,11 @@ async fn subscriber(
                 return;
             };
             match message {
-                Some(message) => route(&broker, &message),
+                Some(message) => route(
+                    &broker,
+                    message.get_channel_name(),
+                    message.get_payload_bytes(),
+                ),
                 None => {
                     tracing::warn!("redis adapter: subscriber connection lost; reconnecting");
                     lock(&broker.sink).take();
@@ -271,13 +351,12 @@ async fn subscriber(
 }
 
 /// Hands a message to the adapter whose channel it came on.
-fn route(broker: &Broker, message: &redis::Msg) {
-    let channel = message.get_channel_name();
+pub(crate) fn route(broker: &Broker, channel: &str, payload: &[u8]) {
     if let Some(adapter) = broker.adapter_of(channel) {
-        adapter.on_message(channel, message.get_payload_bytes());
+        adapter.on_message(channel, payload);
     }
 }
 
-fn unavailable(error: redis::RedisError) -> AdapterError {
+pub(crate) fn unavailable(error: redis::RedisError) -> AdapterError {
     AdapterError::Unavailable(format!("redis: {error}"))
 }

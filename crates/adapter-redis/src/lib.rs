@@ -1,9 +1,11 @@
-//! A Redis adapter for the `socketio` crate that speaks the wire format of
+//! A Redis adapter for the `socketio` crate that speaks the wire formats of
 //! Node's [`@socket.io/redis-adapter`](https://github.com/socketio/socket.io-redis-adapter)
-//! (8.x, `createAdapter`): Rust and Node servers can share one Redis and
-//! act as one cluster — broadcasts, rooms, acks, `fetch_sockets`, remote
-//! join/leave/disconnect, server-side events — so a Node fleet can move to
-//! Rust one server at a time.
+//! (8.x: `createAdapter` with [`RedisAdapterFactory::new`], and
+//! `createShardedAdapter`, Redis 7 sharded Pub/Sub, with
+//! [`RedisAdapterFactory::new_sharded`]): Rust and Node servers can share
+//! one Redis and act as one cluster — broadcasts, rooms, acks,
+//! `fetch_sockets`, remote join/leave/disconnect, server-side events — so a
+//! Node fleet can move to Rust one server at a time.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,11 +25,13 @@
 //! # How it works
 //!
 //! Each namespace's adapter wraps a [`socketio::adapter::LocalAdapter`] for
-//! this server's sockets and publishes the rest as Node's adapter does
-//! (channels `socket.io#/nsp#`, `socket.io-request#/nsp#`,
-//! `socket.io-response#/nsp#`; msgpack broadcasts, JSON requests). The
-//! server's namespaces share one command connection and one subscriber
-//! connection. The client is [`redis`] (redis-rs): inside a tokio runtime it
+//! this server's sockets and publishes the rest as Node's adapter does:
+//! classic ([`wire`]: channels `socket.io#/nsp#`, `socket.io-request#/nsp#`,
+//! `socket.io-response#/nsp#`; msgpack broadcasts, JSON requests) or
+//! sharded ([`sharded_wire`]: `SPUBLISH` of `{type, data, uid, nsp}`
+//! envelopes on `socket.io#/nsp#`, room channels as the
+//! [`SubscriptionMode`] says). The server's namespaces share one command
+//! connection and one subscriber connection. The client is [`redis`] (redis-rs): inside a tokio runtime it
 //! runs on tokio, anywhere else (smol) on smol's executor; the adapter's own
 //! tasks and timers run on the server's runtime.
 //!
@@ -58,6 +62,9 @@
 mod adapter;
 mod broker;
 pub mod codec;
+mod dialect;
+mod sharded_subscriber;
+pub mod sharded_wire;
 pub mod wire;
 
 use std::sync::Arc;
@@ -67,6 +74,7 @@ use socketio::adapter::{Adapter, AdapterFactory, LocalNamespace};
 
 pub use adapter::RedisAdapter;
 pub use broker::Status;
+pub use sharded_wire::SubscriptionMode;
 
 /// Locks a mutex; a panic elsewhere while it was held leaves plain data
 /// behind (maps and options), still fine to use.
@@ -140,8 +148,39 @@ impl RedisAdapterFactory {
     ) -> Result<RedisAdapterFactory, RedisAdapterError> {
         let client = redis::Client::open(url)?;
         Ok(RedisAdapterFactory {
-            broker: Arc::new(broker::Broker::new(client, config)),
+            broker: Arc::new(broker::Broker::new(client, config, None)),
         })
+    }
+
+    /// An adapter factory speaking the format of Node's sharded adapter
+    /// (`createShardedAdapter`: `SPUBLISH` / `SSUBSCRIBE`, Redis 7 or
+    /// later), with Node's subscription `mode` (Node's default:
+    /// [`SubscriptionMode::Dynamic`]). Every server of a cluster must use
+    /// the same format and mode.
+    pub fn new_sharded(
+        url: &str,
+        config: RedisAdapterConfig,
+        mode: SubscriptionMode,
+    ) -> Result<RedisAdapterFactory, RedisAdapterError> {
+        let client = redis::Client::open(url)?;
+        Ok(RedisAdapterFactory {
+            broker: Arc::new(broker::Broker::new(client, config, Some(mode))),
+        })
+    }
+
+    /// Resolves once the subscriptions this server asked for so far are in
+    /// effect: with the sharded format, a room's channel is subscribed
+    /// when the room appears here, a moment after the join; broadcasts
+    /// other servers send to the room before then do not reach it. At
+    /// once with the classic format (whose subscriptions never change) and
+    /// while Redis is unreachable (the next connection subscribes
+    /// everything); [`AdapterError::Timeout`](socketio::AdapterError) after
+    /// [`RedisAdapterConfig::requests_timeout`].
+    pub async fn subscriptions_settled(&self) -> Result<(), socketio::AdapterError> {
+        if self.broker.sharded.is_none() {
+            return Ok(());
+        }
+        self.broker.subscriptions_settled().await
     }
 
     /// Whether the subscriber is connected now, and the last failure.

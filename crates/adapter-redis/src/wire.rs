@@ -9,6 +9,7 @@
 //!   answer (type 9), which are msgpack maps. A receiver tells them apart by
 //!   the first byte: `{` is JSON.
 
+use bytes::Bytes;
 use rmpv::Value as Msgpack;
 use serde_json::{json, Value as Json};
 use socketio::adapter::{BroadcastOptions, Packet, PacketKind, Payload, Room, Str};
@@ -223,7 +224,7 @@ fn packet_from_msgpack(value: Msgpack) -> Result<Packet, CodecError> {
 
 /// Room names from a JSON array (numbers, which Node allows as room
 /// names, as their decimal text).
-fn rooms_from_json(value: Option<&Json>) -> Vec<Room> {
+pub(crate) fn rooms_from_json(value: Option<&Json>) -> Vec<Room> {
     let Some(Json::Array(items)) = value else {
         return Vec::new();
     };
@@ -319,6 +320,20 @@ pub enum Request {
         /// Which sockets, and the ack timeout.
         opts: BroadcastOptions,
     },
+}
+
+impl Request {
+    /// The requesting adapter.
+    pub fn uid(&self) -> &str {
+        match self {
+            Request::AllRooms { uid, .. }
+            | Request::Fetch { uid, .. }
+            | Request::Rooms { uid, .. }
+            | Request::Disconnect { uid, .. }
+            | Request::ServerSideEmit { uid, .. }
+            | Request::BroadcastWithAck { uid, .. } => uid,
+        }
+    }
 }
 
 fn string(object: &serde_json::Map<String, Json>, key: &'static str) -> Result<String, CodecError> {
@@ -519,8 +534,8 @@ pub enum Response {
     ServerSideEmit {
         /// The request.
         request_id: String,
-        /// The answer's first argument.
-        data: Json,
+        /// The answer's first argument (a one-element argument list).
+        answer: Payload,
     },
     /// Type 8.
     ClientCount {
@@ -565,10 +580,12 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, CodecError> {
     let request_id = string(&object, "requestId")?;
     match object.get("type").and_then(Json::as_u64) {
         Some(kind::SERVER_SIDE_EMIT) => {
+            let first = object.remove("data").unwrap_or(Json::Null);
+            let args = Json::Array(vec![first]).to_string();
             return Ok(Response::ServerSideEmit {
                 request_id,
-                data: object.remove("data").unwrap_or(Json::Null),
-            })
+                answer: Payload::from_raw(Str::from(args), Vec::new()),
+            });
         }
         Some(kind::BROADCAST_CLIENT_COUNT) => {
             let count = object
@@ -580,20 +597,7 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, CodecError> {
         _ => {}
     }
     if let Some(Json::Array(sockets)) = object.remove("sockets") {
-        let sockets = sockets
-            .into_iter()
-            .filter_map(|socket| {
-                let Json::Object(mut socket) = socket else {
-                    return None;
-                };
-                Some(SocketDetails {
-                    id: socket.get("id")?.as_str()?.to_owned(),
-                    rooms: rooms_from_json(socket.get("rooms")),
-                    handshake: socket.remove("handshake").unwrap_or(Json::Null),
-                    data: socket.remove("data").unwrap_or(Json::Null),
-                })
-            })
-            .collect();
+        let sockets = sockets_from_json(sockets, &[]);
         return Ok(Response::Sockets {
             request_id,
             sockets,
@@ -604,6 +608,31 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, CodecError> {
         return Ok(Response::Rooms { request_id, rooms });
     }
     Err(CodecError::Shape("unknown response"))
+}
+
+/// The sockets of a fetch response; entries without an id are skipped.
+/// Binary data (the attachments placeholders refer to) becomes Node's JSON
+/// form of a `Buffer`.
+pub(crate) fn sockets_from_json(sockets: Vec<Json>, attachments: &[Bytes]) -> Vec<SocketDetails> {
+    let field = |socket: &mut serde_json::Map<String, Json>, key| match socket.remove(key) {
+        Some(value) if !attachments.is_empty() => codec::buffers_as_json(&value, attachments),
+        Some(value) => value,
+        None => Json::Null,
+    };
+    sockets
+        .into_iter()
+        .filter_map(|socket| {
+            let Json::Object(mut socket) = socket else {
+                return None;
+            };
+            Some(SocketDetails {
+                id: socket.get("id")?.as_str()?.to_owned(),
+                rooms: rooms_from_json(socket.get("rooms")),
+                handshake: field(&mut socket, "handshake"),
+                data: field(&mut socket, "data"),
+            })
+        })
+        .collect()
 }
 
 /// One socket's ack (type 9, msgpack).
@@ -826,7 +855,7 @@ mod tests {
         );
         let answer = br#"{"type":6,"requestId":"x","data":{"pong":7}}"#;
         assert!(
-            matches!(decode_response(answer).unwrap(), Response::ServerSideEmit { data, .. } if data["pong"] == 7)
+            matches!(decode_response(answer).unwrap(), Response::ServerSideEmit { answer, .. } if answer.args_json() == r#"[{"pong":7}]"#)
         );
         let ours = ack_response(
             "r",

@@ -4,14 +4,16 @@
 //! them, so every adapter is held to the same scenarios.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use socketio::adapter::{AdapterFactory, Sid};
-use socketio::{Args, Data, Payload, ServerAck, SocketIo, SocketIoConfig};
+use socketio::{Args, Data, NamespaceRef, Payload, ServerAck, SocketIo, SocketIoConfig, SocketRef};
 
 use crate::TestRuntime;
 
@@ -37,12 +39,29 @@ pub struct Server<R: TestRuntime> {
     pub own_runs: Arc<AtomicUsize>,
 }
 
+/// Runs before the ack of an operation that changes who is in which room
+/// (`join`, `promote`, `demote`, `kick`), for adapters whose changes take
+/// effect across the cluster a moment later (Redis sharded: a room's
+/// channel is subscribed once the room exists).
+pub type Settle =
+    Arc<dyn Fn(NamespaceRef) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// Starts server `name` of a cluster whose namespaces get their adapters
 /// from `adapter`, with the handlers `interop/cluster.mjs` drives.
 pub async fn start_server<R: TestRuntime>(
     rt: R,
     name: &'static str,
     adapter: Arc<dyn AdapterFactory>,
+) -> Server<R> {
+    start_server_settling(rt, name, adapter, None).await
+}
+
+/// [`start_server`], with `settle` run before room changes are acked.
+pub async fn start_server_settling<R: TestRuntime>(
+    rt: R,
+    name: &'static str,
+    adapter: Arc<dyn AdapterFactory>,
+    settle: Option<Settle>,
 ) -> Server<R> {
     let mut config = SocketIoConfig::default();
     config.adapter = adapter;
@@ -62,6 +81,7 @@ pub async fn start_server<R: TestRuntime>(
     let namespace = main.clone();
     main.on_connection(move |socket| {
         let main = namespace.clone();
+        let settle = settle.clone();
         async move {
             #[derive(serde::Deserialize)]
             struct Auth {
@@ -70,7 +90,7 @@ pub async fn start_server<R: TestRuntime>(
             let client = serde_json::from_str::<Auth>(socket.auth())
                 .map_or_else(|_| "?".to_owned(), |a| a.name);
             socket.set_data(serde_json::json!({ "name": client, "server": name }));
-            handlers(&socket, main, name);
+            handlers(&socket, main, name, settle);
         }
     });
     let addr = rt.serve(io.clone()).await;
@@ -79,10 +99,24 @@ pub async fn start_server<R: TestRuntime>(
 
 /// What clients can ask a server to do; each answers by ack once done, so
 /// the client knows the operation reached every server.
-fn handlers(socket: &socketio::SocketRef, main: socketio::NamespaceRef, name: &'static str) {
-    socket.on("join", |socket, Data(room): Data<String>, ack| async move {
-        socket.join(&room);
-        ack.unwrap().send(&true).await.unwrap();
+fn handlers(socket: &SocketRef, main: NamespaceRef, name: &'static str, settle: Option<Settle>) {
+    // Waits for `settle`, when there is one.
+    let settled = move |main: NamespaceRef| {
+        let settle = settle.clone();
+        async move {
+            if let Some(settle) = settle {
+                settle(main).await;
+            }
+        }
+    };
+    let (s, m) = (settled.clone(), main.clone());
+    socket.on("join", move |socket, Data(room): Data<String>, ack| {
+        let (settled, main) = (s.clone(), m.clone());
+        async move {
+            socket.join(&room);
+            settled(main).await;
+            ack.unwrap().send(&true).await.unwrap();
+        }
     });
     // Barrier: every connection gets this after what was broadcast before.
     let m = main.clone();
@@ -143,22 +177,24 @@ fn handlers(socket: &socketio::SocketRef, main: socketio::NamespaceRef, name: &'
             ack.unwrap().send(&reply).await.unwrap();
         }
     });
-    let m = main.clone();
+    let (s, m) = (settled.clone(), main.clone());
     socket.on(
         "promote",
         move |_, Args((from, to)): Args<(String, String)>, ack| {
-            let main = m.clone();
+            let (settled, main) = (s.clone(), m.clone());
             async move {
                 main.to(&from).sockets_join(&to).await.unwrap();
+                settled(main).await;
                 ack.unwrap().send(&true).await.unwrap();
             }
         },
     );
-    let m = main.clone();
+    let (s, m) = (settled.clone(), main.clone());
     socket.on("demote", move |_, Data(room): Data<String>, ack| {
-        let main = m.clone();
+        let (settled, main) = (s.clone(), m.clone());
         async move {
             main.to(&room).sockets_leave(&room).await.unwrap();
+            settled(main).await;
             ack.unwrap().send(&true).await.unwrap();
         }
     });
@@ -173,11 +209,12 @@ fn handlers(socket: &socketio::SocketRef, main: socketio::NamespaceRef, name: &'
             }
         },
     );
-    let m = main.clone();
+    let (s, m) = (settled.clone(), main.clone());
     socket.on("kick", move |_, Data(room): Data<String>, ack| {
-        let main = m.clone();
+        let (settled, main) = (s.clone(), m.clone());
         async move {
             main.to(&room).disconnect_sockets(false).await.unwrap();
+            settled(main).await;
             ack.unwrap().send(&true).await.unwrap();
         }
     });

@@ -73,6 +73,27 @@ impl RedisServer {
     }
 }
 
+impl RedisServer {
+    /// How many connections subscribe to shard channel `channel`
+    /// (`PUBSUB SHARDNUMSUB`, asked with `redis-cli`).
+    pub async fn shard_subscribers(&self, channel: &str) -> usize {
+        let (port, channel) = (self.port.to_string(), channel.to_owned());
+        let output = smol::unblock(move || {
+            Command::new("redis-cli")
+                .args(["-p", &port, "PUBSUB", "SHARDNUMSUB", &channel])
+                .output()
+        })
+        .await
+        .expect("redis-cli (Debian's redis-tools, which redis-server depends on)");
+        let text = String::from_utf8_lossy(&output.stdout);
+        // "channel\ncount\n"
+        text.lines()
+            .nth(1)
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected SHARDNUMSUB reply: {text:?}"))
+    }
+}
+
 /// One `PING` on a connection of its own.
 fn ping(port: u16) -> std::io::Result<()> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;

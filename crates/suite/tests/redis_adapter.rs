@@ -4,27 +4,68 @@
 //! `@socket.io/redis-adapter` (`interop/redis-cluster-server.mjs`), in both
 //! roles, must pass every scenario of `interop/cluster.mjs` that the
 //! in-memory cluster passes; and a Redis that goes away and comes back
-//! must not stop local traffic.
+//! must not stop local traffic. The same again with the sharded format
+//! (`SPUBLISH` / `SSUBSCRIBE`, Node's `createShardedAdapter`), in each of
+//! its subscription modes.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_redis::{RedisAdapterConfig, RedisAdapterFactory};
+use adapter_redis::{RedisAdapterConfig, RedisAdapterFactory, SubscriptionMode};
 use futures_util::StreamExt;
 use socketio::adapter::AdapterError;
 use socketio::client::ClientOptions;
-use socketio::{BroadcastError, Data, NamespaceRef};
-use suite::cluster::{run_on_pair, run_scenario, start_server, SCENARIOS};
+use socketio::{BroadcastError, Data, NamespaceRef, Payload};
+use suite::cluster::{
+    run_on_pair, run_scenario, start_server, start_server_settling, Server, Settle, SCENARIOS,
+};
 use suite::node::NodeServer;
 use suite::redis::RedisServer;
 use suite::{within, TestRuntime};
 
-fn factory(redis: &RedisServer, key: &str) -> RedisAdapterFactory {
+/// The classic format (`None`) or the sharded one in a subscription mode.
+type Format = Option<SubscriptionMode>;
+
+const SHARDED: [SubscriptionMode; 3] = [
+    SubscriptionMode::Dynamic,
+    SubscriptionMode::Static,
+    SubscriptionMode::DynamicPrivate,
+];
+
+fn factory_in(redis: &RedisServer, key: &str, format: Format) -> RedisAdapterFactory {
     let mut config = RedisAdapterConfig::default();
     config.key = key.to_owned();
     config.requests_timeout = Duration::from_secs(3);
-    RedisAdapterFactory::new(&redis.url(), config).expect("a valid redis url")
+    match format {
+        None => RedisAdapterFactory::new(&redis.url(), config),
+        Some(mode) => RedisAdapterFactory::new_sharded(&redis.url(), config, mode),
+    }
+    .expect("a valid redis url")
+}
+
+/// A server of ours on `factory`. Sharded, a room change is acked once it
+/// took effect everywhere: the other servers have answered a later request
+/// (they apply requests in order, and answer once their own room
+/// subscriptions are in effect), and this server's subscriptions are too.
+async fn server<R: TestRuntime>(
+    rt: R,
+    name: &'static str,
+    factory: &RedisAdapterFactory,
+    format: Format,
+) -> Server<R> {
+    let settle: Option<Settle> = format.map(|_| {
+        let factory = factory.clone();
+        let settle: Settle = Arc::new(move |main: NamespaceRef| {
+            let factory = factory.clone();
+            Box::pin(async move {
+                main.to("nobody-is-here").fetch_sockets().await.unwrap();
+                factory.subscriptions_settled().await.unwrap();
+            })
+        });
+        settle
+    });
+    start_server_settling(rt, name, Arc::new(factory.clone()), settle).await
 }
 
 /// Waits until `servers` servers subscribe to the main namespace's channels
@@ -40,28 +81,53 @@ async fn wait_for_servers(main: &NamespaceRef, servers: usize) {
 }
 
 async fn two_rust_servers_act_as_one_cluster<R: TestRuntime>(rt: R) {
+    two_rust_servers_in(rt, None).await;
+}
+
+async fn two_rust_servers_act_as_one_sharded_cluster<R: TestRuntime>(rt: R) {
+    for mode in SHARDED {
+        two_rust_servers_in(rt, Some(mode)).await;
+    }
+}
+
+async fn two_rust_servers_in<R: TestRuntime>(rt: R, format: Format) {
     let redis = RedisServer::start().await;
     let mut failures = Vec::new();
     for (n, (scenario, transport)) in SCENARIOS.into_iter().enumerate() {
         // Channels of their own: nothing of an earlier scenario is heard.
         let key = format!("scenario{n}");
-        let a = start_server(rt, "A", Arc::new(factory(&redis, &key))).await;
-        let b = start_server(rt, "B", Arc::new(factory(&redis, &key))).await;
+        let a = server(rt, "A", &factory_in(&redis, &key, format), format).await;
+        let b = server(rt, "B", &factory_in(&redis, &key, format), format).await;
         wait_for_servers(&a.io.of("/"), 2).await;
         wait_for_servers(&b.io.of("/"), 2).await;
-        failures.extend(run_on_pair(&a, &b, scenario, transport).await);
+        for failure in run_on_pair(&a, &b, scenario, transport).await {
+            failures.push(format!("{format:?}: {failure}"));
+        }
         a.io.close().await;
         b.io.close().await;
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-/// A Node server of the cluster (`@socket.io/redis-adapter`, classic).
-async fn node_server(redis: &RedisServer, name: &str) -> NodeServer {
-    NodeServer::script("redis-cluster-server.mjs", &[redis.url(), name.to_owned()]).await
+/// A Node server of the cluster (`@socket.io/redis-adapter`, classic, or
+/// sharded in its default dynamic mode).
+async fn node_server(redis: &RedisServer, name: &str, format: Format) -> NodeServer {
+    let mut args = vec![redis.url(), name.to_owned()];
+    if format.is_some() {
+        args.push("--sharded".to_owned());
+    }
+    NodeServer::script("redis-cluster-server.mjs", &args).await
 }
 
 async fn rust_and_node_servers_act_as_one_cluster<R: TestRuntime>(rt: R) {
+    rust_and_node_servers_in(rt, None).await;
+}
+
+async fn rust_and_node_servers_act_as_one_sharded_cluster<R: TestRuntime>(rt: R) {
+    rust_and_node_servers_in(rt, Some(SubscriptionMode::Dynamic)).await;
+}
+
+async fn rust_and_node_servers_in<R: TestRuntime>(rt: R, format: Format) {
     let redis = RedisServer::start().await;
     let mut failures = Vec::new();
     for rust_is_a in [true, false] {
@@ -69,8 +135,9 @@ async fn rust_and_node_servers_act_as_one_cluster<R: TestRuntime>(rt: R) {
             let (rust_name, node_name) = if rust_is_a { ("A", "B") } else { ("B", "A") };
             // Node's adapter uses the default prefix; each scenario gets
             // fresh servers, the previous ones are gone.
-            let rust = start_server(rt, rust_name, Arc::new(factory(&redis, "socket.io"))).await;
-            let node = node_server(&redis, node_name).await;
+            let factory = factory_in(&redis, "socket.io", format);
+            let rust = server(rt, rust_name, &factory, format).await;
+            let node = node_server(&redis, node_name, format).await;
             let node_addr = std::net::SocketAddr::from(([127, 0, 0, 1], node.port));
             wait_for_servers(&rust.io.of("/"), 2).await;
             let (a, b) = if rust_is_a {
@@ -84,7 +151,7 @@ async fn rust_and_node_servers_act_as_one_cluster<R: TestRuntime>(rt: R) {
                 "node A, rust B"
             };
             if let Err(failure) = run_scenario(a, b, scenario, transport).await {
-                failures.push(format!("{order}: {failure}"));
+                failures.push(format!("{format:?}, {order}: {failure}"));
             }
             if scenario == "servers" {
                 // Server A asks: B's handler answers, A's never runs.
@@ -92,7 +159,7 @@ async fn rust_and_node_servers_act_as_one_cluster<R: TestRuntime>(rt: R) {
                 let runs = rust.own_runs.load(Ordering::SeqCst);
                 if runs != expected {
                     failures.push(format!(
-                        "{order}: rust whoami runs {runs}, expected {expected}"
+                        "{format:?}, {order}: rust whoami runs {runs}, expected {expected}"
                     ));
                 }
             }
@@ -103,13 +170,69 @@ async fn rust_and_node_servers_act_as_one_cluster<R: TestRuntime>(rt: R) {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Sharded: a room gets a channel of its own on a server while one of its
+/// sockets is in it, as the subscription mode says (a socket's own room
+/// only in `DynamicPrivate`), and loses it when the room empties.
+async fn room_channels_follow_the_subscription_mode<R: TestRuntime>(rt: R) {
+    let redis = RedisServer::start().await;
+    for mode in SHARDED {
+        let key = format!("rooms-{mode:?}");
+        let factory = factory_in(&redis, &key, Some(mode));
+        let a = server(rt, "A", &factory, Some(mode)).await;
+        wait_for_servers(&a.io.of("/"), 1).await;
+        let url = format!("http://{}/", a.addr);
+        let client = socketio::client::io(rt, &url, ClientOptions::default()).unwrap();
+        within("a client to connect", client.connect())
+            .await
+            .unwrap();
+        let join = client.emit_with_ack("join", Payload::single(&"blue").unwrap(), None);
+        within("join", join).await.unwrap();
+        let blue = format!("{key}#/#blue#");
+        let own = format!("{key}#/#{}#", client.id().unwrap());
+        let expected = match mode {
+            SubscriptionMode::Static => (0, 0),
+            SubscriptionMode::DynamicPrivate => (1, 1),
+            _ => (1, 0),
+        };
+        let counts = (
+            redis.shard_subscribers(&blue).await,
+            redis.shard_subscribers(&own).await,
+        );
+        assert_eq!(counts, expected, "{mode:?}: (blue, own room)");
+        client.disconnect();
+        within("the room channels to go", async {
+            while redis.shard_subscribers(&blue).await + redis.shard_subscribers(&own).await > 0 {
+                suite::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        a.io.close().await;
+        let main = format!("{key}#/#");
+        within("the main channel to go", async {
+            while redis.shard_subscribers(&main).await > 0 {
+                suite::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    }
+}
+
 /// Redis goes away: local broadcasts still reach local clients, cluster
 /// operations fail at once with `Unavailable`, the status says so; Redis
 /// comes back: the adapters reconnect by themselves and the cluster works
 /// again.
 async fn local_traffic_goes_on_while_redis_is_away<R: TestRuntime>(rt: R) {
+    outage(rt, None).await;
+}
+
+async fn local_traffic_goes_on_while_sharded_redis_is_away<R: TestRuntime>(rt: R) {
+    outage(rt, Some(SubscriptionMode::Dynamic)).await;
+}
+
+async fn outage<R: TestRuntime>(rt: R, format: Format) {
     let mut redis = RedisServer::start().await;
-    let (factory_a, factory_b) = (factory(&redis, "outage"), factory(&redis, "outage"));
+    let factory_a = factory_in(&redis, "outage", format);
+    let factory_b = factory_in(&redis, "outage", format);
     let a = start_server(rt, "A", Arc::new(factory_a.clone())).await;
     let b = start_server(rt, "B", Arc::new(factory_b.clone())).await;
     let main_a = a.io.of("/");
@@ -194,4 +317,8 @@ suite::on_each_runtime!(
     two_rust_servers_act_as_one_cluster,
     rust_and_node_servers_act_as_one_cluster,
     local_traffic_goes_on_while_redis_is_away,
+    two_rust_servers_act_as_one_sharded_cluster,
+    rust_and_node_servers_act_as_one_sharded_cluster,
+    local_traffic_goes_on_while_sharded_redis_is_away,
+    room_channels_follow_the_subscription_mode,
 );

@@ -142,6 +142,16 @@ impl LocalAdapter {
         }
     }
 
+    /// Whether a local socket is in `room`.
+    pub fn has_room(&self, room: &Room) -> bool {
+        lock(&self.rooms).contains_room(room)
+    }
+
+    /// Whether socket `id` is one of this namespace's local sockets.
+    pub fn has_socket(&self, id: Sid) -> bool {
+        lock(&self.rooms).contains_socket(&id)
+    }
+
     /// The rooms with a local socket in them.
     pub fn all_rooms_local(&self) -> Vec<Room> {
         lock(&self.rooms).all_rooms().cloned().collect()

@@ -7,8 +7,6 @@
 //! a timestamp extension (type -1). A `Date` comes back as the ISO string
 //! `JSON.stringify` would have made of it; any other extension is refused.
 
-use std::time::{Duration, SystemTime};
-
 use bytes::Bytes;
 use rmpv::Value as Msgpack;
 use serde_json::Value as Json;
@@ -135,7 +133,7 @@ pub fn to_json(value: Msgpack, attachments: &mut Vec<Bytes>) -> Result<Json, Cod
             }
             Json::Object(object)
         }
-        Msgpack::Ext(-1, data) => Json::String(iso_date(&data)?),
+        Msgpack::Ext(-1, data) => iso_date(&data)?,
         Msgpack::Ext(..) => return Err(CodecError::Shape("unsupported msgpack extension")),
     })
 }
@@ -147,7 +145,7 @@ fn float(f: f64) -> Json {
 
 /// A msgpack timestamp (4, 8 or 12 bytes) as JavaScript's
 /// `Date.prototype.toISOString` writes it.
-fn iso_date(data: &[u8]) -> Result<String, CodecError> {
+fn iso_date(data: &[u8]) -> Result<Json, CodecError> {
     let (seconds, nanos): (i64, u32) = match data.len() {
         4 => (
             i64::from(u32::from_be_bytes(data.try_into().unwrap_or_default())),
@@ -164,14 +162,59 @@ fn iso_date(data: &[u8]) -> Result<String, CodecError> {
         }
         _ => return Err(CodecError::Shape("bad timestamp length")),
     };
-    let offset = Duration::new(seconds.unsigned_abs(), nanos.min(999_999_999));
-    let at = if seconds >= 0 {
-        SystemTime::UNIX_EPOCH.checked_add(offset)
-    } else {
-        SystemTime::UNIX_EPOCH.checked_sub(offset)
+    // notepack makes `new Date(seconds * 1e3 + nanos / 1e6)`, whose time
+    // value is truncated towards zero.
+    let millis = (i128::from(seconds) * 1_000_000_000 + i128::from(nanos)) / 1_000_000;
+    Ok(i64::try_from(millis)
+        .ok()
+        .and_then(js_iso_date)
+        .map_or(Json::Null, Json::String))
+}
+
+/// Milliseconds since the epoch as JavaScript's `Date#toISOString` writes
+/// them (years outside 0..=9999 as `+YYYYYY` / `-YYYYYY`); `None` beyond
+/// a `Date`'s range of ±8.64e15 ms, an invalid date, which
+/// `JSON.stringify` writes as `null`. By hand: the date crates at hand
+/// refuse years before 1970 or after 9999, which a peer may send.
+fn js_iso_date(millis: i64) -> Option<String> {
+    const LIMIT: i64 = 8_640_000_000_000_000;
+    if !(-LIMIT..=LIMIT).contains(&millis) {
+        return None;
+    }
+    const DAY: i64 = 86_400_000;
+    let (year, month, day) = civil_from_days(millis.div_euclid(DAY));
+    let in_day = millis.rem_euclid(DAY);
+    let (hours, minutes) = (in_day / 3_600_000, in_day / 60_000 % 60);
+    let (seconds, millis) = (in_day / 1000 % 60, in_day % 1000);
+    let year = match year {
+        0..=9999 => format!("{year:04}"),
+        ..=-1 => format!("-{:06}", -year),
+        _ => format!("+{year:06}"),
     };
-    let at = at.ok_or(CodecError::Shape("timestamp out of range"))?;
-    Ok(humantime::format_rfc3339_millis(at).to_string())
+    Some(format!(
+        "{year}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}.{millis:03}Z"
+    ))
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`: 400-year eras of 146,097 days, years starting in
+/// March so that the leap day comes last).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Encodes a MessagePack value.
@@ -255,6 +298,38 @@ pub(crate) mod tests {
         assert_eq!(json, Json::String("1970-01-01T00:00:00.000Z".into()));
         let other = decode(&hex("d40501")).unwrap();
         assert!(to_json(other, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn dates_read_as_javascript_writes_them_across_its_whole_range() {
+        let iso = |millis| js_iso_date(millis);
+        // `issued` of a handshake captured from Node, and its `time`.
+        assert_eq!(iso(1_795_344_721_320).unwrap(), "2026-11-22T10:52:01.320Z");
+        assert_eq!(iso(-1).unwrap(), "1969-12-31T23:59:59.999Z");
+        assert_eq!(iso(951_782_400_000).unwrap(), "2000-02-29T00:00:00.000Z");
+        // new Date(-62198755200000).toISOString(), new Date(8.64e15) and
+        // new Date(-8.64e15).
+        assert_eq!(
+            iso(-62_198_755_200_000).unwrap(),
+            "-000001-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            iso(8_640_000_000_000_000).unwrap(),
+            "+275760-09-13T00:00:00.000Z"
+        );
+        assert_eq!(
+            iso(-8_640_000_000_000_000).unwrap(),
+            "-271821-04-20T00:00:00.000Z"
+        );
+        assert_eq!(iso(8_640_000_000_000_001), None);
+        // Timestamp 96 before the epoch (found by the redis_wire fuzzer:
+        // it panicked in the date crate used before) and far beyond any
+        // Date: null, as JSON.stringify writes an invalid Date.
+        let before = decode(&hex("c70cff00000000ffffffffffffffff")).unwrap();
+        let json = to_json(before, &mut Vec::new()).unwrap();
+        assert_eq!(json, Json::String("1969-12-31T23:59:59.000Z".into()));
+        let crash = decode(&hex("c70cfffffff8ffff8dc401002fffff")).unwrap();
+        assert_eq!(to_json(crash, &mut Vec::new()).unwrap(), Json::Null);
     }
 
     #[test]

@@ -270,6 +270,40 @@ async fn subscribe(sink: &mut PubSubSink, adapter: &RedisAdapter) -> redis::Redi
     sink.subscribe(&exact).await
 }
 
+/// The subscribers' wait between connection attempts: none before the
+/// first, then doubling from `reconnect_min` up to `reconnect_max`; a
+/// connection that works starts it over.
+#[derive(Default)]
+pub(crate) struct Backoff {
+    next: Option<Duration>,
+}
+
+impl Backoff {
+    /// Waits before the next attempt; `false` when stopped meanwhile.
+    pub(crate) async fn wait(
+        &self,
+        runtime: &Arc<dyn DynRuntime>,
+        stopped: &mut futures_channel::oneshot::Receiver<()>,
+    ) -> bool {
+        let Some(delay) = self.next else {
+            return true;
+        };
+        let sleep = runtime.sleep_until(Instant::now() + delay);
+        matches!(select(stopped, sleep).await, Either::Right(_))
+    }
+
+    /// An attempt failed, or a connection ended: wait (longer) next time.
+    pub(crate) fn failed(&mut self, config: &RedisAdapterConfig) {
+        let (min, max) = (config.reconnect_min, config.reconnect_max);
+        self.next = Some(self.next.map_or(min, |d| (d * 2).min(max)));
+    }
+
+    /// Connected; whether after a failure (worth a log line).
+    pub(crate) fn connected(&mut self) -> bool {
+        self.next.take().is_some()
+    }
+}
+
 /// The subscriber: connects, subscribes every namespace, routes messages
 /// until the connection ends, then tries again after a backoff. Ends when
 /// the broker is gone or stopped.
@@ -278,19 +312,14 @@ async fn subscriber(
     runtime: Arc<dyn DynRuntime>,
     mut stopped: futures_channel::oneshot::Receiver<()>,
 ) {
-    let mut backoff = None;
+    let mut backoff = Backoff::default();
     loop {
-        if let Some(delay) = backoff {
-            let sleep = runtime.sleep_until(Instant::now() + delay);
-            if let Either::Left(_) = select(&mut stopped, sleep).await {
-                return;
-            }
+        if !backoff.wait(&runtime, &mut stopped).await {
+            return;
         }
         let Some(strong) = broker.upgrade() else {
             return;
         };
-        let (min, max) = (strong.config.reconnect_min, strong.config.reconnect_max);
-        let next = |delay: Option<Duration>| Some(delay.map_or(min, |d| (d * 2).min(max)));
         let connect = Box::pin(strong.client.get_async_pubsub());
         let connected = match select(&mut stopped, connect).await {
             Either::Left(_) => return,
@@ -301,7 +330,7 @@ async fn subscriber(
             Err(error) => {
                 tracing::warn!(%error, "redis adapter: subscriber cannot connect");
                 strong.set_connected(false, Some(format!("redis subscriber: {error}")));
-                backoff = next(backoff);
+                backoff.failed(&strong.config);
                 continue;
             }
         };
@@ -312,15 +341,14 @@ async fn subscriber(
         if let Err(error) = subscribed {
             tracing::warn!(%error, "redis adapter: subscribing failed");
             strong.set_connected(false, Some(format!("redis subscriber: {error}")));
-            backoff = next(backoff);
+            backoff.failed(&strong.config);
             continue;
         }
         *lock(&strong.sink) = Some(sink);
         strong.set_connected(true, None);
-        if backoff.is_some() {
+        if backoff.connected() {
             tracing::info!("redis adapter: subscriber reconnected");
         }
-        backoff = None;
         // Routing holds the broker only per message.
         drop(strong);
         loop {
@@ -342,11 +370,11 @@ async fn subscriber(
                     lock(&broker.sink).take();
                     let error = "redis subscriber: connection lost".to_owned();
                     broker.set_connected(false, Some(error));
+                    backoff.failed(&broker.config);
                     break;
                 }
             }
         }
-        backoff = next(backoff);
     }
 }
 

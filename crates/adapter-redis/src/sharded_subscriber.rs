@@ -15,7 +15,6 @@
 //! is the truth, the queue only the way there.
 
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
 
 use futures_channel::{mpsc, oneshot};
 use futures_util::future::{select, Either};
@@ -24,7 +23,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{ProtocolVersion, PushInfo, PushKind, Value};
 use socketio::runtime::DynRuntime;
 
-use crate::broker::{route, Broker};
+use crate::broker::{route, Backoff, Broker};
 use crate::lock;
 
 /// A waiter for the changes asked for up to some point.
@@ -115,19 +114,14 @@ pub(crate) async fn run(
     mut stopped: oneshot::Receiver<()>,
     mut wake: mpsc::Receiver<()>,
 ) {
-    let mut backoff: Option<Duration> = None;
+    let mut backoff = Backoff::default();
     loop {
-        if let Some(delay) = backoff {
-            let sleep = runtime.sleep_until(Instant::now() + delay);
-            if let Either::Left(_) = select(&mut stopped, sleep).await {
-                return;
-            }
+        if !backoff.wait(&runtime, &mut stopped).await {
+            return;
         }
         let Some(strong) = broker.upgrade() else {
             return;
         };
-        let (min, max) = (strong.config.reconnect_min, strong.config.reconnect_max);
-        let next = |delay: Option<Duration>| Some(delay.map_or(min, |d| (d * 2).min(max)));
         let (lost_tx, mut lost) = oneshot::channel();
         let connect = Box::pin(connect(&strong, broker.clone(), lost_tx));
         let mut connection = match select(&mut stopped, connect).await {
@@ -135,7 +129,7 @@ pub(crate) async fn run(
             Either::Right((Ok(connection), _)) => connection,
             Either::Right((Err(error), _)) => {
                 fail(&strong, &format!("redis subscriber: {error}"));
-                backoff = next(backoff);
+                backoff.failed(&strong.config);
                 continue;
             }
         };
@@ -158,15 +152,14 @@ pub(crate) async fn run(
             .collect();
         if let Err(error) = apply(&mut connection, &everything).await {
             fail(&strong, &format!("redis subscriber: {error}"));
-            backoff = next(backoff);
+            backoff.failed(&strong.config);
             continue;
         }
         lock(&strong.shard).completed(generation);
         strong.set_connected(true, None);
-        if backoff.is_some() {
+        if backoff.connected() {
             tracing::info!("redis adapter: subscriber reconnected");
         }
-        backoff = None;
         drop(strong);
         loop {
             let woken = match select(&mut stopped, select(&mut lost, wake.next())).await {
@@ -179,6 +172,7 @@ pub(crate) async fn run(
             };
             if woken.is_none() {
                 fail(&broker, "redis subscriber: connection lost");
+                backoff.failed(&broker.config);
                 break;
             }
             let (changes, generation) = {
@@ -187,11 +181,11 @@ pub(crate) async fn run(
             };
             if let Err(error) = apply(&mut connection, &changes).await {
                 fail(&broker, &format!("redis subscriber: {error}"));
+                backoff.failed(&broker.config);
                 break;
             }
             lock(&broker.shard).completed(generation);
         }
-        backoff = next(backoff);
     }
 }
 

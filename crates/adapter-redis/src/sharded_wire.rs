@@ -201,15 +201,7 @@ pub fn broadcast(
     packet: &Packet,
     opts: &BroadcastOptions,
 ) -> Result<Vec<u8>, CodecError> {
-    let data = json!({ "packet": packet_json(packet)?, "opts": opts_json(opts) });
-    let nsp = packet.nsp.as_str();
-    Ok(envelope(
-        kind::BROADCAST,
-        data,
-        &packet.attachments,
-        uid,
-        nsp,
-    ))
+    broadcast_message(uid, None, packet, opts)
 }
 
 /// Type 3 with `requestId`: the recipients answer with type 11, then 12s.
@@ -219,16 +211,27 @@ pub fn broadcast_with_ack_request(
     packet: &Packet,
     opts: &BroadcastOptions,
 ) -> Result<Vec<u8>, CodecError> {
-    let data = json!({
-        "packet": packet_json(packet)?,
-        "requestId": request_id,
-        "opts": opts_json(opts),
-    });
-    let nsp = packet.nsp.as_str();
+    broadcast_message(uid, Some(request_id), packet, opts)
+}
+
+/// Type 3: `{packet, requestId?, opts}` in the packet's namespace.
+fn broadcast_message(
+    uid: &str,
+    request_id: Option<&str>,
+    packet: &Packet,
+    opts: &BroadcastOptions,
+) -> Result<Vec<u8>, CodecError> {
+    let mut data = Map::new();
+    data.insert("packet".into(), packet_json(packet)?);
+    if let Some(request_id) = request_id {
+        data.insert("requestId".into(), Json::from(request_id));
+    }
+    data.insert("opts".into(), opts_json(opts));
+    let (attachments, nsp) = (&packet.attachments, packet.nsp.as_str());
     Ok(envelope(
         kind::BROADCAST,
-        data,
-        &packet.attachments,
+        Json::Object(data),
+        attachments,
         uid,
         nsp,
     ))
@@ -298,14 +301,7 @@ pub fn sockets_response(
     request_id: &str,
     sockets: &[SocketDetails],
 ) -> Vec<u8> {
-    let sockets: Vec<Json> = sockets
-        .iter()
-        .map(|s| {
-            let rooms: Vec<&str> = s.rooms.iter().map(|r| r.as_str()).collect();
-            json!({ "id": s.id, "handshake": s.handshake, "rooms": rooms, "data": s.data })
-        })
-        .collect();
-    let data = json!({ "requestId": request_id, "sockets": sockets });
+    let data = json!({ "requestId": request_id, "sockets": wire::sockets_json(sockets) });
     envelope(kind::FETCH_SOCKETS_RESPONSE, data, &[], uid, nsp)
 }
 

@@ -675,16 +675,20 @@ pub fn rooms_response(request_id: &str, rooms: &[Room]) -> Vec<u8> {
 /// The answer to type 5, JSON (binary in `data` becomes Node's `Buffer`
 /// JSON, as Node's adapter writes it).
 pub fn sockets_response(request_id: &str, sockets: &[SocketDetails]) -> Vec<u8> {
-    let sockets: Vec<Json> = sockets
+    json!({ "requestId": request_id, "sockets": sockets_json(sockets) })
+        .to_string()
+        .into_bytes()
+}
+
+/// Sockets as a fetch answer lists them (Node's `RemoteSocketDetails`).
+pub(crate) fn sockets_json(sockets: &[SocketDetails]) -> Vec<Json> {
+    sockets
         .iter()
         .map(|s| {
             let rooms: Vec<&str> = s.rooms.iter().map(|r| r.as_str()).collect();
             json!({ "id": s.id, "handshake": s.handshake, "rooms": rooms, "data": s.data })
         })
-        .collect();
-    json!({ "requestId": request_id, "sockets": sockets })
-        .to_string()
-        .into_bytes()
+        .collect()
 }
 
 /// The answer to type 6: the first argument of the handler's answer.

@@ -223,12 +223,13 @@ impl RedisAdapter {
             namespace
                 .deliver_server_event(&event, args, Some(reply))
                 .await;
-            if let Ok(answer) = answer.await {
-                let response =
-                    adapter
-                        .wire
-                        .server_side_emit_response(&requester, &request_id, &answer);
-                let _ = adapter.publish(response).await;
+            let Ok(answer) = answer.await else { return };
+            let wire = &adapter.wire;
+            match wire.server_side_emit_response(&requester, &request_id, &answer) {
+                Ok(response) => {
+                    let _ = adapter.publish(response).await;
+                }
+                Err(error) => tracing::warn!(%error, "redis adapter: an answer cannot be encoded"),
             }
         }));
     }

@@ -344,8 +344,8 @@ impl Dialect {
         requester: &str,
         request_id: &str,
         answer: &Payload,
-    ) -> Outgoing {
-        match &self.flavor {
+    ) -> Result<Outgoing, CodecError> {
+        Ok(match &self.flavor {
             // Node's classic adapter answers server-side events on the
             // shared response channel, whatever its options say.
             Flavor::Classic { channels, .. } => (
@@ -354,9 +354,9 @@ impl Dialect {
             ),
             Flavor::Sharded { .. } => (
                 self.response_channel(requester),
-                sharded_wire::server_side_emit_response(&self.uid, &self.nsp, request_id, answer),
+                sharded_wire::server_side_emit_response(&self.uid, &self.nsp, request_id, answer)?,
             ),
-        }
+        })
     }
 
     /// How many local sockets a broadcast with acks went to.
@@ -386,7 +386,7 @@ impl Dialect {
         let bytes = match self.flavor {
             Flavor::Classic { .. } => wire::ack_response(request_id, sid, answer)?,
             Flavor::Sharded { .. } => {
-                sharded_wire::ack_response(&self.uid, &self.nsp, request_id, sid, answer)
+                sharded_wire::ack_response(&self.uid, &self.nsp, request_id, sid, answer)?
             }
         };
         Ok((self.response_channel(requester), bytes))

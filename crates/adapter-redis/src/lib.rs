@@ -177,9 +177,7 @@ impl RedisAdapterFactory {
     /// everything); [`AdapterError::Timeout`](socketio::AdapterError) after
     /// [`RedisAdapterConfig::requests_timeout`].
     pub async fn subscriptions_settled(&self) -> Result<(), socketio::AdapterError> {
-        if self.broker.sharded.is_none() {
-            return Ok(());
-        }
+        // The classic subscriber never marks shard subscriptions connected.
         self.broker.subscriptions_settled().await
     }
 

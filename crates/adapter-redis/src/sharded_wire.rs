@@ -146,26 +146,28 @@ pub struct Envelope {
     pub message: Message,
 }
 
-/// `{type, data, uid, nsp}`: JSON, or msgpack when `data` carries
-/// attachments (only the types that may carry binary data get any).
-fn envelope(kind: u64, data: Json, attachments: &[Bytes], uid: &str, nsp: &str) -> Vec<u8> {
-    let message = json!({ "type": kind, "data": data, "uid": uid, "nsp": nsp });
-    if attachments.is_empty() {
-        return message.to_string().into_bytes();
-    }
-    match codec::to_msgpack(&message, attachments) {
-        Ok(value) => codec::encode(&value),
-        // Unreachable: placeholders in `data` index `attachments`, and the
-        // rest is plain JSON. Fall back to Node's JSON form of a Buffer.
-        Err(_) => json!({
-            "type": kind,
-            "data": codec::buffers_as_json(&message["data"], attachments),
-            "uid": uid,
-            "nsp": nsp,
-        })
+/// `{type, data, uid, nsp}` as JSON: the types that never carry binary.
+fn json_envelope(kind: u64, data: Json, uid: &str, nsp: &str) -> Vec<u8> {
+    json!({ "type": kind, "data": data, "uid": uid, "nsp": nsp })
         .to_string()
-        .into_bytes(),
+        .into_bytes()
+}
+
+/// `{type, data, uid, nsp}`: JSON, or msgpack when `data` carries
+/// attachments (its placeholders become `bin`); an error when a
+/// placeholder names no attachment.
+fn envelope(
+    kind: u64,
+    data: Json,
+    attachments: &[Bytes],
+    uid: &str,
+    nsp: &str,
+) -> Result<Vec<u8>, CodecError> {
+    if attachments.is_empty() {
+        return Ok(json_envelope(kind, data, uid, nsp));
     }
+    let message = json!({ "type": kind, "data": data, "uid": uid, "nsp": nsp });
+    Ok(codec::encode(&codec::to_msgpack(&message, attachments)?))
 }
 
 /// `{rooms, except, flags}`, as `encodeOptions` writes them.
@@ -228,13 +230,7 @@ fn broadcast_message(
     }
     data.insert("opts".into(), opts_json(opts));
     let (attachments, nsp) = (&packet.attachments, packet.nsp.as_str());
-    Ok(envelope(
-        kind::BROADCAST,
-        Json::Object(data),
-        attachments,
-        uid,
-        nsp,
-    ))
+    envelope(kind::BROADCAST, Json::Object(data), attachments, uid, nsp)
 }
 
 /// Types 4 and 5.
@@ -252,19 +248,19 @@ pub fn rooms_request(
     };
     let rooms: Vec<&str> = rooms.iter().map(|r| r.as_str()).collect();
     let data = json!({ "opts": opts_json(opts), "rooms": rooms });
-    envelope(kind, data, &[], uid, nsp)
+    json_envelope(kind, data, uid, nsp)
 }
 
 /// Type 6.
 pub fn disconnect_request(uid: &str, nsp: &str, opts: &BroadcastOptions, close: bool) -> Vec<u8> {
     let data = json!({ "opts": opts_json(opts), "close": close });
-    envelope(kind::DISCONNECT_SOCKETS, data, &[], uid, nsp)
+    json_envelope(kind::DISCONNECT_SOCKETS, data, uid, nsp)
 }
 
 /// Type 7.
 pub fn fetch_request(uid: &str, nsp: &str, request_id: &str, opts: &BroadcastOptions) -> Vec<u8> {
     let data = json!({ "opts": opts_json(opts), "requestId": request_id });
-    envelope(kind::FETCH_SOCKETS, data, &[], uid, nsp)
+    json_envelope(kind::FETCH_SOCKETS, data, uid, nsp)
 }
 
 /// Type 9: `packet` is `[event, ...args]`, binary arguments as `bin`.
@@ -284,13 +280,7 @@ pub fn server_side_emit_request(
         Some(id) => json!({ "requestId": id, "packet": packet }),
         None => json!({ "packet": packet }),
     };
-    Ok(envelope(
-        kind::SERVER_SIDE_EMIT,
-        data,
-        args.attachments(),
-        uid,
-        nsp,
-    ))
+    envelope(kind::SERVER_SIDE_EMIT, data, args.attachments(), uid, nsp)
 }
 
 /// Type 8 (binary in handshakes or `data` as Node's JSON form of a
@@ -302,7 +292,7 @@ pub fn sockets_response(
     sockets: &[SocketDetails],
 ) -> Vec<u8> {
     let data = json!({ "requestId": request_id, "sockets": wire::sockets_json(sockets) });
-    envelope(kind::FETCH_SOCKETS_RESPONSE, data, &[], uid, nsp)
+    json_envelope(kind::FETCH_SOCKETS_RESPONSE, data, uid, nsp)
 }
 
 /// The first argument of `answer` and the attachments it may refer to.
@@ -320,7 +310,7 @@ pub fn server_side_emit_response(
     nsp: &str,
     request_id: &str,
     answer: &Payload,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, CodecError> {
     let (first, attachments) = first_arg(answer);
     let data = json!({ "requestId": request_id, "packet": first });
     envelope(kind::SERVER_SIDE_EMIT_RESPONSE, data, attachments, uid, nsp)
@@ -329,7 +319,7 @@ pub fn server_side_emit_response(
 /// Type 11.
 pub fn client_count_response(uid: &str, nsp: &str, request_id: &str, count: usize) -> Vec<u8> {
     let data = json!({ "requestId": request_id, "clientCount": count });
-    envelope(kind::BROADCAST_CLIENT_COUNT, data, &[], uid, nsp)
+    json_envelope(kind::BROADCAST_CLIENT_COUNT, data, uid, nsp)
 }
 
 /// Type 12: the ack's first argument, plus the answering socket's id (an
@@ -340,7 +330,7 @@ pub fn ack_response(
     request_id: &str,
     sid: &str,
     answer: &Payload,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, CodecError> {
     let (first, attachments) = first_arg(answer);
     let data = json!({ "requestId": request_id, "packet": first, "sid": sid });
     envelope(kind::BROADCAST_ACK, data, attachments, uid, nsp)
@@ -643,7 +633,7 @@ mod tests {
         };
         assert_eq!(answer.args_json(), r#"["pong"]"#);
         assert_eq!(
-            server_side_emit_response(B, "/", &request_id, &answer),
+            server_side_emit_response(B, "/", &request_id, &answer).unwrap(),
             hex(SERVER_EVENT_ANSWER.1)
         );
         // Node's ack names no socket; ours adds `sid` after Node's keys.
@@ -656,7 +646,7 @@ mod tests {
             panic!("not an ack");
         };
         assert_eq!((answer.args_json(), sid), (r#"["yes"]"#, None));
-        let ours = ack_response(B, "/", &request_id, "sid1", &answer);
+        let ours = ack_response(B, "/", &request_id, "sid1", &answer).unwrap();
         let node = String::from_utf8(hex(ACK.1)).unwrap();
         let with_sid = node.replace(r#""packet":"yes"}"#, r#""packet":"yes","sid":"sid1"}"#);
         assert_eq!(String::from_utf8(ours).unwrap(), with_sid);

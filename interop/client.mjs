@@ -316,6 +316,46 @@ scenarios.dynamic = async () => {
   done();
 };
 
+// The server sends the client away (`socket.disconnect(true)` in Node,
+// `close_connection()` in ours; servers: server.mjs and suite::mirror):
+// every namespace gets "io server disconnect", the client does not
+// reconnect by itself, and coming back with its old pid is a new session
+// that runs the middlewares.
+scenarios.kick = async () => {
+  const m = new Manager(url, { ...options, reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 100 });
+  const main = m.socket("/", { auth: { name: "kick" } });
+  const admin = m.socket("/admin", { auth: { token: "secret" } });
+  // The first events carry offsets, so the client has a pid and an offset
+  // to come back with.
+  const welcomes = Promise.all([
+    new Promise((resolve) => main.once("welcome", resolve)),
+    new Promise((resolve) => admin.once("admin-welcome", resolve)),
+  ]);
+  await Promise.all([main, admin].map((s) => new Promise((resolve) => s.once("connect", resolve))));
+  await welcomes;
+  const firstId = main.id;
+  if (!main._pid || !admin._pid) fail("connection state recovery is off on the server");
+  let attempts = 0;
+  m.on("reconnect_attempt", () => attempts++);
+  const reasons = Promise.all([main, admin].map((s) => new Promise((resolve) => s.once("disconnect", resolve))));
+  main.emit("kick-all");
+  expectEqual(await reasons, ["io server disconnect", "io server disconnect"], "disconnect reasons");
+  // Stays away: several reconnection delays pass without an attempt.
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  expectEqual(attempts, 0, "reconnection attempts after being sent away");
+  // Back with the old pid and a token the middleware refuses: refused, so
+  // the middleware ran (a recovered session would skip it).
+  admin.auth = { token: "wrong" };
+  const refused = new Promise((resolve) => admin.once("connect_error", resolve));
+  admin.connect();
+  expectEqual((await refused).message, "unauthorized", "the middleware on the way back");
+  main.connect();
+  await new Promise((resolve) => main.once("connect", resolve));
+  if (main.recovered) fail("the session was recovered after being sent away");
+  if (main.id === firstId) fail("the same id after being sent away");
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

@@ -16,6 +16,10 @@ const httpServer =
     : createServer();
 const io = new Server(httpServer, {
   connectionStateRecovery: { maxDisconnectionDuration: 10_000, skipMiddlewares: true },
+  // Short, so that a client whose network went away is noticed within 5 s
+  // even when no request of it was pending (as in suite::mirror).
+  pingInterval: 2_000,
+  pingTimeout: 3_000,
 });
 
 // What each client (named by its auth `name`) sent as "seq" events: the
@@ -74,11 +78,18 @@ io.on("connection", (socket) => {
   });
   socket.on("report", (ack) => ack(received.get(name) ?? []));
   socket.on("disconnect-me", () => socket.disconnect());
-  // Drops the connection (a recoverable disconnect), then emits while the
-  // client is away: connection state recovery must deliver these.
-  socket.on("drop-and-emit", (count) => {
-    socket.conn.close();
+  // Sends the client away: every namespace of its connection.
+  socket.on("kick-all", () => socket.disconnect(true));
+  // Once socket `id` is gone (its network dropped), emits `count` events to
+  // the room every client is in, which that client must recover; answers
+  // whether it was gone.
+  socket.on("emit-missed", async (id, count, ack) => {
+    const deadline = Date.now() + 10_000;
+    while (io.of("/").sockets.has(id) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     for (let i = 1; i <= count; i++) io.to("clients").emit("missed", i);
+    ack(!io.of("/").sockets.has(id));
   });
   socket.on("engine-id", (ack) => ack(socket.conn.id));
 });
@@ -94,6 +105,7 @@ admin.use((socket, next) => {
 admin.on("connection", (socket) => {
   socket.emit("admin-welcome", { engine: socket.conn.id, auth: socket.handshake.auth });
   socket.on("engine-id", (ack) => ack(socket.conn.id));
+  socket.on("kick-all", () => socket.disconnect(true));
 });
 
 httpServer.listen(port, "127.0.0.1", () => {

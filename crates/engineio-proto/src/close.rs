@@ -64,4 +64,26 @@ pub enum TransportError {
     /// The first packet was not a valid OPEN packet.
     #[error("invalid handshake")]
     InvalidHandshake,
+    /// A second POST arrived while the packets of one were still being
+    /// delivered (Node: "data request overlap from client").
+    #[error("overlapping post requests")]
+    OverlappingPost,
+    /// A POST body did not arrive whole in time (Node's
+    /// `httpRequestBodyTimeout`).
+    #[error("http request timeout")]
+    BodyTimeout,
+    /// A POST body came in more chunks than allowed (Node's
+    /// `maxBufferedChunks`).
+    #[error("too many chunks")]
+    TooManyChunks,
+    /// The connection of a POST closed before its body was read.
+    #[error("post request aborted")]
+    BodyAborted,
+    /// A POST declared binary content (`application/octet-stream`), which
+    /// Engine.IO v4 does not use.
+    #[error("invalid content")]
+    InvalidContent,
+    /// A WebSocket broke RFC 6455: bad framing, or text that is not UTF-8.
+    #[error("invalid websocket frame")]
+    InvalidWebSocket,
 }

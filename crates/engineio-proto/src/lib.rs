@@ -66,7 +66,7 @@ pub use handshake::{Handshake, HandshakeError};
 pub use packet::{DecodeError, Frame, Message, Packet, PacketType, Str};
 pub use sid::{CountingSidGenerator, Sid, SidError, SidGenerator, MAX_SID_LEN};
 pub use time::Instant;
-pub use transport::{RequestId, TransportKind, Transports, WsId};
+pub use transport::{PostFailure, RequestId, TransportKind, Transports, WsFailure, WsId};
 
 /// The Engine.IO protocol revision this crate speaks (the `EIO` query value).
 pub const PROTOCOL_VERSION: u8 = 4;

@@ -44,7 +44,17 @@ impl Str {
 
     /// Checks that `bytes` are UTF-8 and wraps them without copying.
     pub fn from_utf8(bytes: Bytes) -> Result<Str, core::str::Utf8Error> {
+        #[cfg(all(test, feature = "std"))]
+        work::count_validated(bytes.len());
         ByteString::try_from(bytes).map(Str)
+    }
+
+    /// The text between the byte offsets of `range`, sharing the same
+    /// buffer and not checked again; `None` when an end is out of bounds or
+    /// not on a character boundary.
+    pub fn slice(&self, range: core::ops::Range<usize>) -> Option<Str> {
+        let part = self.0.get(range)?;
+        Some(Str(self.0.slice_ref(part)))
     }
 
     /// The text.
@@ -67,6 +77,26 @@ impl Str {
     /// ensures by slicing after an ASCII byte.
     fn slice_from(&self, start: usize) -> Str {
         Str(self.0.slice_ref(&self.0[start..]))
+    }
+}
+
+/// How many bytes [`Str::from_utf8`] has checked on this thread: tests
+/// count decoding work with it instead of timing it.
+#[cfg(all(test, feature = "std"))]
+pub(crate) mod work {
+    use core::cell::Cell;
+
+    std::thread_local! {
+        static VALIDATED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn count_validated(bytes: usize) {
+        VALIDATED.with(|v| v.set(v.get() + bytes));
+    }
+
+    /// Bytes checked on this thread so far.
+    pub(crate) fn validated() -> usize {
+        VALIDATED.with(Cell::get)
     }
 }
 

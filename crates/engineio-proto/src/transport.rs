@@ -89,3 +89,31 @@ pub struct RequestId(pub u64);
 /// connection (a failed probe, say) cannot be taken for the current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WsId(pub u64);
+
+/// Why a driver gave up reading a POST body (see
+/// [`Session::handle_post_failed`](crate::server::Session::handle_post_failed)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PostFailure {
+    /// The body did not arrive whole within the driver's time limit.
+    Timeout,
+    /// The body came in more chunks than the driver accepts.
+    TooManyChunks,
+    /// The connection closed before the body was read.
+    Aborted,
+    /// The request declared binary content (`application/octet-stream`).
+    BinaryContent,
+}
+
+/// Why a driver ended a WebSocket that broke the WebSocket protocol (see
+/// [`Session::handle_ws_failed`](crate::server::Session::handle_ws_failed)).
+/// The driver closes it with the RFC 6455 code itself: 1009 for
+/// [`WsFailure::TooLarge`], 1007 or 1002 for [`WsFailure::Invalid`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WsFailure {
+    /// A message or frame larger than `maxPayload`.
+    TooLarge,
+    /// Bad framing, or a text message that is not UTF-8.
+    Invalid,
+}

@@ -186,13 +186,13 @@ fn a_ping_from_the_client_is_a_protocol_error() {
     let mut session = open_polling();
     session.handle_post(T0, RequestId(2), Bytes::from_static(b"2"));
     let outputs = drain(&mut session);
+    assert_eq!(body_of(&outputs[0]), (RequestId(2), &b"ok"[..]));
     assert_eq!(
-        outputs[0],
+        outputs[1],
         Output::Closed(CloseReason::TransportError(
             engineio_proto::TransportError::InvalidHeartbeatDirection
         ))
     );
-    assert_eq!(body_of(&outputs[1]), (RequestId(2), &b"ok"[..]));
 }
 
 #[test]
@@ -228,9 +228,16 @@ fn graceful_close_over_polling_waits_for_a_get() {
         session.send(T0, "late".into()),
         Err(engineio_proto::server::SendError::Closed)
     );
+    // What was buffered goes first, alone (as Node sends it: a client
+    // would handle packets sent with the CLOSE after closing); the CLOSE
+    // comes with the next GET.
     session.handle_poll(T0, RequestId(2));
     let outputs = drain(&mut session);
-    assert_eq!(body_of(&outputs[0]), (RequestId(2), &b"4bye\x1e1"[..]));
+    assert_eq!(outputs.len(), 1);
+    assert_eq!(body_of(&outputs[0]), (RequestId(2), &b"4bye"[..]));
+    session.handle_poll(T0, RequestId(3));
+    let outputs = drain(&mut session);
+    assert_eq!(body_of(&outputs[0]), (RequestId(3), &b"1"[..]));
     assert_eq!(outputs[1], Output::Closed(CloseReason::ForcedClose));
 }
 
@@ -272,4 +279,152 @@ fn one_late_call_queues_the_ping_and_applies_its_deadline() {
         body_of(&outputs[1]).1,
         br#"{"code":1,"message":"Session ID unknown"}"#
     );
+}
+
+/// A POST of many packets: every one comes out, in order, then the `ok`.
+#[test]
+fn a_post_of_any_number_of_packets_is_delivered_whole() {
+    let mut session = open_polling();
+    let count = 300_000;
+    let body: Vec<u8> = (0..count)
+        .map(|i| format!("4{}", i % 10))
+        .collect::<Vec<_>>()
+        .join("\u{1e}")
+        .into_bytes();
+    assert!(body.len() <= ServerConfig::default().max_payload);
+    session.handle_post(T0, RequestId(2), Bytes::from(body));
+    let outputs = drain(&mut session);
+    assert_eq!(outputs.len(), count + 1);
+    for (i, output) in outputs[..count].iter().enumerate() {
+        let expected = format!("{}", i % 10);
+        assert_eq!(
+            output,
+            &Output::Message(engineio_proto::Message::Text(Str::from(expected.as_str())))
+        );
+    }
+    assert_eq!(body_of(&outputs[count]), (RequestId(2), &b"ok"[..]));
+    assert!(!session.is_closed());
+}
+
+/// Held messages wait, unanswered; everything else goes on; letting go
+/// delivers the rest and answers the POST.
+#[test]
+fn held_messages_wait_while_the_session_goes_on() {
+    let mut session = open_polling();
+    session.handle_post(T0, RequestId(2), Bytes::from_static(b"4a\x1e4b\x1e4c"));
+    let first = session.poll_output().unwrap();
+    assert_eq!(first, Output::Message("a".into()));
+    session.hold_messages(true);
+    assert_eq!(session.poll_output(), None);
+    assert!(session.has_inbound());
+    // The application still sends, and a GET carries it.
+    session.send(T0, "out".into()).unwrap();
+    session.handle_poll(T0, RequestId(3));
+    assert_eq!(
+        body_of(&drain(&mut session)[0]),
+        (RequestId(3), &b"4out"[..])
+    );
+    // The heartbeat goes on: the PING comes on time.
+    let ping_at = T0 + ServerConfig::default().ping_interval;
+    session.handle_poll(ping_at, RequestId(4));
+    session.handle_timeout(ping_at);
+    assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(4), &b"2"[..]));
+    session.hold_messages(false);
+    let rest = drain(&mut session);
+    assert_eq!(rest[0], Output::Message("b".into()));
+    assert_eq!(rest[1], Output::Message("c".into()));
+    assert_eq!(body_of(&rest[2]), (RequestId(2), &b"ok"[..]));
+    assert!(!session.has_inbound());
+}
+
+/// A client held past its ping timeout is closed, and its POST answered.
+#[test]
+fn a_client_held_past_its_ping_timeout_is_closed() {
+    let config = ServerConfig::default();
+    let mut session = open_polling();
+    session.hold_messages(true);
+    session.handle_post(T0, RequestId(2), Bytes::from_static(b"4a"));
+    assert_eq!(session.poll_output(), None);
+    let late = T0 + config.ping_interval + config.ping_timeout;
+    session.handle_timeout(late);
+    let outputs = drain(&mut session);
+    assert_eq!(body_of(&outputs[0]), (RequestId(2), &b"ok"[..]));
+    assert_eq!(outputs[1], Output::Closed(CloseReason::PingTimeout));
+}
+
+/// A second POST while the first is being delivered: 400, session closed
+/// (Node: "data request overlap from client").
+#[test]
+fn overlapping_posts_close_the_session() {
+    let mut session = open_polling();
+    session.hold_messages(true);
+    session.handle_post(T0, RequestId(2), Bytes::from_static(b"4a"));
+    session.handle_post(T0, RequestId(3), Bytes::from_static(b"4b"));
+    let outputs = drain(&mut session);
+    let statuses: Vec<(RequestId, u16)> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Respond { request, response } => Some((*request, response.status)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, vec![(RequestId(3), 400), (RequestId(2), 200)]);
+    assert_eq!(
+        outputs.last(),
+        Some(&Output::Closed(CloseReason::TransportError(
+            engineio_proto::TransportError::OverlappingPost
+        )))
+    );
+}
+
+/// A body the driver could not read: Node's status, session closed.
+#[test]
+fn failed_post_bodies_close_the_session_with_nodes_status() {
+    use engineio_proto::{PostFailure, TransportError};
+    for (failure, status, error) in [
+        (PostFailure::Timeout, 408, TransportError::BodyTimeout),
+        (
+            PostFailure::TooManyChunks,
+            413,
+            TransportError::TooManyChunks,
+        ),
+        (
+            PostFailure::BinaryContent,
+            400,
+            TransportError::InvalidContent,
+        ),
+        (PostFailure::Aborted, 400, TransportError::BodyAborted),
+    ] {
+        let mut session = open_polling();
+        session.handle_post_failed(T0, RequestId(2), failure);
+        let outputs = drain(&mut session);
+        assert!(matches!(
+            &outputs[0],
+            Output::Respond { request: RequestId(2), response } if response.status == status
+        ));
+        assert_eq!(
+            outputs[1],
+            Output::Closed(CloseReason::TransportError(error))
+        );
+    }
+}
+
+/// A WebSocket that broke the protocol ends the session with a reason.
+#[test]
+fn a_failed_websocket_closes_its_session() {
+    use engineio_proto::WsFailure;
+    for (failure, reason) in [
+        (WsFailure::TooLarge, CloseReason::PayloadTooLarge),
+        (
+            WsFailure::Invalid,
+            CloseReason::TransportError(engineio_proto::TransportError::InvalidWebSocket),
+        ),
+    ] {
+        let mut server = Server::new(ServerConfig::default(), CountingSidGenerator::default());
+        let mut session = server.open_session(T0, Opening::WebSocket(WsId(1)));
+        drain(&mut session);
+        session.handle_ws_failed(T0, WsId(1), failure);
+        let outputs = drain(&mut session);
+        assert_eq!(outputs.last(), Some(&Output::Closed(reason)));
+    }
 }

@@ -165,9 +165,14 @@ pub enum DecodeError {
     /// The first byte is not a packet type.
     #[error("unknown packet type byte {0:#04x}")]
     UnknownType(u8),
-    /// A binary packet whose attachment count is not `<digits>-`.
+    /// A binary packet whose attachment count is not `<digits>-`, or is 0
+    /// (socket.io-parser 4.2.7 refuses both).
     #[error("illegal attachment count")]
     IllegalAttachments,
+    /// A binary placeholder (`{"_placeholder":true,…}`) whose `num` is not
+    /// an attachment index of its packet.
+    #[error("illegal attachments")]
+    InvalidPlaceholder,
     /// More attachments announced than the decoder allows.
     #[error("too many attachments")]
     TooManyAttachments,
@@ -310,6 +315,9 @@ fn decode_header_and_data(
                 .and_then(|n| n.checked_add(usize::from(d - b'0')))
                 .ok_or(DecodeError::TooManyAttachments)?;
         }
+        if expected == 0 {
+            return Err(DecodeError::IllegalAttachments);
+        }
         if expected > config.max_attachments {
             return Err(DecodeError::TooManyAttachments);
         }
@@ -349,6 +357,9 @@ fn decode_header_and_data(
 
     let data = (at < bytes.len()).then(|| slice(text, at, bytes.len()));
     check_payload(kind, data.as_deref())?;
+    if let Some(json) = data.as_deref().filter(|_| expected > 0) {
+        check_placeholders(json, expected)?;
+    }
     Ok((
         Packet {
             kind,
@@ -364,7 +375,153 @@ fn decode_header_and_data(
 /// A sub-slice of `text` between ASCII positions (the codec only cuts after
 /// ASCII bytes, so both ends are character boundaries).
 fn slice(text: &Str, start: usize, end: usize) -> Str {
-    Str::from_utf8(text.as_bytes().slice(start..end)).unwrap_or_default()
+    text.slice(start..end).unwrap_or_default()
+}
+
+/// Checks every binary placeholder of a binary packet's JSON as Node's
+/// parser does when it puts the attachments back: an object whose
+/// `_placeholder` is `true` must have a `num` that indexes one of the
+/// packet's `count` attachments. Stricter than Node in one way: `num` must
+/// be a whole number (Node lets `0.5` through and yields `undefined`).
+fn check_placeholders(json: &str, count: usize) -> Result<(), DecodeError> {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    PlaceholderWalk { count }
+        .deserialize(&mut deserializer)
+        .map_err(|_| DecodeError::InvalidPlaceholder)?;
+    Ok(())
+}
+
+/// What a JSON value is, as far as a placeholder's fields care.
+#[derive(Debug, Clone, Copy, Default)]
+struct PlaceholderField {
+    /// The value is `true` (a placeholder's flag).
+    is_true: bool,
+    /// The value is a whole number below the attachment count.
+    is_index: bool,
+}
+
+/// Walks a JSON value, failing on an invalid placeholder anywhere in it.
+#[derive(Clone, Copy)]
+struct PlaceholderWalk {
+    count: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for PlaceholderWalk {
+    type Value = PlaceholderField;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PlaceholderWalk {
+    type Value = PlaceholderField;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Self::Value, E> {
+        Ok(PlaceholderField {
+            is_true: value,
+            is_index: false,
+        })
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+        Ok(PlaceholderField {
+            is_true: false,
+            is_index: usize::try_from(value).is_ok_and(|n| n < self.count),
+        })
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+        Ok(PlaceholderField {
+            is_true: false,
+            is_index: usize::try_from(value).is_ok_and(|n| n < self.count),
+        })
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+        // `-0` and `1.0` are indexes too; `0.5` and `1e400` are not.
+        let whole = value >= 0.0 && value == (value as u64) as f64;
+        Ok(PlaceholderField {
+            is_true: false,
+            is_index: whole && (value as u64) < self.count as u64,
+        })
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(PlaceholderField::default())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(PlaceholderField::default())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(PlaceholderField::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // As with `JSON.parse`, the last of duplicate keys wins.
+        let mut flag = false;
+        let mut index = false;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let field = map.next_value_seed(self)?;
+            match key {
+                PlaceholderKey::Flag => flag = field.is_true,
+                PlaceholderKey::Num => index = field.is_index,
+                PlaceholderKey::Other => {}
+            }
+        }
+        if flag && !index {
+            return Err(de::Error::custom("illegal attachments"));
+        }
+        Ok(PlaceholderField::default())
+    }
+}
+
+/// An object key, as far as placeholders care (escaped keys included,
+/// since `JSON.parse` unescapes them too).
+enum PlaceholderKey {
+    Flag,
+    Num,
+    Other,
+}
+
+/// Reads an object key as a [`PlaceholderKey`].
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = PlaceholderKey;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = PlaceholderKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(match key {
+            "_placeholder" => PlaceholderKey::Flag,
+            "num" => PlaceholderKey::Num,
+            _ => PlaceholderKey::Other,
+        })
+    }
 }
 
 /// Checks the payload's shape for the packet kind, as Node's parser does.

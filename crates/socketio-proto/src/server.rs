@@ -6,7 +6,11 @@
 //! feeds it the same transport inputs it would feed the session
 //! (`handle_poll`, `handle_ws_frame`, …); the connection forwards them,
 //! decodes the messages that come out into Socket.IO packets, and re-emits the
-//! session's transport outputs unchanged as [`Output::Transport`].
+//! session's transport outputs unchanged as [`Output::Transport`]. The
+//! composition is lazy: [`Connection::poll_output`] pulls the session's next
+//! output only when its own queue is empty, so the packets of a large POST
+//! are decoded one at a time, as the driver asks for them, and a driver whose
+//! application is busy can hold them ([`Connection::hold_messages`]).
 //!
 //! Namespaces: a CONNECT for a namespace arrives as [`Output::Connect`], a
 //! token the application answers with [`Connection::accept`] (after its
@@ -29,7 +33,9 @@ use core::time::Duration;
 
 use bytes::Bytes;
 use engineio_proto::server::{self as eio, Session};
-use engineio_proto::{CloseReason, Frame, Instant, Message, RequestId, Sid, Str, WsId};
+use engineio_proto::{
+    CloseReason, Frame, Instant, Message, PostFailure, RequestId, Sid, Str, WsFailure, WsId,
+};
 
 use crate::packet::{
     AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind,
@@ -66,6 +72,8 @@ pub enum DisconnectReason {
     /// The server closed the whole connection ([`Connection::close`], a
     /// connect timeout, or a protocol violation by the client).
     ForcedServerClose,
+    /// The server is shutting down ([`Connection::shut_down`]).
+    ServerShuttingDown,
     /// The client sent something that is not Socket.IO.
     ParseError(DecodeError),
     /// The Engine.IO session ended.
@@ -79,6 +87,7 @@ impl DisconnectReason {
             DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
             DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
             DisconnectReason::ForcedServerClose => "forced server close",
+            DisconnectReason::ServerShuttingDown => "server shutting down",
             DisconnectReason::ParseError(_) => "parse error",
             DisconnectReason::Transport(reason) => reason.as_node_str(),
         }
@@ -185,6 +194,9 @@ pub struct Connection {
     /// No namespace joined by then: close.
     connect_deadline: Option<Instant>,
     closed: bool,
+    /// The latest time an input brought: the session's outputs are decoded
+    /// lazily, by [`Connection::poll_output`], which takes no time.
+    now: Instant,
     outputs: VecDeque<Output>,
 }
 
@@ -236,7 +248,7 @@ impl Connection {
     /// Wraps a freshly opened Engine.IO session (its handshake outputs are
     /// forwarded by the first drain). Drain [`Connection::poll_output`] next.
     pub fn new(now: Instant, engine: Session, config: &ConnectionConfig) -> Connection {
-        let mut connection = Connection {
+        Connection {
             engine,
             decoder: Decoder::new(config.decoder.clone()),
             namespaces: Namespaces::default(),
@@ -245,10 +257,9 @@ impl Connection {
             next_ack: 0,
             connect_deadline: Some(now + config.connect_timeout),
             closed: false,
+            now,
             outputs: VecDeque::new(),
-        };
-        connection.drain_engine(now);
-        connection
+        }
     }
 
     /// The Engine.IO session underneath (sid, transport, buffer level).
@@ -287,46 +298,53 @@ impl Connection {
     pub fn handle_poll(&mut self, now: Instant, request: RequestId) {
         self.handle_timeout(now);
         self.engine.handle_poll(now, request);
-        self.drain_engine(now);
     }
 
     /// See [`Session::handle_poll_aborted`].
     pub fn handle_poll_aborted(&mut self, now: Instant, request: RequestId) {
         self.handle_timeout(now);
         self.engine.handle_poll_aborted(now, request);
-        self.drain_engine(now);
     }
 
     /// See [`Session::handle_post`].
     pub fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
         self.handle_timeout(now);
         self.engine.handle_post(now, request, body);
-        self.drain_engine(now);
+    }
+
+    /// See [`Session::handle_post_failed`].
+    pub fn handle_post_failed(&mut self, now: Instant, request: RequestId, failure: PostFailure) {
+        self.handle_timeout(now);
+        self.engine.handle_post_failed(now, request, failure);
+    }
+
+    /// See [`Session::handle_ws_failed`].
+    pub fn handle_ws_failed(&mut self, now: Instant, ws: WsId, failure: WsFailure) {
+        self.handle_timeout(now);
+        self.engine.handle_ws_failed(now, ws, failure);
     }
 
     /// See [`Session::handle_upgrade`].
     pub fn handle_upgrade(&mut self, now: Instant, ws: WsId) {
         self.handle_timeout(now);
         self.engine.handle_upgrade(now, ws);
-        self.drain_engine(now);
     }
 
     /// See [`Session::handle_ws_frame`].
     pub fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
         self.handle_timeout(now);
         self.engine.handle_ws_frame(now, ws, frame);
-        self.drain_engine(now);
     }
 
     /// See [`Session::handle_ws_closed`].
     pub fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
         self.handle_timeout(now);
         self.engine.handle_ws_closed(now, ws);
-        self.drain_engine(now);
     }
 
     /// Fires due timers (connect timeout, ack deadlines, the session's).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         if self.connect_deadline.is_some_and(|at| at <= now) {
             self.connect_deadline = None;
             if self.connected_namespaces().next().is_none() {
@@ -346,7 +364,6 @@ impl Connection {
             }
         }
         self.engine.handle_timeout(now);
-        self.drain_engine(now);
     }
 
     /// Accepts the pending CONNECT for `nsp` under socket id `sid`, sending
@@ -495,16 +512,63 @@ impl Connection {
 
     /// Closes the connection: every socket disconnects (`forced server
     /// close`), then the Engine.IO session closes after delivering what is
-    /// buffered.
+    /// buffered. The client is not told its sockets are gone: it sees the
+    /// session close and reconnects (use [`Connection::disconnect_all`] to
+    /// send it away).
     pub fn close(&mut self, now: Instant) {
         self.handle_timeout(now);
         self.close_with(now, DisconnectReason::ForcedServerClose);
     }
 
-    /// The next output, if any. Drain after every call.
+    /// Closes the connection because the server is shutting down: as
+    /// [`Connection::close`], with reason `server shutting down` (Node's
+    /// `io.close()`); the client reconnects, to another server or later.
+    pub fn shut_down(&mut self, now: Instant) {
+        self.handle_timeout(now);
+        self.close_with(now, DisconnectReason::ServerShuttingDown);
+    }
+
+    /// Sends the client away (Node's `socket.disconnect(true)`): every
+    /// socket gets a DISCONNECT and leaves with `server namespace
+    /// disconnect`, which connection state recovery does not keep; then the
+    /// session closes once they are delivered. An official client stays
+    /// away; one that comes back is a new session. A socket whose
+    /// DISCONNECT finds the buffer full leaves all the same: that client
+    /// sees the session close instead, and reconnects to a new session.
+    pub fn disconnect_all(&mut self, now: Instant) {
+        self.handle_timeout(now);
+        if self.closed {
+            return;
+        }
+        let connected: Vec<Str> = self.connected_namespaces().cloned().collect();
+        for nsp in connected {
+            let packet = Packet::new(PacketKind::Disconnect, nsp.clone(), None);
+            let _ = self.write(now, &packet.encode());
+            self.leave(nsp, DisconnectReason::ServerNamespaceDisconnect);
+        }
+        self.close_with(now, DisconnectReason::ForcedServerClose);
+    }
+
+    /// The next output, if any. Drain after every call. Composition is
+    /// lazy: with nothing queued here, this takes the session's next output
+    /// and decodes it, so a POST of many packets is decoded one packet per
+    /// call (see [`Connection::hold_messages`]).
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        loop {
+            if let Some(output) = self.outputs.pop_front() {
+                return Some(output);
+            }
+            let output = self.engine.poll_output()?;
+            self.forward_engine_output(output);
+        }
+    }
+
+    /// Holds back (`true`) or lets out (`false`) the client's messages not
+    /// yet decoded: see [`Session::hold_messages`]. A driver holds while
+    /// its application cannot take more events.
+    pub fn hold_messages(&mut self, hold: bool) {
+        self.engine.hold_messages(hold);
     }
 
     /// The earliest deadline of the connection and its session.
@@ -550,19 +614,16 @@ impl Connection {
                 .send(now, message)
                 .map_err(|_| CommandError::Closed)?;
         }
-        self.drain_engine(now);
         Ok(())
     }
 
-    /// Forwards the session's outputs, decoding its messages.
-    fn drain_engine(&mut self, now: Instant) {
-        while let Some(output) = self.engine.poll_output() {
-            match output {
-                eio::Output::Message(message) => self.handle_message(now, message),
-                eio::Output::Upgraded => self.outputs.push_back(Output::Upgraded),
-                eio::Output::Closed(reason) => self.engine_closed(reason),
-                transport => self.outputs.push_back(Output::Transport(transport)),
-            }
+    /// Forwards one output of the session, decoding a message.
+    fn forward_engine_output(&mut self, output: eio::Output) {
+        match output {
+            eio::Output::Message(message) => self.handle_message(self.now, message),
+            eio::Output::Upgraded => self.outputs.push_back(Output::Upgraded),
+            eio::Output::Closed(reason) => self.engine_closed(reason),
+            transport => self.outputs.push_back(Output::Transport(transport)),
         }
     }
 
@@ -649,12 +710,12 @@ impl Connection {
         if self.closed {
             return;
         }
-        self.disconnect_all(reason);
+        self.drop_sockets(reason);
         self.engine.close(now);
-        self.drain_engine(now);
     }
 
-    fn disconnect_all(&mut self, reason: DisconnectReason) {
+    /// Forgets every socket, reporting each as gone for `reason`.
+    fn drop_sockets(&mut self, reason: DisconnectReason) {
         self.closed = true;
         self.connect_deadline = None;
         self.acks.clear();
@@ -672,7 +733,7 @@ impl Connection {
 
     fn engine_closed(&mut self, reason: CloseReason) {
         if !self.closed {
-            self.disconnect_all(DisconnectReason::Transport(reason));
+            self.drop_sockets(DisconnectReason::Transport(reason));
         }
         self.outputs.push_back(Output::Closed);
     }

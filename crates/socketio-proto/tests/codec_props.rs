@@ -33,7 +33,15 @@ fn placeholder(num: u64) -> Value {
     Value::Object(map)
 }
 
-fn leaf() -> impl Strategy<Value = Value> {
+/// A leaf value. In a packet with attachments every placeholder indexes
+/// one of them (anything else is refused, as by Node's parser); in one
+/// without, placeholder-shaped objects are plain data.
+fn leaf(attachments: u64) -> impl Strategy<Value = Value> {
+    let nums = if attachments == 0 {
+        0..8
+    } else {
+        0..attachments
+    };
     prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -43,13 +51,13 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<f64>().prop_map(Value::from),
         any::<String>().prop_map(Value::String),
         "[\\x00-\\x1f\"\\\\/,0-9a-z€]{0,8}".prop_map(Value::String),
-        (0u64..8).prop_map(placeholder),
+        nums.prop_map(placeholder),
     ]
 }
 
 /// Any JSON value, placeholders included at any depth.
-fn json() -> impl Strategy<Value = Value> {
-    leaf().prop_recursive(4, 48, 6, |inner| {
+fn json(attachments: u64) -> impl Strategy<Value = Value> {
+    leaf(attachments).prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             vec(inner.clone(), 0..6).prop_map(Value::Array),
             vec(("[a-z_]{0,6}", inner), 0..6)
@@ -59,7 +67,7 @@ fn json() -> impl Strategy<Value = Value> {
 }
 
 fn object() -> impl Strategy<Value = Value> {
-    vec(("[a-zA-Z_\"]{0,6}", json()), 0..5)
+    vec(("[a-zA-Z_\"]{0,6}", json(0)), 0..5)
         .prop_map(|entries| Value::Object(entries.into_iter().collect()))
 }
 
@@ -83,7 +91,7 @@ fn text(value: &Value) -> Str {
 
 /// `[name, ...args]`, with one placeholder per attachment appended.
 fn event_data(attachments: usize) -> impl Strategy<Value = Str> {
-    (event_name(), vec(json(), 0..4)).prop_map(move |(name, args)| {
+    (event_name(), vec(json(attachments as u64), 0..4)).prop_map(move |(name, args)| {
         let mut items = vec![name];
         items.extend(args);
         items.extend((0..attachments as u64).map(placeholder));
@@ -92,7 +100,7 @@ fn event_data(attachments: usize) -> impl Strategy<Value = Str> {
 }
 
 fn ack_data(attachments: usize) -> impl Strategy<Value = Str> {
-    vec(json(), 0..4).prop_map(move |mut args| {
+    vec(json(attachments as u64), 0..4).prop_map(move |mut args| {
         args.extend((0..attachments as u64).map(placeholder));
         text(&Value::Array(args))
     })
@@ -299,8 +307,6 @@ proptest! {
 #[test]
 fn normalising_decodes() {
     let cases = [
-        (r#"50-["a"]"#, r#"2["a"]"#),
-        (r#"60-7[]"#, r#"37[]"#),
         ("0/admin", "0/admin,"),
         (r#"2/,["a"]"#, r#"2["a"]"#),
         (r#"3007[]"#, r#"37[]"#),

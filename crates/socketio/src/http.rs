@@ -2,17 +2,24 @@
 //! once it has a connection, written once.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
-
-use std::future::Future;
-use std::time::Instant;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 
 use crate::{HttpHandler, RemoteAddr, Runtime};
+
+/// How long a client may take to send a request's headers before its
+/// connection is closed (Node's `headersTimeout`: 60 s). The clock runs
+/// from when the server starts reading a request, so an idle keep-alive
+/// connection is closed after it too.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a listener pauses after a transient accept error.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -58,26 +65,69 @@ where
             }
             Err(error) => return Err(error),
         };
-        runtime.spawn(Box::pin(serve_connection(io, peer, handler.clone())));
+        runtime.spawn(Box::pin(serve_connection(
+            runtime.clone(),
+            io,
+            peer,
+            handler.clone(),
+        )));
     }
 }
 
 /// Serves HTTP/1.1 on one accepted connection (`io`, seen through hyper's
 /// IO traits) until it closes, upgrades included (WebSockets). Each
-/// request carries the peer's address as a [`RemoteAddr`] extension.
-pub async fn serve_connection<I>(io: I, peer: SocketAddr, handler: impl HttpHandler)
+/// request carries the peer's address as a [`RemoteAddr`] extension. A
+/// client that does not send a request's headers within the handler's
+/// [`HttpHandler::header_timeout`] is disconnected.
+pub async fn serve_connection<R, I>(runtime: R, io: I, peer: SocketAddr, handler: impl HttpHandler)
 where
+    R: Runtime,
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let header_timeout = handler.header_timeout();
     let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(RemoteAddr(peer));
         let handler = handler.clone();
         async move { Ok::<_, Infallible>(handler.call(request).await) }
     });
     let connection = http1::Builder::new()
+        .timer(RuntimeTimer(runtime))
+        .header_read_timeout(header_timeout)
         .serve_connection(io, service)
         .with_upgrades();
     if let Err(error) = connection.await {
         tracing::debug!(%peer, %error, "http connection ended with an error");
     }
 }
+
+/// hyper's timer on a [`Runtime`]'s sleeps.
+#[derive(Clone)]
+struct RuntimeTimer<R>(R);
+
+impl<R: Runtime> hyper::rt::Timer for RuntimeTimer<R> {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(Instant::now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(SyncSleep(Mutex::new(self.0.sleep_until(deadline))))
+    }
+}
+
+/// A runtime's sleep as hyper wants it: `Sync` too. Only ever polled
+/// through `&mut`, so the mutex is never locked.
+struct SyncSleep(Mutex<crate::Sleep>);
+
+impl Future for SyncSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.get_mut().0.get_mut() {
+            Ok(sleep) => sleep.as_mut().poll(cx),
+            // A panic while polling left it poisoned: treat it as expired.
+            Err(_) => Poll::Ready(()),
+        }
+    }
+}
+
+impl hyper::rt::Sleep for SyncSleep {}

@@ -51,6 +51,12 @@ pub trait HttpHandler: Clone + Send + Sync + 'static {
         &self,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> Pin<Box<dyn Future<Output = engine::HttpReply> + Send>>;
+
+    /// How long a client may take to send a request's headers before the
+    /// listener closes its connection (see [`http::DEFAULT_HEADER_TIMEOUT`]).
+    fn header_timeout(&self) -> std::time::Duration {
+        http::DEFAULT_HEADER_TIMEOUT
+    }
 }
 
 impl<R: Runtime> HttpHandler for engine::EngineServer<R> {
@@ -63,5 +69,9 @@ impl<R: Runtime> HttpHandler for engine::EngineServer<R> {
         } else {
             Box::pin(async { engine::not_found() })
         }
+    }
+
+    fn header_timeout(&self) -> std::time::Duration {
+        self.config().header_timeout
     }
 }

@@ -14,7 +14,9 @@ use socketio::{ClientRuntime, HttpHandler, Runtime};
 
 pub mod cluster;
 pub mod fixtures;
+pub mod mirror;
 pub mod node;
+pub mod proxy;
 pub mod raw;
 pub mod redis;
 

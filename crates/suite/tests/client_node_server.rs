@@ -42,6 +42,13 @@ async fn ack_timeouts_and_retries_with_node_server<R: TestRuntime>(rt: R) {
     }
 }
 
+async fn sent_away_by_node_server<R: TestRuntime>(rt: R) {
+    let server = NodeServer::start(0).await;
+    for (name, transports) in TRANSPORTS {
+        client_scenarios::sent_away(rt, &server.url(), name, transports).await;
+    }
+}
+
 async fn recovery_with_node_server<R: TestRuntime>(rt: R) {
     let server = NodeServer::start(0).await;
     for (name, transports) in TRANSPORTS {
@@ -180,6 +187,7 @@ suite::on_each_runtime!(
     dynamic_auth_and_disconnect_by_node_server,
     ack_timeouts_and_retries_with_node_server,
     recovery_with_node_server,
+    sent_away_by_node_server,
     server_restart_with_node_server,
     tls_with_node_server,
 );

@@ -5,164 +5,53 @@
 
 mod client_scenarios;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use client_scenarios::{within, TRANSPORTS};
 use futures_util::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use socketio::client::{ClientOptions, ConnectError, ManagerEvent};
-use socketio::{Binary, ConnectRequest, Data, Payload, SocketIo, SocketIoConfig};
-use suite::fixtures::{Back, Receipt, Upload};
+use socketio::{Data, Payload, SocketIo, SocketIoConfig};
 use suite::TestRuntime;
 
-/// The behaviour of `interop/server.mjs`, on our server.
-async fn start_server<R: TestRuntime>(rt: R) -> String {
-    let mut config = SocketIoConfig::default();
-    config.recovery = Some(socketio::RecoveryConfig::default());
-    let io = SocketIo::new(rt, config);
-    let nevers: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let main = io.of("/");
-    io.on_connection("/", move |socket| {
-        let nevers = nevers.clone();
-        let main = main.clone();
-        async move {
-            let auth: Value = serde_json::from_str(socket.auth()).unwrap_or(Value::Null);
-            let name = auth["name"].as_str().unwrap_or("anonymous").to_owned();
-            socket.join("clients");
-            let handshake = socket.handshake();
-            let header = handshake
-                .headers
-                .get("x-test")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let welcome = json!({
-                "id": socket.id().as_str(),
-                "auth": auth,
-                "header": header,
-                "query": handshake.query_param("q"),
-                "transport": "unknown",
-                "recovered": socket.recovered(),
-            });
-            socket.emit("welcome", &welcome).await.unwrap();
-
-            socket.on("echo", |socket, payload: Payload, _| async move {
-                socket.emit_payload("echo", payload).await.unwrap();
-            });
-            socket.on("echo-ack", |_, payload: Payload, ack| async move {
-                ack.unwrap().send_payload(payload).await.unwrap();
-            });
-            socket.on("ask", |socket, Data(question): Data<i64>, _| async move {
-                let answer = socket
-                    .emit_with_ack(
-                        "question",
-                        Payload::single(&question).unwrap(),
-                        Some(Duration::from_secs(3)),
-                    )
-                    .await;
-                let answer: Value = match answer {
-                    Ok(answer) => answer.first().unwrap(),
-                    Err(error) => json!(format!("error: {error}")),
-                };
-                socket.emit("answer", &answer).await.unwrap();
-            });
-            socket.on("upload", |_, Data(upload): Data<Upload>, ack| async move {
-                let receipt = Receipt {
-                    ok: true,
-                    size: upload.file.len(),
-                    parts: upload.meta.parts.iter().map(|p| p.len()).collect(),
-                    back: Back {
-                        inner: (Binary::from(vec![1u8, 2, 3]), upload.meta.parts[0].clone()),
-                    },
-                    name: upload.name,
-                };
-                ack.unwrap().send(&receipt).await.unwrap();
-            });
-            let counted = nevers.clone();
-            let who = name.clone();
-            socket.on("never", move |_, _: Payload, _| {
-                *counted.lock().unwrap().entry(who.clone()).or_default() += 1;
-                async {}
-            });
-            let who = name.clone();
-            socket.on("nevers", move |_, _: Payload, ack| {
-                let count = nevers.lock().unwrap().get(&who).copied().unwrap_or(0);
-                async move { ack.unwrap().send(&count).await.unwrap() }
-            });
-            socket.on("disconnect-me", |socket, _: Payload, _| async move {
-                let _ = socket.disconnect().await;
-            });
-            socket.on("drop-and-emit", move |socket, Data(count): Data<u32>, _| {
-                let main = main.clone();
-                async move {
-                    let _ = socket.close_connection().await;
-                    for i in 1..=count {
-                        main.to("clients").emit("missed", &i).await.unwrap();
-                    }
-                }
-            });
-            // One handshake per connection: its address names the connection.
-            socket.on("engine-id", |socket, _: Payload, ack| async move {
-                let connection = std::ptr::from_ref(socket.handshake()) as usize;
-                ack.unwrap().send(&connection).await.unwrap();
-            });
-        }
-    });
-    let admin = io.of("/admin");
-    admin.use_middleware(|request: ConnectRequest| async move {
-        let auth: Value = request.auth().unwrap_or(Value::Null);
-        if auth["token"] == json!("secret") {
-            Ok(())
-        } else {
-            Err(socketio::ConnectError::new("unauthorized").with_data(json!({ "code": 401 })))
-        }
-    });
-    io.on_connection("/admin", |socket| async move {
-        let auth: Value = serde_json::from_str(socket.auth()).unwrap_or(Value::Null);
-        socket
-            .emit("admin-welcome", &json!({ "auth": auth }))
-            .await
-            .unwrap();
-        socket.on("engine-id", |socket, _: Payload, ack| async move {
-            let connection = std::ptr::from_ref(socket.handshake()) as usize;
-            ack.unwrap().send(&connection).await.unwrap();
-        });
-    });
-    let addr = rt.serve(io).await;
-    format!("http://{addr}/")
-}
-
 async fn events_acks_and_binary_with_own_server<R: TestRuntime>(rt: R) {
-    let url = start_server(rt).await;
+    let url = suite::mirror::start(rt).await;
     for (name, transports) in TRANSPORTS {
         client_scenarios::events_and_acks(rt, &url, name, transports).await;
     }
 }
 
 async fn namespaces_multiplexed_and_refused_by_own_server<R: TestRuntime>(rt: R) {
-    let url = start_server(rt).await;
+    let url = suite::mirror::start(rt).await;
     for (name, transports) in TRANSPORTS {
         client_scenarios::namespaces(rt, &url, name, transports).await;
     }
 }
 
 async fn dynamic_auth_and_disconnect_by_own_server<R: TestRuntime>(rt: R) {
-    let url = start_server(rt).await;
+    let url = suite::mirror::start(rt).await;
     for (name, transports) in TRANSPORTS {
         client_scenarios::dynamic_auth_and_server_disconnect(rt, &url, name, transports).await;
     }
 }
 
 async fn ack_timeouts_and_retries_with_own_server<R: TestRuntime>(rt: R) {
-    let url = start_server(rt).await;
+    let url = suite::mirror::start(rt).await;
     for (name, transports) in TRANSPORTS {
         client_scenarios::ack_timeouts(rt, &url, name, transports).await;
     }
 }
 
+async fn sent_away_by_own_server<R: TestRuntime>(rt: R) {
+    let url = suite::mirror::start(rt).await;
+    for (name, transports) in TRANSPORTS {
+        client_scenarios::sent_away(rt, &url, name, transports).await;
+    }
+}
+
 async fn recovery_with_own_server<R: TestRuntime>(rt: R) {
-    let url = start_server(rt).await;
+    let url = suite::mirror::start(rt).await;
     for (name, transports) in TRANSPORTS {
         client_scenarios::recovery(rt, &url, name, transports).await;
     }
@@ -346,6 +235,7 @@ suite::on_each_runtime!(
     dynamic_auth_and_disconnect_by_own_server,
     ack_timeouts_and_retries_with_own_server,
     recovery_with_own_server,
+    sent_away_by_own_server,
     a_server_that_never_answers_times_out,
     a_custom_path_and_a_namespace_in_the_url,
     a_listener_awaiting_an_ack_during_a_flood,

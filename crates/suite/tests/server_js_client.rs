@@ -442,7 +442,29 @@ async fn official_js_client_reconnects_after_a_server_restart<R: TestRuntime>(rt
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// The official client sent away, by Node's server (`server.mjs`) and by
+/// ours (the same server in Rust, `suite::mirror`): the same script passes
+/// against both.
+async fn official_js_client_is_sent_away_as_by_node<R: TestRuntime>(rt: R) {
+    let node = node::NodeServer::start(0).await;
+    let ours = suite::mirror::start(rt).await;
+    let servers = [
+        ("node", SocketAddr::from(([127, 0, 0, 1], node.port))),
+        ("ours", suite::mirror::address(&ours)),
+    ];
+    let mut failures = Vec::new();
+    for (server, addr) in servers {
+        for transport in ["websocket", "polling", "upgrade"] {
+            if let Err(failure) = run_scenario(addr, "kick", transport).await {
+                failures.push(format!("{server}: {failure}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 suite::on_each_runtime!(
+    official_js_client_is_sent_away_as_by_node,
     official_js_client_scenarios,
     official_js_client_recovers_missed_packets,
     official_js_client_reconnects_after_a_server_restart,

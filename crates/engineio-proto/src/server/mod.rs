@@ -248,8 +248,13 @@ impl HttpResponse {
 
     /// 413, the answer to a body over `maxPayload`.
     pub fn payload_too_large() -> HttpResponse {
+        HttpResponse::empty(413)
+    }
+
+    /// A status with no body (408, 413, …).
+    pub fn empty(status: u16) -> HttpResponse {
         HttpResponse {
-            status: 413,
+            status,
             content_type: ContentType::None,
             body: Bytes::new(),
         }

@@ -23,6 +23,16 @@
 //! other packet on the probe, a timeout or the probe closing abandons the
 //! upgrade and the session stays on polling.
 //!
+//! A POST body is decoded lazily: [`Session::handle_post`] keeps the body,
+//! and each [`Session::poll_output`] that finds nothing else queued takes its
+//! next record, so a body of any number of packets costs its own bytes and
+//! no more. The POST is answered once its last packet is out. A driver whose
+//! application cannot take more messages calls [`Session::hold_messages`]:
+//! the rest of the body waits, unanswered, and the client (which sends one
+//! POST at a time) sends nothing more meanwhile; heartbeats and everything
+//! the application sends go on. A second POST while one is being delivered
+//! closes the session, as in Node.
+//!
 //! Every input first fires the timers due at its `now`, so an input that
 //! arrives after a deadline sees the deadline's effect (a GET arriving after
 //! the ping timeout finds the session closed).
@@ -39,11 +49,11 @@ use bytes::Bytes;
 use super::{HttpResponse, Opening, RequestError, ServerConfig};
 use crate::close::{CloseReason, TransportError};
 use crate::handshake::Handshake;
-use crate::packet::{Frame, Message, Packet};
-use crate::payload;
+use crate::packet::{DecodeError, Frame, Message, Packet};
+use crate::payload::{self, PayloadDecoder};
 use crate::sid::Sid;
 use crate::time::{Instant, TimerTable};
-use crate::transport::{RequestId, TransportKind, WsId};
+use crate::transport::{PostFailure, RequestId, TransportKind, WsFailure, WsId};
 
 /// How often a parked GET gets a NOOP while an upgrade is in progress (Node's value).
 const UPGRADE_NOOP_INTERVAL: Duration = Duration::from_millis(100);
@@ -133,6 +143,16 @@ struct Upgrade {
     last_noop: Option<Instant>,
 }
 
+/// A POST whose packets are still being handed out.
+#[derive(Debug, Clone)]
+struct Inbound {
+    request: RequestId,
+    records: PayloadDecoder,
+    /// When the POST arrived: its packets count as received then (a PONG
+    /// in it answers the PING as of that moment).
+    received: Instant,
+}
+
 /// The settings a session keeps from [`ServerConfig`].
 #[derive(Debug, Clone)]
 struct Limits {
@@ -155,6 +175,10 @@ pub struct Session {
     upgrade: Option<Upgrade>,
     /// Packets waiting for the transport.
     buffer: VecDeque<Packet>,
+    /// The POST being delivered, packet by packet.
+    inbound: Option<Inbound>,
+    /// Set by [`Session::hold_messages`]: leave `inbound` alone for now.
+    holding: bool,
     outputs: VecDeque<Output>,
     timers: TimerTable<TIMERS>,
 }
@@ -185,6 +209,8 @@ impl Session {
             transport,
             upgrade: None,
             buffer: VecDeque::new(),
+            inbound: None,
+            holding: false,
             outputs: VecDeque::new(),
             timers: TimerTable::default(),
         };
@@ -304,9 +330,12 @@ impl Session {
     }
 
     /// A POST with its whole body (or the first `max_payload() + 1` bytes of
-    /// it). Answered with an [`Output::Respond`] at once: `ok`, 413 for an
-    /// oversized body, 400 for one that does not decode (both close the
-    /// session).
+    /// it). Its packets come out of [`Session::poll_output`] one by one
+    /// (held back by [`Session::hold_messages`]); then it is answered `ok`.
+    /// Answered at once with 413 for an oversized body, 400 for one that is
+    /// not UTF-8 or arrives while the previous POST is still being
+    /// delivered (all three close the session); a record that does not
+    /// decode gets 400 and closes the session when it is reached.
     pub fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
         self.handle_timeout(now);
         match self.transport {
@@ -316,29 +345,60 @@ impl Session {
             Transport::WebSocket(_) => return self.refuse(request, RequestError::BadRequest),
             Transport::Polling { .. } => {}
         }
+        if self.inbound.is_some() {
+            self.refuse(request, RequestError::BadRequest);
+            return self.close_with(CloseReason::TransportError(TransportError::OverlappingPost));
+        }
         if body.len() > self.limits.max_payload {
             self.respond(request, HttpResponse::payload_too_large());
             return self.close_with(CloseReason::PayloadTooLarge);
         }
-        if self.phase == Phase::Open {
-            let packets = match payload::decode(body) {
-                Ok(packets) => packets,
-                Err(error) => return self.reject_post(request, error),
-            };
-            for packet in packets {
-                match packet {
-                    Ok(packet) => self.handle_packet(now, packet),
-                    Err(error) => return self.reject_post(request, error),
-                }
-                if self.phase != Phase::Open {
-                    break;
-                }
-            }
+        if self.phase != Phase::Open {
+            return self.respond(request, HttpResponse::ok());
         }
-        self.respond(request, HttpResponse::ok());
+        match payload::decode(body) {
+            Ok(records) => {
+                self.inbound = Some(Inbound {
+                    request,
+                    records,
+                    received: now,
+                })
+            }
+            Err(error) => self.reject_post(request, error),
+        }
     }
 
-    fn reject_post(&mut self, request: RequestId, error: crate::packet::DecodeError) {
+    /// The driver could not read the body of POST `request` whole. Closes
+    /// the session (Node's reasons) and answers the request: 408 for a
+    /// timeout, 413 for too many chunks, 400 for binary content; an
+    /// aborted request gets an answer nobody reads.
+    pub fn handle_post_failed(&mut self, now: Instant, request: RequestId, failure: PostFailure) {
+        self.handle_timeout(now);
+        if self.phase == Phase::Closed {
+            return self.refuse(request, RequestError::UnknownSid);
+        }
+        let (status, error) = match failure {
+            PostFailure::Timeout => (408, TransportError::BodyTimeout),
+            PostFailure::TooManyChunks => (413, TransportError::TooManyChunks),
+            PostFailure::Aborted => (400, TransportError::BodyAborted),
+            PostFailure::BinaryContent => (400, TransportError::InvalidContent),
+        };
+        self.respond(request, HttpResponse::empty(status));
+        self.close_with(CloseReason::TransportError(error));
+    }
+
+    /// Holds back (`true`) or lets out (`false`) the packets of a received
+    /// POST: while held, [`Session::poll_output`] yields what is already
+    /// queued and nothing more of the body, and the POST stays unanswered.
+    /// A driver holds while its application cannot take more messages,
+    /// and stops reading its WebSockets meanwhile. Nothing else waits:
+    /// requests, heartbeats and sends go on. A client held longer than
+    /// `pingTimeout` cannot answer pings and times out.
+    pub fn hold_messages(&mut self, hold: bool) {
+        self.holding = hold;
+    }
+
+    fn reject_post(&mut self, request: RequestId, error: DecodeError) {
         self.refuse(request, RequestError::BadRequest);
         self.close_with(CloseReason::ParseError(error));
     }
@@ -388,6 +448,24 @@ impl Session {
         }
     }
 
+    /// The driver ended WebSocket `ws` for breaking the WebSocket protocol
+    /// (and closed it with the matching RFC 6455 code). The session closes
+    /// if it ran on it; an upgrade on it is abandoned.
+    pub fn handle_ws_failed(&mut self, now: Instant, ws: WsId, failure: WsFailure) {
+        self.handle_timeout(now);
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if self.transport == Transport::WebSocket(ws) {
+            self.close_with(match failure {
+                WsFailure::TooLarge => CloseReason::PayloadTooLarge,
+                WsFailure::Invalid => CloseReason::TransportError(TransportError::InvalidWebSocket),
+            });
+        } else if self.upgrade.is_some_and(|u| u.ws == ws) {
+            self.abandon_upgrade();
+        }
+    }
+
     /// WebSocket `ws` closed (by the peer or after an [`Output::WsClose`]).
     pub fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
         self.handle_timeout(now);
@@ -418,8 +496,9 @@ impl Session {
     }
 
     /// Closes the session after what is buffered has been delivered: over
-    /// WebSocket at once; over polling with the next GET (or after
-    /// `close_timeout` without one). Emits [`Output::Closed`] with
+    /// WebSocket at once; over polling, the buffered packets go with the
+    /// next GET and the CLOSE with the one after (or after `close_timeout`
+    /// without one). Emits [`Output::Closed`] with
     /// [`CloseReason::ForcedClose`].
     pub fn close(&mut self, now: Instant) {
         self.handle_timeout(now);
@@ -427,6 +506,7 @@ impl Session {
             return;
         }
         self.abandon_upgrade();
+        self.drop_inbound();
         self.phase = Phase::Closing;
         self.timers.clear_all();
         self.set_timer(Timer::Close, now + self.limits.close_timeout);
@@ -463,10 +543,38 @@ impl Session {
         }
     }
 
-    /// The next output, if any. Drain after every call.
+    /// The next output, if any. Drain after every call. With nothing else
+    /// queued, this decodes the next packet of a received POST (unless
+    /// [`Session::hold_messages`] holds them).
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        loop {
+            if let Some(output) = self.outputs.pop_front() {
+                return Some(output);
+            }
+            if self.holding {
+                return None;
+            }
+            let inbound = self.inbound.as_mut()?;
+            let (request, received) = (inbound.request, inbound.received);
+            match inbound.records.next() {
+                // A packet that closes the session answers the POST too.
+                Some(Ok(packet)) => self.handle_packet(received, packet),
+                Some(Err(error)) => {
+                    self.inbound = None;
+                    self.reject_post(request, error);
+                }
+                None => {
+                    self.inbound = None;
+                    self.respond(request, HttpResponse::ok());
+                }
+            }
+        }
+    }
+
+    /// Whether packets of a received POST wait to be handed out.
+    pub fn has_inbound(&self) -> bool {
+        self.inbound.is_some()
     }
 
     /// When [`Session::handle_timeout`] should next be called; `None` once closed.
@@ -594,7 +702,12 @@ impl Session {
             Transport::Polling {
                 parked: Some(request),
             } => {
-                if self.phase == Phase::Closing {
+                // The CLOSE goes alone, in the GET after the last packets,
+                // as Node sends it: a client handles a payload's packets
+                // after the transport events it causes, so packets sent
+                // with the CLOSE (a DISCONNECT) would come too late.
+                let finishing = self.phase == Phase::Closing && self.buffer.is_empty();
+                if finishing {
                     self.buffer.push_back(Packet::Close);
                 } else if self.buffer.is_empty() {
                     return;
@@ -603,7 +716,7 @@ impl Session {
                 self.buffer.clear();
                 self.transport = Transport::Polling { parked: None };
                 self.respond(request, HttpResponse::payload(body));
-                if self.phase == Phase::Closing {
+                if finishing {
                     self.finish(CloseReason::ForcedClose);
                 }
             }
@@ -619,6 +732,7 @@ impl Session {
             return;
         }
         self.abandon_upgrade();
+        self.drop_inbound();
         self.buffer.clear();
         match self.transport {
             Transport::Polling {
@@ -636,6 +750,14 @@ impl Session {
             Transport::WebSocket(_) | Transport::Polling { parked: None } => {}
         }
         self.finish(reason);
+    }
+
+    /// Stops delivering a POST's packets (the session is ending) and
+    /// answers it `ok`, as a POST to a closing session is answered.
+    fn drop_inbound(&mut self) {
+        if let Some(inbound) = self.inbound.take() {
+            self.respond(inbound.request, HttpResponse::ok());
+        }
     }
 
     /// Marks the session closed and reports why.

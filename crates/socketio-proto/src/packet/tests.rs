@@ -184,9 +184,70 @@ fn binary_reassembly_is_a_state() {
     let packet = decoder.decode(bin(&[2])).unwrap().unwrap();
     assert_eq!(packet.attachments.len(), 2);
     assert!(!decoder.is_reassembling());
-    // Zero attachments: complete at once, encoded back as a plain event.
-    let packet = decoder.decode(text(r#"50-["a"]"#)).unwrap().unwrap();
-    assert_eq!(packet.encode().text.as_str(), r#"2["a"]"#);
+}
+
+/// A binary packet announcing no attachment is refused, as by
+/// socket.io-parser 4.2.7 (GHSA-2m8v-j782-fhvr).
+#[test]
+fn zero_attachments_are_illegal() {
+    let mut decoder = Decoder::default();
+    for bad in [r#"50-["a"]"#, r#"60-[]"#, r#"500-["a"]"#] {
+        assert_eq!(
+            decoder.decode(text(bad)),
+            Err(DecodeError::IllegalAttachments),
+            "{bad}"
+        );
+    }
+}
+
+/// Placeholders are checked as socket.io-parser checks them when it puts
+/// the attachments back (CVE-2022-2421): anything shaped like a
+/// placeholder (`"_placeholder": true`) must index an attachment.
+#[test]
+fn forged_placeholders_are_refused() {
+    let two = |json: &str| {
+        let mut decoder = Decoder::default();
+        decoder
+            .decode(text(&alloc::format!("52-{json}")))
+            .map(|partial| partial.is_none())
+    };
+    let valid = [
+        r#"["a",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+        r#"["a",{"num":1,"_placeholder":true}]"#,
+        r#"["a",{"deep":[[{"_placeholder":true,"num":1.0}]]}]"#,
+        r#"["a",{"_placeholder":true,"num":-0}]"#,
+        // Not placeholders: the flag is not `true`.
+        r#"["a",{"_placeholder":"true","num":"x"}]"#,
+        r#"["a",{"_placeholder":false,"num":9}]"#,
+        r#"["a",{"_placeholder":1}]"#,
+        // The last duplicate wins, as in JSON.parse.
+        r#"["a",{"_placeholder":true,"num":"x","num":0}]"#,
+        r#"["a",{"_placeholder":true,"_placeholder":false}]"#,
+    ];
+    for json in valid {
+        assert_eq!(two(json), Ok(true), "{json}");
+    }
+    let forged = [
+        r#"["a",{"_placeholder":true,"num":"x"}]"#,
+        r#"["a",{"_placeholder":true,"num":-1}]"#,
+        r#"["a",{"_placeholder":true,"num":2}]"#,
+        r#"["a",{"_placeholder":true,"num":5}]"#,
+        r#"["a",{"_placeholder":true,"num":0.5}]"#,
+        r#"["a",{"_placeholder":true,"num":1e400}]"#,
+        r#"["a",{"_placeholder":true}]"#,
+        r#"["a",{"_placeholder":true,"num":null}]"#,
+        r#"["a",{"_placeholder":true,"num":{"_placeholder":true,"num":0}}]"#,
+        r#"["a",{"_placeholder":true,"num":[0]}]"#,
+        r#"["a",[{"x":{"_placeholder":true,"num":7}}]]"#,
+        r#"["a",{"_pl\u0061ceholder":true,"num":3}]"#,
+        r#"["a",{"_placeholder":true,"num":0,"num":"toString"}]"#,
+    ];
+    for json in forged {
+        assert_eq!(two(json), Err(DecodeError::InvalidPlaceholder), "{json}");
+    }
+    // A plain event carries no attachments: placeholder-shaped data is
+    // only data, as in Node.
+    assert!(decode_all(vec![text(r#"2["a",{"_placeholder":true,"num":9}]"#)]).is_ok());
 }
 
 #[test]

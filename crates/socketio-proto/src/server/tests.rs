@@ -490,3 +490,102 @@ fn volatile_emits_need_a_writable_transport() {
     // like any emit.
     assert!(conn.emit_volatile(T0, "/other", &event("x")).is_err());
 }
+
+/// Node's `socket.disconnect(true)`: a DISCONNECT on every namespace
+/// first, each socket gone with `server namespace disconnect` (not kept by
+/// connection state recovery), then the session closes.
+#[test]
+fn disconnect_all_sends_the_client_away() {
+    let mut h = Harness::new();
+    h.connect("40", "/", "a");
+    h.connect("40/custom,", "/custom", "b");
+    h.conn.disconnect_all(h.now);
+    h.drain();
+    let mut sent = h.take_sent();
+    sent.sort();
+    assert_eq!(sent, vec!["41", "41/custom,"]);
+    let events = h.take_events();
+    assert_eq!(events.len(), 3, "{events:?}");
+    for event in &events[..2] {
+        assert!(matches!(
+            event,
+            Output::Disconnect {
+                reason: DisconnectReason::ServerNamespaceDisconnect,
+                ..
+            }
+        ));
+    }
+    assert_eq!(events[2], Output::Closed);
+    assert!(h.ws_closed);
+    assert!(!crate::recovery::is_recoverable(
+        &DisconnectReason::ServerNamespaceDisconnect
+    ));
+    // Nothing more once closed.
+    h.conn.disconnect_all(h.now);
+    h.drain();
+    assert!(h.take_sent().is_empty() && h.take_events().is_empty());
+}
+
+/// A server shutting down: `server shutting down`, which recovery keeps.
+#[test]
+fn shutting_down_keeps_sessions_recoverable() {
+    let mut h = Harness::new();
+    h.connect("40", "/", "a");
+    h.conn.shut_down(h.now);
+    h.drain();
+    assert!(h.take_sent().is_empty());
+    assert_eq!(
+        h.take_events(),
+        vec![
+            Output::Disconnect {
+                nsp: s("/"),
+                reason: DisconnectReason::ServerShuttingDown
+            },
+            Output::Closed
+        ]
+    );
+    assert!(crate::recovery::is_recoverable(
+        &DisconnectReason::ServerShuttingDown
+    ));
+}
+
+/// Over polling, a POST of many events is decoded one packet per
+/// `poll_output`, and held back while the driver holds.
+#[test]
+fn events_of_a_post_are_decoded_lazily_and_can_be_held() {
+    let mut server = Server::new(ServerConfig::default(), CountingSidGenerator::default());
+    let session = server.open_session(T0, Opening::Polling(RequestId(1)));
+    let mut conn = Connection::new(T0, session, &ConnectionConfig::default());
+    let drain =
+        |conn: &mut Connection| core::iter::from_fn(|| conn.poll_output()).collect::<Vec<_>>();
+    drain(&mut conn);
+    conn.handle_post(T0, RequestId(2), Bytes::from_static(b"40"));
+    drain(&mut conn);
+    conn.accept(T0, "/", Sid::parse("a").unwrap(), None)
+        .unwrap();
+    drain(&mut conn);
+    let body: Vec<u8> = (0..2_000)
+        .map(|i| alloc::format!(r#"42["e",{i}]"#))
+        .collect::<Vec<_>>()
+        .join("\u{1e}")
+        .into_bytes();
+    conn.handle_post(T0, RequestId(3), Bytes::from(body));
+    let first = conn.poll_output().unwrap();
+    assert!(matches!(&first, Output::Event { data, .. } if data.as_str() == r#"["e",0]"#));
+    conn.hold_messages(true);
+    assert_eq!(conn.poll_output(), None);
+    conn.hold_messages(false);
+    let rest = drain(&mut conn);
+    assert_eq!(rest.len(), 2_000);
+    for (i, output) in rest[..1_999].iter().enumerate() {
+        let expected = alloc::format!(r#"["e",{}]"#, i + 1);
+        assert!(
+            matches!(output, Output::Event { data, .. } if data.as_str() == expected),
+            "{output:?}"
+        );
+    }
+    assert!(matches!(
+        &rest[1_999],
+        Output::Transport(eio::Output::Respond { request: RequestId(3), response }) if response.status == 200
+    ));
+}

@@ -31,12 +31,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use engineio_proto::server::{
     ContentType, HttpResponse, Method, Opening, Request, RequestError, Route, Server, ServerConfig,
 };
-use engineio_proto::{RequestId, Sid, SidGenerator, TransportKind, WsId};
+use engineio_proto::{PostFailure, RequestId, Sid, SidGenerator, TransportKind, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::SinkExt;
 use http_body_util::{BodyExt, Full};
@@ -81,6 +82,20 @@ pub struct EngineConfig {
     /// Decides whether a handshake may open a session (Node's
     /// `allowRequest`); a refusal is answered `403` with code 4.
     pub allow_request: Option<AllowRequest>,
+    /// How long a POST body may take to arrive whole, from when its
+    /// headers were read (Node's `httpRequestBodyTimeout`: 30 s). Past it
+    /// the POST is answered `408` and the session closes.
+    pub body_timeout: Duration,
+    /// Most chunks a POST body may come in (Node's `maxBufferedChunks`:
+    /// 10,000), so a body dribbled a byte at a time costs bounded work.
+    /// Past it the POST is answered `413` and the session closes.
+    pub max_body_chunks: usize,
+    /// How long a client may take to send a request's headers before the
+    /// listener closes its connection (Node's `headersTimeout`: 60 s).
+    /// Applies where this crate's listener serves the server (the runtime
+    /// crates' `listen` and `serve`); a server mounted in another HTTP
+    /// stack gets that stack's timeouts.
+    pub header_timeout: Duration,
 }
 
 /// The `allow_request` check: true lets the handshake through.
@@ -110,6 +125,9 @@ impl Default for EngineConfig {
             ws_queue: 1024,
             ws_read_buffer: 1024,
             allow_request: None,
+            body_timeout: Duration::from_secs(30),
+            max_body_chunks: 10_000,
+            header_timeout: crate::http::DEFAULT_HEADER_TIMEOUT,
         }
     }
 }
@@ -310,11 +328,14 @@ async fn handle<R: Runtime, B: RequestBody>(
             .await
         }
         Ok(Route::Post(sid)) => {
-            let max = shared.config.protocol.max_payload;
-            let body = read_body(request.into_body(), max).await;
             let request_id = RequestId(shared.next_io_id());
+            let body = if is_binary_content(&request) {
+                Err(PostFailure::BinaryContent)
+            } else {
+                read_body(&shared, request.into_body()).await
+            };
             match body {
-                Some(body) => {
+                Ok(body) => {
                     forward(&shared, sid, |reply| Input::Post {
                         request: request_id,
                         body,
@@ -322,7 +343,14 @@ async fn handle<R: Runtime, B: RequestBody>(
                     })
                     .await
                 }
-                None => empty_reply(400),
+                Err(failure) => {
+                    forward(&shared, sid, |reply| Input::PostFailed {
+                        request: request_id,
+                        failure,
+                        reply,
+                    })
+                    .await
+                }
             }
         }
         Ok(Route::Upgrade(sid)) => match session_sender(&shared, sid) {
@@ -373,22 +401,49 @@ async fn forward<R: Runtime>(
     }
 }
 
-/// Reads a body, stopping one chunk past `max` bytes so an oversized body
-/// costs bounded memory (the session answers it with 413). `None` when the
-/// body fails mid-way.
-async fn read_body<B: RequestBody>(body: B, max: usize) -> Option<Bytes> {
-    let mut body = std::pin::pin!(body);
-    let mut collected = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.ok()?;
-        if let Ok(data) = frame.into_data() {
-            collected.extend_from_slice(&data);
-            if collected.len() > max {
-                break;
+/// Whether a POST declares binary content, which Engine.IO v4 never sends
+/// (Node refuses it: "invalid content").
+fn is_binary_content<B>(request: &hyper::Request<B>) -> bool {
+    request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes() == b"application/octet-stream")
+}
+
+/// Reads a POST body, stopping one chunk past `max_payload` bytes so an
+/// oversized body costs bounded memory (the session answers it with 413).
+/// A body that takes longer than `body_timeout`, comes in more than
+/// `max_body_chunks` chunks, or fails mid-way is a [`PostFailure`].
+async fn read_body<R: Runtime, B: RequestBody>(
+    shared: &Shared<R>,
+    body: B,
+) -> Result<Bytes, PostFailure> {
+    let config = &shared.config;
+    let read = async {
+        let mut body = std::pin::pin!(body);
+        let mut collected = BytesMut::new();
+        let mut chunks = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| PostFailure::Aborted)?;
+            if let Ok(data) = frame.into_data() {
+                chunks += 1;
+                if chunks > config.max_body_chunks {
+                    return Err(PostFailure::TooManyChunks);
+                }
+                collected.extend_from_slice(&data);
+                if collected.len() > config.protocol.max_payload {
+                    break;
+                }
             }
         }
+        Ok(collected.freeze())
+    };
+    let deadline = std::time::Instant::now() + config.body_timeout;
+    let timeout = shared.runtime.sleep_until(deadline);
+    match futures_util::future::select(std::pin::pin!(read), timeout).await {
+        futures_util::future::Either::Left((read, _)) => read,
+        futures_util::future::Either::Right(((), _)) => Err(PostFailure::Timeout),
     }
-    Some(collected.freeze())
 }
 
 pub(crate) fn reply_from(response: HttpResponse) -> HttpReply {

@@ -7,14 +7,28 @@
 //! to the machine. When the machine reports `Closed` the task removes the
 //! session from the table and ends; the application's receiver then yields
 //! `None`.
+//!
+//! The task never waits for anyone but its own IO: events go to the
+//! application with `try_send`. When the application's queue is full, the
+//! events that do not fit wait in a small backlog, and the task holds the
+//! client's messages (the machine keeps the rest of a POST undecoded, and
+//! the WebSockets are not read) until the application has room again.
+//! Meanwhile it goes on taking inputs and commands, firing timers and
+//! writing. So a handler that awaits something of this session (an emit,
+//! an ack) can never wait for the task while the task waits for the
+//! handler: there is no cycle of waits. A client held longer than
+//! `pingTimeout` cannot answer pings, and its session ends with `ping
+//! timeout`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use engineio_proto::server::{self as eio, HttpResponse, Session};
-use engineio_proto::{Frame, Instant, Message, RequestId, Sid, WsId};
+use engineio_proto::{Frame, Instant, Message, PostFailure, RequestId, Sid, WsFailure, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::{SinkExt, StreamExt};
 
@@ -35,6 +49,12 @@ pub(crate) enum Input {
     Post {
         request: RequestId,
         body: Bytes,
+        reply: oneshot::Sender<HttpResponse>,
+    },
+    /// A POST whose body could not be read whole.
+    PostFailed {
+        request: RequestId,
+        failure: PostFailure,
         reply: oneshot::Sender<HttpResponse>,
     },
     /// A WebSocket with this session's sid was accepted.
@@ -63,9 +83,13 @@ pub(crate) trait Driven: Send + 'static {
     fn handle_poll(&mut self, now: Instant, request: RequestId);
     fn handle_poll_aborted(&mut self, now: Instant, request: RequestId);
     fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes);
+    fn handle_post_failed(&mut self, now: Instant, request: RequestId, failure: PostFailure);
     fn handle_upgrade(&mut self, now: Instant, ws: WsId);
     fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame);
+    fn handle_ws_failed(&mut self, now: Instant, ws: WsId, failure: WsFailure);
     fn handle_ws_closed(&mut self, now: Instant, ws: WsId);
+    /// Holds back the client's messages while the application is full.
+    fn hold_messages(&mut self, hold: bool);
     fn handle_timeout(&mut self, now: Instant);
     /// Applies an application command.
     fn command(&mut self, now: Instant, command: Command);
@@ -98,11 +122,20 @@ impl Driven for Session {
     fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
         Session::handle_post(self, now, request, body)
     }
+    fn handle_post_failed(&mut self, now: Instant, request: RequestId, failure: PostFailure) {
+        Session::handle_post_failed(self, now, request, failure)
+    }
     fn handle_upgrade(&mut self, now: Instant, ws: WsId) {
         Session::handle_upgrade(self, now, ws)
     }
     fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
         Session::handle_ws_frame(self, now, ws, frame)
+    }
+    fn handle_ws_failed(&mut self, now: Instant, ws: WsId, failure: WsFailure) {
+        Session::handle_ws_failed(self, now, ws, failure)
+    }
+    fn hold_messages(&mut self, hold: bool) {
+        Session::hold_messages(self, hold)
     }
     fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
         Session::handle_ws_closed(self, now, ws)
@@ -247,6 +280,7 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
         // Most sessions only ever have one WebSocket (an upgrade from
         // polling reserves its own): a `Vec` would grow to four.
         links: Vec::with_capacity(usize::from(ws.is_some())),
+        backlog: VecDeque::new(),
         since_write: 0,
         reads_first: false,
         sleep: None,
@@ -279,6 +313,10 @@ struct SessionTask<R: Runtime, M: Driven> {
     /// The session's WebSockets (two during an upgrade), read and written
     /// by this task.
     links: Vec<WsLink>,
+    /// Events the application's full queue could not take yet. While any
+    /// wait, the client's messages are held (see the module docs); it only
+    /// ever holds what the machine had decoded before holding began.
+    backlog: VecDeque<M::Event>,
     /// Wakes handled since the WebSockets were last written: past
     /// [`WRITE_EVERY`], they are written before anything else is read.
     since_write: u8,
@@ -296,6 +334,10 @@ enum Wake {
     Deadline,
     Aborted(RequestId),
     WsFrame(WsId, Frame),
+    /// A WebSocket broke the protocol; it closes with the matching code.
+    WsFailed(WsId, WsFailure),
+    /// The application's queue has room again (or is gone).
+    AppReady,
     /// A WebSocket ended (closed by the client, failed, or finished
     /// closing).
     WsEnded(WsId),
@@ -317,7 +359,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         let sid = self.session.sid();
         tracing::debug!(%sid, "session opened");
         loop {
-            self.carry_out_outputs().await;
+            self.carry_out_outputs();
             if self.session.is_closed() {
                 break;
             }
@@ -333,40 +375,32 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                     self.session.handle_poll_aborted(now, request);
                 }
                 Wake::WsFrame(ws, frame) => self.session.handle_ws_frame(now, ws, frame),
+                Wake::WsFailed(ws, failure) => self.session.handle_ws_failed(now, ws, failure),
                 Wake::WsEnded(ws) => {
                     self.links.retain(|link| link.id() != ws);
                     self.session.handle_ws_closed(now, ws);
                 }
+                Wake::AppReady => self.flush_backlog(),
             }
         }
         self.shared.remove_session(sid);
         // The session is over for everyone before its WebSockets finish
-        // closing: commands fail at once instead of queueing for nobody,
-        // and the application sees the end of its messages now.
+        // closing: commands fail at once instead of queueing for nobody.
         self.inputs.close();
-        self.app.close_channel();
-        self.close_links().await;
-    }
-
-    /// Writes the last frames of the session's WebSockets and closes them,
-    /// for at most [`CLOSE_GRACE`].
-    async fn close_links(&mut self) {
-        if self.links.is_empty() {
-            return;
-        }
-        for link in &mut self.links {
-            link.close();
-        }
-        let deadline = std::time::Instant::now() + CLOSE_GRACE;
-        let mut grace = self.shared.runtime.sleep_until(deadline);
-        let links = &mut self.links;
-        futures_util::future::poll_fn(|cx| {
-            links.retain_mut(|link| matches!(link.poll_write(cx), LinkWrite::Busy));
-            if links.is_empty() || grace.as_mut().poll(cx).is_ready() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
+        let backlog = std::mem::take(&mut self.backlog);
+        let SessionTask {
+            shared, links, app, ..
+        } = &mut *self;
+        // The application gets the last events (a Socket.IO connection's
+        // disconnects) while the WebSockets say goodbye; then its receiver
+        // ends.
+        futures_util::future::join(close_links(&shared.runtime, links), async {
+            for event in backlog {
+                if app.send(event).await.is_err() {
+                    break;
+                }
             }
+            app.close_channel();
         })
         .await;
     }
@@ -387,6 +421,9 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         let sleep = &mut self.sleep;
         let links = &mut self.links;
         let since_write = &mut self.since_write;
+        let app = &mut self.app;
+        // While events wait for the application, the client is not read.
+        let holding = !self.backlog.is_empty();
         self.reads_first = !self.reads_first;
         let reads_first = self.reads_first;
         futures_util::future::poll_fn(|cx| {
@@ -396,10 +433,20 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                     return Poll::Ready(wake);
                 }
             }
+            if holding && app.poll_ready(cx).is_ready() {
+                return Poll::Ready(Wake::AppReady);
+            }
+            let read = |links: &mut Vec<WsLink>, cx: &mut Context<'_>| {
+                if holding {
+                    None
+                } else {
+                    read_links(links, cx)
+                }
+            };
             let wake = if reads_first {
-                read_links(links, cx).or_else(|| poll_input(inputs, cx))
+                read(links, cx).or_else(|| poll_input(inputs, cx))
             } else {
-                poll_input(inputs, cx).or_else(|| read_links(links, cx))
+                poll_input(inputs, cx).or_else(|| read(links, cx))
             };
             if let Some(wake) = wake {
                 *since_write += 1;
@@ -441,6 +488,14 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                 self.replies.insert(request, reply);
                 self.session.handle_post(now, request, body);
             }
+            Input::PostFailed {
+                request,
+                failure,
+                reply,
+            } => {
+                self.replies.insert(request, reply);
+                self.session.handle_post_failed(now, request, failure);
+            }
             Input::Upgrade { ws, socket } => {
                 self.links.reserve_exact(1);
                 self.links
@@ -451,13 +506,44 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         }
     }
 
-    async fn carry_out_outputs(&mut self) {
+    /// Gives an event to the application without waiting: when its queue
+    /// is full, the event joins the backlog and the client is held.
+    fn deliver(&mut self, event: M::Event) {
+        if !self.backlog.is_empty() {
+            return self.backlog.push_back(event);
+        }
+        match self.app.try_send(event) {
+            Ok(()) => {}
+            Err(error) if error.is_full() => {
+                self.backlog.push_back(error.into_inner());
+                self.session.hold_messages(true);
+            }
+            // The application dropped its receiver: nobody listens.
+            Err(_) => {}
+        }
+    }
+
+    /// The application has room: hand it the backlog, and once it is all
+    /// taken, let the client's messages flow again.
+    fn flush_backlog(&mut self) {
+        while let Some(event) = self.backlog.pop_front() {
+            match self.app.try_send(event) {
+                Ok(()) => {}
+                Err(error) if error.is_full() => {
+                    return self.backlog.push_front(error.into_inner());
+                }
+                Err(_) => self.backlog.clear(),
+            }
+        }
+        self.session.hold_messages(false);
+    }
+
+    fn carry_out_outputs(&mut self) {
         while let Some(step) = self.session.poll_output() {
             let output = match step {
                 Step::Transport(output) => output,
                 Step::Event(event) => {
-                    // Backpressure: a slow application slows this session.
-                    let _ = self.app.send(event).await;
+                    self.deliver(event);
                     continue;
                 }
             };
@@ -503,8 +589,31 @@ fn read_links(links: &mut [WsLink], cx: &mut Context<'_>) -> Option<Wake> {
     links.iter_mut().find_map(|link| match link.poll_read(cx) {
         Poll::Ready(LinkRead::Frame(frame)) => Some(Wake::WsFrame(link.id(), frame)),
         Poll::Ready(LinkRead::Ended) => Some(Wake::WsEnded(link.id())),
+        Poll::Ready(LinkRead::Failed(failure)) => Some(Wake::WsFailed(link.id(), failure)),
         Poll::Pending => None,
     })
+}
+
+/// Writes the last frames of a closed session's WebSockets and closes
+/// them, for at most [`CLOSE_GRACE`].
+async fn close_links<R: Runtime>(runtime: &R, links: &mut Vec<WsLink>) {
+    if links.is_empty() {
+        return;
+    }
+    for link in links.iter_mut() {
+        link.close();
+    }
+    let deadline = std::time::Instant::now() + CLOSE_GRACE;
+    let mut grace = runtime.sleep_until(deadline);
+    futures_util::future::poll_fn(|cx| {
+        links.retain_mut(|link| matches!(link.poll_write(cx), LinkWrite::Busy));
+        if links.is_empty() || grace.as_mut().poll(cx).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// Writes every WebSocket's queue; a WebSocket that failed or finished

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use engineio_proto::{Frame, WsId};
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
+use engineio_proto::{Frame, WsFailure, WsId};
 use futures_util::task::{ArcWake, AtomicWaker};
 use futures_util::{Sink, StreamExt};
 
@@ -20,6 +23,9 @@ pub(crate) enum LinkRead {
     Frame(Frame),
     /// The client closed it, it failed, or the upgrade never completed.
     Ended,
+    /// The client broke the WebSocket protocol: the link stopped reading
+    /// and closes with the RFC 6455 code for it once the session closes it.
+    Failed(WsFailure),
 }
 
 /// Where a WebSocket's writing side is.
@@ -46,6 +52,9 @@ pub(crate) struct WsLink {
     unflushed: bool,
     /// The session closed it: write what is queued, then close.
     closing: bool,
+    /// The close frame to send before closing, when the client broke the
+    /// protocol (1009 too large, 1007 not UTF-8, 1002 anything else).
+    close_frame: Option<CloseFrame>,
     /// How many frames may wait before the client counts as not reading.
     limit: usize,
     /// Whether reading may find something: see [`ReadInterest`].
@@ -87,6 +96,7 @@ impl WsLink {
             queued: VecDeque::new(),
             unflushed: false,
             closing: false,
+            close_frame: None,
             limit,
         }
     }
@@ -120,6 +130,7 @@ impl WsLink {
             pending,
             stream,
             closing,
+            close_frame,
             read_waker,
             ..
         } = self;
@@ -129,6 +140,15 @@ impl WsLink {
             *closing,
             &mut Context::from_waker(read_waker),
         );
+        let read = read.map(|read| match read {
+            ReadOutcome::Read(read) => read,
+            ReadOutcome::Broken(failure, frame) => {
+                // Nothing more is read from a client that broke the protocol.
+                *closing = true;
+                *close_frame = Some(frame);
+                LinkRead::Failed(failure)
+            }
+        });
         if read.is_ready() {
             // More frames may be buffered, with no wake-up to come for them.
             self.interest.ready.store(true, Ordering::Release);
@@ -170,6 +190,23 @@ impl WsLink {
             }
         }
         if self.closing {
+            if let Some(frame) = self.close_frame.take() {
+                match stream.as_mut().poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return LinkWrite::Failed,
+                    Poll::Pending => {
+                        self.close_frame = Some(frame);
+                        return LinkWrite::Busy;
+                    }
+                }
+                if stream
+                    .as_mut()
+                    .start_send(WsMessage::Close(Some(frame)))
+                    .is_err()
+                {
+                    return LinkWrite::Failed;
+                }
+            }
             return match stream.poll_close(cx) {
                 Poll::Ready(_) => LinkWrite::Finished,
                 Poll::Pending => LinkWrite::Busy,
@@ -179,6 +216,37 @@ impl WsLink {
     }
 }
 
+/// What the reading side found.
+enum ReadOutcome {
+    Read(LinkRead),
+    /// The client broke the protocol: the failure, and the close frame
+    /// RFC 6455 asks for.
+    Broken(WsFailure, CloseFrame),
+}
+
+/// The failure and close frame for a read error that is the client's fault
+/// (Node's `ws` closes with the same codes); `None` for IO errors and
+/// closed connections.
+fn broken(error: &WsError) -> Option<(WsFailure, CloseFrame)> {
+    let (failure, code, reason) = match error {
+        WsError::Capacity(_) => (
+            WsFailure::TooLarge,
+            CloseCode::Size,
+            "Max payload size exceeded",
+        ),
+        WsError::Utf8(_) => (WsFailure::Invalid, CloseCode::Invalid, "Invalid UTF-8"),
+        WsError::Protocol(_) => (WsFailure::Invalid, CloseCode::Protocol, "Protocol error"),
+        _ => return None,
+    };
+    Some((
+        failure,
+        CloseFrame {
+            code,
+            reason: reason.into(),
+        },
+    ))
+}
+
 /// The reading side, polled with its own waker: completes the upgrade,
 /// then reads the next frame (nothing once the session closed it).
 fn read_woken(
@@ -186,7 +254,8 @@ fn read_woken(
     stream: &mut Option<ServerWs>,
     closing: bool,
     cx: &mut Context<'_>,
-) -> Poll<LinkRead> {
+) -> Poll<ReadOutcome> {
+    let ended = Poll::Ready(ReadOutcome::Read(LinkRead::Ended));
     if let Some(upgrade) = pending.as_mut() {
         match upgrade.as_mut().poll(cx) {
             Poll::Ready(Some(upgraded)) => {
@@ -195,7 +264,7 @@ fn read_woken(
             }
             Poll::Ready(None) => {
                 *pending = None;
-                return Poll::Ready(LinkRead::Ended);
+                return ended;
             }
             Poll::Pending => return Poll::Pending,
         }
@@ -205,12 +274,18 @@ fn read_woken(
     };
     loop {
         let Some(message) = std::task::ready!(stream.poll_next_unpin(cx)) else {
-            return Poll::Ready(LinkRead::Ended);
+            return ended;
         };
+        if let Err(error) = &message {
+            if let Some((failure, frame)) = broken(error) {
+                tracing::debug!(%error, "websocket protocol error");
+                return Poll::Ready(ReadOutcome::Broken(failure, frame));
+            }
+        }
         match read_frame(message) {
-            Read::Frame(frame) => return Poll::Ready(LinkRead::Frame(frame)),
+            Read::Frame(frame) => return Poll::Ready(ReadOutcome::Read(LinkRead::Frame(frame))),
             Read::Skip => continue,
-            Read::End => return Poll::Ready(LinkRead::Ended),
+            Read::End => return ended,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engineio_proto::server::Session;
-use engineio_proto::{Frame, Instant, RequestId, Sid, Str, WsId};
+use engineio_proto::{Frame, Instant, PostFailure, RequestId, Sid, Str, WsFailure, WsId};
 use futures_channel::oneshot;
 use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Output};
 use socketio_proto::{AckId, EncodedPacket, Packet};
@@ -40,6 +40,9 @@ pub(crate) enum SioCommand {
     Disconnect {
         nsp: Str,
     },
+    /// Send the client away: DISCONNECT on every namespace, then close
+    /// (Node's `socket.disconnect(true)`).
+    DisconnectAll,
     /// Emit an event that asks for an ack; the answer (or its absence)
     /// resolves `reply`.
     EmitWithAck {
@@ -103,6 +106,10 @@ impl SioMachine {
                 attachments,
             } => self.conn.ack(now, &nsp, id, data, attachments),
             SioCommand::Disconnect { nsp } => self.conn.disconnect(now, &nsp),
+            SioCommand::DisconnectAll => {
+                self.conn.disconnect_all(now);
+                Ok(())
+            }
             SioCommand::EmitWithAck {
                 packet,
                 timeout,
@@ -136,6 +143,15 @@ impl Driven for SioMachine {
     fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
         self.conn.handle_post(now, request, body)
     }
+    fn handle_post_failed(&mut self, now: Instant, request: RequestId, failure: PostFailure) {
+        self.conn.handle_post_failed(now, request, failure)
+    }
+    fn handle_ws_failed(&mut self, now: Instant, ws: WsId, failure: WsFailure) {
+        self.conn.handle_ws_failed(now, ws, failure)
+    }
+    fn hold_messages(&mut self, hold: bool) {
+        self.conn.hold_messages(hold)
+    }
     fn handle_upgrade(&mut self, now: Instant, ws: WsId) {
         self.conn.handle_upgrade(now, ws)
     }
@@ -151,8 +167,10 @@ impl Driven for SioMachine {
     fn command(&mut self, now: Instant, command: Command) {
         let result = match command {
             Command::Sio(command) => self.apply(now, command),
+            // The server is shutting down (or nothing can reach the
+            // connection any more).
             Command::Close => {
-                self.conn.close(now);
+                self.conn.shut_down(now);
                 Ok(())
             }
             Command::Send(_) => Ok(()),

@@ -213,6 +213,10 @@ impl<R: Runtime> HttpHandler for SocketIo<R> {
     ) -> Pin<Box<dyn Future<Output = HttpReply> + Send>> {
         self.engine.call(request)
     }
+
+    fn header_timeout(&self) -> std::time::Duration {
+        self.engine.header_timeout()
+    }
 }
 
 /// Starts a Socket.IO connection on each new Engine.IO session.

@@ -424,15 +424,15 @@ impl SocketRef {
         .await
     }
 
-    /// Closes the whole connection this socket rides on (every namespace of
-    /// the client; Node's `socket.disconnect(true)`).
+    /// Sends the client away (Node's `socket.disconnect(true)`): every
+    /// socket of its connection, on every namespace, gets a DISCONNECT and
+    /// leaves with `server namespace disconnect`, then the connection
+    /// closes. The client sees `io server disconnect` and does not
+    /// reconnect by itself; nothing is kept for connection state recovery,
+    /// so a client that comes back is a new session that runs the
+    /// middlewares.
     pub async fn close_connection(&self) -> Result<(), Disconnected> {
-        self.inner
-            .commands
-            .clone()
-            .send(Input::Command(Command::Close))
-            .await
-            .map_err(|_| Disconnected)
+        self.command(SioCommand::DisconnectAll).await
     }
 
     /// An EVENT packet for this socket: recorded for connection state

@@ -17,6 +17,7 @@ use socketio::client::{
 };
 use socketio::{Binary, Payload};
 use suite::fixtures::{Receipt, Upload, UploadMeta};
+use suite::proxy::Proxy;
 use suite::TestRuntime;
 pub use suite::{within, WAIT};
 
@@ -386,11 +387,13 @@ pub async fn ack_timeouts<R: TestRuntime>(
     socket.disconnect();
 }
 
-/// Connection state recovery: the server drops the connection and emits
-/// while the client is away; the client reconnects with the same id and
-/// receives the missed events once, in order.
+/// Connection state recovery: the network between client and server
+/// drops (a proxy cuts it), the server emits while the client is away,
+/// and the client reconnects with the same id and receives the missed
+/// events once, in order.
 pub async fn recovery<R: TestRuntime>(rt: R, url: &str, transport: &str, transports: Transports) {
-    let socket = socketio::client::io(rt, url, options(transports, "recovery")).unwrap();
+    let proxy = Proxy::start(suite::mirror::address(url));
+    let socket = socketio::client::io(rt, &proxy.url(), options(transports, "recovery")).unwrap();
     let mut inbox = Inbox::attach(&socket);
     within("connect", socket.connect()).await.unwrap();
     let (recovered, first_id) = inbox.connected().await;
@@ -399,9 +402,21 @@ pub async fn recovery<R: TestRuntime>(rt: R, url: &str, transport: &str, transpo
     // The offset of the last event is what the client asks to resume from.
     assert_eq!(ask(&socket, "echo-ack", json!([1])).await, json!([1]));
 
-    socket.emit("drop-and-emit", &3).unwrap();
+    proxy.cut();
     let reason = inbox.disconnected().await;
     assert!(reason.will_reconnect(), "{transport}: {reason:?}");
+    // Another client, straight to the server, has it emit once the
+    // dropped socket is gone for the server too.
+    let control = socketio::client::io(rt, url, options(transports, "control")).unwrap();
+    within("control connect", control.connect()).await.unwrap();
+    assert_eq!(
+        ask(&control, "emit-missed", json!([first_id, 3])).await,
+        json!([true]),
+        "{transport}: the server saw the drop"
+    );
+    control.disconnect();
+    proxy.restore();
+
     let (recovered, id) = inbox.connected().await;
     assert!(recovered, "{transport}: the session is restored");
     assert!(socket.recovered());
@@ -420,6 +435,50 @@ pub async fn recovery<R: TestRuntime>(rt: R, url: &str, transport: &str, transpo
         !inbox.stashed_events().contains(&String::from("missed")),
         "{transport}: a missed event came twice"
     );
+    socket.disconnect();
+}
+
+/// The server sends the client away (Node's `socket.disconnect(true)`):
+/// every namespace of the connection gets `io server disconnect`, the
+/// client does not reconnect by itself, and connecting again makes a new
+/// session: a new id, nothing recovered.
+pub async fn sent_away<R: TestRuntime>(rt: R, url: &str, transport: &str, transports: Transports) {
+    let socket = socketio::client::io(rt, url, options(transports, "sent-away")).unwrap();
+    let admin = socket
+        .manager()
+        .socket_with_auth("/admin", &json!({ "token": "secret" }))
+        .unwrap();
+    let events = manager_events(&socket);
+    let mut inbox = Inbox::attach(&socket);
+    let mut admin_inbox = Inbox::attach(&admin);
+    within("connect", socket.connect()).await.unwrap();
+    within("admin connect", admin.connect()).await.unwrap();
+    let (_, first_id) = inbox.connected().await;
+    inbox.event("welcome").await;
+    admin_inbox.event("admin-welcome").await;
+
+    socket.emit("kick-all", &()).unwrap();
+    for inbox in [&mut inbox, &mut admin_inbox] {
+        let reason = inbox.disconnected().await;
+        assert_eq!(reason, DisconnectReason::ServerDisconnect, "{transport}");
+        assert!(!reason.will_reconnect(), "{transport}");
+    }
+    // Stays away: several reconnection delays pass without an attempt.
+    suite::sleep(Duration::from_millis(600)).await;
+    let seen = events.lock().unwrap().clone();
+    assert!(
+        !seen
+            .iter()
+            .any(|event| matches!(event, ManagerEvent::ReconnectAttempt(_))),
+        "{transport}: reconnected after being sent away: {seen:?}"
+    );
+    assert!(!socket.connected() && !admin.connected());
+
+    // Coming back is a new session.
+    within("connect again", socket.connect()).await.unwrap();
+    let (recovered, id) = inbox.connected().await;
+    assert!(!recovered, "{transport}: recovered after being sent away");
+    assert_ne!(id, first_id, "{transport}: same id after being sent away");
     socket.disconnect();
 }
 

@@ -1,0 +1,180 @@
+//! The behaviour of `interop/server.mjs` (the official server the Rust
+//! client's interop tests talk to) on our server: the same namespaces,
+//! events and answers, so one scenario runs against both.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use socketio::{
+    Args, Binary, ConnectRequest, Data, NamespaceRef, Payload, SocketIo, SocketIoConfig,
+};
+
+use crate::fixtures::{Back, Receipt, Upload};
+use crate::{sleep, TestRuntime, WAIT};
+
+/// The heartbeat of both servers: short, so that a dropped network is
+/// noticed in a few seconds (Node's defaults would take 45).
+pub const PING_INTERVAL: Duration = Duration::from_millis(2_000);
+/// See [`PING_INTERVAL`].
+pub const PING_TIMEOUT: Duration = Duration::from_millis(3_000);
+
+/// Starts the server on a free loopback port; returns its URL.
+pub async fn start<R: TestRuntime>(rt: R) -> String {
+    let mut config = SocketIoConfig::default();
+    config.recovery = Some(socketio::RecoveryConfig::default());
+    // As `server.mjs`: a client whose network went away is noticed within
+    // 5 s even when no request of it was pending.
+    config.engine.protocol.ping_interval = PING_INTERVAL;
+    config.engine.protocol.ping_timeout = PING_TIMEOUT;
+    let io = SocketIo::new(rt, config);
+    let nevers: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let main = io.of("/");
+    io.on_connection("/", move |socket| {
+        let nevers = nevers.clone();
+        let main = main.clone();
+        async move {
+            let auth: Value = serde_json::from_str(socket.auth()).unwrap_or(Value::Null);
+            let name = auth["name"].as_str().unwrap_or("anonymous").to_owned();
+            socket.join("clients");
+            let handshake = socket.handshake();
+            let header = handshake
+                .headers
+                .get("x-test")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let welcome = json!({
+                "id": socket.id().as_str(),
+                "auth": auth,
+                "header": header,
+                "query": handshake.query_param("q"),
+                "transport": "unknown",
+                "recovered": socket.recovered(),
+            });
+            socket.emit("welcome", &welcome).await.unwrap();
+
+            socket.on("echo", |socket, payload: Payload, _| async move {
+                socket.emit_payload("echo", payload).await.unwrap();
+            });
+            socket.on("echo-ack", |_, payload: Payload, ack| async move {
+                ack.unwrap().send_payload(payload).await.unwrap();
+            });
+            socket.on("ask", |socket, Data(question): Data<i64>, _| async move {
+                let answer = socket
+                    .emit_with_ack(
+                        "question",
+                        Payload::single(&question).unwrap(),
+                        Some(Duration::from_secs(3)),
+                    )
+                    .await;
+                let answer: Value = match answer {
+                    Ok(answer) => answer.first().unwrap(),
+                    Err(error) => json!(format!("error: {error}")),
+                };
+                socket.emit("answer", &answer).await.unwrap();
+            });
+            socket.on("upload", |_, Data(upload): Data<Upload>, ack| async move {
+                let receipt = Receipt {
+                    ok: true,
+                    size: upload.file.len(),
+                    parts: upload.meta.parts.iter().map(|p| p.len()).collect(),
+                    back: Back {
+                        inner: (Binary::from(vec![1u8, 2, 3]), upload.meta.parts[0].clone()),
+                    },
+                    name: upload.name,
+                };
+                ack.unwrap().send(&receipt).await.unwrap();
+            });
+            let counted = nevers.clone();
+            let who = name.clone();
+            socket.on("never", move |_, _: Payload, _| {
+                *counted.lock().unwrap().entry(who.clone()).or_default() += 1;
+                async {}
+            });
+            let who = name.clone();
+            socket.on("nevers", move |_, _: Payload, ack| {
+                let count = nevers.lock().unwrap().get(&who).copied().unwrap_or(0);
+                async move { ack.unwrap().send(&count).await.unwrap() }
+            });
+            socket.on("disconnect-me", |socket, _: Payload, _| async move {
+                let _ = socket.disconnect().await;
+            });
+            // Sends the client away: every namespace of its connection
+            // is disconnected (Node's `socket.disconnect(true)`).
+            socket.on("kick-all", |socket, _: Payload, _| async move {
+                let _ = socket.close_connection().await;
+            });
+            // Once socket `id` is gone (its network dropped), emits
+            // `count` events to the room every client is in, which that
+            // client must recover; answers whether it was gone.
+            socket.on(
+                "emit-missed",
+                move |_, Args((id, count)): Args<(String, u32)>, ack| {
+                    let main = main.clone();
+                    async move {
+                        let gone = wait_until_gone(&main, &id).await;
+                        for i in 1..=count {
+                            main.to("clients").emit("missed", &i).await.unwrap();
+                        }
+                        ack.unwrap().send(&gone).await.unwrap();
+                    }
+                },
+            );
+            // One handshake per connection: its address names the connection.
+            socket.on("engine-id", |socket, _: Payload, ack| async move {
+                let connection = std::ptr::from_ref(socket.handshake()) as usize;
+                ack.unwrap().send(&connection).await.unwrap();
+            });
+        }
+    });
+    let admin = io.of("/admin");
+    admin.use_middleware(|request: ConnectRequest| async move {
+        let auth: Value = request.auth().unwrap_or(Value::Null);
+        if auth["token"] == json!("secret") {
+            Ok(())
+        } else {
+            Err(socketio::ConnectError::new("unauthorized").with_data(json!({ "code": 401 })))
+        }
+    });
+    io.on_connection("/admin", |socket| async move {
+        let auth: Value = serde_json::from_str(socket.auth()).unwrap_or(Value::Null);
+        socket
+            .emit("admin-welcome", &json!({ "auth": auth }))
+            .await
+            .unwrap();
+        socket.on("engine-id", |socket, _: Payload, ack| async move {
+            let connection = std::ptr::from_ref(socket.handshake()) as usize;
+            ack.unwrap().send(&connection).await.unwrap();
+        });
+        socket.on("kick-all", |socket, _: Payload, _| async move {
+            let _ = socket.close_connection().await;
+        });
+    });
+    let addr = rt.serve(io).await;
+    format!("http://{addr}/")
+}
+
+/// The address of a URL [`start`] returned.
+pub fn address(url: &str) -> std::net::SocketAddr {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("a http://ip:port/ URL")
+}
+
+/// Waits (at most [`WAIT`]) until no socket of `main` has id `id`; false
+/// if it is still there.
+async fn wait_until_gone(main: &NamespaceRef, id: &str) -> bool {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let sockets = main.broadcast().fetch_sockets().await.unwrap_or_default();
+        if !sockets.iter().any(|socket| socket.id.as_str() == id) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+}

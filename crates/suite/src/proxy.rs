@@ -1,0 +1,125 @@
+//! A TCP proxy on loopback that a test can cut: a real network drop
+//! between a client and its server, seen by both sides as the network
+//! failing, not as either side closing politely.
+//!
+//! It runs on plain threads (an accepting one, two copying ones per
+//! connection), so it serves tests on any runtime alike.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+/// A proxy from its own loopback port to `target`. Dropping it cuts every
+/// connection and stops it.
+pub struct Proxy {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// While cut, new connections are closed as soon as they are accepted.
+    cut: bool,
+    stopped: bool,
+    /// Both ends of every live connection, to shut down on a cut.
+    streams: Vec<TcpStream>,
+}
+
+impl Proxy {
+    /// Starts forwarding connections on a free loopback port to `target`.
+    pub fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        let state = Arc::new(Mutex::new(State::default()));
+        let accepting = state.clone();
+        thread::spawn(move || accept(listener, target, accepting));
+        Proxy { addr, state }
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>/`, for a client.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Drops every connection at once (both directions shut down), and
+    /// refuses new ones until [`Proxy::restore`]: the client cannot come
+    /// back before the test lets it.
+    pub fn cut(&self) {
+        let mut state = lock(&self.state);
+        state.cut = true;
+        for stream in state.streams.drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Accepts connections again after a [`Proxy::cut`].
+    pub fn restore(&self) {
+        lock(&self.state).cut = false;
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        lock(&self.state).stopped = true;
+        // Wakes the accepting thread so it sees `stopped`.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn accept(listener: TcpListener, target: SocketAddr, state: Arc<Mutex<State>>) {
+    for client in listener.incoming() {
+        let Ok(client) = client else { continue };
+        let (stopped, cut) = {
+            let state = lock(&state);
+            (state.stopped, state.cut)
+        };
+        if stopped {
+            return;
+        }
+        if cut {
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        }
+        let Ok(server) = TcpStream::connect(target) else {
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        if let Err(error) = forward(client, server, &state) {
+            eprintln!("proxy: {error}");
+        }
+    }
+}
+
+/// Copies both ways on two threads, remembering the streams for a cut.
+fn forward(client: TcpStream, server: TcpStream, state: &Mutex<State>) -> io::Result<()> {
+    let (client_reader, server_writer) = (client.try_clone()?, server.try_clone()?);
+    let (server_reader, client_writer) = (server.try_clone()?, client.try_clone()?);
+    {
+        let mut state = lock(state);
+        state.streams.push(client);
+        state.streams.push(server);
+    }
+    thread::spawn(move || copy(client_reader, server_writer));
+    thread::spawn(move || copy(server_reader, client_writer));
+    Ok(())
+}
+
+fn copy(mut from: TcpStream, mut to: TcpStream) {
+    let _ = io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Write);
+}

@@ -65,3 +65,92 @@ pub async fn request<R: ClientRuntime>(
         response.into_body().collect().await.unwrap().to_bytes(),
     )
 }
+
+/// A long-polling client driven by hand: every request on a fresh
+/// connection, nothing sent but what the test says.
+pub struct Polling<R> {
+    rt: R,
+    addr: SocketAddr,
+    /// `/engine.io/` or `/socket.io/`.
+    path: &'static str,
+    /// The session id, once the handshake is done.
+    pub sid: String,
+}
+
+impl<R: ClientRuntime + Copy> Polling<R> {
+    /// Handshakes on `path` (`/engine.io/`, `/socket.io/`).
+    pub async fn open(rt: R, addr: SocketAddr, path: &'static str) -> Polling<R> {
+        let (status, body) = get(rt, addr, &format!("{path}?EIO=4&transport=polling")).await;
+        assert_eq!(status, 200, "handshake: {body:?}");
+        let text = std::str::from_utf8(&body).expect("a UTF-8 handshake");
+        let handshake = engineio_proto::Handshake::from_json(&text[1..]).expect("an OPEN packet");
+        Polling {
+            rt,
+            addr,
+            path,
+            sid: handshake.sid.to_string(),
+        }
+    }
+
+    fn target(&self) -> String {
+        format!("{}?EIO=4&transport=polling&sid={}", self.path, self.sid)
+    }
+
+    /// A GET: the status and the payload.
+    pub async fn get(&self) -> (u16, Bytes) {
+        get(self.rt, self.addr, &self.target()).await
+    }
+
+    /// A POST of `body`: the status and the answer.
+    pub async fn post(&self, body: impl Into<Bytes>) -> (u16, Bytes) {
+        request(self.rt, self.addr, "POST", &self.target(), &[], body).await
+    }
+
+    /// A POST with extra headers.
+    pub async fn post_with(
+        &self,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> (u16, Bytes) {
+        request(self.rt, self.addr, "POST", &self.target(), headers, body).await
+    }
+
+    /// GETs until the packets received (split at the record separator)
+    /// satisfy `done`, answering PINGs; returns every packet but the PINGs.
+    pub async fn collect(&self, mut done: impl FnMut(&[String]) -> bool) -> Vec<String> {
+        let mut packets = Vec::new();
+        while !done(&packets) {
+            let (status, body) = self.get().await;
+            assert_eq!(status, 200, "GET: {body:?}");
+            let text = String::from_utf8(body.to_vec()).expect("a UTF-8 payload");
+            for packet in text.split('\u{1e}') {
+                match packet {
+                    "2" => {
+                        let (status, _) = self.post("3").await;
+                        assert_eq!(status, 200, "PONG");
+                    }
+                    "6" => {}
+                    other => packets.push(other.to_owned()),
+                }
+            }
+        }
+        packets
+    }
+}
+
+/// Runs blocking IO on a plain `TcpStream` to `addr` (on `smol::unblock`'s
+/// threads, which any executor can await): for bytes no well-behaved
+/// client library would send.
+pub async fn tcp<T: Send + 'static>(
+    addr: SocketAddr,
+    exchange: impl FnOnce(std::net::TcpStream) -> T + Send + 'static,
+) -> T {
+    smol::unblock(move || {
+        let stream = std::net::TcpStream::connect(addr).expect("a loopback connection");
+        stream
+            .set_read_timeout(Some(crate::WAIT))
+            .expect("a read timeout");
+        exchange(stream)
+    })
+    .await
+}

@@ -316,6 +316,28 @@ scenarios.dynamic = async () => {
   done();
 };
 
+// 2,000 emits with acks made before the connection opens wait in the
+// client's buffer and go out together, in one POST over polling, once it
+// connects (servers: server.mjs and suite::mirror): every ack comes back,
+// in order. A POST of more than ~1,090 packets once wedged our server.
+scenarios.burst = async () => {
+  const socket = manager.socket("/", { auth: { name: "burst" } });
+  const count = 2000;
+  const acks = [];
+  const all = new Promise((resolve) => {
+    for (let i = 0; i < count; i++) {
+      socket.emit("echo-ack", i, (n) => {
+        acks.push(n);
+        if (acks.length === count) resolve();
+      });
+    }
+  });
+  await connected(socket);
+  await all;
+  expectEqual(acks, [...Array(count).keys()], "acks, in order");
+  done();
+};
+
 // The server sends the client away (`socket.disconnect(true)` in Node,
 // `close_connection()` in ours; servers: server.mjs and suite::mirror):
 // every namespace gets "io server disconnect", the client does not

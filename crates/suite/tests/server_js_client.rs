@@ -442,10 +442,10 @@ async fn official_js_client_reconnects_after_a_server_restart<R: TestRuntime>(rt
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-/// The official client sent away, by Node's server (`server.mjs`) and by
-/// ours (the same server in Rust, `suite::mirror`): the same script passes
-/// against both.
-async fn official_js_client_is_sent_away_as_by_node<R: TestRuntime>(rt: R) {
+/// Runs `scenario` of `client.mjs` over each transport against Node's
+/// server (`server.mjs`) and against ours (the same server in Rust,
+/// `suite::mirror`): the same script must pass against both.
+async fn against_node_and_ours<R: TestRuntime>(rt: R, scenario: &str) {
     let node = node::NodeServer::start(0).await;
     let ours = suite::mirror::start(rt).await;
     let servers = [
@@ -455,7 +455,7 @@ async fn official_js_client_is_sent_away_as_by_node<R: TestRuntime>(rt: R) {
     let mut failures = Vec::new();
     for (server, addr) in servers {
         for transport in ["websocket", "polling", "upgrade"] {
-            if let Err(failure) = run_scenario(addr, "kick", transport).await {
+            if let Err(failure) = run_scenario(addr, scenario, transport).await {
                 failures.push(format!("{server}: {failure}"));
             }
         }
@@ -463,8 +463,21 @@ async fn official_js_client_is_sent_away_as_by_node<R: TestRuntime>(rt: R) {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// The official client sent away (`socket.disconnect(true)`), by Node's
+/// server and by ours.
+async fn official_js_client_is_sent_away_as_by_node<R: TestRuntime>(rt: R) {
+    against_node_and_ours(rt, "kick").await;
+}
+
+/// The official client's offline buffer (2,000 emits with acks) in one
+/// POST, to Node's server and to ours.
+async fn official_js_client_offline_burst_as_with_node<R: TestRuntime>(rt: R) {
+    against_node_and_ours(rt, "burst").await;
+}
+
 suite::on_each_runtime!(
     official_js_client_is_sent_away_as_by_node,
+    official_js_client_offline_burst_as_with_node,
     official_js_client_scenarios,
     official_js_client_recovers_missed_packets,
     official_js_client_reconnects_after_a_server_restart,

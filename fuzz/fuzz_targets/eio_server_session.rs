@@ -12,7 +12,8 @@ use engineio_proto::server::{
     Method, Opening, Output, Request, Route, SendError, Server, ServerConfig, Session,
 };
 use engineio_proto::{
-    CountingSidGenerator, Frame, Instant, RequestId, Sid, TransportKind, Transports, WsId,
+    CountingSidGenerator, Frame, Instant, PostFailure, RequestId, Sid, TransportKind, Transports,
+    WsFailure, WsId,
 };
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -101,6 +102,22 @@ enum Op {
         s: u8,
         ws: Pick,
     },
+    /// The driver could not read a POST's body.
+    PostFailed {
+        s: u8,
+        failure: u8,
+    },
+    /// The driver ended a WebSocket that broke the protocol.
+    WsFailed {
+        s: u8,
+        ws: Pick,
+        too_large: bool,
+    },
+    /// The application is full (`true`) or has room again.
+    Hold {
+        s: u8,
+        hold: bool,
+    },
     Send {
         s: u8,
         message: MessageSpec,
@@ -144,6 +161,10 @@ struct Tracked {
     ws_closed: HashSet<WsId>,
     upgraded: bool,
     closed: bool,
+    /// Whether the driver holds the session's messages.
+    holding: bool,
+    /// A POST whose packets wait while the driver holds them.
+    held_post: Option<RequestId>,
 }
 
 struct World {
@@ -194,6 +215,8 @@ impl World {
             ws_closed: HashSet::new(),
             upgraded: false,
             closed: false,
+            holding: false,
+            held_post: None,
         };
         let first = tracked.session.poll_output();
         if tracing() {
@@ -313,8 +336,9 @@ fn check_sid(expected: Option<Sid>, routed: Sid) {
 
 impl Tracked {
     /// Drains the outputs of one input and checks them. `post` is the POST
-    /// handed in by this input, which must be answered right away; `aborted`
-    /// the poll this input reported gone.
+    /// handed in by this input, which must be answered right away unless
+    /// the driver holds the session's messages (then once they are let out,
+    /// or the session closes); `aborted` the poll this input reported gone.
     ///
     /// An aborted poll may still be answered by the aborting input itself:
     /// every input first fires the timers due at its `now`, and a timer due
@@ -335,6 +359,8 @@ impl Tracked {
                     assert!(self.answered.insert(request), "{request:?} answered twice");
                     if Some(request) == post {
                         post_answered = true;
+                    } else if Some(request) == self.held_post {
+                        self.held_post = None;
                     } else {
                         match self.polls.get_mut(&request) {
                             Some(state @ Poll::Pending) => *state = Poll::Answered,
@@ -378,8 +404,19 @@ impl Tracked {
                 }
             }
         }
-        if let Some(post) = post {
-            assert!(post_answered, "POST {post:?} not answered at once");
+        if let Some(post) = post.filter(|_| !post_answered) {
+            // Only a held POST may wait, and only one at a time.
+            assert!(self.holding, "POST {post:?} not answered at once");
+            assert!(self.held_post.is_none(), "two POSTs held");
+            self.held_post = Some(post);
+        }
+        assert_eq!(
+            self.held_post.is_some(),
+            self.session.has_inbound(),
+            "has_inbound disagrees with the unanswered POST"
+        );
+        if !self.holding || self.closed {
+            assert_eq!(self.held_post, None, "POST left unanswered");
         }
         if let Some(state @ Poll::Pending) = aborted.and_then(|r| self.polls.get_mut(&r)) {
             *state = Poll::Aborted;
@@ -475,6 +512,9 @@ fuzz_target!(|input: Input| {
             | Op::Upgrade { s }
             | Op::WsFrame { s, .. }
             | Op::WsClosed { s, .. }
+            | Op::PostFailed { s, .. }
+            | Op::WsFailed { s, .. }
+            | Op::Hold { s, .. }
             | Op::Send { s, .. }
             | Op::Close { s }
             | Op::Timeout { s } => index(s, n),
@@ -514,6 +554,34 @@ fuzz_target!(|input: Input| {
             Op::WsClosed { ws, .. } => {
                 let ws = WsId(ws.pick(&t.ws));
                 t.session.handle_ws_closed(now, ws);
+            }
+            Op::PostFailed { failure, .. } => {
+                let request = RequestId(id);
+                t.posts.insert(request);
+                post = Some(request);
+                let failure = match failure % 4 {
+                    0 => PostFailure::Timeout,
+                    1 => PostFailure::TooManyChunks,
+                    2 => PostFailure::Aborted,
+                    _ => PostFailure::BinaryContent,
+                };
+                t.session.handle_post_failed(now, request, failure);
+            }
+            Op::WsFailed { ws, too_large, .. } => {
+                let ws = WsId(ws.pick(&t.ws));
+                let failure = if *too_large {
+                    WsFailure::TooLarge
+                } else {
+                    WsFailure::Invalid
+                };
+                t.session.handle_ws_failed(now, ws, failure);
+            }
+            Op::Hold { hold, .. } => {
+                t.holding = *hold;
+                t.session.hold_messages(*hold);
+                // Holding takes no time; the step's checks expect the
+                // timers due now to have fired, as a driver's loop would.
+                t.session.handle_timeout(now);
             }
             Op::Send { message, .. } => {
                 let was_closed = t.session.is_closed();

@@ -115,6 +115,22 @@ const scenarios = {
     done();
   },
 
+  // disconnectSockets(true) from A sends a client of B away: every
+  // namespace of its connection gets "io server disconnect"; its neighbour
+  // stays.
+  async sendAway() {
+    const [a1, b1, b2] = await clients([[]], [["blue"], []]);
+    const other = b1.io.socket("/other");
+    await new Promise((resolve) => other.once("connect", resolve));
+    const reasons = Promise.all([b1, other].map((s) => new Promise((resolve) => s.once("disconnect", resolve))));
+    b2.on("disconnect", (why) => fail(`b2 disconnected: ${why}`));
+    await ask(a1, "send-away", "blue");
+    expectEqual(await reasons, ["io server disconnect", "io server disconnect"], "b1's disconnect reasons");
+    await flush(a1, [a1, b2]);
+    expectEqual([b1.connected, other.connected, b2.connected], [false, false, true], "connected");
+    done();
+  },
+
   // serverSideEmitWithAck from A: B answers (A's handler does not run, as
   // the test checks); the cluster has two servers.
   async servers() {

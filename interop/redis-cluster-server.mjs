@@ -43,6 +43,8 @@ const io = new Server(httpServer, {
   adapter: sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub),
 });
 const main = io.of("/");
+// A second namespace, for clients sent away from every namespace.
+io.of("/other");
 
 // ---------------------------------------------------------------------------
 // Barriers: making an ack mean "done on every server", as the Rust test
@@ -258,6 +260,11 @@ io.on("connection", (socket) => {
 
   on("kick", async (room) => {
     await settled(main.adapter.disconnectSockets(inRoom(room), false));
+    return true;
+  });
+
+  on("send-away", async (room) => {
+    await settled(main.adapter.disconnectSockets(inRoom(room), true));
     return true;
   });
 

@@ -334,17 +334,23 @@ async fn subscriber(
                 continue;
             }
         };
+        // The connection is offered first, then every adapter registered so
+        // far is subscribed: an adapter registered later subscribes itself
+        // on it when it starts (its `init`). The other order lost a
+        // namespace declared while the subscriber was connecting: it
+        // missed the list, then found no connection to subscribe on.
+        *lock(&strong.sink) = Some(sink.clone());
         let mut subscribed = Ok(());
         for adapter in strong.adapters() {
             subscribed = subscribed.and(subscribe(&mut sink, &adapter).await);
         }
         if let Err(error) = subscribed {
             tracing::warn!(%error, "redis adapter: subscribing failed");
+            lock(&strong.sink).take();
             strong.set_connected(false, Some(format!("redis subscriber: {error}")));
             backoff.failed(&strong.config);
             continue;
         }
-        *lock(&strong.sink) = Some(sink);
         strong.set_connected(true, None);
         if backoff.connected() {
             tracing::info!("redis adapter: subscriber reconnected");

@@ -18,13 +18,14 @@ use socketio::{Args, Data, NamespaceRef, Payload, ServerAck, SocketIo, SocketIoC
 use crate::TestRuntime;
 
 /// The scenarios of `interop/cluster.mjs` and their transports.
-pub const SCENARIOS: [(&str, &str); 7] = [
+pub const SCENARIOS: [(&str, &str); 8] = [
     ("shout", "websocket"),
     ("shout", "polling"),
     ("vote", "websocket"),
     ("fetch", "websocket"),
     ("join", "websocket"),
     ("kick", "websocket"),
+    ("sendAway", "polling"),
     ("servers", "websocket"),
 ];
 
@@ -66,6 +67,8 @@ pub async fn start_server_settling<R: TestRuntime>(
     let mut config = SocketIoConfig::default();
     config.adapter = adapter;
     let io = SocketIo::new(rt, config);
+    // A second namespace, for clients sent away from every namespace.
+    io.of("/other").on_connection(|_| async {});
     let main = io.of("/");
     let own_runs = Arc::new(AtomicUsize::new(0));
     let runs = own_runs.clone();
@@ -214,6 +217,15 @@ fn handlers(socket: &SocketRef, main: NamespaceRef, name: &'static str, settle: 
         let (settled, main) = (s.clone(), m.clone());
         async move {
             main.to(&room).disconnect_sockets(false).await.unwrap();
+            settled(main).await;
+            ack.unwrap().send(&true).await.unwrap();
+        }
+    });
+    let (s, m) = (settled.clone(), main.clone());
+    socket.on("send-away", move |_, Data(room): Data<String>, ack| {
+        let (settled, main) = (s.clone(), m.clone());
+        async move {
+            main.to(&room).disconnect_sockets(true).await.unwrap();
             settled(main).await;
             ack.unwrap().send(&true).await.unwrap();
         }

@@ -438,9 +438,14 @@ async fn read_body<R: Runtime, B: RequestBody>(
         }
         Ok(collected.freeze())
     };
+    let mut read = std::pin::pin!(read);
+    // A small body has usually arrived with the headers: no timer for it.
+    if let std::task::Poll::Ready(body) = futures_util::poll!(read.as_mut()) {
+        return body;
+    }
     let deadline = std::time::Instant::now() + config.body_timeout;
     let timeout = shared.runtime.sleep_until(deadline);
-    match futures_util::future::select(std::pin::pin!(read), timeout).await {
+    match futures_util::future::select(read, timeout).await {
         futures_util::future::Either::Left((read, _)) => read,
         futures_util::future::Either::Right(((), _)) => Err(PostFailure::Timeout),
     }

@@ -334,24 +334,19 @@ async fn handle<R: Runtime, B: RequestBody>(
             } else {
                 read_body(&shared, request.into_body()).await
             };
-            match body {
-                Ok(body) => {
-                    forward(&shared, sid, |reply| Input::Post {
-                        request: request_id,
-                        body,
-                        reply,
-                    })
-                    .await
-                }
-                Err(failure) => {
-                    forward(&shared, sid, |reply| Input::PostFailed {
-                        request: request_id,
-                        failure,
-                        reply,
-                    })
-                    .await
-                }
-            }
+            forward(&shared, sid, |reply| match body {
+                Ok(body) => Input::Post {
+                    request: request_id,
+                    body,
+                    reply,
+                },
+                Err(failure) => Input::PostFailed {
+                    request: request_id,
+                    failure,
+                    reply,
+                },
+            })
+            .await
         }
         Ok(Route::Upgrade(sid)) => match session_sender(&shared, sid) {
             Some(sender) => websocket::upgrade(&shared, request, sender),
@@ -421,6 +416,9 @@ async fn read_body<R: Runtime, B: RequestBody>(
     let config = &shared.config;
     let read = async {
         let mut body = std::pin::pin!(body);
+        // A body in one chunk (the usual case) is kept as it came, not
+        // copied; a second chunk starts a buffer.
+        let mut first = Bytes::new();
         let mut collected = BytesMut::new();
         let mut chunks = 0usize;
         while let Some(frame) = body.frame().await {
@@ -430,13 +428,24 @@ async fn read_body<R: Runtime, B: RequestBody>(
                 if chunks > config.max_body_chunks {
                     return Err(PostFailure::TooManyChunks);
                 }
-                collected.extend_from_slice(&data);
-                if collected.len() > config.protocol.max_payload {
+                if chunks == 1 {
+                    first = data;
+                } else {
+                    if chunks == 2 {
+                        collected.extend_from_slice(&first);
+                    }
+                    collected.extend_from_slice(&data);
+                }
+                if first.len().max(collected.len()) > config.protocol.max_payload {
                     break;
                 }
             }
         }
-        Ok(collected.freeze())
+        Ok(if chunks > 1 {
+            collected.freeze()
+        } else {
+            first
+        })
     };
     let mut read = std::pin::pin!(read);
     // A small body has usually arrived with the headers: no timer for it.

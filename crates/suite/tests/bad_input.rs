@@ -67,8 +67,9 @@ async fn a_websocket_client_that_never_reads_is_dropped_with_bounded_memory<R: T
         );
         // A well-behaved client is served meanwhile and afterwards.
         let mut reader = websocket(rt, addr, path).await;
-        let Some(Ok(Message::Text(open))) = reader.next().await else {
-            panic!("no handshake")
+        let first = reader.next().await;
+        let Some(Ok(Message::Text(open))) = first else {
+            panic!("no handshake: {first:?}")
         };
         assert!(open.starts_with('0'));
         let Some(Ok(Message::Binary(data))) = reader.next().await else {

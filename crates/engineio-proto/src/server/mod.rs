@@ -50,7 +50,8 @@ pub struct ServerConfig {
     /// How long a closing polling session waits for a GET to deliver its
     /// CLOSE packet before it is dropped anyway. Node: 30 s.
     pub close_timeout: Duration,
-    /// Packets a session buffers for a peer that does not read before
+    /// Packets a session holds for a peer that does not read (buffered,
+    /// or encoded as outputs the driver has not taken yet) before
     /// [`Session::send`] fails with [`SendError::BufferFull`].
     pub max_buffered_packets: usize,
 }

@@ -280,7 +280,7 @@ impl Session {
         }
         self.limits
             .max_buffered_packets
-            .saturating_sub(self.buffer.len())
+            .saturating_sub(self.buffer.len() + self.outputs.len())
     }
 
     /// The largest POST body or WebSocket message this session accepts. A
@@ -487,7 +487,9 @@ impl Session {
         if self.phase != Phase::Open {
             return Err(SendError::Closed);
         }
-        if self.buffer.len() >= self.limits.max_buffered_packets {
+        // Frames already handed out as outputs but not taken by the driver
+        // count too: over WebSocket the buffer empties into them at once.
+        if self.send_capacity() == 0 {
             return Err(SendError::BufferFull);
         }
         self.buffer.push_back(Packet::Message(message));

@@ -9,6 +9,7 @@
 //! an unbounded queue could grow without limit behind a client that does not
 //! read). With the `volatile` flag such a recipient is skipped silently.
 
+use socketio_proto::server::CommandError;
 use std::sync::Mutex;
 
 use engineio_proto::Sid;
@@ -82,7 +83,8 @@ impl LocalAdapter {
             if let Some(data) = &packet.data {
                 socket.notify_outgoing(data, &packet.attachments);
             }
-            if !socket.try_emit_encoded(encoded.clone(), volatile) && !volatile {
+            // A socket that left meanwhile is not lagging.
+            if let Err(CommandError::BufferFull) = socket.emit_encoded(&encoded, volatile) {
                 lagging.push(socket.id());
             }
         }

@@ -250,7 +250,7 @@ impl<R: Runtime> EngineServer<R> {
         let senders: Vec<mpsc::Sender<Input>> =
             lock(&self.shared.sessions).values().cloned().collect();
         for mut sender in senders {
-            let _ = sender.send(Input::Command(session::Command::Close)).await;
+            let _ = sender.send(Input::Close).await;
         }
     }
 

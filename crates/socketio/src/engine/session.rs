@@ -1,12 +1,21 @@
 //! The task that owns one Engine.IO session's state machine.
 //!
-//! Theory of operation: the task is the session's only owner. It loops: carry
-//! out every output of the machine, then wait for whichever comes first of an
-//! input (HTTP request, WebSocket frame, application command), the machine's
-//! next deadline, or the client abandoning a parked long-poll, and feed it
-//! to the machine. When the machine reports `Closed` the task removes the
+//! Theory of operation (quinn's model): the machine sits behind a short
+//! lock in a [`MachineHandle`] that the task shares with the application.
+//! An application call (an emit, an ack, a disconnect) locks the machine,
+//! changes it, and wakes the task; it never waits, and a full buffer is an
+//! error at once. The task owns the IO. It loops: carry out every output
+//! of the machine, then wait for whichever comes first of an input (HTTP
+//! request, WebSocket frame), a wake from a handle, the machine's next
+//! deadline, or the client abandoning a parked long-poll, and feed it to
+//! the machine. When the machine reports `Closed` the task removes the
 //! session from the table and ends; the application's receiver then yields
 //! `None`.
+//!
+//! A WebSocket's queue of frames not yet written is bounded: while it is
+//! full the task stops taking outputs from the machine (and stops reading
+//! the client) and writes; so what waits for a slow client is bounded by
+//! the machine's buffer, whose overflow the application sees as an error.
 //!
 //! The task never waits for anyone but its own IO: events go to the
 //! application with `try_send`. When the application's queue is full, the
@@ -21,7 +30,8 @@
 //! timeout`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use std::collections::VecDeque;
@@ -30,13 +40,15 @@ use bytes::Bytes;
 use engineio_proto::server::{self as eio, HttpResponse, Session};
 use engineio_proto::{Frame, Instant, Message, PostFailure, RequestId, Sid, WsFailure, WsId};
 use futures_channel::{mpsc, oneshot};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::task::AtomicWaker;
+use futures_util::StreamExt;
 
 use super::websocket::PendingWs;
 use super::ws_link::{LinkRead, LinkWrite, WsLink};
 use super::{register, Shared};
 use crate::handshake::Handshake;
-use crate::runtime::{Runtime, Sleep};
+use crate::locks::lock;
+use crate::runtime::{Clock, Runtime, Sleep};
 
 /// Inputs to a session task.
 pub(crate) enum Input {
@@ -59,18 +71,53 @@ pub(crate) enum Input {
     },
     /// A WebSocket with this session's sid was accepted.
     Upgrade { ws: WsId, socket: PendingWs },
-    /// A command of the application for the machine.
-    Command(Command),
+    /// The server is closing every session.
+    Close,
 }
 
-/// What the application asks of a session's machine.
-pub(crate) enum Command {
-    /// Send an Engine.IO message (raw Engine.IO sessions).
-    Send(Message),
-    /// A Socket.IO command (Socket.IO connections).
-    Sio(crate::server::SioCommand),
-    /// Close the session.
-    Close,
+/// A session's machine, shared by its task and the application's handles:
+/// a handle locks it for one short change and wakes the task, which
+/// carries out what the change produced (see the module docs).
+pub(crate) struct MachineHandle<M> {
+    machine: Mutex<M>,
+    clock: Clock,
+    /// Set by a handle's change; the task takes it.
+    woken: AtomicBool,
+    task: AtomicWaker,
+    /// A raw Engine.IO sender waiting for room in the machine's buffer;
+    /// woken each time the task has taken outputs.
+    room: AtomicWaker,
+}
+
+impl<M> MachineHandle<M> {
+    pub(crate) fn new(machine: M, clock: Clock) -> Self {
+        MachineHandle {
+            machine: Mutex::new(machine),
+            clock,
+            woken: AtomicBool::new(false),
+            task: AtomicWaker::new(),
+            room: AtomicWaker::new(),
+        }
+    }
+
+    /// Runs `change` on the machine at the current time, then wakes the
+    /// task to carry out what it produced. Never waits for the task.
+    pub(crate) fn apply<T>(&self, change: impl FnOnce(&mut M, Instant) -> T) -> T {
+        let result = {
+            let mut machine = lock(&self.machine);
+            // Read under the lock, so the machine never sees time go back.
+            let now = self.clock.now();
+            change(&mut machine, now)
+        };
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+        result
+    }
+
+    /// Reads the machine without waking the task.
+    pub(crate) fn inspect<T>(&self, read: impl FnOnce(&M) -> T) -> T {
+        read(&lock(&self.machine))
+    }
 }
 
 /// A state machine a session task can drive: the raw Engine.IO [`Session`],
@@ -91,8 +138,8 @@ pub(crate) trait Driven: Send + 'static {
     /// Holds back the client's messages while the application is full.
     fn hold_messages(&mut self, hold: bool);
     fn handle_timeout(&mut self, now: Instant);
-    /// Applies an application command.
-    fn command(&mut self, now: Instant, command: Command);
+    /// The server is closing, or nothing can reach the session any more.
+    fn close(&mut self, now: Instant);
     /// The next output: a transport action, or an event for the application.
     fn poll_output(&mut self) -> Option<Step<Self::Event>>;
     fn poll_timeout(&self) -> Option<Instant>;
@@ -143,19 +190,8 @@ impl Driven for Session {
     fn handle_timeout(&mut self, now: Instant) {
         Session::handle_timeout(self, now)
     }
-    fn command(&mut self, now: Instant, command: Command) {
-        match command {
-            Command::Send(message) => {
-                if let Err(error) = self.send(now, message) {
-                    // A client that does not read fills its buffer: end
-                    // that one session rather than grow without bound.
-                    tracing::debug!(sid = %self.sid(), %error, "closing a session that does not read");
-                    self.close(now);
-                }
-            }
-            Command::Close => self.close(now),
-            Command::Sio(_) => {}
-        }
+    fn close(&mut self, now: Instant) {
+        Session::close(self, now)
     }
     fn poll_output(&mut self) -> Option<Step<Message>> {
         Some(match Session::poll_output(self)? {
@@ -186,7 +222,7 @@ pub(crate) const INPUT_QUEUE: usize = 64;
 pub struct EngineSocket {
     sid: Sid,
     handshake: Arc<Handshake>,
-    commands: mpsc::Sender<Input>,
+    session: Arc<MachineHandle<Session>>,
     incoming: mpsc::Receiver<Message>,
 }
 
@@ -206,12 +242,25 @@ impl EngineSocket {
         &self.handshake
     }
 
-    /// Sends a message to the client. Waits while the session's input queue
-    /// is full; fails once the session is gone.
+    /// Sends a message to the client. Waits while `max_buffered_packets`
+    /// messages wait for the client (the session's task drains them as the
+    /// client reads; a client that stops reading misses its heartbeat and
+    /// the session closes); fails once the session is gone.
     pub async fn send(&mut self, message: Message) -> Result<(), SessionClosed> {
-        self.commands
-            .send(Input::Command(Command::Send(message)))
-            .await
+        let handle = &*self.session;
+        futures_util::future::poll_fn(|cx| {
+            handle.room.register(cx.waker());
+            let full =
+                handle.inspect(|session| !session.is_closed() && session.send_capacity() == 0);
+            if full {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        self.session
+            .apply(|session, now| session.send(now, message))
             .map_err(|_| SessionClosed)
     }
 
@@ -222,7 +271,7 @@ impl EngineSocket {
 
     /// Closes the session (after delivering what is buffered).
     pub async fn close(&mut self) {
-        let _ = self.commands.send(Input::Command(Command::Close)).await;
+        self.session.apply(|session, now| session.close(now));
     }
 }
 
@@ -248,32 +297,32 @@ pub(crate) fn start_raw<R: Runtime>(
     on_connection: &(dyn Fn(EngineSocket) + Send + Sync),
 ) -> mpsc::Sender<Input> {
     let sid = session.sid();
-    let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
+    let session = Arc::new(MachineHandle::new(session, shared.clock));
     let (app_tx, app_rx) = mpsc::channel(shared.config.app_queue);
     on_connection(EngineSocket {
         sid,
         handshake,
-        commands: input_tx.clone(),
+        session: session.clone(),
         incoming: app_rx,
     });
-    spawn_task(shared, session, input_tx, input_rx, app_tx, pending, ws)
+    spawn_task(shared, session, app_tx, pending, ws)
 }
 
-/// Registers a machine's session and spawns the task that drives it.
+/// Registers a machine's session and spawns the task that drives it;
+/// returns the sender of the session's inputs.
 pub(crate) fn spawn_task<R: Runtime, M: Driven>(
     shared: &Arc<Shared<R>>,
-    machine: M,
-    input_tx: mpsc::Sender<Input>,
-    input_rx: mpsc::Receiver<Input>,
+    machine: Arc<MachineHandle<M>>,
     app: mpsc::Sender<M::Event>,
     pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
     ws: Option<(WsId, PendingWs)>,
 ) -> mpsc::Sender<Input> {
-    let sid = machine.sid();
+    let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
+    let sid = machine.inspect(|machine| machine.sid());
     register(shared, sid, input_tx.clone());
     let mut task = SessionTask {
         shared: shared.clone(),
-        session: machine,
+        machine,
         inputs: input_rx,
         app,
         replies: HashMap::new(),
@@ -293,7 +342,7 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
             .push(WsLink::new(ws, socket, shared.config.ws_queue));
     }
     // Every event of this session's task carries its sid.
-    let span = tracing::debug_span!("engineio_session", sid = %task.session.sid());
+    let span = tracing::debug_span!("engineio_session", %sid);
     shared
         .runtime
         .spawn(Box::pin(tracing::Instrument::instrument(
@@ -305,7 +354,7 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
 
 struct SessionTask<R: Runtime, M: Driven> {
     shared: Arc<Shared<R>>,
-    session: M,
+    machine: Arc<MachineHandle<M>>,
     inputs: mpsc::Receiver<Input>,
     app: mpsc::Sender<M::Event>,
     /// Requests waiting for an answer (the parked GET, the handshake GET).
@@ -331,6 +380,9 @@ struct SessionTask<R: Runtime, M: Driven> {
 /// Why the task woke up.
 enum Wake {
     Input(Option<Input>),
+    /// A handle changed the machine, or a full WebSocket queue has room
+    /// again: there are outputs to carry out.
+    Outputs,
     Deadline,
     Aborted(RequestId),
     WsFrame(WsId, Frame),
@@ -356,36 +408,47 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
     /// task itself (twice, as an `async fn` taking `self` would): that is
     /// per-connection memory.
     async fn run(mut self: Box<Self>) {
-        let sid = self.session.sid();
+        let handle = self.machine.clone();
+        let sid = handle.inspect(|machine| machine.sid());
         tracing::debug!(%sid, "session opened");
         loop {
-            self.carry_out_outputs();
-            if self.session.is_closed() {
-                break;
-            }
-            let wake = self.next_wake().await;
-            let now = self.shared.clock.now();
+            let deadline = {
+                let mut machine = lock(&handle.machine);
+                self.carry_out_outputs(&mut machine);
+                if machine.is_closed() {
+                    break;
+                }
+                machine.poll_timeout()
+            };
+            // A sender waiting for room may find some now.
+            handle.room.wake();
+            let wake = self.next_wake(deadline).await;
+            let mut machine = lock(&handle.machine);
+            let now = handle.clock.now();
             match wake {
-                Wake::Input(Some(input)) => self.handle_input(now, input),
-                // Every handle on the session is gone: nobody can use it.
-                Wake::Input(None) => self.session.command(now, Command::Close),
-                Wake::Deadline => self.session.handle_timeout(now),
+                Wake::Input(Some(input)) => self.handle_input(&mut machine, now, input),
+                // Every sender is gone: nothing can reach the session.
+                Wake::Input(None) => machine.close(now),
+                Wake::Outputs => {}
+                Wake::Deadline => machine.handle_timeout(now),
                 Wake::Aborted(request) => {
                     self.replies.remove(&request);
-                    self.session.handle_poll_aborted(now, request);
+                    machine.handle_poll_aborted(now, request);
                 }
-                Wake::WsFrame(ws, frame) => self.session.handle_ws_frame(now, ws, frame),
-                Wake::WsFailed(ws, failure) => self.session.handle_ws_failed(now, ws, failure),
+                Wake::WsFrame(ws, frame) => machine.handle_ws_frame(now, ws, frame),
+                Wake::WsFailed(ws, failure) => machine.handle_ws_failed(now, ws, failure),
                 Wake::WsEnded(ws) => {
                     self.links.retain(|link| link.id() != ws);
-                    self.session.handle_ws_closed(now, ws);
+                    machine.handle_ws_closed(now, ws);
                 }
-                Wake::AppReady => self.flush_backlog(),
+                Wake::AppReady => self.flush_backlog(&mut machine),
             }
         }
         self.shared.remove_session(sid);
+        // A sender waiting for room learns that the session is gone.
+        handle.room.wake();
         // The session is over for everyone before its WebSockets finish
-        // closing: commands fail at once instead of queueing for nobody.
+        // closing: inputs fail at once instead of queueing for nobody.
         self.inputs.close();
         let backlog = std::mem::take(&mut self.backlog);
         let SessionTask {
@@ -396,7 +459,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         // ends.
         futures_util::future::join(close_links(&shared.runtime, links), async {
             for event in backlog {
-                if app.send(event).await.is_err() {
+                if futures_util::SinkExt::send(app, event).await.is_err() {
                     break;
                 }
             }
@@ -405,8 +468,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         .await;
     }
 
-    async fn next_wake(&mut self) -> Wake {
-        let deadline = self.session.poll_timeout();
+    async fn next_wake(&mut self, deadline: Option<Instant>) -> Wake {
         if self.sleep.as_ref().map(|(at, _)| *at) != deadline {
             self.sleep = deadline.map(|at| {
                 let timer = self
@@ -416,29 +478,40 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                 (at, timer)
             });
         }
+        let handle = &*self.machine;
         let inputs = &mut self.inputs;
         let replies = &mut self.replies;
         let sleep = &mut self.sleep;
         let links = &mut self.links;
         let since_write = &mut self.since_write;
         let app = &mut self.app;
-        // While events wait for the application, the client is not read.
-        let holding = !self.backlog.is_empty();
+        // While events wait for the application, or outputs wait for a
+        // full WebSocket queue, the client is not read.
+        let backlogged = !self.backlog.is_empty();
+        let blocked = links.iter().any(WsLink::is_full);
+        let holding = backlogged || blocked;
         self.reads_first = !self.reads_first;
         let reads_first = self.reads_first;
         futures_util::future::poll_fn(|cx| {
-            if *since_write >= WRITE_EVERY {
+            handle.task.register(cx.waker());
+            if handle.woken.swap(false, Ordering::AcqRel) && !blocked {
+                return Poll::Ready(Wake::Outputs);
+            }
+            if blocked || *since_write >= WRITE_EVERY {
                 *since_write = 0;
                 if let Some(wake) = write_links(links, cx) {
                     return Poll::Ready(wake);
                 }
+                if blocked && !links.iter().any(WsLink::is_full) {
+                    return Poll::Ready(Wake::Outputs);
+                }
             }
-            if holding && app.poll_ready(cx).is_ready() {
+            if backlogged && app.poll_ready(cx).is_ready() {
                 return Poll::Ready(Wake::AppReady);
             }
             let read = |links: &mut Vec<WsLink>, cx: &mut Context<'_>| {
                 if holding {
-                    None
+                    upgrade_links(links, cx)
                 } else {
                     read_links(links, cx)
                 }
@@ -468,17 +541,18 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             *since_write = 0;
             match write_links(links, cx) {
                 Some(wake) => Poll::Ready(wake),
+                None if blocked && !links.iter().any(WsLink::is_full) => Poll::Ready(Wake::Outputs),
                 None => Poll::Pending,
             }
         })
         .await
     }
 
-    fn handle_input(&mut self, now: Instant, input: Input) {
+    fn handle_input(&mut self, machine: &mut M, now: Instant, input: Input) {
         match input {
             Input::Poll { request, reply } => {
                 self.replies.insert(request, reply);
-                self.session.handle_poll(now, request);
+                machine.handle_poll(now, request);
             }
             Input::Post {
                 request,
@@ -486,7 +560,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                 reply,
             } => {
                 self.replies.insert(request, reply);
-                self.session.handle_post(now, request, body);
+                machine.handle_post(now, request, body);
             }
             Input::PostFailed {
                 request,
@@ -494,21 +568,21 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                 reply,
             } => {
                 self.replies.insert(request, reply);
-                self.session.handle_post_failed(now, request, failure);
+                machine.handle_post_failed(now, request, failure);
             }
             Input::Upgrade { ws, socket } => {
                 self.links.reserve_exact(1);
                 self.links
                     .push(WsLink::new(ws, socket, self.shared.config.ws_queue));
-                self.session.handle_upgrade(now, ws);
+                machine.handle_upgrade(now, ws);
             }
-            Input::Command(command) => self.session.command(now, command),
+            Input::Close => machine.close(now),
         }
     }
 
     /// Gives an event to the application without waiting: when its queue
     /// is full, the event joins the backlog and the client is held.
-    fn deliver(&mut self, event: M::Event) {
+    fn deliver(&mut self, machine: &mut M, event: M::Event) {
         if !self.backlog.is_empty() {
             return self.backlog.push_back(event);
         }
@@ -516,7 +590,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             Ok(()) => {}
             Err(error) if error.is_full() => {
                 self.backlog.push_back(error.into_inner());
-                self.session.hold_messages(true);
+                machine.hold_messages(true);
             }
             // The application dropped its receiver: nobody listens.
             Err(_) => {}
@@ -525,7 +599,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
 
     /// The application has room: hand it the backlog, and once it is all
     /// taken, let the client's messages flow again.
-    fn flush_backlog(&mut self) {
+    fn flush_backlog(&mut self, machine: &mut M) {
         while let Some(event) = self.backlog.pop_front() {
             match self.app.try_send(event) {
                 Ok(()) => {}
@@ -535,15 +609,20 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                 Err(_) => self.backlog.clear(),
             }
         }
-        self.session.hold_messages(false);
+        machine.hold_messages(false);
     }
 
-    fn carry_out_outputs(&mut self) {
-        while let Some(step) = self.session.poll_output() {
+    /// Carries out the machine's outputs, until none is left or a
+    /// WebSocket's queue is full (the rest wait in the machine).
+    fn carry_out_outputs(&mut self, machine: &mut M) {
+        while !self.links.iter().any(WsLink::is_full) {
+            let Some(step) = machine.poll_output() else {
+                break;
+            };
             let output = match step {
                 Step::Transport(output) => output,
                 Step::Event(event) => {
-                    self.deliver(event);
+                    self.deliver(machine, event);
                     continue;
                 }
             };
@@ -554,15 +633,8 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                     }
                 }
                 eio::Output::WsSend { ws, frame } => {
-                    let stuck = match self.links.iter_mut().find(|link| link.id() == ws) {
-                        Some(link) => !link.push(frame),
-                        None => false,
-                    };
-                    if stuck {
-                        // The client does not read its WebSocket: drop it.
-                        self.links.retain(|link| link.id() != ws);
-                        let now = self.shared.clock.now();
-                        self.session.handle_ws_closed(now, ws);
+                    if let Some(link) = self.links.iter_mut().find(|link| link.id() == ws) {
+                        link.push(frame);
                     }
                 }
                 eio::Output::WsClose { ws } => {
@@ -591,6 +663,15 @@ fn read_links(links: &mut [WsLink], cx: &mut Context<'_>) -> Option<Wake> {
         Poll::Ready(LinkRead::Ended) => Some(Wake::WsEnded(link.id())),
         Poll::Ready(LinkRead::Failed(failure)) => Some(Wake::WsFailed(link.id(), failure)),
         Poll::Pending => None,
+    })
+}
+
+/// Completes the upgrades of WebSockets that wait for one, reading
+/// nothing.
+fn upgrade_links(links: &mut [WsLink], cx: &mut Context<'_>) -> Option<Wake> {
+    links.iter_mut().find_map(|link| {
+        let id = link.id();
+        link.poll_upgrade(cx).map(|_| Wake::WsEnded(id))
     })
 }
 

@@ -55,7 +55,7 @@ pub(crate) struct WsLink {
     /// The close frame to send before closing, when the client broke the
     /// protocol (1009 too large, 1007 not UTF-8, 1002 anything else).
     close_frame: Option<CloseFrame>,
-    /// How many frames may wait before the client counts as not reading.
+    /// How many frames may wait to be written.
     limit: usize,
     /// Whether reading may find something: see [`ReadInterest`].
     interest: Arc<ReadInterest>,
@@ -105,19 +105,42 @@ impl WsLink {
         self.id
     }
 
-    /// Queues a frame; false when the queue is full: the client does not
-    /// read, and the WebSocket should be dropped.
-    pub(crate) fn push(&mut self, frame: Frame) -> bool {
-        if self.queued.len() >= self.limit {
-            return false;
-        }
+    /// Queues a frame. The session task stops taking frames from its
+    /// machine while [`WsLink::is_full`], so the queue stays at its limit.
+    pub(crate) fn push(&mut self, frame: Frame) {
         self.queued.push_back(frame);
-        true
+    }
+
+    /// Whether as many frames wait as the limit allows: write before
+    /// queueing more.
+    pub(crate) fn is_full(&self) -> bool {
+        self.queued.len() >= self.limit
     }
 
     /// Closes it once what is queued is written.
     pub(crate) fn close(&mut self) {
         self.closing = true;
+    }
+
+    /// Completes the upgrade without reading (while the session holds
+    /// the client's messages, its frames can still be written); `Ended`
+    /// when the upgrade failed.
+    pub(crate) fn poll_upgrade(&mut self, cx: &mut Context<'_>) -> Option<LinkRead> {
+        let upgrade = self.pending.as_mut()?;
+        match upgrade.as_mut().poll(cx) {
+            Poll::Ready(Some(upgraded)) => {
+                self.pending = None;
+                self.stream = Some(upgraded);
+                // Whatever came with the upgrade is read once reading resumes.
+                self.interest.ready.store(true, Ordering::Release);
+                None
+            }
+            Poll::Ready(None) => {
+                self.pending = None;
+                Some(LinkRead::Ended)
+            }
+            Poll::Pending => None,
+        }
     }
 
     /// Completes the upgrade, then reads the next frame.

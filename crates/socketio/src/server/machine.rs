@@ -1,6 +1,7 @@
 //! The Socket.IO connection machine as the session task drives it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,49 +9,10 @@ use engineio_proto::server::Session;
 use engineio_proto::{Frame, Instant, PostFailure, RequestId, Sid, Str, WsFailure, WsId};
 use futures_channel::oneshot;
 use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Output};
-use socketio_proto::{AckId, EncodedPacket, Packet};
+use socketio_proto::{AckId, Packet};
 
-use crate::engine::session::{Command, Driven, Step};
+use crate::engine::session::{Driven, MachineHandle, Step};
 use crate::payload::Payload;
-
-/// What the application asks of a Socket.IO connection.
-pub(crate) enum SioCommand {
-    Accept {
-        nsp: Str,
-        sid: Sid,
-        /// The private id for connection state recovery, when on.
-        pid: Option<Str>,
-    },
-    Reject {
-        nsp: Str,
-        data: Str,
-    },
-    Emit {
-        nsp: Str,
-        packet: EncodedPacket,
-        /// Drop it unless the transport can take it at once.
-        volatile: bool,
-    },
-    Ack {
-        nsp: Str,
-        id: AckId,
-        data: Str,
-        attachments: Vec<Bytes>,
-    },
-    Disconnect {
-        nsp: Str,
-    },
-    /// Send the client away: DISCONNECT on every namespace, then close
-    /// (Node's `socket.disconnect(true)`).
-    DisconnectAll,
-    /// Emit an event that asks for an ack; the answer (or its absence)
-    /// resolves `reply`.
-    EmitWithAck {
-        packet: Packet,
-        timeout: Option<Duration>,
-        reply: AckReply,
-    },
-}
 
 /// Where the answer to a server emit goes.
 pub(crate) type AckReply = oneshot::Sender<Result<Payload, AckError>>;
@@ -67,6 +29,9 @@ pub enum AckError {
     Disconnected,
 }
 
+/// The application's handle on a Socket.IO connection's machine.
+pub(crate) type ConnectionHandle = Arc<MachineHandle<SioMachine>>;
+
 /// A Socket.IO connection, driven by a session task.
 pub(crate) struct SioMachine {
     conn: Connection,
@@ -82,48 +47,29 @@ impl SioMachine {
         }
     }
 
-    fn apply(&mut self, now: Instant, command: SioCommand) -> Result<(), CommandError> {
-        match command {
-            SioCommand::Accept { nsp, sid, pid } => {
-                self.conn.accept(now, &nsp, sid, pid.as_deref())
-            }
-            SioCommand::Reject { nsp, data } => self.conn.reject(now, &nsp, data),
-            SioCommand::Emit {
-                nsp,
-                packet,
-                volatile,
-            } => {
-                if volatile {
-                    self.conn.emit_volatile(now, &nsp, &packet).map(drop)
-                } else {
-                    self.conn.emit(now, &nsp, &packet)
-                }
-            }
-            SioCommand::Ack {
-                nsp,
-                id,
-                data,
-                attachments,
-            } => self.conn.ack(now, &nsp, id, data, attachments),
-            SioCommand::Disconnect { nsp } => self.conn.disconnect(now, &nsp),
-            SioCommand::DisconnectAll => {
-                self.conn.disconnect_all(now);
+    /// The connection machine, for a handle's change.
+    pub(crate) fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Emits an event that asks for an ack; the answer (or its absence)
+    /// resolves `reply`.
+    pub(crate) fn emit_with_ack(
+        &mut self,
+        now: Instant,
+        packet: Packet,
+        timeout: Option<Duration>,
+        reply: AckReply,
+    ) -> Result<(), CommandError> {
+        match self.conn.emit_with_ack(now, packet, timeout) {
+            Ok(id) => {
+                self.awaiting.insert(id, reply);
                 Ok(())
             }
-            SioCommand::EmitWithAck {
-                packet,
-                timeout,
-                reply,
-            } => match self.conn.emit_with_ack(now, packet, timeout) {
-                Ok(id) => {
-                    self.awaiting.insert(id, reply);
-                    Ok(())
-                }
-                Err(error) => {
-                    let _ = reply.send(Err(AckError::Disconnected));
-                    Err(error)
-                }
-            },
+            Err(error) => {
+                let _ = reply.send(Err(AckError::Disconnected));
+                Err(error)
+            }
         }
     }
 }
@@ -164,22 +110,10 @@ impl Driven for SioMachine {
     fn handle_timeout(&mut self, now: Instant) {
         self.conn.handle_timeout(now)
     }
-    fn command(&mut self, now: Instant, command: Command) {
-        let result = match command {
-            Command::Sio(command) => self.apply(now, command),
-            // The server is shutting down (or nothing can reach the
-            // connection any more).
-            Command::Close => {
-                self.conn.shut_down(now);
-                Ok(())
-            }
-            Command::Send(_) => Ok(()),
-        };
-        // A client that does not read: end that one connection. Any other
-        // error means the socket left meanwhile: nothing to do.
-        if let Err(CommandError::BufferFull) = result {
-            self.conn.close(now);
-        }
+    fn close(&mut self, now: Instant) {
+        // The server is shutting down (or nothing can reach the
+        // connection any more).
+        self.conn.shut_down(now);
     }
     fn poll_output(&mut self) -> Option<Step<Output>> {
         loop {

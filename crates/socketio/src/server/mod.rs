@@ -5,13 +5,13 @@
 //!
 //! Each Engine.IO session's task drives a `socketio_proto` connection
 //! machine. What the machine tells the application (a namespace CONNECT, an
-//! event, an ack, a disconnect) goes, in order, to one *connection task* per
-//! client, which runs the namespace's connection handler and the sockets'
-//! event handlers one at a time: the events of a socket are handled in order.
-//! Handlers talk back (emit, ack, disconnect) through the session task's
-//! bounded input queue.
+//! event, a disconnect) goes, in order, to one *connection task* per client
+//! ([`connection`]), which starts the handlers in that order and lets them
+//! run side by side, as Node does. Handlers talk back (emit, ack,
+//! disconnect) through the session task's input queue.
 
 mod broadcast;
+mod connection;
 mod machine;
 mod middleware;
 mod namespace;
@@ -19,22 +19,18 @@ mod recovery;
 mod registry;
 mod socket;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use engineio_proto::server::{HttpResponse, Session};
-use engineio_proto::{RequestId, Str, WsId};
+use engineio_proto::{RequestId, WsId};
 use futures_channel::{mpsc, oneshot};
-use futures_util::{SinkExt, StreamExt};
-use socketio_proto::recovery::{is_recoverable, RecoveryConfig};
-use socketio_proto::server::{ConnectionConfig, Output};
-use socketio_proto::{Packet, PacketKind};
+use socketio_proto::recovery::RecoveryConfig;
+use socketio_proto::server::ConnectionConfig;
 
 use crate::adapter::{AdapterFactory, LocalAdapterFactory};
-use crate::engine::random_sid;
-use crate::engine::session::{spawn_task, Command, Input, INPUT_QUEUE};
+use crate::engine::session::{spawn_task, Input, MachineHandle};
 use crate::engine::websocket::PendingWs;
 use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
 use crate::handshake::Handshake;
@@ -43,14 +39,13 @@ pub use crate::payload::{Payload, PayloadError};
 use crate::runtime::Runtime;
 use crate::HttpHandler;
 pub use broadcast::{AckAnswer, AckStream, BroadcastError, BroadcastOperator};
+use connection::ConnectionTask;
 pub use machine::AckError;
-pub(crate) use machine::SioCommand;
 use machine::SioMachine;
 pub use middleware::{ConnectError, ConnectRequest};
 pub(crate) use namespace::NamespaceState;
 pub use namespace::{NamespaceRef, ServerAck};
 use registry::Registry;
-use socket::SocketInner;
 pub use socket::{AckSender, Disconnected, EmitError, EventError, SocketRef};
 
 /// Settings of a [`SocketIo`] server.
@@ -68,6 +63,12 @@ pub struct SocketIoConfig {
     /// default; a cluster adapter shares rooms and broadcasts between
     /// servers.
     pub adapter: Arc<dyn AdapterFactory>,
+    /// Events of one connection whose handlers have started (or wait for
+    /// their turn) and not finished, beyond which the connection is closed
+    /// as a flood (its sockets leave with `forced server close`). Handlers
+    /// that finish at once never count for long: this bounds the handlers
+    /// a client can keep waiting at the same time. Default 1024.
+    pub max_pending_events: usize,
 }
 
 impl std::fmt::Debug for SocketIoConfig {
@@ -76,6 +77,7 @@ impl std::fmt::Debug for SocketIoConfig {
             .field("engine", &self.engine)
             .field("connection", &self.connection)
             .field("recovery", &self.recovery)
+            .field("max_pending_events", &self.max_pending_events)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +92,7 @@ impl Default for SocketIoConfig {
             connection: ConnectionConfig::default(),
             recovery: None,
             adapter: Arc::new(LocalAdapterFactory),
+            max_pending_events: 1024,
         }
     }
 }
@@ -121,6 +124,7 @@ impl<R: Runtime> SocketIo<R> {
         let mode = SioMode {
             registry: registry.clone(),
             connection: config.connection,
+            max_pending_events: config.max_pending_events,
         };
         SocketIo {
             engine: EngineServer::with_mode(runtime, config.engine, Box::new(mode)),
@@ -223,6 +227,7 @@ impl<R: Runtime> HttpHandler for SocketIo<R> {
 struct SioMode {
     registry: Arc<Registry>,
     connection: ConnectionConfig,
+    max_pending_events: usize,
 }
 
 impl<R: Runtime> Mode<R> for SioMode {
@@ -236,13 +241,13 @@ impl<R: Runtime> Mode<R> for SioMode {
     ) -> mpsc::Sender<Input> {
         let span = tracing::debug_span!("socketio_connection", sid = %session.sid());
         let machine = SioMachine::new(shared.clock.now(), session, &self.connection);
-        let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
+        let connection = Arc::new(MachineHandle::new(machine, shared.clock));
         let (event_tx, event_rx) = mpsc::channel(shared.config.app_queue);
         let task = ConnectionTask {
             registry: self.registry.clone(),
-            commands: input_tx.clone(),
-            sockets: HashMap::new(),
+            connection: connection.clone(),
             handshake,
+            max_pending: self.max_pending_events,
         };
         shared
             .runtime
@@ -250,161 +255,6 @@ impl<R: Runtime> Mode<R> for SioMode {
                 task.run(event_rx),
                 span,
             )));
-        spawn_task(shared, machine, input_tx, input_rx, event_tx, pending, ws)
-    }
-}
-
-/// Runs the application side of one client connection.
-struct ConnectionTask {
-    registry: Arc<Registry>,
-    commands: mpsc::Sender<Input>,
-    sockets: HashMap<Str, SocketRef>,
-    handshake: Arc<Handshake>,
-}
-
-impl ConnectionTask {
-    async fn run(mut self, mut events: mpsc::Receiver<Output>) {
-        while let Some(event) = events.next().await {
-            match event {
-                // Boxed, as `leave` below: the task's future is as large as
-                // its largest await, and this one task per connection is
-                // per-connection memory; connects and leaves are rare.
-                Output::Connect { nsp, auth } => Box::pin(self.connect(nsp, auth)).await,
-                Output::Event {
-                    nsp,
-                    data,
-                    attachments,
-                    ack,
-                } => {
-                    let Some(socket) = self.sockets.get(&nsp).cloned() else {
-                        continue;
-                    };
-                    let Some((name, payload)) = Payload::split_event(&data, attachments) else {
-                        continue;
-                    };
-                    // Boxed too: the allocation costs less than keeping
-                    // the largest handler chain inline for every
-                    // connection's whole life.
-                    Box::pin(socket.dispatch(name, payload, ack)).await;
-                }
-                Output::Disconnect { nsp, reason } => {
-                    tracing::debug!(%nsp, reason = reason.as_node_str(), "socket disconnected");
-                    if let Some(socket) = self.sockets.remove(&nsp) {
-                        Box::pin(self.leave(socket, reason.as_node_str(), is_recoverable(&reason)))
-                            .await;
-                    }
-                }
-                Output::Closed => break,
-                // Acks of server emits and their timeouts have no API yet.
-                _ => {}
-            }
-        }
-        // The connection is gone: no socket of it may stay registered.
-        let sockets: Vec<SocketRef> = self.sockets.drain().map(|(_, socket)| socket).collect();
-        for socket in sockets {
-            Box::pin(self.leave(socket, "transport close", true)).await;
-        }
-    }
-
-    /// A socket left: its handlers run, then an emptied dynamic namespace
-    /// goes away.
-    async fn leave(&self, socket: SocketRef, reason: &'static str, recoverable: bool) {
-        socket.left(reason, recoverable).await;
-        if let Some(namespace) = socket.inner.namespace.upgrade() {
-            self.registry.remove_if_empty(&namespace);
-        }
-    }
-
-    async fn connect(&mut self, nsp: Str, auth: Option<Str>) {
-        let auth = auth.unwrap_or_else(|| Str::from_static("{}"));
-        let request = ConnectRequest {
-            nsp: nsp.clone(),
-            auth: auth.clone(),
-            handshake: self.handshake.clone(),
-        };
-        let Some(namespace) = self.registry.lookup(&request) else {
-            tracing::debug!(%nsp, "connect to an unknown namespace refused");
-            let data = Str::from_static(r#"{"message":"Invalid namespace"}"#);
-            self.send(SioCommand::Reject { nsp, data }).await;
-            return;
-        };
-        let restored = namespace.recovery.as_ref().and_then(|r| r.restore(&auth));
-        let recovered = restored.is_some();
-        let (id, pid, rooms, missed, data) = match restored {
-            // A recovered session skips the middlewares, as Node's default.
-            Some(session) => (
-                session.sid,
-                Some(session.pid),
-                session.rooms,
-                session.missed,
-                session.data,
-            ),
-            None => {
-                let middlewares = namespace.middlewares();
-                for middleware in middlewares {
-                    if let Err(error) = middleware(request.clone()).await {
-                        tracing::debug!(%nsp, ?error, "connect refused by a middleware");
-                        let data = error.to_json();
-                        self.send(SioCommand::Reject { nsp, data }).await;
-                        // A refused client must not leave a dynamic namespace behind.
-                        self.registry.remove_if_empty(&namespace);
-                        return;
-                    }
-                }
-                let pid = namespace.recovery.as_ref().map(|_| recovery::new_pid());
-                let data = serde_json::Value::Null;
-                (random_sid(), pid, Vec::new(), Vec::new(), data)
-            }
-        };
-        self.send(SioCommand::Accept {
-            nsp: nsp.clone(),
-            sid: id,
-            pid: pid.clone(),
-        })
-        .await;
-        let socket = SocketRef {
-            inner: Arc::new(SocketInner::new(
-                nsp.clone(),
-                id,
-                pid,
-                recovered,
-                auth,
-                data,
-                self.handshake.clone(),
-                self.commands.clone(),
-                Arc::downgrade(&namespace),
-            )),
-        };
-        namespace.add(&socket);
-        tracing::debug!(%nsp, socket = %id, recovered, "socket connected");
-        self.registry.keep(&namespace);
-        for room in rooms {
-            socket.join(&room);
-        }
-        // What the client missed while away, in order, before anything new.
-        for packet in missed {
-            let event = Packet {
-                attachments: packet.attachments,
-                ..Packet::new(PacketKind::Event, nsp.clone(), Some(packet.data))
-            };
-            self.send(SioCommand::Emit {
-                nsp: nsp.clone(),
-                packet: event.encode(),
-                volatile: false,
-            })
-            .await;
-        }
-        self.sockets.insert(nsp, socket.clone());
-        let handler = namespace.connection_handler();
-        if let Some(handler) = handler {
-            handler(socket).await;
-        }
-    }
-
-    async fn send(&mut self, command: SioCommand) {
-        let _ = self
-            .commands
-            .send(Input::Command(Command::Sio(command)))
-            .await;
+        spawn_task(shared, connection, event_tx, pending, ws)
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -41,6 +42,8 @@ pub(crate) struct NamespaceState {
     parent: Option<Arc<NamespaceState>>,
     /// For a parent of dynamic namespaces: the children created so far.
     children: RwLock<Vec<Arc<NamespaceState>>>,
+    /// Each socket's events are handled one after the other.
+    sequential: AtomicBool,
 }
 
 impl NamespaceState {
@@ -62,6 +65,7 @@ impl NamespaceState {
             server_handlers: RwLock::default(),
             parent,
             children: RwLock::default(),
+            sequential: AtomicBool::new(false),
         })
     }
 
@@ -104,6 +108,13 @@ impl NamespaceState {
                 tracing::warn!(%nsp, %error, "adapter failed to start");
             }
         }));
+    }
+
+    /// Whether sockets handle their events one after the other: set on
+    /// it, or on its parent.
+    pub(crate) fn is_sequential(&self) -> bool {
+        self.sequential.load(Ordering::Relaxed)
+            || self.parent.as_ref().is_some_and(|p| p.is_sequential())
     }
 
     /// The connection handler: its own, or its parent's.
@@ -212,6 +223,37 @@ impl NamespaceRef {
     {
         let handler: ConnectionHandler = Arc::new(move |socket| Box::pin(handler(socket)));
         *write(&self.state.on_connection) = Some(handler);
+    }
+
+    /// Handles each socket's events one after the other (`true`), instead
+    /// of Node's way (the default): there, handlers start in the order
+    /// their events arrive and run side by side, so an awaiting handler
+    /// never holds up the next event, an ack, or another namespace.
+    ///
+    /// Sequential handling gives strict order at a price: a handler that
+    /// awaits holds up every later event of its socket, *including the
+    /// acks it may be waiting for to be answered by its own events*; the
+    /// waiting events count towards
+    /// [`super::SocketIoConfig::max_pending_events`], so a socket whose
+    /// handler is stuck gets its connection closed once that many wait.
+    /// Other sockets, namespaces and heartbeats are never held up, and an
+    /// ack answering one of the server's own `emit_with_ack` is not an
+    /// event: it never waits. Set it before sockets connect; a dynamic
+    /// namespace follows its parent.
+    ///
+    /// ```
+    /// # fn setup<R: socketio::Runtime>(io: &socketio::SocketIo<R>) {
+    /// let orders = io.of("/orders");
+    /// orders.set_sequential(true);
+    /// orders.on_connection(|socket| async move {
+    ///     socket.on("place", |_, _: socketio::Payload, _| async move {
+    ///         // Runs to the end before the next "place" of this socket starts.
+    ///     });
+    /// });
+    /// # }
+    /// ```
+    pub fn set_sequential(&self, sequential: bool) {
+        self.state.sequential.store(sequential, Ordering::Relaxed);
     }
 
     /// Adds a connection middleware (Node's `namespace.use`). Middlewares

@@ -10,18 +10,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engineio_proto::{Sid, Str};
-use futures_channel::{mpsc, oneshot};
-use futures_util::SinkExt;
+use futures_channel::oneshot;
 use serde::Serialize;
 use socketio_proto::rooms::Room;
 use socketio_proto::{AckId, EncodedPacket, Packet, PacketKind};
 
 use super::broadcast::{AckAnswer, BroadcastOperator};
-use super::machine::{AckError, SioCommand};
+use super::machine::{AckError, ConnectionHandle};
 use super::namespace::NamespaceState;
-use crate::engine::session::{Command, Input};
 use crate::locks::lock;
 use crate::payload::{FromPayload, Payload, PayloadError};
+use socketio_proto::server::CommandError;
 
 type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub(crate) type EventHandler =
@@ -49,6 +48,21 @@ pub enum EmitError {
     /// The socket is gone.
     #[error(transparent)]
     Disconnected(#[from] Disconnected),
+    /// The client reads too slowly: `engine.protocol.max_buffered_packets`
+    /// packets already wait for it. Nothing was queued; the connection
+    /// stays (a client that stopped reading for good misses its heartbeat
+    /// and is disconnected with `ping timeout`).
+    #[error("send buffer full")]
+    BufferFull,
+}
+
+impl From<CommandError> for EmitError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::BufferFull => EmitError::BufferFull,
+            _ => EmitError::Disconnected(Disconnected),
+        }
+    }
 }
 
 /// Why an incoming event did not reach its listeners: a per-event
@@ -101,13 +115,9 @@ pub(crate) struct SocketInner {
     /// The application's data for this socket (Node's `socket.data`).
     pub(crate) data: Mutex<serde_json::Value>,
     pub(crate) handshake: Arc<crate::handshake::Handshake>,
-    pub(crate) commands: mpsc::Sender<Input>,
-    /// The one sender that sends without waiting (broadcasts, volatile
-    /// emits). A futures-channel sender that finds the queue full still
-    /// queues that message and then counts as full until the queue drains,
-    /// so a fresh clone per send would never see the queue full (and would
-    /// allocate its slot each time): sharing one keeps the bound.
-    nonblocking: Mutex<mpsc::Sender<Input>>,
+    /// The connection's machine: every emit, ack and disconnect changes it
+    /// under its lock and wakes its task.
+    pub(crate) connection: ConnectionHandle,
     listeners: Mutex<Listeners>,
     /// Set once an outgoing listener exists, so broadcasts to sockets
     /// without one skip the lock and the event split.
@@ -126,7 +136,7 @@ impl SocketInner {
         auth: Str,
         data: serde_json::Value,
         handshake: Arc<crate::handshake::Handshake>,
-        commands: mpsc::Sender<Input>,
+        connection: ConnectionHandle,
         namespace: Weak<NamespaceState>,
     ) -> SocketInner {
         SocketInner {
@@ -137,8 +147,7 @@ impl SocketInner {
             auth,
             data: Mutex::new(data),
             handshake,
-            nonblocking: Mutex::new(commands.clone()),
-            commands,
+            connection,
             listeners: Mutex::default(),
             has_outgoing: AtomicBool::new(false),
             namespace,
@@ -191,9 +200,11 @@ impl SocketRef {
         &self.inner.auth
     }
 
-    /// Adds a listener of `event`. Several may listen; they run in the
-    /// order they were added, and the events of one socket are handled one
-    /// at a time, in order. The listener's argument is any [`FromPayload`]:
+    /// Adds a listener of `event`. Several may listen; they start in the
+    /// order they were added. As in Node, listeners start in the order
+    /// their events arrive and run side by side: one that awaits holds up
+    /// nothing else (see [`crate::NamespaceRef::set_sequential`] for one
+    /// event after the other). The listener's argument is any [`FromPayload`]:
     /// the raw [`Payload`], [`crate::payload::Data<T>`] for the first
     /// argument as a serde type, [`crate::payload::Args<T>`] for all of
     /// them as a tuple. Arguments that do not fit go to the
@@ -361,8 +372,9 @@ impl SocketRef {
     }
 
     /// Emits `event` with one argument (a serde value; binary as
-    /// [`crate::payload::Binary`]). Waits while the connection's command
-    /// queue is full.
+    /// [`crate::payload::Binary`]). Never waits: the packet is queued on
+    /// the connection at once, or the emit fails
+    /// ([`EmitError::BufferFull`] for a client that does not read).
     pub async fn emit<T: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -374,12 +386,7 @@ impl SocketRef {
     /// Emits `event` with a payload (several arguments, binary attachments).
     pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         let packet = self.event_packet(event, payload, true)?;
-        self.command(SioCommand::Emit {
-            nsp: self.inner.nsp.clone(),
-            packet: packet.encode(),
-            volatile: false,
-        })
-        .await?;
+        self.emit_encoded(&packet.encode(), false)?;
         Ok(())
     }
 
@@ -389,7 +396,7 @@ impl SocketRef {
     /// dropped, and this still returns `Ok`. Never waits.
     pub fn emit_volatile(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         let packet = self.event_packet(event, payload, false)?;
-        self.try_emit_encoded(packet.encode(), true);
+        let _ = self.emit_encoded(&packet.encode(), true);
         Ok(())
     }
 
@@ -405,23 +412,22 @@ impl SocketRef {
             .event_packet(event, payload, false)
             .map_err(|_| AckError::Disconnected)?;
         let (reply, answer) = oneshot::channel();
-        self.command(SioCommand::EmitWithAck {
-            packet,
-            timeout,
-            reply,
-        })
-        .await
-        .map_err(|_| AckError::Disconnected)?;
+        // A refusal answers `reply` with the error.
+        let _ = self
+            .inner
+            .connection
+            .apply(|machine, now| machine.emit_with_ack(now, packet, timeout, reply));
         answer.await.unwrap_or(Err(AckError::Disconnected))
     }
 
     /// Disconnects this socket from its namespace; the client sees `io
     /// server disconnect`.
     pub async fn disconnect(&self) -> Result<(), Disconnected> {
-        self.command(SioCommand::Disconnect {
-            nsp: self.inner.nsp.clone(),
-        })
-        .await
+        let nsp = &self.inner.nsp;
+        self.inner
+            .connection
+            .apply(|machine, now| machine.connection().disconnect(now, nsp))
+            .map_err(|_| Disconnected)
     }
 
     /// Sends the client away (Node's `socket.disconnect(true)`): every
@@ -432,7 +438,14 @@ impl SocketRef {
     /// so a client that comes back is a new session that runs the
     /// middlewares.
     pub async fn close_connection(&self) -> Result<(), Disconnected> {
-        self.command(SioCommand::DisconnectAll).await
+        self.inner.connection.apply(|machine, now| {
+            let connection = machine.connection();
+            if connection.is_closed() {
+                return Err(Disconnected);
+            }
+            connection.disconnect_all(now);
+            Ok(())
+        })
     }
 
     /// An EVENT packet for this socket: recorded for connection state
@@ -459,22 +472,22 @@ impl SocketRef {
         })
     }
 
-    /// Queues an encoded EVENT without waiting; false when the connection's
-    /// queue is full or gone.
-    pub(crate) fn try_emit_encoded(&self, packet: EncodedPacket, volatile: bool) -> bool {
-        self.try_command(SioCommand::Emit {
-            nsp: self.inner.nsp.clone(),
-            packet,
-            volatile,
+    /// Queues an encoded EVENT on the connection. A volatile one is
+    /// dropped (still `Ok`) unless the transport can take it at once.
+    pub(crate) fn emit_encoded(
+        &self,
+        packet: &EncodedPacket,
+        volatile: bool,
+    ) -> Result<(), CommandError> {
+        let nsp = &self.inner.nsp;
+        self.inner.connection.apply(|machine, now| {
+            let connection = machine.connection();
+            if volatile {
+                connection.emit_volatile(now, nsp, packet).map(drop)
+            } else {
+                connection.emit(now, nsp, packet)
+            }
         })
-    }
-
-    /// Queues a command without waiting; false when the connection's queue
-    /// is full or gone.
-    fn try_command(&self, command: SioCommand) -> bool {
-        lock(&self.inner.nonblocking)
-            .try_send(Input::Command(Command::Sio(command)))
-            .is_ok()
     }
 
     /// Queues an EVENT that asks for an ack without waiting; the future
@@ -485,21 +498,13 @@ impl SocketRef {
         timeout: Option<Duration>,
     ) -> impl Future<Output = AckAnswer> + Send + 'static {
         let (reply, answer) = oneshot::channel();
-        let command = SioCommand::EmitWithAck {
-            packet,
-            timeout,
-            reply,
-        };
-        let sent = self.try_command(command);
+        // A refusal answers `reply` with the error.
+        let _ = self
+            .inner
+            .connection
+            .apply(|machine, now| machine.emit_with_ack(now, packet, timeout, reply));
         let id = self.id();
-        async move {
-            let outcome = if sent {
-                answer.await.unwrap_or(Err(AckError::Disconnected))
-            } else {
-                Err(AckError::Disconnected)
-            };
-            (id, outcome)
-        }
+        async move { (id, answer.await.unwrap_or(Err(AckError::Disconnected))) }
     }
 
     /// Shows an event's data (`["name", ...args]`) to the outgoing
@@ -523,15 +528,6 @@ impl SocketRef {
         }
     }
 
-    async fn command(&self, command: SioCommand) -> Result<(), Disconnected> {
-        self.inner
-            .commands
-            .clone()
-            .send(Input::Command(Command::Sio(command)))
-            .await
-            .map_err(|_| Disconnected)
-    }
-
     /// Gives an event error to the error listeners, or logs it.
     async fn report(&self, error: EventError) {
         let handlers = lock(&self.inner.listeners).errors.clone();
@@ -545,8 +541,10 @@ impl SocketRef {
         }
     }
 
-    /// Runs the middlewares, then the listeners of one incoming event, in
-    /// order.
+    /// Runs the middlewares of one incoming event, in order, then its
+    /// listeners side by side: the `on_any` ones, then the event's own,
+    /// each started in that order (as Node calls them), the next one
+    /// starting where the previous one first awaits.
     pub(crate) async fn dispatch(&self, event: String, payload: Payload, ack: Option<AckId>) {
         let (middlewares, any, listeners) = {
             let listeners = lock(&self.inner.listeners);
@@ -562,16 +560,25 @@ impl SocketRef {
                 return;
             }
         }
-        for handler in any {
-            handler(self.clone(), event.clone(), payload.clone()).await;
-        }
         let ack = ack.map(|id| AckSender {
             socket: self.clone(),
             id,
             sent: Arc::new(AtomicBool::new(false)),
         });
-        for handler in listeners {
-            handler(self.clone(), payload.clone(), ack.clone()).await;
+        let mut runs: Vec<HandlerFuture> = any
+            .iter()
+            .map(|handler| handler(self.clone(), event.clone(), payload.clone()))
+            .collect();
+        runs.extend(
+            listeners
+                .iter()
+                .map(|handler| handler(self.clone(), payload.clone(), ack.clone())),
+        );
+        match runs.len() {
+            0 => {}
+            1 => runs.swap_remove(0).await,
+            // `join_all` polls them in order: they start in order.
+            _ => drop(futures_util::future::join_all(runs).await),
         }
     }
 
@@ -625,60 +632,12 @@ impl AckSender {
             return Ok(());
         }
         let (data, attachments) = payload.into_parts();
+        let nsp = &self.socket.inner.nsp;
+        let id = self.id;
         self.socket
-            .command(SioCommand::Ack {
-                nsp: self.socket.inner.nsp.clone(),
-                id: self.id,
-                data,
-                attachments,
-            })
-            .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use socketio_proto::{Packet, PacketKind};
-
-    /// A connection whose task never reads: sends that do not wait must
-    /// start failing once its queue is full, not grow it (each would
-    /// succeed on a fresh sender clone).
-    #[test]
-    fn sends_that_do_not_wait_stop_at_the_queue_bound() {
-        let (commands, _unread) = mpsc::channel(crate::engine::session::INPUT_QUEUE);
-        let handshake = crate::handshake::Handshake {
-            headers: http::HeaderMap::new(),
-            query: String::new(),
-            address: None,
-        };
-        let socket = SocketRef {
-            inner: Arc::new(SocketInner::new(
-                Str::from("/"),
-                Sid::parse("s1").unwrap(),
-                None,
-                false,
-                Str::from("{}"),
-                serde_json::Value::Null,
-                Arc::new(handshake),
-                commands,
-                Weak::new(),
-            )),
-        };
-        let packet = Packet::new(
-            PacketKind::Event,
-            Str::from("/"),
-            Some(Str::from(r#"["x"]"#)),
-        )
-        .encode();
-        let queued = (0..1000)
-            .take_while(|_| socket.try_emit_encoded(packet.clone(), false))
-            .count();
-        // The bound plus one slot per sender (futures-channel's rule).
-        assert!(
-            (crate::engine::session::INPUT_QUEUE..crate::engine::session::INPUT_QUEUE + 4)
-                .contains(&queued),
-            "{queued} queued"
-        );
+            .inner
+            .connection
+            .apply(|machine, now| machine.connection().ack(now, nsp, id, data, attachments))
+            .map_err(|_| Disconnected)
     }
 }

@@ -1,0 +1,463 @@
+//! The application side of one client connection: admits its sockets and
+//! runs their handlers.
+//!
+//! # Theory of operation
+//!
+//! The session task hands this task what the connection machine tells the
+//! application (a namespace CONNECT, an event, a disconnect), in order. The
+//! task never awaits a handler: every handler, middleware chain and
+//! connection handler is a future in one [`FuturesUnordered`] set that the
+//! task polls between events. So, as in Node:
+//!
+//! - handlers *start* in the order their events arrived (a new future is
+//!   polled once before the next event is taken), and their bodies
+//!   interleave where they await;
+//! - a handler that awaits (an ack of its own client, a database, a timer)
+//!   never delays acks, other events, other namespaces or heartbeats.
+//!
+//! Two things wait on purpose. The events of a socket wait while its
+//! connection handler runs, so listeners it registers after an await still
+//! get the first events. And on a *sequential* namespace
+//! ([`super::NamespaceRef::set_sequential`]) each socket's events wait for
+//! the previous one's handlers to finish.
+//!
+//! Memory stays bounded without a cycle of waits: the task never stops
+//! taking events (stopping would hold back the very acks a handler may be
+//! awaiting). Instead, a connection with more than `max_pending_events`
+//! events started or waiting and not finished is closed, with reason
+//! `forced server close` for its sockets.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use engineio_proto::{Sid, Str};
+use futures_channel::mpsc;
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
+use socketio_proto::recovery::{is_recoverable, MissedPacket};
+use socketio_proto::rooms::Room;
+use socketio_proto::server::Output;
+use socketio_proto::{AckId, Packet, PacketKind};
+
+use super::machine::ConnectionHandle;
+use super::middleware::ConnectRequest;
+use super::namespace::NamespaceState;
+use super::recovery;
+use super::registry::Registry;
+use super::socket::SocketInner;
+use super::SocketRef;
+use crate::engine::random_sid;
+use crate::handshake::Handshake;
+use crate::payload::Payload;
+
+/// What a finished future of the set tells the task.
+enum Finished {
+    /// An event's handlers finished.
+    Event,
+    /// A socket's turn ended (its connection handler, or the handlers of
+    /// one event on a sequential namespace, then `event`): its next event
+    /// may start.
+    Turn { nsp: Str, id: Sid, event: bool },
+    /// A namespace CONNECT went through lookup and middlewares.
+    Admission(Box<Admission>),
+    /// A socket's disconnect handlers finished.
+    Left,
+}
+
+type Running = Pin<Box<dyn Future<Output = Finished> + Send>>;
+
+/// The outcome of a namespace CONNECT.
+// Boxed whole in `Finished`: a refusal's size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Admission {
+    Accepted {
+        nsp: Str,
+        namespace: Arc<NamespaceState>,
+        auth: Str,
+        id: Sid,
+        pid: Option<Str>,
+        recovered: bool,
+        rooms: Vec<Room>,
+        missed: Vec<MissedPacket>,
+        data: serde_json::Value,
+    },
+    Refused {
+        nsp: Str,
+        data: Str,
+    },
+}
+
+/// An event waiting for its socket's turn.
+struct Queued {
+    name: String,
+    payload: Payload,
+    ack: Option<AckId>,
+}
+
+/// A connected socket, as this task tracks it.
+struct Slot {
+    socket: SocketRef,
+    /// Each event's handlers finish before the next event's start.
+    sequential: bool,
+    /// A turn is running (the connection handler, or a sequential event):
+    /// new events queue.
+    busy: bool,
+    queued: VecDeque<Queued>,
+}
+
+/// Runs the application side of one client connection.
+pub(super) struct ConnectionTask {
+    pub(super) registry: Arc<Registry>,
+    pub(super) connection: ConnectionHandle,
+    pub(super) handshake: Arc<Handshake>,
+    /// Events started or queued and not finished, beyond which the
+    /// connection is closed.
+    pub(super) max_pending: usize,
+}
+
+impl ConnectionTask {
+    pub(super) async fn run(self, mut events: mpsc::Receiver<Output>) {
+        let mut state = State {
+            task: self,
+            sockets: HashMap::new(),
+            running: FuturesUnordered::new(),
+            pending: 0,
+            flooded: false,
+        };
+        enum Next {
+            Finished(Finished),
+            Event(Output),
+            End,
+        }
+        loop {
+            let running = &mut state.running;
+            // Finished futures first: a freshly pushed one gets its first
+            // poll here, before the next event is taken.
+            let next = futures_util::future::poll_fn(|cx| {
+                if let Poll::Ready(Some(finished)) = running.poll_next_unpin(cx) {
+                    return Poll::Ready(Next::Finished(finished));
+                }
+                match events.poll_next_unpin(cx) {
+                    Poll::Ready(Some(event)) => Poll::Ready(Next::Event(event)),
+                    Poll::Ready(None) => Poll::Ready(Next::End),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await;
+            match next {
+                Next::Finished(finished) => state.finished(finished),
+                Next::Event(Output::Closed) | Next::End => break,
+                Next::Event(event) => state.event(event),
+            }
+        }
+        // The connection is gone: no socket of it may stay registered, and
+        // the handlers still running finish (their emits now fail).
+        let slots: Vec<Slot> = state.sockets.drain().map(|(_, slot)| slot).collect();
+        for slot in slots {
+            state.leave(slot.socket, "transport close", true);
+        }
+        while let Some(finished) = state.running.next().await {
+            // A CONNECT admitted after the end finds no connection.
+            if let Finished::Admission(admission) = finished {
+                if let Admission::Accepted { namespace, .. } = *admission {
+                    state.task.registry.remove_if_empty(&namespace);
+                }
+            }
+        }
+    }
+}
+
+struct State {
+    task: ConnectionTask,
+    sockets: HashMap<Str, Slot>,
+    running: FuturesUnordered<Running>,
+    /// Events started or queued and not yet finished.
+    pending: usize,
+    /// Past `max_pending`: the connection is closing; events are dropped.
+    flooded: bool,
+}
+
+impl State {
+    fn event(&mut self, event: Output) {
+        match event {
+            Output::Connect { nsp, auth } => {
+                let auth = auth.unwrap_or_else(|| Str::from_static("{}"));
+                let admit = admit(
+                    self.task.registry.clone(),
+                    self.task.handshake.clone(),
+                    nsp,
+                    auth,
+                );
+                self.running.push(Box::pin(async move {
+                    Finished::Admission(Box::new(admit.await))
+                }));
+            }
+            Output::Event {
+                nsp,
+                data,
+                attachments,
+                ack,
+            } => {
+                if self.flooded {
+                    return;
+                }
+                let Some(slot) = self.sockets.get_mut(&nsp) else {
+                    return;
+                };
+                let Some((name, payload)) = Payload::split_event(&data, attachments) else {
+                    return;
+                };
+                self.pending += 1;
+                let queued = Queued { name, payload, ack };
+                if slot.busy {
+                    slot.queued.push_back(queued);
+                } else {
+                    let run = start(slot, queued);
+                    self.running.push(run);
+                }
+                if self.pending > self.task.max_pending {
+                    self.flood();
+                }
+            }
+            Output::Disconnect { nsp, reason } => {
+                tracing::debug!(%nsp, reason = reason.as_node_str(), "socket disconnected");
+                if let Some(slot) = self.sockets.remove(&nsp) {
+                    // Its waiting events will not run.
+                    self.pending -= slot.queued.len();
+                    self.leave(slot.socket, reason.as_node_str(), is_recoverable(&reason));
+                }
+            }
+            // Acks of server emits and their timeouts are resolved by the
+            // session task.
+            _ => {}
+        }
+    }
+
+    fn finished(&mut self, finished: Finished) {
+        match finished {
+            Finished::Event => self.pending -= 1,
+            Finished::Turn { nsp, id, event } => {
+                if event {
+                    self.pending -= 1;
+                }
+                let Some(slot) = self.sockets.get_mut(&nsp) else {
+                    return;
+                };
+                if slot.socket.id() != id {
+                    return;
+                }
+                slot.busy = false;
+                // A sequential socket starts its next event; another starts
+                // every event that waited for its connection handler.
+                while !slot.busy {
+                    let Some(queued) = slot.queued.pop_front() else {
+                        break;
+                    };
+                    let run = start(slot, queued);
+                    self.running.push(run);
+                }
+            }
+            Finished::Admission(admission) => self.admitted(*admission),
+            Finished::Left => {}
+        }
+    }
+
+    /// Too many events at once: close the connection (see the module docs).
+    fn flood(&mut self) {
+        tracing::warn!(
+            pending = self.pending,
+            limit = self.task.max_pending,
+            "closing a connection with too many events pending"
+        );
+        self.flooded = true;
+        for slot in self.sockets.values_mut() {
+            self.pending -= slot.queued.len();
+            slot.queued.clear();
+        }
+        self.task
+            .connection
+            .apply(|machine, now| machine.connection().close(now));
+    }
+
+    /// A socket left: its disconnect handlers run (beside the others), then
+    /// an emptied dynamic namespace goes away.
+    fn leave(&mut self, socket: SocketRef, reason: &'static str, recoverable: bool) {
+        let registry = self.task.registry.clone();
+        self.running.push(Box::pin(async move {
+            socket.left(reason, recoverable).await;
+            if let Some(namespace) = socket.inner.namespace.upgrade() {
+                registry.remove_if_empty(&namespace);
+            }
+            Finished::Left
+        }));
+    }
+
+    fn admitted(&mut self, admission: Admission) {
+        let (nsp, namespace, auth, id, pid, recovered, rooms, missed, data) = match admission {
+            Admission::Refused { nsp, data } => {
+                // Fails only if the connection is gone.
+                let _ = self
+                    .task
+                    .connection
+                    .apply(|machine, now| machine.connection().reject(now, &nsp, data));
+                return;
+            }
+            Admission::Accepted {
+                nsp,
+                namespace,
+                auth,
+                id,
+                pid,
+                recovered,
+                rooms,
+                missed,
+                data,
+            } => (
+                nsp, namespace, auth, id, pid, recovered, rooms, missed, data,
+            ),
+        };
+        let accepted = self
+            .task
+            .connection
+            .apply(|machine, now| machine.connection().accept(now, &nsp, id, pid.as_deref()));
+        if accepted.is_err() {
+            // The connection closed meanwhile (or a CONNECT for this
+            // namespace was already answered).
+            self.task.registry.remove_if_empty(&namespace);
+            return;
+        }
+        let socket = SocketRef {
+            inner: Arc::new(SocketInner::new(
+                nsp.clone(),
+                id,
+                pid,
+                recovered,
+                auth,
+                data,
+                self.task.handshake.clone(),
+                self.task.connection.clone(),
+                Arc::downgrade(&namespace),
+            )),
+        };
+        namespace.add(&socket);
+        tracing::debug!(%nsp, socket = %id, recovered, "socket connected");
+        self.task.registry.keep(&namespace);
+        for room in rooms {
+            socket.join(&room);
+        }
+        // What the client missed while away, in order, before anything new.
+        for packet in missed {
+            let event = Packet {
+                attachments: packet.attachments,
+                ..Packet::new(PacketKind::Event, nsp.clone(), Some(packet.data))
+            };
+            if let Err(error) = socket.emit_encoded(&event.encode(), false) {
+                tracing::debug!(%nsp, %error, "a missed event could not be sent");
+            }
+        }
+        let handler = namespace.connection_handler();
+        let slot = Slot {
+            socket: socket.clone(),
+            sequential: namespace.is_sequential(),
+            // The socket's events wait until its listeners are in place.
+            busy: handler.is_some(),
+            queued: VecDeque::new(),
+        };
+        self.sockets.insert(nsp.clone(), slot);
+        if let Some(handler) = handler {
+            let turn = handler(socket);
+            self.running.push(Box::pin(async move {
+                turn.await;
+                Finished::Turn {
+                    nsp,
+                    id,
+                    event: false,
+                }
+            }));
+        }
+    }
+}
+
+/// Starts the handlers of one event of `slot`'s socket: a turn on a
+/// sequential namespace, otherwise a free-running event.
+fn start(slot: &mut Slot, queued: Queued) -> Running {
+    let socket = slot.socket.clone();
+    let Queued { name, payload, ack } = queued;
+    if slot.sequential {
+        slot.busy = true;
+        let nsp = socket.inner.nsp.clone();
+        let id = socket.id();
+        Box::pin(async move {
+            socket.dispatch(name, payload, ack).await;
+            Finished::Turn {
+                nsp,
+                id,
+                event: true,
+            }
+        })
+    } else {
+        Box::pin(async move {
+            socket.dispatch(name, payload, ack).await;
+            Finished::Event
+        })
+    }
+}
+
+/// Looks up the namespace of a CONNECT and runs its middlewares (or takes
+/// back a recovered session, which skips them, as Node's default).
+async fn admit(
+    registry: Arc<Registry>,
+    handshake: Arc<Handshake>,
+    nsp: Str,
+    auth: Str,
+) -> Admission {
+    let request = ConnectRequest {
+        nsp: nsp.clone(),
+        auth: auth.clone(),
+        handshake,
+    };
+    let Some(namespace) = registry.lookup(&request) else {
+        tracing::debug!(%nsp, "connect to an unknown namespace refused");
+        let data = Str::from_static(r#"{"message":"Invalid namespace"}"#);
+        return Admission::Refused { nsp, data };
+    };
+    if let Some(session) = namespace.recovery.as_ref().and_then(|r| r.restore(&auth)) {
+        return Admission::Accepted {
+            nsp,
+            namespace,
+            auth,
+            id: session.sid,
+            pid: Some(session.pid),
+            recovered: true,
+            rooms: session.rooms,
+            missed: session.missed,
+            data: session.data,
+        };
+    }
+    for middleware in namespace.middlewares() {
+        if let Err(error) = middleware(request.clone()).await {
+            tracing::debug!(%nsp, ?error, "connect refused by a middleware");
+            // A refused client must not leave a dynamic namespace behind.
+            registry.remove_if_empty(&namespace);
+            return Admission::Refused {
+                nsp,
+                data: error.to_json(),
+            };
+        }
+    }
+    let pid = namespace.recovery.as_ref().map(|_| recovery::new_pid());
+    Admission::Accepted {
+        nsp,
+        namespace,
+        auth,
+        id: random_sid(),
+        pid,
+        recovered: false,
+        rooms: Vec::new(),
+        missed: Vec::new(),
+        data: serde_json::Value::Null,
+    }
+}

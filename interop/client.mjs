@@ -378,6 +378,56 @@ scenarios.kick = async () => {
   done();
 };
 
+// A handler awaits its client's answer (`emitWithAck`, 10 s timeout) while
+// the client, which answers at once, sends 3,000 more events: the answer
+// and the handler's own ack come back at once (Node: ~235 ms).
+scenarios["awaiting-ack"] = async () => {
+  const socket = manager.socket("/");
+  socket.on("question", (question, ack) => ack(`answer to ${question}`));
+  await connected(socket);
+  const started = Date.now();
+  const answer = socket.timeout(8000).emitWithAck("ask-then");
+  for (let i = 0; i < 3000; i++) socket.emit("noise", i);
+  expectEqual(await answer, "answer to ping", "the handler's answer");
+  const took = Date.now() - started;
+  if (took > 3000) fail(`answered after ${took} ms`);
+  done();
+};
+
+// A handler awaits for 1 s; meanwhile an event of the same client on `nsp`
+// is answered at once (Node: a few ms, on another namespace or the same).
+async function slowThenQuick(nsp) {
+  const main = manager.socket("/");
+  const other = nsp === "/" ? main : manager.socket(nsp);
+  await Promise.all([...new Set([main, other])].map(connected));
+  const slow = main.timeout(5000).emitWithAck("sleep", 1000);
+  const started = Date.now();
+  expectEqual(await other.timeout(5000).emitWithAck("echo-ack", "quick"), "quick", "quick answer");
+  const took = Date.now() - started;
+  if (took > 500) fail(`the quick event on ${nsp} waited ${took} ms for the slow handler`);
+  expectEqual(await slow, 1000, "slow answer");
+  done();
+}
+scenarios["slow-other-namespace"] = () => slowThenQuick("/b");
+scenarios["slow-same-namespace"] = () => slowThenQuick("/");
+
+// A handler awaits longer than pingInterval + pingTimeout (2 s + 3 s) while
+// the client sends 3,000 events: heartbeats go on and nothing disconnects.
+scenarios["slow-heartbeat"] = async () => {
+  const socket = manager.socket("/");
+  await connected(socket);
+  let pings = 0;
+  manager.engine.on("ping", () => pings++);
+  let dropped = null;
+  socket.on("disconnect", (reason) => (dropped = reason));
+  const slow = socket.timeout(10_000).emitWithAck("sleep", 5500);
+  for (let i = 0; i < 3000; i++) socket.emit("noise", i);
+  expectEqual(await slow, 5500, "slow answer");
+  expectEqual(dropped, null, "disconnect reason");
+  if (pings < 2) fail(`${pings} pings in 5.5 s`);
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

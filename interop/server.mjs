@@ -92,6 +92,27 @@ io.on("connection", (socket) => {
     ack(!io.of("/").sockets.has(id));
   });
   socket.on("engine-id", (ack) => ack(socket.conn.id));
+  // Answers after `ms`: a handler that awaits while others run.
+  socket.on("sleep", async (ms, ack) => {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    ack(ms);
+  });
+  // Awaits the client's answer to a question, then answers with it.
+  socket.on("ask-then", async (ack) => {
+    try {
+      ack(await socket.timeout(10_000).emitWithAck("question", "ping"));
+    } catch (err) {
+      ack(`error: ${err.message}`);
+    }
+  });
+});
+
+// A second namespace on the same connection.
+io.of("/b").on("connection", (socket) => {
+  socket.on("echo-ack", (...args) => {
+    const ack = args.pop();
+    ack(...args);
+  });
 });
 
 // A namespace behind a middleware: the token must be right.

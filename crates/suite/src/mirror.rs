@@ -126,7 +126,33 @@ pub async fn start<R: TestRuntime>(rt: R) -> String {
                 let connection = std::ptr::from_ref(socket.handshake()) as usize;
                 ack.unwrap().send(&connection).await.unwrap();
             });
+            // Answers after `ms`: a handler that awaits while others run.
+            socket.on("sleep", |_, Data(ms): Data<u64>, ack| async move {
+                sleep(Duration::from_millis(ms)).await;
+                ack.unwrap().send(&ms).await.unwrap();
+            });
+            // Awaits the client's answer to a question, then answers with it.
+            socket.on("ask-then", |socket, _: Payload, ack| async move {
+                let answer = socket
+                    .emit_with_ack(
+                        "question",
+                        Payload::single("ping").unwrap(),
+                        Some(Duration::from_secs(10)),
+                    )
+                    .await;
+                let answer: Value = match answer {
+                    Ok(answer) => answer.first().unwrap(),
+                    Err(error) => json!(format!("error: {error}")),
+                };
+                ack.unwrap().send(&answer).await.unwrap();
+            });
         }
+    });
+    // A second namespace on the same connection.
+    io.on_connection("/b", |socket| async move {
+        socket.on("echo-ack", |_, payload: Payload, ack| async move {
+            ack.unwrap().send_payload(payload).await.unwrap();
+        });
     });
     let admin = io.of("/admin");
     admin.use_middleware(|request: ConnectRequest| async move {

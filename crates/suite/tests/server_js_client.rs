@@ -475,7 +475,22 @@ async fn official_js_client_offline_burst_as_with_node<R: TestRuntime>(rt: R) {
     against_node_and_ours(rt, "burst").await;
 }
 
+/// Node's handler semantics, side by side with Node's server: a handler
+/// that awaits (its client's ack, a timer) never holds up the client's
+/// other events, its acks, another namespace or the heartbeat.
+async fn awaiting_handlers_hold_nothing_up_as_in_node<R: TestRuntime>(rt: R) {
+    for scenario in [
+        "awaiting-ack",
+        "slow-other-namespace",
+        "slow-same-namespace",
+        "slow-heartbeat",
+    ] {
+        against_node_and_ours(rt, scenario).await;
+    }
+}
+
 suite::on_each_runtime!(
+    awaiting_handlers_hold_nothing_up_as_in_node,
     official_js_client_is_sent_away_as_by_node,
     official_js_client_offline_burst_as_with_node,
     official_js_client_scenarios,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use socketio::engine::{EngineConfig, EngineServer};
 use socketio::{Binary, Data, EmitError, Payload, SocketIo, SocketIoConfig};
 use suite::raw::websocket;

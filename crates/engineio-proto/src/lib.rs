@@ -63,7 +63,7 @@ mod transport;
 
 pub use close::{CloseReason, TransportError};
 pub use handshake::{Handshake, HandshakeError};
-pub use packet::{DecodeError, Frame, Message, Packet, PacketType, Str};
+pub use packet::{DecodeError, EncodedMessage, Frame, Message, Packet, PacketType, Str};
 pub use sid::{CountingSidGenerator, Sid, SidError, SidGenerator, MAX_SID_LEN};
 pub use time::Instant;
 pub use transport::{PostFailure, RequestId, TransportKind, Transports, WsFailure, WsId};

@@ -401,6 +401,85 @@ impl Frame {
     }
 }
 
+/// A message in its wire form, made once and sent to any number of
+/// sessions: each gets a reference-counted clone, not a copy. A text
+/// message is held with its `4` type digit, which is both its WebSocket
+/// frame's whole text and its record in a polling payload; binary data is
+/// held as is (a polling payload base64-encodes it when it is written).
+///
+/// ```
+/// use engineio_proto::{EncodedMessage, Frame, Message};
+///
+/// let hello = EncodedMessage::from(Message::from("hello"));
+/// assert_eq!(hello.frame(), &Frame::Text("4hello".into()));
+/// assert_eq!(hello.message(), Message::from("hello"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EncodedMessage(Frame);
+
+impl EncodedMessage {
+    /// A text message whose wire form `framed` already starts with the
+    /// `4` type digit; `None` if it does not.
+    pub fn from_framed_text(framed: Str) -> Option<EncodedMessage> {
+        framed
+            .as_bytes()
+            .first()
+            .is_some_and(|&b| b == PacketType::Message.as_byte())
+            .then_some(EncodedMessage(Frame::Text(framed)))
+    }
+
+    /// The WebSocket frame that carries it.
+    pub fn frame(&self) -> &Frame {
+        &self.0
+    }
+
+    /// Takes the WebSocket frame that carries it.
+    pub fn into_frame(self) -> Frame {
+        self.0
+    }
+
+    /// The message it encodes (a view of the same bytes).
+    pub fn message(&self) -> Message {
+        match &self.0 {
+            Frame::Text(text) => Message::Text(
+                text.slice(1..text.len())
+                    .unwrap_or_else(|| Str::from_static("")),
+            ),
+            Frame::Binary(data) => Message::Binary(data.clone()),
+        }
+    }
+
+    /// Its length in a polling payload (binary as `b` + base64).
+    pub fn encoded_len_in_payload(&self) -> usize {
+        match &self.0 {
+            Frame::Text(text) => text.len(),
+            Frame::Binary(data) => 1 + base64_len(data.len()),
+        }
+    }
+
+    /// Appends its record in a polling payload.
+    pub fn write_in_payload(&self, out: &mut BytesMut) {
+        match &self.0 {
+            Frame::Text(text) => out.extend_from_slice(text.as_bytes()),
+            Frame::Binary(data) => {
+                Packet::Message(Message::Binary(data.clone())).write_in_payload(out)
+            }
+        }
+    }
+
+    /// A packet other than a message (a PING, a NOOP), in the same form.
+    pub(crate) fn control(packet: &Packet) -> EncodedMessage {
+        EncodedMessage(packet.encode_frame())
+    }
+}
+
+impl From<Message> for EncodedMessage {
+    /// Encodes a message: one allocation for text, none for binary.
+    fn from(message: Message) -> EncodedMessage {
+        EncodedMessage(Packet::Message(message).encode_frame())
+    }
+}
+
 /// Why bytes from a peer are not a valid packet or payload.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -19,7 +19,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 
-use crate::packet::{DecodeError, Message, Packet, Str};
+use crate::packet::{DecodeError, EncodedMessage, Message, Packet, Str};
 
 /// The record separator between packets of a payload.
 pub const SEPARATOR: u8 = 0x1e;
@@ -90,6 +90,18 @@ pub fn encode<'a>(packets: impl IntoIterator<Item = &'a Packet>) -> Bytes {
             out.extend_from_slice(&[SEPARATOR]);
         }
         packet.write_in_payload(&mut out);
+    }
+    out.freeze()
+}
+
+/// Joins messages already in wire form into one payload.
+pub fn encode_encoded<'a>(messages: impl IntoIterator<Item = &'a EncodedMessage>) -> Bytes {
+    let mut out = BytesMut::new();
+    for (i, message) in messages.into_iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(&[SEPARATOR]);
+        }
+        message.write_in_payload(&mut out);
     }
     out.freeze()
 }

@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 use core::fmt::{self, Write as _};
 
 use bytes::Bytes;
-use engineio_proto::{Message, Str};
+use engineio_proto::{EncodedMessage, Message, PacketType, Str};
 use serde::de::{
     self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
@@ -108,8 +108,11 @@ impl Packet {
     /// sessions without encoding again.
     pub fn encode(&self) -> EncodedPacket {
         let mut text = alloc::string::String::with_capacity(
-            8 + self.nsp.len() + self.data.as_ref().map_or(0, |d| d.len()),
+            9 + self.nsp.len() + self.data.as_ref().map_or(0, |d| d.len()),
         );
+        // The Engine.IO message digit first: the same buffer is the
+        // Engine.IO frame, so no session copies it again.
+        text.push(char::from(PacketType::Message.as_byte()));
         text.push(self.wire_type() as char);
         if !self.attachments.is_empty() {
             // Writing to a String cannot fail.
@@ -125,8 +128,12 @@ impl Packet {
         if let Some(data) = &self.data {
             text.push_str(data);
         }
+        let framed = Str::from(text);
         EncodedPacket {
-            text: Str::from(text),
+            text: framed
+                .slice(1..framed.len())
+                .expect("starts with one ASCII digit"),
+            frame: EncodedMessage::from_framed_text(framed).expect("starts with the message digit"),
             attachments: self.attachments.clone(),
         }
     }
@@ -138,6 +145,8 @@ impl Packet {
 pub struct EncodedPacket {
     /// The text message.
     pub text: Str,
+    /// The text message in Engine.IO wire form, sharing `text`'s bytes.
+    frame: EncodedMessage,
     /// The binary messages that follow it.
     pub attachments: Vec<Bytes>,
 }
@@ -147,6 +156,17 @@ impl EncodedPacket {
     pub fn messages(&self) -> impl Iterator<Item = Message> + '_ {
         core::iter::once(Message::Text(self.text.clone()))
             .chain(self.attachments.iter().cloned().map(Message::Binary))
+    }
+
+    /// The Engine.IO messages to send, in order, in wire form: sending
+    /// them to any number of sessions copies nothing.
+    pub fn encoded_messages(&self) -> impl Iterator<Item = EncodedMessage> + '_ {
+        core::iter::once(self.frame.clone()).chain(
+            self.attachments
+                .iter()
+                .cloned()
+                .map(|data| EncodedMessage::from(Message::Binary(data))),
+        )
     }
 
     /// How many Engine.IO messages this packet takes.

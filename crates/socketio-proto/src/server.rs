@@ -609,9 +609,9 @@ impl Connection {
                 CommandError::BufferFull
             });
         }
-        for message in packet.messages() {
+        for message in packet.encoded_messages() {
             self.engine
-                .send(now, message)
+                .send_encoded(now, message)
                 .map_err(|_| CommandError::Closed)?;
         }
         Ok(())

@@ -49,7 +49,7 @@ use bytes::Bytes;
 use super::{HttpResponse, Opening, RequestError, ServerConfig};
 use crate::close::{CloseReason, TransportError};
 use crate::handshake::Handshake;
-use crate::packet::{DecodeError, Frame, Message, Packet};
+use crate::packet::{DecodeError, EncodedMessage, Frame, Message, Packet};
 use crate::payload::{self, PayloadDecoder};
 use crate::sid::Sid;
 use crate::time::{Instant, TimerTable};
@@ -174,7 +174,8 @@ pub struct Session {
     transport: Transport,
     upgrade: Option<Upgrade>,
     /// Packets waiting for the transport.
-    buffer: VecDeque<Packet>,
+    /// Packets in wire form: a message sent to many sessions is encoded once.
+    buffer: VecDeque<EncodedMessage>,
     /// The POST being delivered, packet by packet.
     inbound: Option<Inbound>,
     /// Set by [`Session::hold_messages`]: leave `inbound` alone for now.
@@ -225,7 +226,9 @@ impl Session {
             ping_timeout: duration_millis(config.ping_timeout),
             max_payload: config.max_payload as u64,
         };
-        session.buffer.push_back(Packet::Open(handshake.to_json()));
+        session
+            .buffer
+            .push_back(EncodedMessage::control(&Packet::Open(handshake.to_json())));
         session.flush();
         session.set_timer(Timer::Ping, now + config.ping_interval);
         session
@@ -483,6 +486,12 @@ impl Session {
     /// or when `max_buffered_packets` are already waiting for a client that
     /// does not read.
     pub fn send(&mut self, now: Instant, message: Message) -> Result<(), SendError> {
+        self.send_encoded(now, EncodedMessage::from(message))
+    }
+
+    /// Queues a message already in wire form ([`Session::send`] encodes
+    /// it first): what a broadcast encodes once and gives every session.
+    pub fn send_encoded(&mut self, now: Instant, message: EncodedMessage) -> Result<(), SendError> {
         self.handle_timeout(now);
         if self.phase != Phase::Open {
             return Err(SendError::Closed);
@@ -492,7 +501,7 @@ impl Session {
         if self.send_capacity() == 0 {
             return Err(SendError::BufferFull);
         }
-        self.buffer.push_back(Packet::Message(message));
+        self.buffer.push_back(message);
         self.flush();
         Ok(())
     }
@@ -526,8 +535,9 @@ impl Session {
             // A PING the client has not read yet already asks for a PONG: a
             // client that POSTs PONGs but never polls must not grow the buffer
             // by one PING per interval.
-            if !self.buffer.contains(&Packet::PING) {
-                self.buffer.push_back(Packet::PING);
+            let ping = EncodedMessage::control(&Packet::PING);
+            if !self.buffer.contains(&ping) {
+                self.buffer.push_back(ping);
             }
             // Counted from when the PING was due, not from a late wake-up:
             // the client gets exactly pingTimeout, never more.
@@ -691,10 +701,10 @@ impl Session {
     fn flush(&mut self) {
         match self.transport {
             Transport::WebSocket(ws) => {
-                for packet in self.buffer.drain(..) {
+                for message in self.buffer.drain(..) {
                     self.outputs.push_back(Output::WsSend {
                         ws,
-                        frame: packet.encode_frame(),
+                        frame: message.into_frame(),
                     });
                 }
                 if self.phase == Phase::Closing {
@@ -710,11 +720,12 @@ impl Session {
                 // with the CLOSE (a DISCONNECT) would come too late.
                 let finishing = self.phase == Phase::Closing && self.buffer.is_empty();
                 if finishing {
-                    self.buffer.push_back(Packet::Close);
+                    self.buffer
+                        .push_back(EncodedMessage::control(&Packet::Close));
                 } else if self.buffer.is_empty() {
                     return;
                 }
-                let body = payload::encode(&self.buffer);
+                let body = payload::encode_encoded(&self.buffer);
                 self.buffer.clear();
                 self.transport = Transport::Polling { parked: None };
                 self.respond(request, HttpResponse::payload(body));

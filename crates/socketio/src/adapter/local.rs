@@ -2,18 +2,18 @@
 //! them.
 //!
 //! A broadcast is encoded once; every recipient's connection gets a clone
-//! that shares the buffers. Delivery never waits on a recipient: each
-//! connection's command queue is bounded, and a recipient whose queue is full
-//! misses the packet and is reported in [`BroadcastError::Lagging`] (an
+//! that shares the buffers, queued under the connection's lock. Delivery
+//! never waits on a recipient: each connection's buffer is bounded, and a
+//! recipient whose buffer is full misses the packet and is reported in [`BroadcastError::Lagging`] (an
 //! await here could deadlock two connections broadcasting to each other, and
 //! an unbounded queue could grow without limit behind a client that does not
 //! read). With the `volatile` flag such a recipient is skipped silently.
 
-use socketio_proto::server::CommandError;
 use std::sync::Mutex;
 
 use engineio_proto::Sid;
 use socketio_proto::rooms::{Room, Rooms};
+use socketio_proto::server::CommandError;
 use socketio_proto::{Packet, PacketKind};
 
 use super::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalNamespace, RemoteSocket};

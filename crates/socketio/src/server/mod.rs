@@ -8,7 +8,8 @@
 //! event, a disconnect) goes, in order, to one *connection task* per client
 //! ([`connection`]), which starts the handlers in that order and lets them
 //! run side by side, as Node does. Handlers talk back (emit, ack,
-//! disconnect) through the session task's input queue.
+//! disconnect) by changing the connection's machine under its lock and
+//! waking the session task (`engine::session::MachineHandle`).
 
 mod broadcast;
 mod connection;

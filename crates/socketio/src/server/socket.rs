@@ -93,9 +93,13 @@ impl EventError {
     }
 }
 
+/// A socket's listeners. An event's own list is shared (`Arc`): each
+/// incoming event takes it with a reference count, not a copy; adding a
+/// listener copies it only while an event holds it. The others are
+/// usually empty, and an empty `Vec` clones for free.
 #[derive(Default)]
 struct Listeners {
-    events: HashMap<String, Vec<EventHandler>>,
+    events: HashMap<String, Arc<Vec<EventHandler>>>,
     any: Vec<AnyHandler>,
     outgoing: Vec<OutgoingHandler>,
     middlewares: Vec<EventMiddleware>,
@@ -242,11 +246,9 @@ impl SocketRef {
                     Box::pin(async move { socket.report(error).await })
                 }
             });
-        lock(&self.inner.listeners)
-            .events
-            .entry(event.to_owned())
-            .or_default()
-            .push(handler);
+        let mut listeners = lock(&self.inner.listeners);
+        let list = listeners.events.entry(event.to_owned()).or_default();
+        Arc::make_mut(list).push(handler);
     }
 
     /// Adds a listener of every incoming event (Node's `onAny`), run before
@@ -551,9 +553,10 @@ impl SocketRef {
             (
                 listeners.middlewares.clone(),
                 listeners.any.clone(),
-                listeners.events.get(&event).cloned().unwrap_or_default(),
+                listeners.events.get(&event).cloned(),
             )
         };
+        let listeners: &[EventHandler] = listeners.as_deref().map_or(&[], |list| &list[..]);
         for middleware in middlewares {
             if let Err(error) = middleware(self.clone(), event.clone(), payload.clone()).await {
                 self.report(error).await;
@@ -565,6 +568,10 @@ impl SocketRef {
             id,
             sent: Arc::new(AtomicBool::new(false)),
         });
+        if let ([], [listener]) = (&any[..], listeners) {
+            // The usual case: one listener, nothing to start beside it.
+            return listener(self.clone(), payload, ack).await;
+        }
         let mut runs: Vec<HandlerFuture> = any
             .iter()
             .map(|handler| handler(self.clone(), event.clone(), payload.clone()))

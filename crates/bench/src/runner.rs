@@ -26,17 +26,28 @@ pub enum Server {
     Socketioxide,
     /// The official Node socket.io 4.8 (`interop/bench-server.mjs`).
     Node,
+    /// No Socket.IO at all: a plain tokio-tungstenite server answering the
+    /// benchmark's packets by string matching (`bench-plain-ws`), the
+    /// physical limit. WebSocket scenarios only.
+    PlainWs,
 }
 
 impl Server {
     /// Every server, in report order; socketioxide is the reference of
     /// every ratio.
-    pub const ALL: [Server; 4] = [
+    pub const ALL: [Server; 5] = [
         Server::OursTokio,
         Server::OursSmol,
         Server::Socketioxide,
         Server::Node,
+        Server::PlainWs,
     ];
+
+    /// Whether it can run `scenario` (the plain WebSocket server has no
+    /// long-polling).
+    pub fn runs(self, scenario: Scenario) -> bool {
+        !(self == Server::PlainWs && scenario == Scenario::Polling)
+    }
 
     /// The server's name in reports.
     pub fn name(self) -> &'static str {
@@ -45,6 +56,7 @@ impl Server {
             Server::OursSmol => "ours (smol)",
             Server::Socketioxide => "socketioxide",
             Server::Node => "node socket.io",
+            Server::PlainWs => "plain websocket",
         }
     }
 
@@ -63,6 +75,10 @@ impl Server {
                 vec!["--port", "0"],
             ),
             Server::Node => (PathBuf::from("node"), vec!["bench-server.mjs", "0"]),
+            Server::PlainWs => (
+                places.binaries.join("bench-plain-ws"),
+                vec!["--port", "0"],
+            ),
         };
         let mut command = match places.server_cpu {
             Some(cpu) => {
@@ -184,6 +200,9 @@ pub async fn run_all(
         for &scenario in scenarios {
             for turn in 0..servers.len() {
                 let server = servers[(turn + round) % servers.len()];
+                if !server.runs(scenario) {
+                    continue;
+                }
                 eprint!(
                     "round {}/{rounds}: {} on {} … ",
                     round + 1,

@@ -81,8 +81,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The sizes: 100 clients × 4 in flight, broadcasts to 1,000,
-    /// a ramp to 10,000 connections.
+    /// The sizes: 100 clients × 4 in flight, broadcasts to 1,000
+    /// with 8 in flight, a ramp to 10,000 connections.
     pub fn full() -> Settings {
         Settings {
             warmup: Duration::from_secs(2),
@@ -90,7 +90,7 @@ impl Settings {
             echo_clients: 100,
             in_flight: 4,
             broadcast_clients: 1000,
-            broadcast_window: 4,
+            broadcast_window: 8,
             ramp_connections: 10_000,
             ramp_concurrency: 100,
             polling_clients: 50,

@@ -75,10 +75,7 @@ impl Server {
                 vec!["--port", "0"],
             ),
             Server::Node => (PathBuf::from("node"), vec!["bench-server.mjs", "0"]),
-            Server::PlainWs => (
-                places.binaries.join("bench-plain-ws"),
-                vec!["--port", "0"],
-            ),
+            Server::PlainWs => (places.binaries.join("bench-plain-ws"), vec!["--port", "0"]),
         };
         let mut command = match places.server_cpu {
             Some(cpu) => {

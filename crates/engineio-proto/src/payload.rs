@@ -84,24 +84,25 @@ fn decode_record(record: Str) -> Result<Packet, DecodeError> {
 
 /// Encodes packets into one payload.
 pub fn encode<'a>(packets: impl IntoIterator<Item = &'a Packet>) -> Bytes {
-    let mut out = BytesMut::new();
-    for (i, packet) in packets.into_iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(&[SEPARATOR]);
-        }
-        packet.write_in_payload(&mut out);
-    }
-    out.freeze()
+    join(packets, Packet::write_in_payload)
 }
 
 /// Joins messages already in wire form into one payload.
 pub fn encode_encoded<'a>(messages: impl IntoIterator<Item = &'a EncodedMessage>) -> Bytes {
+    join(messages, EncodedMessage::write_in_payload)
+}
+
+/// Writes each item's record, separated by [`SEPARATOR`].
+fn join<'a, T: 'a>(
+    items: impl IntoIterator<Item = &'a T>,
+    write: impl Fn(&T, &mut BytesMut),
+) -> Bytes {
     let mut out = BytesMut::new();
-    for (i, message) in messages.into_iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(&[SEPARATOR]);
         }
-        message.write_in_payload(&mut out);
+        write(item, &mut out);
     }
     out.freeze()
 }

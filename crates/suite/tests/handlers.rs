@@ -43,6 +43,16 @@ async fn sio_client<R: TestRuntime>(
     ws
 }
 
+/// A new client joins `/` and gets its `echo-ack` answered.
+async fn still_served<R: TestRuntime>(rt: R, addr: std::net::SocketAddr) {
+    let mut good = sio_client(rt, addr, "/").await;
+    good.send(Message::text(r#"421["echo-ack","hi"]"#))
+        .await
+        .unwrap();
+    let answer = good.next().await.unwrap().unwrap();
+    assert_eq!(answer.to_text().unwrap(), r#"431["hi"]"#);
+}
+
 /// A raw Engine.IO application echoes every message while its peer sends
 /// 20,000 of them as fast as it can (reading meanwhile, as a real peer
 /// does): every echo comes back, in order.
@@ -148,12 +158,7 @@ async fn an_emit_to_a_client_that_does_not_read_fails_with_buffer_full<R: TestRu
             "{sent} events queued for a client that never reads"
         );
         // Everyone else is served meanwhile.
-        let mut good = sio_client(rt, addr, "/").await;
-        good.send(Message::text(r#"421["echo-ack","hi"]"#))
-            .await
-            .unwrap();
-        let answer = good.next().await.unwrap().unwrap();
-        assert_eq!(answer.to_text().unwrap(), r#"431["hi"]"#);
+        still_served(rt, addr).await;
         drop(stalled);
     };
     within_for(LIMIT, "the emits to fail", test).await;
@@ -201,12 +206,7 @@ async fn a_client_keeping_too_many_handlers_waiting_is_closed<R: TestRuntime>(rt
                 break;
             }
         }
-        let mut good = sio_client(rt, addr, "/").await;
-        good.send(Message::text(r#"421["echo-ack","hi"]"#))
-            .await
-            .unwrap();
-        let answer = good.next().await.unwrap().unwrap();
-        assert_eq!(answer.to_text().unwrap(), r#"431["hi"]"#);
+        still_served(rt, addr).await;
         // Every waiting handler ended with the disconnect.
         loop {
             let entries = log.lock().unwrap().clone();

@@ -177,11 +177,19 @@ fn targets(results: &Results) -> String {
             },
         ),
         (
-            "memory per idle WebSocket ≤ 12 KiB",
+            "server CPU per long-polling round trip ≤ 0.8×",
+            Scenario::Polling,
+            |s, r| {
+                let x = s.cpu_us / r.cpu_us;
+                Some((x, x <= 0.8, format!("{x:.2}×")))
+            },
+        ),
+        (
+            "memory per idle WebSocket ≤ 10 KiB",
             Scenario::Ramp,
             |s, _| {
                 let kib = s.memory? / 1024.0;
-                Some((kib, kib <= 12.0, format!("{kib:.1} KiB")))
+                Some((kib, kib <= 10.0, format!("{kib:.1} KiB")))
             },
         ),
         ("connection ramp rate ≥ 1.2×", Scenario::Ramp, |s, r| {

@@ -155,7 +155,7 @@ fn targets(results: &Results) -> String {
         Scenario,
         fn(&Summary, &Summary) -> Option<(f64, bool, String)>,
     );
-    let checks: [Check; 5] = [
+    let checks: [Check; 6] = [
         ("server CPU per echo ≤ 0.5×", Scenario::Echo, |s, r| {
             let x = s.cpu_us / r.cpu_us;
             Some((x, x <= 0.5, format!("{x:.2}×")))

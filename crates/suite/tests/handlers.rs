@@ -270,7 +270,43 @@ async fn a_sequential_namespace_runs_one_event_at_a_time<R: TestRuntime>(rt: R) 
     within_for(LIMIT, "the steps", test).await;
 }
 
+/// On a sequential namespace a handler may await its client's answer to
+/// `emit_with_ack`: the answer is an ack, not an event, so it does not
+/// wait for the handler's turn to end.
+async fn a_sequential_handler_gets_its_clients_answer<R: TestRuntime>(rt: R) {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
+    io.of("/seq").set_sequential(true);
+    io.on_connection("/seq", |socket| async move {
+        socket.on("ask", |socket, _: Payload, ack| async move {
+            let answer = socket
+                .emit_with_ack("q", Payload::empty(), Some(Duration::from_secs(5)))
+                .await
+                .expect("the client's answer");
+            ack.unwrap().send_payload(answer).await.unwrap();
+        });
+    });
+    let addr = rt.serve(io).await;
+    let test = async {
+        let mut ws = sio_client(rt, addr, "/seq").await;
+        ws.send(Message::text(r#"42/seq,7["ask"]"#)).await.unwrap();
+        let question = ws.next().await.unwrap().unwrap();
+        let question = question.to_text().unwrap();
+        // `42/seq,<id>["q"]`: answer with the same id.
+        let id = question
+            .strip_prefix("42/seq,")
+            .and_then(|rest| rest.strip_suffix(r#"["q"]"#))
+            .unwrap_or_else(|| panic!("not the question: {question}"));
+        ws.send(Message::text(format!(r#"43/seq,{id}["yes"]"#)))
+            .await
+            .unwrap();
+        let answer = ws.next().await.unwrap().unwrap();
+        assert_eq!(answer.to_text().unwrap(), r#"43/seq,7["yes"]"#);
+    };
+    within_for(LIMIT, "the answer", test).await;
+}
+
 suite::on_each_runtime!(
+    a_sequential_handler_gets_its_clients_answer,
     a_raw_engine_app_echoes_while_its_peer_floods,
     an_emit_to_a_client_that_does_not_read_fails_with_buffer_full,
     a_client_keeping_too_many_handlers_waiting_is_closed,

@@ -412,7 +412,6 @@ impl Frame {
 ///
 /// let hello = EncodedMessage::from(Message::from("hello"));
 /// assert_eq!(hello.frame(), &Frame::Text("4hello".into()));
-/// assert_eq!(hello.message(), Message::from("hello"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EncodedMessage(Frame);
@@ -438,25 +437,6 @@ impl EncodedMessage {
         self.0
     }
 
-    /// The message it encodes (a view of the same bytes).
-    pub fn message(&self) -> Message {
-        match &self.0 {
-            Frame::Text(text) => Message::Text(
-                text.slice(1..text.len())
-                    .unwrap_or_else(|| Str::from_static("")),
-            ),
-            Frame::Binary(data) => Message::Binary(data.clone()),
-        }
-    }
-
-    /// Its length in a polling payload (binary as `b` + base64).
-    pub fn encoded_len_in_payload(&self) -> usize {
-        match &self.0 {
-            Frame::Text(text) => text.len(),
-            Frame::Binary(data) => 1 + base64_len(data.len()),
-        }
-    }
-
     /// Appends its record in a polling payload.
     pub fn write_in_payload(&self, out: &mut BytesMut) {
         match &self.0 {
@@ -467,7 +447,10 @@ impl EncodedMessage {
         }
     }
 
-    /// A packet other than a message (a PING, a NOOP), in the same form.
+    /// A heartbeat PING, in the same form (no allocation).
+    pub(crate) const PING: EncodedMessage = EncodedMessage(Frame::Text(Str::from_static("2")));
+
+    /// A packet other than a message (an OPEN, a CLOSE), in the same form.
     pub(crate) fn control(packet: &Packet) -> EncodedMessage {
         EncodedMessage(packet.encode_frame())
     }

@@ -535,9 +535,8 @@ impl Session {
             // A PING the client has not read yet already asks for a PONG: a
             // client that POSTs PONGs but never polls must not grow the buffer
             // by one PING per interval.
-            let ping = EncodedMessage::control(&Packet::PING);
-            if !self.buffer.contains(&ping) {
-                self.buffer.push_back(ping);
+            if !self.buffer.contains(&EncodedMessage::PING) {
+                self.buffer.push_back(EncodedMessage::PING);
             }
             // Counted from when the PING was due, not from a late wake-up:
             // the client gets exactly pingTimeout, never more.

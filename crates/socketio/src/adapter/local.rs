@@ -109,7 +109,7 @@ impl LocalAdapter {
             if let Some(data) = &packet.data {
                 socket.notify_outgoing(data, &packet.attachments);
             }
-            stream.push(socket.try_emit_with_ack(packet.clone(), opts.flags.timeout));
+            stream.push(socket.request_ack(packet.clone(), opts.flags.timeout));
         }
         stream
     }

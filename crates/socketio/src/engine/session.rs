@@ -669,10 +669,9 @@ fn read_links(links: &mut [WsLink], cx: &mut Context<'_>) -> Option<Wake> {
 /// Completes the upgrades of WebSockets that wait for one, reading
 /// nothing.
 fn upgrade_links(links: &mut [WsLink], cx: &mut Context<'_>) -> Option<Wake> {
-    links.iter_mut().find_map(|link| {
-        let id = link.id();
-        link.poll_upgrade(cx).map(|_| Wake::WsEnded(id))
-    })
+    links
+        .iter_mut()
+        .find_map(|link| link.poll_upgrade(cx).then(|| Wake::WsEnded(link.id())))
 }
 
 /// Writes the last frames of a closed session's WebSockets and closes

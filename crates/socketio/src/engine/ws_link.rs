@@ -123,23 +123,20 @@ impl WsLink {
     }
 
     /// Completes the upgrade without reading (while the session holds
-    /// the client's messages, its frames can still be written); `Ended`
-    /// when the upgrade failed.
-    pub(crate) fn poll_upgrade(&mut self, cx: &mut Context<'_>) -> Option<LinkRead> {
-        let upgrade = self.pending.as_mut()?;
-        match upgrade.as_mut().poll(cx) {
-            Poll::Ready(Some(upgraded)) => {
-                self.pending = None;
-                self.stream = Some(upgraded);
+    /// the client's messages, its frames can still be written); true when
+    /// the upgrade failed.
+    pub(crate) fn poll_upgrade(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.pending.is_none() {
+            return false;
+        }
+        match complete_upgrade(&mut self.pending, &mut self.stream, cx) {
+            Poll::Ready(true) => {
                 // Whatever came with the upgrade is read once reading resumes.
                 self.interest.ready.store(true, Ordering::Release);
-                None
+                false
             }
-            Poll::Ready(None) => {
-                self.pending = None;
-                Some(LinkRead::Ended)
-            }
-            Poll::Pending => None,
+            Poll::Ready(false) => true,
+            Poll::Pending => false,
         }
     }
 
@@ -270,6 +267,24 @@ fn broken(error: &WsError) -> Option<(WsFailure, CloseFrame)> {
     ))
 }
 
+/// Polls the upgrade of a WebSocket that waits for one: ready with true
+/// once the stream is there (at once if it already was), false when the
+/// upgrade failed.
+fn complete_upgrade(
+    pending: &mut Option<PendingWs>,
+    stream: &mut Option<ServerWs>,
+    cx: &mut Context<'_>,
+) -> Poll<bool> {
+    let Some(upgrade) = pending.as_mut() else {
+        return Poll::Ready(true);
+    };
+    let upgraded = std::task::ready!(upgrade.as_mut().poll(cx));
+    *pending = None;
+    let done = upgraded.is_some();
+    *stream = upgraded;
+    Poll::Ready(done)
+}
+
 /// The reading side, polled with its own waker: completes the upgrade,
 /// then reads the next frame (nothing once the session closed it).
 fn read_woken(
@@ -279,18 +294,8 @@ fn read_woken(
     cx: &mut Context<'_>,
 ) -> Poll<ReadOutcome> {
     let ended = Poll::Ready(ReadOutcome::Read(LinkRead::Ended));
-    if let Some(upgrade) = pending.as_mut() {
-        match upgrade.as_mut().poll(cx) {
-            Poll::Ready(Some(upgraded)) => {
-                *pending = None;
-                *stream = Some(upgraded);
-            }
-            Poll::Ready(None) => {
-                *pending = None;
-                return ended;
-            }
-            Poll::Pending => return Poll::Pending,
-        }
+    if !std::task::ready!(complete_upgrade(pending, stream, cx)) {
+        return ended;
     }
     let Some(stream) = stream.as_mut().filter(|_| !closing) else {
         return Poll::Pending;

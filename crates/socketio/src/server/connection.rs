@@ -62,32 +62,30 @@ enum Finished {
     /// may start.
     Turn { nsp: Str, id: Sid, event: bool },
     /// A namespace CONNECT went through lookup and middlewares.
-    Admission(Box<Admission>),
+    Admission(Result<Box<Admitted>, Refused>),
     /// A socket's disconnect handlers finished.
     Left,
 }
 
 type Running = Pin<Box<dyn Future<Output = Finished> + Send>>;
 
-/// The outcome of a namespace CONNECT.
-// Boxed whole in `Finished`: a refusal's size does not matter.
-#[allow(clippy::large_enum_variant)]
-enum Admission {
-    Accepted {
-        nsp: Str,
-        namespace: Arc<NamespaceState>,
-        auth: Str,
-        id: Sid,
-        pid: Option<Str>,
-        recovered: bool,
-        rooms: Vec<Room>,
-        missed: Vec<MissedPacket>,
-        data: serde_json::Value,
-    },
-    Refused {
-        nsp: Str,
-        data: Str,
-    },
+/// A namespace CONNECT that may join: what its socket starts with.
+struct Admitted {
+    nsp: Str,
+    namespace: Arc<NamespaceState>,
+    auth: Str,
+    id: Sid,
+    pid: Option<Str>,
+    recovered: bool,
+    rooms: Vec<Room>,
+    missed: Vec<MissedPacket>,
+    data: serde_json::Value,
+}
+
+/// A namespace CONNECT refused, with the CONNECT_ERROR's data.
+struct Refused {
+    nsp: Str,
+    data: Str,
 }
 
 /// An event waiting for its socket's turn.
@@ -161,10 +159,8 @@ impl ConnectionTask {
         }
         while let Some(finished) = state.running.next().await {
             // A CONNECT admitted after the end finds no connection.
-            if let Finished::Admission(admission) = finished {
-                if let Admission::Accepted { namespace, .. } = *admission {
-                    state.task.registry.remove_if_empty(&namespace);
-                }
+            if let Finished::Admission(Ok(admitted)) = finished {
+                state.task.registry.remove_if_empty(&admitted.namespace);
             }
         }
     }
@@ -192,7 +188,7 @@ impl State {
                     auth,
                 );
                 self.running.push(Box::pin(async move {
-                    Finished::Admission(Box::new(admit.await))
+                    Finished::Admission(admit.await.map(Box::new))
                 }));
             }
             Output::Event {
@@ -260,7 +256,14 @@ impl State {
                     self.running.push(run);
                 }
             }
-            Finished::Admission(admission) => self.admitted(*admission),
+            Finished::Admission(Ok(admitted)) => self.admitted(*admitted),
+            Finished::Admission(Err(Refused { nsp, data })) => {
+                // Fails only if the connection is gone.
+                let _ = self
+                    .task
+                    .connection
+                    .apply(|machine, now| machine.connection().reject(now, &nsp, data));
+            }
             Finished::Left => {}
         }
     }
@@ -295,30 +298,18 @@ impl State {
         }));
     }
 
-    fn admitted(&mut self, admission: Admission) {
-        let (nsp, namespace, auth, id, pid, recovered, rooms, missed, data) = match admission {
-            Admission::Refused { nsp, data } => {
-                // Fails only if the connection is gone.
-                let _ = self
-                    .task
-                    .connection
-                    .apply(|machine, now| machine.connection().reject(now, &nsp, data));
-                return;
-            }
-            Admission::Accepted {
-                nsp,
-                namespace,
-                auth,
-                id,
-                pid,
-                recovered,
-                rooms,
-                missed,
-                data,
-            } => (
-                nsp, namespace, auth, id, pid, recovered, rooms, missed, data,
-            ),
-        };
+    fn admitted(&mut self, admitted: Admitted) {
+        let Admitted {
+            nsp,
+            namespace,
+            auth,
+            id,
+            pid,
+            recovered,
+            rooms,
+            missed,
+            data,
+        } = admitted;
         let accepted = self
             .task
             .connection
@@ -386,24 +377,22 @@ impl State {
 fn start(slot: &mut Slot, queued: Queued) -> Running {
     let socket = slot.socket.clone();
     let Queued { name, payload, ack } = queued;
-    if slot.sequential {
-        slot.busy = true;
-        let nsp = socket.inner.nsp.clone();
-        let id = socket.id();
-        Box::pin(async move {
-            socket.dispatch(name, payload, ack).await;
-            Finished::Turn {
+    // On a sequential namespace the event is the socket's turn.
+    let turn = slot
+        .sequential
+        .then(|| (socket.inner.nsp.clone(), socket.id()));
+    slot.busy |= turn.is_some();
+    Box::pin(async move {
+        socket.dispatch(name, payload, ack).await;
+        match turn {
+            Some((nsp, id)) => Finished::Turn {
                 nsp,
                 id,
                 event: true,
-            }
-        })
-    } else {
-        Box::pin(async move {
-            socket.dispatch(name, payload, ack).await;
-            Finished::Event
-        })
-    }
+            },
+            None => Finished::Event,
+        }
+    })
 }
 
 /// Looks up the namespace of a CONNECT and runs its middlewares (or takes
@@ -413,7 +402,7 @@ async fn admit(
     handshake: Arc<Handshake>,
     nsp: Str,
     auth: Str,
-) -> Admission {
+) -> Result<Admitted, Refused> {
     let request = ConnectRequest {
         nsp: nsp.clone(),
         auth: auth.clone(),
@@ -422,10 +411,10 @@ async fn admit(
     let Some(namespace) = registry.lookup(&request) else {
         tracing::debug!(%nsp, "connect to an unknown namespace refused");
         let data = Str::from_static(r#"{"message":"Invalid namespace"}"#);
-        return Admission::Refused { nsp, data };
+        return Err(Refused { nsp, data });
     };
     if let Some(session) = namespace.recovery.as_ref().and_then(|r| r.restore(&auth)) {
-        return Admission::Accepted {
+        return Ok(Admitted {
             nsp,
             namespace,
             auth,
@@ -435,21 +424,21 @@ async fn admit(
             rooms: session.rooms,
             missed: session.missed,
             data: session.data,
-        };
+        });
     }
     for middleware in namespace.middlewares() {
         if let Err(error) = middleware(request.clone()).await {
             tracing::debug!(%nsp, ?error, "connect refused by a middleware");
             // A refused client must not leave a dynamic namespace behind.
             registry.remove_if_empty(&namespace);
-            return Admission::Refused {
+            return Err(Refused {
                 nsp,
                 data: error.to_json(),
-            };
+            });
         }
     }
     let pid = namespace.recovery.as_ref().map(|_| recovery::new_pid());
-    Admission::Accepted {
+    Ok(Admitted {
         nsp,
         namespace,
         auth,
@@ -459,5 +448,5 @@ async fn admit(
         rooms: Vec::new(),
         missed: Vec::new(),
         data: serde_json::Value::Null,
-    }
+    })
 }

@@ -413,13 +413,7 @@ impl SocketRef {
         let packet = self
             .event_packet(event, payload, false)
             .map_err(|_| AckError::Disconnected)?;
-        let (reply, answer) = oneshot::channel();
-        // A refusal answers `reply` with the error.
-        let _ = self
-            .inner
-            .connection
-            .apply(|machine, now| machine.emit_with_ack(now, packet, timeout, reply));
-        answer.await.unwrap_or(Err(AckError::Disconnected))
+        self.request_ack(packet, timeout).await.1
     }
 
     /// Disconnects this socket from its namespace; the client sees `io
@@ -494,7 +488,7 @@ impl SocketRef {
 
     /// Queues an EVENT that asks for an ack without waiting; the future
     /// resolves to the answer, or `Disconnected` if it could not be queued.
-    pub(crate) fn try_emit_with_ack(
+    pub(crate) fn request_ack(
         &self,
         packet: Packet,
         timeout: Option<Duration>,
@@ -572,21 +566,14 @@ impl SocketRef {
             // The usual case: one listener, nothing to start beside it.
             return listener(self.clone(), payload, ack).await;
         }
-        let mut runs: Vec<HandlerFuture> = any
+        let any = any
             .iter()
-            .map(|handler| handler(self.clone(), event.clone(), payload.clone()))
-            .collect();
-        runs.extend(
-            listeners
-                .iter()
-                .map(|handler| handler(self.clone(), payload.clone(), ack.clone())),
-        );
-        match runs.len() {
-            0 => {}
-            1 => runs.swap_remove(0).await,
-            // `join_all` polls them in order: they start in order.
-            _ => drop(futures_util::future::join_all(runs).await),
-        }
+            .map(|handler| handler(self.clone(), event.clone(), payload.clone()));
+        let own = listeners
+            .iter()
+            .map(|handler| handler(self.clone(), payload.clone(), ack.clone()));
+        // `join_all` polls them in order: they start in order.
+        futures_util::future::join_all(any.chain(own)).await;
     }
 
     /// The socket left its namespace: run its disconnecting handlers,

@@ -97,6 +97,14 @@ io.on("connection", (socket) => {
     await new Promise((resolve) => setTimeout(resolve, ms));
     ack(ms);
   });
+  // Emits, for each [event, count] of `plan` in order, `count` events
+  // numbered from 1, then answers: floods for the client's listeners.
+  socket.on("burst", (plan, ack) => {
+    for (const [event, count] of plan) {
+      for (let i = 1; i <= count; i++) socket.emit(event, i);
+    }
+    ack(true);
+  });
   // Awaits the client's answer to a question, then answers with it.
   socket.on("ask-then", async (ack) => {
     try {

@@ -86,4 +86,10 @@ pub enum TransportError {
     /// A WebSocket broke RFC 6455: bad framing, or text that is not UTF-8.
     #[error("invalid websocket frame")]
     InvalidWebSocket,
+    /// This side's application fell behind what the peer sends: more
+    /// events waited for their handlers than it allows. The connection is
+    /// dropped rather than the reading stopped, because a handler may be
+    /// waiting for a reply that only further reading brings.
+    #[error("too many events pending")]
+    Overloaded,
 }

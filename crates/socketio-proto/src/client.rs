@@ -552,6 +552,18 @@ impl<R: RandomSource> ClientConnection<R> {
         self.shut_engine(now, EnginePhase::Closed);
     }
 
+    /// Drops the connection as if its transport had failed with `reason`:
+    /// connected sockets get [`Output::Disconnected`] with it, acks of
+    /// events already sent fail, and the client reconnects as configured.
+    /// For a driver that cannot keep up with what the server sends. Does
+    /// nothing unless the connection is opening or open.
+    pub fn drop_connection(&mut self, now: Instant, reason: CloseReason) {
+        self.handle_timeout(now);
+        if matches!(self.phase, EnginePhase::Opening | EnginePhase::Open) {
+            self.engine_lost(now, reason);
+        }
+    }
+
     /// Whether the namespace socket is connected.
     pub fn is_connected(&self, nsp: &str) -> bool {
         self.sockets

@@ -17,6 +17,7 @@ pub mod engine;
 mod handshake;
 pub mod http;
 mod io;
+mod listeners;
 mod locks;
 pub mod payload;
 pub mod runtime;

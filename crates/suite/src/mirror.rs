@@ -131,6 +131,19 @@ pub async fn start<R: TestRuntime>(rt: R) -> String {
                 sleep(Duration::from_millis(ms)).await;
                 ack.unwrap().send(&ms).await.unwrap();
             });
+            // Emits, for each (event, count) of the plan in order, `count`
+            // events numbered from 1, then answers.
+            socket.on(
+                "burst",
+                |socket, Data(plan): Data<Vec<(String, u32)>>, ack| async move {
+                    for (event, count) in plan {
+                        for i in 1..=count {
+                            socket.emit(&event, &i).await.unwrap();
+                        }
+                    }
+                    ack.unwrap().send(&true).await.unwrap();
+                },
+            );
             // Awaits the client's answer to a question, then answers with it.
             socket.on("ask-then", |socket, _: Payload, ack| async move {
                 let answer = socket

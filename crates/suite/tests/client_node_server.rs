@@ -35,6 +35,15 @@ async fn dynamic_auth_and_disconnect_by_node_server<R: TestRuntime>(rt: R) {
     }
 }
 
+/// Listeners start in arrival order and an awaiting one holds nothing up
+/// (see [`client_scenarios::awaiting_listeners`]).
+async fn awaiting_listeners_with_node_server<R: TestRuntime>(rt: R) {
+    let server = NodeServer::start(0).await;
+    for (name, transports) in TRANSPORTS {
+        client_scenarios::awaiting_listeners(rt, &server.url(), name, transports).await;
+    }
+}
+
 async fn ack_timeouts_and_retries_with_node_server<R: TestRuntime>(rt: R) {
     let server = NodeServer::start(0).await;
     for (name, transports) in TRANSPORTS {
@@ -186,6 +195,7 @@ suite::on_each_runtime!(
     namespaces_multiplexed_and_refused_by_node_server,
     dynamic_auth_and_disconnect_by_node_server,
     ack_timeouts_and_retries_with_node_server,
+    awaiting_listeners_with_node_server,
     recovery_with_node_server,
     sent_away_by_node_server,
     server_restart_with_node_server,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use client_scenarios::{within, TRANSPORTS};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::json;
 use socketio::client::{ClientOptions, ConnectError, ManagerEvent};
 use socketio::{Data, Payload, SocketIo, SocketIoConfig};
@@ -33,6 +33,15 @@ async fn dynamic_auth_and_disconnect_by_own_server<R: TestRuntime>(rt: R) {
     let url = suite::mirror::start(rt).await;
     for (name, transports) in TRANSPORTS {
         client_scenarios::dynamic_auth_and_server_disconnect(rt, &url, name, transports).await;
+    }
+}
+
+/// Listeners start in arrival order and an awaiting one holds nothing up
+/// (see [`client_scenarios::awaiting_listeners`]).
+async fn awaiting_listeners_with_own_server<R: TestRuntime>(rt: R) {
+    let url = suite::mirror::start(rt).await;
+    for (name, transports) in TRANSPORTS {
+        client_scenarios::awaiting_listeners(rt, &url, name, transports).await;
     }
 }
 
@@ -136,11 +145,12 @@ async fn a_custom_path_and_a_namespace_in_the_url<R: TestRuntime>(rt: R) {
 }
 
 /// A listener that awaits an ack while the server floods the socket with
-/// more events than its queue holds: the ack still arrives (the client
-/// keeps reading while events wait), and every event is handled once, in
-/// order.
+/// more events than the client's queue and backlog hold: as in Node, the
+/// other listeners start meanwhile, in order, and the ack still arrives
+/// (before, listeners ran one at a time, the driver stopped reading behind
+/// the waiting one, and the ack never came).
 async fn a_listener_awaiting_an_ack_during_a_flood<R: TestRuntime>(rt: R) {
-    const FLOOD: u32 = 500;
+    const FLOOD: u32 = 3_000;
     let io = SocketIo::new(rt, SocketIoConfig::default());
     io.on_connection("/", |socket| async move {
         socket.on("flood", |socket, _: Payload, _| async move {
@@ -158,31 +168,33 @@ async fn a_listener_awaiting_an_ack_during_a_flood<R: TestRuntime>(rt: R) {
             socketio::client::io(rt, &url, ClientOptions::default().transports(transports))
                 .unwrap();
         let (done, mut finished) = futures_channel::mpsc::unbounded();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = seen.clone();
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let record = started.clone();
         socket.on("tick", move |socket, Data(n): Data<u32>, _| {
-            let record = record.clone();
+            record.lock().unwrap().push(n);
             let done = done.clone();
             async move {
                 if n == 1 {
-                    // The other 499 ticks arrive while this waits.
+                    // The other ticks arrive and run while this waits.
                     let answer = socket
                         .emit_with_ack("echo-ack", Payload::single(&n).unwrap(), None)
                         .await
                         .unwrap();
                     assert_eq!(answer.first::<u32>().unwrap(), 1);
                 }
-                record.lock().unwrap().push(n);
-                if n == FLOOD {
-                    let _ = done.unbounded_send(());
-                }
+                let _ = done.unbounded_send(n);
             }
         });
         within("connect", socket.connect()).await.unwrap();
         socket.emit("flood", &()).unwrap();
-        within("the whole flood", finished.next()).await;
-        let seen = seen.lock().unwrap().clone();
-        assert_eq!(seen, (1..=FLOOD).collect::<Vec<_>>(), "{name}");
+        let mut acked = false;
+        for _ in 0..FLOOD {
+            let n = within("the whole flood and the ack", finished.next()).await;
+            acked |= n == Some(1);
+        }
+        assert!(acked, "{name}");
+        let started = started.lock().unwrap().clone();
+        assert_eq!(started, (1..=FLOOD).collect::<Vec<_>>(), "{name}");
         socket.disconnect();
     }
 }
@@ -229,15 +241,63 @@ async fn disconnect_after_an_emit_says_goodbye<R: TestRuntime>(rt: R) {
     }
 }
 
+/// More unfinished listeners than `max_pending_events`: the client drops
+/// the connection (`transport error`) instead of growing without bound or
+/// stopping its reading, then reconnects and is served again; the
+/// listeners already started still finish.
+async fn too_many_pending_listeners_drop_the_connection<R: TestRuntime>(rt: R) {
+    let url = suite::mirror::start(rt).await;
+    for (name, transports) in TRANSPORTS {
+        let options = client_scenarios::options(transports, &format!("pending-{name}"))
+            .max_pending_events(50);
+        let socket = socketio::client::io(rt, &url, options).unwrap();
+        let mut inbox = client_scenarios::Inbox::attach(&socket);
+        // Every "hold" listener waits until the test lets them all go.
+        let (release, released) = futures_channel::oneshot::channel::<()>();
+        let released = released.shared();
+        let (ended, mut ends) = futures_channel::mpsc::unbounded();
+        socket.on("hold", move |_, _: Payload, _| {
+            let released = released.clone();
+            let ended = ended.clone();
+            async move {
+                let _ = released.await;
+                let _ = ended.unbounded_send(());
+            }
+        });
+        within("connect", socket.connect()).await.unwrap();
+        inbox.connected().await;
+        // Not awaited: the connection drops before the answer comes.
+        let _answer = socket.emit_with_ack(
+            "burst",
+            Payload::args(&json!([[["hold", 60]]])).unwrap(),
+            None,
+        );
+        let reason = inbox.disconnected().await;
+        assert_eq!(reason.as_node_str(), "transport error", "{name}");
+        assert!(reason.will_reconnect(), "{name}");
+        // The application catches up; the 51 started listeners finish.
+        let _ = release.send(());
+        for _ in 0..51 {
+            within("the held listeners", ends.next()).await;
+        }
+        inbox.connected().await;
+        let answer = client_scenarios::ask(&socket, "echo-ack", json!([name])).await;
+        assert_eq!(answer, json!([name]), "{name}");
+        socket.disconnect();
+    }
+}
+
 suite::on_each_runtime!(
     events_acks_and_binary_with_own_server,
     namespaces_multiplexed_and_refused_by_own_server,
     dynamic_auth_and_disconnect_by_own_server,
     ack_timeouts_and_retries_with_own_server,
+    awaiting_listeners_with_own_server,
     recovery_with_own_server,
     sent_away_by_own_server,
     a_server_that_never_answers_times_out,
     a_custom_path_and_a_namespace_in_the_url,
     a_listener_awaiting_an_ack_during_a_flood,
     disconnect_after_an_emit_says_goodbye,
+    too_many_pending_listeners_drop_the_connection,
 );

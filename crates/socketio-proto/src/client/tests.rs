@@ -261,3 +261,32 @@ fn a_client_gone_idle_starts_a_fresh_run_of_attempts() {
         "the attempt allowed is still there: {outputs:?}"
     );
 }
+
+#[test]
+fn a_dropped_connection_disconnects_fails_acks_and_reconnects() {
+    let (mut client, ws) = connected_client(ClientConfig::default());
+    let now = Instant::from_millis(0);
+    let id = client.emit_with_ack(now, event("/"), None).unwrap();
+    let overloaded = CloseReason::TransportError(engineio_proto::TransportError::Overloaded);
+    client.drop_connection(now, overloaded.clone());
+    let outputs: Vec<Output> = core::iter::from_fn(|| client.poll_output()).collect();
+    assert!(outputs.contains(&Output::Transport(eio::Output::WsClose { ws })));
+    assert!(outputs.contains(&Output::AckFailed {
+        nsp: Str::from("/"),
+        id,
+        error: AckError::Disconnected
+    }));
+    assert!(outputs.contains(&Output::Disconnected {
+        nsp: Str::from("/"),
+        reason: DisconnectReason::Transport(overloaded.clone()),
+    }));
+    assert_eq!(overloaded.as_node_str(), "transport error");
+    // A reconnection is scheduled; dropping again meanwhile does nothing.
+    let reconnect_at = client.poll_timeout().expect("a reconnection deadline");
+    client.drop_connection(now, overloaded);
+    assert!(client.poll_output().is_none());
+    client.handle_timeout(reconnect_at);
+    let reconnecting = core::iter::from_fn(|| client.poll_output())
+        .any(|output| matches!(output, Output::Transport(eio::Output::WsConnect { .. })));
+    assert!(reconnecting);
+}

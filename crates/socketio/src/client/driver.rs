@@ -12,11 +12,14 @@
 //! The driver loop: drain the machine's outputs one at a time (an output may
 //! wait: a full WebSocket writer, a full handler queue), then sleep until an
 //! IO result, a wake-up from a handle, or the machine's next deadline.
-//! Outputs become IO tasks (HTTP requests, WebSockets) or events queued to
-//! the namespace's handler task, which runs listeners in order.
+//! Outputs become IO tasks (HTTP requests, WebSockets) or deliveries to the
+//! client's handler task ([`super::handlers`]), which starts their
+//! listeners in order and never waits for them, so it always drains its
+//! queue: when the queue is full, deliveries wait in a backlog, and past
+//! [`MAX_BACKLOG`] the driver stops reading the network until the handler
+//! task catches up.
 
-use std::collections::HashMap;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
@@ -33,8 +36,9 @@ use socketio_proto::backoff::RandomSource;
 use socketio_proto::client::{AckError, ClientConnection, Output};
 use socketio_proto::AckId;
 
+use super::handlers::{Delivery, SocketEvent};
 use super::options::{Auth, Endpoint};
-use super::socket::{ConnectError, SocketEvent, SocketShared};
+use super::socket::{ConnectError, SocketShared};
 use super::transport::{self, ClientIo, HttpPool};
 use super::ManagerEvent;
 use crate::engine::websocket::WsCommand;
@@ -52,7 +56,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Frames waiting for a WebSocket writer.
 const WS_QUEUE: usize = 64;
 
-/// Events waiting for a namespace's handler task (then its backlog).
+/// Deliveries waiting for the handler task (then in the backlog).
 pub(crate) const EVENT_QUEUE: usize = 64;
 
 /// Backoff jitter from the operating system's generator.
@@ -181,30 +185,27 @@ impl Shared {
 /// The receiving end of the IO results.
 pub(crate) struct DriverInputs(mpsc::Receiver<IoResult>);
 
-/// The driver task: runs until the client is closed.
-pub(crate) async fn run(shared: Arc<Shared>, inputs: DriverInputs) {
+/// The driver task: runs until the client is closed. `handlers` is the
+/// queue of the client's handler task.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    inputs: DriverInputs,
+    handlers: mpsc::Sender<Delivery>,
+) {
     let mut driver = Driver {
         shared,
         inputs: inputs.0,
         writers: HashMap::new(),
-        handlers: HashMap::new(),
-        backlogged: 0,
+        handlers,
+        backlog: VecDeque::new(),
         tasks: HashMap::new(),
         sleep: None,
     };
     driver.run().await;
 }
 
-/// The way to one namespace's handler task.
-struct HandlerQueue {
-    queue: mpsc::Sender<SocketEvent>,
-    /// Events that found the queue full, in order.
-    backlog: VecDeque<SocketEvent>,
-}
-
-/// Events waiting for full handler queues beyond which the driver stops
-/// reading the network. Commands and timers still run, so a listener
-/// awaiting an ack with a timeout cannot block the client for good.
+/// Deliveries waiting in the backlog beyond which the driver stops reading
+/// the network. No cycle: the handler task never waits for the driver.
 const MAX_BACKLOG: usize = 1024;
 
 /// An IO task the driver may abort: an HTTP request or a WebSocket reader.
@@ -218,10 +219,10 @@ struct Driver {
     shared: Arc<Shared>,
     inputs: mpsc::Receiver<IoResult>,
     writers: HashMap<WsId, mpsc::Sender<WsCommand>>,
-    /// The queues of the namespaces' handler tasks.
-    handlers: HashMap<Str, HandlerQueue>,
-    /// Events waiting in the backlogs, all namespaces together.
-    backlogged: usize,
+    /// The handler task's queue.
+    handlers: mpsc::Sender<Delivery>,
+    /// Deliveries that found the queue full, in order.
+    backlog: VecDeque<Delivery>,
     tasks: HashMap<Task, AbortHandle>,
     /// The armed timer and its deadline, kept while the deadline holds.
     sleep: Option<(Instant, Sleep)>,
@@ -339,16 +340,14 @@ impl Driver {
         let inputs = &mut self.inputs;
         let sleep = &mut self.sleep;
         let handlers = &mut self.handlers;
-        let backlogged = &mut self.backlogged;
+        let backlog = &mut self.backlog;
         futures_util::future::poll_fn(|cx| {
             shared.waker.register(cx.waker());
             if shared.woken.swap(false, Ordering::AcqRel) {
                 return Poll::Ready(Wake::Command);
             }
-            if *backlogged > 0 {
-                *backlogged -= move_backlogs(handlers, cx);
-            }
-            if *backlogged < MAX_BACKLOG {
+            move_backlog(handlers, backlog, cx);
+            if backlog.len() < MAX_BACKLOG {
                 if let Poll::Ready(Some(result)) = inputs.poll_next_unpin(cx) {
                     return Poll::Ready(Wake::Input(result));
                 }
@@ -481,36 +480,24 @@ impl Driver {
         lock(&self.shared.state).sockets.values().cloned().collect()
     }
 
-    /// Queues an event for the namespace's handler task. When its queue is
-    /// full the event waits in the namespace's backlog, and past
+    /// Hands an event of namespace `nsp` to the handler task. When its
+    /// queue is full the event waits in the backlog, and past
     /// [`MAX_BACKLOG`] waiting events the driver stops reading the network
-    /// (see [`Driver::next_wake`]). It never waits here: a listener may be
-    /// awaiting an ack that only this loop can deliver.
+    /// (see [`Driver::next_wake`]). It never waits here.
     fn dispatch(&mut self, nsp: &Str, event: SocketEvent) {
-        if !self.handlers.contains_key(nsp) {
-            let Some(queue) = self.socket(nsp).and_then(|s| s.take_queue()) else {
-                return;
-            };
-            let handler = HandlerQueue {
-                queue,
-                backlog: VecDeque::new(),
-            };
-            self.handlers.insert(nsp.clone(), handler);
-        }
-        let Some(handler) = self.handlers.get_mut(nsp) else {
+        let Some(socket) = self.socket(nsp) else {
             return;
         };
-        if handler.backlog.is_empty() {
-            match handler.queue.try_send(event) {
-                Ok(()) => return,
-                Err(error) if error.is_full() => handler.backlog.push_back(error.into_inner()),
-                // The handler task is gone with the client.
-                Err(_) => return,
-            }
-        } else {
-            handler.backlog.push_back(event);
+        let delivery = Delivery { socket, event };
+        if !self.backlog.is_empty() {
+            return self.backlog.push_back(delivery);
         }
-        self.backlogged += 1;
+        match self.handlers.try_send(delivery) {
+            Ok(()) => {}
+            Err(error) if error.is_full() => self.backlog.push_back(error.into_inner()),
+            // The handler task is gone with the client.
+            Err(_) => {}
+        }
     }
 
     fn manager_event(&self, event: ManagerEvent) {
@@ -681,28 +668,24 @@ impl Shared {
     }
 }
 
-/// Moves backlogged events into handler queues with room; returns how many
-/// left the backlogs (delivered, or dropped with a gone handler task).
-fn move_backlogs(handlers: &mut HashMap<Str, HandlerQueue>, cx: &mut Context<'_>) -> usize {
-    let mut moved = 0;
-    for handler in handlers.values_mut() {
-        while !handler.backlog.is_empty() {
-            match handler.queue.poll_ready(cx) {
-                Poll::Ready(Ok(())) => {
-                    if let Some(event) = handler.backlog.pop_front() {
-                        let _ = handler.queue.start_send(event);
-                        moved += 1;
-                    }
+/// Moves backlogged deliveries into the handler task's queue while it has
+/// room (drops them if the task is gone with the client).
+fn move_backlog(
+    queue: &mut mpsc::Sender<Delivery>,
+    backlog: &mut VecDeque<Delivery>,
+    cx: &mut Context<'_>,
+) {
+    while !backlog.is_empty() {
+        match queue.poll_ready(cx) {
+            Poll::Ready(Ok(())) => {
+                if let Some(delivery) = backlog.pop_front() {
+                    let _ = queue.start_send(delivery);
                 }
-                Poll::Ready(Err(_)) => {
-                    moved += handler.backlog.len();
-                    handler.backlog.clear();
-                }
-                Poll::Pending => break,
             }
+            Poll::Ready(Err(_)) => backlog.clear(),
+            Poll::Pending => break,
         }
     }
-    moved
 }
 
 /// `work`'s output, or `None` once `deadline` passes.

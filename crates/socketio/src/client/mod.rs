@@ -6,7 +6,7 @@
 //! long-polling, WebSocket, or polling upgraded to WebSocket, over TLS for
 //! `https`/`wss`); it reconnects with backoff when the connection drops.
 //! Each [`ClientSocket`] is one namespace multiplexed over it: listeners
-//! run in order, emits wait in a bounded buffer while disconnected, acks
+//! start in the order events arrive and run side by side, emits wait in a bounded buffer while disconnected, acks
 //! are awaited with a timeout (or retried, with `retries`), the server's
 //! ack requests are answered from listeners, and connection state recovery
 //! restores the session when the server allows it. The protocol is the
@@ -31,6 +31,7 @@
 //! ```
 
 mod driver;
+mod handlers;
 mod options;
 mod socket;
 mod transport;
@@ -156,13 +157,19 @@ impl Manager {
             options.protocol.timeout,
         );
         let span = tracing::debug_span!("socketio_client", host = %shared.endpoint.host_header());
+        let (deliveries, delivered) = futures_channel::mpsc::channel(driver::EVENT_QUEUE);
         runtime.spawn(Box::pin(tracing::Instrument::instrument(
-            driver::run(shared.clone(), inputs),
-            span,
+            driver::run(shared.clone(), inputs, deliveries),
+            span.clone(),
         )));
-        Manager {
-            handle: Arc::new(ClientHandle { shared }),
-        }
+        let handle = Arc::new(ClientHandle { shared });
+        let listeners = handlers::run(
+            Arc::downgrade(&handle),
+            delivered,
+            options.max_pending_events,
+        );
+        runtime.spawn(Box::pin(tracing::Instrument::instrument(listeners, span)));
+        Manager { handle }
     }
 
     /// The socket of namespace `nsp` on this connection, without auth

@@ -85,6 +85,7 @@ pub struct ClientOptions {
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     /// A header that failed to parse, reported by `connect`.
     pub(crate) bad_header: Option<String>,
+    pub(crate) max_pending_events: usize,
 }
 
 impl Default for ClientOptions {
@@ -98,6 +99,7 @@ impl Default for ClientOptions {
             #[cfg(feature = "tls")]
             tls: None,
             bad_header: None,
+            max_pending_events: 1024,
         }
     }
 }
@@ -218,6 +220,18 @@ impl ClientOptions {
     /// beyond it fail with [`super::EmitError::BufferFull`].
     pub fn max_buffered_packets(mut self, packets: usize) -> Self {
         self.protocol.max_buffered_packets = packets;
+        self
+    }
+
+    /// Events whose listeners have started and not finished, over all
+    /// namespaces of the connection, beyond which the connection is
+    /// dropped (default 1024). Listeners run side by side, so only those
+    /// that await pile up; the client reconnects as configured, with
+    /// `transport error` as the disconnect reason. The reading never
+    /// stops instead: a listener may be awaiting an ack that only further
+    /// reading brings.
+    pub fn max_pending_events(mut self, events: usize) -> Self {
+        self.max_pending_events = events;
         self
     }
 

@@ -1,29 +1,24 @@
 //! A client's socket on one namespace: listeners, emits, acks.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use engineio_proto::Str;
-use futures_channel::{mpsc, oneshot};
-use futures_util::StreamExt;
+use futures_channel::oneshot;
 use serde::Serialize;
 use socketio_proto::client::{AckError as ProtoAckError, CommandError, DisconnectReason};
 use socketio_proto::{AckId, Packet, PacketKind};
 
-use super::driver::{Shared, State, EVENT_QUEUE};
+use super::driver::{Shared, State};
 use super::options::Auth;
 use super::{ClientHandle, Manager};
+use crate::listeners::{AnyListener, EventListener, EventListeners, ListenerFuture};
 use crate::locks::lock;
 use crate::payload::{FromPayload, Payload, PayloadError};
 
-type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-type EventHandler =
-    Arc<dyn Fn(ClientSocket, Payload, Option<AckSender>) -> HandlerFuture + Send + Sync>;
-type AnyHandler = Arc<dyn Fn(ClientSocket, String, Payload) -> HandlerFuture + Send + Sync>;
+type HandlerFuture = ListenerFuture;
 type ConnectHandler = Arc<dyn Fn(ClientSocket) -> HandlerFuture + Send + Sync>;
 type ConnectErrorHandler = Arc<dyn Fn(ClientSocket, ConnectError) -> HandlerFuture + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(ClientSocket, DisconnectReason) -> HandlerFuture + Send + Sync>;
@@ -124,25 +119,12 @@ pub enum AckError {
     Emit(#[from] EmitError),
 }
 
-/// What the driver hands a namespace's handler task, in order.
-pub(crate) enum SocketEvent {
-    Connect,
-    ConnectError(ConnectError),
-    Event {
-        event: String,
-        payload: Payload,
-        ack: Option<AckId>,
-    },
-    Disconnect(DisconnectReason),
-}
-
 #[derive(Default)]
-struct Listeners {
-    events: HashMap<String, Vec<EventHandler>>,
-    any: Vec<AnyHandler>,
-    connect: Vec<ConnectHandler>,
-    connect_error: Vec<ConnectErrorHandler>,
-    disconnect: Vec<DisconnectHandler>,
+pub(crate) struct Listeners {
+    pub(crate) events: EventListeners<ClientSocket, AckSender>,
+    pub(crate) connect: Vec<ConnectHandler>,
+    pub(crate) connect_error: Vec<ConnectErrorHandler>,
+    pub(crate) disconnect: Vec<DisconnectHandler>,
 }
 
 #[derive(Default)]
@@ -154,21 +136,15 @@ struct Status {
 }
 
 /// The state of one namespace socket, shared by its handles, the driver
-/// and its handler task.
+/// and the client's handler task.
 pub(crate) struct SocketShared {
     pub(crate) nsp: Str,
     pub(crate) auth: Auth,
     status: Mutex<Status>,
-    listeners: Mutex<Listeners>,
-    /// The handler task's queue, until the driver takes it.
-    queue: Mutex<Option<mpsc::Sender<SocketEvent>>>,
+    pub(crate) listeners: Mutex<Listeners>,
 }
 
 impl SocketShared {
-    pub(crate) fn take_queue(&self) -> Option<mpsc::Sender<SocketEvent>> {
-        lock(&self.queue).take()
-    }
-
     pub(crate) fn set_connected(&self, id: Option<String>, recovered: bool) {
         let mut status = lock(&self.status);
         status.id = id;
@@ -205,22 +181,17 @@ impl std::fmt::Debug for ClientSocket {
 }
 
 impl ClientSocket {
-    /// Makes the socket of `nsp` and its handler task.
+    /// Makes the socket of `nsp`.
     pub(crate) fn create(handle: Arc<ClientHandle>, nsp: Str, auth: Auth) -> ClientSocket {
-        let (queue, events) = mpsc::channel(EVENT_QUEUE);
         let inner = Arc::new(SocketShared {
             nsp: nsp.clone(),
             auth,
             status: Mutex::default(),
             listeners: Mutex::default(),
-            queue: Mutex::new(Some(queue)),
         });
-        let shared = &handle.shared;
-        lock(&shared.state).sockets.insert(nsp, inner.clone());
-        // The task holds the handle weakly: sockets alive only in their own
-        // listeners must not keep the client running.
-        let task = handle_events(Arc::downgrade(&handle), inner.clone(), events);
-        shared.io.spawn(Box::pin(task));
+        lock(&handle.shared.state)
+            .sockets
+            .insert(nsp, inner.clone());
         ClientSocket { handle, inner }
     }
 
@@ -314,8 +285,11 @@ impl ClientSocket {
     }
 
     /// Adds a listener of `event`, run with the event's arguments as any
-    /// [`FromPayload`] (`Payload`, `Data<T>`, `Args<(A, B)>`). Listeners of a
-    /// socket run one at a time, in the order events arrive. When the
+    /// [`FromPayload`] (`Payload`, `Data<T>`, `Args<(A, B)>`). As in Node,
+    /// listeners start in the order their events arrive and run side by
+    /// side: one that awaits (even an ack of the server) holds up nothing
+    /// else. Past [`super::ClientOptions::max_pending_events`] unfinished
+    /// events, the connection is dropped and reconnected. When the
     /// server awaits an ack, every listener gets the [`AckSender`]; the first
     /// answer is sent. Arguments that do not fit the type are logged and
     /// the listener is skipped.
@@ -326,20 +300,16 @@ impl ClientSocket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let name = event.to_owned();
-        let handler: EventHandler = Arc::new(move |socket, payload, ack| {
-            match A::from_payload(payload) {
+        let handler: EventListener<ClientSocket, AckSender> = Arc::new(
+            move |socket, payload, ack| match A::from_payload(payload) {
                 Ok(args) => Box::pin(handler(socket, args, ack)),
                 Err(error) => {
                     tracing::warn!(event = %name, %error, "event arguments do not fit the listener");
                     Box::pin(async {})
                 }
-            }
-        });
-        lock(&self.inner.listeners)
-            .events
-            .entry(event.to_owned())
-            .or_default()
-            .push(handler);
+            },
+        );
+        lock(&self.inner.listeners).events.on(event, handler);
     }
 
     /// Adds a listener of every event (Node's `onAny`), run before the
@@ -349,9 +319,9 @@ impl ClientSocket {
         F: Fn(ClientSocket, String, Payload) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let handler: AnyHandler =
+        let handler: AnyListener<ClientSocket> =
             Arc::new(move |socket, event, payload| Box::pin(handler(socket, event, payload)));
-        lock(&self.inner.listeners).any.push(handler);
+        lock(&self.inner.listeners).events.on_any(handler);
     }
 
     /// Runs `handler` each time the socket connects (reconnections
@@ -508,6 +478,16 @@ impl std::fmt::Debug for AckSender {
 }
 
 impl AckSender {
+    /// The answer to event `id` of `socket`.
+    pub(crate) fn new(socket: &ClientSocket, id: AckId) -> AckSender {
+        AckSender {
+            shared: Arc::downgrade(&socket.handle.shared),
+            nsp: socket.inner.nsp.clone(),
+            id,
+            answered: Arc::default(),
+        }
+    }
+
     /// Answers with one argument. Only the first answer to an event is
     /// sent; later ones return `Ok` and are dropped.
     pub fn send<T: Serialize + ?Sized>(self, value: &T) -> Result<(), EmitError> {
@@ -527,68 +507,5 @@ impl AckSender {
                 .ack(now, &self.nsp, self.id, args, attachments)
                 .map_err(EmitError::from)
         })
-    }
-}
-
-/// The handler task of one namespace socket: runs its listeners, one event
-/// at a time, in order.
-async fn handle_events(
-    handle: Weak<ClientHandle>,
-    inner: Arc<SocketShared>,
-    mut events: mpsc::Receiver<SocketEvent>,
-) {
-    while let Some(event) = events.next().await {
-        let Some(handle) = handle.upgrade() else {
-            return;
-        };
-        let socket = ClientSocket {
-            handle,
-            inner: inner.clone(),
-        };
-        match event {
-            SocketEvent::Connect => {
-                let listeners = lock(&inner.listeners).connect.clone();
-                for listener in listeners {
-                    listener(socket.clone()).await;
-                }
-            }
-            SocketEvent::ConnectError(error) => {
-                let listeners = lock(&inner.listeners).connect_error.clone();
-                for listener in listeners {
-                    listener(socket.clone(), error.clone()).await;
-                }
-            }
-            SocketEvent::Disconnect(reason) => {
-                let listeners = lock(&inner.listeners).disconnect.clone();
-                for listener in listeners {
-                    listener(socket.clone(), reason.clone()).await;
-                }
-            }
-            SocketEvent::Event {
-                event,
-                payload,
-                ack,
-            } => {
-                let (any, listeners) = {
-                    let listeners = lock(&inner.listeners);
-                    (
-                        listeners.any.clone(),
-                        listeners.events.get(&event).cloned().unwrap_or_default(),
-                    )
-                };
-                for listener in any {
-                    listener(socket.clone(), event.clone(), payload.clone()).await;
-                }
-                let ack = ack.map(|id| AckSender {
-                    shared: Arc::downgrade(&socket.handle.shared),
-                    nsp: inner.nsp.clone(),
-                    id,
-                    answered: Arc::default(),
-                });
-                for listener in listeners {
-                    listener(socket.clone(), payload.clone(), ack.clone()).await;
-                }
-            }
-        }
     }
 }

@@ -1,7 +1,6 @@
 //! The application's view of one socket: its identity, event handlers and
 //! middlewares, emits and ack answers.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,14 +17,12 @@ use socketio_proto::{AckId, EncodedPacket, Packet, PacketKind};
 use super::broadcast::{AckAnswer, BroadcastOperator};
 use super::machine::{AckError, ConnectionHandle};
 use super::namespace::NamespaceState;
+use crate::listeners::{AnyListener, EventListener, EventListeners, ListenerFuture};
 use crate::locks::lock;
 use crate::payload::{FromPayload, Payload, PayloadError};
 use socketio_proto::server::CommandError;
 
-type HandlerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-pub(crate) type EventHandler =
-    Arc<dyn Fn(SocketRef, Payload, Option<AckSender>) -> HandlerFuture + Send + Sync>;
-type AnyHandler = Arc<dyn Fn(SocketRef, String, Payload) -> HandlerFuture + Send + Sync>;
+type HandlerFuture = ListenerFuture;
 type OutgoingHandler = Arc<dyn Fn(&SocketRef, &str, &Payload) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(SocketRef, &'static str) -> HandlerFuture + Send + Sync>;
 type ErrorHandler = Arc<dyn Fn(SocketRef, Arc<EventError>) -> HandlerFuture + Send + Sync>;
@@ -93,14 +90,11 @@ impl EventError {
     }
 }
 
-/// A socket's listeners. An event's own list is shared (`Arc`): each
-/// incoming event takes it with a reference count, not a copy; adding a
-/// listener copies it only while an event holds it. The others are
+/// A socket's listeners. Besides the event listeners, the lists are
 /// usually empty, and an empty `Vec` clones for free.
 #[derive(Default)]
 struct Listeners {
-    events: HashMap<String, Arc<Vec<EventHandler>>>,
-    any: Vec<AnyHandler>,
+    events: EventListeners<SocketRef, AckSender>,
     outgoing: Vec<OutgoingHandler>,
     middlewares: Vec<EventMiddleware>,
     errors: Vec<ErrorHandler>,
@@ -235,7 +229,7 @@ impl SocketRef {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let name = event.to_owned();
-        let handler: EventHandler =
+        let handler: EventListener<SocketRef, AckSender> =
             Arc::new(move |socket, payload, ack| match A::from_payload(payload) {
                 Ok(args) => Box::pin(handler(socket, args, ack)),
                 Err(error) => {
@@ -246,9 +240,7 @@ impl SocketRef {
                     Box::pin(async move { socket.report(error).await })
                 }
             });
-        let mut listeners = lock(&self.inner.listeners);
-        let list = listeners.events.entry(event.to_owned()).or_default();
-        Arc::make_mut(list).push(handler);
+        lock(&self.inner.listeners).events.on(event, handler);
     }
 
     /// Adds a listener of every incoming event (Node's `onAny`), run before
@@ -258,9 +250,9 @@ impl SocketRef {
         F: Fn(SocketRef, String, Payload) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let handler: AnyHandler =
+        let handler: AnyListener<SocketRef> =
             Arc::new(move |socket, event, payload| Box::pin(handler(socket, event, payload)));
-        lock(&self.inner.listeners).any.push(handler);
+        lock(&self.inner.listeners).events.on_any(handler);
     }
 
     /// Adds a listener of every event sent to this socket, by
@@ -542,15 +534,10 @@ impl SocketRef {
     /// each started in that order (as Node calls them), the next one
     /// starting where the previous one first awaits.
     pub(crate) async fn dispatch(&self, event: String, payload: Payload, ack: Option<AckId>) {
-        let (middlewares, any, listeners) = {
+        let (middlewares, started) = {
             let listeners = lock(&self.inner.listeners);
-            (
-                listeners.middlewares.clone(),
-                listeners.any.clone(),
-                listeners.events.get(&event).cloned(),
-            )
+            (listeners.middlewares.clone(), listeners.events.of(&event))
         };
-        let listeners: &[EventHandler] = listeners.as_deref().map_or(&[], |list| &list[..]);
         for middleware in middlewares {
             if let Err(error) = middleware(self.clone(), event.clone(), payload.clone()).await {
                 self.report(error).await;
@@ -562,18 +549,7 @@ impl SocketRef {
             id,
             sent: Arc::new(AtomicBool::new(false)),
         });
-        if let ([], [listener]) = (&any[..], listeners) {
-            // The usual case: one listener, nothing to start beside it.
-            return listener(self.clone(), payload, ack).await;
-        }
-        let any = any
-            .iter()
-            .map(|handler| handler(self.clone(), event.clone(), payload.clone()));
-        let own = listeners
-            .iter()
-            .map(|handler| handler(self.clone(), payload.clone(), ack.clone()));
-        // `join_all` polls them in order: they start in order.
-        futures_util::future::join_all(any.chain(own)).await;
+        started.run(self.clone(), event, payload, ack).await;
     }
 
     /// The socket left its namespace: run its disconnecting handlers,

@@ -491,3 +491,68 @@ pub fn manager_events(socket: &ClientSocket) -> Arc<Mutex<Vec<ManagerEvent>>> {
         .on_event(move |event| record.lock().unwrap().push(event.clone()));
     events
 }
+
+/// Listeners as in Node's client: they start in the order events arrive
+/// and run side by side. A listener awaiting an ack of the server while
+/// 3,000 more events arrive gets its answer within 3 s (before, listeners
+/// ran one at a time and the driver stopped reading behind the waiting
+/// one: no answer at all); an event arriving while another listener sleeps
+/// for a second runs at once.
+pub async fn awaiting_listeners<R: TestRuntime>(
+    rt: R,
+    url: &str,
+    transport: &str,
+    transports: Transports,
+) {
+    const NOISE: u32 = 3_000;
+    let socket =
+        socketio::client::io(rt, url, options(transports, &format!("await-{transport}"))).unwrap();
+    let (report, mut reports) = mpsc::unbounded::<(&str, std::time::Instant)>();
+    let answered = report.clone();
+    socket.on("first", move |socket, _: Payload, _| {
+        let answered = answered.clone();
+        async move {
+            let payload = Payload::single(&"ping").unwrap();
+            let answer = socket
+                .emit_with_ack("echo-ack", payload, Some(Duration::from_secs(10)))
+                .await;
+            assert_eq!(answer.unwrap().first::<String>().unwrap(), "ping");
+            let _ = answered.unbounded_send(("answered", std::time::Instant::now()));
+        }
+    });
+    let noise = report.clone();
+    socket.on("noise", move |_, _: Payload, _| {
+        let _ = noise.unbounded_send(("noise", std::time::Instant::now()));
+        async {}
+    });
+    socket.on("slow", |_, _: Payload, _| {
+        suite::sleep(Duration::from_secs(1))
+    });
+    socket.on("quick", move |_, _: Payload, _| {
+        let _ = report.unbounded_send(("quick", std::time::Instant::now()));
+        async {}
+    });
+    within("connect", socket.connect()).await.unwrap();
+
+    let start = std::time::Instant::now();
+    ask(&socket, "burst", json!([[["first", 1], ["noise", NOISE]]])).await;
+    let (mut noises, mut answer) = (0, None);
+    while noises < NOISE || answer.is_none() {
+        let (what, at) = within("the flood and the answer", reports.next())
+            .await
+            .unwrap();
+        match what {
+            "noise" => noises += 1,
+            _ => answer = Some(at - start),
+        }
+    }
+    let answer = answer.unwrap();
+    assert!(answer < Duration::from_secs(3), "{transport}: {answer:?}");
+
+    let start = std::time::Instant::now();
+    ask(&socket, "burst", json!([[["slow", 1], ["quick", 1]]])).await;
+    let (_, at) = within("quick", reports.next()).await.unwrap();
+    let quick = at - start;
+    assert!(quick < Duration::from_millis(500), "{transport}: {quick:?}");
+    socket.disconnect();
+}

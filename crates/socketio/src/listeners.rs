@@ -1,0 +1,93 @@
+//! The event listeners of a socket, server's or client's: one registry and
+//! one way to run them, so both sides start listeners as Node does.
+//!
+//! `S` is the socket handle a listener gets (`SocketRef` or
+//! `ClientSocket`), `A` the ack sender of an event whose sender awaits an
+//! answer.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::payload::Payload;
+
+/// What a listener returns.
+pub(crate) type ListenerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A listener of one event name.
+pub(crate) type EventListener<S, A> =
+    Arc<dyn Fn(S, Payload, Option<A>) -> ListenerFuture + Send + Sync>;
+
+/// A listener of every event (Node's `onAny`), given the event's name.
+pub(crate) type AnyListener<S> = Arc<dyn Fn(S, String, Payload) -> ListenerFuture + Send + Sync>;
+
+/// The event listeners of one socket. An event's own list is shared
+/// (`Arc`): an incoming event takes it with a reference count, not a copy;
+/// adding a listener copies the list only while an event holds it.
+pub(crate) struct EventListeners<S, A> {
+    events: HashMap<String, Arc<Vec<EventListener<S, A>>>>,
+    any: Vec<AnyListener<S>>,
+}
+
+impl<S, A> Default for EventListeners<S, A> {
+    fn default() -> Self {
+        EventListeners {
+            events: HashMap::new(),
+            any: Vec::new(),
+        }
+    }
+}
+
+/// The listeners one incoming event starts, taken out of the registry so
+/// that no lock is held while they run.
+pub(crate) struct Started<S, A> {
+    any: Vec<AnyListener<S>>,
+    own: Option<Arc<Vec<EventListener<S, A>>>>,
+}
+
+impl<S, A> EventListeners<S, A> {
+    /// Adds a listener of `event`, after those already there.
+    pub(crate) fn on(&mut self, event: &str, listener: EventListener<S, A>) {
+        let list = self.events.entry(event.to_owned()).or_default();
+        Arc::make_mut(list).push(listener);
+    }
+
+    /// Adds a listener of every event.
+    pub(crate) fn on_any(&mut self, listener: AnyListener<S>) {
+        self.any.push(listener);
+    }
+
+    /// The listeners of `event` as they are now.
+    pub(crate) fn of(&self, event: &str) -> Started<S, A> {
+        Started {
+            any: self.any.clone(),
+            own: self.events.get(event).cloned(),
+        }
+    }
+}
+
+impl<S: Clone, A: Clone> Started<S, A> {
+    /// Runs the listeners side by side: the `on_any` ones, then the
+    /// event's own, each started in that order (as Node calls them), the
+    /// next one starting where the previous one first awaits. Every own
+    /// listener gets a clone of `ack`; the ack sender answers once.
+    pub(crate) async fn run(self, socket: S, event: String, payload: Payload, ack: Option<A>) {
+        let own: &[EventListener<S, A>] = self.own.as_deref().map_or(&[], |list| &list[..]);
+        match (&self.any[..], own) {
+            ([], []) => {}
+            // The usual case: one listener, nothing to start beside it.
+            ([], [listener]) => listener(socket, payload, ack).await,
+            (any, own) => {
+                let any = any
+                    .iter()
+                    .map(|listener| listener(socket.clone(), event.clone(), payload.clone()));
+                let own = own
+                    .iter()
+                    .map(|listener| listener(socket.clone(), payload.clone(), ack.clone()));
+                // `join_all` polls them in order: they start in order.
+                futures_util::future::join_all(any.chain(own)).await;
+            }
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! The Rust client's scenarios, run against the official Node server
-//! (`interop_node_server.rs`, `interop/server.mjs`) and against ours
+//! (`client_node_server.rs`, `interop/server.mjs`) and against ours
 //! (`client_own_server.rs`): both servers implement the same events.
 //!
 //! Every wait is bounded ([`WAIT`]); nothing sleeps to let time pass.

@@ -2,7 +2,8 @@
 //! application and a hostile server, on a virtual clock. The application
 //! joins and leaves namespaces (a few names, some invalid), emits with and
 //! without acks, volatile or with attachments, answers server events (and
-//! made-up ids), provides auth on demand, connects and closes; the server
+//! made-up ids), provides auth on demand, connects, drops the connection
+//! (`drop_connection`, as when it falls behind) and closes; the server
 //! answers the machine's IO intents (or stale and unknown ones) with
 //! handshakes, Engine.IO payloads and frames carrying Socket.IO packets
 //! (CONNECT replies with and without pid, CONNECT_ERROR, EVENT and ACK with
@@ -71,7 +72,8 @@ use engineio_fuzz::{
 };
 use engineio_proto::client::{HttpMethod, Output as EioOutput};
 use engineio_proto::{
-    payload, Frame, Instant, Message, Packet as EioPacket, RequestId, Str, Transports, WsId,
+    payload, CloseReason, Frame, Instant, Message, Packet as EioPacket, RequestId, Str,
+    TransportError, Transports, WsId,
 };
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -242,6 +244,8 @@ enum Op {
         attachments: u8,
     },
     Close,
+    /// The application falls behind: `drop_connection` (a transport loss).
+    DropConnection,
     /// The server completes the latest opening: the WebSocket opens and
     /// sends the handshake, or the handshake GET returns it.
     Open(HandshakeSpec),
@@ -1017,6 +1021,7 @@ fuzz_target!(|input: Input| {
                 | Op::EmitWithAck { .. }
                 | Op::Ack { .. }
                 | Op::Close
+                | Op::DropConnection
         ) {
             // Commands fire due timers first: let them go before, so that
             // the result and what follows are the command's alone.
@@ -1170,6 +1175,10 @@ fuzz_target!(|input: Input| {
                 driver.step.closing = true;
                 driver.closed = true;
                 conn.close(now);
+            }
+            Op::DropConnection => {
+                let reason = CloseReason::TransportError(TransportError::Overloaded);
+                conn.drop_connection(now, reason);
             }
             Op::Open(spec) => {
                 let ws =

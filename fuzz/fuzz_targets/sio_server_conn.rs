@@ -10,17 +10,19 @@
 //!
 //! * no panic; fewer than `MAX_OUTPUTS_PER_STEP` outputs per input;
 //! * `Closed` at most once, and after it no `Connect`, `Event`, `Ack` or
-//!   `AckTimeout`;
+//!   `AckFailed`;
 //! * a `Connect` only for a namespace with no pending CONNECT and no socket;
 //!   at most one accept or reject succeeds per `Connect`, and a refused
 //!   command changes nothing (`socket_id` stays as it was);
 //! * `Event` and `Ack` only on accepted namespaces; `Disconnect` only for an
 //!   accepted namespace, once per accept, and every socket is disconnected
 //!   once the connection is closed;
-//! * each ack id from `emit_with_ack` is fresh and gets at most one of `Ack`
-//!   and `AckTimeout`, on its own namespace; one with a timeout gets exactly
-//!   one unless its socket goes first (checked past every deadline at the
-//!   end of the run);
+//! * each ack id from `emit_with_ack` is fresh and gets exactly one of
+//!   `Ack`, `AckFailed(Timeout)` (only with a deadline) and
+//!   `AckFailed(Disconnected)` (only right before its socket's `Disconnect`,
+//!   or as the connection closes), on its own namespace: when a socket
+//!   goes, none of its acks is left unanswered; one with a timeout is
+//!   answered past its deadline (checked at the end of the run);
 //! * commands on a closed connection fail with `Closed` (or `NotConnected`);
 //! * `poll_timeout()` is `None` once the connection and its session are
 //!   closed, and after `handle_timeout(now)` never at or before `now`;
@@ -42,7 +44,7 @@ use engineio_proto::{
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Output};
-use socketio_proto::{AckId, Decoder, DecoderConfig};
+use socketio_proto::{AckError, AckId, Decoder, DecoderConfig};
 
 /// At most this many inputs per run.
 const MAX_OPS: usize = 512;
@@ -184,7 +186,7 @@ struct Model {
     accepted: BTreeSet<Str>,
     /// Every namespace a `Connect` announced, in order.
     seen: Vec<Str>,
-    /// Server acks awaiting `Ack` or `AckTimeout`: their namespace and
+    /// Server acks awaiting `Ack` or `AckFailed`: their namespace and
     /// whether they have a deadline.
     acks: BTreeMap<u64, (Str, bool)>,
     /// Every ack id `emit_with_ack` returned.
@@ -251,15 +253,23 @@ impl Model {
                     let pending = self.acks.remove(&id.0).map(|(n, _)| n);
                     assert_eq!(pending, Some(nsp), "Ack {id}");
                 }
-                Output::AckTimeout { nsp, id } => {
-                    assert!(!self.closed, "AckTimeout after Closed");
+                Output::AckFailed { nsp, id, error } => {
+                    assert!(!self.closed, "AckFailed after Closed");
                     let pending = self.acks.remove(&id.0);
-                    assert_eq!(pending, Some((nsp, true)), "AckTimeout {id}");
+                    match error {
+                        AckError::Timeout => {
+                            assert_eq!(pending, Some((nsp, true)), "AckFailed(Timeout) {id}")
+                        }
+                        _ => {
+                            assert_eq!(pending.map(|(n, _)| n), Some(nsp), "AckFailed {id}")
+                        }
+                    }
                 }
                 Output::Disconnect { nsp, .. } => {
                     assert!(self.accepted.remove(&nsp), "Disconnect of {nsp:?}");
-                    // Its acks will never be answered.
-                    self.acks.retain(|_, (n, _)| *n != nsp);
+                    // Every ack of the socket was failed just before.
+                    let left: Vec<_> = self.acks.iter().filter(|(_, (n, _))| *n == nsp).collect();
+                    assert!(left.is_empty(), "{nsp:?} left with acks {left:?}");
                 }
                 Output::Closed => {
                     assert!(!self.closed, "Closed twice");
@@ -274,7 +284,7 @@ impl Model {
                 self.accepted
             );
             self.pending.clear();
-            self.acks.clear();
+            assert!(self.acks.is_empty(), "closed with acks {:?}", self.acks);
         }
         if self.closed {
             assert!(conn.is_closed(), "Closed but is_closed() is false");

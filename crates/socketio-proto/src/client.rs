@@ -33,7 +33,8 @@
 //! injected randomness) and opens a new engine, up to
 //! `reconnection_attempts`. A failed or timed-out open counts as an attempt.
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use crate::ack::AckTable;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -129,24 +130,7 @@ impl DisconnectReason {
     }
 }
 
-/// Why an awaited ack will not come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AckError {
-    /// The deadline passed (after every retry, with `retries`).
-    Timeout,
-    /// The socket disconnected after the event was sent.
-    Disconnected,
-}
-
-impl fmt::Display for AckError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AckError::Timeout => "operation has timed out",
-            AckError::Disconnected => "socket has been disconnected",
-        })
-    }
-}
+pub use crate::ack::AckError;
 
 /// What the client asks of its driver or tells its application, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,16 +275,8 @@ struct Socket {
     /// answer (Node's `receiveBuffer`): a server restoring a session sends
     /// the missed events first. Delivered right after `Connected`.
     early_events: VecDeque<Packet>,
-    /// Ack ids awaited, with whether their packet was sent yet.
-    acks: BTreeMap<AckId, AwaitedAck>,
     retry_queue: VecDeque<Queued>,
     next_ack: u64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct AwaitedAck {
-    deadline: Option<Instant>,
-    sent: bool,
 }
 
 impl Socket {
@@ -313,7 +289,6 @@ impl Socket {
             last_offset: None,
             offline: VecDeque::new(),
             early_events: VecDeque::new(),
-            acks: BTreeMap::new(),
             retry_queue: VecDeque::new(),
             next_ack: 0,
         }
@@ -343,7 +318,11 @@ pub struct ClientConnection<R> {
     decoder: Decoder,
     sockets: BTreeMap<Str, Socket>,
     /// Every ack deadline, in firing order.
-    ack_deadlines: BTreeSet<(Instant, Str, AckId)>,
+    /// Acks awaited without retries, by namespace and id, with whether
+    /// their packet was sent yet.
+    acks: AckTable<(Str, AckId), bool>,
+    /// The deadlines of the retry queues' tries in flight.
+    tries: AckTable<(Str, AckId), ()>,
     open_deadline: Option<Instant>,
     reconnect_at: Option<Instant>,
     /// Attempts of the current reconnection run (0: not reconnecting).
@@ -368,7 +347,8 @@ impl<R: RandomSource> ClientConnection<R> {
             closing: None,
             next_io_id: 1,
             sockets: BTreeMap::new(),
-            ack_deadlines: BTreeSet::new(),
+            acks: AckTable::default(),
+            tries: AckTable::default(),
             open_deadline: None,
             reconnect_at: None,
             reconnecting: 0,
@@ -501,19 +481,8 @@ impl<R: RandomSource> ClientConnection<R> {
         } else {
             self.buffer_offline(&nsp, Some(id), encoded)?;
         }
-        let deadline = timeout.map(|t| now + t);
-        if let Some(at) = deadline {
-            self.ack_deadlines.insert((at, nsp.clone(), id));
-        }
-        if let Some(socket) = self.sockets.get_mut(&nsp) {
-            socket.acks.insert(
-                id,
-                AwaitedAck {
-                    deadline,
-                    sent: connected,
-                },
-            );
-        }
+        self.acks
+            .insert((nsp, id), timeout.map(|t| now + t), connected);
         Ok(id)
     }
 
@@ -631,12 +600,16 @@ impl<R: RandomSource> ClientConnection<R> {
     /// Fires due timers: ack deadlines, the open timeout, the reconnection
     /// delay and the engine's heartbeat watchdog.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some((at, nsp, id)) = self.ack_deadlines.first().cloned() {
-            if at > now {
-                break;
+        while let Some(((nsp, id), ())) = self.tries.pop_expired(now) {
+            self.try_expired(now, nsp, id);
+        }
+        while let Some(((nsp, id), _)) = self.acks.pop_expired(now) {
+            if let Some(socket) = self.sockets.get_mut(&nsp) {
+                // Drop the packet if it is still waiting to be sent.
+                socket.offline.retain(|(buffered, _)| *buffered != Some(id));
             }
-            self.ack_deadlines.pop_first();
-            self.ack_expired(now, nsp, id);
+            let error = AckError::Timeout;
+            self.outputs.push_back(Output::AckFailed { nsp, id, error });
         }
         if self.open_deadline.is_some_and(|at| at <= now) {
             self.open_deadline = None;
@@ -672,7 +645,8 @@ impl<R: RandomSource> ClientConnection<R> {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
-            self.ack_deadlines.first().map(|(at, _, _)| *at),
+            self.acks.next_deadline(),
+            self.tries.next_deadline(),
             self.open_deadline,
             self.reconnect_at,
             self.engine.as_ref().and_then(eio::Client::poll_timeout),
@@ -985,13 +959,15 @@ impl<R: RandomSource> ClientConnection<R> {
         head.tries += 1;
         let encoded = head.packet.encode();
         let id = head.packet.id.unwrap_or(AckId(0));
-        if let Some(at) = deadline {
-            self.ack_deadlines.insert((at, Str::from(nsp), id));
+        if deadline.is_some() {
+            self.tries.insert((Str::from(nsp), id), deadline, ());
         }
         let _ = self.write(now, &encoded);
     }
 
-    fn ack_expired(&mut self, now: Instant, nsp: Str, id: AckId) {
+    /// The try in flight of a retry queue's head timed out: send it again,
+    /// or fail it once out of retries.
+    fn try_expired(&mut self, now: Instant, nsp: Str, id: AckId) {
         let retries = self.config.retries;
         let Some(socket) = self.sockets.get_mut(&nsp) else {
             return;
@@ -1014,17 +990,8 @@ impl<R: RandomSource> ClientConnection<R> {
                 } else if let Some(head) = socket.retry_queue.front_mut() {
                     head.in_flight = None;
                 }
-                return self.drain_queue(now, &nsp);
+                self.drain_queue(now, &nsp);
             }
-        }
-        if socket.acks.remove(&id).is_some() {
-            // Drop the packet if it is still waiting to be sent.
-            socket.offline.retain(|(buffered, _)| *buffered != Some(id));
-            self.outputs.push_back(Output::AckFailed {
-                nsp,
-                id,
-                error: AckError::Timeout,
-            });
         }
     }
 
@@ -1042,21 +1009,15 @@ impl<R: RandomSource> ClientConnection<R> {
         });
     }
 
-    /// Fails these awaited acks of `nsp` and disarms their deadlines.
-    fn fail_acks<'a>(
-        &mut self,
-        nsp: &Str,
-        acks: impl IntoIterator<Item = (&'a AckId, &'a AwaitedAck)>,
-    ) {
-        for (id, ack) in acks {
-            if let Some(at) = ack.deadline {
-                self.ack_deadlines.remove(&(at, nsp.clone(), *id));
-            }
-            self.outputs.push_back(Output::AckFailed {
-                nsp: nsp.clone(),
-                id: *id,
-                error: AckError::Disconnected,
-            });
+    /// Fails the awaited acks of `nsp` that `pick` chooses (by whether
+    /// their packet was sent), disarming their deadlines.
+    fn fail_acks(&mut self, nsp: &Str, mut pick: impl FnMut(bool) -> bool) {
+        for ((nsp, id), _) in self
+            .acks
+            .take_where(|(of, _), sent| of == nsp && pick(*sent))
+        {
+            let error = AckError::Disconnected;
+            self.outputs.push_back(Output::AckFailed { nsp, id, error });
         }
     }
 
@@ -1065,12 +1026,10 @@ impl<R: RandomSource> ClientConnection<R> {
     /// retry queue included, and none of their deadlines stays armed (the
     /// next socket of that namespace numbers its acks from 0 again).
     fn forget_socket(&mut self, nsp: &Str, socket: &Socket) {
-        self.fail_acks(nsp, &socket.acks);
+        self.fail_acks(nsp, |_| true);
         for queued in &socket.retry_queue {
             let id = queued.packet.id.unwrap_or(AckId(0));
-            if let Some(Some(at)) = queued.in_flight {
-                self.ack_deadlines.remove(&(at, nsp.clone(), id));
-            }
+            self.tries.remove(&(nsp.clone(), id));
             if queued.wants_ack {
                 self.outputs.push_back(Output::AckFailed {
                     nsp: nsp.clone(),
@@ -1090,16 +1049,12 @@ impl<R: RandomSource> ClientConnection<R> {
             return;
         };
         for queued in socket.retry_queue.iter_mut() {
-            if let Some(Some(at)) = queued.in_flight.take() {
-                self.ack_deadlines
-                    .remove(&(at, nsp.clone(), queued.packet.id.unwrap_or(AckId(0))));
+            if queued.in_flight.take().is_some() {
+                let id = queued.packet.id.unwrap_or(AckId(0));
+                self.tries.remove(&(nsp.clone(), id));
             }
         }
-        let (sent, waiting): (BTreeMap<_, _>, BTreeMap<_, _>) = core::mem::take(&mut socket.acks)
-            .into_iter()
-            .partition(|(_, ack)| ack.sent);
-        socket.acks = waiting;
-        self.fail_acks(nsp, &sent);
+        self.fail_acks(nsp, |sent| sent);
     }
 
     fn handle_message(&mut self, now: Instant, message: Message) {
@@ -1156,8 +1111,8 @@ impl<R: RandomSource> ClientConnection<R> {
                 }
                 let offline: Vec<EncodedPacket> =
                     socket.offline.drain(..).map(|(_, p)| p).collect();
-                for ack in socket.acks.values_mut() {
-                    ack.sent = true;
+                for ((of, _), sent) in self.acks.values_mut() {
+                    *sent |= *of == packet.nsp;
                 }
                 let early: Vec<Packet> = socket.early_events.drain(..).collect();
                 self.outputs.push_back(Output::Connected {
@@ -1254,9 +1209,7 @@ impl<R: RandomSource> ClientConnection<R> {
             let Some(head) = socket.retry_queue.pop_front() else {
                 return;
             };
-            if let Some(Some(at)) = head.in_flight {
-                self.ack_deadlines.remove(&(at, nsp.clone(), id));
-            }
+            self.tries.remove(&(nsp.clone(), id));
             if head.wants_ack {
                 self.outputs.push_back(Output::Ack {
                     nsp: nsp.clone(),
@@ -1267,10 +1220,7 @@ impl<R: RandomSource> ClientConnection<R> {
             }
             return self.drain_queue(now, &nsp);
         }
-        if let Some(ack) = socket.acks.remove(&id) {
-            if let Some(at) = ack.deadline {
-                self.ack_deadlines.remove(&(at, nsp.clone(), id));
-            }
+        if self.acks.remove(&(nsp.clone(), id)).is_some() {
             self.outputs.push_back(Output::Ack {
                 nsp,
                 id,

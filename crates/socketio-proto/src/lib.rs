@@ -44,6 +44,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod ack;
 pub mod backoff;
 pub mod client;
 pub mod packet;
@@ -51,4 +52,5 @@ pub mod recovery;
 pub mod rooms;
 pub mod server;
 
+pub use ack::AckError;
 pub use packet::{AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind};

@@ -21,13 +21,14 @@
 //! client, or a packet that does not decode closes the whole connection.
 //!
 //! Acks: [`Connection::emit_with_ack`] returns an [`AckId`] with a deadline;
-//! the client's ACK comes out as [`Output::Ack`], a missed deadline as
-//! [`Output::AckTimeout`]. Events that ask for an ack carry its id in
+//! the client's ACK comes out as [`Output::Ack`], a missed deadline or a
+//! socket gone first as [`Output::AckFailed`] (the same vocabulary as the
+//! client's, see [`crate::AckError`]). Events that ask for an ack carry its id in
 //! [`Output::Event`]; answer with [`Connection::ack`].
 //!
 //! Every input fires due timers first, like the Engine.IO session.
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -37,6 +38,7 @@ use engineio_proto::{
     CloseReason, Frame, Instant, Message, PostFailure, RequestId, Sid, Str, WsFailure, WsId,
 };
 
+use crate::ack::{AckError, AckTable};
 use crate::packet::{
     AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind,
 };
@@ -132,12 +134,16 @@ pub enum Output {
         /// Binary attachments of the answer.
         attachments: Vec<Bytes>,
     },
-    /// No answer came before the deadline of an [`Connection::emit_with_ack`].
-    AckTimeout {
+    /// No answer will come to an [`Connection::emit_with_ack`]: its
+    /// deadline passed, or its socket is gone (reported before the
+    /// socket's [`Output::Disconnect`]).
+    AckFailed {
         /// The namespace.
         nsp: Str,
-        /// Which emit timed out.
+        /// Which emit failed.
         id: AckId,
+        /// Why.
+        error: AckError,
     },
     /// The socket of `nsp` is gone.
     Disconnect {
@@ -174,22 +180,14 @@ enum Membership {
     Connected(Sid),
 }
 
-/// An emit awaiting the client's ack.
-#[derive(Debug, Clone)]
-struct PendingAck {
-    nsp: Str,
-    deadline: Option<Instant>,
-}
-
 /// One client connection. See the [module docs](self).
 #[derive(Debug)]
 pub struct Connection {
     engine: Session,
     decoder: Decoder,
     namespaces: Namespaces,
-    acks: BTreeMap<AckId, PendingAck>,
-    /// Ack deadlines in firing order.
-    ack_deadlines: BTreeSet<(Instant, AckId)>,
+    /// Emits awaiting the client's ack, with their namespace.
+    acks: AckTable<AckId, Str>,
     next_ack: u64,
     /// No namespace joined by then: close.
     connect_deadline: Option<Instant>,
@@ -252,8 +250,7 @@ impl Connection {
             engine,
             decoder: Decoder::new(config.decoder.clone()),
             namespaces: Namespaces::default(),
-            acks: BTreeMap::new(),
-            ack_deadlines: BTreeSet::new(),
+            acks: AckTable::default(),
             next_ack: 0,
             connect_deadline: Some(now + config.connect_timeout),
             closed: false,
@@ -286,7 +283,7 @@ impl Connection {
     /// Whether an [`Connection::emit_with_ack`] with this id still awaits
     /// its answer (false once answered, timed out, or its socket left).
     pub fn awaits_ack(&self, id: AckId) -> bool {
-        self.acks.contains_key(&id)
+        self.acks.contains(&id)
     }
 
     /// Whether the connection has ended.
@@ -351,17 +348,9 @@ impl Connection {
                 self.close_with(now, DisconnectReason::ForcedServerClose);
             }
         }
-        while let Some(&(at, id)) = self.ack_deadlines.first() {
-            if at > now {
-                break;
-            }
-            self.ack_deadlines.pop_first();
-            if let Some(pending) = self.acks.remove(&id) {
-                self.outputs.push_back(Output::AckTimeout {
-                    nsp: pending.nsp,
-                    id,
-                });
-            }
+        while let Some((id, nsp)) = self.acks.pop_expired(now) {
+            let error = AckError::Timeout;
+            self.outputs.push_back(Output::AckFailed { nsp, id, error });
         }
         self.engine.handle_timeout(now);
     }
@@ -446,7 +435,8 @@ impl Connection {
     }
 
     /// Sends an event that asks for an ack; the answer comes as
-    /// [`Output::Ack`] or, after `timeout`, [`Output::AckTimeout`].
+    /// [`Output::Ack`] or, after `timeout` or once the socket is gone,
+    /// [`Output::AckFailed`].
     pub fn emit_with_ack(
         &mut self,
         now: Instant,
@@ -460,17 +450,7 @@ impl Connection {
         packet.kind = PacketKind::Event;
         packet.id = Some(id);
         self.write(now, &packet.encode())?;
-        let deadline = timeout.map(|t| now + t);
-        if let Some(at) = deadline {
-            self.ack_deadlines.insert((at, id));
-        }
-        self.acks.insert(
-            id,
-            PendingAck {
-                nsp: packet.nsp,
-                deadline,
-            },
-        );
+        self.acks.insert(id, timeout.map(|t| now + t), packet.nsp);
         Ok(id)
     }
 
@@ -576,7 +556,7 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.connect_deadline,
-            self.ack_deadlines.first().map(|(at, _)| *at),
+            self.acks.next_deadline(),
             self.engine.poll_timeout(),
         ]
         .into_iter()
@@ -661,12 +641,8 @@ impl Connection {
                 let Some(id) = packet.id else { return };
                 // An ACK from another namespace is ignored and must leave the
                 // pending one (and its deadline) in place.
-                let matches = self.acks.get(&id).is_some_and(|p| p.nsp == packet.nsp);
-                let pending = if matches { self.acks.remove(&id) } else { None };
-                if let Some(pending) = pending {
-                    if let Some(at) = pending.deadline {
-                        self.ack_deadlines.remove(&(at, id));
-                    }
+                if self.acks.get(&id) == Some(&packet.nsp) {
+                    self.acks.remove(&id);
                     self.outputs.push_back(Output::Ack {
                         nsp: packet.nsp,
                         id,
@@ -684,24 +660,19 @@ impl Connection {
         }
     }
 
-    /// Forgets the socket of `nsp` and its pending acks.
+    /// Forgets the socket of `nsp`, failing its awaited acks first.
     fn leave(&mut self, nsp: Str, reason: DisconnectReason) {
         if let Some(Membership::Connected(_)) = self.namespaces.remove(&nsp) {
-            let ids: Vec<AckId> = self
-                .acks
-                .iter()
-                .filter(|(_, p)| p.nsp == nsp)
-                .map(|(id, _)| *id)
-                .collect();
-            for id in ids {
-                if let Some(PendingAck {
-                    deadline: Some(at), ..
-                }) = self.acks.remove(&id)
-                {
-                    self.ack_deadlines.remove(&(at, id));
-                }
-            }
+            self.fail_acks(|of| *of == nsp);
             self.outputs.push_back(Output::Disconnect { nsp, reason });
+        }
+    }
+
+    /// Fails the awaited acks of the namespaces `pick` chooses.
+    fn fail_acks(&mut self, mut pick: impl FnMut(&Str) -> bool) {
+        for (id, nsp) in self.acks.take_where(|_, nsp| pick(nsp)) {
+            let error = AckError::Disconnected;
+            self.outputs.push_back(Output::AckFailed { nsp, id, error });
         }
     }
 
@@ -718,8 +689,7 @@ impl Connection {
     fn drop_sockets(&mut self, reason: DisconnectReason) {
         self.closed = true;
         self.connect_deadline = None;
-        self.acks.clear();
-        self.ack_deadlines.clear();
+        self.fail_acks(|_| true);
         let namespaces = core::mem::take(&mut self.namespaces);
         for (nsp, membership) in namespaces {
             if let Membership::Connected(_) = membership {

@@ -342,10 +342,57 @@ fn server_acks_resolve_or_time_out() {
     h.drain();
     assert_eq!(
         h.take_events(),
-        vec![Output::AckTimeout {
+        vec![Output::AckFailed {
             nsp: s("/"),
-            id: second
+            id: second,
+            error: crate::AckError::Timeout,
         }]
+    );
+}
+
+#[test]
+fn a_socket_that_leaves_fails_its_acks_first() {
+    let mut h = Harness::new();
+    h.connect("40", "/", "a");
+    h.connect("40/custom,", "/custom", "b");
+    let event = |nsp: &str| Packet::new(PacketKind::Event, s(nsp), Some(s(r#"["q"]"#)));
+    let main = h.conn.emit_with_ack(h.now, event("/"), None).unwrap();
+    let custom = h
+        .conn
+        .emit_with_ack(h.now, event("/custom"), Some(Duration::from_secs(5)))
+        .unwrap();
+    h.drain();
+    h.take_sent();
+    // The client leaves `/custom`: only its ack fails, before the
+    // Disconnect, and its deadline is disarmed.
+    h.text("41/custom,");
+    let events = h.take_events();
+    assert_eq!(
+        events,
+        vec![
+            Output::AckFailed {
+                nsp: s("/custom"),
+                id: custom,
+                error: crate::AckError::Disconnected,
+            },
+            Output::Disconnect {
+                nsp: s("/custom"),
+                reason: DisconnectReason::ClientNamespaceDisconnect,
+            },
+        ]
+    );
+    assert!(h.conn.awaits_ack(main));
+    // The connection closes: the rest fails too.
+    h.conn.close(h.now);
+    h.drain();
+    let events = h.take_events();
+    assert_eq!(
+        events.first(),
+        Some(&Output::AckFailed {
+            nsp: s("/"),
+            id: main,
+            error: crate::AckError::Disconnected,
+        })
     );
 }
 

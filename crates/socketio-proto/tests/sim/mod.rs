@@ -61,6 +61,11 @@ pub enum ServerSaw {
         nsp: String,
         id: AckId,
     },
+    /// The socket went before the answer.
+    AckDisconnected {
+        nsp: String,
+        id: AckId,
+    },
     Disconnected {
         nsp: String,
         reason: String,
@@ -576,10 +581,11 @@ impl Sim {
                     id,
                     data: data.map(|d| d.to_string()),
                 }),
-                sio::Output::AckTimeout { nsp, id } => {
-                    self.server_saw.push(ServerSaw::AckTimeout {
-                        nsp: nsp.to_string(),
-                        id,
+                sio::Output::AckFailed { nsp, id, error } => {
+                    let nsp = nsp.to_string();
+                    self.server_saw.push(match error {
+                        socketio_proto::AckError::Timeout => ServerSaw::AckTimeout { nsp, id },
+                        _ => ServerSaw::AckDisconnected { nsp, id },
                     })
                 }
                 sio::Output::Disconnect { nsp, reason } => {

@@ -17,17 +17,10 @@ use crate::payload::Payload;
 /// Where the answer to a server emit goes.
 pub(crate) type AckReply = oneshot::Sender<Result<Payload, AckError>>;
 
-/// Why an awaited ack did not come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AckError {
-    /// The deadline passed.
-    #[error("operation has timed out")]
-    Timeout,
-    /// The socket disconnected first, or the event could not be sent.
-    #[error("socket has been disconnected")]
-    Disconnected,
-}
+/// Why an awaited ack did not come: the deadline passed (`Timeout`), or the
+/// socket disconnected first or the event could not be sent
+/// (`Disconnected`). The same type as the client's protocol machine uses.
+pub use socketio_proto::AckError;
 
 /// The application's handle on a Socket.IO connection's machine.
 pub(crate) type ConnectionHandle = Arc<MachineHandle<SioMachine>>;
@@ -131,17 +124,12 @@ impl Driven for SioMachine {
                         let _ = reply.send(Ok(Payload::from_raw(args, attachments)));
                     }
                 }
-                Output::AckTimeout { id, .. } => {
+                Output::AckFailed { id, error, .. } => {
                     if let Some(reply) = self.awaiting.remove(&id) {
-                        let _ = reply.send(Err(AckError::Timeout));
+                        let _ = reply.send(Err(error));
                     }
                 }
-                event => {
-                    if matches!(event, Output::Disconnect { .. } | Output::Closed) {
-                        self.fail_orphaned_acks();
-                    }
-                    return Some(Step::Event(event));
-                }
+                event => return Some(Step::Event(event)),
             }
         }
     }
@@ -151,24 +139,5 @@ impl Driven for SioMachine {
     }
     fn is_closed(&self) -> bool {
         self.conn.is_closed() && self.conn.engine().is_closed()
-    }
-}
-
-impl SioMachine {
-    /// Fails the awaited acks whose socket is gone: the machine dropped
-    /// them with the socket, so no answer and no timeout will come.
-    fn fail_orphaned_acks(&mut self) {
-        let live = |id: &AckId| self.conn.awaits_ack(*id);
-        let orphaned: Vec<AckId> = self
-            .awaiting
-            .keys()
-            .copied()
-            .filter(|id| !live(id))
-            .collect();
-        for id in orphaned {
-            if let Some(reply) = self.awaiting.remove(&id) {
-                let _ = reply.send(Err(AckError::Disconnected));
-            }
-        }
     }
 }

@@ -23,7 +23,10 @@
 //! B-trees rather than hash maps make every iteration order a function of the
 //! contents alone (ascending socket id, ascending room name), which keeps
 //! tests, simulations and fuzzing deterministic, and needs no hasher or random
-//! seed in `no_std`.
+//! seed in `no_std`. A set of one element is kept inline ([`SmallSet`]): in
+//! Node every socket is alone in the room named after it, and a B-tree node
+//! for one element costs eleven slots (about 1 KiB per socket for 64-byte
+//! socket ids and that room's name).
 //!
 //! [`Rooms::select`] is the broadcast query (`to` / `in` / `except`). It
 //! borrows the index and allocates nothing when at most one included room
@@ -83,13 +86,21 @@ pub type Room = engineio_proto::Str;
 /// assert!(!rooms.contains_room(&Room::from("admins")));
 /// assert_eq!(rooms.socket_count(), 2);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Rooms<S> {
     /// Registered sockets and their rooms; the set may be empty.
-    sockets: BTreeMap<S, BTreeSet<Room>>,
+    sockets: BTreeMap<S, SmallSet<Room>>,
     /// Non-empty rooms and their members.
-    rooms: BTreeMap<Room, BTreeSet<S>>,
+    rooms: BTreeMap<Room, SmallSet<S>>,
 }
+
+impl<S: Ord> PartialEq for Rooms<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.sockets == other.sockets && self.rooms == other.rooms
+    }
+}
+
+impl<S: Ord> Eq for Rooms<S> {}
 
 impl<S> Default for Rooms<S> {
     fn default() -> Self {
@@ -114,7 +125,7 @@ impl<S: Ord + Clone> Rooms<S> {
         match self.sockets.entry(socket) {
             btree_map::Entry::Occupied(_) => false,
             btree_map::Entry::Vacant(entry) => {
-                entry.insert(BTreeSet::new());
+                entry.insert(SmallSet::default());
                 true
             }
         }
@@ -130,7 +141,7 @@ impl<S: Ord + Clone> Rooms<S> {
     pub fn remove_socket(&mut self, socket: &S) -> Option<BTreeSet<Room>> {
         let left = self.sockets.remove(socket)?;
         self.forget_memberships(socket, &left);
-        Some(left)
+        Some(left.into_btree())
     }
 
     /// Adds `socket` to `room`, registering the socket if needed. Idempotent:
@@ -185,7 +196,7 @@ impl<S: Ord + Clone> Rooms<S> {
         };
         let left = core::mem::take(joined);
         self.forget_memberships(socket, &left);
-        left
+        left.into_btree()
     }
 
     /// Makes every socket that [`select`](Rooms::select)`(include, exclude)`
@@ -226,8 +237,7 @@ impl<S: Ord + Clone> Rooms<S> {
     ) -> impl ExactSizeIterator<Item = &Room> + DoubleEndedIterator + Clone + '_ {
         self.sockets
             .get(socket)
-            .map(BTreeSet::iter)
-            .unwrap_or_default()
+            .map_or_else(SetIter::default, SmallSet::iter)
     }
 
     /// The members of `room`, ascending; empty for a room with no members
@@ -236,7 +246,9 @@ impl<S: Ord + Clone> Rooms<S> {
         &self,
         room: &Room,
     ) -> impl ExactSizeIterator<Item = &S> + DoubleEndedIterator + Clone + '_ {
-        self.rooms.get(room).map(BTreeSet::iter).unwrap_or_default()
+        self.rooms
+            .get(room)
+            .map_or_else(SetIter::default, SmallSet::iter)
     }
 
     /// Whether `socket` is in `room`.
@@ -321,7 +333,7 @@ impl<S: Ord + Clone> Rooms<S> {
 
     /// Removes `socket` from the member sets of `rooms` (which its own set no
     /// longer lists), dropping rooms that become empty.
-    fn forget_memberships(&mut self, socket: &S, rooms: &BTreeSet<Room>) {
+    fn forget_memberships(&mut self, socket: &S, rooms: &SmallSet<Room>) {
         for room in rooms {
             self.forget_membership(socket, room);
         }
@@ -344,23 +356,23 @@ impl<S: Ord + Clone> Rooms<S> {
 pub struct Selection<'a, S> {
     source: Source<'a, S>,
     exclude: &'a [Room],
-    sockets: &'a BTreeMap<S, BTreeSet<Room>>,
+    sockets: &'a BTreeMap<S, SmallSet<Room>>,
 }
 
 /// Where a selection's candidates come from, before exclusion.
 #[derive(Debug, Clone)]
 enum Source<'a, S> {
     /// Every registered socket, with its rooms at hand for the exclusion check.
-    All(btree_map::Iter<'a, S, BTreeSet<Room>>),
+    All(btree_map::Iter<'a, S, SmallSet<Room>>),
     /// The members of the only included room that exists.
-    One(btree_set::Iter<'a, S>),
+    One(SetIter<'a, S>),
     /// A k-way merge of several included rooms (or none: an empty heap).
     Many(BinaryHeap<Cursor<'a, S>>),
 }
 
 impl<'a, S: Ord> Source<'a, S> {
     /// The next candidate, with its room set when it is already known.
-    fn next(&mut self) -> Option<(&'a S, Option<&'a BTreeSet<Room>>)> {
+    fn next(&mut self) -> Option<(&'a S, Option<&'a SmallSet<Room>>)> {
         match self {
             Source::All(iter) => iter.next().map(|(socket, rooms)| (socket, Some(rooms))),
             Source::One(iter) => iter.next().map(|socket| (socket, None)),
@@ -438,13 +450,13 @@ impl<S: Ord> FusedIterator for Selection<'_, S> {}
 #[derive(Debug, Clone)]
 struct Cursor<'a, S> {
     head: &'a S,
-    rest: btree_set::Iter<'a, S>,
+    rest: SetIter<'a, S>,
 }
 
 impl<'a, S> Cursor<'a, S> {
     /// `None` for an empty room (which the index does not keep, but a cursor
     /// should not depend on that).
-    fn new(mut members: btree_set::Iter<'a, S>) -> Option<Self> {
+    fn new(mut members: SetIter<'a, S>) -> Option<Self> {
         let head = members.next()?;
         Some(Cursor {
             head,
@@ -472,6 +484,132 @@ impl<S: Ord> PartialEq for Cursor<'_, S> {
 }
 
 impl<S: Ord> Eq for Cursor<'_, S> {}
+
+/// A sorted set that keeps a single element inline and moves to a
+/// [`BTreeSet`] from the second on. Empty, it allocates nothing either.
+#[derive(Debug, Clone)]
+enum SmallSet<T> {
+    One(T),
+    Many(BTreeSet<T>),
+}
+
+impl<T> Default for SmallSet<T> {
+    fn default() -> Self {
+        SmallSet::Many(BTreeSet::new())
+    }
+}
+
+impl<T: Ord> SmallSet<T> {
+    fn contains(&self, value: &T) -> bool {
+        match self {
+            SmallSet::One(one) => one == value,
+            SmallSet::Many(set) => set.contains(value),
+        }
+    }
+
+    /// Adds `value`; whether it was new.
+    fn insert(&mut self, value: T) -> bool {
+        match self {
+            SmallSet::Many(set) if set.is_empty() => *self = SmallSet::One(value),
+            SmallSet::Many(set) => return set.insert(value),
+            SmallSet::One(one) if *one == value => return false,
+            SmallSet::One(_) => {
+                let SmallSet::One(one) = core::mem::take(self) else {
+                    unreachable!("matched One above")
+                };
+                *self = SmallSet::Many(BTreeSet::from([one, value]));
+            }
+        }
+        true
+    }
+
+    /// Takes `value` out; whether it was there.
+    fn remove(&mut self, value: &T) -> bool {
+        match self {
+            SmallSet::One(one) if one == value => *self = SmallSet::default(),
+            SmallSet::One(_) => return false,
+            SmallSet::Many(set) => return set.remove(value),
+        }
+        true
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, SmallSet::Many(set) if set.is_empty())
+    }
+
+    fn iter(&self) -> SetIter<'_, T> {
+        match self {
+            SmallSet::One(one) => SetIter::Few(core::slice::from_ref(one).iter()),
+            SmallSet::Many(set) => SetIter::Tree(set.iter()),
+        }
+    }
+
+    fn into_btree(self) -> BTreeSet<T> {
+        match self {
+            SmallSet::One(one) => BTreeSet::from([one]),
+            SmallSet::Many(set) => set,
+        }
+    }
+}
+
+impl<T: Ord> PartialEq for SmallSet<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl<T: Ord> Eq for SmallSet<T> {}
+
+impl<'a, T: Ord> IntoIterator for &'a SmallSet<T> {
+    type Item = &'a T;
+    type IntoIter = SetIter<'a, T>;
+
+    fn into_iter(self) -> SetIter<'a, T> {
+        self.iter()
+    }
+}
+
+/// The elements of a [`SmallSet`], ascending.
+#[derive(Debug, Clone)]
+enum SetIter<'a, T> {
+    Few(core::slice::Iter<'a, T>),
+    Tree(btree_set::Iter<'a, T>),
+}
+
+impl<T> Default for SetIter<'_, T> {
+    fn default() -> Self {
+        SetIter::Few([].iter())
+    }
+}
+
+impl<'a, T> Iterator for SetIter<'a, T> {
+    type Item = &'a T;
+
+    fn next(&mut self) -> Option<&'a T> {
+        match self {
+            SetIter::Few(iter) => iter.next(),
+            SetIter::Tree(iter) => iter.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            SetIter::Few(iter) => iter.size_hint(),
+            SetIter::Tree(iter) => iter.size_hint(),
+        }
+    }
+}
+
+impl<T> DoubleEndedIterator for SetIter<'_, T> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            SetIter::Few(iter) => iter.next_back(),
+            SetIter::Tree(iter) => iter.next_back(),
+        }
+    }
+}
+
+impl<T> ExactSizeIterator for SetIter<'_, T> {}
 
 #[cfg(test)]
 mod tests {
@@ -504,6 +642,25 @@ mod tests {
         index.insert_socket(4);
         index.join(5, room("c"));
         index
+    }
+
+    #[test]
+    fn a_small_set_moves_between_one_and_many() {
+        let mut set = SmallSet::default();
+        assert!(set.is_empty());
+        assert!(set.insert(5_u32));
+        assert!(matches!(set, SmallSet::One(5)));
+        assert!(!set.insert(5));
+        assert!(set.insert(3));
+        assert_eq!(set.iter().copied().collect::<Vec<_>>(), [3, 5]);
+        assert_eq!(set.iter().rev().copied().collect::<Vec<_>>(), [5, 3]);
+        assert!(set.remove(&5) && !set.remove(&5));
+        // One element left in a tree equals the same element inline.
+        assert_eq!(set, SmallSet::One(3));
+        assert!(set.remove(&3));
+        assert!(set.is_empty());
+        assert_eq!(set.iter().len(), 0);
+        assert_eq!(SmallSet::One(1_u32).into_btree(), BTreeSet::from([1]));
     }
 
     #[test]

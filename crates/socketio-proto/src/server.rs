@@ -221,7 +221,14 @@ impl Namespaces {
     fn insert(&mut self, nsp: Str, membership: Membership) {
         match self.position(&nsp) {
             Ok(i) => self.0[i].1 = membership,
-            Err(i) => self.0.insert(i, (nsp, membership)),
+            Err(i) => {
+                // Most connections join one namespace: room for one, not
+                // the four a first push reserves.
+                if self.0.capacity() == 0 {
+                    self.0.reserve_exact(1);
+                }
+                self.0.insert(i, (nsp, membership))
+            }
         }
     }
 

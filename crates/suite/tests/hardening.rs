@@ -392,14 +392,20 @@ async fn oversized_bodies_and_messages_are_refused<R: TestRuntime>(rt: R) {
 /// A WebSocket to the raw Engine.IO endpoint over a plain blocking
 /// `TcpStream`, past its OPEN frame: for frames no client library sends.
 fn raw_ws(stream: &mut std::net::TcpStream) {
+    let (opcode, payload) = ws_upgrade(stream, "/engine.io/");
+    assert_eq!((opcode, payload[0]), (1, b'0'), "the OPEN frame");
+}
+
+/// Upgrades a plain blocking `TcpStream` to an Engine.IO WebSocket at
+/// `path`; returns the server's first frame (opcode, payload).
+fn ws_upgrade(stream: &mut std::net::TcpStream, path: &str) -> (u8, Vec<u8>) {
     use std::io::{Read, Write};
-    stream
-        .write_all(
-            b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: localhost\r\n\
-              Upgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .unwrap();
+    let request = format!(
+        "GET {path}?EIO=4&transport=websocket HTTP/1.1\r\nHost: localhost\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8];
     while !head.ends_with(b"\r\n\r\n") {
@@ -407,8 +413,7 @@ fn raw_ws(stream: &mut std::net::TcpStream) {
         head.push(byte[0]);
     }
     assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
-    let (opcode, payload) = read_ws_frame(stream).unwrap();
-    assert_eq!((opcode, payload[0]), (1, b'0'), "the OPEN frame");
+    read_ws_frame(stream).unwrap()
 }
 
 /// Writes a client frame header (masked, with a zero key, so the payload
@@ -1012,22 +1017,9 @@ async fn ten_thousand_dynamic_namespaces_come_and_go<R: TestRuntime>(rt: R) {
 /// A Socket.IO WebSocket past its CONNECT to `/` (so in its own room),
 /// over a blocking `TcpStream`, left idle.
 fn idle_socket(addr: SocketAddr) -> std::net::TcpStream {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .write_all(
-            b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: localhost\r\n\
-              Upgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let (_, open) = read_ws_frame(&mut stream).unwrap();
+    let (_, open) = ws_upgrade(&mut stream, "/socket.io/");
     assert_eq!(open[0], b'0', "the OPEN frame");
     // "40", masked with a zero key.
     stream

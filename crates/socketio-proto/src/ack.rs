@@ -32,12 +32,12 @@ pub enum AckError {
 /// optional deadline; the deadlines in firing order.
 #[derive(Debug, Clone)]
 pub(crate) struct AckTable<K, V> {
-    awaited: BTreeMap<K, Awaited<V>>,
+    pending: BTreeMap<K, Entry<V>>,
     deadlines: BTreeSet<(Instant, K)>,
 }
 
 #[derive(Debug, Clone)]
-struct Awaited<V> {
+struct Entry<V> {
     deadline: Option<Instant>,
     value: V,
 }
@@ -45,7 +45,7 @@ struct Awaited<V> {
 impl<K, V> Default for AckTable<K, V> {
     fn default() -> Self {
         AckTable {
-            awaited: BTreeMap::new(),
+            pending: BTreeMap::new(),
             deadlines: BTreeSet::new(),
         }
     }
@@ -57,10 +57,7 @@ impl<K: Ord + Clone, V> AckTable<K, V> {
         if let Some(at) = deadline {
             self.deadlines.insert((at, key.clone()));
         }
-        if let Some(old) = self
-            .awaited
-            .insert(key.clone(), Awaited { deadline, value })
-        {
+        if let Some(old) = self.pending.insert(key.clone(), Entry { deadline, value }) {
             if let Some(at) = old.deadline.filter(|at| Some(*at) != deadline) {
                 self.deadlines.remove(&(at, key));
             }
@@ -69,21 +66,21 @@ impl<K: Ord + Clone, V> AckTable<K, V> {
 
     /// Stops awaiting `key` (answered, or given up), disarming its deadline.
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
-        let awaited = self.awaited.remove(key)?;
-        if let Some(at) = awaited.deadline {
+        let entry = self.pending.remove(key)?;
+        if let Some(at) = entry.deadline {
             self.deadlines.remove(&(at, key.clone()));
         }
-        Some(awaited.value)
+        Some(entry.value)
     }
 
     /// Whether `key` is awaited.
     pub(crate) fn contains(&self, key: &K) -> bool {
-        self.awaited.contains_key(key)
+        self.pending.contains_key(key)
     }
 
     /// The machine's data of `key`.
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        self.awaited.get(key).map(|a| &a.value)
+        self.pending.get(key).map(|entry| &entry.value)
     }
 
     /// The earliest deadline.
@@ -99,17 +96,17 @@ impl<K: Ord + Clone, V> AckTable<K, V> {
             return None;
         }
         let (_, key) = self.deadlines.pop_first()?;
-        let awaited = self.awaited.remove(&key)?;
-        Some((key, awaited.value))
+        let entry = self.pending.remove(&key)?;
+        Some((key, entry.value))
     }
 
     /// Stops awaiting every ack `pick` chooses, in key order, disarming
     /// their deadlines.
     pub(crate) fn take_where(&mut self, mut pick: impl FnMut(&K, &V) -> bool) -> Vec<(K, V)> {
         let keys: Vec<K> = self
-            .awaited
+            .pending
             .iter()
-            .filter(|(key, awaited)| pick(key, &awaited.value))
+            .filter(|(key, entry)| pick(key, &entry.value))
             .map(|(key, _)| key.clone())
             .collect();
         keys.into_iter()
@@ -119,7 +116,9 @@ impl<K: Ord + Clone, V> AckTable<K, V> {
 
     /// The data of every awaited ack, to change in place.
     pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-        self.awaited.iter_mut().map(|(key, a)| (key, &mut a.value))
+        self.pending
+            .iter_mut()
+            .map(|(key, entry)| (key, &mut entry.value))
     }
 }
 

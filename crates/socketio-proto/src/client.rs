@@ -253,8 +253,9 @@ enum SocketPhase {
 struct Queued {
     packet: Packet,
     tries: u32,
-    /// The deadline of the try in flight, if one is.
-    in_flight: Option<Option<Instant>>,
+    /// A try is in flight (its deadline, with `ack_timeout`, is in
+    /// `ClientConnection::tries`).
+    in_flight: bool,
     /// The application asked for the ack (otherwise it is the queue's own).
     wants_ack: bool,
 }
@@ -933,7 +934,7 @@ impl<R: RandomSource> ClientConnection<R> {
                 ..packet
             },
             tries: 0,
-            in_flight: None,
+            in_flight: false,
             wants_ack,
         });
         self.drain_queue(now, &nsp);
@@ -951,11 +952,11 @@ impl<R: RandomSource> ClientConnection<R> {
         let Some(head) = socket.retry_queue.front_mut() else {
             return;
         };
-        if head.in_flight.is_some() {
+        if head.in_flight {
             return;
         }
         let deadline = self.config.ack_timeout.map(|t| now + t);
-        head.in_flight = Some(deadline);
+        head.in_flight = true;
         head.tries += 1;
         let encoded = head.packet.encode();
         let id = head.packet.id.unwrap_or(AckId(0));
@@ -988,7 +989,7 @@ impl<R: RandomSource> ClientConnection<R> {
                         });
                     }
                 } else if let Some(head) = socket.retry_queue.front_mut() {
-                    head.in_flight = None;
+                    head.in_flight = false;
                 }
                 self.drain_queue(now, &nsp);
             }
@@ -1049,7 +1050,7 @@ impl<R: RandomSource> ClientConnection<R> {
             return;
         };
         for queued in socket.retry_queue.iter_mut() {
-            if queued.in_flight.take().is_some() {
+            if core::mem::take(&mut queued.in_flight) {
                 let id = queued.packet.id.unwrap_or(AckId(0));
                 self.tries.remove(&(nsp.clone(), id));
             }

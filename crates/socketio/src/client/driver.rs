@@ -198,6 +198,7 @@ pub(crate) async fn run(
         writers: HashMap::new(),
         handlers,
         backlog: VecDeque::new(),
+        sockets: HashMap::new(),
         tasks: HashMap::new(),
         sleep: None,
     };
@@ -223,6 +224,9 @@ struct Driver {
     handlers: mpsc::Sender<Delivery>,
     /// Deliveries that found the queue full, in order.
     backlog: VecDeque<Delivery>,
+    /// The namespace sockets met so far: a socket, once made, stays in
+    /// `State::sockets`, so this copy spares a lock per event.
+    sockets: HashMap<Str, Arc<SocketShared>>,
     tasks: HashMap<Task, AbortHandle>,
     /// The armed timer and its deadline, kept while the deadline holds.
     sleep: Option<(Instant, Sleep)>,
@@ -472,8 +476,13 @@ impl Driver {
         self.dispatch(&nsp, SocketEvent::ConnectError(error));
     }
 
-    fn socket(&self, nsp: &Str) -> Option<Arc<SocketShared>> {
-        lock(&self.shared.state).sockets.get(nsp).cloned()
+    fn socket(&mut self, nsp: &Str) -> Option<Arc<SocketShared>> {
+        if let Some(socket) = self.sockets.get(nsp) {
+            return Some(socket.clone());
+        }
+        let socket = lock(&self.shared.state).sockets.get(nsp).cloned()?;
+        self.sockets.insert(nsp.clone(), socket.clone());
+        Some(socket)
     }
 
     fn sockets(&self) -> Vec<Arc<SocketShared>> {
@@ -508,7 +517,7 @@ impl Driver {
     }
 
     /// Computes a namespace's auth (Node's `auth` callback) off the driver.
-    fn provide_auth(&self, nsp: Str) {
+    fn provide_auth(&mut self, nsp: Str) {
         let auth = self
             .socket(&nsp)
             .map(|s| s.auth.clone())

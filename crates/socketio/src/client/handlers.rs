@@ -80,23 +80,22 @@ pub(crate) async fn run(
         let Some(handle) = handle.upgrade() else {
             break;
         };
-        let socket = ClientSocket {
-            handle,
-            inner: socket,
-        };
-        running.push(start(socket.clone(), event));
-        if running.len() > max_pending {
+        if running.len() >= max_pending {
             tracing::warn!(
-                pending = running.len(),
+                pending = running.len() + 1,
                 limit = max_pending,
                 "dropping a connection whose events the application does not keep up with"
             );
             let reason = CloseReason::TransportError(TransportError::Overloaded);
-            socket
-                .handle
+            handle
                 .shared
                 .command(|state, now| state.conn.drop_connection(now, reason));
         }
+        let socket = ClientSocket {
+            handle,
+            inner: socket,
+        };
+        running.push(start(socket, event));
     }
     while running.next().await.is_some() {}
 }

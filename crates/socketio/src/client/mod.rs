@@ -6,10 +6,11 @@
 //! long-polling, WebSocket, or polling upgraded to WebSocket, over TLS for
 //! `https`/`wss`); it reconnects with backoff when the connection drops.
 //! Each [`ClientSocket`] is one namespace multiplexed over it: listeners
-//! start in the order events arrive and run side by side, emits wait in a bounded buffer while disconnected, acks
-//! are awaited with a timeout (or retried, with `retries`), the server's
-//! ack requests are answered from listeners, and connection state recovery
-//! restores the session when the server allows it. The protocol is the
+//! start in the order events arrive and run side by side, emits wait in a
+//! bounded buffer while disconnected, acks are awaited with a timeout (or
+//! retried, with `retries`), the server's ack requests are answered from
+//! listeners, and connection state recovery restores the session when the
+//! server allows it. The protocol is the
 //! `socketio-proto` client machine; this module only drives it.
 //!
 //! ```no_run

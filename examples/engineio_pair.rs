@@ -143,10 +143,10 @@ impl World {
                             Some(self.server.open_session(now, Opening::Polling(request)));
                     }
                     (Ok(Route::Poll(sid)), Some(session)) if sid == session.sid() => {
-                        session.handle_poll(now, request)
+                        session.handle_input(now, server::Input::Poll(request))
                     }
                     (Ok(Route::Post(sid)), Some(session)) if sid == session.sid() => {
-                        session.handle_post(now, request, body)
+                        session.handle_input(now, server::Input::Post { request, body })
                     }
                     (other, _) => {
                         let error = other.err().unwrap_or(server::RequestError::UnknownSid);
@@ -169,7 +169,7 @@ impl World {
                 match (route, self.session.as_mut()) {
                     (Ok(Route::Upgrade(sid)), Some(session)) if sid == session.sid() => {
                         self.wire.push_back(Wire::ClientWsOpen(ws));
-                        session.handle_upgrade(now, ws);
+                        session.handle_input(now, server::Input::Upgrade(ws));
                     }
                     _ => self.wire.push_back(Wire::ClientWsClose(ws)),
                 }
@@ -177,30 +177,38 @@ impl World {
             }
             Wire::ServerFrame(ws, frame) => {
                 if let Some(session) = self.session.as_mut() {
-                    session.handle_ws_frame(now, ws, frame);
+                    session.handle_input(now, server::Input::WsFrame { ws, frame });
                 }
                 self.drain_session();
             }
             Wire::ServerWsClose(ws) => {
                 if let Some(session) = self.session.as_mut() {
-                    session.handle_ws_closed(now, ws);
+                    session.handle_input(now, server::Input::WsClosed(ws));
                 }
                 self.drain_session();
             }
             Wire::ClientHttp(request, status, body) => {
-                self.client.handle_http_response(now, request, status, body);
+                self.client.handle_input(
+                    now,
+                    client::Input::HttpResponse {
+                        request,
+                        status,
+                        body,
+                    },
+                );
                 self.drain_client();
             }
             Wire::ClientWsOpen(ws) => {
-                self.client.handle_ws_open(now, ws);
+                self.client.handle_input(now, client::Input::WsOpen(ws));
                 self.drain_client();
             }
             Wire::ClientFrame(ws, frame) => {
-                self.client.handle_ws_frame(now, ws, frame);
+                self.client
+                    .handle_input(now, client::Input::WsFrame { ws, frame });
                 self.drain_client();
             }
             Wire::ClientWsClose(ws) => {
-                self.client.handle_ws_closed(now, ws);
+                self.client.handle_input(now, client::Input::WsClosed(ws));
                 self.drain_client();
             }
         }
@@ -225,10 +233,10 @@ impl World {
             match next_timer {
                 Some(at) if at <= end => {
                     self.now = at;
-                    self.client.handle_timeout(at);
+                    self.client.handle_input(at, client::Input::Timeout);
                     self.drain_client();
                     if let Some(session) = self.session.as_mut() {
-                        session.handle_timeout(at);
+                        session.handle_input(at, server::Input::Timeout);
                     }
                     self.drain_session();
                 }

@@ -12,7 +12,9 @@ use engineio_fuzz::{
     tracing, BodySpec, FrameSpec, HandshakeSpec, MessageSpec, PacketSpec, Pick, ReqPick, Status,
     MAX_OUTPUTS_PER_STEP,
 };
-use engineio_proto::client::{Client, ClientConfig, ConnectError, HttpMethod, Output, SendError};
+use engineio_proto::client::{
+    Client, ClientConfig, ConnectError, HttpMethod, Input, Output, SendError,
+};
 use engineio_proto::{Frame, Instant, Packet, RequestId, TransportKind, Transports, WsId};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -86,7 +88,7 @@ enum Op {
 }
 
 #[derive(Arbitrary, Debug)]
-struct Input {
+struct Case {
     config: Config,
     ops: Vec<Op>,
 }
@@ -252,7 +254,7 @@ fn handshake_payload(spec: &HandshakeSpec, rest: &[PacketSpec]) -> Bytes {
     spec.payload(&rest)
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(|input: Case| {
     let config = input.config.build();
     let no_transport = !config.transports.polling && !config.transports.websocket;
     let mut client = Client::new(config);
@@ -300,19 +302,26 @@ fuzz_target!(|input: Input| {
                     ResponseBody::Body(spec) => spec.to_body(limit),
                 };
                 driver.settle(request);
-                client.handle_http_response(now, request, status, body);
+                client.handle_input(
+                    now,
+                    Input::HttpResponse {
+                        request,
+                        status,
+                        body,
+                    },
+                );
             }
             Op::HttpError { request } => {
                 let request = driver.pick_request(*request);
                 driver.settle(request);
-                client.handle_http_error(now, request);
+                client.handle_input(now, Input::HttpError(request));
             }
             Op::WsOpen { ws } => {
                 let ws = WsId(ws.pick(&driver.ws));
                 if !driver.ws_gone.contains(&ws) {
                     driver.ws_opened.insert(ws);
                 }
-                client.handle_ws_open(now, ws);
+                client.handle_input(now, Input::WsOpen(ws));
             }
             Op::WsFrame { ws, frame } => {
                 let ws = WsId(ws.pick(&driver.ws));
@@ -320,12 +329,12 @@ fuzz_target!(|input: Input| {
                     WsFrameSpec::Handshake(spec) => spec.frame(),
                     WsFrameSpec::Frame(spec) => spec.to_frame(limit),
                 };
-                client.handle_ws_frame(now, ws, frame);
+                client.handle_input(now, Input::WsFrame { ws, frame });
             }
             Op::WsClosed { ws } => {
                 let ws = WsId(ws.pick(&driver.ws));
                 driver.ws_gone.insert(ws);
-                client.handle_ws_closed(now, ws);
+                client.handle_input(now, Input::WsClosed(ws));
             }
             Op::Send(message) => {
                 let was_closed = client.is_closed();
@@ -340,7 +349,7 @@ fuzz_target!(|input: Input| {
                 }
             }
             Op::Close => client.close(now),
-            Op::Timeout => client.handle_timeout(now),
+            Op::Timeout => client.handle_input(now, Input::Timeout),
         }
         driver.check_step(&mut client);
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use engineio_fuzz::{tracing, BodySpec, FrameSpec, MessageSpec, Pick, MAX_OUTPUTS_PER_STEP};
 use engineio_proto::server::{
-    Method, Opening, Output, Request, Route, SendError, Server, ServerConfig, Session,
+    Input, Method, Opening, Output, Request, Route, SendError, Server, ServerConfig, Session,
 };
 use engineio_proto::{
     CountingSidGenerator, Frame, Instant, PostFailure, RequestId, Sid, TransportKind, Transports,
@@ -136,7 +136,7 @@ enum Op {
 }
 
 #[derive(Arbitrary, Debug)]
-struct Input {
+struct Case {
     config: Config,
     first_websocket: bool,
     ops: Vec<Op>,
@@ -462,7 +462,7 @@ impl Tracked {
     }
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(|input: Case| {
     let config = input.config.build();
     let max_payload = config.max_payload;
     let mut world = World {
@@ -526,34 +526,44 @@ fuzz_target!(|input: Input| {
             Op::Poll { .. } => {
                 let request = RequestId(id);
                 t.polls.insert(request, Poll::Pending);
-                t.session.handle_poll(now, request);
+                t.session.handle_input(now, Input::Poll(request));
             }
             Op::PollAborted { request, .. } => {
                 let mut known: Vec<u64> = t.polls.keys().map(|r| r.0).collect();
                 known.sort_unstable();
                 let request = RequestId(request.pick(&known));
                 aborted = Some(request);
-                t.session.handle_poll_aborted(now, request);
+                t.session.handle_input(now, Input::PollAborted(request));
             }
             Op::Post { body, .. } => {
                 let request = RequestId(id);
                 t.posts.insert(request);
                 post = Some(request);
-                t.session
-                    .handle_post(now, request, body.to_body(max_payload));
+                t.session.handle_input(
+                    now,
+                    Input::Post {
+                        request,
+                        body: body.to_body(max_payload),
+                    },
+                );
             }
             Op::Upgrade { .. } => {
                 t.ws.push(id);
-                t.session.handle_upgrade(now, WsId(id));
+                t.session.handle_input(now, Input::Upgrade(WsId(id)));
             }
             Op::WsFrame { ws, frame, .. } => {
                 let ws = WsId(ws.pick(&t.ws));
-                t.session
-                    .handle_ws_frame(now, ws, frame.to_frame(max_payload));
+                t.session.handle_input(
+                    now,
+                    Input::WsFrame {
+                        ws,
+                        frame: frame.to_frame(max_payload),
+                    },
+                );
             }
             Op::WsClosed { ws, .. } => {
                 let ws = WsId(ws.pick(&t.ws));
-                t.session.handle_ws_closed(now, ws);
+                t.session.handle_input(now, Input::WsClosed(ws));
             }
             Op::PostFailed { failure, .. } => {
                 let request = RequestId(id);
@@ -565,7 +575,8 @@ fuzz_target!(|input: Input| {
                     2 => PostFailure::Aborted,
                     _ => PostFailure::BinaryContent,
                 };
-                t.session.handle_post_failed(now, request, failure);
+                t.session
+                    .handle_input(now, Input::PostFailed { request, failure });
             }
             Op::WsFailed { ws, too_large, .. } => {
                 let ws = WsId(ws.pick(&t.ws));
@@ -574,14 +585,14 @@ fuzz_target!(|input: Input| {
                 } else {
                     WsFailure::Invalid
                 };
-                t.session.handle_ws_failed(now, ws, failure);
+                t.session.handle_input(now, Input::WsFailed { ws, failure });
             }
             Op::Hold { hold, .. } => {
                 t.holding = *hold;
                 t.session.hold_messages(*hold);
                 // Holding takes no time; the step's checks expect the
                 // timers due now to have fired, as a driver's loop would.
-                t.session.handle_timeout(now);
+                t.session.handle_input(now, Input::Timeout);
             }
             Op::Send { message, .. } => {
                 let was_closed = t.session.is_closed();
@@ -601,7 +612,7 @@ fuzz_target!(|input: Input| {
                 }
             }
             Op::Close { .. } => t.session.close(now),
-            Op::Timeout { .. } => t.session.handle_timeout(now),
+            Op::Timeout { .. } => t.session.handle_input(now, Input::Timeout),
             Op::Advance(_) | Op::Open { .. } | Op::Route { .. } => unreachable!(),
         }
         t.check_step(now, post, aborted);

@@ -79,7 +79,7 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use socketio_proto::backoff::SeededRandom;
 use socketio_proto::client::{
-    AckError, ClientConfig, ClientConnection, CommandError, DisconnectReason, Output,
+    AckError, ClientConfig, ClientConnection, CommandError, DisconnectReason, Input, Output,
 };
 use socketio_proto::{AckId, Decoder, DecoderConfig, Packet, PacketKind};
 
@@ -271,7 +271,7 @@ enum Op {
 }
 
 #[derive(Arbitrary, Debug)]
-struct Input {
+struct Case {
     config: Config,
     ops: Vec<Op>,
 }
@@ -985,7 +985,7 @@ fn auth_of(entries: &Option<Vec<(u8, LeafSpec)>>) -> Option<Str> {
     })
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(|input: Case| {
     let config = input.config.build();
     let mut driver = Driver {
         retry_mode: config.retries > 0,
@@ -1025,7 +1025,7 @@ fuzz_target!(|input: Input| {
         ) {
             // Commands fire due timers first: let them go before, so that
             // the result and what follows are the command's alone.
-            conn.handle_timeout(now);
+            conn.handle_input(now, Input::Timeout);
             driver.drain(&mut conn);
         }
         match op {
@@ -1034,7 +1034,7 @@ fuzz_target!(|input: Input| {
                 continue;
             }
             Op::Timeout => {
-                conn.handle_timeout(now);
+                conn.handle_input(now, Input::Timeout);
                 driver.end_step(&mut conn);
                 if let Some(at) = conn.poll_timeout() {
                     assert!(
@@ -1054,7 +1054,7 @@ fuzz_target!(|input: Input| {
                         continue;
                     }
                     driver.now = before;
-                    conn.handle_timeout(before);
+                    conn.handle_input(before, Input::Timeout);
                     assert_eq!(
                         conn.poll_output(),
                         None,
@@ -1062,7 +1062,7 @@ fuzz_target!(|input: Input| {
                     );
                 } else {
                     driver.now = now.max(at);
-                    conn.handle_timeout(driver.now);
+                    conn.handle_input(driver.now, Input::Timeout);
                     driver.end_step(&mut conn);
                     if let Some(next) = conn.poll_timeout() {
                         assert!(
@@ -1189,17 +1189,30 @@ fuzz_target!(|input: Input| {
                 match (ws, get) {
                     (Some(ws), get) if get.map_or(true, |g| g.0 < ws) => {
                         driver.ws_opened.insert(ws);
-                        conn.handle_ws_open(now, WsId(ws));
+                        conn.handle_input(now, Input::WsOpen(WsId(ws)));
                         driver.drain(&mut conn);
                         let frame = spec.frame();
                         driver.inject_frame(&frame);
-                        conn.handle_ws_frame(now, WsId(ws), frame);
+                        conn.handle_input(
+                            now,
+                            Input::WsFrame {
+                                ws: WsId(ws),
+                                frame,
+                            },
+                        );
                     }
                     (_, Some(get)) => {
                         let body = spec.payload(&[]);
                         driver.inject_body(&body);
                         driver.settle(get);
-                        conn.handle_http_response(now, get, 200, body);
+                        conn.handle_input(
+                            now,
+                            Input::HttpResponse {
+                                request: get,
+                                status: 200,
+                                body,
+                            },
+                        );
                     }
                     _ => driver.step.idle = true,
                 }
@@ -1212,14 +1225,27 @@ fuzz_target!(|input: Input| {
                         driver.step.idle = packets.is_empty();
                         driver.inject_packets(&packets);
                         for packet in packets {
-                            conn.handle_ws_frame(now, ws, packet.encode_frame());
+                            conn.handle_input(
+                                now,
+                                Input::WsFrame {
+                                    ws,
+                                    frame: packet.encode_frame(),
+                                },
+                            );
                             driver.drain(&mut conn);
                         }
                     }
                     (_, Some(get)) => {
                         driver.inject_packets(&packets);
                         driver.settle(get);
-                        conn.handle_http_response(now, get, 200, payload::encode(&packets));
+                        conn.handle_input(
+                            now,
+                            Input::HttpResponse {
+                                request: get,
+                                status: 200,
+                                body: payload::encode(&packets),
+                            },
+                        );
                     }
                     _ => driver.step.idle = true,
                 }
@@ -1240,19 +1266,26 @@ fuzz_target!(|input: Input| {
                 };
                 driver.inject_body(&body);
                 driver.settle(request);
-                conn.handle_http_response(now, request, status.code(), body);
+                conn.handle_input(
+                    now,
+                    Input::HttpResponse {
+                        request,
+                        status: status.code(),
+                        body,
+                    },
+                );
             }
             Op::HttpError(request) => {
                 let request = driver.pick_request(*request);
                 driver.settle(request);
-                conn.handle_http_error(now, request);
+                conn.handle_input(now, Input::HttpError(request));
             }
             Op::WsOpen(ws) => {
                 let ws = ws.pick(&driver.ws);
                 if !driver.ws_gone.contains(&ws) {
                     driver.ws_opened.insert(ws);
                 }
-                conn.handle_ws_open(now, WsId(ws));
+                conn.handle_input(now, Input::WsOpen(WsId(ws)));
             }
             Op::WsFrame { ws, frame } => {
                 let ws = WsId(ws.pick(&driver.ws));
@@ -1260,31 +1293,37 @@ fuzz_target!(|input: Input| {
                     WsFrameSpec::Handshake(spec) => {
                         let frame = spec.frame();
                         driver.inject_frame(&frame);
-                        conn.handle_ws_frame(now, ws, frame);
+                        conn.handle_input(now, Input::WsFrame { ws, frame });
                     }
                     WsFrameSpec::Packet(packet) => {
                         let packets = driver.build_one(packet);
                         driver.inject_packets(&packets);
                         for packet in packets {
-                            conn.handle_ws_frame(now, ws, packet.encode_frame());
+                            conn.handle_input(
+                                now,
+                                Input::WsFrame {
+                                    ws,
+                                    frame: packet.encode_frame(),
+                                },
+                            );
                             driver.drain(&mut conn);
                         }
                     }
                     WsFrameSpec::Frame(spec) => {
                         let frame = spec.to_frame(LIMIT);
                         driver.inject_frame(&frame);
-                        conn.handle_ws_frame(now, ws, frame);
+                        conn.handle_input(now, Input::WsFrame { ws, frame });
                     }
                 }
             }
             Op::WsClosed(ws) => {
                 // Due timers fire first (a retry may go out on it): the
                 // WebSocket is closed for what comes after.
-                conn.handle_timeout(now);
+                conn.handle_input(now, Input::Timeout);
                 driver.drain(&mut conn);
                 let ws = ws.pick(&driver.ws);
                 driver.ws_gone.insert(ws);
-                conn.handle_ws_closed(now, WsId(ws));
+                conn.handle_input(now, Input::WsClosed(WsId(ws)));
             }
         }
         if driver.step.injected > 0 {
@@ -1299,7 +1338,7 @@ fuzz_target!(|input: Input| {
     // Past every deadline: without retries, every ack with a timeout has
     // been answered or has failed.
     driver.now = driver.now + Duration::from_secs(24 * 3600);
-    conn.handle_timeout(driver.now);
+    conn.handle_input(driver.now, Input::Timeout);
     driver.end_step(&mut conn);
     let unresolved: Vec<(&Str, u64, &str)> = driver
         .awaited

@@ -43,7 +43,7 @@ use engineio_proto::{
 };
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Output};
+use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Input, Output};
 use socketio_proto::{AckError, AckId, Decoder, DecoderConfig};
 
 /// At most this many inputs per run.
@@ -165,7 +165,7 @@ enum TransportOp {
 }
 
 #[derive(Arbitrary, Debug)]
-struct Input {
+struct Case {
     config: Config,
     websocket: bool,
     ops: Vec<Op>,
@@ -360,7 +360,7 @@ fn check_command<T>(result: &Result<T, CommandError>, was_closed: bool, allowed:
     }
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(|input: Case| {
     let (server_config, config) = input.config.build();
     let max_payload = server_config.max_payload;
     let mut server = Server::new(server_config, CountingSidGenerator::default());
@@ -399,12 +399,12 @@ fuzz_target!(|input: Input| {
             }
             Op::Tick(step) => {
                 now = now + ms(u64::from(*step));
-                conn.handle_timeout(now);
+                conn.handle_input(now, Input::Timeout);
                 model.drain(&mut conn);
                 continue;
             }
             Op::Timeout => {
-                conn.handle_timeout(now);
+                conn.handle_input(now, Input::Timeout);
                 model.drain(&mut conn);
                 if let Some(next) = conn.poll_timeout() {
                     assert!(
@@ -417,16 +417,28 @@ fuzz_target!(|input: Input| {
             Op::Pong => {
                 if conn.engine().transport() == TransportKind::WebSocket {
                     let ws = WsId(model.last_ws_send);
-                    conn.handle_ws_frame(now, ws, EioPacket::PONG.encode_frame());
+                    conn.handle_input(
+                        now,
+                        Input::WsFrame {
+                            ws,
+                            frame: EioPacket::PONG.encode_frame(),
+                        },
+                    );
                 } else {
                     let request = RequestId(model.fresh_id());
-                    conn.handle_post(now, request, payload::encode(&[EioPacket::PONG]));
+                    conn.handle_input(
+                        now,
+                        Input::Post {
+                            request,
+                            body: payload::encode(&[EioPacket::PONG]),
+                        },
+                    );
                 }
             }
             Op::Poll => {
                 let request = RequestId(model.fresh_id());
                 model.polls.insert(request);
-                conn.handle_poll(now, request);
+                conn.handle_input(now, Input::Poll(request));
             }
             Op::Post(specs) => {
                 let mut messages = Vec::new();
@@ -436,42 +448,72 @@ fuzz_target!(|input: Input| {
                 let packets: Vec<EioPacket> =
                     messages.into_iter().map(EioPacket::Message).collect();
                 let request = RequestId(model.fresh_id());
-                conn.handle_post(now, request, payload::encode(&packets));
+                conn.handle_input(
+                    now,
+                    Input::Post {
+                        request,
+                        body: payload::encode(&packets),
+                    },
+                );
             }
             Op::WsPacket { ws, packet } => {
                 let ws = WsId(ws.pick(&model.ws));
                 for message in packet.build(&model.seen, &model.issued).messages() {
                     let frame = EioPacket::Message(message).encode_frame();
-                    conn.handle_ws_frame(now, ws, frame);
+                    conn.handle_input(now, Input::WsFrame { ws, frame });
                     model.drain(&mut conn);
                 }
             }
             Op::Upgrade { finish } => {
                 let ws = WsId(model.fresh_id());
                 model.ws.push(ws.0);
-                conn.handle_upgrade(now, ws);
+                conn.handle_input(now, Input::Upgrade(ws));
                 model.drain(&mut conn);
-                conn.handle_ws_frame(now, ws, EioPacket::PING_PROBE.encode_frame());
+                conn.handle_input(
+                    now,
+                    Input::WsFrame {
+                        ws,
+                        frame: EioPacket::PING_PROBE.encode_frame(),
+                    },
+                );
                 if *finish {
                     model.drain(&mut conn);
-                    conn.handle_ws_frame(now, ws, EioPacket::Upgrade.encode_frame());
+                    conn.handle_input(
+                        now,
+                        Input::WsFrame {
+                            ws,
+                            frame: EioPacket::Upgrade.encode_frame(),
+                        },
+                    );
                 }
             }
             Op::Transport(TransportOp::PollAborted(pick)) => {
                 let known: Vec<u64> = model.polls.iter().map(|r| r.0).collect();
-                conn.handle_poll_aborted(now, RequestId(pick.pick(&known)));
+                conn.handle_input(now, Input::PollAborted(RequestId(pick.pick(&known))));
             }
             Op::Transport(TransportOp::PostRaw(body)) => {
                 let request = RequestId(model.fresh_id());
-                conn.handle_post(now, request, body.to_body(max_payload));
+                conn.handle_input(
+                    now,
+                    Input::Post {
+                        request,
+                        body: body.to_body(max_payload),
+                    },
+                );
             }
             Op::Transport(TransportOp::WsFrame { ws, frame }) => {
                 let ws = WsId(ws.pick(&model.ws));
-                conn.handle_ws_frame(now, ws, frame.to_frame(max_payload));
+                conn.handle_input(
+                    now,
+                    Input::WsFrame {
+                        ws,
+                        frame: frame.to_frame(max_payload),
+                    },
+                );
             }
             Op::Transport(TransportOp::WsClosed(ws)) => {
                 let ws = WsId(ws.pick(&model.ws));
-                conn.handle_ws_closed(now, ws);
+                conn.handle_input(now, Input::WsClosed(ws));
             }
             Op::Accept { nsp, pid } => {
                 let nsp = model.app_nsp(nsp);
@@ -599,7 +641,7 @@ fuzz_target!(|input: Input| {
             }
             Op::Hold(hold) => {
                 conn.hold_messages(*hold);
-                conn.handle_timeout(now);
+                conn.handle_input(now, Input::Timeout);
             }
         }
         if was_closed {
@@ -612,7 +654,7 @@ fuzz_target!(|input: Input| {
     // timed out, or went with its socket.
     conn.hold_messages(false);
     now = now + Duration::from_secs(24 * 3600);
-    conn.handle_timeout(now);
+    conn.handle_input(now, Input::Timeout);
     model.drain(&mut conn);
     let unresolved: Vec<u64> = model
         .acks

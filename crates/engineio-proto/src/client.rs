@@ -5,7 +5,7 @@
 //! The machine never touches the network: its outputs are IO *intents*
 //! ([`Output::HttpRequest`], [`Output::WsConnect`], [`Output::WsSend`],
 //! [`Output::WsClose`]) and its inputs are their results
-//! ([`Client::handle_http_response`], [`Client::handle_ws_open`], …). Each
+//! ([`Input::HttpResponse`], [`Input::WsOpen`], …). Each
 //! intent carries an id; results for ids the machine no longer cares about
 //! (a request of a transport it left) are ignored.
 //!
@@ -37,7 +37,7 @@ use crate::handshake::Handshake;
 use crate::packet::{Frame, Message, Packet};
 use crate::payload;
 use crate::sid::Sid;
-use crate::time::{Instant, TimerTable};
+use crate::time::{Instant, TimerKind, TimerTable};
 use crate::transport::{RequestId, TransportKind, Transports, WsId};
 
 /// Client settings, with the Node client's defaults.
@@ -100,8 +100,7 @@ impl fmt::Display for Query {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// Make this HTTP request to the Engine.IO endpoint, then report its
-    /// result with [`Client::handle_http_response`] or
-    /// [`Client::handle_http_error`].
+    /// result as [`Input::HttpResponse`] or [`Input::HttpError`].
     HttpRequest {
         /// Identifies the request in its result.
         request: RequestId,
@@ -113,7 +112,7 @@ pub enum Output {
         body: Bytes,
     },
     /// Open a WebSocket to the Engine.IO endpoint, then report
-    /// [`Client::handle_ws_open`] or [`Client::handle_ws_closed`].
+    /// [`Input::WsOpen`] or [`Input::WsClosed`].
     WsConnect {
         /// Identifies the WebSocket in its events.
         ws: WsId,
@@ -142,6 +141,40 @@ pub enum Output {
     UpgradeFailed,
     /// The session is over. Emitted once; the machine is inert afterwards.
     Closed(CloseReason),
+}
+
+/// The result of an IO intent the client asked for, or time passing. Feed
+/// it to [`Client::handle_input`], then drain [`Client::poll_output`].
+/// Results for requests or WebSockets the client no longer uses are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// An [`Output::HttpRequest`] got a response (for a GET, read at most
+    /// the server's `maxPayload` plus a margin).
+    HttpResponse {
+        /// The request.
+        request: RequestId,
+        /// Its HTTP status.
+        status: u16,
+        /// Its body.
+        body: Bytes,
+    },
+    /// An [`Output::HttpRequest`] failed without a response (connection
+    /// refused, reset, timed out): the session closes.
+    HttpError(RequestId),
+    /// The WebSocket of an [`Output::WsConnect`] connected.
+    WsOpen(WsId),
+    /// A frame arrived on a WebSocket.
+    WsFrame {
+        /// The WebSocket.
+        ws: WsId,
+        /// The frame.
+        frame: Frame,
+    },
+    /// A WebSocket closed or failed (before or after connecting).
+    WsClosed(WsId),
+    /// Time passed: fire the heartbeat watchdog if due (safe to feed early
+    /// or often).
+    Timeout,
 }
 
 /// Why [`Client::send`] refused a message.
@@ -216,7 +249,12 @@ enum Timer {
     Heartbeat,
 }
 
-const TIMERS: usize = 1;
+impl TimerKind for Timer {
+    const COUNT: usize = 1;
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
 
 /// An Engine.IO client session. See the [module docs](self).
 #[derive(Debug, Clone)]
@@ -229,7 +267,7 @@ pub struct Client {
     /// Packets waiting for the transport.
     buffer: VecDeque<Packet>,
     outputs: VecDeque<Output>,
-    timers: TimerTable<TIMERS>,
+    timers: TimerTable<Timer, { Timer::COUNT }>,
     next_id: u64,
 }
 
@@ -339,7 +377,7 @@ impl Client {
     /// Queues a message. It goes out when the session is open and the
     /// transport can take it; while connecting or upgrading it waits.
     pub fn send(&mut self, now: Instant, message: Message) -> Result<(), SendError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         if !matches!(self.phase, Phase::Opening | Phase::Open) {
             return Err(SendError::Closed);
         }
@@ -355,7 +393,7 @@ impl Client {
     /// transport, with a CLOSE packet to the server. Emits
     /// [`Output::Closed`] with [`CloseReason::ForcedClose`].
     pub fn close(&mut self, now: Instant) {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         match self.phase {
             Phase::Open => {}
             Phase::Idle | Phase::Opening => return self.close_with(CloseReason::ForcedClose),
@@ -368,16 +406,25 @@ impl Client {
         self.flush();
     }
 
-    /// The result of an [`Output::HttpRequest`]: its status and body (for a
-    /// GET, read at most the server's `maxPayload` plus a margin).
-    pub fn handle_http_response(
-        &mut self,
-        now: Instant,
-        request: RequestId,
-        status: u16,
-        body: Bytes,
-    ) {
-        self.handle_timeout(now);
+    /// Feeds one input (firing the heartbeat watchdog first if due). Drain
+    /// [`Client::poll_output`] next.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.fire_timers(now);
+        match input {
+            Input::HttpResponse {
+                request,
+                status,
+                body,
+            } => self.http_response(now, request, status, body),
+            Input::HttpError(request) => self.http_error(request),
+            Input::WsOpen(ws) => self.ws_open(ws),
+            Input::WsFrame { ws, frame } => self.ws_frame(now, ws, frame),
+            Input::WsClosed(ws) => self.ws_closed(now, ws),
+            Input::Timeout => {}
+        }
+    }
+
+    fn http_response(&mut self, now: Instant, request: RequestId, status: u16, body: Bytes) {
         let Transport::Polling { get, post } = self.transport else {
             return;
         };
@@ -400,10 +447,7 @@ impl Client {
         }
     }
 
-    /// An [`Output::HttpRequest`] failed without a response (connection
-    /// refused, reset, timed out). Closes the session.
-    pub fn handle_http_error(&mut self, now: Instant, request: RequestId) {
-        self.handle_timeout(now);
+    fn http_error(&mut self, request: RequestId) {
         if let Transport::Polling { get, post } = self.transport {
             if get == Some(request) || post == Some(request) {
                 self.close_with(CloseReason::TransportError(TransportError::RequestFailed));
@@ -411,9 +455,7 @@ impl Client {
         }
     }
 
-    /// The WebSocket of an [`Output::WsConnect`] connected.
-    pub fn handle_ws_open(&mut self, now: Instant, ws: WsId) {
-        self.handle_timeout(now);
+    fn ws_open(&mut self, ws: WsId) {
         if self.phase == Phase::Closed {
             return;
         }
@@ -441,9 +483,7 @@ impl Client {
         }
     }
 
-    /// A frame arrived on a WebSocket.
-    pub fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
-        self.handle_timeout(now);
+    fn ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
         if self.phase == Phase::Closed {
             return;
         }
@@ -466,9 +506,7 @@ impl Client {
         }
     }
 
-    /// A WebSocket closed or failed (before or after connecting).
-    pub fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
-        self.handle_timeout(now);
+    fn ws_closed(&mut self, now: Instant, ws: WsId) {
         if self.phase == Phase::Closed {
             return;
         }
@@ -482,13 +520,9 @@ impl Client {
         }
     }
 
-    /// Fires the heartbeat watchdog when due. Safe to call early or often.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self
-            .timers
-            .take_expired(Timer::Heartbeat as usize, now)
-            .is_some()
-        {
+    /// Fires the heartbeat watchdog when due.
+    fn fire_timers(&mut self, now: Instant) {
+        if self.timers.take_expired(Timer::Heartbeat, now).is_some() {
             self.close_with(CloseReason::PingTimeout);
         }
     }
@@ -499,7 +533,7 @@ impl Client {
         self.outputs.pop_front()
     }
 
-    /// When [`Client::handle_timeout`] should next be called.
+    /// When to feed [`Input::Timeout`] next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
@@ -574,7 +608,7 @@ impl Client {
     fn reset_heartbeat(&mut self, now: Instant) {
         if let Some(handshake) = &self.handshake {
             let deadline = now + heartbeat_window(handshake);
-            self.timers.set(Timer::Heartbeat as usize, deadline);
+            self.timers.set(Timer::Heartbeat, deadline);
         }
     }
 

@@ -9,10 +9,14 @@
 //!
 //! # The run loop
 //!
-//! Every state machine here has the same shape: feed it one input
-//! (`handle_*`, `send`, `close`), drain [`poll_output`](server::Session::poll_output)
-//! until `None`, read [`poll_timeout`](server::Session::poll_timeout), and
-//! sleep until the next input or that deadline, then call `handle_timeout`.
+//! Every state machine here has the same shape: feed it what happened as
+//! one `Input` through `handle_input` (a request, a WebSocket frame, a
+//! transport closing, or [`Input::Timeout`](server::Input::Timeout)), or a
+//! command of the application (`send`, `close`); drain
+//! [`poll_output`](server::Session::poll_output) until `None`; read
+//! [`poll_timeout`](server::Session::poll_timeout), and sleep until the next
+//! input or that deadline. Each machine's timers live in one
+//! [`TimerTable`] keyed by its own `Timer` enum.
 //!
 //! ```
 //! use engineio_proto::server::{Opening, Output, Server, ServerConfig};
@@ -35,7 +39,8 @@
 //! ```
 //!
 //! The [`client`] machine works the same way, with IO *intents* as outputs
-//! (make this HTTP request, open this WebSocket) and their results as inputs.
+//! (make this HTTP request, open this WebSocket) and their results as its
+//! [`client::Input`].
 //!
 //! # Bad input
 //!
@@ -65,7 +70,7 @@ pub use close::{CloseReason, TransportError};
 pub use handshake::{Handshake, HandshakeError};
 pub use packet::{DecodeError, EncodedMessage, Frame, Message, Packet, PacketType, Str};
 pub use sid::{CountingSidGenerator, Sid, SidError, SidGenerator, MAX_SID_LEN};
-pub use time::Instant;
+pub use time::{Instant, TimerKind, TimerTable};
 pub use transport::{PostFailure, RequestId, TransportKind, Transports, WsFailure, WsId};
 
 /// The Engine.IO protocol revision this crate speaks (the `EIO` query value).

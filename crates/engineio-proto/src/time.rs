@@ -5,6 +5,7 @@
 //! every call that can move time. An `Instant` is a duration since an epoch the
 //! caller chooses; only differences between instants matter.
 
+use core::marker::PhantomData;
 use core::ops::{Add, Sub};
 use core::time::Duration;
 
@@ -67,7 +68,7 @@ impl Sub<Instant> for Instant {
 }
 
 /// The earliest of two optional deadlines.
-pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, None) => a,
@@ -100,50 +101,74 @@ mod tests {
     }
 }
 
-/// A machine's timers: one optional deadline per slot of its `Timer` enum.
+/// The timers of one machine, as a fieldless enum: each variant is a slot
+/// of its [`TimerTable`].
 ///
-/// Machines keep a fixed, small set of timers, so a table of `Option`s beats a
-/// heap: setting, clearing and finding the next deadline are all O(slots).
-#[derive(Debug, Clone)]
-pub(crate) struct TimerTable<const N: usize> {
-    deadlines: [Option<Instant>; N],
+/// Implement it with `COUNT` the number of variants and `slot` the
+/// variant's discriminant; the table checks at compile time that its size
+/// is `COUNT`.
+pub trait TimerKind: Copy {
+    /// How many timers the machine has.
+    const COUNT: usize;
+    /// This timer's slot, below `COUNT`.
+    fn slot(self) -> usize;
 }
 
-impl<const N: usize> Default for TimerTable<N> {
+/// A machine's timers: one optional deadline per variant of its [`TimerKind`]
+/// enum, `N` of them (`N` must equal `T::COUNT`).
+///
+/// Machines keep a fixed, small set of timers, so a table of `Option`s beats a
+/// heap: setting, clearing and finding the next deadline are all O(slots),
+/// with no allocation.
+#[derive(Debug, Clone)]
+pub struct TimerTable<T, const N: usize> {
+    deadlines: [Option<Instant>; N],
+    kind: PhantomData<T>,
+}
+
+impl<T: TimerKind, const N: usize> Default for TimerTable<T, N> {
     fn default() -> Self {
+        const { assert!(T::COUNT == N, "a timer table has one slot per timer") };
         TimerTable {
             deadlines: [None; N],
+            kind: PhantomData,
         }
     }
 }
 
-impl<const N: usize> TimerTable<N> {
-    pub(crate) fn set(&mut self, slot: usize, at: Instant) {
-        self.deadlines[slot] = Some(at);
+impl<T: TimerKind, const N: usize> TimerTable<T, N> {
+    /// Arms `timer` for `at`, replacing its previous deadline.
+    pub fn set(&mut self, timer: T, at: Instant) {
+        self.deadlines[timer.slot()] = Some(at);
     }
 
-    pub(crate) fn clear(&mut self, slot: usize) {
-        self.deadlines[slot] = None;
+    /// Disarms `timer`.
+    pub fn clear(&mut self, timer: T) {
+        self.deadlines[timer.slot()] = None;
     }
 
-    pub(crate) fn clear_all(&mut self) {
+    /// Disarms every timer.
+    pub fn clear_all(&mut self) {
         self.deadlines = [None; N];
     }
 
-    /// The earliest deadline of all slots.
-    pub(crate) fn next(&self) -> Option<Instant> {
+    /// When `timer` fires, if it is armed.
+    pub fn get(&self, timer: T) -> Option<Instant> {
+        self.deadlines[timer.slot()]
+    }
+
+    /// The earliest deadline of all timers.
+    pub fn next(&self) -> Option<Instant> {
         self.deadlines.iter().copied().fold(None, earliest)
     }
 
-    /// Clears the slot and returns its deadline when that is at or before
+    /// Disarms `timer` and returns its deadline when that is at or before
     /// `now` (the deadline, not `now`: a machine woken late can still
     /// schedule what follows from when the timer was due).
-    pub(crate) fn take_expired(&mut self, slot: usize, now: Instant) -> Option<Instant> {
-        match self.deadlines[slot] {
-            Some(at) if at <= now => {
-                self.deadlines[slot] = None;
-                Some(at)
-            }
+    pub fn take_expired(&mut self, timer: T, now: Instant) -> Option<Instant> {
+        let slot = &mut self.deadlines[timer.slot()];
+        match *slot {
+            Some(at) if at <= now => slot.take(),
             _ => None,
         }
     }

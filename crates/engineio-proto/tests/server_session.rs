@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use engineio_proto::server::{Opening, Output, Server, ServerConfig, Session};
+use engineio_proto::server::{Input, Opening, Output, Server, ServerConfig, Session};
 use engineio_proto::{
     CloseReason, CountingSidGenerator, Frame, Instant, RequestId, Str, TransportKind, WsId,
 };
@@ -42,8 +42,14 @@ fn body_of(output: &Output) -> (RequestId, &[u8]) {
 
 /// Starts an upgrade on WebSocket 9 and answers the probe.
 fn probe(session: &mut Session, at: Instant) {
-    session.handle_upgrade(at, WsId(9));
-    session.handle_ws_frame(at, WsId(9), text("2probe"));
+    session.handle_input(at, Input::Upgrade(WsId(9)));
+    session.handle_input(
+        at,
+        Input::WsFrame {
+            ws: WsId(9),
+            frame: text("2probe"),
+        },
+    );
     let outputs = drain(session);
     assert_eq!(
         outputs[0],
@@ -57,10 +63,16 @@ fn probe(session: &mut Session, at: Instant) {
 #[test]
 fn upgrade_noops_come_every_tick_from_the_probe() {
     let mut session = open_polling();
-    session.handle_poll(T0, RequestId(2));
+    session.handle_input(T0, Input::Poll(RequestId(2)));
     assert!(drain(&mut session).is_empty());
-    session.handle_upgrade(T0, WsId(9));
-    session.handle_ws_frame(T0, WsId(9), text("2probe"));
+    session.handle_input(T0, Input::Upgrade(WsId(9)));
+    session.handle_input(
+        T0,
+        Input::WsFrame {
+            ws: WsId(9),
+            frame: text("2probe"),
+        },
+    );
     // 3probe at once; the parked GET waits for the first tick.
     let outputs = drain(&mut session);
     assert_eq!(
@@ -72,12 +84,12 @@ fn upgrade_noops_come_every_tick_from_the_probe() {
     );
     let tick = T0 + Duration::from_millis(100);
     assert_eq!(session.poll_timeout(), Some(tick));
-    session.handle_timeout(tick);
+    session.handle_input(tick, Input::Timeout);
     assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(2), &b"6"[..]));
     // A client that keeps polling gets one NOOP per tick, not more.
-    session.handle_poll(tick + Duration::from_millis(1), RequestId(3));
+    session.handle_input(tick + Duration::from_millis(1), Input::Poll(RequestId(3)));
     assert!(drain(&mut session).is_empty());
-    session.handle_timeout(tick + Duration::from_millis(100));
+    session.handle_input(tick + Duration::from_millis(100), Input::Timeout);
     assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(3), &b"6"[..]));
 }
 
@@ -87,9 +99,15 @@ fn a_get_racing_ahead_of_the_upgrade_packet_is_refused_like_after_it() {
     probe(&mut session, T0);
     // `2probe` and `5` were sent first, but the GET on another connection
     // arrives between them.
-    session.handle_poll(T0, RequestId(2));
+    session.handle_input(T0, Input::Poll(RequestId(2)));
     assert!(drain(&mut session).is_empty());
-    session.handle_ws_frame(T0, WsId(9), text("5"));
+    session.handle_input(
+        T0,
+        Input::WsFrame {
+            ws: WsId(9),
+            frame: text("5"),
+        },
+    );
     let outputs = drain(&mut session);
     assert_eq!(
         body_of(&outputs[0]),
@@ -103,7 +121,7 @@ fn a_poll_during_the_upgrade_carries_queued_messages_first() {
     let mut session = open_polling();
     probe(&mut session, T0);
     session.send(T0, "queued".into()).unwrap();
-    session.handle_poll(T0, RequestId(2));
+    session.handle_input(T0, Input::Poll(RequestId(2)));
     assert_eq!(
         body_of(&drain(&mut session)[0]),
         (RequestId(2), &b"4queued"[..])
@@ -113,14 +131,20 @@ fn a_poll_during_the_upgrade_carries_queued_messages_first() {
 #[test]
 fn upgrade_times_out_and_the_session_stays_on_polling() {
     let mut session = open_polling();
-    session.handle_upgrade(T0, WsId(9));
-    session.handle_timeout(T0 + ServerConfig::default().upgrade_timeout);
+    session.handle_input(T0, Input::Upgrade(WsId(9)));
+    session.handle_input(T0 + ServerConfig::default().upgrade_timeout, Input::Timeout);
     assert_eq!(drain(&mut session), vec![Output::WsClose { ws: WsId(9) }]);
     assert!(!session.is_upgrading());
     assert_eq!(session.transport(), TransportKind::Polling);
     // A later upgrade may still succeed.
     probe(&mut session, T0 + Duration::from_secs(11));
-    session.handle_ws_frame(T0 + Duration::from_secs(11), WsId(9), text("5"));
+    session.handle_input(
+        T0 + Duration::from_secs(11),
+        Input::WsFrame {
+            ws: WsId(9),
+            frame: text("5"),
+        },
+    );
     assert!(drain(&mut session).contains(&Output::Upgraded));
     assert_eq!(session.transport(), TransportKind::WebSocket);
 }
@@ -129,11 +153,17 @@ fn upgrade_times_out_and_the_session_stays_on_polling() {
 fn second_websocket_while_upgrading_or_after_is_closed() {
     let mut session = open_polling();
     probe(&mut session, T0);
-    session.handle_upgrade(T0, WsId(10));
+    session.handle_input(T0, Input::Upgrade(WsId(10)));
     assert_eq!(drain(&mut session), vec![Output::WsClose { ws: WsId(10) }]);
-    session.handle_ws_frame(T0, WsId(9), text("5"));
+    session.handle_input(
+        T0,
+        Input::WsFrame {
+            ws: WsId(9),
+            frame: text("5"),
+        },
+    );
     drain(&mut session);
-    session.handle_upgrade(T0, WsId(11));
+    session.handle_input(T0, Input::Upgrade(WsId(11)));
     assert_eq!(drain(&mut session), vec![Output::WsClose { ws: WsId(11) }]);
     assert!(!session.is_closed());
 }
@@ -141,8 +171,14 @@ fn second_websocket_while_upgrading_or_after_is_closed() {
 #[test]
 fn unexpected_probe_traffic_abandons_the_upgrade_only() {
     let mut session = open_polling();
-    session.handle_upgrade(T0, WsId(9));
-    session.handle_ws_frame(T0, WsId(9), text("4too early"));
+    session.handle_input(T0, Input::Upgrade(WsId(9)));
+    session.handle_input(
+        T0,
+        Input::WsFrame {
+            ws: WsId(9),
+            frame: text("4too early"),
+        },
+    );
     assert_eq!(drain(&mut session), vec![Output::WsClose { ws: WsId(9) }]);
     assert!(!session.is_closed());
     assert_eq!(session.transport(), TransportKind::Polling);
@@ -154,9 +190,9 @@ fn ping_timeout_counts_from_queueing_not_delivery() {
     let mut session = open_polling();
     // No GET is parked: the PING waits in the buffer, the deadline runs anyway.
     let ping_at = T0 + config.ping_interval;
-    session.handle_timeout(ping_at);
+    session.handle_input(ping_at, Input::Timeout);
     assert_eq!(session.buffered(), 1);
-    session.handle_poll(ping_at + config.ping_timeout, RequestId(2));
+    session.handle_input(ping_at + config.ping_timeout, Input::Poll(RequestId(2)));
     let outputs = drain(&mut session);
     // The deadline fires before the late GET is handled, which then finds
     // the session gone.
@@ -172,11 +208,17 @@ fn pong_postpones_the_next_ping() {
     let config = ServerConfig::default();
     let mut session = open_polling();
     let ping_at = T0 + config.ping_interval;
-    session.handle_poll(ping_at, RequestId(2));
-    session.handle_timeout(ping_at);
+    session.handle_input(ping_at, Input::Poll(RequestId(2)));
+    session.handle_input(ping_at, Input::Timeout);
     assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(2), &b"2"[..]));
     let pong_at = ping_at + Duration::from_millis(5);
-    session.handle_post(pong_at, RequestId(3), Bytes::from_static(b"3"));
+    session.handle_input(
+        pong_at,
+        Input::Post {
+            request: RequestId(3),
+            body: Bytes::from_static(b"3"),
+        },
+    );
     assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(3), &b"ok"[..]));
     assert_eq!(session.poll_timeout(), Some(pong_at + config.ping_interval));
 }
@@ -184,7 +226,13 @@ fn pong_postpones_the_next_ping() {
 #[test]
 fn a_ping_from_the_client_is_a_protocol_error() {
     let mut session = open_polling();
-    session.handle_post(T0, RequestId(2), Bytes::from_static(b"2"));
+    session.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(2),
+            body: Bytes::from_static(b"2"),
+        },
+    );
     let outputs = drain(&mut session);
     assert_eq!(body_of(&outputs[0]), (RequestId(2), &b"ok"[..]));
     assert_eq!(
@@ -210,7 +258,7 @@ fn the_send_buffer_is_bounded() {
         Err(engineio_proto::server::SendError::BufferFull)
     );
     // Reading drains it.
-    session.handle_poll(T0, RequestId(2));
+    session.handle_input(T0, Input::Poll(RequestId(2)));
     assert_eq!(body_of(&drain(&mut session)[0]).1, b"4x\x1e4x\x1e4x");
     assert!(session.send(T0, "x".into()).is_ok());
 }
@@ -231,11 +279,11 @@ fn graceful_close_over_polling_waits_for_a_get() {
     // What was buffered goes first, alone (as Node sends it: a client
     // would handle packets sent with the CLOSE after closing); the CLOSE
     // comes with the next GET.
-    session.handle_poll(T0, RequestId(2));
+    session.handle_input(T0, Input::Poll(RequestId(2)));
     let outputs = drain(&mut session);
     assert_eq!(outputs.len(), 1);
     assert_eq!(body_of(&outputs[0]), (RequestId(2), &b"4bye"[..]));
-    session.handle_poll(T0, RequestId(3));
+    session.handle_input(T0, Input::Poll(RequestId(3)));
     let outputs = drain(&mut session);
     assert_eq!(body_of(&outputs[0]), (RequestId(3), &b"1"[..]));
     assert_eq!(outputs[1], Output::Closed(CloseReason::ForcedClose));
@@ -245,7 +293,7 @@ fn graceful_close_over_polling_waits_for_a_get() {
 fn graceful_close_gives_up_after_the_close_timeout() {
     let mut session = open_polling();
     session.close(T0);
-    session.handle_timeout(T0 + ServerConfig::default().close_timeout);
+    session.handle_input(T0 + ServerConfig::default().close_timeout, Input::Timeout);
     assert_eq!(
         drain(&mut session),
         vec![Output::Closed(CloseReason::ForcedClose)]
@@ -260,8 +308,8 @@ fn a_late_wake_up_does_not_extend_the_pong_deadline() {
     // The driver wakes 5 ms after the PING was due, then a GET arrives
     // exactly pingInterval + pingTimeout after the handshake.
     let due = T0 + config.ping_interval;
-    session.handle_timeout(due + Duration::from_millis(5));
-    session.handle_poll(due + config.ping_timeout, RequestId(2));
+    session.handle_input(due + Duration::from_millis(5), Input::Timeout);
+    session.handle_input(due + config.ping_timeout, Input::Poll(RequestId(2)));
     let outputs = drain(&mut session);
     assert_eq!(outputs[0], Output::Closed(CloseReason::PingTimeout));
 }
@@ -272,7 +320,7 @@ fn one_late_call_queues_the_ping_and_applies_its_deadline() {
     let mut session = open_polling();
     // No wake-up at all until after both deadlines.
     let late = T0 + config.ping_interval + config.ping_timeout + Duration::from_millis(1);
-    session.handle_poll(late, RequestId(2));
+    session.handle_input(late, Input::Poll(RequestId(2)));
     let outputs = drain(&mut session);
     assert_eq!(outputs[0], Output::Closed(CloseReason::PingTimeout));
     assert_eq!(
@@ -292,7 +340,13 @@ fn a_post_of_any_number_of_packets_is_delivered_whole() {
         .join("\u{1e}")
         .into_bytes();
     assert!(body.len() <= ServerConfig::default().max_payload);
-    session.handle_post(T0, RequestId(2), Bytes::from(body));
+    session.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(2),
+            body: Bytes::from(body),
+        },
+    );
     let outputs = drain(&mut session);
     assert_eq!(outputs.len(), count + 1);
     for (i, output) in outputs[..count].iter().enumerate() {
@@ -311,7 +365,13 @@ fn a_post_of_any_number_of_packets_is_delivered_whole() {
 #[test]
 fn held_messages_wait_while_the_session_goes_on() {
     let mut session = open_polling();
-    session.handle_post(T0, RequestId(2), Bytes::from_static(b"4a\x1e4b\x1e4c"));
+    session.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(2),
+            body: Bytes::from_static(b"4a\x1e4b\x1e4c"),
+        },
+    );
     let first = session.poll_output().unwrap();
     assert_eq!(first, Output::Message("a".into()));
     session.hold_messages(true);
@@ -319,15 +379,15 @@ fn held_messages_wait_while_the_session_goes_on() {
     assert!(session.has_inbound());
     // The application still sends, and a GET carries it.
     session.send(T0, "out".into()).unwrap();
-    session.handle_poll(T0, RequestId(3));
+    session.handle_input(T0, Input::Poll(RequestId(3)));
     assert_eq!(
         body_of(&drain(&mut session)[0]),
         (RequestId(3), &b"4out"[..])
     );
     // The heartbeat goes on: the PING comes on time.
     let ping_at = T0 + ServerConfig::default().ping_interval;
-    session.handle_poll(ping_at, RequestId(4));
-    session.handle_timeout(ping_at);
+    session.handle_input(ping_at, Input::Poll(RequestId(4)));
+    session.handle_input(ping_at, Input::Timeout);
     assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(4), &b"2"[..]));
     session.hold_messages(false);
     let rest = drain(&mut session);
@@ -343,10 +403,16 @@ fn a_client_held_past_its_ping_timeout_is_closed() {
     let config = ServerConfig::default();
     let mut session = open_polling();
     session.hold_messages(true);
-    session.handle_post(T0, RequestId(2), Bytes::from_static(b"4a"));
+    session.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(2),
+            body: Bytes::from_static(b"4a"),
+        },
+    );
     assert_eq!(session.poll_output(), None);
     let late = T0 + config.ping_interval + config.ping_timeout;
-    session.handle_timeout(late);
+    session.handle_input(late, Input::Timeout);
     let outputs = drain(&mut session);
     assert_eq!(body_of(&outputs[0]), (RequestId(2), &b"ok"[..]));
     assert_eq!(outputs[1], Output::Closed(CloseReason::PingTimeout));
@@ -358,8 +424,20 @@ fn a_client_held_past_its_ping_timeout_is_closed() {
 fn overlapping_posts_close_the_session() {
     let mut session = open_polling();
     session.hold_messages(true);
-    session.handle_post(T0, RequestId(2), Bytes::from_static(b"4a"));
-    session.handle_post(T0, RequestId(3), Bytes::from_static(b"4b"));
+    session.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(2),
+            body: Bytes::from_static(b"4a"),
+        },
+    );
+    session.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(3),
+            body: Bytes::from_static(b"4b"),
+        },
+    );
     let outputs = drain(&mut session);
     let statuses: Vec<(RequestId, u16)> = outputs
         .iter()
@@ -396,7 +474,13 @@ fn failed_post_bodies_close_the_session_with_nodes_status() {
         (PostFailure::Aborted, 400, TransportError::BodyAborted),
     ] {
         let mut session = open_polling();
-        session.handle_post_failed(T0, RequestId(2), failure);
+        session.handle_input(
+            T0,
+            Input::PostFailed {
+                request: RequestId(2),
+                failure,
+            },
+        );
         let outputs = drain(&mut session);
         assert!(matches!(
             &outputs[0],
@@ -423,7 +507,13 @@ fn a_failed_websocket_closes_its_session() {
         let mut server = Server::new(ServerConfig::default(), CountingSidGenerator::default());
         let mut session = server.open_session(T0, Opening::WebSocket(WsId(1)));
         drain(&mut session);
-        session.handle_ws_failed(T0, WsId(1), failure);
+        session.handle_input(
+            T0,
+            Input::WsFailed {
+                ws: WsId(1),
+                failure,
+            },
+        );
         let outputs = drain(&mut session);
         assert_eq!(outputs.last(), Some(&Output::Closed(reason)));
     }

@@ -16,7 +16,7 @@ use core::time::Duration;
 
 use bytes::Bytes;
 use engineio_proto::server::{
-    ContentType, HttpResponse, Opening, Output, Server, ServerConfig, Session,
+    self, ContentType, HttpResponse, Opening, Output, Server, ServerConfig, Session,
 };
 use engineio_proto::{
     payload, CountingSidGenerator, Frame, Instant, Message, Packet, RequestId, Str, WsId,
@@ -119,7 +119,13 @@ fn post(
     chunk: &[Message],
 ) -> Vec<Message> {
     let packets: Vec<Packet> = chunk.iter().cloned().map(Packet::Message).collect();
-    session.handle_post(now, request, payload::encode(&packets));
+    session.handle_input(
+        now,
+        server::Input::Post {
+            request,
+            body: payload::encode(&packets),
+        },
+    );
     let mut answers = Vec::new();
     let messages = messages_of(drain(session), |output| match output {
         Output::Respond {
@@ -145,7 +151,7 @@ fn frames(session: &mut Session, now: Instant, ws: WsId, messages: &[Message]) -
     let mut received = Vec::new();
     for message in messages {
         let frame = Packet::Message(message.clone()).encode_frame();
-        session.handle_ws_frame(now, ws, frame);
+        session.handle_input(now, server::Input::WsFrame { ws, frame });
         received.extend(messages_of(drain(session), |output| {
             panic!("unexpected output {output:?} for a frame")
         }));
@@ -155,9 +161,15 @@ fn frames(session: &mut Session, now: Instant, ws: WsId, messages: &[Message]) -
 
 /// Upgrades an idle polling session to WebSocket `ws`.
 fn upgrade(session: &mut Session, now: Instant, ws: WsId) {
-    session.handle_upgrade(now, ws);
+    session.handle_input(now, server::Input::Upgrade(ws));
     assert_eq!(drain(session), vec![]);
-    session.handle_ws_frame(now, ws, Packet::PING_PROBE.encode_frame());
+    session.handle_input(
+        now,
+        server::Input::WsFrame {
+            ws,
+            frame: Packet::PING_PROBE.encode_frame(),
+        },
+    );
     assert_eq!(
         drain(session),
         vec![Output::WsSend {
@@ -165,7 +177,13 @@ fn upgrade(session: &mut Session, now: Instant, ws: WsId) {
             frame: Packet::PONG_PROBE.encode_frame()
         }]
     );
-    session.handle_ws_frame(now, ws, Packet::Upgrade.encode_frame());
+    session.handle_input(
+        now,
+        server::Input::WsFrame {
+            ws,
+            frame: Packet::Upgrade.encode_frame(),
+        },
+    );
     assert_eq!(drain(session), vec![Output::Upgraded]);
 }
 
@@ -287,7 +305,7 @@ impl Reader {
         if self.parked.is_none() {
             let request = self.request_id();
             self.parked = Some(request);
-            session.handle_poll(self.now, request);
+            session.handle_input(self.now, server::Input::Poll(request));
             self.absorb(session);
         }
     }
@@ -318,7 +336,13 @@ impl Reader {
         }
         for _ in 0..pongs {
             let request = self.request_id();
-            session.handle_post(self.now, request, payload::encode(&[Packet::PONG]));
+            session.handle_input(
+                self.now,
+                server::Input::Post {
+                    request,
+                    body: payload::encode(&[Packet::PONG]),
+                },
+            );
             assert_eq!(
                 drain(session),
                 vec![Output::Respond {
@@ -344,7 +368,7 @@ fn run_outgoing(config: ServerConfig, ops: &[Op]) -> Result<Reader, TestCaseErro
             Op::Poll => reader.poll(&mut session),
             Op::Wait(ms) => {
                 reader.now = reader.now + Duration::from_millis(*ms);
-                session.handle_timeout(reader.now);
+                session.handle_input(reader.now, server::Input::Timeout);
                 reader.absorb(&mut session);
             }
         }

@@ -41,8 +41,9 @@ use core::fmt;
 use core::time::Duration;
 
 use bytes::Bytes;
+pub use engineio_proto::client::Input;
 use engineio_proto::client::{self as eio};
-use engineio_proto::{CloseReason, Frame, Instant, Message, RequestId, Str, WsId};
+use engineio_proto::{CloseReason, Instant, Message, Str, TimerKind, TimerTable};
 use serde::de::{self, Deserializer as _, IgnoredAny, SeqAccess, Visitor};
 
 use crate::backoff::{Backoff, RandomSource};
@@ -302,6 +303,22 @@ impl Socket {
     }
 }
 
+/// The client's own timers (ack deadlines live in the ack tables).
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    /// The engine being opened took longer than `timeout`: the attempt failed.
+    Open,
+    /// The backoff delay before the next reconnection attempt is over.
+    Reconnect,
+}
+
+impl TimerKind for Timer {
+    const COUNT: usize = 2;
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
 /// The client: one engine connection, many namespaces. See the [module docs](self).
 #[derive(Debug)]
 pub struct ClientConnection<R> {
@@ -324,8 +341,8 @@ pub struct ClientConnection<R> {
     acks: AckTable<(Str, AckId), bool>,
     /// The deadlines of the retry queues' tries in flight.
     tries: AckTable<(Str, AckId), ()>,
-    open_deadline: Option<Instant>,
-    reconnect_at: Option<Instant>,
+    /// The open timeout and the reconnection delay.
+    timers: TimerTable<Timer, { Timer::COUNT }>,
     /// Attempts of the current reconnection run (0: not reconnecting).
     reconnecting: u32,
     outputs: VecDeque<Output>,
@@ -350,8 +367,7 @@ impl<R: RandomSource> ClientConnection<R> {
             sockets: BTreeMap::new(),
             acks: AckTable::default(),
             tries: AckTable::default(),
-            open_deadline: None,
-            reconnect_at: None,
+            timers: TimerTable::default(),
             reconnecting: 0,
             outputs: VecDeque::new(),
         }
@@ -360,12 +376,12 @@ impl<R: RandomSource> ClientConnection<R> {
     /// Opens the engine (Node's `manager.open()`); joined namespaces connect
     /// once it is open.
     pub fn connect(&mut self, now: Instant) {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         if matches!(
             self.phase,
             EnginePhase::Idle | EnginePhase::WaitingToReconnect
         ) {
-            self.reconnect_at = None;
+            self.timers.clear(Timer::Reconnect);
             self.open_engine(now);
         }
     }
@@ -380,7 +396,7 @@ impl<R: RandomSource> ClientConnection<R> {
         auth: Option<Str>,
         auth_on_demand: bool,
     ) -> Result<(), CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         if self.phase == EnginePhase::Closed {
             return Err(CommandError::Closed);
         }
@@ -403,7 +419,7 @@ impl<R: RandomSource> ClientConnection<R> {
         nsp: &str,
         auth: Option<Str>,
     ) -> Result<(), CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         let socket = self.sockets.get_mut(nsp).ok_or(CommandError::NotJoined)?;
         socket.auth = auth;
         if socket.phase == SocketPhase::AwaitingAuth {
@@ -415,7 +431,7 @@ impl<R: RandomSource> ClientConnection<R> {
     /// Leaves `nsp` (DISCONNECT to the server if connected). Leaving the last
     /// namespace closes the engine, as in Node.
     pub fn leave(&mut self, now: Instant, nsp: &str) -> Result<(), CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         let socket = self.sockets.remove(nsp).ok_or(CommandError::NotJoined)?;
         self.say_goodbye(now, Str::from(nsp), &socket);
         if self.sockets.is_empty() {
@@ -432,7 +448,7 @@ impl<R: RandomSource> ClientConnection<R> {
         packet: Packet,
         volatile: bool,
     ) -> Result<(), CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         if self.config.retries > 0 && !volatile {
             return self.enqueue(now, packet, false).map(|_| ());
         }
@@ -461,7 +477,7 @@ impl<R: RandomSource> ClientConnection<R> {
         packet: Packet,
         timeout: Option<Duration>,
     ) -> Result<AckId, CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         if self.config.retries > 0 {
             return self.enqueue(now, packet, true);
         }
@@ -496,7 +512,7 @@ impl<R: RandomSource> ClientConnection<R> {
         data: Str,
         attachments: Vec<Bytes>,
     ) -> Result<(), CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         let socket = self.sockets.get(nsp).ok_or(CommandError::NotJoined)?;
         if socket.phase != SocketPhase::Connected {
             return Err(CommandError::NotJoined);
@@ -514,7 +530,7 @@ impl<R: RandomSource> ClientConnection<R> {
     /// Closes everything for good (Node's `socket.disconnect()` on every
     /// namespace plus `manager` close): no reconnection.
     pub fn close(&mut self, now: Instant) {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         let sockets = core::mem::take(&mut self.sockets);
         for (nsp, socket) in sockets {
             self.say_goodbye(now, nsp, &socket);
@@ -528,7 +544,7 @@ impl<R: RandomSource> ClientConnection<R> {
     /// For a driver that cannot keep up with what the server sends. Does
     /// nothing unless the connection is opening or open.
     pub fn drop_connection(&mut self, now: Instant, reason: CloseReason) {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         if matches!(self.phase, EnginePhase::Opening | EnginePhase::Open) {
             self.engine_lost(now, reason);
         }
@@ -563,44 +579,33 @@ impl<R: RandomSource> ClientConnection<R> {
         self.engine.as_ref()
     }
 
-    // ---- IO results, forwarded to the engine ----
+    // ---- inputs ----
 
-    /// See [`eio::Client::handle_http_response`].
-    pub fn handle_http_response(
-        &mut self,
-        now: Instant,
-        request: RequestId,
-        status: u16,
-        body: Bytes,
-    ) {
-        self.with_engine(now, |engine| {
-            engine.handle_http_response(now, request, status, body.clone())
-        });
-    }
-
-    /// See [`eio::Client::handle_http_error`].
-    pub fn handle_http_error(&mut self, now: Instant, request: RequestId) {
-        self.with_engine(now, |engine| engine.handle_http_error(now, request));
-    }
-
-    /// See [`eio::Client::handle_ws_open`].
-    pub fn handle_ws_open(&mut self, now: Instant, ws: WsId) {
-        self.with_engine(now, |engine| engine.handle_ws_open(now, ws));
-    }
-
-    /// See [`eio::Client::handle_ws_frame`].
-    pub fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
-        self.with_engine(now, |engine| engine.handle_ws_frame(now, ws, frame.clone()));
-    }
-
-    /// See [`eio::Client::handle_ws_closed`].
-    pub fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
-        self.with_engine(now, |engine| engine.handle_ws_closed(now, ws));
+    /// Feeds the result of a transport output, or [`Input::Timeout`]. Due
+    /// timers fire first (ack deadlines, the open timeout, the reconnection
+    /// delay, the engine's heartbeat watchdog); then the input goes to the
+    /// engine and to a closing one: ids are unique across engines, so only
+    /// the engine that made the request acts on it (a clone of a body or
+    /// frame is a reference count). Drain [`ClientConnection::poll_output`]
+    /// next.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.fire_timers(now);
+        if matches!(input, Input::Timeout) {
+            return;
+        }
+        if let Some(engine) = self.engine.as_mut() {
+            engine.handle_input(now, input.clone());
+        }
+        self.drain_engine(now);
+        if let Some(closing) = self.closing.as_mut() {
+            closing.handle_input(now, input);
+        }
+        self.drain_closing();
     }
 
     /// Fires due timers: ack deadlines, the open timeout, the reconnection
     /// delay and the engine's heartbeat watchdog.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn fire_timers(&mut self, now: Instant) {
         while let Some(((nsp, id), ())) = self.tries.pop_expired(now) {
             self.try_expired(now, nsp, id);
         }
@@ -612,26 +617,24 @@ impl<R: RandomSource> ClientConnection<R> {
             let error = AckError::Timeout;
             self.outputs.push_back(Output::AckFailed { nsp, id, error });
         }
-        if self.open_deadline.is_some_and(|at| at <= now) {
-            self.open_deadline = None;
+        if self.timers.take_expired(Timer::Open, now).is_some() {
             // The open took too long: this attempt failed.
             self.engine_lost(
                 now,
                 CloseReason::TransportError(engineio_proto::TransportError::RequestFailed),
             );
         }
-        if self.reconnect_at.is_some_and(|at| at <= now) {
-            self.reconnect_at = None;
+        if self.timers.take_expired(Timer::Reconnect, now).is_some() {
             self.outputs
                 .push_back(Output::ReconnectAttempt(self.reconnecting));
             self.open_engine(now);
         }
         if let Some(engine) = self.engine.as_mut() {
-            engine.handle_timeout(now);
+            engine.handle_input(now, Input::Timeout);
         }
         self.drain_engine(now);
         if let Some(closing) = self.closing.as_mut() {
-            closing.handle_timeout(now);
+            closing.handle_input(now, Input::Timeout);
         }
         self.drain_closing();
     }
@@ -648,8 +651,7 @@ impl<R: RandomSource> ClientConnection<R> {
         [
             self.acks.next_deadline(),
             self.tries.next_deadline(),
-            self.open_deadline,
-            self.reconnect_at,
+            self.timers.next(),
             self.engine.as_ref().and_then(eio::Client::poll_timeout),
             self.closing.as_ref().and_then(eio::Client::poll_timeout),
         ]
@@ -659,21 +661,6 @@ impl<R: RandomSource> ClientConnection<R> {
     }
 
     // ---- internals ----
-
-    /// Hands an IO result to the engine and to a closing one: ids are
-    /// unique across engines, so only the engine that made the request acts
-    /// on it (a clone of a body or frame is a reference count).
-    fn with_engine(&mut self, now: Instant, f: impl Fn(&mut eio::Client)) {
-        self.handle_timeout(now);
-        if let Some(engine) = self.engine.as_mut() {
-            f(engine);
-        }
-        self.drain_engine(now);
-        if let Some(closing) = self.closing.as_mut() {
-            f(closing);
-        }
-        self.drain_closing();
-    }
 
     /// Carries out what the closing engine still asks for; drops it once
     /// it is closed. Messages the server sends meanwhile are ignored.
@@ -707,7 +694,7 @@ impl<R: RandomSource> ClientConnection<R> {
     fn open_engine(&mut self, now: Instant) {
         let mut engine = eio::Client::with_first_id(self.config.engine.clone(), self.next_io_id);
         self.phase = EnginePhase::Opening;
-        self.open_deadline = Some(now + self.config.timeout);
+        self.timers.set(Timer::Open, now + self.config.timeout);
         if engine.connect(now).is_err() {
             self.engine = None;
             return self.engine_lost(
@@ -724,8 +711,8 @@ impl<R: RandomSource> ClientConnection<R> {
     /// An engine with a goodbye still to send is kept as `closing`.
     fn shut_engine(&mut self, now: Instant, phase: EnginePhase) {
         self.phase = phase;
-        self.open_deadline = None;
-        self.reconnect_at = None;
+        self.timers.clear(Timer::Open);
+        self.timers.clear(Timer::Reconnect);
         self.reconnecting = 0;
         // A later open starts a fresh run of attempts (Node's Manager resets
         // its backoff when it closes).
@@ -771,7 +758,7 @@ impl<R: RandomSource> ClientConnection<R> {
 
     fn engine_opened(&mut self, now: Instant) {
         self.phase = EnginePhase::Open;
-        self.open_deadline = None;
+        self.timers.clear(Timer::Open);
         if self.reconnecting > 0 {
             self.outputs
                 .push_back(Output::Reconnected(self.reconnecting));
@@ -798,7 +785,7 @@ impl<R: RandomSource> ClientConnection<R> {
             }
             self.next_io_id = engine.next_id();
         }
-        self.open_deadline = None;
+        self.timers.clear(Timer::Open);
         let namespaces: Vec<Str> = self.sockets.keys().cloned().collect();
         for nsp in namespaces {
             let Some(socket) = self.sockets.get_mut(&nsp) else {
@@ -844,7 +831,7 @@ impl<R: RandomSource> ClientConnection<R> {
         }
         let delay = self.backoff.next_delay(&mut self.random);
         self.reconnecting = self.backoff.attempts();
-        self.reconnect_at = Some(now + delay);
+        self.timers.set(Timer::Reconnect, now + delay);
         self.phase = EnginePhase::WaitingToReconnect;
     }
 

@@ -3,13 +3,15 @@
 //! acks, connection state recovery) and a rooms index. No IO, no async, no
 //! clock; `no_std` + `alloc` without the default `std` feature.
 //!
-//! Every machine is driven like the Engine.IO ones: one input, drain
-//! `poll_output` until `None`, sleep until the next input or `poll_timeout`.
+//! Every machine is driven like the Engine.IO ones: one `Input` (the
+//! Engine.IO machine's own: the connection forwards it) or one command,
+//! drain `poll_output` until `None`, sleep until the next input or
+//! `poll_timeout`, then feed `Input::Timeout`.
 //!
 //! ```
 //! use engineio_proto::server::{self as eio, Opening, Server, ServerConfig};
 //! use engineio_proto::{CountingSidGenerator, Frame, Instant, Sid, Str, WsId};
-//! use socketio_proto::server::{Connection, ConnectionConfig, Output};
+//! use socketio_proto::server::{Connection, ConnectionConfig, Input, Output};
 //!
 //! let now = Instant::ZERO;
 //! let mut engine = Server::new(ServerConfig::default(), CountingSidGenerator::default());
@@ -17,7 +19,8 @@
 //! let mut conn = Connection::new(now, session, &ConnectionConfig::default());
 //!
 //! // The client joins the main namespace with an auth object.
-//! conn.handle_ws_frame(now, WsId(1), Frame::Text(Str::from(r#"40{"token":"abc"}"#)));
+//! let frame = Frame::Text(Str::from(r#"40{"token":"abc"}"#));
+//! conn.handle_input(now, Input::WsFrame { ws: WsId(1), frame });
 //! let mut frames = Vec::new();
 //! while let Some(output) = conn.poll_output() {
 //!     match output {

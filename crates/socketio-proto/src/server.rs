@@ -3,8 +3,8 @@
 //! # Theory of operation
 //!
 //! A [`Connection`] owns the Engine.IO [`Session`] it runs on. The driver
-//! feeds it the same transport inputs it would feed the session
-//! (`handle_poll`, `handle_ws_frame`, …); the connection forwards them,
+//! feeds it the session's own [`Input`] (a poll, a WebSocket frame, …,
+//! [`Input::Timeout`]); the connection forwards it,
 //! decodes the messages that come out into Socket.IO packets, and re-emits the
 //! session's transport outputs unchanged as [`Output::Transport`]. The
 //! composition is lazy: [`Connection::poll_output`] pulls the session's next
@@ -33,10 +33,9 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use bytes::Bytes;
+pub use engineio_proto::server::Input;
 use engineio_proto::server::{self as eio, Session};
-use engineio_proto::{
-    CloseReason, Frame, Instant, Message, PostFailure, RequestId, Sid, Str, WsFailure, WsId,
-};
+use engineio_proto::{CloseReason, Instant, Message, Sid, Str, TimerKind, TimerTable};
 
 use crate::ack::{AckError, AckTable};
 use crate::packet::{
@@ -172,6 +171,20 @@ pub enum CommandError {
     BufferFull,
 }
 
+/// The connection's own timers (ack deadlines live in the ack table).
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    /// No namespace joined by then: close.
+    Connect,
+}
+
+impl TimerKind for Timer {
+    const COUNT: usize = 1;
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Membership {
     /// The CONNECT awaits the application's answer.
@@ -189,8 +202,8 @@ pub struct Connection {
     /// Emits awaiting the client's ack, with their namespace.
     acks: AckTable<AckId, Str>,
     next_ack: u64,
-    /// No namespace joined by then: close.
-    connect_deadline: Option<Instant>,
+    /// The connect timeout (no namespace joined by then: close).
+    timers: TimerTable<Timer, { Timer::COUNT }>,
     closed: bool,
     /// The latest time an input brought: the session's outputs are decoded
     /// lazily, by [`Connection::poll_output`], which takes no time.
@@ -253,13 +266,15 @@ impl Connection {
     /// Wraps a freshly opened Engine.IO session (its handshake outputs are
     /// forwarded by the first drain). Drain [`Connection::poll_output`] next.
     pub fn new(now: Instant, engine: Session, config: &ConnectionConfig) -> Connection {
+        let mut timers = TimerTable::default();
+        timers.set(Timer::Connect, now + config.connect_timeout);
         Connection {
             engine,
             decoder: Decoder::new(config.decoder.clone()),
             namespaces: Namespaces::default(),
             acks: AckTable::default(),
             next_ack: 0,
-            connect_deadline: Some(now + config.connect_timeout),
+            timers,
             closed: false,
             now,
             outputs: VecDeque::new(),
@@ -298,68 +313,28 @@ impl Connection {
         self.closed
     }
 
-    /// See [`Session::handle_poll`].
-    pub fn handle_poll(&mut self, now: Instant, request: RequestId) {
-        self.handle_timeout(now);
-        self.engine.handle_poll(now, request);
-    }
-
-    /// See [`Session::handle_poll_aborted`].
-    pub fn handle_poll_aborted(&mut self, now: Instant, request: RequestId) {
-        self.handle_timeout(now);
-        self.engine.handle_poll_aborted(now, request);
-    }
-
-    /// See [`Session::handle_post`].
-    pub fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
-        self.handle_timeout(now);
-        self.engine.handle_post(now, request, body);
-    }
-
-    /// See [`Session::handle_post_failed`].
-    pub fn handle_post_failed(&mut self, now: Instant, request: RequestId, failure: PostFailure) {
-        self.handle_timeout(now);
-        self.engine.handle_post_failed(now, request, failure);
-    }
-
-    /// See [`Session::handle_ws_failed`].
-    pub fn handle_ws_failed(&mut self, now: Instant, ws: WsId, failure: WsFailure) {
-        self.handle_timeout(now);
-        self.engine.handle_ws_failed(now, ws, failure);
-    }
-
-    /// See [`Session::handle_upgrade`].
-    pub fn handle_upgrade(&mut self, now: Instant, ws: WsId) {
-        self.handle_timeout(now);
-        self.engine.handle_upgrade(now, ws);
-    }
-
-    /// See [`Session::handle_ws_frame`].
-    pub fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
-        self.handle_timeout(now);
-        self.engine.handle_ws_frame(now, ws, frame);
-    }
-
-    /// See [`Session::handle_ws_closed`].
-    pub fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
-        self.handle_timeout(now);
-        self.engine.handle_ws_closed(now, ws);
+    /// Feeds one transport input or [`Input::Timeout`]: due timers fire
+    /// first (the connect timeout, ack deadlines, the session's), then the
+    /// session takes the input. Drain [`Connection::poll_output`] next; the
+    /// messages it brings are decoded there, one per call.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.fire_timers(now);
+        self.engine.handle_input(now, input);
     }
 
     /// Fires due timers (connect timeout, ack deadlines, the session's).
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn fire_timers(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        if self.connect_deadline.is_some_and(|at| at <= now) {
-            self.connect_deadline = None;
-            if self.connected_namespaces().next().is_none() {
-                self.close_with(now, DisconnectReason::ForcedServerClose);
-            }
+        if self.timers.take_expired(Timer::Connect, now).is_some()
+            && self.connected_namespaces().next().is_none()
+        {
+            self.close_with(now, DisconnectReason::ForcedServerClose);
         }
         while let Some((id, nsp)) = self.acks.pop_expired(now) {
             let error = AckError::Timeout;
             self.outputs.push_back(Output::AckFailed { nsp, id, error });
         }
-        self.engine.handle_timeout(now);
+        self.engine.handle_input(now, Input::Timeout);
     }
 
     /// Accepts the pending CONNECT for `nsp` under socket id `sid`, sending
@@ -373,7 +348,7 @@ impl Connection {
         sid: Sid,
         pid: Option<&str>,
     ) -> Result<(), CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         self.check_open()?;
         if self.namespaces.get(nsp) != Some(&Membership::Pending) {
             return Err(CommandError::NotConnected);
@@ -388,7 +363,7 @@ impl Connection {
         self.write(now, &packet.encode())?;
         if let Some(membership) = self.namespaces.get_mut(nsp) {
             *membership = Membership::Connected(sid);
-            self.connect_deadline = None;
+            self.timers.clear(Timer::Connect);
         }
         Ok(())
     }
@@ -397,7 +372,7 @@ impl Connection {
     /// `data` (a JSON object such as `{"message":"…","data":…}`). On an
     /// error the CONNECT stays pending.
     pub fn reject(&mut self, now: Instant, nsp: &str, data: Str) -> Result<(), CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         self.check_open()?;
         if self.namespaces.get(nsp) != Some(&Membership::Pending) {
             return Err(CommandError::NotConnected);
@@ -417,7 +392,7 @@ impl Connection {
         nsp: &str,
         packet: &EncodedPacket,
     ) -> Result<(), CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         self.check_connected(nsp)?;
         self.write(now, packet)
     }
@@ -432,7 +407,7 @@ impl Connection {
         nsp: &str,
         packet: &EncodedPacket,
     ) -> Result<bool, CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         self.check_connected(nsp)?;
         if !self.engine.is_writable() {
             return Ok(false);
@@ -450,7 +425,7 @@ impl Connection {
         mut packet: Packet,
         timeout: Option<Duration>,
     ) -> Result<AckId, CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         self.check_connected(&packet.nsp)?;
         self.next_ack += 1;
         let id = AckId(self.next_ack);
@@ -471,7 +446,7 @@ impl Connection {
         data: Str,
         attachments: Vec<Bytes>,
     ) -> Result<(), CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         self.check_connected(nsp)?;
         let packet = Packet {
             kind: PacketKind::Ack,
@@ -487,7 +462,7 @@ impl Connection {
     /// connection stays open for its other namespaces. On an error nothing
     /// changes.
     pub fn disconnect(&mut self, now: Instant, nsp: &str) -> Result<(), CommandError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         self.check_connected(nsp)?;
         let packet = Packet::new(PacketKind::Disconnect, Str::from(nsp), None);
         // As in `accept`: on an error (a full buffer) the socket stays, so
@@ -503,7 +478,7 @@ impl Connection {
     /// session close and reconnects (use [`Connection::disconnect_all`] to
     /// send it away).
     pub fn close(&mut self, now: Instant) {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         self.close_with(now, DisconnectReason::ForcedServerClose);
     }
 
@@ -511,7 +486,7 @@ impl Connection {
     /// [`Connection::close`], with reason `server shutting down` (Node's
     /// `io.close()`); the client reconnects, to another server or later.
     pub fn shut_down(&mut self, now: Instant) {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         self.close_with(now, DisconnectReason::ServerShuttingDown);
     }
 
@@ -523,7 +498,7 @@ impl Connection {
     /// DISCONNECT finds the buffer full leaves all the same: that client
     /// sees the session close instead, and reconnects to a new session.
     pub fn disconnect_all(&mut self, now: Instant) {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         if self.closed {
             return;
         }
@@ -562,7 +537,7 @@ impl Connection {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
-            self.connect_deadline,
+            self.timers.next(),
             self.acks.next_deadline(),
             self.engine.poll_timeout(),
         ]
@@ -695,7 +670,7 @@ impl Connection {
     /// Forgets every socket, reporting each as gone for `reason`.
     fn drop_sockets(&mut self, reason: DisconnectReason) {
         self.closed = true;
-        self.connect_deadline = None;
+        self.timers.clear(Timer::Connect);
         self.fail_acks(|_| true);
         let namespaces = core::mem::take(&mut self.namespaces);
         for (nsp, membership) in namespaces {

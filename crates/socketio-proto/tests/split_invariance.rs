@@ -24,7 +24,7 @@ use engineio_proto::{
 use proptest::collection::vec;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use socketio_proto::server::{Connection, ConnectionConfig, Output};
+use socketio_proto::server::{Connection, ConnectionConfig, Input, Output};
 use socketio_proto::{AckId, Packet, PacketKind};
 
 const NAMESPACES: [&str; 2] = ["/", "/chat"];
@@ -119,8 +119,13 @@ impl Harness {
     fn post(&mut self, messages: &[Message]) -> Vec<Output> {
         let packets: Vec<EioPacket> = messages.iter().cloned().map(EioPacket::Message).collect();
         let request = self.fresh_request();
-        self.conn
-            .handle_post(T0, request, payload::encode(&packets));
+        self.conn.handle_input(
+            T0,
+            Input::Post {
+                request,
+                body: payload::encode(&packets),
+            },
+        );
         let mut answered = false;
         let mut other = Vec::new();
         while let Some(output) = self.conn.poll_output() {
@@ -146,7 +151,8 @@ impl Harness {
         let mut other = Vec::new();
         for message in messages {
             let frame = EioPacket::Message(message.clone()).encode_frame();
-            self.conn.handle_ws_frame(T0, self.ws, frame);
+            self.conn
+                .handle_input(T0, Input::WsFrame { ws: self.ws, frame });
             other.extend(self.drain());
         }
         other
@@ -163,11 +169,21 @@ impl Harness {
     fn upgrade(&mut self) {
         assert_eq!(self.transport, Transport::Polling);
         let ws = WsId(2);
-        self.conn.handle_upgrade(T0, ws);
-        self.conn
-            .handle_ws_frame(T0, ws, EioPacket::PING_PROBE.encode_frame());
-        self.conn
-            .handle_ws_frame(T0, ws, EioPacket::Upgrade.encode_frame());
+        self.conn.handle_input(T0, Input::Upgrade(ws));
+        self.conn.handle_input(
+            T0,
+            Input::WsFrame {
+                ws,
+                frame: EioPacket::PING_PROBE.encode_frame(),
+            },
+        );
+        self.conn.handle_input(
+            T0,
+            Input::WsFrame {
+                ws,
+                frame: EioPacket::Upgrade.encode_frame(),
+            },
+        );
         let mut upgraded = false;
         while let Some(output) = self.conn.poll_output() {
             match output {

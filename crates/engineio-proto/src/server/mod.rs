@@ -13,14 +13,14 @@
 //!   answers the handshake request or sends the first WebSocket frame).
 //! * [`Route::Poll`], [`Route::Post`], [`Route::Upgrade`]: the driver looks the
 //!   sid up (absent: [`RequestError::UnknownSid`]) and hands the request to that
-//!   session's `handle_*` method.
+//!   session as an [`Input`] through [`Session::handle_input`].
 //!
 //! The router has no per-session state, so sessions can live on different
 //! tasks or threads while the router is shared read-only.
 
 mod session;
 
-pub use session::{Output, SendError, Session};
+pub use session::{Input, Output, SendError, Session};
 
 use core::time::Duration;
 
@@ -109,12 +109,12 @@ pub struct Request<'a> {
 pub enum Route {
     /// A new session: call [`Server::open_session`].
     Handshake(TransportKind),
-    /// A long-poll GET for an existing session: [`Session::handle_poll`].
+    /// A long-poll GET for an existing session: [`Input::Poll`].
     Poll(Sid),
-    /// A POST for an existing session: [`Session::handle_post`].
+    /// A POST for an existing session: [`Input::Post`].
     Post(Sid),
     /// A WebSocket for an existing session (an upgrade): accept the WebSocket
-    /// and call [`Session::handle_upgrade`].
+    /// and feed [`Input::Upgrade`].
     Upgrade(Sid),
 }
 

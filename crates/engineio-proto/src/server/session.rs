@@ -14,7 +14,7 @@
 //! schedule.
 //!
 //! Upgrade (polling → WebSocket): the driver accepts a WebSocket with the sid
-//! and calls [`Session::handle_upgrade`]. The client sends `2probe` on it and
+//! and feeds [`Input::Upgrade`]. The client sends `2probe` on it and
 //! gets `3probe`; from then until the client's `5`, a parked GET receives a
 //! NOOP every 100 ms (the first one tick after the probe, as in Node) so the
 //! client can pause its polling. A GET still parked at `5` is refused like
@@ -23,7 +23,7 @@
 //! other packet on the probe, a timeout or the probe closing abandons the
 //! upgrade and the session stays on polling.
 //!
-//! A POST body is decoded lazily: [`Session::handle_post`] keeps the body,
+//! A POST body is decoded lazily: [`Input::Post`] keeps the body,
 //! and each [`Session::poll_output`] that finds nothing else queued takes its
 //! next record, so a body of any number of packets costs its own bytes and
 //! no more. The POST is answered once its last packet is out. A driver whose
@@ -52,7 +52,7 @@ use crate::handshake::Handshake;
 use crate::packet::{DecodeError, EncodedMessage, Frame, Message, Packet};
 use crate::payload::{self, PayloadDecoder};
 use crate::sid::Sid;
-use crate::time::{Instant, TimerTable};
+use crate::time::{Instant, TimerKind, TimerTable};
 use crate::transport::{PostFailure, RequestId, TransportKind, WsFailure, WsId};
 
 /// How often a parked GET gets a NOOP while an upgrade is in progress (Node's value).
@@ -88,6 +88,69 @@ pub enum Output {
     Closed(CloseReason),
 }
 
+/// Something that happened to a session: an HTTP request for it, an event
+/// of one of its WebSockets, or time passing. Feed it to
+/// [`Session::handle_input`], then drain [`Session::poll_output`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A long-poll GET. Its response comes as an [`Output::Respond`]: now
+    /// if packets are waiting, otherwise when there are some or at the next
+    /// PING. A second GET while one is parked closes the session, as in Node.
+    Poll(RequestId),
+    /// The parked GET ended before it was answered (the client went away):
+    /// the session closes, as in Node.
+    PollAborted(RequestId),
+    /// A POST with its whole body, or the first `max_payload() + 1` bytes
+    /// of it. Its packets come out of [`Session::poll_output`] one by one
+    /// (held back by [`Session::hold_messages`]); then it is answered `ok`.
+    /// Answered at once with 413 for an oversized body, 400 for one that
+    /// is not UTF-8 or arrives while the previous POST is still being
+    /// delivered (all three close the session); a record that does not
+    /// decode gets 400 and closes the session when it is reached.
+    Post {
+        /// The request, answered by an [`Output::Respond`].
+        request: RequestId,
+        /// Its body.
+        body: Bytes,
+    },
+    /// The driver could not read the body of a POST whole. Closes the
+    /// session (Node's reasons) and answers the request: 408 for a timeout,
+    /// 413 for too many chunks, 400 for binary content; an aborted request
+    /// gets an answer nobody reads.
+    PostFailed {
+        /// The request.
+        request: RequestId,
+        /// What went wrong.
+        failure: PostFailure,
+    },
+    /// A WebSocket carrying this session's sid was accepted: an upgrade
+    /// attempt, under an id this session has not seen before. Refused
+    /// with an [`Output::WsClose`] when the session is not an open polling
+    /// session, is already upgrading, or upgrades are off.
+    Upgrade(WsId),
+    /// A frame arrived on a WebSocket (the session's or its upgrade
+    /// probe); frames of any other WebSocket are ignored.
+    WsFrame {
+        /// The WebSocket.
+        ws: WsId,
+        /// The frame.
+        frame: Frame,
+    },
+    /// The driver ended a WebSocket for breaking the WebSocket protocol
+    /// (and closed it with the matching RFC 6455 code). The session closes
+    /// if it ran on it; an upgrade on it is abandoned.
+    WsFailed {
+        /// The WebSocket.
+        ws: WsId,
+        /// How it broke the protocol.
+        failure: WsFailure,
+    },
+    /// A WebSocket closed (by the peer or after an [`Output::WsClose`]).
+    WsClosed(WsId),
+    /// Time passed: fire every timer due (safe to feed early or often).
+    Timeout,
+}
+
 /// Why [`Session::send`] refused a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -115,7 +178,12 @@ enum Timer {
     Close,
 }
 
-const TIMERS: usize = 5;
+impl TimerKind for Timer {
+    const COUNT: usize = 5;
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -181,7 +249,7 @@ pub struct Session {
     /// Set by [`Session::hold_messages`]: leave `inbound` alone for now.
     holding: bool,
     outputs: VecDeque<Output>,
-    timers: TimerTable<TIMERS>,
+    timers: TimerTable<Timer, { Timer::COUNT }>,
 }
 
 impl Session {
@@ -287,17 +355,31 @@ impl Session {
     }
 
     /// The largest POST body or WebSocket message this session accepts. A
-    /// driver reads at most one byte more than this before calling
-    /// [`Session::handle_post`], so an oversized body costs bounded memory.
+    /// driver reads at most one byte more than this before
+    /// feeding [`Input::Post`], so an oversized body costs bounded memory.
     pub fn max_payload(&self) -> usize {
         self.limits.max_payload
     }
 
-    /// A long-poll GET for this session. Its response comes as an
-    /// [`Output::Respond`], now if packets are waiting, otherwise when there
-    /// are some or at the next PING.
-    pub fn handle_poll(&mut self, now: Instant, request: RequestId) {
-        self.handle_timeout(now);
+    /// Feeds one input. Every input first fires the timers due at `now`,
+    /// so an input that arrives after a deadline sees the deadline's effect.
+    /// Drain [`Session::poll_output`] next.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.fire_timers(now);
+        match input {
+            Input::Poll(request) => self.poll(now, request),
+            Input::PollAborted(request) => self.poll_aborted(request),
+            Input::Post { request, body } => self.post(now, request, body),
+            Input::PostFailed { request, failure } => self.post_failed(request, failure),
+            Input::Upgrade(ws) => self.upgrade(now, ws),
+            Input::WsFrame { ws, frame } => self.ws_frame(now, ws, frame),
+            Input::WsFailed { ws, failure } => self.ws_failed(ws, failure),
+            Input::WsClosed(ws) => self.ws_closed(ws),
+            Input::Timeout => {}
+        }
+    }
+
+    fn poll(&mut self, now: Instant, request: RequestId) {
         let parked = match self.transport {
             _ if self.phase == Phase::Closed => {
                 return self.refuse(request, RequestError::UnknownSid)
@@ -318,10 +400,7 @@ impl Session {
         self.send_upgrade_noop(now);
     }
 
-    /// The long-poll GET `request` ended before it was answered (the client
-    /// went away). Closes the session, as Node does.
-    pub fn handle_poll_aborted(&mut self, now: Instant, request: RequestId) {
-        self.handle_timeout(now);
+    fn poll_aborted(&mut self, request: RequestId) {
         if self.transport
             == (Transport::Polling {
                 parked: Some(request),
@@ -332,15 +411,7 @@ impl Session {
         }
     }
 
-    /// A POST with its whole body (or the first `max_payload() + 1` bytes of
-    /// it). Its packets come out of [`Session::poll_output`] one by one
-    /// (held back by [`Session::hold_messages`]); then it is answered `ok`.
-    /// Answered at once with 413 for an oversized body, 400 for one that is
-    /// not UTF-8 or arrives while the previous POST is still being
-    /// delivered (all three close the session); a record that does not
-    /// decode gets 400 and closes the session when it is reached.
-    pub fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
-        self.handle_timeout(now);
+    fn post(&mut self, now: Instant, request: RequestId, body: Bytes) {
         match self.transport {
             _ if self.phase == Phase::Closed => {
                 return self.refuse(request, RequestError::UnknownSid)
@@ -371,12 +442,7 @@ impl Session {
         }
     }
 
-    /// The driver could not read the body of POST `request` whole. Closes
-    /// the session (Node's reasons) and answers the request: 408 for a
-    /// timeout, 413 for too many chunks, 400 for binary content; an
-    /// aborted request gets an answer nobody reads.
-    pub fn handle_post_failed(&mut self, now: Instant, request: RequestId, failure: PostFailure) {
-        self.handle_timeout(now);
+    fn post_failed(&mut self, request: RequestId, failure: PostFailure) {
         if self.phase == Phase::Closed {
             return self.refuse(request, RequestError::UnknownSid);
         }
@@ -406,11 +472,7 @@ impl Session {
         self.close_with(CloseReason::ParseError(error));
     }
 
-    /// A WebSocket carrying this session's sid was accepted: an upgrade
-    /// attempt. `ws` must be an id this session has not seen before. Refused with an [`Output::WsClose`] for it when the session is
-    /// not an open polling session, is already upgrading, or upgrades are off.
-    pub fn handle_upgrade(&mut self, now: Instant, ws: WsId) {
-        self.handle_timeout(now);
+    fn upgrade(&mut self, now: Instant, ws: WsId) {
         let can_upgrade = self.phase == Phase::Open
             && self.limits.upgrades_allowed
             && self.upgrade.is_none()
@@ -427,10 +489,7 @@ impl Session {
         self.set_timer(Timer::Upgrade, now + self.limits.upgrade_timeout);
     }
 
-    /// A frame arrived on WebSocket `ws` (the session's or its upgrade probe).
-    /// Frames of any other WebSocket are ignored.
-    pub fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
-        self.handle_timeout(now);
+    fn ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
         if self.phase == Phase::Closed {
             return;
         }
@@ -451,11 +510,7 @@ impl Session {
         }
     }
 
-    /// The driver ended WebSocket `ws` for breaking the WebSocket protocol
-    /// (and closed it with the matching RFC 6455 code). The session closes
-    /// if it ran on it; an upgrade on it is abandoned.
-    pub fn handle_ws_failed(&mut self, now: Instant, ws: WsId, failure: WsFailure) {
-        self.handle_timeout(now);
+    fn ws_failed(&mut self, ws: WsId, failure: WsFailure) {
         if self.phase == Phase::Closed {
             return;
         }
@@ -469,9 +524,7 @@ impl Session {
         }
     }
 
-    /// WebSocket `ws` closed (by the peer or after an [`Output::WsClose`]).
-    pub fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
-        self.handle_timeout(now);
+    fn ws_closed(&mut self, ws: WsId) {
         if self.phase == Phase::Closed {
             return;
         }
@@ -492,7 +545,7 @@ impl Session {
     /// Queues a message already in wire form ([`Session::send`] encodes
     /// it first): what a broadcast encodes once and gives every session.
     pub fn send_encoded(&mut self, now: Instant, message: EncodedMessage) -> Result<(), SendError> {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         if self.phase != Phase::Open {
             return Err(SendError::Closed);
         }
@@ -512,7 +565,7 @@ impl Session {
     /// without one). Emits [`Output::Closed`] with
     /// [`CloseReason::ForcedClose`].
     pub fn close(&mut self, now: Instant) {
-        self.handle_timeout(now);
+        self.fire_timers(now);
         if self.phase != Phase::Open {
             return;
         }
@@ -524,14 +577,14 @@ impl Session {
         self.flush();
     }
 
-    /// Fires every timer due at `now`. Safe to call early or often.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Fires every timer due at `now`.
+    fn fire_timers(&mut self, now: Instant) {
         if self.take_expired(Timer::Close, now) {
             self.close_with(CloseReason::ForcedClose);
         }
         // The PING before its PONG deadline: one call made late must apply
         // both.
-        if let Some(due) = self.timers.take_expired(Timer::Ping as usize, now) {
+        if let Some(due) = self.timers.take_expired(Timer::Ping, now) {
             // A PING the client has not read yet already asks for a PONG: a
             // client that POSTs PONGs but never polls must not grow the buffer
             // by one PING per interval.
@@ -588,7 +641,7 @@ impl Session {
         self.inbound.is_some()
     }
 
-    /// When [`Session::handle_timeout`] should next be called; `None` once closed.
+    /// When to feed [`Input::Timeout`] next; `None` once closed.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
@@ -597,7 +650,7 @@ impl Session {
     fn handle_packet(&mut self, now: Instant, packet: Packet) {
         match packet {
             Packet::Pong(_) => {
-                self.timers.clear(Timer::Pong as usize);
+                self.timers.clear(Timer::Pong);
                 self.set_timer(Timer::Ping, now + self.limits.ping_interval);
             }
             Packet::Ping(_) => {
@@ -668,8 +721,8 @@ impl Session {
 
     fn complete_upgrade(&mut self, ws: WsId) {
         self.upgrade = None;
-        self.timers.clear(Timer::Upgrade as usize);
-        self.timers.clear(Timer::UpgradeNoop as usize);
+        self.timers.clear(Timer::Upgrade);
+        self.timers.clear(Timer::UpgradeNoop);
         if let Transport::Polling {
             parked: Some(request),
         } = self.transport
@@ -689,8 +742,8 @@ impl Session {
 
     fn abandon_upgrade(&mut self) {
         if let Some(upgrade) = self.upgrade.take() {
-            self.timers.clear(Timer::Upgrade as usize);
-            self.timers.clear(Timer::UpgradeNoop as usize);
+            self.timers.clear(Timer::Upgrade);
+            self.timers.clear(Timer::UpgradeNoop);
             self.outputs.push_back(Output::WsClose { ws: upgrade.ws });
         }
     }
@@ -792,11 +845,11 @@ impl Session {
     }
 
     fn set_timer(&mut self, timer: Timer, at: Instant) {
-        self.timers.set(timer as usize, at);
+        self.timers.set(timer, at);
     }
 
     fn take_expired(&mut self, timer: Timer, now: Instant) -> bool {
-        self.timers.take_expired(timer as usize, now).is_some()
+        self.timers.take_expired(timer, now).is_some()
     }
 }
 

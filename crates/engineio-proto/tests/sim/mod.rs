@@ -270,12 +270,12 @@ impl Sim {
             self.deliver(event);
         }
         let now = self.now;
-        self.client.handle_timeout(now);
+        self.client.handle_input(now, client::Input::Timeout);
         self.drain_client();
         let sids: Vec<Sid> = self.sessions.keys().copied().collect();
         for sid in sids {
             if let Some(session) = self.sessions.get_mut(&sid) {
-                session.handle_timeout(now);
+                session.handle_input(now, server::Input::Timeout);
             }
             self.drain_session(sid);
         }
@@ -300,7 +300,7 @@ impl Sim {
             Event::ServerWsFrame(ws, frame) => {
                 if let Some(sid) = self.ws_sessions.get(&ws).copied() {
                     if let Some(session) = self.sessions.get_mut(&sid) {
-                        session.handle_ws_frame(now, ws, frame);
+                        session.handle_input(now, server::Input::WsFrame { ws, frame });
                     }
                     self.drain_session(sid);
                 }
@@ -308,7 +308,7 @@ impl Sim {
             Event::ServerWsClosed(ws) => {
                 if let Some(sid) = self.ws_sessions.remove(&ws) {
                     if let Some(session) = self.sessions.get_mut(&sid) {
-                        session.handle_ws_closed(now, ws);
+                        session.handle_input(now, server::Input::WsClosed(ws));
                     }
                     self.drain_session(sid);
                 }
@@ -322,20 +322,28 @@ impl Sim {
                     self.injected
                         .insert(request, InjectedResponse { status, body });
                 } else {
-                    self.client.handle_http_response(now, request, status, body);
+                    self.client.handle_input(
+                        now,
+                        client::Input::HttpResponse {
+                            request,
+                            status,
+                            body,
+                        },
+                    );
                     self.drain_client();
                 }
             }
             Event::ClientWsOpen(ws) => {
-                self.client.handle_ws_open(now, ws);
+                self.client.handle_input(now, client::Input::WsOpen(ws));
                 self.drain_client();
             }
             Event::ClientWsFrame(ws, frame) => {
-                self.client.handle_ws_frame(now, ws, frame);
+                self.client
+                    .handle_input(now, client::Input::WsFrame { ws, frame });
                 self.drain_client();
             }
             Event::ClientWsClosed(ws) => {
-                self.client.handle_ws_closed(now, ws);
+                self.client.handle_input(now, client::Input::WsClosed(ws));
                 self.drain_client();
             }
         }
@@ -358,9 +366,9 @@ impl Sim {
             Ok(Route::Poll(sid)) | Ok(Route::Post(sid)) if self.sessions.contains_key(&sid) => {
                 let session = self.sessions.get_mut(&sid).expect("checked");
                 if method == Method::Get {
-                    session.handle_poll(now, request);
+                    session.handle_input(now, server::Input::Poll(request));
                 } else {
-                    session.handle_post(now, request, body);
+                    session.handle_input(now, server::Input::Post { request, body });
                 }
                 sid
             }
@@ -399,7 +407,7 @@ impl Sim {
                 self.sessions
                     .get_mut(&sid)
                     .expect("checked")
-                    .handle_upgrade(now, ws);
+                    .handle_input(now, server::Input::Upgrade(ws));
                 sid
             }
             _ => return self.send(Event::ClientWsClosed(ws)),

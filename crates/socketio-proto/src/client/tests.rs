@@ -1,5 +1,6 @@
 use super::*;
 use alloc::string::ToString;
+use engineio_proto::{Frame, WsId};
 
 #[test]
 fn connect_payload_merges_recovery_fields_first() {
@@ -75,9 +76,15 @@ fn connecting_client() -> (TestClient, WsId, Instant) {
             _ => continue,
         }
     };
-    client.handle_ws_open(now, ws);
+    client.handle_input(now, Input::WsOpen(ws));
     let open = r#"0{"sid":"e","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
-    client.handle_ws_frame(now, ws, Frame::Text(Str::from(open)));
+    client.handle_input(
+        now,
+        Input::WsFrame {
+            ws,
+            frame: Frame::Text(Str::from(open)),
+        },
+    );
     while client.poll_output().is_some() {}
     (client, ws, now)
 }
@@ -91,7 +98,13 @@ fn events_before_the_connect_answer_are_delivered_after_it_in_order() {
         r#"42["missed",2,"o2"]"#,
         r#"40{"sid":"s","pid":"p"}"#,
     ] {
-        client.handle_ws_frame(now, ws, Frame::Text(Str::from(frame)));
+        client.handle_input(
+            now,
+            Input::WsFrame {
+                ws,
+                frame: Frame::Text(Str::from(frame)),
+            },
+        );
     }
     let outputs: Vec<Output> = core::iter::from_fn(|| client.poll_output()).collect();
     let summary: Vec<String> = outputs
@@ -111,8 +124,8 @@ fn events_before_the_connect_answer_are_delivered_after_it_in_order() {
         ]
     );
     // Their offsets count: the next CONNECT resumes after the last one.
-    client.handle_ws_closed(now, ws);
-    client.handle_timeout(Instant::from_millis(60_000));
+    client.handle_input(now, Input::WsClosed(ws));
+    client.handle_input(Instant::from_millis(60_000), Input::Timeout);
     let ws = core::iter::from_fn(|| client.poll_output())
         .find_map(|output| match output {
             Output::Transport(eio::Output::WsConnect { ws, .. }) => Some(ws),
@@ -120,9 +133,15 @@ fn events_before_the_connect_answer_are_delivered_after_it_in_order() {
         })
         .expect("a reconnection");
     let later = Instant::from_millis(60_000);
-    client.handle_ws_open(later, ws);
+    client.handle_input(later, Input::WsOpen(ws));
     let open = r#"0{"sid":"f","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
-    client.handle_ws_frame(later, ws, Frame::Text(Str::from(open)));
+    client.handle_input(
+        later,
+        Input::WsFrame {
+            ws,
+            frame: Frame::Text(Str::from(open)),
+        },
+    );
     let connect = core::iter::from_fn(|| client.poll_output())
         .find_map(|output| match output {
             Output::Transport(eio::Output::WsSend {
@@ -147,10 +166,22 @@ fn connected_client(mut config: ClientConfig) -> (TestClient, WsId) {
             _ => None,
         })
         .expect("a websocket intent");
-    client.handle_ws_open(now, ws);
+    client.handle_input(now, Input::WsOpen(ws));
     let open = r#"0{"sid":"e","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
-    client.handle_ws_frame(now, ws, Frame::Text(Str::from(open)));
-    client.handle_ws_frame(now, ws, Frame::Text(Str::from(r#"40{"sid":"s1"}"#)));
+    client.handle_input(
+        now,
+        Input::WsFrame {
+            ws,
+            frame: Frame::Text(Str::from(open)),
+        },
+    );
+    client.handle_input(
+        now,
+        Input::WsFrame {
+            ws,
+            frame: Frame::Text(Str::from(r#"40{"sid":"s1"}"#)),
+        },
+    );
     while client.poll_output().is_some() {}
     (client, ws)
 }
@@ -181,7 +212,13 @@ fn a_refused_namespace_fails_its_acks_and_leaves_no_deadline_behind() {
         .emit_with_ack(t0, event("/a"), Some(Duration::from_secs(5)))
         .unwrap();
     let refusal = r#"44/a,{"message":"refused"}"#;
-    client.handle_ws_frame(t0, ws, Frame::Text(Str::from(refusal)));
+    client.handle_input(
+        t0,
+        Input::WsFrame {
+            ws,
+            frame: Frame::Text(Str::from(refusal)),
+        },
+    );
     assert_eq!(
         failed_acks(&mut client),
         [(String::from("/a"), id.0, AckError::Disconnected)]
@@ -190,12 +227,18 @@ fn a_refused_namespace_fails_its_acks_and_leaves_no_deadline_behind() {
     // must not fail the new ack early.
     let t1 = Instant::from_millis(1_000);
     client.join(t1, Str::from("/a"), None, false).unwrap();
-    client.handle_ws_frame(t1, ws, Frame::Text(Str::from(r#"40/a,{"sid":"s2"}"#)));
+    client.handle_input(
+        t1,
+        Input::WsFrame {
+            ws,
+            frame: Frame::Text(Str::from(r#"40/a,{"sid":"s2"}"#)),
+        },
+    );
     let again = client
         .emit_with_ack(t1, event("/a"), Some(Duration::from_secs(10)))
         .unwrap();
     assert_eq!(again, id);
-    client.handle_timeout(Instant::from_millis(5_000));
+    client.handle_input(Instant::from_millis(5_000), Input::Timeout);
     assert!(failed_acks(&mut client).is_empty());
 }
 
@@ -225,7 +268,13 @@ fn a_parse_error_fails_the_acks_already_sent() {
     let (mut client, ws) = connected_client(ClientConfig::default());
     let now = Instant::from_millis(0);
     let id = client.emit_with_ack(now, event("/"), None).unwrap();
-    client.handle_ws_frame(now, ws, Frame::Text(Str::from("4x")));
+    client.handle_input(
+        now,
+        Input::WsFrame {
+            ws,
+            frame: Frame::Text(Str::from("4x")),
+        },
+    );
     assert_eq!(
         failed_acks(&mut client),
         [(String::from("/"), id.0, AckError::Disconnected)]
@@ -248,7 +297,7 @@ fn a_client_gone_idle_starts_a_fresh_run_of_attempts() {
                 _ => None,
             })
             .expect("a handshake request");
-        client.handle_http_error(now, request);
+        client.handle_input(now, Input::HttpError(request));
         core::iter::from_fn(|| client.poll_output()).collect::<Vec<_>>()
     };
     client.join(now, Str::from("/"), None, false).unwrap();
@@ -285,7 +334,7 @@ fn a_dropped_connection_disconnects_fails_acks_and_reconnects() {
     let reconnect_at = client.poll_timeout().expect("a reconnection deadline");
     client.drop_connection(now, overloaded);
     assert!(client.poll_output().is_none());
-    client.handle_timeout(reconnect_at);
+    client.handle_input(reconnect_at, Input::Timeout);
     let reconnecting = core::iter::from_fn(|| client.poll_output())
         .any(|output| matches!(output, Output::Transport(eio::Output::WsConnect { .. })));
     assert!(reconnecting);

@@ -5,7 +5,7 @@ use super::*;
 use alloc::string::ToString;
 use alloc::vec;
 use engineio_proto::server::{Opening, Server, ServerConfig};
-use engineio_proto::CountingSidGenerator;
+use engineio_proto::{CountingSidGenerator, Frame, RequestId, WsId};
 
 const WS: WsId = WsId(1);
 const T0: Instant = Instant::from_millis(1_000);
@@ -51,7 +51,8 @@ impl Harness {
     }
 
     fn frame(&mut self, frame: Frame) {
-        self.conn.handle_ws_frame(self.now, WS, frame);
+        self.conn
+            .handle_input(self.now, Input::WsFrame { ws: WS, frame });
         self.drain();
     }
 
@@ -172,7 +173,7 @@ fn no_namespace_in_time_closes() {
     let mut h = Harness::new();
     let timeout = ConnectionConfig::default().connect_timeout;
     assert!(h.conn.poll_timeout().unwrap() <= T0 + timeout);
-    h.conn.handle_timeout(T0 + timeout);
+    h.conn.handle_input(T0 + timeout, Input::Timeout);
     h.drain();
     assert!(h.ws_closed && h.conn.is_closed());
 }
@@ -184,12 +185,12 @@ fn accepting_clears_the_connect_timeout() {
     // A live client answers the heartbeat meanwhile (the first PING is due
     // before the connect timeout).
     h.now = T0 + ServerConfig::default().ping_interval;
-    h.conn.handle_timeout(h.now);
+    h.conn.handle_input(h.now, Input::Timeout);
     h.drain();
     h.text("3");
     let timeout = ConnectionConfig::default().connect_timeout;
     h.now = T0 + timeout;
-    h.conn.handle_timeout(h.now);
+    h.conn.handle_input(h.now, Input::Timeout);
     h.drain();
     assert!(!h.conn.is_closed());
 }
@@ -338,7 +339,7 @@ fn server_acks_resolve_or_time_out() {
     h.text(&alloc::format!(r#"43{first}["again"]"#));
     assert!(h.take_events().is_empty());
     h.now = T0 + t;
-    h.conn.handle_timeout(h.now);
+    h.conn.handle_input(h.now, Input::Timeout);
     h.drain();
     assert_eq!(
         h.take_events(),
@@ -438,7 +439,7 @@ fn server_disconnect_and_close() {
 fn transport_loss_disconnects_every_socket() {
     let mut h = Harness::new();
     h.connect("40", "/", "a");
-    h.conn.handle_ws_closed(h.now, WS);
+    h.conn.handle_input(h.now, Input::WsClosed(WS));
     h.drain();
     assert_eq!(
         h.take_events(),
@@ -464,7 +465,13 @@ fn a_binary_packet_is_queued_whole_or_not_at_all() {
     // Polling, so nothing drains the buffer.
     let session = server.open_session(T0, Opening::Polling(RequestId(1)));
     let mut conn = Connection::new(T0, session, &ConnectionConfig::default());
-    conn.handle_post(T0, RequestId(2), Bytes::from_static(b"40"));
+    conn.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(2),
+            body: Bytes::from_static(b"40"),
+        },
+    );
     while conn.poll_output().is_some() {}
     conn.accept(T0, "/", Sid::parse("a").unwrap(), None)
         .unwrap(); // 1 message buffered
@@ -489,7 +496,6 @@ fn a_binary_packet_is_queued_whole_or_not_at_all() {
 /// long-polling, only while a GET is parked (Node's `transport.writable`).
 #[test]
 fn volatile_emits_need_a_writable_transport() {
-    use engineio_proto::RequestId;
     let mut server = Server::new(ServerConfig::default(), CountingSidGenerator::default());
     let session = server.open_session(T0, Opening::Polling(RequestId(1)));
     let mut conn = Connection::new(T0, session, &ConnectionConfig::default());
@@ -507,7 +513,13 @@ fn volatile_emits_need_a_writable_transport() {
         out
     };
     let _ = bodies(&mut conn);
-    conn.handle_post(T0, RequestId(2), Bytes::from_static(b"40"));
+    conn.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(2),
+            body: Bytes::from_static(b"40"),
+        },
+    );
     let _ = bodies(&mut conn);
     conn.accept(T0, "/", Sid::parse("v1").unwrap(), None)
         .unwrap();
@@ -522,14 +534,14 @@ fn volatile_emits_need_a_writable_transport() {
     // The CONNECT reply waits for a GET: not writable.
     assert!(!conn.engine().is_writable());
     assert_eq!(conn.emit_volatile(T0, "/", &event("dropped")), Ok(false));
-    conn.handle_poll(T0, RequestId(3));
+    conn.handle_input(T0, Input::Poll(RequestId(3)));
     assert_eq!(bodies(&mut conn), vec![r#"40{"sid":"v1"}"#]);
     // Nothing buffered, no GET parked: still not writable.
     assert_eq!(
         conn.emit_volatile(T0, "/", &event("dropped too")),
         Ok(false)
     );
-    conn.handle_poll(T0, RequestId(4));
+    conn.handle_input(T0, Input::Poll(RequestId(4)));
     assert!(conn.engine().is_writable());
     assert_eq!(conn.emit_volatile(T0, "/", &event("sent")), Ok(true));
     assert_eq!(bodies(&mut conn), vec![r#"42["sent"]"#]);
@@ -606,7 +618,13 @@ fn events_of_a_post_are_decoded_lazily_and_can_be_held() {
     let drain =
         |conn: &mut Connection| core::iter::from_fn(|| conn.poll_output()).collect::<Vec<_>>();
     drain(&mut conn);
-    conn.handle_post(T0, RequestId(2), Bytes::from_static(b"40"));
+    conn.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(2),
+            body: Bytes::from_static(b"40"),
+        },
+    );
     drain(&mut conn);
     conn.accept(T0, "/", Sid::parse("a").unwrap(), None)
         .unwrap();
@@ -616,7 +634,13 @@ fn events_of_a_post_are_decoded_lazily_and_can_be_held() {
         .collect::<Vec<_>>()
         .join("\u{1e}")
         .into_bytes();
-    conn.handle_post(T0, RequestId(3), Bytes::from(body));
+    conn.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(3),
+            body: Bytes::from(body),
+        },
+    );
     let first = conn.poll_output().unwrap();
     assert!(matches!(&first, Output::Event { data, .. } if data.as_str() == r#"["e",0]"#));
     conn.hold_messages(true);

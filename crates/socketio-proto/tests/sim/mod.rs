@@ -327,12 +327,12 @@ impl Sim {
             self.deliver(event);
         }
         let now = self.now;
-        self.client.handle_timeout(now);
+        self.client.handle_input(now, client::Input::Timeout);
         self.drain_client();
         let sids: Vec<Sid> = self.conns.keys().copied().collect();
         for sid in sids {
             if let Some(conn) = self.conns.get_mut(&sid) {
-                conn.handle_timeout(now);
+                conn.handle_input(now, sio::Input::Timeout);
             }
             self.drain_conn(sid);
         }
@@ -362,7 +362,7 @@ impl Sim {
             Event::ServerWsFrame(ws, frame) => {
                 if let Some(sid) = self.ws_conns.get(&ws).copied() {
                     if let Some(conn) = self.conns.get_mut(&sid) {
-                        conn.handle_ws_frame(now, ws, frame);
+                        conn.handle_input(now, sio::Input::WsFrame { ws, frame });
                     }
                     self.drain_conn(sid);
                 }
@@ -370,29 +370,38 @@ impl Sim {
             Event::ServerWsClosed(ws) => {
                 if let Some(sid) = self.ws_conns.remove(&ws) {
                     if let Some(conn) = self.conns.get_mut(&sid) {
-                        conn.handle_ws_closed(now, ws);
+                        conn.handle_input(now, sio::Input::WsClosed(ws));
                     }
                     self.drain_conn(sid);
                 }
             }
             Event::ClientHttp(request, status, body) => {
-                self.client.handle_http_response(now, request, status, body);
+                self.client.handle_input(
+                    now,
+                    client::Input::HttpResponse {
+                        request,
+                        status,
+                        body,
+                    },
+                );
                 self.drain_client();
             }
             Event::ClientHttpError(request) => {
-                self.client.handle_http_error(now, request);
+                self.client
+                    .handle_input(now, client::Input::HttpError(request));
                 self.drain_client();
             }
             Event::ClientWsOpen(ws) => {
-                self.client.handle_ws_open(now, ws);
+                self.client.handle_input(now, client::Input::WsOpen(ws));
                 self.drain_client();
             }
             Event::ClientWsFrame(ws, frame) => {
-                self.client.handle_ws_frame(now, ws, frame);
+                self.client
+                    .handle_input(now, client::Input::WsFrame { ws, frame });
                 self.drain_client();
             }
             Event::ClientWsClosed(ws) => {
-                self.client.handle_ws_closed(now, ws);
+                self.client.handle_input(now, client::Input::WsClosed(ws));
                 self.drain_client();
             }
         }
@@ -419,9 +428,9 @@ impl Sim {
             Ok(Route::Poll(sid) | Route::Post(sid)) if self.conns.contains_key(&sid) => {
                 let conn = self.conns.get_mut(&sid).expect("checked");
                 if method == Method::Get {
-                    conn.handle_poll(now, request);
+                    conn.handle_input(now, sio::Input::Poll(request));
                 } else {
-                    conn.handle_post(now, request, body);
+                    conn.handle_input(now, sio::Input::Post { request, body });
                 }
                 sid
             }
@@ -460,7 +469,7 @@ impl Sim {
                 self.conns
                     .get_mut(&sid)
                     .expect("checked")
-                    .handle_upgrade(now, ws);
+                    .handle_input(now, sio::Input::Upgrade(ws));
                 sid
             }
             _ => return self.send(Event::ClientWsClosed(ws)),

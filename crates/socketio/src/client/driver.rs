@@ -27,13 +27,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engineio_proto::client::{self as eio, heartbeat_window};
-use engineio_proto::{Frame, Instant, RequestId, Str, WsId};
+use engineio_proto::{Instant, RequestId, Str, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use socketio_proto::backoff::RandomSource;
-use socketio_proto::client::{AckError, ClientConnection, Output};
+use socketio_proto::client::{AckError, ClientConnection, Input, Output};
 use socketio_proto::AckId;
 
 use super::handlers::{Delivery, SocketEvent};
@@ -95,31 +95,13 @@ pub(crate) struct Shared {
     pool: HttpPool,
     /// Requests and the first `timeout` of a connection are bounded by this.
     open_timeout: Duration,
-    inputs: mpsc::Sender<IoResult>,
+    inputs: mpsc::Sender<Input>,
     waker: AtomicWaker,
     woken: AtomicBool,
     /// Set when the driver has stopped.
     finished: AtomicBool,
     /// Waiting for the driver to stop ([`super::Manager::closed`]).
     closed_waiters: Mutex<Vec<oneshot::Sender<()>>>,
-}
-
-/// What an IO task reports.
-enum IoResult {
-    Http {
-        request: RequestId,
-        outcome: Option<(u16, Bytes)>,
-    },
-    WsOpen {
-        ws: WsId,
-    },
-    WsFrame {
-        ws: WsId,
-        frame: Frame,
-    },
-    WsClosed {
-        ws: WsId,
-    },
 }
 
 impl Shared {
@@ -183,7 +165,7 @@ impl Shared {
 }
 
 /// The receiving end of the IO results.
-pub(crate) struct DriverInputs(mpsc::Receiver<IoResult>);
+pub(crate) struct DriverInputs(mpsc::Receiver<Input>);
 
 /// The driver task: runs until the client is closed. `handlers` is the
 /// queue of the client's handler task.
@@ -218,7 +200,7 @@ enum Task {
 
 struct Driver {
     shared: Arc<Shared>,
-    inputs: mpsc::Receiver<IoResult>,
+    inputs: mpsc::Receiver<Input>,
     writers: HashMap<WsId, mpsc::Sender<WsCommand>>,
     /// The handler task's queue.
     handlers: mpsc::Sender<Delivery>,
@@ -233,7 +215,7 @@ struct Driver {
 }
 
 enum Wake {
-    Input(IoResult),
+    Input(Input),
     Command,
     Deadline,
 }
@@ -258,7 +240,7 @@ impl Driver {
             match wake {
                 Wake::Input(result) => self.handle_input(&mut state.conn, now, result),
                 Wake::Command => {}
-                Wake::Deadline => state.conn.handle_timeout(now),
+                Wake::Deadline => state.conn.handle_input(now, Input::Timeout),
             }
         }
         for (_, mut writer) in self.writers.drain() {
@@ -292,10 +274,10 @@ impl Driver {
         let finishing = async {
             while !tasks.is_empty() {
                 match inputs.next().await {
-                    Some(IoResult::Http { request, .. }) => {
+                    Some(Input::HttpResponse { request, .. } | Input::HttpError(request)) => {
                         tasks.remove(&Task::Http(request));
                     }
-                    Some(IoResult::WsClosed { ws }) => {
+                    Some(Input::WsClosed(ws)) => {
                         tasks.remove(&Task::Ws(ws));
                     }
                     Some(_) => {}
@@ -367,28 +349,19 @@ impl Driver {
         .await
     }
 
-    fn handle_input(
-        &mut self,
-        conn: &mut ClientConnection<Jitter>,
-        now: Instant,
-        result: IoResult,
-    ) {
-        match result {
-            IoResult::Http { request, outcome } => {
+    fn handle_input(&mut self, conn: &mut ClientConnection<Jitter>, now: Instant, input: Input) {
+        // An IO task that ended is forgotten first.
+        match input {
+            Input::HttpResponse { request, .. } | Input::HttpError(request) => {
                 self.tasks.remove(&Task::Http(request));
-                match outcome {
-                    Some((status, body)) => conn.handle_http_response(now, request, status, body),
-                    None => conn.handle_http_error(now, request),
-                }
             }
-            IoResult::WsOpen { ws } => conn.handle_ws_open(now, ws),
-            IoResult::WsFrame { ws, frame } => conn.handle_ws_frame(now, ws, frame),
-            IoResult::WsClosed { ws } => {
+            Input::WsClosed(ws) => {
                 self.tasks.remove(&Task::Ws(ws));
                 self.writers.remove(&ws);
-                conn.handle_ws_closed(now, ws);
             }
+            Input::WsOpen(_) | Input::WsFrame { .. } | Input::Timeout => {}
         }
+        conn.handle_input(now, input);
     }
 
     async fn carry_out(&mut self, output: Output) {
@@ -602,7 +575,15 @@ impl Driver {
                 }
                 None => None,
             };
-            let _ = results.send(IoResult::Http { request, outcome }).await;
+            let input = match outcome {
+                Some((status, body)) => Input::HttpResponse {
+                    request,
+                    status,
+                    body,
+                },
+                None => Input::HttpError(request),
+            };
+            let _ = results.send(input).await;
         };
         self.spawn_task(Task::Http(request), work);
     }
@@ -626,10 +607,10 @@ impl Driver {
                 None => None,
             };
             let Some(socket) = socket else {
-                let _ = results.send(IoResult::WsClosed { ws }).await;
+                let _ = results.send(Input::WsClosed(ws)).await;
                 return;
             };
-            if results.send(IoResult::WsOpen { ws }).await.is_err() {
+            if results.send(Input::WsOpen(ws)).await.is_err() {
                 return;
             }
             let (sink, mut source) = socket.split();
@@ -640,11 +621,11 @@ impl Driver {
                     Read::Skip => continue,
                     Read::End => break,
                 };
-                if results.send(IoResult::WsFrame { ws, frame }).await.is_err() {
+                if results.send(Input::WsFrame { ws, frame }).await.is_err() {
                     return;
                 }
             }
-            let _ = results.send(IoResult::WsClosed { ws }).await;
+            let _ = results.send(Input::WsClosed(ws)).await;
         };
         self.spawn_task(Task::Ws(ws), work);
     }

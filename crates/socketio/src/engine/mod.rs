@@ -46,7 +46,7 @@ use crate::handshake::Handshake;
 use crate::locks::lock;
 use crate::runtime::{Clock, Runtime};
 pub use cors::{Cors, CorsOrigin};
-use session::Input;
+use session::Handoff;
 pub use session::{EngineSocket, SessionClosed};
 
 /// What a request body must be for the server to read it: hyper's
@@ -144,7 +144,7 @@ pub(crate) trait Mode<R: Runtime>: Send + Sync + 'static {
         pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
         ws: Option<(WsId, websocket::PendingWs)>,
         handshake: Arc<Handshake>,
-    ) -> mpsc::Sender<Input>;
+    ) -> mpsc::Sender<Handoff>;
 }
 
 /// Raw Engine.IO: each session goes to the application as an [`EngineSocket`].
@@ -158,7 +158,7 @@ impl<R: Runtime> Mode<R> for RawMode {
         pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
         ws: Option<(WsId, websocket::PendingWs)>,
         handshake: Arc<Handshake>,
-    ) -> mpsc::Sender<Input> {
+    ) -> mpsc::Sender<Handoff> {
         session::start_raw(shared, session, pending, ws, handshake, &*self.0)
     }
 }
@@ -181,7 +181,7 @@ pub(crate) struct Shared<R> {
     pub(crate) clock: Clock,
     pub(crate) config: EngineConfig,
     router: Mutex<Server<RandomSids>>,
-    sessions: Mutex<HashMap<Sid, mpsc::Sender<Input>>>,
+    sessions: Mutex<HashMap<Sid, mpsc::Sender<Handoff>>>,
     pub(crate) mode: Box<dyn Mode<R>>,
     next_io_id: AtomicU64,
 }
@@ -247,10 +247,10 @@ impl<R: Runtime> EngineServer<R> {
     /// Closes every session (after delivering what each has buffered). New
     /// sessions can still open; stop the listener to refuse them.
     pub async fn close_all(&self) {
-        let senders: Vec<mpsc::Sender<Input>> =
+        let senders: Vec<mpsc::Sender<Handoff>> =
             lock(&self.shared.sessions).values().cloned().collect();
         for mut sender in senders {
-            let _ = sender.send(Input::Close).await;
+            let _ = sender.send(Handoff::Close).await;
         }
     }
 
@@ -321,7 +321,7 @@ async fn handle<R: Runtime, B: RequestBody>(
         Ok(Route::Handshake(TransportKind::WebSocket)) => websocket::open(&shared, request),
         Ok(Route::Poll(sid)) => {
             let request_id = RequestId(shared.next_io_id());
-            forward(&shared, sid, |reply| Input::Poll {
+            forward(&shared, sid, |reply| Handoff::Poll {
                 request: request_id,
                 reply,
             })
@@ -335,12 +335,12 @@ async fn handle<R: Runtime, B: RequestBody>(
                 read_body(&shared, request.into_body()).await
             };
             forward(&shared, sid, |reply| match body {
-                Ok(body) => Input::Post {
+                Ok(body) => Handoff::Post {
                     request: request_id,
                     body,
                     reply,
                 },
-                Err(failure) => Input::PostFailed {
+                Err(failure) => Handoff::PostFailed {
                     request: request_id,
                     failure,
                     reply,
@@ -368,11 +368,11 @@ async fn open_polling<R: Runtime>(shared: &Arc<Shared<R>>, handshake: Arc<Handsh
     }
 }
 
-fn session_sender<R>(shared: &Shared<R>, sid: Sid) -> Option<mpsc::Sender<Input>> {
+fn session_sender<R>(shared: &Shared<R>, sid: Sid) -> Option<mpsc::Sender<Handoff>> {
     lock(&shared.sessions).get(&sid).cloned()
 }
 
-pub(crate) fn register<R>(shared: &Shared<R>, sid: Sid, sender: mpsc::Sender<Input>) {
+pub(crate) fn register<R>(shared: &Shared<R>, sid: Sid, sender: mpsc::Sender<Handoff>) {
     lock(&shared.sessions).insert(sid, sender);
 }
 
@@ -380,7 +380,7 @@ pub(crate) fn register<R>(shared: &Shared<R>, sid: Sid, sender: mpsc::Sender<Inp
 async fn forward<R: Runtime>(
     shared: &Arc<Shared<R>>,
     sid: Sid,
-    input: impl FnOnce(oneshot::Sender<HttpResponse>) -> Input,
+    input: impl FnOnce(oneshot::Sender<HttpResponse>) -> Handoff,
 ) -> HttpReply {
     let Some(mut sender) = session_sender(shared, sid) else {
         return reply_from(RequestError::UnknownSid.response());

@@ -50,8 +50,10 @@ use crate::handshake::Handshake;
 use crate::locks::lock;
 use crate::runtime::{Clock, Runtime, Sleep};
 
-/// Inputs to a session task.
-pub(crate) enum Input {
+/// What the HTTP side hands a session's task: a request to answer, an
+/// accepted WebSocket, or the server closing. The task turns each into the
+/// machine's [`eio::Input`].
+pub(crate) enum Handoff {
     /// A long-poll GET; answer through `reply`.
     Poll {
         request: RequestId,
@@ -127,17 +129,10 @@ pub(crate) trait Driven: Send + 'static {
     type Event: Send + 'static;
 
     fn sid(&self) -> Sid;
-    fn handle_poll(&mut self, now: Instant, request: RequestId);
-    fn handle_poll_aborted(&mut self, now: Instant, request: RequestId);
-    fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes);
-    fn handle_post_failed(&mut self, now: Instant, request: RequestId, failure: PostFailure);
-    fn handle_upgrade(&mut self, now: Instant, ws: WsId);
-    fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame);
-    fn handle_ws_failed(&mut self, now: Instant, ws: WsId, failure: WsFailure);
-    fn handle_ws_closed(&mut self, now: Instant, ws: WsId);
+    /// A transport input or [`eio::Input::Timeout`].
+    fn handle_input(&mut self, now: Instant, input: eio::Input);
     /// Holds back the client's messages while the application is full.
     fn hold_messages(&mut self, hold: bool);
-    fn handle_timeout(&mut self, now: Instant);
     /// The server is closing, or nothing can reach the session any more.
     fn close(&mut self, now: Instant);
     /// The next output: a transport action, or an event for the application.
@@ -160,35 +155,11 @@ impl Driven for Session {
     fn sid(&self) -> Sid {
         Session::sid(self)
     }
-    fn handle_poll(&mut self, now: Instant, request: RequestId) {
-        Session::handle_poll(self, now, request)
-    }
-    fn handle_poll_aborted(&mut self, now: Instant, request: RequestId) {
-        Session::handle_poll_aborted(self, now, request)
-    }
-    fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
-        Session::handle_post(self, now, request, body)
-    }
-    fn handle_post_failed(&mut self, now: Instant, request: RequestId, failure: PostFailure) {
-        Session::handle_post_failed(self, now, request, failure)
-    }
-    fn handle_upgrade(&mut self, now: Instant, ws: WsId) {
-        Session::handle_upgrade(self, now, ws)
-    }
-    fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
-        Session::handle_ws_frame(self, now, ws, frame)
-    }
-    fn handle_ws_failed(&mut self, now: Instant, ws: WsId, failure: WsFailure) {
-        Session::handle_ws_failed(self, now, ws, failure)
+    fn handle_input(&mut self, now: Instant, input: eio::Input) {
+        Session::handle_input(self, now, input)
     }
     fn hold_messages(&mut self, hold: bool) {
         Session::hold_messages(self, hold)
-    }
-    fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
-        Session::handle_ws_closed(self, now, ws)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        Session::handle_timeout(self, now)
     }
     fn close(&mut self, now: Instant) {
         Session::close(self, now)
@@ -283,7 +254,7 @@ pub(crate) fn start<R: Runtime>(
     pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
     ws: Option<(WsId, PendingWs)>,
     handshake: Arc<Handshake>,
-) -> mpsc::Sender<Input> {
+) -> mpsc::Sender<Handoff> {
     shared.mode.start(shared, session, pending, ws, handshake)
 }
 
@@ -295,7 +266,7 @@ pub(crate) fn start_raw<R: Runtime>(
     ws: Option<(WsId, PendingWs)>,
     handshake: Arc<Handshake>,
     on_connection: &(dyn Fn(EngineSocket) + Send + Sync),
-) -> mpsc::Sender<Input> {
+) -> mpsc::Sender<Handoff> {
     let sid = session.sid();
     let session = Arc::new(MachineHandle::new(session, shared.clock));
     let (app_tx, app_rx) = mpsc::channel(shared.config.app_queue);
@@ -316,7 +287,7 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
     app: mpsc::Sender<M::Event>,
     pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
     ws: Option<(WsId, PendingWs)>,
-) -> mpsc::Sender<Input> {
+) -> mpsc::Sender<Handoff> {
     let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
     let sid = machine.inspect(|machine| machine.sid());
     register(shared, sid, input_tx.clone());
@@ -355,7 +326,7 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
 struct SessionTask<R: Runtime, M: Driven> {
     shared: Arc<Shared<R>>,
     machine: Arc<MachineHandle<M>>,
-    inputs: mpsc::Receiver<Input>,
+    inputs: mpsc::Receiver<Handoff>,
     app: mpsc::Sender<M::Event>,
     /// Requests waiting for an answer (the parked GET, the handshake GET).
     replies: HashMap<RequestId, oneshot::Sender<HttpResponse>>,
@@ -379,7 +350,7 @@ struct SessionTask<R: Runtime, M: Driven> {
 
 /// Why the task woke up.
 enum Wake {
-    Input(Option<Input>),
+    Handoff(Option<Handoff>),
     /// A handle changed the machine, or a full WebSocket queue has room
     /// again: there are outputs to carry out.
     Outputs,
@@ -426,20 +397,24 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             let mut machine = lock(&handle.machine);
             let now = handle.clock.now();
             match wake {
-                Wake::Input(Some(input)) => self.handle_input(&mut machine, now, input),
+                Wake::Handoff(Some(handoff)) => self.take_handoff(&mut machine, now, handoff),
                 // Every sender is gone: nothing can reach the session.
-                Wake::Input(None) => machine.close(now),
+                Wake::Handoff(None) => machine.close(now),
                 Wake::Outputs => {}
-                Wake::Deadline => machine.handle_timeout(now),
+                Wake::Deadline => machine.handle_input(now, eio::Input::Timeout),
                 Wake::Aborted(request) => {
                     self.replies.remove(&request);
-                    machine.handle_poll_aborted(now, request);
+                    machine.handle_input(now, eio::Input::PollAborted(request));
                 }
-                Wake::WsFrame(ws, frame) => machine.handle_ws_frame(now, ws, frame),
-                Wake::WsFailed(ws, failure) => machine.handle_ws_failed(now, ws, failure),
+                Wake::WsFrame(ws, frame) => {
+                    machine.handle_input(now, eio::Input::WsFrame { ws, frame })
+                }
+                Wake::WsFailed(ws, failure) => {
+                    machine.handle_input(now, eio::Input::WsFailed { ws, failure })
+                }
                 Wake::WsEnded(ws) => {
                     self.links.retain(|link| link.id() != ws);
-                    machine.handle_ws_closed(now, ws);
+                    machine.handle_input(now, eio::Input::WsClosed(ws));
                 }
                 Wake::AppReady => self.flush_backlog(&mut machine),
             }
@@ -548,35 +523,35 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         .await
     }
 
-    fn handle_input(&mut self, machine: &mut M, now: Instant, input: Input) {
-        match input {
-            Input::Poll { request, reply } => {
+    fn take_handoff(&mut self, machine: &mut M, now: Instant, handoff: Handoff) {
+        match handoff {
+            Handoff::Poll { request, reply } => {
                 self.replies.insert(request, reply);
-                machine.handle_poll(now, request);
+                machine.handle_input(now, eio::Input::Poll(request));
             }
-            Input::Post {
+            Handoff::Post {
                 request,
                 body,
                 reply,
             } => {
                 self.replies.insert(request, reply);
-                machine.handle_post(now, request, body);
+                machine.handle_input(now, eio::Input::Post { request, body });
             }
-            Input::PostFailed {
+            Handoff::PostFailed {
                 request,
                 failure,
                 reply,
             } => {
                 self.replies.insert(request, reply);
-                machine.handle_post_failed(now, request, failure);
+                machine.handle_input(now, eio::Input::PostFailed { request, failure });
             }
-            Input::Upgrade { ws, socket } => {
+            Handoff::Upgrade { ws, socket } => {
                 self.links.reserve_exact(1);
                 self.links
                     .push(WsLink::new(ws, socket, self.shared.config.ws_queue));
-                machine.handle_upgrade(now, ws);
+                machine.handle_input(now, eio::Input::Upgrade(ws));
             }
-            Input::Close => machine.close(now),
+            Handoff::Close => machine.close(now),
         }
     }
 
@@ -649,9 +624,9 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
     }
 }
 
-fn poll_input(inputs: &mut mpsc::Receiver<Input>, cx: &mut Context<'_>) -> Option<Wake> {
+fn poll_input(inputs: &mut mpsc::Receiver<Handoff>, cx: &mut Context<'_>) -> Option<Wake> {
     match inputs.poll_next_unpin(cx) {
-        Poll::Ready(input) => Some(Wake::Input(input)),
+        Poll::Ready(input) => Some(Wake::Handoff(input)),
         Poll::Pending => None,
     }
 }

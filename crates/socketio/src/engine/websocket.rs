@@ -17,7 +17,7 @@ use futures_channel::mpsc::{self, TryRecvError};
 use futures_util::{SinkExt, StreamExt};
 use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 
-use super::session::{self, Input};
+use super::session::{self, Handoff};
 use super::{empty_reply, ws_id, HttpReply, RequestBody, Shared};
 use crate::io::HyperIo;
 use crate::locks::lock;
@@ -64,7 +64,7 @@ pub(crate) fn open<R: Runtime, B: RequestBody>(
 pub(crate) fn upgrade<R: Runtime, B: RequestBody>(
     shared: &Arc<Shared<R>>,
     request: hyper::Request<B>,
-    mut inputs: mpsc::Sender<Input>,
+    mut inputs: mpsc::Sender<Handoff>,
 ) -> HttpReply {
     let Some(accept) = accept_key(&request) else {
         return empty_reply(400);
@@ -72,7 +72,7 @@ pub(crate) fn upgrade<R: Runtime, B: RequestBody>(
     let ws = ws_id(shared);
     let socket = pending_ws(shared, request);
     // Register the WebSocket before any of its frames can arrive.
-    if inputs.try_send(Input::Upgrade { ws, socket }).is_err() {
+    if inputs.try_send(Handoff::Upgrade { ws, socket }).is_err() {
         return empty_reply(503);
     }
     switching_protocols(accept)

@@ -4,11 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use engineio_proto::server::Session;
-use engineio_proto::{Frame, Instant, PostFailure, RequestId, Sid, Str, WsFailure, WsId};
+use engineio_proto::{Instant, Sid, Str};
 use futures_channel::oneshot;
-use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Output};
+use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Input, Output};
 use socketio_proto::{AckId, Packet};
 
 use crate::engine::session::{Driven, MachineHandle, Step};
@@ -73,35 +72,11 @@ impl Driven for SioMachine {
     fn sid(&self) -> Sid {
         self.conn.engine().sid()
     }
-    fn handle_poll(&mut self, now: Instant, request: RequestId) {
-        self.conn.handle_poll(now, request)
-    }
-    fn handle_poll_aborted(&mut self, now: Instant, request: RequestId) {
-        self.conn.handle_poll_aborted(now, request)
-    }
-    fn handle_post(&mut self, now: Instant, request: RequestId, body: Bytes) {
-        self.conn.handle_post(now, request, body)
-    }
-    fn handle_post_failed(&mut self, now: Instant, request: RequestId, failure: PostFailure) {
-        self.conn.handle_post_failed(now, request, failure)
-    }
-    fn handle_ws_failed(&mut self, now: Instant, ws: WsId, failure: WsFailure) {
-        self.conn.handle_ws_failed(now, ws, failure)
+    fn handle_input(&mut self, now: Instant, input: Input) {
+        self.conn.handle_input(now, input)
     }
     fn hold_messages(&mut self, hold: bool) {
         self.conn.hold_messages(hold)
-    }
-    fn handle_upgrade(&mut self, now: Instant, ws: WsId) {
-        self.conn.handle_upgrade(now, ws)
-    }
-    fn handle_ws_frame(&mut self, now: Instant, ws: WsId, frame: Frame) {
-        self.conn.handle_ws_frame(now, ws, frame)
-    }
-    fn handle_ws_closed(&mut self, now: Instant, ws: WsId) {
-        self.conn.handle_ws_closed(now, ws)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.conn.handle_timeout(now)
     }
     fn close(&mut self, now: Instant) {
         // The server is shutting down (or nothing can reach the

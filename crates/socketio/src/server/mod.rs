@@ -31,7 +31,7 @@ use socketio_proto::recovery::RecoveryConfig;
 use socketio_proto::server::ConnectionConfig;
 
 use crate::adapter::{AdapterFactory, LocalAdapterFactory};
-use crate::engine::session::{spawn_task, Input, MachineHandle};
+use crate::engine::session::{spawn_task, Handoff, MachineHandle};
 use crate::engine::websocket::PendingWs;
 use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
 use crate::handshake::Handshake;
@@ -239,7 +239,7 @@ impl<R: Runtime> Mode<R> for SioMode {
         pending: Option<(RequestId, oneshot::Sender<HttpResponse>)>,
         ws: Option<(WsId, PendingWs)>,
         handshake: Arc<Handshake>,
-    ) -> mpsc::Sender<Input> {
+    ) -> mpsc::Sender<Handoff> {
         let span = tracing::debug_span!("socketio_connection", sid = %session.sid());
         let machine = SioMachine::new(shared.clock.now(), session, &self.connection);
         let connection = Arc::new(MachineHandle::new(machine, shared.clock));

@@ -14,6 +14,7 @@
 pub mod adapter;
 pub mod client;
 pub mod engine;
+mod handle;
 mod handshake;
 pub mod http;
 mod io;

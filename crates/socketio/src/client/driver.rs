@@ -3,9 +3,10 @@
 //! # Theory of operation
 //!
 //! One [`ClientConnection`] (the Manager and every namespace socket) sits in
-//! [`Shared::state`] behind a mutex. Handles (`ClientSocket`, `Manager`)
-//! call it directly for commands (emit, ack, join, leave), so their errors
-//! are immediate, and then wake the driver. IO tasks report results through
+//! [`Shared::machine`], the same [`MachineHandle`] a server connection
+//! lives in. Handles (`ClientSocket`, `Manager`) change it directly for
+//! commands (emit, ack, join, leave), so their errors are immediate, and
+//! the change wakes the driver. IO tasks report results through
 //! a bounded channel, so a slow application slows the reading of the
 //! network instead of growing a queue.
 //!
@@ -30,7 +31,6 @@ use engineio_proto::client::{self as eio, heartbeat_window};
 use engineio_proto::{Instant, RequestId, Str, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::future::{AbortHandle, Abortable};
-use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use socketio_proto::backoff::RandomSource;
 use socketio_proto::client::{AckError, ClientConnection, Input, Output};
@@ -43,6 +43,7 @@ use super::transport::{self, ClientIo, HttpPool};
 use super::ManagerEvent;
 use crate::engine::websocket::WsCommand;
 use crate::engine::websocket::{read_frame, write_frames, Read};
+use crate::handle::MachineHandle;
 use crate::locks::lock;
 use crate::payload::Payload;
 use crate::runtime::{Clock, Sleep};
@@ -89,15 +90,14 @@ pub(crate) struct State {
 pub(crate) struct Shared {
     pub(crate) io: Arc<dyn ClientIo>,
     pub(crate) endpoint: Endpoint,
-    pub(crate) clock: Clock,
-    pub(crate) state: Mutex<State>,
+    /// The protocol state: handles change it with [`MachineHandle::apply`],
+    /// which wakes the driver.
+    pub(crate) machine: MachineHandle<State>,
     pub(crate) manager_listeners: Mutex<Vec<ManagerListener>>,
     pool: HttpPool,
     /// Requests and the first `timeout` of a connection are bounded by this.
     open_timeout: Duration,
     inputs: mpsc::Sender<Input>,
-    waker: AtomicWaker,
-    woken: AtomicBool,
     /// Set when the driver has stopped.
     finished: AtomicBool,
     /// Waiting for the driver to stop ([`super::Manager::closed`]).
@@ -116,32 +116,23 @@ impl Shared {
         let shared = Arc::new(Shared {
             io,
             endpoint,
-            clock: Clock::new(),
-            state: Mutex::new(State {
-                conn,
-                acks: HashMap::new(),
-                sockets: HashMap::new(),
-                closed: false,
-            }),
+            machine: MachineHandle::new(
+                State {
+                    conn,
+                    acks: HashMap::new(),
+                    sockets: HashMap::new(),
+                    closed: false,
+                },
+                Clock::new(),
+            ),
             manager_listeners: Mutex::new(Vec::new()),
             pool: HttpPool::default(),
             open_timeout,
             inputs,
-            waker: AtomicWaker::new(),
-            woken: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             closed_waiters: Mutex::new(Vec::new()),
         });
         (shared, DriverInputs(receiver))
-    }
-
-    /// Runs `command` on the machine, then wakes the driver to carry out
-    /// what it produced.
-    pub(crate) fn command<T>(&self, command: impl FnOnce(&mut State, Instant) -> T) -> T {
-        let now = self.clock.now();
-        let result = command(&mut lock(&self.state), now);
-        self.wake();
-        result
     }
 
     /// Completes once the driver has stopped (at once if it has).
@@ -156,11 +147,6 @@ impl Shared {
         async move {
             let _ = stopped.await;
         }
-    }
-
-    pub(crate) fn wake(&self) {
-        self.woken.store(true, Ordering::Release);
-        self.waker.wake();
     }
 }
 
@@ -228,15 +214,15 @@ impl Driver {
             }
             {
                 // Closed, and the goodbye (DISCONNECT, CLOSE) handed over.
-                let state = lock(&self.shared.state);
+                let state = self.shared.machine.lock();
                 if state.closed && state.conn.is_shut_down() {
                     break;
                 }
             }
             let wake = self.next_wake().await;
-            let now = self.shared.clock.now();
+            let now = self.shared.machine.clock().now();
             let shared = self.shared.clone();
-            let mut state = lock(&shared.state);
+            let mut state = shared.machine.lock();
             match wake {
                 Wake::Input(result) => self.handle_input(&mut state.conn, now, result),
                 Wake::Command => {}
@@ -290,7 +276,7 @@ impl Driver {
 
     /// The machine's next output; acks are answered on the spot.
     fn next_output(&mut self) -> Option<Output> {
-        let mut state = lock(&self.shared.state);
+        let mut state = self.shared.machine.lock();
         loop {
             match state.conn.poll_output()? {
                 Output::Ack {
@@ -315,10 +301,13 @@ impl Driver {
     }
 
     async fn next_wake(&mut self) -> Wake {
-        let deadline = lock(&self.shared.state).conn.poll_timeout();
+        let deadline = self.shared.machine.lock().conn.poll_timeout();
         if self.sleep.as_ref().map(|(at, _)| *at) != deadline {
             self.sleep = deadline.map(|at| {
-                let timer = self.shared.io.sleep_until(self.shared.clock.to_std(at));
+                let timer = self
+                    .shared
+                    .io
+                    .sleep_until(self.shared.machine.clock().to_std(at));
                 (at, timer)
             });
         }
@@ -328,8 +317,7 @@ impl Driver {
         let handlers = &mut self.handlers;
         let backlog = &mut self.backlog;
         futures_util::future::poll_fn(|cx| {
-            shared.waker.register(cx.waker());
-            if shared.woken.swap(false, Ordering::AcqRel) {
+            if shared.machine.poll_changed(cx) {
                 return Poll::Ready(Wake::Command);
             }
             move_backlog(handlers, backlog, cx);
@@ -453,13 +441,19 @@ impl Driver {
         if let Some(socket) = self.sockets.get(nsp) {
             return Some(socket.clone());
         }
-        let socket = lock(&self.shared.state).sockets.get(nsp).cloned()?;
+        let socket = self.shared.machine.lock().sockets.get(nsp).cloned()?;
         self.sockets.insert(nsp.clone(), socket.clone());
         Some(socket)
     }
 
     fn sockets(&self) -> Vec<Arc<SocketShared>> {
-        lock(&self.shared.state).sockets.values().cloned().collect()
+        self.shared
+            .machine
+            .lock()
+            .sockets
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Hands an event of namespace `nsp` to the handler task. When its
@@ -499,7 +493,9 @@ impl Driver {
         let provide = move |shared: Weak<Shared>, value: Option<serde_json::Value>| {
             if let Some(shared) = shared.upgrade() {
                 let auth = value.map(|v| Str::from(v.to_string()));
-                let _ = shared.command(|state, now| state.conn.provide_auth(now, &nsp, auth));
+                let _ = shared
+                    .machine
+                    .apply(|state, now| state.conn.provide_auth(now, &nsp, auth));
             }
         };
         match auth {
@@ -544,7 +540,10 @@ impl Driver {
     /// How long one request may take: a long-poll lasts up to the ping
     /// interval, so the heartbeat window, and never less than `timeout`.
     fn request_timeout(&self) -> Duration {
-        let window = lock(&self.shared.state)
+        let window = self
+            .shared
+            .machine
+            .lock()
             .conn
             .engine()
             .and_then(eio::Client::handshake)
@@ -654,7 +653,7 @@ impl Driver {
 
 impl Shared {
     fn reconnects(&self) -> bool {
-        lock(&self.state).conn.config().reconnection
+        self.machine.lock().conn.config().reconnection
     }
 }
 

@@ -89,7 +89,8 @@ pub(crate) async fn run(
             let reason = CloseReason::TransportError(TransportError::Overloaded);
             handle
                 .shared
-                .command(|state, now| state.conn.drop_connection(now, reason));
+                .machine
+                .apply(|state, now| state.conn.drop_connection(now, reason));
         }
         let socket = ClientSocket {
             handle,

@@ -127,7 +127,7 @@ impl Drop for ClientHandle {
 }
 
 fn close(shared: &Shared) {
-    shared.command(|state, now| {
+    shared.machine.apply(|state, now| {
         state.closed = true;
         state.conn.close(now);
     });
@@ -194,7 +194,7 @@ impl Manager {
         } else {
             Str::from(format!("/{nsp}"))
         };
-        if let Some(inner) = lock(&self.handle.shared.state).sockets.get(&nsp) {
+        if let Some(inner) = self.handle.shared.machine.lock().sockets.get(&nsp) {
             return ClientSocket {
                 handle: self.handle.clone(),
                 inner: inner.clone(),

@@ -189,7 +189,10 @@ impl ClientSocket {
             status: Mutex::default(),
             listeners: Mutex::default(),
         });
-        lock(&handle.shared.state)
+        handle
+            .shared
+            .machine
+            .lock()
             .sockets
             .insert(nsp, inner.clone());
         ClientSocket { handle, inner }
@@ -261,7 +264,8 @@ impl ClientSocket {
             Auth::Dynamic(_) => (None, true),
         };
         self.shared()
-            .command(|state, now| {
+            .machine
+            .apply(|state, now| {
                 if state.closed {
                     return Err(ConnectError::Closed);
                 }
@@ -281,7 +285,8 @@ impl ClientSocket {
         let nsp = self.inner.nsp.clone();
         let _ = self
             .shared()
-            .command(|state, now| state.conn.leave(now, &nsp));
+            .machine
+            .apply(|state, now| state.conn.leave(now, &nsp));
     }
 
     /// Adds a listener of `event`, run with the event's arguments as any
@@ -372,7 +377,7 @@ impl ClientSocket {
     /// Emits `event` with a payload (several arguments, attachments).
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         let packet = self.event_packet(event, payload)?;
-        self.shared().command(|state, now| {
+        self.shared().machine.apply(|state, now| {
             has_room(state)?;
             Ok(state.conn.emit(now, packet, false)?)
         })
@@ -383,7 +388,7 @@ impl ClientSocket {
     /// returns `Ok`.
     pub fn emit_volatile(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         let packet = self.event_packet(event, payload)?;
-        self.shared().command(|state, now| {
+        self.shared().machine.apply(|state, now| {
             if has_room(state).is_err() {
                 return Ok(());
             }
@@ -422,7 +427,7 @@ impl ClientSocket {
         let packet = self.event_packet(event, payload).map_err(EmitError::from)?;
         let nsp = self.inner.nsp.clone();
         let (reply, answer) = oneshot::channel();
-        self.shared().command(|state, now| {
+        self.shared().machine.apply(|state, now| {
             has_room(state)?;
             let id = state
                 .conn
@@ -501,7 +506,7 @@ impl AckSender {
         }
         let shared = self.shared.upgrade().ok_or(EmitError::Closed)?;
         let (args, attachments) = payload.into_parts();
-        shared.command(|state, now| {
+        shared.machine.apply(|state, now| {
             state
                 .conn
                 .ack(now, &self.nsp, self.id, args, attachments)

@@ -29,26 +29,22 @@
 //! `pingTimeout` cannot answer pings, and its session ends with `ping
 //! timeout`.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-
-use std::collections::VecDeque;
 
 use bytes::Bytes;
 use engineio_proto::server::{self as eio, HttpResponse, Session};
 use engineio_proto::{Frame, Instant, Message, PostFailure, RequestId, Sid, WsFailure, WsId};
 use futures_channel::{mpsc, oneshot};
-use futures_util::task::AtomicWaker;
 use futures_util::StreamExt;
 
 use super::websocket::PendingWs;
 use super::ws_link::{LinkRead, LinkWrite, WsLink};
 use super::{register, Shared};
+use crate::handle::MachineHandle;
 use crate::handshake::Handshake;
-use crate::locks::lock;
-use crate::runtime::{Clock, Runtime, Sleep};
+use crate::runtime::{Runtime, Sleep};
 
 /// What the HTTP side hands a session's task: a request to answer, an
 /// accepted WebSocket, or the server closing. The task turns each into the
@@ -75,51 +71,6 @@ pub(crate) enum Handoff {
     Upgrade { ws: WsId, socket: PendingWs },
     /// The server is closing every session.
     Close,
-}
-
-/// A session's machine, shared by its task and the application's handles:
-/// a handle locks it for one short change and wakes the task, which
-/// carries out what the change produced (see the module docs).
-pub(crate) struct MachineHandle<M> {
-    machine: Mutex<M>,
-    clock: Clock,
-    /// Set by a handle's change; the task takes it.
-    woken: AtomicBool,
-    task: AtomicWaker,
-    /// A raw Engine.IO sender waiting for room in the machine's buffer;
-    /// woken each time the task has taken outputs.
-    room: AtomicWaker,
-}
-
-impl<M> MachineHandle<M> {
-    pub(crate) fn new(machine: M, clock: Clock) -> Self {
-        MachineHandle {
-            machine: Mutex::new(machine),
-            clock,
-            woken: AtomicBool::new(false),
-            task: AtomicWaker::new(),
-            room: AtomicWaker::new(),
-        }
-    }
-
-    /// Runs `change` on the machine at the current time, then wakes the
-    /// task to carry out what it produced. Never waits for the task.
-    pub(crate) fn apply<T>(&self, change: impl FnOnce(&mut M, Instant) -> T) -> T {
-        let result = {
-            let mut machine = lock(&self.machine);
-            // Read under the lock, so the machine never sees time go back.
-            let now = self.clock.now();
-            change(&mut machine, now)
-        };
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
-        result
-    }
-
-    /// Reads the machine without waking the task.
-    pub(crate) fn inspect<T>(&self, read: impl FnOnce(&M) -> T) -> T {
-        read(&lock(&self.machine))
-    }
 }
 
 /// A state machine a session task can drive: the raw Engine.IO [`Session`],
@@ -220,7 +171,7 @@ impl EngineSocket {
     pub async fn send(&mut self, message: Message) -> Result<(), SessionClosed> {
         let handle = &*self.session;
         futures_util::future::poll_fn(|cx| {
-            handle.room.register(cx.waker());
+            handle.register_room(cx);
             let full =
                 handle.inspect(|session| !session.is_closed() && session.send_capacity() == 0);
             if full {
@@ -384,7 +335,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         tracing::debug!(%sid, "session opened");
         loop {
             let deadline = {
-                let mut machine = lock(&handle.machine);
+                let mut machine = handle.lock();
                 self.carry_out_outputs(&mut machine);
                 if machine.is_closed() {
                     break;
@@ -392,10 +343,10 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                 machine.poll_timeout()
             };
             // A sender waiting for room may find some now.
-            handle.room.wake();
+            handle.wake_room();
             let wake = self.next_wake(deadline).await;
-            let mut machine = lock(&handle.machine);
-            let now = handle.clock.now();
+            let mut machine = handle.lock();
+            let now = handle.clock().now();
             match wake {
                 Wake::Handoff(Some(handoff)) => self.take_handoff(&mut machine, now, handoff),
                 // Every sender is gone: nothing can reach the session.
@@ -421,7 +372,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         }
         self.shared.remove_session(sid);
         // A sender waiting for room learns that the session is gone.
-        handle.room.wake();
+        handle.wake_room();
         // The session is over for everyone before its WebSockets finish
         // closing: inputs fail at once instead of queueing for nobody.
         self.inputs.close();
@@ -468,8 +419,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         self.reads_first = !self.reads_first;
         let reads_first = self.reads_first;
         futures_util::future::poll_fn(|cx| {
-            handle.task.register(cx.waker());
-            if handle.woken.swap(false, Ordering::AcqRel) && !blocked {
+            if handle.poll_changed(cx) && !blocked {
                 return Poll::Ready(Wake::Outputs);
             }
             if blocked || *since_write >= WRITE_EVERY {

@@ -10,7 +10,8 @@ use futures_channel::oneshot;
 use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Input, Output};
 use socketio_proto::{AckId, Packet};
 
-use crate::engine::session::{Driven, MachineHandle, Step};
+use crate::engine::session::{Driven, Step};
+use crate::handle::MachineHandle;
 use crate::payload::Payload;
 
 /// Where the answer to a server emit goes.

@@ -31,9 +31,10 @@ use socketio_proto::recovery::RecoveryConfig;
 use socketio_proto::server::ConnectionConfig;
 
 use crate::adapter::{AdapterFactory, LocalAdapterFactory};
-use crate::engine::session::{spawn_task, Handoff, MachineHandle};
+use crate::engine::session::{spawn_task, Handoff};
 use crate::engine::websocket::PendingWs;
 use crate::engine::{EngineConfig, EngineServer, HttpReply, Mode, Shared};
+use crate::handle::MachineHandle;
 use crate::handshake::Handshake;
 pub(crate) use crate::locks::lock;
 pub use crate::payload::{Payload, PayloadError};

@@ -23,6 +23,7 @@ mod locks;
 pub mod payload;
 pub mod runtime;
 pub mod server;
+mod ws_link;
 
 pub use handshake::{Handshake, RemoteAddr};
 pub use io::HyperIo;

@@ -6,14 +6,18 @@
 //! [`Shared::machine`], the same [`MachineHandle`] a server connection
 //! lives in. Handles (`ClientSocket`, `Manager`) change it directly for
 //! commands (emit, ack, join, leave), so their errors are immediate, and
-//! the change wakes the driver. IO tasks report results through
-//! a bounded channel, so a slow application slows the reading of the
-//! network instead of growing a queue.
+//! the change wakes the driver.
 //!
-//! The driver loop: drain the machine's outputs one at a time (an output may
-//! wait: a full WebSocket writer, a full handler queue), then sleep until an
-//! IO result, a wake-up from a handle, or the machine's next deadline.
-//! Outputs become IO tasks (HTTP requests, WebSockets) or deliveries to the
+//! The driver reads and writes its WebSockets itself, through the same
+//! [`WsLink`] a server session task uses: no task or channel per socket.
+//! HTTP requests run as tasks that report their results through a bounded
+//! channel.
+//!
+//! The driver loop: carry out the machine's outputs one at a time until
+//! none is left or a WebSocket's queue is full (the rest wait in the
+//! machine until it is written), then sleep until a WebSocket event, an
+//! HTTP result, a wake-up from a handle, or the machine's next deadline.
+//! Outputs become IO (requests, WebSocket frames) or deliveries to the
 //! client's handler task ([`super::handlers`]), which starts their
 //! listeners in order and never waits for them, so it always drains its
 //! queue: when the queue is full, deliveries wait in a backlog, and past
@@ -39,14 +43,13 @@ use socketio_proto::AckId;
 use super::handlers::{Delivery, SocketEvent};
 use super::options::{Auth, Endpoint};
 use super::socket::{ConnectError, SocketShared};
-use super::transport::{self, ClientIo, HttpPool};
+use super::transport::{self, ClientIo, ClientWs, HttpPool};
 use super::ManagerEvent;
-use crate::engine::websocket::WsCommand;
-use crate::engine::websocket::{read_frame, write_frames, Read};
 use crate::handle::MachineHandle;
 use crate::locks::lock;
 use crate::payload::Payload;
 use crate::runtime::{Clock, Sleep};
+use crate::ws_link::{self, LinkEvent, WsLink};
 
 /// IO results waiting for the driver. Small: readers wait for the driver.
 const INPUT_QUEUE: usize = 32;
@@ -163,7 +166,7 @@ pub(crate) async fn run(
     let mut driver = Driver {
         shared,
         inputs: inputs.0,
-        writers: HashMap::new(),
+        links: Vec::new(),
         handlers,
         backlog: VecDeque::new(),
         sockets: HashMap::new(),
@@ -177,17 +180,12 @@ pub(crate) async fn run(
 /// the network. No cycle: the handler task never waits for the driver.
 const MAX_BACKLOG: usize = 1024;
 
-/// An IO task the driver may abort: an HTTP request or a WebSocket reader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Task {
-    Http(RequestId),
-    Ws(WsId),
-}
-
 struct Driver {
     shared: Arc<Shared>,
     inputs: mpsc::Receiver<Input>,
-    writers: HashMap<WsId, mpsc::Sender<WsCommand>>,
+    /// The WebSockets, read and written by the driver itself, as a
+    /// server's session task does (see [`crate::ws_link`]).
+    links: Vec<WsLink<ClientWs>>,
     /// The handler task's queue.
     handlers: mpsc::Sender<Delivery>,
     /// Deliveries that found the queue full, in order.
@@ -195,22 +193,32 @@ struct Driver {
     /// The namespace sockets met so far: a socket, once made, stays in
     /// `State::sockets`, so this copy spares a lock per event.
     sockets: HashMap<Str, Arc<SocketShared>>,
-    tasks: HashMap<Task, AbortHandle>,
+    /// The HTTP requests in flight.
+    tasks: HashMap<RequestId, AbortHandle>,
     /// The armed timer and its deadline, kept while the deadline holds.
     sleep: Option<(Instant, Sleep)>,
 }
 
 enum Wake {
+    /// An HTTP request's result.
     Input(Input),
+    /// A handle changed the machine, or a full WebSocket queue has room
+    /// again: there are outputs to carry out.
     Command,
     Deadline,
+    Link(LinkEvent),
 }
 
 impl Driver {
     async fn run(&mut self) {
         loop {
-            while let Some(output) = self.next_output() {
-                self.carry_out(output).await;
+            // A full WebSocket queue leaves the rest in the machine until
+            // it is written.
+            while !ws_link::any_full(&self.links) {
+                let Some(output) = self.next_output() else {
+                    break;
+                };
+                self.carry_out(output);
             }
             {
                 // Closed, and the goodbye (DISCONNECT, CLOSE) handed over.
@@ -227,10 +235,8 @@ impl Driver {
                 Wake::Input(result) => self.handle_input(&mut state.conn, now, result),
                 Wake::Command => {}
                 Wake::Deadline => state.conn.handle_input(now, Input::Timeout),
+                Wake::Link(event) => self.link_event(&mut state.conn, now, event),
             }
-        }
-        for (_, mut writer) in self.writers.drain() {
-            let _ = writer.try_send(WsCommand::Close);
         }
         self.let_io_finish().await;
         self.shared.pool.clear();
@@ -257,21 +263,24 @@ impl Driver {
         let io = self.shared.io.clone();
         let inputs = &mut self.inputs;
         let tasks = &mut self.tasks;
-        let finishing = async {
+        let requests = async {
             while !tasks.is_empty() {
                 match inputs.next().await {
                     Some(Input::HttpResponse { request, .. } | Input::HttpError(request)) => {
-                        tasks.remove(&Task::Http(request));
-                    }
-                    Some(Input::WsClosed(ws)) => {
-                        tasks.remove(&Task::Ws(ws));
+                        tasks.remove(&request);
                     }
                     Some(_) => {}
                     None => return,
                 }
             }
         };
-        let _ = within(io.as_ref(), deadline, finishing).await;
+        let websockets = ws_link::close_links(&mut self.links, io.sleep_until(deadline));
+        let _ = within(
+            io.as_ref(),
+            deadline,
+            futures_util::future::join(requests, websockets),
+        )
+        .await;
     }
 
     /// The machine's next output; acks are answered on the spot.
@@ -316,12 +325,33 @@ impl Driver {
         let sleep = &mut self.sleep;
         let handlers = &mut self.handlers;
         let backlog = &mut self.backlog;
+        let links = &mut self.links;
+        let blocked = ws_link::any_full(links);
         futures_util::future::poll_fn(|cx| {
-            if shared.machine.poll_changed(cx) {
+            if shared.machine.poll_changed(cx) && !blocked {
                 return Poll::Ready(Wake::Command);
             }
+            if blocked {
+                if let Some(event) = ws_link::write_links(links, cx) {
+                    return Poll::Ready(Wake::Link(event));
+                }
+                if !ws_link::any_full(links) {
+                    return Poll::Ready(Wake::Command);
+                }
+            }
             move_backlog(handlers, backlog, cx);
-            if backlog.len() < MAX_BACKLOG {
+            // Past the backlog's bound, nothing is read until the handler
+            // task catches up; WebSockets still open and write.
+            let reading = backlog.len() < MAX_BACKLOG;
+            let event = if reading {
+                ws_link::read_links(links, cx)
+            } else {
+                ws_link::open_links(links, cx)
+            };
+            if let Some(event) = event {
+                return Poll::Ready(Wake::Link(event));
+            }
+            if reading {
                 if let Poll::Ready(Some(result)) = inputs.poll_next_unpin(cx) {
                     return Poll::Ready(Wake::Input(result));
                 }
@@ -332,29 +362,45 @@ impl Driver {
                     return Poll::Ready(Wake::Deadline);
                 }
             }
-            Poll::Pending
+            // Nothing else to do: write.
+            match ws_link::write_links(links, cx) {
+                Some(event) => Poll::Ready(Wake::Link(event)),
+                None if blocked && !ws_link::any_full(links) => Poll::Ready(Wake::Command),
+                None => Poll::Pending,
+            }
         })
         .await
     }
 
     fn handle_input(&mut self, conn: &mut ClientConnection<Jitter>, now: Instant, input: Input) {
-        // An IO task that ended is forgotten first.
-        match input {
-            Input::HttpResponse { request, .. } | Input::HttpError(request) => {
-                self.tasks.remove(&Task::Http(request));
-            }
-            Input::WsClosed(ws) => {
-                self.tasks.remove(&Task::Ws(ws));
-                self.writers.remove(&ws);
-            }
-            Input::WsOpen(_) | Input::WsFrame { .. } | Input::Timeout => {}
+        // A request that ended is forgotten first.
+        if let Input::HttpResponse { request, .. } | Input::HttpError(request) = input {
+            self.tasks.remove(&request);
         }
         conn.handle_input(now, input);
     }
 
-    async fn carry_out(&mut self, output: Output) {
+    /// Gives the machine what happened to one of the WebSockets. A link
+    /// the machine no longer knows (its engine is gone) reports to it all
+    /// the same: the machine ignores ids it does not use.
+    fn link_event(&mut self, conn: &mut ClientConnection<Jitter>, now: Instant, event: LinkEvent) {
+        let input = match event {
+            LinkEvent::Opened(ws) => Input::WsOpen(ws),
+            LinkEvent::Frame(ws, frame) => Input::WsFrame { ws, frame },
+            // The server broke the protocol: for the machine the WebSocket
+            // is gone; the link still sends its close frame, then ends.
+            LinkEvent::Failed(ws, _) => Input::WsClosed(ws),
+            LinkEvent::Ended(ws) => {
+                self.links.retain(|link| link.id() != ws);
+                Input::WsClosed(ws)
+            }
+        };
+        conn.handle_input(now, input);
+    }
+
+    fn carry_out(&mut self, output: Output) {
         match output {
-            Output::Transport(intent) => self.transport(intent).await,
+            Output::Transport(intent) => self.transport(intent),
             Output::EngineOpen => self.manager_event(ManagerEvent::Open),
             Output::EngineClosed(reason) => {
                 // The engine is gone: its requests and sockets are useless.
@@ -511,7 +557,7 @@ impl Driver {
         }
     }
 
-    async fn transport(&mut self, intent: eio::Output) {
+    fn transport(&mut self, intent: eio::Output) {
         match intent {
             eio::Output::HttpRequest {
                 request,
@@ -519,17 +565,15 @@ impl Driver {
                 query,
                 body,
             } => self.spawn_http(request, method, query, body),
-            eio::Output::WsConnect { ws, query } => self.spawn_websocket(ws, query),
+            eio::Output::WsConnect { ws, query } => self.open_websocket(ws, query),
             eio::Output::WsSend { ws, frame } => {
-                if let Some(writer) = self.writers.get_mut(&ws) {
-                    if writer.send(WsCommand::Frame(frame)).await.is_err() {
-                        self.writers.remove(&ws);
-                    }
+                if let Some(link) = ws_link::find(&mut self.links, ws) {
+                    link.push(frame);
                 }
             }
             eio::Output::WsClose { ws } => {
-                if let Some(mut writer) = self.writers.remove(&ws) {
-                    let _ = writer.try_send(WsCommand::Close);
+                if let Some(link) = ws_link::find(&mut self.links, ws) {
+                    link.close();
                 }
             }
             // The Socket.IO machine consumes the rest.
@@ -584,58 +628,37 @@ impl Driver {
             };
             let _ = results.send(input).await;
         };
-        self.spawn_task(Task::Http(request), work);
+        self.spawn_task(request, work);
     }
 
-    fn spawn_websocket(&mut self, ws: WsId, query: eio::Query) {
-        let (writer, queue) = mpsc::channel(WS_QUEUE);
-        self.writers.insert(ws, writer);
+    /// A link whose opening connects (TLS included) and does the
+    /// WebSocket handshake, within `timeout`; the driver polls it.
+    fn open_websocket(&mut self, ws: WsId, query: eio::Query) {
         let shared = self.shared.clone();
-        let mut results = self.shared.inputs.clone();
-        let open_timeout = self.shared.open_timeout;
-        let work = async move {
+        let deadline = std::time::Instant::now() + self.shared.open_timeout;
+        let opening = Box::pin(async move {
             let io = shared.io.as_ref();
-            let deadline = std::time::Instant::now() + open_timeout;
-            let opening = transport::websocket(io, &shared.endpoint, query);
-            let socket = match within(io, deadline, opening).await {
+            let connecting = transport::websocket(io, &shared.endpoint, query);
+            match within(io, deadline, connecting).await {
                 Some(Ok(socket)) => Some(socket),
                 Some(Err(error)) => {
                     tracing::debug!(%error, "websocket failed to open");
                     None
                 }
                 None => None,
-            };
-            let Some(socket) = socket else {
-                let _ = results.send(Input::WsClosed(ws)).await;
-                return;
-            };
-            if results.send(Input::WsOpen(ws)).await.is_err() {
-                return;
             }
-            let (sink, mut source) = socket.split();
-            io.spawn(Box::pin(write_frames(sink, queue)));
-            while let Some(message) = source.next().await {
-                let frame = match read_frame(message) {
-                    Read::Frame(frame) => frame,
-                    Read::Skip => continue,
-                    Read::End => break,
-                };
-                if results.send(Input::WsFrame { ws, frame }).await.is_err() {
-                    return;
-                }
-            }
-            let _ = results.send(Input::WsClosed(ws)).await;
-        };
-        self.spawn_task(Task::Ws(ws), work);
+        });
+        self.links.reserve_exact(1);
+        self.links.push(WsLink::new(ws, opening, WS_QUEUE));
     }
 
     fn spawn_task(
         &mut self,
-        task: Task,
+        request: RequestId,
         work: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
         let (handle, registration) = AbortHandle::new_pair();
-        self.tasks.insert(task, handle);
+        self.tasks.insert(request, handle);
         self.shared.io.spawn(Box::pin(async move {
             let _ = Abortable::new(work, registration).await;
         }));
@@ -645,8 +668,9 @@ impl Driver {
         for (_, task) in self.tasks.drain() {
             task.abort();
         }
-        for (_, mut writer) in self.writers.drain() {
-            let _ = writer.try_send(WsCommand::Close);
+        // Each says goodbye after what is queued, then ends.
+        for link in &mut self.links {
+            link.close();
         }
     }
 }

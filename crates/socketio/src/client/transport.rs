@@ -34,6 +34,9 @@ const MAX_IDLE: usize = 2;
 /// A connected stream of any runtime, plain or TLS.
 pub(crate) type BoxStream = Box<dyn Stream>;
 
+/// The client's WebSocket.
+pub(crate) type ClientWs = WebSocketStream<BoxStream>;
+
 /// The runtime as the client uses it, without its type: so that client
 /// handles are not generic over the runtime.
 pub(crate) trait ClientIo: Send + Sync + 'static {
@@ -179,7 +182,7 @@ pub(crate) async fn websocket(
     io: &dyn ClientIo,
     endpoint: &Endpoint,
     query: Query,
-) -> io::Result<WebSocketStream<BoxStream>> {
+) -> io::Result<ClientWs> {
     let stream = open_stream(io, endpoint).await?;
     let mut request = endpoint
         .websocket_url(&query)

@@ -9,11 +9,11 @@
 //! through a bounded channel: no lock is held around protocol state. The
 //! table of live sessions maps sids to those channels.
 //!
-//! A long-poll GET or a POST becomes an input carrying a one-shot reply
+//! A long-poll GET or a POST becomes a handoff carrying a one-shot reply
 //! channel; the HTTP handler awaits the reply. A WebSocket (handshake or
 //! upgrade) is answered `101` at once and handed to the session task, which
 //! reads and writes it itself once hyper hands the connection over
-//! ([`ws_link`]): no task or channel per direction, so no wake-up per
+//! (`crate::ws_link`, as the client's driver does): no task or channel per direction, so no wake-up per
 //! message in between. The frames of a burst are written together (one
 //! flush), and at most `ws_queue` frames wait for a client that does not
 //! read.
@@ -24,7 +24,6 @@
 mod cors;
 pub(crate) mod session;
 pub(crate) mod websocket;
-mod ws_link;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -35,16 +35,17 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use engineio_proto::server::{self as eio, HttpResponse, Session};
-use engineio_proto::{Frame, Instant, Message, PostFailure, RequestId, Sid, WsFailure, WsId};
+use engineio_proto::{Instant, Message, PostFailure, RequestId, Sid, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 
 use super::websocket::PendingWs;
-use super::ws_link::{LinkRead, LinkWrite, WsLink};
+use super::websocket::ServerWs;
 use super::{register, Shared};
 use crate::handle::MachineHandle;
 use crate::handshake::Handshake;
 use crate::runtime::{Runtime, Sleep};
+use crate::ws_link::{self, LinkEvent, WsLink};
 
 /// What the HTTP side hands a session's task: a request to answer, an
 /// accepted WebSocket, or the server closing. The task turns each into the
@@ -283,7 +284,7 @@ struct SessionTask<R: Runtime, M: Driven> {
     replies: HashMap<RequestId, oneshot::Sender<HttpResponse>>,
     /// The session's WebSockets (two during an upgrade), read and written
     /// by this task.
-    links: Vec<WsLink>,
+    links: Vec<WsLink<ServerWs>>,
     /// Events the application's full queue could not take yet. While any
     /// wait, the client's messages are held (see the module docs); it only
     /// ever holds what the machine had decoded before holding began.
@@ -307,14 +308,11 @@ enum Wake {
     Outputs,
     Deadline,
     Aborted(RequestId),
-    WsFrame(WsId, Frame),
-    /// A WebSocket broke the protocol; it closes with the matching code.
-    WsFailed(WsId, WsFailure),
+    /// One of the session's WebSockets opened, read a frame, broke the
+    /// protocol (it closes with the matching code) or ended.
+    Link(LinkEvent),
     /// The application's queue has room again (or is gone).
     AppReady,
-    /// A WebSocket ended (closed by the client, failed, or finished
-    /// closing).
-    WsEnded(WsId),
 }
 
 /// Inputs and frames are handled before anything is written, so that the
@@ -357,13 +355,15 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                     self.replies.remove(&request);
                     machine.handle_input(now, eio::Input::PollAborted(request));
                 }
-                Wake::WsFrame(ws, frame) => {
+                // The machine learnt of the WebSocket when it was accepted.
+                Wake::Link(LinkEvent::Opened(_)) => {}
+                Wake::Link(LinkEvent::Frame(ws, frame)) => {
                     machine.handle_input(now, eio::Input::WsFrame { ws, frame })
                 }
-                Wake::WsFailed(ws, failure) => {
+                Wake::Link(LinkEvent::Failed(ws, failure)) => {
                     machine.handle_input(now, eio::Input::WsFailed { ws, failure })
                 }
-                Wake::WsEnded(ws) => {
+                Wake::Link(LinkEvent::Ended(ws)) => {
                     self.links.retain(|link| link.id() != ws);
                     machine.handle_input(now, eio::Input::WsClosed(ws));
                 }
@@ -383,7 +383,10 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         // The application gets the last events (a Socket.IO connection's
         // disconnects) while the WebSockets say goodbye; then its receiver
         // ends.
-        futures_util::future::join(close_links(&shared.runtime, links), async {
+        let grace = shared
+            .runtime
+            .sleep_until(std::time::Instant::now() + CLOSE_GRACE);
+        futures_util::future::join(ws_link::close_links(links, grace), async {
             for event in backlog {
                 if futures_util::SinkExt::send(app, event).await.is_err() {
                     break;
@@ -414,7 +417,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         // While events wait for the application, or outputs wait for a
         // full WebSocket queue, the client is not read.
         let backlogged = !self.backlog.is_empty();
-        let blocked = links.iter().any(WsLink::is_full);
+        let blocked = ws_link::any_full(links);
         let holding = backlogged || blocked;
         self.reads_first = !self.reads_first;
         let reads_first = self.reads_first;
@@ -424,22 +427,23 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             }
             if blocked || *since_write >= WRITE_EVERY {
                 *since_write = 0;
-                if let Some(wake) = write_links(links, cx) {
-                    return Poll::Ready(wake);
+                if let Some(event) = ws_link::write_links(links, cx) {
+                    return Poll::Ready(Wake::Link(event));
                 }
-                if blocked && !links.iter().any(WsLink::is_full) {
+                if blocked && !ws_link::any_full(links) {
                     return Poll::Ready(Wake::Outputs);
                 }
             }
             if backlogged && app.poll_ready(cx).is_ready() {
                 return Poll::Ready(Wake::AppReady);
             }
-            let read = |links: &mut Vec<WsLink>, cx: &mut Context<'_>| {
-                if holding {
-                    upgrade_links(links, cx)
+            let read = |links: &mut Vec<WsLink<ServerWs>>, cx: &mut Context<'_>| {
+                let event = if holding {
+                    ws_link::open_links(links, cx)
                 } else {
-                    read_links(links, cx)
-                }
+                    ws_link::read_links(links, cx)
+                };
+                event.map(Wake::Link)
             };
             let wake = if reads_first {
                 read(links, cx).or_else(|| poll_input(inputs, cx))
@@ -464,9 +468,9 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             }
             // Nothing else to do: write.
             *since_write = 0;
-            match write_links(links, cx) {
-                Some(wake) => Poll::Ready(wake),
-                None if blocked && !links.iter().any(WsLink::is_full) => Poll::Ready(Wake::Outputs),
+            match ws_link::write_links(links, cx) {
+                Some(event) => Poll::Ready(Wake::Link(event)),
+                None if blocked && !ws_link::any_full(links) => Poll::Ready(Wake::Outputs),
                 None => Poll::Pending,
             }
         })
@@ -540,7 +544,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
     /// Carries out the machine's outputs, until none is left or a
     /// WebSocket's queue is full (the rest wait in the machine).
     fn carry_out_outputs(&mut self, machine: &mut M) {
-        while !self.links.iter().any(WsLink::is_full) {
+        while !ws_link::any_full(&self.links) {
             let Some(step) = machine.poll_output() else {
                 break;
             };
@@ -558,12 +562,12 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                     }
                 }
                 eio::Output::WsSend { ws, frame } => {
-                    if let Some(link) = self.links.iter_mut().find(|link| link.id() == ws) {
+                    if let Some(link) = ws_link::find(&mut self.links, ws) {
                         link.push(frame);
                     }
                 }
                 eio::Output::WsClose { ws } => {
-                    if let Some(link) = self.links.iter_mut().find(|link| link.id() == ws) {
+                    if let Some(link) = ws_link::find(&mut self.links, ws) {
                         link.close();
                     }
                 }
@@ -579,53 +583,4 @@ fn poll_input(inputs: &mut mpsc::Receiver<Handoff>, cx: &mut Context<'_>) -> Opt
         Poll::Ready(input) => Some(Wake::Handoff(input)),
         Poll::Pending => None,
     }
-}
-
-/// The first WebSocket with something read (or that ended).
-fn read_links(links: &mut [WsLink], cx: &mut Context<'_>) -> Option<Wake> {
-    links.iter_mut().find_map(|link| match link.poll_read(cx) {
-        Poll::Ready(LinkRead::Frame(frame)) => Some(Wake::WsFrame(link.id(), frame)),
-        Poll::Ready(LinkRead::Ended) => Some(Wake::WsEnded(link.id())),
-        Poll::Ready(LinkRead::Failed(failure)) => Some(Wake::WsFailed(link.id(), failure)),
-        Poll::Pending => None,
-    })
-}
-
-/// Completes the upgrades of WebSockets that wait for one, reading
-/// nothing.
-fn upgrade_links(links: &mut [WsLink], cx: &mut Context<'_>) -> Option<Wake> {
-    links
-        .iter_mut()
-        .find_map(|link| link.poll_upgrade(cx).then(|| Wake::WsEnded(link.id())))
-}
-
-/// Writes the last frames of a closed session's WebSockets and closes
-/// them, for at most [`CLOSE_GRACE`].
-async fn close_links<R: Runtime>(runtime: &R, links: &mut Vec<WsLink>) {
-    if links.is_empty() {
-        return;
-    }
-    for link in links.iter_mut() {
-        link.close();
-    }
-    let deadline = std::time::Instant::now() + CLOSE_GRACE;
-    let mut grace = runtime.sleep_until(deadline);
-    futures_util::future::poll_fn(|cx| {
-        links.retain_mut(|link| matches!(link.poll_write(cx), LinkWrite::Busy));
-        if links.is_empty() || grace.as_mut().poll(cx).is_ready() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-}
-
-/// Writes every WebSocket's queue; a WebSocket that failed or finished
-/// closing ends.
-fn write_links(links: &mut [WsLink], cx: &mut Context<'_>) -> Option<Wake> {
-    links.iter_mut().find_map(|link| match link.poll_write(cx) {
-        LinkWrite::Busy => None,
-        LinkWrite::Finished | LinkWrite::Failed => Some(Wake::WsEnded(link.id())),
-    })
 }

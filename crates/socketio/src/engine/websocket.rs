@@ -2,8 +2,6 @@
 //! then reads and writes the WebSocket itself, see `session.rs`), the
 //! settings of both sides, and the client's frame reader and writer.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -13,8 +11,7 @@ use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
 use engineio_proto::server::Opening;
 use engineio_proto::{Frame, Str};
-use futures_channel::mpsc::{self, TryRecvError};
-use futures_util::{SinkExt, StreamExt};
+use futures_channel::mpsc;
 use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 
 use super::session::{self, Handoff};
@@ -42,7 +39,7 @@ pub(crate) type ServerWs = WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>;
 /// A WebSocket whose `101 Switching Protocols` is on its way: it resolves
 /// once hyper hands the connection over (`None` if it never does). The
 /// session task polls it, then reads and writes the WebSocket itself.
-pub(crate) type PendingWs = Pin<Box<dyn Future<Output = Option<ServerWs>> + Send>>;
+pub(crate) type PendingWs = crate::ws_link::Opening<ServerWs>;
 
 /// A WebSocket handshake: a new session over WebSocket.
 pub(crate) fn open<R: Runtime, B: RequestBody>(
@@ -151,51 +148,6 @@ pub(crate) fn read_frame(message: Result<WsMessage, WsError>) -> Read {
         Ok(WsMessage::Close(_)) | Err(_) => Read::End,
         Ok(_) => Read::Skip,
     }
-}
-
-/// What a WebSocket writer task is told (the client's; a server session
-/// task writes its WebSockets itself).
-pub(crate) enum WsCommand {
-    Frame(Frame),
-    Close,
-}
-
-/// Writes a client's frames to its WebSocket until told to close or the
-/// queue is dropped, then closes it.
-///
-/// Frames queued together go out together: every command already waiting
-/// is fed to the sink, and it is flushed once the queue is empty. One write
-/// per burst instead of one per frame is most of the CPU an echo costs on
-/// loopback (each `send` also runs the peer's receive path).
-pub(crate) async fn write_frames<S>(mut sink: S, mut queue: mpsc::Receiver<WsCommand>)
-where
-    S: futures_util::Sink<WsMessage> + Unpin,
-{
-    'bursts: while let Some(first) = queue.next().await {
-        let mut next = Some(first);
-        while let Some(command) = next.take() {
-            let frame = match command {
-                WsCommand::Frame(frame) => frame,
-                WsCommand::Close => break 'bursts,
-            };
-            if let Some(message) = ws_message(frame) {
-                if sink.feed(message).await.is_err() {
-                    return;
-                }
-            }
-            next = match queue.try_recv() {
-                Ok(command) => Some(command),
-                // Nothing waiting: the burst is over.
-                Err(TryRecvError::Empty) => None,
-                // The queue is gone: flush what was fed, then close.
-                Err(TryRecvError::Closed) => break 'bursts,
-            };
-        }
-        if sink.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = sink.close().await;
 }
 
 /// A frame as a WebSocket message (`None` for text that is not UTF-8,

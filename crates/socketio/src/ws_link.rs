@@ -1,8 +1,16 @@
-//! A server WebSocket as its session task holds it: the task reads frames
-//! and writes its queue itself, with no task or channel in between (each
-//! would cost a wake-up per message and memory per connection).
+//! A WebSocket as the task that drives its protocol machine holds it, on
+//! the server (a session task, [`crate::engine`]) and on the client (the
+//! client's driver): the task reads frames and writes its queue itself,
+//! with no task or channel in between (each would cost a wake-up per
+//! message and memory per connection).
+//!
+//! A link starts with the future that produces the WebSocket (a server's
+//! HTTP upgrade, a client's connect and handshake) and reports
+//! [`LinkEvent::Opened`] once it is there. The helpers at the bottom poll a
+//! task's links and report one [`LinkEvent`] at a time.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,19 +21,50 @@ use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use engineio_proto::{Frame, WsFailure, WsId};
 use futures_util::task::{ArcWake, AtomicWaker};
-use futures_util::{Sink, StreamExt};
+use futures_util::{Sink, Stream, StreamExt};
 
-use super::websocket::{read_frame, ws_message, PendingWs, Read, ServerWs};
+use crate::engine::websocket::{read_frame, ws_message, Read};
+use crate::runtime::Sleep;
+
+/// The WebSocket a link is waiting for: `None` when it never came.
+pub(crate) type Opening<S> = Pin<Box<dyn Future<Output = Option<S>> + Send>>;
+
+/// What a WebSocket stream must be to make a link: tungstenite's
+/// `WebSocketStream` over any connection.
+pub(crate) trait WsStream:
+    Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError> + Unpin + Send
+{
+}
+
+impl<S> WsStream for S where
+    S: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError> + Unpin + Send
+{
+}
 
 /// What a WebSocket's reading side produced.
 pub(crate) enum LinkRead {
-    /// A frame for the session.
+    /// The WebSocket is there (the upgrade or the connect completed).
+    Opened,
+    /// A frame for the machine.
     Frame(Frame),
-    /// The client closed it, it failed, or the upgrade never completed.
+    /// The peer closed it, it failed, or it never opened.
     Ended,
-    /// The client broke the WebSocket protocol: the link stopped reading
-    /// and closes with the RFC 6455 code for it once the session closes it.
+    /// The peer broke the WebSocket protocol: the link stopped reading
+    /// and closes with the RFC 6455 code for it once the machine closes it.
     Failed(WsFailure),
+}
+
+/// One thing that happened to one of a task's links.
+pub(crate) enum LinkEvent {
+    /// It opened.
+    Opened(WsId),
+    /// A frame arrived on it.
+    Frame(WsId, Frame),
+    /// The peer broke the WebSocket protocol on it.
+    Failed(WsId, WsFailure),
+    /// It is gone: closed by the peer, failed, never opened, or finished
+    /// closing. Drop it.
+    Ended(WsId),
 }
 
 /// Where a WebSocket's writing side is.
@@ -39,12 +78,13 @@ pub(crate) enum LinkWrite {
     Failed,
 }
 
-/// One WebSocket of a session.
-pub(crate) struct WsLink {
+/// One WebSocket of a session or a client.
+pub(crate) struct WsLink<S> {
     id: WsId,
-    /// Until hyper hands the connection over.
-    pending: Option<PendingWs>,
-    stream: Option<ServerWs>,
+    /// Until the WebSocket is there (hyper hands the connection over, or
+    /// the client's handshake completes).
+    pending: Option<Opening<S>>,
+    stream: Option<S>,
     /// Frames not yet given to the WebSocket (while it is not writable, or
     /// before the upgrade completes).
     queued: VecDeque<Frame>,
@@ -80,8 +120,8 @@ impl ArcWake for ReadInterest {
     }
 }
 
-impl WsLink {
-    pub(crate) fn new(id: WsId, pending: PendingWs, limit: usize) -> WsLink {
+impl<S: WsStream> WsLink<S> {
+    pub(crate) fn new(id: WsId, pending: Opening<S>, limit: usize) -> WsLink<S> {
         let interest = Arc::new(ReadInterest {
             ready: AtomicBool::new(true),
             task: AtomicWaker::new(),
@@ -122,25 +162,23 @@ impl WsLink {
         self.closing = true;
     }
 
-    /// Completes the upgrade without reading (while the session holds
-    /// the client's messages, its frames can still be written); true when
-    /// the upgrade failed.
-    pub(crate) fn poll_upgrade(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.pending.is_none() {
-            return false;
-        }
-        match complete_upgrade(&mut self.pending, &mut self.stream, cx) {
-            Poll::Ready(true) => {
-                // Whatever came with the upgrade is read once reading resumes.
+    /// Completes the opening without reading (while the task holds the
+    /// peer's messages, its frames can still be written): `Opened` or
+    /// `Ended` when it completed now.
+    pub(crate) fn poll_open(&mut self, cx: &mut Context<'_>) -> Option<LinkRead> {
+        self.pending.as_ref()?;
+        match complete_opening(&mut self.pending, &mut self.stream, cx) {
+            Poll::Ready(OpenState::Opened) => {
+                // Whatever came with the opening is read once reading resumes.
                 self.interest.ready.store(true, Ordering::Release);
-                false
+                Some(LinkRead::Opened)
             }
-            Poll::Ready(false) => true,
-            Poll::Pending => false,
+            Poll::Ready(OpenState::Failed) => Some(LinkRead::Ended),
+            Poll::Ready(OpenState::Done) | Poll::Pending => None,
         }
     }
 
-    /// Completes the upgrade, then reads the next frame.
+    /// Completes the opening (reporting it), then reads the next frame.
     pub(crate) fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<LinkRead> {
         self.interest.task.register(cx.waker());
         if !self.interest.ready.swap(false, Ordering::AcqRel) {
@@ -267,35 +305,49 @@ fn broken(error: &WsError) -> Option<(WsFailure, CloseFrame)> {
     ))
 }
 
-/// Polls the upgrade of a WebSocket that waits for one: ready with true
-/// once the stream is there (at once if it already was), false when the
-/// upgrade failed.
-fn complete_upgrade(
-    pending: &mut Option<PendingWs>,
-    stream: &mut Option<ServerWs>,
-    cx: &mut Context<'_>,
-) -> Poll<bool> {
-    let Some(upgrade) = pending.as_mut() else {
-        return Poll::Ready(true);
-    };
-    let upgraded = std::task::ready!(upgrade.as_mut().poll(cx));
-    *pending = None;
-    let done = upgraded.is_some();
-    *stream = upgraded;
-    Poll::Ready(done)
+/// Where a link's opening stands.
+enum OpenState {
+    /// It was open already.
+    Done,
+    /// It opened just now.
+    Opened,
+    /// It never will.
+    Failed,
 }
 
-/// The reading side, polled with its own waker: completes the upgrade,
-/// then reads the next frame (nothing once the session closed it).
-fn read_woken(
-    pending: &mut Option<PendingWs>,
-    stream: &mut Option<ServerWs>,
+/// Polls the opening of a WebSocket that waits for one.
+fn complete_opening<S>(
+    pending: &mut Option<Opening<S>>,
+    stream: &mut Option<S>,
+    cx: &mut Context<'_>,
+) -> Poll<OpenState> {
+    let Some(opening) = pending.as_mut() else {
+        return Poll::Ready(OpenState::Done);
+    };
+    let opened = std::task::ready!(opening.as_mut().poll(cx));
+    *pending = None;
+    let state = match opened {
+        Some(_) => OpenState::Opened,
+        None => OpenState::Failed,
+    };
+    *stream = opened;
+    Poll::Ready(state)
+}
+
+/// The reading side, polled with its own waker: completes the opening
+/// (reporting it), then reads the next frame (nothing once the machine
+/// closed it).
+fn read_woken<S: WsStream>(
+    pending: &mut Option<Opening<S>>,
+    stream: &mut Option<S>,
     closing: bool,
     cx: &mut Context<'_>,
 ) -> Poll<ReadOutcome> {
     let ended = Poll::Ready(ReadOutcome::Read(LinkRead::Ended));
-    if !std::task::ready!(complete_upgrade(pending, stream, cx)) {
-        return ended;
+    match std::task::ready!(complete_opening(pending, stream, cx)) {
+        OpenState::Done => {}
+        OpenState::Opened => return Poll::Ready(ReadOutcome::Read(LinkRead::Opened)),
+        OpenState::Failed => return ended,
     }
     let Some(stream) = stream.as_mut().filter(|_| !closing) else {
         return Poll::Pending;
@@ -316,4 +368,78 @@ fn read_woken(
             Read::End => return ended,
         }
     }
+}
+
+fn link_event(id: WsId, read: LinkRead) -> LinkEvent {
+    match read {
+        LinkRead::Opened => LinkEvent::Opened(id),
+        LinkRead::Frame(frame) => LinkEvent::Frame(id, frame),
+        LinkRead::Ended => LinkEvent::Ended(id),
+        LinkRead::Failed(failure) => LinkEvent::Failed(id, failure),
+    }
+}
+
+/// The first link that opened, read something, or ended.
+pub(crate) fn read_links<S: WsStream>(
+    links: &mut [WsLink<S>],
+    cx: &mut Context<'_>,
+) -> Option<LinkEvent> {
+    links.iter_mut().find_map(|link| match link.poll_read(cx) {
+        Poll::Ready(read) => Some(link_event(link.id(), read)),
+        Poll::Pending => None,
+    })
+}
+
+/// The first link that opened or failed to, reading nothing (while the
+/// task holds the peer's messages).
+pub(crate) fn open_links<S: WsStream>(
+    links: &mut [WsLink<S>],
+    cx: &mut Context<'_>,
+) -> Option<LinkEvent> {
+    links
+        .iter_mut()
+        .find_map(|link| link.poll_open(cx).map(|read| link_event(link.id(), read)))
+}
+
+/// Writes every link's queue; the first that failed or finished closing
+/// is reported as ended.
+pub(crate) fn write_links<S: WsStream>(
+    links: &mut [WsLink<S>],
+    cx: &mut Context<'_>,
+) -> Option<LinkEvent> {
+    links.iter_mut().find_map(|link| match link.poll_write(cx) {
+        LinkWrite::Busy => None,
+        LinkWrite::Finished | LinkWrite::Failed => Some(LinkEvent::Ended(link.id())),
+    })
+}
+
+/// Whether any link has as many frames queued as it may: the task takes
+/// no more outputs from its machine until they are written.
+pub(crate) fn any_full<S: WsStream>(links: &[WsLink<S>]) -> bool {
+    links.iter().any(WsLink::is_full)
+}
+
+/// The link with this id.
+pub(crate) fn find<S: WsStream>(links: &mut [WsLink<S>], id: WsId) -> Option<&mut WsLink<S>> {
+    links.iter_mut().find(|link| link.id() == id)
+}
+
+/// Writes the last frames of the links and closes them, until all are
+/// closed or `grace` fires.
+pub(crate) async fn close_links<S: WsStream>(links: &mut Vec<WsLink<S>>, mut grace: Sleep) {
+    if links.is_empty() {
+        return;
+    }
+    for link in links.iter_mut() {
+        link.close();
+    }
+    futures_util::future::poll_fn(|cx| {
+        links.retain_mut(|link| matches!(link.poll_write(cx), LinkWrite::Busy));
+        if links.is_empty() || grace.as_mut().poll(cx).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
 }

@@ -24,6 +24,8 @@ pub use session::{Input, Output, SendError, Session};
 
 use core::time::Duration;
 
+use alloc::borrow::Cow;
+
 use bytes::Bytes;
 
 use crate::sid::{Sid, SidGenerator};
@@ -326,21 +328,30 @@ impl<G: SidGenerator> Server<G> {
     /// outputs next: the first answers the handshake.
     pub fn open_session(&mut self, now: Instant, opening: Opening) -> Session {
         let sid = self.sids.generate();
+        self.open_session_with_sid(now, sid, opening)
+    }
+
+    /// Like [`Server::open_session`], under a session id the caller drew
+    /// itself: a driver whose ids need no state (random ones) shares one
+    /// `Server` between threads without a lock, since routing and this
+    /// take `&self`. The id must be unique among live sessions.
+    pub fn open_session_with_sid(&self, now: Instant, sid: Sid, opening: Opening) -> Session {
         Session::new(now, sid, &self.config, opening)
     }
 }
 
-/// The three query parameters Engine.IO reads, percent-decoded.
+/// The three query parameters Engine.IO reads, percent-decoded (borrowed
+/// when there was nothing to decode: no allocation per request).
 #[derive(Debug, Default)]
-struct Query {
-    eio: Option<alloc::string::String>,
-    transport: Option<alloc::string::String>,
-    sid: Option<alloc::string::String>,
+struct Query<'a> {
+    eio: Option<Cow<'a, str>>,
+    transport: Option<Cow<'a, str>>,
+    sid: Option<Cow<'a, str>>,
 }
 
-impl Query {
+impl<'a> Query<'a> {
     /// Parses `a=b&c=d`. Later duplicates win; other keys are ignored.
-    fn parse(query: &str) -> Query {
+    fn parse(query: &'a str) -> Query<'a> {
         let mut out = Query::default();
         for pair in query.split('&') {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -350,7 +361,11 @@ impl Query {
                 "sid" => &mut out.sid,
                 _ => continue,
             };
-            *slot = Some(percent_decode(value));
+            *slot = Some(if value.contains(['%', '+']) {
+                Cow::Owned(percent_decode(value))
+            } else {
+                Cow::Borrowed(value)
+            });
         }
         out
     }

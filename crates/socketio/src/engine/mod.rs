@@ -29,12 +29,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use engineio_proto::server::{
     ContentType, HttpResponse, Method, Opening, Request, RequestError, Route, Server, ServerConfig,
+    Session,
 };
 use engineio_proto::{PostFailure, RequestId, Sid, SidGenerator, TransportKind, WsId};
 use futures_channel::{mpsc, oneshot};
@@ -42,7 +43,7 @@ use futures_util::SinkExt;
 use http_body_util::{BodyExt, Full};
 
 use crate::handshake::Handshake;
-use crate::locks::lock;
+use crate::locks::{read, write};
 use crate::runtime::{Clock, Runtime};
 pub use cors::{Cors, CorsOrigin};
 use session::Handoff;
@@ -179,8 +180,10 @@ pub(crate) struct Shared<R> {
     pub(crate) runtime: R,
     pub(crate) clock: Clock,
     pub(crate) config: EngineConfig,
-    router: Mutex<Server<RandomSids>>,
-    sessions: Mutex<HashMap<Sid, mpsc::Sender<Handoff>>>,
+    /// Routes requests and opens sessions through `&self`: no lock.
+    router: Server<RandomSids>,
+    /// Read by every long-polling request, written once per session.
+    sessions: RwLock<HashMap<Sid, mpsc::Sender<Handoff>>>,
     pub(crate) mode: Box<dyn Mode<R>>,
     next_io_id: AtomicU64,
 }
@@ -190,12 +193,20 @@ impl<R> Shared<R> {
         self.next_io_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// A new session under a fresh random id.
+    pub(crate) fn open_session(&self, opening: Opening) -> Session {
+        self.router
+            .open_session_with_sid(self.clock.now(), random_sid(), opening)
+    }
+
     pub(crate) fn remove_session(&self, sid: Sid) {
-        lock(&self.sessions).remove(&sid);
+        write(&self.sessions).remove(&sid);
     }
 }
 
-/// Session ids from the operating system's CSPRNG (128 bits).
+/// Session ids from the operating system's CSPRNG (128 bits). Stateless:
+/// the driver draws them with [`random_sid`] and opens sessions through
+/// `&Server`.
 struct RandomSids;
 
 impl SidGenerator for RandomSids {
@@ -230,8 +241,8 @@ impl<R: Runtime> EngineServer<R> {
                 runtime,
                 clock: Clock::new(),
                 config,
-                router: Mutex::new(router),
-                sessions: Mutex::new(HashMap::new()),
+                router,
+                sessions: RwLock::new(HashMap::new()),
                 mode,
                 next_io_id: AtomicU64::new(1),
             }),
@@ -247,7 +258,7 @@ impl<R: Runtime> EngineServer<R> {
     /// sessions can still open; stop the listener to refuse them.
     pub async fn close_all(&self) {
         let senders: Vec<mpsc::Sender<Handoff>> =
-            lock(&self.shared.sessions).values().cloned().collect();
+            read(&self.shared.sessions).values().cloned().collect();
         for mut sender in senders {
             let _ = sender.send(Handoff::Close).await;
         }
@@ -255,7 +266,7 @@ impl<R: Runtime> EngineServer<R> {
 
     /// How many sessions are live.
     pub fn session_count(&self) -> usize {
-        lock(&self.shared.sessions).len()
+        read(&self.shared.sessions).len()
     }
 
     /// Whether a request belongs to this server (its path starts with the
@@ -294,10 +305,9 @@ async fn handle<R: Runtime, B: RequestBody>(
     }
     let websocket = websocket::is_upgrade_request(&request);
     let method = Method::parse(request.method().as_str());
-    let query = request.uri().query().unwrap_or("").to_owned();
-    let route = lock(&shared.router).route(&Request {
+    let route = shared.router.route(&Request {
         method,
-        query: &query,
+        query: request.uri().query().unwrap_or(""),
         websocket,
     });
     // The handshake (its headers copied) is built only when a check is set.
@@ -359,7 +369,7 @@ async fn handle<R: Runtime, B: RequestBody>(
 async fn open_polling<R: Runtime>(shared: &Arc<Shared<R>>, handshake: Arc<Handshake>) -> HttpReply {
     let request = RequestId(shared.next_io_id());
     let (reply, response) = oneshot::channel();
-    let session = lock(&shared.router).open_session(shared.clock.now(), Opening::Polling(request));
+    let session = shared.open_session(Opening::Polling(request));
     session::start(shared, session, Some((request, reply)), None, handshake);
     match response.await {
         Ok(response) => reply_from(response),
@@ -368,11 +378,11 @@ async fn open_polling<R: Runtime>(shared: &Arc<Shared<R>>, handshake: Arc<Handsh
 }
 
 fn session_sender<R>(shared: &Shared<R>, sid: Sid) -> Option<mpsc::Sender<Handoff>> {
-    lock(&shared.sessions).get(&sid).cloned()
+    read(&shared.sessions).get(&sid).cloned()
 }
 
 pub(crate) fn register<R>(shared: &Shared<R>, sid: Sid, sender: mpsc::Sender<Handoff>) {
-    lock(&shared.sessions).insert(sid, sender);
+    write(&shared.sessions).insert(sid, sender);
 }
 
 /// Hands a request to its session and awaits the session's answer.

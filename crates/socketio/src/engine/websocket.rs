@@ -17,7 +17,6 @@ use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET
 use super::session::{self, Handoff};
 use super::{empty_reply, ws_id, HttpReply, RequestBody, Shared};
 use crate::io::HyperIo;
-use crate::locks::lock;
 use crate::runtime::Runtime;
 
 /// Whether the request asks for a WebSocket.
@@ -50,7 +49,7 @@ pub(crate) fn open<R: Runtime, B: RequestBody>(
         return empty_reply(400);
     };
     let ws = ws_id(shared);
-    let session = lock(&shared.router).open_session(shared.clock.now(), Opening::WebSocket(ws));
+    let session = shared.open_session(Opening::WebSocket(ws));
     let handshake = Arc::new(crate::handshake::Handshake::of(&request));
     let pending = pending_ws(shared, request);
     session::start(shared, session, None, Some((ws, pending)), handshake);

@@ -428,6 +428,35 @@ scenarios["slow-heartbeat"] = async () => {
   done();
 };
 
+// The client's own listeners, as `client_scenarios::awaiting_listeners`
+// runs them with our Rust client: a listener that awaits an ack of its own
+// (`echo-ack`) while the server floods 3,000 events is answered at once,
+// and a listener that awaits 1 s holds up no later event.
+scenarios["awaiting-listeners"] = async () => {
+  const socket = manager.socket("/");
+  const NOISE = 3000;
+  let noises = 0;
+  let answered = null;
+  let quick = null;
+  socket.on("first", async () => {
+    expectEqual(await socket.timeout(10_000).emitWithAck("echo-ack", "ping"), "ping", "the ack");
+    answered = Date.now();
+  });
+  socket.on("noise", () => noises++);
+  socket.on("slow", () => new Promise((resolve) => setTimeout(resolve, 1000)));
+  socket.on("quick", () => (quick = Date.now()));
+  await connected(socket);
+  let started = Date.now();
+  await socket.timeout(5000).emitWithAck("burst", [["first", 1], ["noise", NOISE]]);
+  while (noises < NOISE || answered === null) await new Promise((resolve) => setTimeout(resolve, 5));
+  if (answered - started > 3000) fail(`answered after ${answered - started} ms`);
+  started = Date.now();
+  await socket.timeout(5000).emitWithAck("burst", [["slow", 1], ["quick", 1]]);
+  while (quick === null) await new Promise((resolve) => setTimeout(resolve, 5));
+  if (quick - started > 500) fail(`the quick event waited ${quick - started} ms for the slow listener`);
+  done();
+};
+
 const run = scenarios[scenario];
 if (!run) fail(`unknown scenario ${scenario}`);
 run().catch((err) => fail(err.stack || String(err)));

@@ -489,8 +489,17 @@ async fn awaiting_handlers_hold_nothing_up_as_in_node<R: TestRuntime>(rt: R) {
     }
 }
 
+/// The reference for our client's listener semantics: the official client
+/// runs `client_scenarios::awaiting_listeners` (a listener awaiting its own
+/// ack through a flood, a slow listener before a quick one) with the same
+/// bounds, against Node's server and ours.
+async fn official_client_listeners_set_the_bounds_ours_meet<R: TestRuntime>(rt: R) {
+    against_node_and_ours(rt, "awaiting-listeners").await;
+}
+
 suite::on_each_runtime!(
     awaiting_handlers_hold_nothing_up_as_in_node,
+    official_client_listeners_set_the_bounds_ours_meet,
     official_js_client_is_sent_away_as_by_node,
     official_js_client_offline_burst_as_with_node,
     official_js_client_scenarios,

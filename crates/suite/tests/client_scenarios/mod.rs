@@ -554,5 +554,7 @@ pub async fn awaiting_listeners<R: TestRuntime>(
     let (_, at) = within("quick", reports.next()).await.unwrap();
     let quick = at - start;
     assert!(quick < Duration::from_millis(500), "{transport}: {quick:?}");
+    // The figures to compare with the official client's (`--nocapture`).
+    eprintln!("awaiting listeners over {transport}: answered in {answer:?}, quick in {quick:?}");
     socket.disconnect();
 }

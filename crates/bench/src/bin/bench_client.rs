@@ -85,7 +85,11 @@ async fn run<R: ClientRuntime>(
     let probe = Probe::of(std::process::id());
     let sleep = |d: Duration| runtime.sleep_until(Instant::now() + d);
     sleep(Duration::from_secs(1)).await;
-    let (start, cpu, count) = (Instant::now(), probe.sample()?, echoes.load(Ordering::Relaxed));
+    let (start, cpu, count) = (
+        Instant::now(),
+        probe.sample()?,
+        echoes.load(Ordering::Relaxed),
+    );
     sleep(Duration::from_secs(options.seconds)).await;
     let elapsed = start.elapsed();
     let cpu = probe.sample()?.cpu - cpu.cpu;

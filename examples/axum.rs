@@ -14,9 +14,12 @@ use socketio::{Payload, SocketIo, SocketIoConfig};
 async fn main() {
     let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
     io.on_connection("/", |socket| async move {
-        socket.on("ping", |socket, payload: Payload, _| async move {
-            let _ = socket.emit_payload("pong", payload).await;
-        });
+        socket.on(
+            "ping",
+            |socket: socketio::SocketRef, payload: Payload| async move {
+                let _ = socket.emit_payload("pong", payload).await;
+            },
+        );
     });
 
     let app = Router::new()

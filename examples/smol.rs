@@ -18,11 +18,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         io.on_connection("/", |socket| async move {
             let greeting = format!("welcome, {}", socket.id());
             let _ = socket.emit("welcome", &greeting).await;
-            socket.on("sum", |_, Args((a, b)): Args<(i64, i64)>, ack| async move {
-                if let Some(ack) = ack {
-                    let _ = ack.send(&(a + b)).await;
-                }
-            });
+            socket.on(
+                "sum",
+                |Args((a, b)): Args<(i64, i64)>, ack: Option<socketio::AckSender>| async move {
+                    if let Some(ack) = ack {
+                        let _ = ack.send(&(a + b)).await;
+                    }
+                },
+            );
         });
         let listener = smol::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/", listener.local_addr()?);

@@ -13,7 +13,7 @@ use http_body_util::Full;
 use runtime_tokio::TokioRuntime;
 use serde_json::json;
 use socketio::engine::HttpReply;
-use socketio::{Data, HttpHandler, Payload, SocketIo, SocketIoConfig, SocketRef};
+use socketio::{Data, HttpHandler, SocketIo, SocketIoConfig, SocketRef};
 
 const PAGE: &str = include_str!("index.html");
 
@@ -67,7 +67,7 @@ fn on_connection(socket: SocketRef, users: Arc<AtomicUsize>) -> impl Future<Outp
     let user = Arc::new(User::default());
     let joined = {
         let (user, users) = (user.clone(), users.clone());
-        move |socket: SocketRef, Data(name): Data<String>, _| {
+        move |socket: SocketRef, Data(name): Data<String>| {
             let (user, users) = (user.clone(), users.clone());
             async move {
                 {
@@ -89,7 +89,7 @@ fn on_connection(socket: SocketRef, users: Arc<AtomicUsize>) -> impl Future<Outp
         let speaker = user.clone();
         socket.on(
             "new message",
-            move |socket, Data(message): Data<String>, _| {
+            move |socket: SocketRef, Data(message): Data<String>| {
                 let speaker = speaker.clone();
                 async move {
                     let Some(name) = speaker.name() else {
@@ -107,7 +107,7 @@ fn on_connection(socket: SocketRef, users: Arc<AtomicUsize>) -> impl Future<Outp
         );
         for event in ["typing", "stop typing"] {
             let typist = user.clone();
-            socket.on(event, move |socket, _: Payload, _| {
+            socket.on(event, move |socket: SocketRef| {
                 let typist = typist.clone();
                 async move {
                     if let Some(name) = typist.name() {

@@ -25,12 +25,17 @@ async fn server(
     )?);
     let io = SocketIo::new(TokioRuntime, config);
     io.on_connection("/", |socket| async move {
-        socket.on("join", |socket, Data(room): Data<String>, ack| async move {
-            socket.join(&room);
-            if let Some(ack) = ack {
-                let _ = ack.send(&true).await;
-            }
-        });
+        socket.on(
+            "join",
+            |socket: socketio::SocketRef,
+             Data(room): Data<String>,
+             ack: Option<socketio::AckSender>| async move {
+                socket.join(&room);
+                if let Some(ack) = ack {
+                    let _ = ack.send(&true).await;
+                }
+            },
+        );
     });
     // Server-side events come from the other servers of the cluster.
     io.of("/")

@@ -53,10 +53,14 @@ async fn server_with(config: SocketIoConfig) -> SocketAddr {
         }
     });
     secure.on_connection(|socket| async move {
-        socket.on("whoami", |socket, _: Payload, ack| async move {
-            let auth: Value = serde_json::from_str(socket.auth()).unwrap();
-            ack.unwrap().send(&auth).await.unwrap();
-        });
+        socket.on(
+            "whoami",
+            |socket: runtime_tokio::socketio::SocketRef,
+             ack: Option<runtime_tokio::socketio::AckSender>| async move {
+                let auth: Value = serde_json::from_str(socket.auth()).unwrap();
+                ack.unwrap().send(&auth).await.unwrap();
+            },
+        );
     });
     io.on_connection("/quiet", |_| async move {});
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -66,32 +70,45 @@ async fn server_with(config: SocketIoConfig) -> SocketAddr {
 }
 
 fn main_namespace(socket: &SocketRef) {
-    socket.on("sum", |_, Args(numbers): Args<Vec<i64>>, ack| async move {
+    socket.on("sum", |Args(numbers): Args<Vec<i64>>, ack: Option<runtime_tokio::socketio::AckSender>| async move {
         let sum: i64 = numbers.iter().sum();
         ack.unwrap().send(&sum).await.unwrap();
     });
-    socket.on("size", |_, Data(file): Data<Binary>, ack| async move {
-        ack.unwrap().send(&file.len()).await.unwrap();
-    });
-    socket.on("info", |socket, _: Payload, ack| async move {
-        let handshake = socket.handshake();
-        let info = (
-            handshake.query_param("transport"),
-            handshake.header("x-team").map(str::to_owned),
-            handshake.query_param("room"),
-        );
-        ack.unwrap()
-            .send_payload(Payload::args(&info).unwrap())
-            .await
-            .unwrap();
-    });
-    socket.on("tell", |socket, payload: Payload, _| async move {
-        socket.emit_payload("told", payload).await.unwrap();
-    });
-    socket.on("bye", |socket, _: Payload, _| async move {
-        socket.disconnect().await.unwrap();
-    });
-    socket.on("silent", |_, _: Payload, _| async move {});
+    socket.on(
+        "size",
+        |Data(file): Data<Binary>, ack: Option<runtime_tokio::socketio::AckSender>| async move {
+            ack.unwrap().send(&file.len()).await.unwrap();
+        },
+    );
+    socket.on(
+        "info",
+        |socket: runtime_tokio::socketio::SocketRef,
+         ack: Option<runtime_tokio::socketio::AckSender>| async move {
+            let handshake = socket.handshake();
+            let info = (
+                handshake.query_param("transport"),
+                handshake.header("x-team").map(str::to_owned),
+                handshake.query_param("room"),
+            );
+            ack.unwrap()
+                .send_payload(Payload::args(&info).unwrap())
+                .await
+                .unwrap();
+        },
+    );
+    socket.on(
+        "tell",
+        |socket: runtime_tokio::socketio::SocketRef, payload: Payload| async move {
+            socket.emit_payload("told", payload).await.unwrap();
+        },
+    );
+    socket.on(
+        "bye",
+        |socket: runtime_tokio::socketio::SocketRef| async move {
+            socket.disconnect().await.unwrap();
+        },
+    );
+    socket.on("silent", || async move {});
 }
 
 async fn server() -> SocketAddr {

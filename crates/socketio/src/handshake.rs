@@ -17,6 +17,10 @@ pub struct Handshake {
     pub query: String,
     /// The client's address, when the listener recorded it.
     pub address: Option<SocketAddr>,
+    /// The request's extensions: what a tower layer in front of the server
+    /// (an auth layer, say) put on it. Every socket of the connection
+    /// starts with a copy in its [`crate::Extensions`].
+    pub extensions: http::Extensions,
 }
 
 impl Handshake {
@@ -25,6 +29,7 @@ impl Handshake {
             headers: own_headers(request.headers()),
             query: request.uri().query().unwrap_or("").to_owned(),
             address: request.extensions().get::<RemoteAddr>().map(|a| a.0),
+            extensions: app_extensions(request.extensions()),
         }
     }
 
@@ -46,6 +51,21 @@ impl Handshake {
     /// The first value of header `name`, if it is text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// What the application's layers put on the request, without what the
+/// listener and hyper put there (the address, kept in `address`; the
+/// pending upgrade): a connection whose request carries nothing else keeps
+/// an empty map, which allocates nothing.
+fn app_extensions(extensions: &http::Extensions) -> http::Extensions {
+    let mut copy = extensions.clone();
+    copy.remove::<RemoteAddr>();
+    copy.remove::<hyper::upgrade::OnUpgrade>();
+    if copy.is_empty() {
+        http::Extensions::new()
+    } else {
+        copy
     }
 }
 
@@ -74,6 +94,7 @@ mod tests {
             headers: http::HeaderMap::new(),
             query: "EIO=4&transport=polling&name=J%C3%BCrgen+K&x".into(),
             address: None,
+            extensions: http::Extensions::new(),
         };
         assert_eq!(handshake.query_param("name").as_deref(), Some("Jürgen K"));
         assert_eq!(handshake.query_param("x").as_deref(), Some(""));

@@ -14,6 +14,7 @@
 pub mod adapter;
 pub mod client;
 pub mod engine;
+mod extensions;
 mod handle;
 mod handshake;
 pub mod http;
@@ -25,11 +26,13 @@ pub mod runtime;
 pub mod server;
 mod ws_link;
 
+pub use extensions::Extensions;
 pub use handshake::{Handshake, RemoteAddr};
 pub use io::HyperIo;
 pub use runtime::{
     BoxFuture, ClientRuntime, Clock, ConnectFuture, DynRuntime, Runtime, Sleep, Stream,
 };
+pub use server::extract;
 pub use socketio_proto::recovery::RecoveryConfig;
 
 pub use adapter::{Adapter, AdapterError, BroadcastOptions, RemoteSocket};

@@ -113,17 +113,22 @@ fn handlers(socket: &SocketRef, main: NamespaceRef, name: &'static str, settle: 
         }
     };
     let (s, m) = (settled.clone(), main.clone());
-    socket.on("join", move |socket, Data(room): Data<String>, ack| {
-        let (settled, main) = (s.clone(), m.clone());
-        async move {
-            socket.join(&room);
-            settled(main).await;
-            ack.unwrap().send(&true).await.unwrap();
-        }
-    });
+    socket.on(
+        "join",
+        move |socket: socketio::SocketRef,
+              Data(room): Data<String>,
+              ack: Option<socketio::AckSender>| {
+            let (settled, main) = (s.clone(), m.clone());
+            async move {
+                socket.join(&room);
+                settled(main).await;
+                ack.unwrap().send(&true).await.unwrap();
+            }
+        },
+    );
     // Barrier: every connection gets this after what was broadcast before.
     let m = main.clone();
-    socket.on("flush", move |_, _: Payload, ack| {
+    socket.on("flush", move |ack: Option<socketio::AckSender>| {
         let main = m.clone();
         async move {
             main.emit("flush", name).await.unwrap();
@@ -132,7 +137,9 @@ fn handlers(socket: &SocketRef, main: NamespaceRef, name: &'static str, settle: 
     });
     socket.on(
         "shout",
-        |socket, Args((room, except, text)): Args<(String, String, String)>, ack| async move {
+        |socket: socketio::SocketRef,
+         Args((room, except, text)): Args<(String, String, String)>,
+         ack: Option<socketio::AckSender>| async move {
             let to_room = socket.to(&room).except(&except);
             to_room.emit("shout", &text).await.unwrap();
             to_room.local().emit("local-shout", &text).await.unwrap();
@@ -140,7 +147,7 @@ fn handlers(socket: &SocketRef, main: NamespaceRef, name: &'static str, settle: 
         },
     );
     let m = main.clone();
-    socket.on("vote", move |_, _: Payload, ack| {
+    socket.on("vote", move |ack: Option<socketio::AckSender>| {
         let main = m.clone();
         async move {
             let answers = main.timeout(Duration::from_secs(3));
@@ -160,7 +167,7 @@ fn handlers(socket: &SocketRef, main: NamespaceRef, name: &'static str, settle: 
         }
     });
     let m = main.clone();
-    socket.on("fetch", move |_, _: Payload, ack| {
+    socket.on("fetch", move |ack: Option<socketio::AckSender>| {
         let main = m.clone();
         async move {
             let mut sockets: Vec<_> = main.broadcast().fetch_sockets().await.unwrap();
@@ -183,7 +190,7 @@ fn handlers(socket: &SocketRef, main: NamespaceRef, name: &'static str, settle: 
     let (s, m) = (settled.clone(), main.clone());
     socket.on(
         "promote",
-        move |_, Args((from, to)): Args<(String, String)>, ack| {
+        move |Args((from, to)): Args<(String, String)>, ack: Option<socketio::AckSender>| {
             let (settled, main) = (s.clone(), m.clone());
             async move {
                 main.to(&from).sockets_join(&to).await.unwrap();
@@ -193,18 +200,21 @@ fn handlers(socket: &SocketRef, main: NamespaceRef, name: &'static str, settle: 
         },
     );
     let (s, m) = (settled.clone(), main.clone());
-    socket.on("demote", move |_, Data(room): Data<String>, ack| {
-        let (settled, main) = (s.clone(), m.clone());
-        async move {
-            main.to(&room).sockets_leave(&room).await.unwrap();
-            settled(main).await;
-            ack.unwrap().send(&true).await.unwrap();
-        }
-    });
+    socket.on(
+        "demote",
+        move |Data(room): Data<String>, ack: Option<socketio::AckSender>| {
+            let (settled, main) = (s.clone(), m.clone());
+            async move {
+                main.to(&room).sockets_leave(&room).await.unwrap();
+                settled(main).await;
+                ack.unwrap().send(&true).await.unwrap();
+            }
+        },
+    );
     let m = main.clone();
     socket.on(
         "news",
-        move |_, Args((room, text)): Args<(String, String)>, ack| {
+        move |Args((room, text)): Args<(String, String)>, ack: Option<socketio::AckSender>| {
             let main = m.clone();
             async move {
                 main.to(&room).emit("news", &text).await.unwrap();
@@ -213,40 +223,52 @@ fn handlers(socket: &SocketRef, main: NamespaceRef, name: &'static str, settle: 
         },
     );
     let (s, m) = (settled.clone(), main.clone());
-    socket.on("kick", move |_, Data(room): Data<String>, ack| {
-        let (settled, main) = (s.clone(), m.clone());
-        async move {
-            main.to(&room).disconnect_sockets(false).await.unwrap();
-            settled(main).await;
-            ack.unwrap().send(&true).await.unwrap();
-        }
-    });
+    socket.on(
+        "kick",
+        move |Data(room): Data<String>, ack: Option<socketio::AckSender>| {
+            let (settled, main) = (s.clone(), m.clone());
+            async move {
+                main.to(&room).disconnect_sockets(false).await.unwrap();
+                settled(main).await;
+                ack.unwrap().send(&true).await.unwrap();
+            }
+        },
+    );
     let (s, m) = (settled.clone(), main.clone());
-    socket.on("send-away", move |_, Data(room): Data<String>, ack| {
-        let (settled, main) = (s.clone(), m.clone());
-        async move {
-            main.to(&room).disconnect_sockets(true).await.unwrap();
-            settled(main).await;
-            ack.unwrap().send(&true).await.unwrap();
-        }
-    });
-    socket.on("ask-servers", move |_, Data(text): Data<String>, ack| {
-        let main = main.clone();
-        async move {
-            let timeout = Duration::from_secs(2);
-            let answers =
-                main.server_side_emit_with_ack("whoami", Payload::single(&text).unwrap(), timeout);
-            let answers: Vec<String> = answers
-                .await
-                .unwrap()
-                .iter()
-                .map(|answer| answer.first().unwrap())
-                .collect();
-            let count = main.server_count().await.unwrap();
-            let reply = serde_json::json!({ "answers": answers, "count": count });
-            ack.unwrap().send(&reply).await.unwrap();
-        }
-    });
+    socket.on(
+        "send-away",
+        move |Data(room): Data<String>, ack: Option<socketio::AckSender>| {
+            let (settled, main) = (s.clone(), m.clone());
+            async move {
+                main.to(&room).disconnect_sockets(true).await.unwrap();
+                settled(main).await;
+                ack.unwrap().send(&true).await.unwrap();
+            }
+        },
+    );
+    socket.on(
+        "ask-servers",
+        move |Data(text): Data<String>, ack: Option<socketio::AckSender>| {
+            let main = main.clone();
+            async move {
+                let timeout = Duration::from_secs(2);
+                let answers = main.server_side_emit_with_ack(
+                    "whoami",
+                    Payload::single(&text).unwrap(),
+                    timeout,
+                );
+                let answers: Vec<String> = answers
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|answer| answer.first().unwrap())
+                    .collect();
+                let count = main.server_count().await.unwrap();
+                let reply = serde_json::json!({ "answers": answers, "count": count });
+                ack.unwrap().send(&reply).await.unwrap();
+            }
+        },
+    );
 }
 
 /// Runs one scenario on two servers of ours, A and B; for `servers`, also

@@ -54,55 +54,67 @@ pub async fn start<R: TestRuntime>(rt: R) -> String {
             });
             socket.emit("welcome", &welcome).await.unwrap();
 
-            socket.on("echo", |socket, payload: Payload, _| async move {
-                socket.emit_payload("echo", payload).await.unwrap();
-            });
-            socket.on("echo-ack", |_, payload: Payload, ack| async move {
-                ack.unwrap().send_payload(payload).await.unwrap();
-            });
-            socket.on("ask", |socket, Data(question): Data<i64>, _| async move {
-                let answer = socket
-                    .emit_with_ack(
-                        "question",
-                        Payload::single(&question).unwrap(),
-                        Some(Duration::from_secs(3)),
-                    )
-                    .await;
-                let answer: Value = match answer {
-                    Ok(answer) => answer.first().unwrap(),
-                    Err(error) => json!(format!("error: {error}")),
-                };
-                socket.emit("answer", &answer).await.unwrap();
-            });
-            socket.on("upload", |_, Data(upload): Data<Upload>, ack| async move {
-                let receipt = Receipt {
-                    ok: true,
-                    size: upload.file.len(),
-                    parts: upload.meta.parts.iter().map(|p| p.len()).collect(),
-                    back: Back {
-                        inner: (Binary::from(vec![1u8, 2, 3]), upload.meta.parts[0].clone()),
-                    },
-                    name: upload.name,
-                };
-                ack.unwrap().send(&receipt).await.unwrap();
-            });
+            socket.on(
+                "echo",
+                |socket: socketio::SocketRef, payload: Payload| async move {
+                    socket.emit_payload("echo", payload).await.unwrap();
+                },
+            );
+            socket.on(
+                "echo-ack",
+                |payload: Payload, ack: Option<socketio::AckSender>| async move {
+                    ack.unwrap().send_payload(payload).await.unwrap();
+                },
+            );
+            socket.on(
+                "ask",
+                |socket: socketio::SocketRef, Data(question): Data<i64>| async move {
+                    let answer = socket
+                        .emit_with_ack(
+                            "question",
+                            Payload::single(&question).unwrap(),
+                            Some(Duration::from_secs(3)),
+                        )
+                        .await;
+                    let answer: Value = match answer {
+                        Ok(answer) => answer.first().unwrap(),
+                        Err(error) => json!(format!("error: {error}")),
+                    };
+                    socket.emit("answer", &answer).await.unwrap();
+                },
+            );
+            socket.on(
+                "upload",
+                |Data(upload): Data<Upload>, ack: Option<socketio::AckSender>| async move {
+                    let receipt = Receipt {
+                        ok: true,
+                        size: upload.file.len(),
+                        parts: upload.meta.parts.iter().map(|p| p.len()).collect(),
+                        back: Back {
+                            inner: (Binary::from(vec![1u8, 2, 3]), upload.meta.parts[0].clone()),
+                        },
+                        name: upload.name,
+                    };
+                    ack.unwrap().send(&receipt).await.unwrap();
+                },
+            );
             let counted = nevers.clone();
             let who = name.clone();
-            socket.on("never", move |_, _: Payload, _| {
+            socket.on("never", move || {
                 *counted.lock().unwrap().entry(who.clone()).or_default() += 1;
                 async {}
             });
             let who = name.clone();
-            socket.on("nevers", move |_, _: Payload, ack| {
+            socket.on("nevers", move |ack: Option<socketio::AckSender>| {
                 let count = nevers.lock().unwrap().get(&who).copied().unwrap_or(0);
                 async move { ack.unwrap().send(&count).await.unwrap() }
             });
-            socket.on("disconnect-me", |socket, _: Payload, _| async move {
+            socket.on("disconnect-me", |socket: socketio::SocketRef| async move {
                 let _ = socket.disconnect().await;
             });
             // Sends the client away: every namespace of its connection
             // is disconnected (Node's `socket.disconnect(true)`).
-            socket.on("kick-all", |socket, _: Payload, _| async move {
+            socket.on("kick-all", |socket: socketio::SocketRef| async move {
                 let _ = socket.close_connection().await;
             });
             // Once socket `id` is gone (its network dropped), emits
@@ -110,7 +122,7 @@ pub async fn start<R: TestRuntime>(rt: R) -> String {
             // client must recover; answers whether it was gone.
             socket.on(
                 "emit-missed",
-                move |_, Args((id, count)): Args<(String, u32)>, ack| {
+                move |Args((id, count)): Args<(String, u32)>, ack: Option<socketio::AckSender>| {
                     let main = main.clone();
                     async move {
                         let gone = wait_until_gone(&main, &id).await;
@@ -122,20 +134,28 @@ pub async fn start<R: TestRuntime>(rt: R) -> String {
                 },
             );
             // One handshake per connection: its address names the connection.
-            socket.on("engine-id", |socket, _: Payload, ack| async move {
-                let connection = std::ptr::from_ref(socket.handshake()) as usize;
-                ack.unwrap().send(&connection).await.unwrap();
-            });
+            socket.on(
+                "engine-id",
+                |socket: socketio::SocketRef, ack: Option<socketio::AckSender>| async move {
+                    let connection = std::ptr::from_ref(socket.handshake()) as usize;
+                    ack.unwrap().send(&connection).await.unwrap();
+                },
+            );
             // Answers after `ms`: a handler that awaits while others run.
-            socket.on("sleep", |_, Data(ms): Data<u64>, ack| async move {
-                sleep(Duration::from_millis(ms)).await;
-                ack.unwrap().send(&ms).await.unwrap();
-            });
+            socket.on(
+                "sleep",
+                |Data(ms): Data<u64>, ack: Option<socketio::AckSender>| async move {
+                    sleep(Duration::from_millis(ms)).await;
+                    ack.unwrap().send(&ms).await.unwrap();
+                },
+            );
             // Emits, for each (event, count) of the plan in order, `count`
             // events numbered from 1, then answers.
             socket.on(
                 "burst",
-                |socket, Data(plan): Data<Vec<(String, u32)>>, ack| async move {
+                |socket: socketio::SocketRef,
+                 Data(plan): Data<Vec<(String, u32)>>,
+                 ack: Option<socketio::AckSender>| async move {
                     for (event, count) in plan {
                         for i in 1..=count {
                             socket.emit(&event, &i).await.unwrap();
@@ -145,27 +165,33 @@ pub async fn start<R: TestRuntime>(rt: R) -> String {
                 },
             );
             // Awaits the client's answer to a question, then answers with it.
-            socket.on("ask-then", |socket, _: Payload, ack| async move {
-                let answer = socket
-                    .emit_with_ack(
-                        "question",
-                        Payload::single("ping").unwrap(),
-                        Some(Duration::from_secs(10)),
-                    )
-                    .await;
-                let answer: Value = match answer {
-                    Ok(answer) => answer.first().unwrap(),
-                    Err(error) => json!(format!("error: {error}")),
-                };
-                ack.unwrap().send(&answer).await.unwrap();
-            });
+            socket.on(
+                "ask-then",
+                |socket: socketio::SocketRef, ack: Option<socketio::AckSender>| async move {
+                    let answer = socket
+                        .emit_with_ack(
+                            "question",
+                            Payload::single("ping").unwrap(),
+                            Some(Duration::from_secs(10)),
+                        )
+                        .await;
+                    let answer: Value = match answer {
+                        Ok(answer) => answer.first().unwrap(),
+                        Err(error) => json!(format!("error: {error}")),
+                    };
+                    ack.unwrap().send(&answer).await.unwrap();
+                },
+            );
         }
     });
     // A second namespace on the same connection.
     io.on_connection("/b", |socket| async move {
-        socket.on("echo-ack", |_, payload: Payload, ack| async move {
-            ack.unwrap().send_payload(payload).await.unwrap();
-        });
+        socket.on(
+            "echo-ack",
+            |payload: Payload, ack: Option<socketio::AckSender>| async move {
+                ack.unwrap().send_payload(payload).await.unwrap();
+            },
+        );
     });
     let admin = io.of("/admin");
     admin.use_middleware(|request: ConnectRequest| async move {
@@ -182,11 +208,14 @@ pub async fn start<R: TestRuntime>(rt: R) -> String {
             .emit("admin-welcome", &json!({ "auth": auth }))
             .await
             .unwrap();
-        socket.on("engine-id", |socket, _: Payload, ack| async move {
-            let connection = std::ptr::from_ref(socket.handshake()) as usize;
-            ack.unwrap().send(&connection).await.unwrap();
-        });
-        socket.on("kick-all", |socket, _: Payload, _| async move {
+        socket.on(
+            "engine-id",
+            |socket: socketio::SocketRef, ack: Option<socketio::AckSender>| async move {
+                let connection = std::ptr::from_ref(socket.handshake()) as usize;
+                ack.unwrap().send(&connection).await.unwrap();
+            },
+        );
+        socket.on("kick-all", |socket: socketio::SocketRef| async move {
             let _ = socket.close_connection().await;
         });
     });

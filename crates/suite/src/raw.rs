@@ -26,6 +26,39 @@ pub async fn websocket<R: ClientRuntime>(
         .0
 }
 
+/// A raw WebSocket that has joined `nsp` (with `auth`, a JSON object, if
+/// given): the Engine.IO handshake and the CONNECT answer are read and
+/// checked.
+pub async fn socketio<R: ClientRuntime>(
+    rt: R,
+    addr: SocketAddr,
+    nsp: &str,
+    auth: Option<&str>,
+) -> WebSocketStream<R::Tcp> {
+    use async_tungstenite::tungstenite::Message;
+    use futures_util::StreamExt;
+    let mut ws = websocket(rt, addr, "/socket.io/?EIO=4&transport=websocket").await;
+    let open = ws.next().await.unwrap().unwrap();
+    assert!(open.to_text().unwrap().starts_with("0{"));
+    let prefix = if nsp == "/" {
+        "40".to_owned()
+    } else {
+        format!("40{nsp},")
+    };
+    ws.send(Message::text(format!("{prefix}{}", auth.unwrap_or(""))))
+        .await
+        .unwrap();
+    let connected = ws.next().await.unwrap().unwrap();
+    assert!(
+        connected
+            .to_text()
+            .unwrap()
+            .starts_with(&format!("{prefix}{{\"sid\"")),
+        "{connected:?}"
+    );
+    ws
+}
+
 /// `GET path_and_query` on `addr`: the status and the body.
 pub async fn get<R: ClientRuntime>(rt: R, addr: SocketAddr, path_and_query: &str) -> (u16, Bytes) {
     request(rt, addr, "GET", path_and_query, &[], Bytes::new()).await

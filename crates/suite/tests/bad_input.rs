@@ -128,9 +128,12 @@ async fn malformed_socketio_packets_close_only_their_connection<R: TestRuntime>(
     let test = async {
         let io = SocketIo::new(rt, SocketIoConfig::default());
         io.on_connection("/", |socket| async move {
-            socket.on("echo", |socket, payload: Payload, _| async move {
-                let _ = socket.emit_payload("echo", payload).await;
-            });
+            socket.on(
+                "echo",
+                |socket: socketio::SocketRef, payload: Payload| async move {
+                    let _ = socket.emit_payload("echo", payload).await;
+                },
+            );
         });
         let addr = rt.serve(io).await;
         let mut good = sio_client(rt, addr).await;

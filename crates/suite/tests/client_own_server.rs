@@ -122,9 +122,12 @@ async fn a_custom_path_and_a_namespace_in_the_url<R: TestRuntime>(rt: R) {
     config.engine.path = String::from("/realtime/");
     let io = SocketIo::new(rt, config);
     io.on_connection("/games", |socket| async move {
-        socket.on("echo-ack", |_, payload: Payload, ack| async move {
-            ack.unwrap().send_payload(payload).await.unwrap();
-        });
+        socket.on(
+            "echo-ack",
+            |payload: Payload, ack: Option<socketio::AckSender>| async move {
+                ack.unwrap().send_payload(payload).await.unwrap();
+            },
+        );
     });
     let addr = rt.serve(io).await;
     for (name, transports) in TRANSPORTS {
@@ -153,14 +156,17 @@ async fn a_listener_awaiting_an_ack_during_a_flood<R: TestRuntime>(rt: R) {
     const FLOOD: u32 = 3_000;
     let io = SocketIo::new(rt, SocketIoConfig::default());
     io.on_connection("/", |socket| async move {
-        socket.on("flood", |socket, _: Payload, _| async move {
+        socket.on("flood", |socket: socketio::SocketRef| async move {
             for n in 1..=FLOOD {
                 socket.emit("tick", &n).await.unwrap();
             }
         });
-        socket.on("echo-ack", |_, payload: Payload, ack| async move {
-            ack.unwrap().send_payload(payload).await.unwrap();
-        });
+        socket.on(
+            "echo-ack",
+            |payload: Payload, ack: Option<socketio::AckSender>| async move {
+                ack.unwrap().send_payload(payload).await.unwrap();
+            },
+        );
     });
     let url = format!("http://{}/", rt.serve(io).await);
     for (name, transports) in TRANSPORTS {
@@ -210,7 +216,7 @@ async fn disconnect_after_an_emit_says_goodbye<R: TestRuntime>(rt: R) {
         let report = report.clone();
         async move {
             let seen = report.clone();
-            socket.on("last", move |_, Data(n): Data<u32>, _| {
+            socket.on("last", move |Data(n): Data<u32>| {
                 let _ = seen.unbounded_send(format!("last {n}"));
                 async {}
             });

@@ -8,44 +8,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
-use async_tungstenite::WebSocketStream;
 use futures_util::StreamExt;
 use socketio::engine::{EngineConfig, EngineServer};
 use socketio::{Binary, Data, EmitError, Payload, SocketIo, SocketIoConfig};
-use suite::raw::websocket;
+use suite::raw::{socketio, websocket};
 use suite::{sleep, within_for, TestRuntime};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// Opens a Socket.IO connection over WebSocket and joins `nsp`.
-async fn sio_client<R: TestRuntime>(
-    rt: R,
-    addr: std::net::SocketAddr,
-    nsp: &str,
-) -> WebSocketStream<R::Tcp> {
-    let mut ws = websocket(rt, addr, "/socket.io/?EIO=4&transport=websocket").await;
-    let open = ws.next().await.unwrap().unwrap();
-    assert!(open.to_text().unwrap().starts_with("0{"));
-    let join = if nsp == "/" {
-        "40".to_owned()
-    } else {
-        format!("40{nsp},")
-    };
-    ws.send(Message::text(join.clone())).await.unwrap();
-    let connected = ws.next().await.unwrap().unwrap();
-    assert!(
-        connected
-            .to_text()
-            .unwrap()
-            .starts_with(&format!("{join}{{\"sid\"")),
-        "{connected:?}"
-    );
-    ws
-}
-
 /// A new client joins `/` and gets its `echo-ack` answered.
 async fn still_served<R: TestRuntime>(rt: R, addr: std::net::SocketAddr) {
-    let mut good = sio_client(rt, addr, "/").await;
+    let mut good = socketio(rt, addr, "/", None).await;
     good.send(Message::text(r#"421["echo-ack","hi"]"#))
         .await
         .unwrap();
@@ -109,7 +82,7 @@ async fn an_emit_to_a_client_that_does_not_read_fails_with_buffer_full<R: TestRu
     io.on_connection("/", move |socket| {
         let outcome = seen.clone();
         async move {
-            socket.on("flood-me", move |socket, _: Payload, _| {
+            socket.on("flood-me", move |socket: socketio::SocketRef| {
                 let outcome = outcome.clone();
                 async move {
                     let chunk = Binary::from(vec![7u8; 64 * 1024]);
@@ -131,14 +104,17 @@ async fn an_emit_to_a_client_that_does_not_read_fails_with_buffer_full<R: TestRu
                     assert!(socket.emit_volatile("after", Payload::empty()).is_ok());
                 }
             });
-            socket.on("echo-ack", |_, payload: Payload, ack| async move {
-                ack.unwrap().send_payload(payload).await.unwrap();
-            });
+            socket.on(
+                "echo-ack",
+                |payload: Payload, ack: Option<socketio::AckSender>| async move {
+                    ack.unwrap().send_payload(payload).await.unwrap();
+                },
+            );
         }
     });
     let addr = rt.serve(io).await;
     let test = async {
-        let mut stalled = sio_client(rt, addr, "/").await;
+        let mut stalled = socketio(rt, addr, "/", None).await;
         stalled
             .send(Message::text(r#"42["flood-me"]"#))
             .await
@@ -182,21 +158,24 @@ async fn a_client_keeping_too_many_handlers_waiting_is_closed<R: TestRuntime>(rt
                 async {}
             });
             // Waits for an answer that this client never gives.
-            socket.on("wait", move |socket, _: Payload, _| {
+            socket.on("wait", move |socket: socketio::SocketRef| {
                 let log = log.clone();
                 async move {
                     let answer = socket.emit_with_ack("q", Payload::empty(), None).await;
                     log.lock().unwrap().push(format!("{answer:?}"));
                 }
             });
-            socket.on("echo-ack", |_, payload: Payload, ack| async move {
-                ack.unwrap().send_payload(payload).await.unwrap();
-            });
+            socket.on(
+                "echo-ack",
+                |payload: Payload, ack: Option<socketio::AckSender>| async move {
+                    ack.unwrap().send_payload(payload).await.unwrap();
+                },
+            );
         }
     });
     let addr = rt.serve(io.clone()).await;
     let test = async {
-        let mut flooder = sio_client(rt, addr, "/").await;
+        let mut flooder = socketio(rt, addr, "/", None).await;
         for _ in 0..60 {
             flooder.send(Message::text(r#"42["wait"]"#)).await.unwrap();
         }
@@ -232,17 +211,20 @@ async fn a_sequential_namespace_runs_one_event_at_a_time<R: TestRuntime>(rt: R) 
         io.on_connection(nsp, move |socket| {
             let log = log.clone();
             async move {
-                socket.on("step", move |_, Data(n): Data<u32>, ack| {
-                    let log = log.clone();
-                    async move {
-                        log.lock().unwrap().push(format!("start {n}"));
-                        sleep(Duration::from_millis(30)).await;
-                        log.lock().unwrap().push(format!("end {n}"));
-                        if let Some(ack) = ack {
-                            ack.send(&n).await.unwrap();
+                socket.on(
+                    "step",
+                    move |Data(n): Data<u32>, ack: Option<socketio::AckSender>| {
+                        let log = log.clone();
+                        async move {
+                            log.lock().unwrap().push(format!("start {n}"));
+                            sleep(Duration::from_millis(30)).await;
+                            log.lock().unwrap().push(format!("end {n}"));
+                            if let Some(ack) = ack {
+                                ack.send(&n).await.unwrap();
+                            }
                         }
-                    }
-                });
+                    },
+                );
             }
         });
     }
@@ -253,7 +235,7 @@ async fn a_sequential_namespace_runs_one_event_at_a_time<R: TestRuntime>(rt: R) 
             ("/", "", "start 1,start 2,start 3,end 1,end 2,end 3"),
         ] {
             log.lock().unwrap().clear();
-            let mut ws = sio_client(rt, addr, nsp).await;
+            let mut ws = socketio(rt, addr, nsp, None).await;
             for n in 1..=2 {
                 ws.send(Message::text(format!(r#"42{prefix}["step",{n}]"#)))
                     .await
@@ -277,17 +259,20 @@ async fn a_sequential_handler_gets_its_clients_answer<R: TestRuntime>(rt: R) {
     let io = SocketIo::new(rt, SocketIoConfig::default());
     io.of("/seq").set_sequential(true);
     io.on_connection("/seq", |socket| async move {
-        socket.on("ask", |socket, _: Payload, ack| async move {
-            let answer = socket
-                .emit_with_ack("q", Payload::empty(), Some(Duration::from_secs(5)))
-                .await
-                .expect("the client's answer");
-            ack.unwrap().send_payload(answer).await.unwrap();
-        });
+        socket.on(
+            "ask",
+            |socket: socketio::SocketRef, ack: Option<socketio::AckSender>| async move {
+                let answer = socket
+                    .emit_with_ack("q", Payload::empty(), Some(Duration::from_secs(5)))
+                    .await
+                    .expect("the client's answer");
+                ack.unwrap().send_payload(answer).await.unwrap();
+            },
+        );
     });
     let addr = rt.serve(io).await;
     let test = async {
-        let mut ws = sio_client(rt, addr, "/seq").await;
+        let mut ws = socketio(rt, addr, "/seq", None).await;
         ws.send(Message::text(r#"42/seq,7["ask"]"#)).await.unwrap();
         let question = ws.next().await.unwrap().unwrap();
         let question = question.to_text().unwrap();

@@ -253,17 +253,20 @@ async fn counting_sio_server<R: TestRuntime>(
     io.on_connection("/", |socket| async move {
         let count = Arc::new(AtomicUsize::new(0));
         let counted = count.clone();
-        socket.on("e", move |_, payload: Payload, ack| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if let Some(ack) = ack {
-                    // Awaits the session's command queue: the cycle that
-                    // once wedged a session holding a large POST.
-                    ack.send_payload(payload).await.unwrap();
+        socket.on(
+            "e",
+            move |payload: Payload, ack: Option<socketio::AckSender>| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if let Some(ack) = ack {
+                        // Awaits the session's command queue: the cycle that
+                        // once wedged a session holding a large POST.
+                        ack.send_payload(payload).await.unwrap();
+                    }
                 }
-            }
-        });
-        socket.on("count", move |_, _: Payload, ack| {
+            },
+        );
+        socket.on("count", move |ack: Option<socketio::AckSender>| {
             let count = count.load(Ordering::SeqCst);
             async move { ack.unwrap().send(&count).await.unwrap() }
         });
@@ -723,15 +726,24 @@ async fn sio_server<R: TestRuntime>(
     configure(&mut config);
     let io = SocketIo::new(rt, config);
     io.on_connection("/", |socket| async move {
-        socket.on("echo", |socket, payload: Payload, _| async move {
-            let _ = socket.emit_payload("echo", payload).await;
-        });
-        socket.on("relay", |socket, payload: Payload, _| async move {
-            let _ = socket.broadcast().emit_payload("relay", payload).await;
-        });
-        socket.on("error", |socket, payload: Payload, _| async move {
-            let _ = socket.emit_payload("error-event", payload).await;
-        });
+        socket.on(
+            "echo",
+            |socket: socketio::SocketRef, payload: Payload| async move {
+                let _ = socket.emit_payload("echo", payload).await;
+            },
+        );
+        socket.on(
+            "relay",
+            |socket: socketio::SocketRef, payload: Payload| async move {
+                let _ = socket.broadcast().emit_payload("relay", payload).await;
+            },
+        );
+        socket.on(
+            "error",
+            |socket: socketio::SocketRef, payload: Payload| async move {
+                let _ = socket.emit_payload("error-event", payload).await;
+            },
+        );
         socket.on_error(|socket, _| async move {
             let _ = socket.emit("error-listener", &true).await;
         });

@@ -42,15 +42,18 @@ struct Receipt {
 /// Typed arguments with binary, per-event middleware and error listener,
 /// outgoing listener and volatile emits, on the main namespace.
 fn register_typed_and_middleware(socket: &socketio::SocketRef, main: &socketio::NamespaceRef) {
-    socket.on("upload", |_, Data(upload): Data<Upload>, ack| async move {
-        let receipt = Receipt {
-            name: upload.name,
-            size: upload.file.len(),
-            parts: upload.meta.parts.len(),
-            first: upload.file,
-        };
-        ack.unwrap().send(&receipt).await.unwrap();
-    });
+    socket.on(
+        "upload",
+        |Data(upload): Data<Upload>, ack: Option<socketio::AckSender>| async move {
+            let receipt = Receipt {
+                name: upload.name,
+                size: upload.file.len(),
+                parts: upload.meta.parts.len(),
+                first: upload.file,
+            };
+            ack.unwrap().send(&receipt).await.unwrap();
+        },
+    );
     socket.use_middleware(|_, event, _| async move {
         if event == "forbidden" {
             Err(EventError::rejected("forbidden event"))
@@ -58,7 +61,7 @@ fn register_typed_and_middleware(socket: &socketio::SocketRef, main: &socketio::
             Ok(())
         }
     });
-    socket.on("forbidden", |socket, _: Payload, _| async move {
+    socket.on("forbidden", |socket: socketio::SocketRef| async move {
         socket.emit("ran", &1).await.unwrap();
     });
     socket.on_error(|socket, error| async move {
@@ -68,7 +71,7 @@ fn register_typed_and_middleware(socket: &socketio::SocketRef, main: &socketio::
     let seen = outgoing.clone();
     socket.on_any_outgoing(move |_, event, _| seen.lock().unwrap().push(event.to_owned()));
     let main = main.clone();
-    socket.on("volatile-please", move |socket, _: Payload, _| {
+    socket.on("volatile-please", move |socket: socketio::SocketRef| {
         let main = main.clone();
         async move {
             socket
@@ -77,7 +80,7 @@ fn register_typed_and_middleware(socket: &socketio::SocketRef, main: &socketio::
             main.to("loud").emit("to-loud", &1).await.unwrap();
         }
     });
-    socket.on("outgoing", move |_, _: Payload, ack| {
+    socket.on("outgoing", move |ack: Option<socketio::AckSender>| {
         let events = outgoing.lock().unwrap().clone();
         async move { ack.unwrap().send(&events).await.unwrap() }
     });
@@ -100,7 +103,7 @@ fn register_workspaces<R: TestRuntime>(io: &SocketIo<R>) {
         let parent = parent.clone();
         async move {
             socket.emit("hello", socket.namespace()).await.unwrap();
-            socket.on("to-all-workspaces", move |_, _: Payload, _| {
+            socket.on("to-all-workspaces", move || {
                 let parent = parent.clone();
                 async move {
                     let children = parent.children().len();
@@ -135,16 +138,16 @@ async fn start_server<R: TestRuntime>(rt: R, reasons: Reasons) -> SocketAddr {
                 let reasons = reasons.clone();
                 async move { reasons.lock().unwrap().push(reason) }
             });
-            socket.on("echo", |socket, payload: Payload, _| async move {
+            socket.on("echo", |socket: socketio::SocketRef, payload: Payload| async move {
                 socket.emit_payload("echo", payload).await.unwrap();
             });
-            socket.on("sum", |_, Args((a, b)): Args<(i64, i64)>, ack| async move {
+            socket.on("sum", |Args((a, b)): Args<(i64, i64)>, ack: Option<socketio::AckSender>| async move {
                 ack.unwrap().send(&(a + b)).await.unwrap();
             });
-            socket.on("echo-ack", |_, payload: Payload, ack| async move {
+            socket.on("echo-ack", |payload: Payload, ack: Option<socketio::AckSender>| async move {
                 ack.unwrap().send_payload(payload).await.unwrap();
             });
-            socket.on("join", |socket, Data(room): Data<String>, ack| async move {
+            socket.on("join", |socket: socketio::SocketRef, Data(room): Data<String>, ack: Option<socketio::AckSender>| async move {
                 socket.join(&room);
                 // The socket's own room first, as Node lists it.
                 let mut rooms = socket.rooms();
@@ -153,18 +156,18 @@ async fn start_server<R: TestRuntime>(rt: R, reasons: Reasons) -> SocketAddr {
             });
             socket.on(
                 "shout",
-                |socket, Args((room, text)): Args<(String, String)>, _| async move {
+                |socket: socketio::SocketRef, Args((room, text)): Args<(String, String)>| async move {
                     socket.to(&room).emit("shout", &text).await.unwrap();
                 },
             );
-            socket.on("announce", move |_, payload: Payload, _| {
+            socket.on("announce", move |payload: Payload| {
                 let main = main.clone();
                 async move {
                     let (except, text): (String, String) = payload.parse().unwrap();
                     main.except(&except).emit("announce", &text).await.unwrap();
                 }
             });
-            socket.on("ask-me", |socket, payload: Payload, _| async move {
+            socket.on("ask-me", |socket: socketio::SocketRef, payload: Payload| async move {
                 let timeout = Some(Duration::from_secs(2));
                 let answer = socket
                     .emit_with_ack("question", payload, timeout)
@@ -173,7 +176,7 @@ async fn start_server<R: TestRuntime>(rt: R, reasons: Reasons) -> SocketAddr {
                 let answer: serde_json::Value = answer.parse().unwrap();
                 socket.emit("answer", &answer).await.unwrap();
             });
-            socket.on("ask-me-silently", |socket, _: Payload, _| async move {
+            socket.on("ask-me-silently", |socket: socketio::SocketRef| async move {
                 let timeout = Some(Duration::from_millis(300));
                 let outcome = socket
                     .emit_with_ack("silent-question", Payload::default(), timeout)
@@ -190,19 +193,19 @@ async fn start_server<R: TestRuntime>(rt: R, reasons: Reasons) -> SocketAddr {
             for name in ["first", "second"] {
                 socket.on(
                     "multi",
-                    move |_, Data(text): Data<String>, ack| async move {
+                    move |Data(text): Data<String>, ack: Option<socketio::AckSender>| async move {
                         ack.unwrap().send(&format!("{name}:{text}")).await.unwrap();
                     },
                 );
             }
-            socket.on("seen", move |_, _: Payload, ack| {
+            socket.on("seen", move |ack: Option<socketio::AckSender>| {
                 let seen = seen.clone();
                 async move {
                     let events = seen.lock().unwrap().clone();
                     ack.unwrap().send(&events).await.unwrap();
                 }
             });
-            socket.on("kick-me", |socket, _: Payload, _| async move {
+            socket.on("kick-me", |socket: socketio::SocketRef| async move {
                 socket.disconnect().await.unwrap();
             });
             socket
@@ -231,7 +234,7 @@ async fn start_server<R: TestRuntime>(rt: R, reasons: Reasons) -> SocketAddr {
     bulk.on_connection(move |socket| {
         let bulk = namespace.clone();
         async move {
-            socket.on("bulk", move |_, _: Payload, ack| {
+            socket.on("bulk", move |ack: Option<socketio::AckSender>| {
                 let everyone = bulk.broadcast();
                 async move {
                     let count = everyone.fetch_sockets().await.unwrap().len();
@@ -249,7 +252,7 @@ async fn start_server<R: TestRuntime>(rt: R, reasons: Reasons) -> SocketAddr {
     vote.on_connection(move |socket| {
         let everyone = everyone.clone();
         async move {
-            socket.on("start-vote", move |_, _: Payload, _| {
+            socket.on("start-vote", move || {
                 let everyone = everyone.clone();
                 async move {
                     let answers = everyone
@@ -356,7 +359,7 @@ async fn start_recovery_server<R: TestRuntime>(rt: R) -> SocketAddr {
                 socket.set_data(serde_json::json!({ "visits": 1 }));
             }
             socket.join("ticks");
-            socket.on("start", move |_, _: Payload, _| {
+            socket.on("start", move || {
                 let main = main.clone();
                 async move {
                     main.to("ticks").emit("tick", &1).await.unwrap();
@@ -395,7 +398,7 @@ fn restartable_server<R: TestRuntime>(
     io.on_connection("/", move |socket| {
         let restart = restart.clone();
         async move {
-            socket.on("restart-please", move |_, _: Payload, _| {
+            socket.on("restart-please", move || {
                 let restart = restart.clone();
                 async move {
                     let _ = restart.unbounded_send(());

@@ -31,15 +31,21 @@ fn app<R: Runtime>(runtime: R) -> SocketIo<R> {
     io.on_connection("/", move |socket| {
         let everyone = everyone.clone();
         async move {
-            socket.on("echo", |socket, payload: Payload, _| async move {
-                let _ = socket.emit_payload("echo", payload).await;
-            });
-            socket.on("echo_ack", |_, payload: Payload, ack| async move {
-                if let Some(ack) = ack {
-                    let _ = ack.send_payload(payload).await;
-                }
-            });
-            socket.on("broadcast", move |_, payload: Payload, _| {
+            socket.on(
+                "echo",
+                |socket: socketio::SocketRef, payload: Payload| async move {
+                    let _ = socket.emit_payload("echo", payload).await;
+                },
+            );
+            socket.on(
+                "echo_ack",
+                |payload: Payload, ack: Option<socketio::AckSender>| async move {
+                    if let Some(ack) = ack {
+                        let _ = ack.send_payload(payload).await;
+                    }
+                },
+            );
+            socket.on("broadcast", move |payload: Payload| {
                 let everyone = everyone.clone();
                 async move {
                     let _ = everyone

@@ -63,12 +63,12 @@ fn socketio<R: Runtime>(runtime: R) -> SocketIo<R> {
     let io = SocketIo::new(runtime, socketio_config());
     io.on_connection("/", |socket| async move {
         emit_auth(&socket).await;
-        socket.on("message", |socket, payload: Payload, _ack| async move {
+        socket.on("message", |socket: socketio::SocketRef, payload: Payload, _ack: Option<socketio::AckSender>| async move {
             let _ = socket.emit_payload("message-back", payload).await;
         });
         socket.on(
             "message-with-ack",
-            |_socket, payload: Payload, ack| async move {
+            |_socket: socketio::SocketRef, payload: Payload, ack: Option<socketio::AckSender>| async move {
                 if let Some(ack) = ack {
                     let _ = ack.send_payload(payload).await;
                 }

@@ -50,6 +50,7 @@ use super::registry::Registry;
 use super::socket::SocketInner;
 use super::SocketRef;
 use crate::engine::random_sid;
+use crate::extensions::Extensions;
 use crate::handshake::Handshake;
 use crate::payload::Payload;
 
@@ -80,6 +81,8 @@ struct Admitted {
     rooms: Vec<Room>,
     missed: Vec<MissedPacket>,
     data: serde_json::Value,
+    /// What the request and the middlewares put there.
+    extensions: ::http::Extensions,
 }
 
 /// A namespace CONNECT refused, with the CONNECT_ERROR's data.
@@ -309,6 +312,7 @@ impl State {
             rooms,
             missed,
             data,
+            extensions,
         } = admitted;
         let accepted = self
             .task
@@ -328,6 +332,7 @@ impl State {
                 recovered,
                 auth,
                 data,
+                extensions,
                 self.task.handshake.clone(),
                 self.task.connection.clone(),
                 Arc::downgrade(&namespace),
@@ -403,10 +408,14 @@ async fn admit(
     nsp: Str,
     auth: Str,
 ) -> Result<Admitted, Refused> {
+    let extensions = Extensions::default();
+    extensions.extend(handshake.extensions.clone());
     let request = ConnectRequest {
         nsp: nsp.clone(),
         auth: auth.clone(),
         handshake,
+        data: Arc::default(),
+        extensions: Arc::new(extensions),
     };
     let Some(namespace) = registry.lookup(&request) else {
         tracing::debug!(%nsp, "connect to an unknown namespace refused");
@@ -424,6 +433,7 @@ async fn admit(
             rooms: session.rooms,
             missed: session.missed,
             data: session.data,
+            extensions: request.extensions.take(),
         });
     }
     for middleware in namespace.middlewares() {
@@ -447,6 +457,7 @@ async fn admit(
         recovered: false,
         rooms: Vec::new(),
         missed: Vec::new(),
-        data: serde_json::Value::Null,
+        data: request.data(),
+        extensions: request.extensions.take(),
     })
 }

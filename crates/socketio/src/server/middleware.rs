@@ -4,19 +4,26 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use engineio_proto::Str;
 use serde::de::DeserializeOwned;
 
+use crate::extensions::Extensions;
 use crate::handshake::Handshake;
+use crate::locks::lock;
 
-/// What a middleware sees of a joining socket.
+/// What a middleware sees of a joining socket. Its data and extensions
+/// become the socket's: a middleware that checks a token can leave the user
+/// there for every handler (Node's `socket.data.user = …` in `io.use`).
 #[derive(Debug, Clone)]
 pub struct ConnectRequest {
     pub(crate) nsp: Str,
     pub(crate) auth: Str,
     pub(crate) handshake: Arc<Handshake>,
+    /// Shared by the clones each middleware gets.
+    pub(crate) data: Arc<Mutex<serde_json::Value>>,
+    pub(crate) extensions: Arc<Extensions>,
 }
 
 impl ConnectRequest {
@@ -38,6 +45,24 @@ impl ConnectRequest {
     /// The auth object, deserialized.
     pub fn auth<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_str(&self.auth)
+    }
+
+    /// The socket's data so far (`null` until a middleware sets it).
+    pub fn data(&self) -> serde_json::Value {
+        lock(&self.data).clone()
+    }
+
+    /// Sets the socket's data ([`crate::SocketRef::data`]).
+    pub fn set_data(&self, data: serde_json::Value) {
+        *lock(&self.data) = data;
+    }
+
+    /// The socket's typed extensions: they start with the HTTP request's
+    /// (what a tower layer put there) and become the socket's
+    /// ([`crate::SocketRef::extensions`], the
+    /// [`Extension`](crate::extract::Extension) extractor).
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
     }
 }
 

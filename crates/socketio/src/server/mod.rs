@@ -13,6 +13,7 @@
 
 mod broadcast;
 mod connection;
+pub mod extract;
 mod machine;
 mod middleware;
 mod namespace;
@@ -71,6 +72,28 @@ pub struct SocketIoConfig {
     /// that finish at once never count for long: this bounds the handlers
     /// a client can keep waiting at the same time. Default 1024.
     pub max_pending_events: usize,
+    /// Global state for handlers, one value per type: the
+    /// [`State`](extract::State) extractor clones it out. Add values with
+    /// [`SocketIoConfig::with_state`].
+    pub state: ::http::Extensions,
+}
+
+impl SocketIoConfig {
+    /// Adds `value` to the global state (replacing a value of the same
+    /// type), for handlers that take [`State<T>`](extract::State). Keep it
+    /// cheap to clone: an `Arc`, a connection pool.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use socketio::SocketIoConfig;
+    ///
+    /// struct Db;
+    /// let config = SocketIoConfig::default().with_state(Arc::new(Db));
+    /// ```
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
 }
 
 impl std::fmt::Debug for SocketIoConfig {
@@ -95,6 +118,7 @@ impl Default for SocketIoConfig {
             recovery: None,
             adapter: Arc::new(LocalAdapterFactory),
             max_pending_events: 1024,
+            state: ::http::Extensions::new(),
         }
     }
 }
@@ -122,6 +146,7 @@ impl<R: Runtime> SocketIo<R> {
             config.recovery,
             config.adapter,
             Arc::new(runtime.clone()),
+            Arc::new(config.state),
         ));
         let mode = SioMode {
             registry: registry.clone(),

@@ -44,6 +44,8 @@ pub(crate) struct NamespaceState {
     children: RwLock<Vec<Arc<NamespaceState>>>,
     /// Each socket's events are handled one after the other.
     sequential: AtomicBool,
+    /// The server's global state for handlers (read without a lock).
+    pub(crate) state: Arc<::http::Extensions>,
 }
 
 impl NamespaceState {
@@ -53,6 +55,7 @@ impl NamespaceState {
         adapters: &dyn AdapterFactory,
         parent: Option<Arc<NamespaceState>>,
         runtime: Arc<dyn DynRuntime>,
+        state: Arc<::http::Extensions>,
     ) -> Arc<NamespaceState> {
         let name = Str::from(name);
         Arc::new_cyclic(|weak| NamespaceState {
@@ -66,6 +69,7 @@ impl NamespaceState {
             parent,
             children: RwLock::default(),
             sequential: AtomicBool::new(false),
+            state,
         })
     }
 
@@ -246,7 +250,7 @@ impl NamespaceRef {
     /// let orders = io.of("/orders");
     /// orders.set_sequential(true);
     /// orders.on_connection(|socket| async move {
-    ///     socket.on("place", |_, _: socketio::Payload, _| async move {
+    ///     socket.on("place", |_: socketio::Payload| async move {
     ///         // Runs to the end before the next "place" of this socket starts.
     ///     });
     /// });

@@ -28,6 +28,8 @@ pub(crate) struct Registry {
     recovery: Option<RecoveryConfig>,
     adapters: Arc<dyn AdapterFactory>,
     runtime: Arc<dyn DynRuntime>,
+    /// The handlers' global state, shared by every namespace.
+    state: Arc<::http::Extensions>,
 }
 
 impl Registry {
@@ -35,6 +37,7 @@ impl Registry {
         recovery: Option<RecoveryConfig>,
         adapters: Arc<dyn AdapterFactory>,
         runtime: Arc<dyn DynRuntime>,
+        state: Arc<::http::Extensions>,
     ) -> Self {
         Registry {
             namespaces: RwLock::default(),
@@ -42,6 +45,7 @@ impl Registry {
             recovery,
             adapters,
             runtime,
+            state,
         }
     }
 
@@ -152,6 +156,7 @@ impl Registry {
             &*self.adapters,
             parent,
             self.runtime.clone(),
+            self.state.clone(),
         )
     }
 }

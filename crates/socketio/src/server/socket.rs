@@ -15,11 +15,13 @@ use socketio_proto::rooms::Room;
 use socketio_proto::{AckId, EncodedPacket, Packet, PacketKind};
 
 use super::broadcast::{AckAnswer, BroadcastOperator};
+use super::extract::{EventContext, EventHandler, ExtractError};
 use super::machine::{AckError, ConnectionHandle};
 use super::namespace::NamespaceState;
+use crate::extensions::Extensions;
 use crate::listeners::{AnyListener, EventListener, EventListeners, ListenerFuture};
 use crate::locks::lock;
-use crate::payload::{FromPayload, Payload, PayloadError};
+use crate::payload::{Payload, PayloadError};
 use socketio_proto::server::CommandError;
 
 type HandlerFuture = ListenerFuture;
@@ -72,14 +74,15 @@ pub enum EventError {
     /// A middleware refused the event with this message.
     #[error("{0}")]
     Rejected(String),
-    /// The arguments of `event` did not deserialize into the listener's
-    /// argument type.
+    /// An argument of `event`'s listener could not be extracted: the
+    /// event's arguments did not deserialize into its type, or a state or
+    /// extension it asks for is missing.
     #[error("invalid arguments for {event:?}: {error}")]
     InvalidArguments {
         /// The event name.
         event: String,
-        /// What serde said.
-        error: PayloadError,
+        /// Why.
+        error: ExtractError,
     },
 }
 
@@ -112,6 +115,8 @@ pub(crate) struct SocketInner {
     pub(crate) auth: Str,
     /// The application's data for this socket (Node's `socket.data`).
     pub(crate) data: Mutex<serde_json::Value>,
+    /// Typed values of this process's own (see [`Extensions`]).
+    pub(crate) extensions: Extensions,
     pub(crate) handshake: Arc<crate::handshake::Handshake>,
     /// The connection's machine: every emit, ack and disconnect changes it
     /// under its lock and wakes its task.
@@ -133,6 +138,7 @@ impl SocketInner {
         recovered: bool,
         auth: Str,
         data: serde_json::Value,
+        extensions: ::http::Extensions,
         handshake: Arc<crate::handshake::Handshake>,
         connection: ConnectionHandle,
         namespace: Weak<NamespaceState>,
@@ -144,6 +150,7 @@ impl SocketInner {
             recovered,
             auth,
             data: Mutex::new(data),
+            extensions: Extensions::from_map(extensions),
             handshake,
             connection,
             listeners: Mutex::default(),
@@ -183,6 +190,21 @@ impl SocketRef {
         *lock(&self.inner.data) = data;
     }
 
+    /// The socket's typed values (any `Clone + Send + Sync + 'static`,
+    /// one per type), which handlers read with the
+    /// [`Extension`](crate::extract::Extension) extractor. They start with
+    /// what the HTTP request and the connection middlewares put there, and
+    /// stay in this process (unlike [`SocketRef::data`]).
+    pub fn extensions(&self) -> &Extensions {
+        &self.inner.extensions
+    }
+
+    /// The server's global state of type `T`
+    /// ([`crate::SocketIoConfig::with_state`]).
+    pub(crate) fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.inner.namespace.upgrade()?.state.get::<T>().cloned()
+    }
+
     /// The namespace.
     pub fn namespace(&self) -> &str {
         &self.inner.nsp
@@ -198,23 +220,25 @@ impl SocketRef {
         &self.inner.auth
     }
 
-    /// Adds a listener of `event`. Several may listen; they start in the
-    /// order they were added. As in Node, listeners start in the order
-    /// their events arrive and run side by side: one that awaits holds up
-    /// nothing else (see [`crate::NamespaceRef::set_sequential`] for one
-    /// event after the other). The listener's argument is any [`FromPayload`]:
-    /// the raw [`Payload`], [`crate::payload::Data<T>`] for the first
-    /// argument as a serde type, [`crate::payload::Args<T>`] for all of
-    /// them as a tuple. Arguments that do not fit go to the
-    /// [`SocketRef::on_error`] listeners instead. When the client awaits an
-    /// ack, every listener gets the [`AckSender`]; the first answer is sent.
+    /// Adds a listener of `event`: an `async` function or closure whose
+    /// arguments are [extractors](crate::extract), in any order and number
+    /// (the socket, `Data<T>`, `Option<Ack>`, `State<T>`, `Extension<T>`,
+    /// …). Several may listen; they start in the order they were added. As
+    /// in Node, listeners start in the order their events arrive and run
+    /// side by side: one that awaits holds up nothing else (see
+    /// [`crate::NamespaceRef::set_sequential`] for one event after the
+    /// other). An argument that cannot be extracted (arguments of the wrong
+    /// type) stops the listener and goes to the [`SocketRef::on_error`]
+    /// listeners. When the client awaits an ack, every listener can take
+    /// the [`AckSender`]; the first answer is sent.
     ///
     /// ```
     /// # fn register(socket: socketio::SocketRef) {
-    /// use socketio::payload::Data;
+    /// use socketio::extract::{Ack, Data};
+    /// use socketio::SocketRef;
     /// #[derive(serde::Deserialize)]
     /// struct Message { text: String }
-    /// socket.on("message", |socket, Data(message): Data<Message>, ack| async move {
+    /// socket.on("message", |socket: SocketRef, Data(message): Data<Message>, ack: Option<Ack>| async move {
     ///     let _ = socket.to("room").emit("message", &message.text).await;
     ///     if let Some(ack) = ack {
     ///         let _ = ack.send(&"received").await;
@@ -222,24 +246,19 @@ impl SocketRef {
     /// });
     /// # }
     /// ```
-    pub fn on<A, F, Fut>(&self, event: &str, handler: F)
+    pub fn on<H, T>(&self, event: &str, handler: H)
     where
-        A: FromPayload,
-        F: Fn(SocketRef, A, Option<AckSender>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        H: EventHandler<T>,
     {
-        let name = event.to_owned();
-        let handler: EventListener<SocketRef, AckSender> =
-            Arc::new(move |socket, payload, ack| match A::from_payload(payload) {
-                Ok(args) => Box::pin(handler(socket, args, ack)),
-                Err(error) => {
-                    let error = EventError::InvalidArguments {
-                        event: name.clone(),
-                        error,
-                    };
-                    Box::pin(async move { socket.report(error).await })
-                }
-            });
+        let name: Arc<str> = Arc::from(event);
+        let handler: EventListener<SocketRef, AckSender> = Arc::new(move |socket, payload, ack| {
+            handler.call(EventContext {
+                socket,
+                event: name.clone(),
+                payload,
+                ack,
+            })
+        });
         lock(&self.inner.listeners).events.on(event, handler);
     }
 
@@ -517,7 +536,7 @@ impl SocketRef {
     }
 
     /// Gives an event error to the error listeners, or logs it.
-    async fn report(&self, error: EventError) {
+    pub(crate) async fn report(&self, error: EventError) {
         let handlers = lock(&self.inner.listeners).errors.clone();
         if handlers.is_empty() {
             tracing::debug!(nsp = %self.inner.nsp, sid = %self.inner.id, %error, "event dropped");

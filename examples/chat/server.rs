@@ -6,14 +6,15 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use runtime_tokio::TokioRuntime;
 use serde_json::json;
 use socketio::engine::HttpReply;
-use socketio::{Data, HttpHandler, SocketIo, SocketIoConfig, SocketRef};
+use socketio::extract::{Data, Event, Extension, State};
+use socketio::{HttpHandler, SocketIo, SocketIoConfig, SocketRef};
 
 const PAGE: &str = include_str!("index.html");
 
@@ -51,91 +52,71 @@ impl HttpHandler for Chat {
     }
 }
 
-/// One chatter: the nickname, once chosen.
-#[derive(Default)]
-struct User {
-    name: Mutex<Option<String>>,
-}
+/// A chatter's nickname, on the socket once chosen (a typed extension).
+#[derive(Clone)]
+struct Username(String);
 
-impl User {
-    fn name(&self) -> Option<String> {
-        self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+/// How many chatters have chosen a name: the server's global state.
+#[derive(Clone, Default)]
+struct NumUsers(Arc<AtomicUsize>);
+
+// The handlers read like Node's chat example (`socket.io/examples/chat`):
+// the nickname lives on the socket, the count in the server's state.
+
+async fn add_user(socket: SocketRef, Data(name): Data<String>, State(users): State<NumUsers>) {
+    // Node: `if (addedUser) return;`
+    if socket.extensions().contains::<Username>() {
+        return;
     }
+    socket.extensions().insert(Username(name.clone()));
+    let count = users.0.fetch_add(1, Ordering::SeqCst) + 1;
+    let _ = socket.emit("login", &json!({ "numUsers": count })).await;
+    let notice = json!({ "username": name, "numUsers": count });
+    let _ = socket.broadcast().emit("user joined", &notice).await;
 }
 
-fn on_connection(socket: SocketRef, users: Arc<AtomicUsize>) -> impl Future<Output = ()> {
-    let user = Arc::new(User::default());
-    let joined = {
-        let (user, users) = (user.clone(), users.clone());
-        move |socket: SocketRef, Data(name): Data<String>| {
-            let (user, users) = (user.clone(), users.clone());
-            async move {
-                {
-                    let mut current = user.name.lock().unwrap_or_else(|p| p.into_inner());
-                    if current.is_some() {
-                        return;
-                    }
-                    *current = Some(name.clone());
-                }
-                let count = users.fetch_add(1, Ordering::SeqCst) + 1;
-                let _ = socket.emit("login", &json!({ "numUsers": count })).await;
-                let notice = json!({ "username": name, "numUsers": count });
-                let _ = socket.broadcast().emit("user joined", &notice).await;
-            }
-        }
+/// Only a chatter with a name gets here: without one, the `Extension`
+/// cannot be extracted and the event is dropped.
+async fn new_message(
+    socket: SocketRef,
+    Data(message): Data<String>,
+    Extension(Username(name)): Extension<Username>,
+) {
+    let notice = json!({ "username": name, "message": message });
+    let _ = socket.broadcast().emit("new message", &notice).await;
+}
+
+/// `typing` and `stop typing`, passed on under the same name.
+async fn typing(
+    socket: SocketRef,
+    Event(event): Event,
+    Extension(Username(name)): Extension<Username>,
+) {
+    let _ = socket
+        .broadcast()
+        .emit(&event, &json!({ "username": name }))
+        .await;
+}
+
+async fn left(socket: SocketRef, name: Option<Extension<Username>>, State(users): State<NumUsers>) {
+    let Some(Extension(Username(name))) = name else {
+        return;
     };
-    async move {
-        socket.on("add user", joined);
-        let speaker = user.clone();
-        socket.on(
-            "new message",
-            move |socket: SocketRef, Data(message): Data<String>| {
-                let speaker = speaker.clone();
-                async move {
-                    let Some(name) = speaker.name() else {
-                        return;
-                    };
-                    let _ = socket
-                        .broadcast()
-                        .emit(
-                            "new message",
-                            &json!({ "username": name, "message": message }),
-                        )
-                        .await;
-                }
-            },
-        );
-        for event in ["typing", "stop typing"] {
-            let typist = user.clone();
-            socket.on(event, move |socket: SocketRef| {
-                let typist = typist.clone();
-                async move {
-                    if let Some(name) = typist.name() {
-                        let _ = socket
-                            .broadcast()
-                            .emit(event, &json!({ "username": name }))
-                            .await;
-                    }
-                }
-            });
-        }
-        socket.on_disconnect(move |socket, _reason| {
-            let (user, users) = (user.clone(), users.clone());
-            async move {
-                if let Some(name) = user.name() {
-                    let count = users.fetch_sub(1, Ordering::SeqCst) - 1;
-                    let notice = json!({ "username": name, "numUsers": count });
-                    let _ = socket.broadcast().emit("user left", &notice).await;
-                }
-            }
-        });
-    }
+    let count = users.0.fetch_sub(1, Ordering::SeqCst) - 1;
+    let notice = json!({ "username": name, "numUsers": count });
+    let _ = socket.broadcast().emit("user left", &notice).await;
 }
 
 /// The chat server, serving `bundle` as the browser client.
 pub fn chat(bundle: Bytes) -> Chat {
-    let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
-    let users = Arc::new(AtomicUsize::new(0));
-    io.on_connection("/", move |socket| on_connection(socket, users.clone()));
+    let config = SocketIoConfig::default().with_state(NumUsers::default());
+    let io = SocketIo::new(TokioRuntime, config);
+    io.on_connection("/", |socket| async move {
+        socket.on("add user", add_user);
+        socket.on("new message", new_message);
+        socket.on("typing", typing);
+        socket.on("stop typing", typing);
+        socket.on_disconnect(left);
+    });
     Chat { io, bundle }
 }

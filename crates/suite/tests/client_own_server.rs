@@ -220,10 +220,12 @@ async fn disconnect_after_an_emit_says_goodbye<R: TestRuntime>(rt: R) {
                 let _ = seen.unbounded_send(format!("last {n}"));
                 async {}
             });
-            socket.on_disconnect(move |_, reason| {
-                let _ = report.unbounded_send(reason.to_owned());
-                async {}
-            });
+            socket.on_disconnect(
+                move |socketio::extract::Reason(reason): socketio::extract::Reason| {
+                    let _ = report.unbounded_send(reason.to_owned());
+                    async {}
+                },
+            );
         }
     });
     let url = format!("http://{}/", rt.serve(io).await);

@@ -153,10 +153,12 @@ async fn a_client_keeping_too_many_handlers_waiting_is_closed<R: TestRuntime>(rt
         let log = seen.clone();
         async move {
             let on_leave = log.clone();
-            socket.on_disconnect(move |_, reason| {
-                on_leave.lock().unwrap().push(format!("left: {reason}"));
-                async {}
-            });
+            socket.on_disconnect(
+                move |socketio::extract::Reason(reason): socketio::extract::Reason| {
+                    on_leave.lock().unwrap().push(format!("left: {reason}"));
+                    async {}
+                },
+            );
             // Waits for an answer that this client never gives.
             socket.on("wait", move |socket: socketio::SocketRef| {
                 let log = log.clone();

@@ -124,7 +124,7 @@ async fn start_server<R: TestRuntime>(rt: R, reasons: Reasons) -> SocketAddr {
         async move {
             register_typed_and_middleware(&socket, &main);
             let before = reasons.clone();
-            socket.on_disconnecting(move |socket, _| {
+            socket.on_disconnecting(move |socket: socketio::SocketRef| {
                 let before = before.clone();
                 // Still in its rooms (at least its own) while disconnecting.
                 let rooms = socket.rooms().len();
@@ -134,7 +134,7 @@ async fn start_server<R: TestRuntime>(rt: R, reasons: Reasons) -> SocketAddr {
                     }
                 }
             });
-            socket.on_disconnect(move |_, reason| {
+            socket.on_disconnect(move |socketio::extract::Reason(reason): socketio::extract::Reason| {
                 let reasons = reasons.clone();
                 async move { reasons.lock().unwrap().push(reason) }
             });

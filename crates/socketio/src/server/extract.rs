@@ -57,6 +57,8 @@ pub struct EventContext {
     pub(crate) event: Arc<str>,
     pub(crate) payload: Payload,
     pub(crate) ack: Option<AckSender>,
+    /// Why the socket left, for a disconnect handler.
+    pub(crate) reason: Option<&'static str>,
 }
 
 impl EventContext {
@@ -79,6 +81,11 @@ impl EventContext {
     pub fn ack(&self) -> Option<&AckSender> {
         self.ack.as_ref()
     }
+
+    /// Why the socket left, in a disconnect handler.
+    pub fn reason(&self) -> Option<&'static str> {
+        self.reason
+    }
 }
 
 /// Why an argument of a handler could not be extracted.
@@ -97,6 +104,9 @@ pub enum ExtractError {
     /// The socket has no extension of this type.
     #[error("no extension of type {0}")]
     MissingExtension(&'static str),
+    /// A [`Reason`] was asked for outside a disconnect handler.
+    #[error("no disconnect reason outside a disconnect handler")]
+    NoReason,
 }
 
 /// What a handler argument is made from: implement it for your own
@@ -203,6 +213,19 @@ impl<T: Clone + Send + Sync + 'static> FromEvent for Extension<T> {
             .get::<T>()
             .map(Extension)
             .ok_or(ExtractError::MissingExtension(type_name::<T>()))
+    }
+}
+
+/// Why the socket left (Node's reason strings: `"client namespace
+/// disconnect"`, `"transport close"`, `"ping timeout"`, …), in an
+/// [`on_disconnect`](SocketRef::on_disconnect) or
+/// [`on_disconnecting`](SocketRef::on_disconnecting) handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reason(pub &'static str);
+
+impl FromEvent for Reason {
+    fn from_event(event: &EventContext) -> Result<Self, ExtractError> {
+        event.reason.map(Reason).ok_or(ExtractError::NoReason)
     }
 }
 

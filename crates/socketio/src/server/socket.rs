@@ -26,7 +26,7 @@ use socketio_proto::server::CommandError;
 
 type HandlerFuture = ListenerFuture;
 type OutgoingHandler = Arc<dyn Fn(&SocketRef, &str, &Payload) + Send + Sync>;
-type DisconnectHandler = Arc<dyn Fn(SocketRef, &'static str) -> HandlerFuture + Send + Sync>;
+type DisconnectHandler = Arc<dyn Fn(EventContext) -> HandlerFuture + Send + Sync>;
 type ErrorHandler = Arc<dyn Fn(SocketRef, Arc<EventError>) -> HandlerFuture + Send + Sync>;
 type EventMiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), EventError>> + Send>>;
 type EventMiddleware =
@@ -257,6 +257,7 @@ impl SocketRef {
                 event: name.clone(),
                 payload,
                 ack,
+                reason: None,
             })
         });
         lock(&self.inner.listeners).events.on(event, handler);
@@ -312,27 +313,29 @@ impl SocketRef {
         lock(&self.inner.listeners).errors.push(handler);
     }
 
-    /// Runs `handler` when the socket disconnects, with Node's reason string
+    /// Runs `handler` when the socket disconnects: a function of
+    /// [extractors](crate::extract) as for [`SocketRef::on`], among them
+    /// [`Reason`](crate::extract::Reason), Node's reason string
     /// (`"client namespace disconnect"`, `"transport close"`, …).
-    pub fn on_disconnect<F, Fut>(&self, handler: F)
-    where
-        F: Fn(SocketRef, &'static str) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let handler: DisconnectHandler =
-            Arc::new(move |socket, reason| Box::pin(handler(socket, reason)));
+    ///
+    /// ```
+    /// # fn register(socket: socketio::SocketRef) {
+    /// use socketio::extract::Reason;
+    /// socket.on_disconnect(|Reason(reason): Reason| async move {
+    ///     println!("left: {reason}");
+    /// });
+    /// # }
+    /// ```
+    pub fn on_disconnect<H: EventHandler<T>, T>(&self, handler: H) {
+        let handler: DisconnectHandler = Arc::new(move |event| handler.call(event));
         lock(&self.inner.listeners).disconnect.push(handler);
     }
 
     /// Runs `handler` when the socket is about to disconnect, while it is
-    /// still in its rooms (Node's `disconnecting`), with the reason.
-    pub fn on_disconnecting<F, Fut>(&self, handler: F)
-    where
-        F: Fn(SocketRef, &'static str) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let handler: DisconnectHandler =
-            Arc::new(move |socket, reason| Box::pin(handler(socket, reason)));
+    /// still in its rooms (Node's `disconnecting`); its arguments are
+    /// extractors, as for [`SocketRef::on_disconnect`].
+    pub fn on_disconnecting<H: EventHandler<T>, T>(&self, handler: H) {
+        let handler: DisconnectHandler = Arc::new(move |event| handler.call(event));
         lock(&self.inner.listeners).disconnecting.push(handler);
     }
 
@@ -573,10 +576,21 @@ impl SocketRef {
 
     /// The socket left its namespace: run its disconnecting handlers,
     /// unregister it, then run its disconnect handlers.
+    /// What a disconnect handler's extractors read.
+    fn leaving(&self, event: &'static str, reason: &'static str) -> EventContext {
+        EventContext {
+            socket: self.clone(),
+            event: Arc::from(event),
+            payload: Payload::empty(),
+            ack: None,
+            reason: Some(reason),
+        }
+    }
+
     pub(crate) async fn left(&self, reason: &'static str, recoverable: bool) {
         let disconnecting = std::mem::take(&mut lock(&self.inner.listeners).disconnecting);
         for handler in disconnecting {
-            handler(self.clone(), reason).await;
+            handler(self.leaving("disconnecting", reason)).await;
         }
         if let Some(namespace) = self.inner.namespace.upgrade() {
             if let (Some(recovery), Some(pid), true) =
@@ -589,7 +603,7 @@ impl SocketRef {
         }
         let disconnect = std::mem::take(&mut lock(&self.inner.listeners).disconnect);
         for handler in disconnect {
-            handler(self.clone(), reason).await;
+            handler(self.leaving("disconnect", reason)).await;
         }
         // Drop every other listener too: they may hold clones of this socket.
         *lock(&self.inner.listeners) = Listeners::default();

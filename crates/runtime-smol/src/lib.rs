@@ -14,7 +14,7 @@
 //!     smol::block_on(async {
 //!         let io = SocketIo::new(SmolRuntime, SocketIoConfig::default());
 //!         io.on_connection("/", |socket| async move {
-//!             socket.on("ping", |socket: socketio::SocketRef, _: socketio::Payload| async move {
+//!             socket.on("ping", |socket: socketio::SocketRef| async move {
 //!                 let _ = socket.emit("pong", &()).await;
 //!             });
 //!         });

@@ -61,7 +61,7 @@ impl ClientRuntime for TokioRuntime {
 /// use runtime_tokio::socketio::Data;
 ///
 /// let socket = runtime_tokio::io("http://127.0.0.1:3000/", ClientOptions::default())?;
-/// socket.on("news", |Data(news): Data<String>| async move { println!("{news}") });
+/// socket.on("news", |_, Data(news): Data<String>, _| async move { println!("{news}") });
 /// socket.connect().await?;
 /// socket.emit("hello", "world")?;
 /// # Ok(()) }

@@ -250,7 +250,7 @@ impl NamespaceRef {
     /// let orders = io.of("/orders");
     /// orders.set_sequential(true);
     /// orders.on_connection(|socket| async move {
-    ///     socket.on("place", |_: socketio::Payload| async move {
+    ///     socket.on("place", || async move {
     ///         // Runs to the end before the next "place" of this socket starts.
     ///     });
     /// });

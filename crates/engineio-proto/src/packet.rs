@@ -30,6 +30,12 @@ pub struct Str(ByteString);
 
 // `ByteString` hashes, compares and orders exactly as `str` does, so maps
 // keyed by `Str` can be queried with a `&str`.
+impl AsRef<str> for Str {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
 impl core::borrow::Borrow<str> for Str {
     fn borrow(&self) -> &str {
         self.as_str()

@@ -22,12 +22,16 @@ pub(crate) type EventListener<S, A> =
 /// A listener of every event (Node's `onAny`), given the event's name.
 pub(crate) type AnyListener<S> = Arc<dyn Fn(S, String, Payload) -> ListenerFuture + Send + Sync>;
 
+/// Names one listener in its socket's registry, to remove it.
+pub(crate) type ListenerId = u64;
+
 /// The event listeners of one socket. An event's own list is shared
 /// (`Arc`): an incoming event takes it with a reference count, not a copy;
 /// adding a listener copies the list only while an event holds it.
 pub(crate) struct EventListeners<S, A> {
-    events: HashMap<String, Arc<Vec<EventListener<S, A>>>>,
+    events: HashMap<String, Arc<Vec<(ListenerId, EventListener<S, A>)>>>,
     any: Vec<AnyListener<S>>,
+    next_id: ListenerId,
 }
 
 impl<S, A> Default for EventListeners<S, A> {
@@ -35,6 +39,7 @@ impl<S, A> Default for EventListeners<S, A> {
         EventListeners {
             events: HashMap::new(),
             any: Vec::new(),
+            next_id: 0,
         }
     }
 }
@@ -43,19 +48,64 @@ impl<S, A> Default for EventListeners<S, A> {
 /// that no lock is held while they run.
 pub(crate) struct Started<S, A> {
     any: Vec<AnyListener<S>>,
-    own: Option<Arc<Vec<EventListener<S, A>>>>,
+    own: Option<Arc<Vec<(ListenerId, EventListener<S, A>)>>>,
 }
 
 impl<S, A> EventListeners<S, A> {
     /// Adds a listener of `event`, after those already there.
-    pub(crate) fn on(&mut self, event: &str, listener: EventListener<S, A>) {
+    pub(crate) fn on(&mut self, event: &str, listener: EventListener<S, A>) -> ListenerId {
+        self.next_id += 1;
         let list = self.events.entry(event.to_owned()).or_default();
-        Arc::make_mut(list).push(listener);
+        Arc::make_mut(list).push((self.next_id, listener));
+        self.next_id
+    }
+
+    /// The id the next listener added will get (for a listener that must
+    /// know its own id, such as a `once` one).
+    pub(crate) fn next_id(&self) -> ListenerId {
+        self.next_id + 1
+    }
+
+    /// Removes one listener of `event`; an event already started keeps it.
+    pub(crate) fn remove(&mut self, event: &str, id: ListenerId) {
+        if let Some(list) = self.events.get_mut(event) {
+            Arc::make_mut(list).retain(|(listener, _)| *listener != id);
+            if list.is_empty() {
+                self.events.remove(event);
+            }
+        }
+    }
+
+    /// Removes every listener of `event` (Node's `off(event)` without a
+    /// function, `removeAllListeners(event)`).
+    pub(crate) fn off(&mut self, event: &str) {
+        self.events.remove(event);
+    }
+
+    /// Removes every listener of every event, `on_any` ones included.
+    pub(crate) fn clear(&mut self) {
+        self.events.clear();
+        self.any.clear();
     }
 
     /// Adds a listener of every event.
     pub(crate) fn on_any(&mut self, listener: AnyListener<S>) {
         self.any.push(listener);
+    }
+
+    /// Adds a listener of every event, before the others.
+    pub(crate) fn prepend_any(&mut self, listener: AnyListener<S>) {
+        self.any.insert(0, listener);
+    }
+
+    /// Removes every `on_any` listener (Node's `offAny()`).
+    pub(crate) fn off_any(&mut self) {
+        self.any.clear();
+    }
+
+    /// How many listeners `event` has (Node's `listenerCount`).
+    pub(crate) fn count(&self, event: &str) -> usize {
+        self.events.get(event).map_or(0, |list| list.len())
     }
 
     /// The listeners of `event` as they are now.
@@ -73,18 +123,19 @@ impl<S: Clone, A: Clone> Started<S, A> {
     /// next one starting where the previous one first awaits. Every own
     /// listener gets a clone of `ack`; the ack sender answers once.
     pub(crate) async fn run(self, socket: S, event: String, payload: Payload, ack: Option<A>) {
-        let own: &[EventListener<S, A>] = self.own.as_deref().map_or(&[], |list| &list[..]);
+        let own: &[(ListenerId, EventListener<S, A>)] =
+            self.own.as_deref().map_or(&[], |list| &list[..]);
         match (&self.any[..], own) {
             ([], []) => {}
             // The usual case: one listener, nothing to start beside it.
-            ([], [listener]) => listener(socket, payload, ack).await,
+            ([], [(_, listener)]) => listener(socket, payload, ack).await,
             (any, own) => {
                 let any = any
                     .iter()
                     .map(|listener| listener(socket.clone(), event.clone(), payload.clone()));
                 let own = own
                     .iter()
-                    .map(|listener| listener(socket.clone(), payload.clone(), ack.clone()));
+                    .map(|(_, listener)| listener(socket.clone(), payload.clone(), ack.clone()));
                 // `join_all` polls them in order: they start in order.
                 futures_util::future::join_all(any.chain(own)).await;
             }

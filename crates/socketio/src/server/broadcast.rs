@@ -12,10 +12,10 @@ use futures_util::stream::{FuturesUnordered, SelectAll, Stream, StreamExt};
 use bytes::Bytes;
 use engineio_proto::{Sid, Str};
 use serde::Serialize;
-use socketio_proto::rooms::Room;
 use socketio_proto::{Packet, PacketKind};
 
 use super::namespace::NamespaceState;
+use super::room_param::RoomParam;
 use super::AckError;
 use crate::adapter::{AdapterError, BroadcastOptions, RemoteSocket};
 use crate::payload::{Payload, PayloadError};
@@ -55,15 +55,16 @@ impl BroadcastOperator {
         }
     }
 
-    /// Also targets the sockets in `room` (Node's `to` and `in`).
-    pub fn to(mut self, room: &str) -> Self {
-        self.opts.rooms.push(Room::from(room));
+    /// Also targets the sockets in `rooms`, one room or several (Node's
+    /// `to` and `in`).
+    pub fn to(mut self, rooms: impl RoomParam) -> Self {
+        self.opts.rooms.extend(rooms.into_rooms());
         self
     }
 
-    /// Leaves out the sockets in `room`.
-    pub fn except(mut self, room: &str) -> Self {
-        self.opts.except.push(Room::from(room));
+    /// Leaves out the sockets in `rooms`, one room or several.
+    pub fn except(mut self, rooms: impl RoomParam) -> Self {
+        self.opts.except.extend(rooms.into_rooms());
         self
     }
 
@@ -114,10 +115,12 @@ impl BroadcastOperator {
         Ok(sockets)
     }
 
-    /// Makes every selected socket join `room` (Node's `socketsJoin`).
-    pub async fn sockets_join(&self, room: &str) -> Result<(), AdapterError> {
+    /// Makes every selected socket join `rooms`, one room or several
+    /// (Node's `socketsJoin`).
+    pub async fn sockets_join(&self, rooms: impl RoomParam) -> Result<(), AdapterError> {
+        let rooms = rooms.into_rooms();
         for namespace in self.targets() {
-            let rooms = vec![Room::from(room)];
+            let rooms = rooms.clone();
             namespace
                 .adapter()
                 .add_sockets(self.opts.clone(), rooms)
@@ -126,10 +129,12 @@ impl BroadcastOperator {
         Ok(())
     }
 
-    /// Makes every selected socket leave `room` (Node's `socketsLeave`).
-    pub async fn sockets_leave(&self, room: &str) -> Result<(), AdapterError> {
+    /// Makes every selected socket leave `rooms`, one room or several
+    /// (Node's `socketsLeave`).
+    pub async fn sockets_leave(&self, rooms: impl RoomParam) -> Result<(), AdapterError> {
+        let rooms = rooms.into_rooms();
         for namespace in self.targets() {
-            let rooms = vec![Room::from(room)];
+            let rooms = rooms.clone();
             namespace
                 .adapter()
                 .del_sockets(self.opts.clone(), rooms)

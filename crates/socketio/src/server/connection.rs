@@ -341,9 +341,7 @@ impl State {
         namespace.add(&socket);
         tracing::debug!(%nsp, socket = %id, recovered, "socket connected");
         self.task.registry.keep(&namespace);
-        for room in rooms {
-            socket.join(&room);
-        }
+        socket.join(rooms);
         // What the client missed while away, in order, before anything new.
         for packet in missed {
             let event = Packet {

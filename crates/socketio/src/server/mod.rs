@@ -19,6 +19,7 @@ mod middleware;
 mod namespace;
 mod recovery;
 mod registry;
+mod room_param;
 mod socket;
 
 use std::future::Future;
@@ -49,6 +50,7 @@ pub use middleware::{ConnectError, ConnectRequest};
 pub(crate) use namespace::NamespaceState;
 pub use namespace::{NamespaceRef, ServerAck};
 use registry::Registry;
+pub use room_param::RoomParam;
 pub use socket::{AckSender, Disconnected, EmitError, EventError, SocketRef};
 
 /// Settings of a [`SocketIo`] server.
@@ -200,6 +202,79 @@ impl<R: Runtime> SocketIo<R> {
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.of(nsp).on_connection(handler);
+    }
+
+    /// The main namespace `/` (Node's `io.sockets`). The methods below are
+    /// shorthands for it, as Node's `io.emit`, `io.to`, `io.use`, … are.
+    pub fn sockets(&self) -> NamespaceRef {
+        self.of("/")
+    }
+
+    /// A middleware of the main namespace (Node's `io.use`).
+    pub fn use_middleware<F, Fut>(&self, middleware: F)
+    where
+        F: Fn(ConnectRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+    {
+        self.sockets().use_middleware(middleware);
+    }
+
+    /// Emits `event` with one argument to every socket of the main
+    /// namespace (Node's `io.emit`).
+    pub async fn emit<T: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        value: &T,
+    ) -> Result<(), BroadcastError> {
+        self.sockets().emit(event, value).await
+    }
+
+    /// A broadcast to every socket of the main namespace.
+    pub fn broadcast(&self) -> BroadcastOperator {
+        self.sockets().broadcast()
+    }
+
+    /// A broadcast to the main namespace's sockets in `rooms` (Node's
+    /// `io.to` and `io.in`).
+    pub fn to(&self, rooms: impl RoomParam) -> BroadcastOperator {
+        self.sockets().to(rooms)
+    }
+
+    /// A broadcast to the main namespace's sockets not in `rooms` (Node's
+    /// `io.except`).
+    pub fn except(&self, rooms: impl RoomParam) -> BroadcastOperator {
+        self.sockets().except(rooms)
+    }
+
+    /// A volatile broadcast on the main namespace (Node's `io.volatile`).
+    pub fn volatile(&self) -> BroadcastOperator {
+        self.sockets().volatile()
+    }
+
+    /// A broadcast to this server's sockets of the main namespace (Node's
+    /// `io.local`).
+    pub fn local(&self) -> BroadcastOperator {
+        self.sockets().local()
+    }
+
+    /// A broadcast on the main namespace whose acks are awaited at most
+    /// `timeout` (Node's `io.timeout`).
+    pub fn timeout(&self, timeout: std::time::Duration) -> BroadcastOperator {
+        self.sockets().timeout(timeout)
+    }
+
+    /// The main namespace's sockets, on every server of a cluster (Node's
+    /// `io.fetchSockets()`).
+    pub async fn fetch_sockets(
+        &self,
+    ) -> Result<Vec<crate::adapter::RemoteSocket>, crate::adapter::AdapterError> {
+        self.broadcast().fetch_sockets().await
+    }
+
+    /// The socket `id` of the main namespace, if it is connected to this
+    /// server (Node's `io.sockets.sockets.get(id)`).
+    pub fn get_socket(&self, id: engineio_proto::Sid) -> Option<SocketRef> {
+        self.sockets().get_socket(id)
     }
 
     /// Closes every connection: each socket disconnects (`forced server

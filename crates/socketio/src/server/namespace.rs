@@ -17,6 +17,7 @@ use socketio_proto::rooms::Room;
 use super::broadcast::{BroadcastError, BroadcastOperator};
 use super::middleware::{self, ConnectError, ConnectRequest, Middleware};
 use super::recovery::NamespaceRecovery;
+use super::room_param::RoomParam;
 use super::socket::SocketRef;
 use crate::adapter::{Adapter, AdapterError, AdapterFactory, LocalNamespace};
 use crate::locks::{lock, read, write};
@@ -331,14 +332,22 @@ impl NamespaceRef {
         Ok(rooms.iter().map(|room| room.to_string()).collect())
     }
 
-    /// A broadcast to the sockets in `room` (Node's `to` and `in`).
-    pub fn to(&self, room: &str) -> BroadcastOperator {
-        self.broadcast().to(room)
+    /// A broadcast to the sockets in `rooms`, one room or several (Node's
+    /// `to` and `in`).
+    pub fn to(&self, rooms: impl RoomParam) -> BroadcastOperator {
+        self.broadcast().to(rooms)
     }
 
-    /// A broadcast to every socket except those in `room`.
-    pub fn except(&self, room: &str) -> BroadcastOperator {
-        self.broadcast().except(room)
+    /// A broadcast to every socket except those in `rooms`.
+    pub fn except(&self, rooms: impl RoomParam) -> BroadcastOperator {
+        self.broadcast().except(rooms)
+    }
+
+    /// The socket of this server with id `id`, if it is connected here
+    /// (Node's `nsp.sockets.get(id)`); see
+    /// [`BroadcastOperator::fetch_sockets`] for every server of a cluster.
+    pub fn get_socket(&self, id: Sid) -> Option<SocketRef> {
+        self.state.sockets_by_id(std::iter::once(&id)).pop()
     }
 
     /// A broadcast that skips sockets that cannot take it at once.

@@ -18,6 +18,7 @@ use super::broadcast::{AckAnswer, BroadcastOperator};
 use super::extract::{EventContext, EventHandler, ExtractError};
 use super::machine::{AckError, ConnectionHandle};
 use super::namespace::NamespaceState;
+use super::room_param::RoomParam;
 use crate::extensions::Extensions;
 use crate::listeners::{AnyListener, EventListener, EventListeners, ListenerFuture};
 use crate::locks::lock;
@@ -263,6 +264,53 @@ impl SocketRef {
         lock(&self.inner.listeners).events.on(event, handler);
     }
 
+    /// Adds a listener of `event` that runs for its next occurrence only
+    /// (Node's `once`): it is removed before it starts.
+    pub fn once<H, T>(&self, event: &str, handler: H)
+    where
+        H: EventHandler<T>,
+    {
+        let name: Arc<str> = Arc::from(event);
+        let mut listeners = lock(&self.inner.listeners);
+        let id = listeners.events.next_id();
+        // Two occurrences may both have taken the list before the first
+        // removes the listener: only one runs it.
+        let fired = AtomicBool::new(false);
+        let handler: EventListener<SocketRef, AckSender> = Arc::new(move |socket, payload, ack| {
+            if fired.swap(true, Ordering::AcqRel) {
+                return Box::pin(async {});
+            }
+            lock(&socket.inner.listeners).events.remove(&name, id);
+            handler.call(EventContext {
+                socket,
+                event: name.clone(),
+                payload,
+                ack,
+                reason: None,
+            })
+        });
+        listeners.events.on(event, handler);
+    }
+
+    /// Removes every listener of `event` (Node's `off(event)` and
+    /// `removeAllListeners(event)`; Rust closures cannot be compared, so
+    /// one listener cannot be named). An occurrence already started still
+    /// runs them.
+    pub fn off(&self, event: &str) {
+        lock(&self.inner.listeners).events.off(event);
+    }
+
+    /// Removes every listener of every event, `on_any` ones included
+    /// (Node's `removeAllListeners()`).
+    pub fn remove_all_listeners(&self) {
+        lock(&self.inner.listeners).events.clear();
+    }
+
+    /// How many listeners `event` has (Node's `listenerCount`).
+    pub fn listener_count(&self, event: &str) -> usize {
+        lock(&self.inner.listeners).events.count(event)
+    }
+
     /// Adds a listener of every incoming event (Node's `onAny`), run before
     /// the event's own listeners with the event name.
     pub fn on_any<F, Fut>(&self, handler: F)
@@ -273,6 +321,23 @@ impl SocketRef {
         let handler: AnyListener<SocketRef> =
             Arc::new(move |socket, event, payload| Box::pin(handler(socket, event, payload)));
         lock(&self.inner.listeners).events.on_any(handler);
+    }
+
+    /// Adds a listener of every incoming event before the `on_any` ones
+    /// already there (Node's `prependAny`).
+    pub fn prepend_any<F, Fut>(&self, handler: F)
+    where
+        F: Fn(SocketRef, String, Payload) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: AnyListener<SocketRef> =
+            Arc::new(move |socket, event, payload| Box::pin(handler(socket, event, payload)));
+        lock(&self.inner.listeners).events.prepend_any(handler);
+    }
+
+    /// Removes every `on_any` listener (Node's `offAny()`).
+    pub fn off_any(&self) {
+        lock(&self.inner.listeners).events.off_any();
     }
 
     /// Adds a listener of every event sent to this socket, by
@@ -339,22 +404,34 @@ impl SocketRef {
         lock(&self.inner.listeners).disconnecting.push(handler);
     }
 
-    /// Joins `room` (no-op if already in it, or once disconnected).
-    pub fn join(&self, room: &str) {
+    /// Joins `rooms`: one room or several, `"a"` or `["a", "b"]` (no-op
+    /// for those it is in already, or once disconnected).
+    pub fn join(&self, rooms: impl RoomParam) {
         if let Some(namespace) = self.inner.namespace.upgrade() {
             if namespace.contains(self.inner.id) {
                 namespace
                     .adapter()
-                    .add_all(self.inner.id, &[Room::from(room)]);
+                    .add_all(self.inner.id, &rooms.into_rooms());
             }
         }
     }
 
-    /// Leaves `room`.
-    pub fn leave(&self, room: &str) {
+    /// Leaves `rooms`, one room or several.
+    pub fn leave(&self, rooms: impl RoomParam) {
         if let Some(namespace) = self.inner.namespace.upgrade() {
-            namespace.adapter().del(self.inner.id, &Room::from(room));
+            for room in rooms.into_rooms() {
+                namespace.adapter().del(self.inner.id, &room);
+            }
         }
+    }
+
+    /// Whether the socket is still connected to its namespace (Node's
+    /// `socket.connected`); false from its disconnect on.
+    pub fn connected(&self) -> bool {
+        self.inner
+            .namespace
+            .upgrade()
+            .is_some_and(|namespace| namespace.contains(self.inner.id))
     }
 
     /// The rooms this socket is in (its own id's room included, as in Node).
@@ -373,10 +450,10 @@ impl SocketRef {
         }
     }
 
-    /// A broadcast to the sockets in `room`, this one excluded (Node's
-    /// `socket.to(room)`).
-    pub fn to(&self, room: &str) -> BroadcastOperator {
-        self.broadcast().to(room)
+    /// A broadcast to the sockets in `rooms` (one room or several), this
+    /// one excluded (Node's `socket.to(room)`).
+    pub fn to(&self, rooms: impl RoomParam) -> BroadcastOperator {
+        self.broadcast().to(rooms)
     }
 
     /// A broadcast to every socket of the namespace but this one (Node's

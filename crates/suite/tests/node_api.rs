@@ -1,0 +1,229 @@
+//! The parts of Node's server API users reach for beyond `on` and `emit`:
+//! `once`, `off`, `removeAllListeners`, `prependAny`/`offAny`,
+//! `socket.connected`, `nsp.sockets.get(id)`, rooms several at once, and the
+//! `io.emit` / `io.to` / `io.use` shorthands for the main namespace. Each
+//! over real loopback sockets, with a raw client that reads the wire.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::WebSocketStream;
+use futures_util::StreamExt;
+use socketio::extract::{Ack, Data, Event, Reason};
+use socketio::{ConnectError, Payload, SocketIo, SocketIoConfig, SocketRef};
+use suite::raw::socketio;
+use suite::{sleep, within_for, TestRuntime};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// The next text frame that is not a heartbeat.
+async fn next_text<R: TestRuntime>(ws: &mut WebSocketStream<R::Tcp>) -> String {
+    loop {
+        let text = ws
+            .next()
+            .await
+            .unwrap()
+            .unwrap()
+            .to_text()
+            .unwrap()
+            .to_owned();
+        if text != "2" {
+            return text;
+        }
+        ws.send(Message::text("3")).await.unwrap();
+    }
+}
+
+async fn ask<R: TestRuntime>(ws: &mut WebSocketStream<R::Tcp>, packet: &str) -> String {
+    ws.send(Message::text(packet)).await.unwrap();
+    next_text::<R>(ws).await
+}
+
+/// `once` runs for one occurrence; `off` and `remove_all_listeners` remove
+/// listeners; `prepend_any` runs before the other `on_any` listeners.
+async fn once_off_and_remove_all_listeners<R: TestRuntime>(rt: R) {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
+    let any_order: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let order = any_order.clone();
+    io.on_connection("/", move |socket| {
+        let order = order.clone();
+        async move {
+            socket.once("first", |ack: Ack| async move {
+                let _ = ack.send(&"once").await;
+            });
+            socket.on("gone", |ack: Ack| async move {
+                let _ = ack.send(&"still here").await;
+            });
+            socket.on("drop-gone", |socket: SocketRef, ack: Ack| async move {
+                socket.off("gone");
+                let _ = ack.send(&socket.listener_count("gone")).await;
+            });
+            socket.on("reset", |socket: SocketRef, ack: Ack| async move {
+                socket.remove_all_listeners();
+                let _ = ack.send(&socket.listener_count("reset")).await;
+            });
+            let (second, first) = (order.clone(), order.clone());
+            socket.on_any(move |_, _, _| {
+                second.lock().unwrap().push("added first");
+                async {}
+            });
+            socket.prepend_any(move |_, _, _| {
+                first.lock().unwrap().push("prepended");
+                async {}
+            });
+        }
+    });
+    let addr = rt.serve(io).await;
+    within_for(LIMIT, "the listeners", async {
+        let mut ws = socketio(rt, addr, "/", None).await;
+        assert_eq!(ask::<R>(&mut ws, r#"421["first"]"#).await, r#"431["once"]"#);
+        // The second "first" finds no listener: the next answer is 3's.
+        ws.send(Message::text(r#"422["first"]"#)).await.unwrap();
+        assert_eq!(
+            ask::<R>(&mut ws, r#"423["gone"]"#).await,
+            r#"433["still here"]"#
+        );
+        assert_eq!(ask::<R>(&mut ws, r#"424["drop-gone"]"#).await, "434[0]");
+        ws.send(Message::text(r#"425["gone"]"#)).await.unwrap();
+        assert_eq!(ask::<R>(&mut ws, r#"426["reset"]"#).await, "436[0]");
+        // Nothing listens any more, not even `on_any`.
+        ws.send(Message::text(r#"427["reset"]"#)).await.unwrap();
+        sleep(Duration::from_millis(100)).await;
+        let order = any_order.lock().unwrap().clone();
+        // Six events reached the `on_any` listeners before the reset, the
+        // prepended one first each time.
+        assert_eq!(order.len(), 12, "{order:?}");
+        assert!(order
+            .chunks(2)
+            .all(|pair| pair == ["prepended", "added first"]));
+    })
+    .await;
+}
+
+/// Rooms several at once, `connected()`, `get_socket`, and the shorthands
+/// for the main namespace (`io.use`, `io.to`, `io.emit`).
+async fn rooms_at_once_and_io_shorthands<R: TestRuntime>(rt: R) {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
+    io.use_middleware(|request| async move {
+        if request.auth_json().contains("intruder") {
+            Err(ConnectError::new("go away"))
+        } else {
+            Ok(())
+        }
+    });
+    let left_connected: Arc<Mutex<Option<bool>>> = Arc::default();
+    let (server, seen) = (io.clone(), left_connected.clone());
+    io.on_connection("/", move |socket| {
+        let (io, seen) = (server.clone(), seen.clone());
+        async move {
+            socket.on("join", |socket: SocketRef, ack: Ack| async move {
+                socket.join(["a", "b"]);
+                let mut rooms = socket.rooms();
+                rooms.retain(|room| room.len() == 1);
+                rooms.sort();
+                let _ = ack.send(&rooms).await;
+            });
+            socket.on("leave", |socket: SocketRef, ack: Ack| async move {
+                socket.leave(vec!["a".to_string(), "b".to_string()]);
+                let _ = ack.send(&socket.rooms().len()).await;
+            });
+            let io_for_news = io.clone();
+            socket.on(
+                "news",
+                move |Data(room): Data<String>, Event(name): Event| {
+                    let io = io_for_news.clone();
+                    async move {
+                        let _ = io.to([room.as_str()]).emit(&name, &room).await;
+                        let _ = io.emit("everyone", &1).await;
+                    }
+                },
+            );
+            socket.on("whoami", move |socket: SocketRef, ack: Ack| {
+                let io = io.clone();
+                async move {
+                    let found = io.get_socket(socket.id()).map(|found| found.id());
+                    let _ = ack
+                        .send(&(socket.connected(), found == Some(socket.id())))
+                        .await;
+                }
+            });
+            socket.on_disconnect(move |socket: SocketRef, Reason(_): Reason| {
+                *seen.lock().unwrap() = Some(socket.connected());
+                async {}
+            });
+        }
+    });
+    let addr = rt.serve(io).await;
+    within_for(LIMIT, "the rooms", async {
+        let mut ws = socketio(rt, addr, "/", None).await;
+        assert_eq!(
+            ask::<R>(&mut ws, r#"421["join"]"#).await,
+            r#"431[["a","b"]]"#
+        );
+        assert_eq!(
+            ask::<R>(&mut ws, r#"422["whoami"]"#).await,
+            "432[[true,true]]"
+        );
+        ws.send(Message::text(r#"42["news","b"]"#)).await.unwrap();
+        assert_eq!(next_text::<R>(&mut ws).await, r#"42["news","b"]"#);
+        assert_eq!(next_text::<R>(&mut ws).await, r#"42["everyone",1]"#);
+        // Only its own room is left.
+        assert_eq!(ask::<R>(&mut ws, r#"423["leave"]"#).await, "433[1]");
+        ws.send(Message::text("41")).await.unwrap();
+        while left_connected.lock().unwrap().is_none() {
+            sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(*left_connected.lock().unwrap(), Some(false));
+
+        // `io.use` refuses on the main namespace.
+        let mut intruder =
+            suite::raw::websocket(rt, addr, "/socket.io/?EIO=4&transport=websocket").await;
+        let _open = intruder.next().await.unwrap().unwrap();
+        intruder
+            .send(Message::text(r#"40{"who":"intruder"}"#))
+            .await
+            .unwrap();
+        let refused = intruder.next().await.unwrap().unwrap();
+        assert_eq!(refused.to_text().unwrap(), r#"44{"message":"go away"}"#);
+    })
+    .await;
+}
+
+/// A listener for a payload it does not read (Node's handlers that ignore
+/// their arguments): no extractor at all.
+async fn a_listener_may_take_nothing<R: TestRuntime>(rt: R) {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
+    let count: Arc<Mutex<usize>> = Arc::default();
+    let counted = count.clone();
+    io.on_connection("/", move |socket| {
+        let counted = counted.clone();
+        async move {
+            socket.on("tick", move || {
+                *counted.lock().unwrap() += 1;
+                async {}
+            });
+            socket.on("count", move |payload: Payload, ack: Ack| async move {
+                let _ = ack.send_payload(payload).await;
+            });
+        }
+    });
+    let addr = rt.serve(io).await;
+    within_for(LIMIT, "the ticks", async {
+        let mut ws = socketio(rt, addr, "/", None).await;
+        for _ in 0..3 {
+            ws.send(Message::text(r#"42["tick",{"ignored":true}]"#))
+                .await
+                .unwrap();
+        }
+        assert_eq!(ask::<R>(&mut ws, r#"421["count",7]"#).await, "431[7]");
+        assert_eq!(*count.lock().unwrap(), 3);
+    })
+    .await;
+}
+
+suite::on_each_runtime!(
+    once_off_and_remove_all_listeners,
+    rooms_at_once_and_io_shorthands,
+    a_listener_may_take_nothing,
+);

@@ -25,11 +25,15 @@ pub(crate) type AnyListener<S> = Arc<dyn Fn(S, String, Payload) -> ListenerFutur
 /// Names one listener in its socket's registry, to remove it.
 pub(crate) type ListenerId = u64;
 
+/// One event's listeners, in the order they were added, shared with the
+/// occurrences that started them.
+type EventList<S, A> = Arc<Vec<(ListenerId, EventListener<S, A>)>>;
+
 /// The event listeners of one socket. An event's own list is shared
 /// (`Arc`): an incoming event takes it with a reference count, not a copy;
 /// adding a listener copies the list only while an event holds it.
 pub(crate) struct EventListeners<S, A> {
-    events: HashMap<String, Arc<Vec<(ListenerId, EventListener<S, A>)>>>,
+    events: HashMap<String, EventList<S, A>>,
     any: Vec<AnyListener<S>>,
     next_id: ListenerId,
 }
@@ -48,7 +52,7 @@ impl<S, A> Default for EventListeners<S, A> {
 /// that no lock is held while they run.
 pub(crate) struct Started<S, A> {
     any: Vec<AnyListener<S>>,
-    own: Option<Arc<Vec<(ListenerId, EventListener<S, A>)>>>,
+    own: Option<EventList<S, A>>,
 }
 
 impl<S, A> EventListeners<S, A> {

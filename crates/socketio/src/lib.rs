@@ -37,7 +37,8 @@ pub use socketio_proto::recovery::RecoveryConfig;
 
 pub use adapter::{Adapter, AdapterError, BroadcastOptions, RemoteSocket};
 pub use engine::{
-    AllowRequest, Cors, CorsOrigin, EngineConfig, EngineServer, EngineSocket, SessionClosed,
+    AllowRequest, ConnectionError, ConnectionErrorHook, Cookie, Cors, CorsOrigin, EngineConfig,
+    EngineServer, EngineSocket, GenerateId, HeadersHook, SessionClosed,
 };
 pub use payload::{Args, Binary, Data, FromPayload, Payload, PayloadError};
 pub use server::{

@@ -73,6 +73,20 @@ pub async fn request<R: ClientRuntime>(
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
 ) -> (u16, Bytes) {
+    let (status, _, body) =
+        request_with_headers(rt, addr, method, path_and_query, headers, body).await;
+    (status, body)
+}
+
+/// Like [`request`], with the response's headers.
+pub async fn request_with_headers<R: ClientRuntime>(
+    rt: R,
+    addr: SocketAddr,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> (u16, hyper::HeaderMap, Bytes) {
     let stream = rt
         .connect_tcp(addr.ip().to_string(), addr.port())
         .await
@@ -93,8 +107,10 @@ pub async fn request<R: ClientRuntime>(
     let request = request.body(Full::new(body.into())).unwrap();
     let response = sender.send_request(request).await.unwrap();
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     (
         status,
+        headers,
         response.into_body().collect().await.unwrap().to_bytes(),
     )
 }

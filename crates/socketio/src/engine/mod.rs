@@ -22,6 +22,7 @@
 //! callback: send messages, receive them, close.
 
 mod cors;
+mod hooks;
 pub(crate) mod session;
 pub(crate) mod websocket;
 
@@ -40,12 +41,16 @@ use engineio_proto::server::{
 use engineio_proto::{PostFailure, RequestId, Sid, SidGenerator, TransportKind, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::SinkExt;
+use http::HeaderMap;
 use http_body_util::{BodyExt, Full};
 
 use crate::handshake::Handshake;
 use crate::locks::{read, write};
 use crate::runtime::{Clock, Runtime};
 pub use cors::{Cors, CorsOrigin};
+pub use hooks::{
+    AllowRequest, ConnectionError, ConnectionErrorHook, Cookie, GenerateId, HeadersHook,
+};
 use session::Handoff;
 pub use session::{EngineSocket, SessionClosed};
 
@@ -80,8 +85,24 @@ pub struct EngineConfig {
     /// most messages are tens of KiB.
     pub ws_read_buffer: usize,
     /// Decides whether a handshake may open a session (Node's
-    /// `allowRequest`); a refusal is answered `403` with code 4.
+    /// `allowRequest`), synchronously or not; a refusal is answered `403`
+    /// with code 4 and its message.
     pub allow_request: Option<AllowRequest>,
+    /// Chooses session ids (Node's `generateId`); random 128-bit ids
+    /// otherwise.
+    pub generate_id: Option<GenerateId>,
+    /// Sets a cookie with the session id on the handshake's response
+    /// (Node's `cookie`), for sticky sessions behind a load balancer.
+    pub cookie: Option<Cookie>,
+    /// Adds headers to the handshake's response (Node's
+    /// `initial_headers` event).
+    pub initial_headers: Option<HeadersHook>,
+    /// Adds headers to every response, the handshake's included (Node's
+    /// `headers` event).
+    pub headers: Option<HeadersHook>,
+    /// Hears about every refused request (Node's `connection_error`
+    /// event).
+    pub on_connection_error: Option<ConnectionErrorHook>,
     /// How long a POST body may take to arrive whole, from when its
     /// headers were read (Node's `httpRequestBodyTimeout`: 30 s). Past it
     /// the POST is answered `408` and the session closes.
@@ -98,23 +119,6 @@ pub struct EngineConfig {
     pub header_timeout: Duration,
 }
 
-/// The `allow_request` check: true lets the handshake through.
-#[derive(Clone)]
-pub struct AllowRequest(pub Arc<dyn Fn(&Handshake) -> bool + Send + Sync>);
-
-impl AllowRequest {
-    /// Wraps a check.
-    pub fn new(check: impl Fn(&Handshake) -> bool + Send + Sync + 'static) -> AllowRequest {
-        AllowRequest(Arc::new(check))
-    }
-}
-
-impl std::fmt::Debug for AllowRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AllowRequest(..)")
-    }
-}
-
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
@@ -125,6 +129,11 @@ impl Default for EngineConfig {
             ws_queue: 1024,
             ws_read_buffer: 1024,
             allow_request: None,
+            generate_id: None,
+            cookie: None,
+            initial_headers: None,
+            headers: None,
+            on_connection_error: None,
             body_timeout: Duration::from_secs(30),
             max_body_chunks: 10_000,
             header_timeout: crate::http::DEFAULT_HEADER_TIMEOUT,
@@ -193,10 +202,41 @@ impl<R> Shared<R> {
         self.next_io_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A new session under a fresh random id.
-    pub(crate) fn open_session(&self, opening: Opening) -> Session {
+    /// A new session, under the id `generate_id` chooses or a random one.
+    pub(crate) fn open_session(&self, opening: Opening, handshake: &Handshake) -> Session {
+        let sid = self
+            .config
+            .generate_id
+            .as_ref()
+            .and_then(|generate| {
+                let id = (generate.0)(handshake);
+                let sid = Sid::parse(&id)
+                    .ok()
+                    .filter(|sid| !read(&self.sessions).contains_key(sid));
+                if sid.is_none() {
+                    tracing::warn!(%id, "generate_id gave an invalid or taken id; using a random one");
+                }
+                sid
+            })
+            .unwrap_or_else(random_sid);
         self.router
-            .open_session_with_sid(self.clock.now(), random_sid(), opening)
+            .open_session_with_sid(self.clock.now(), sid, opening)
+    }
+
+    /// The cookie and the `initial_headers` hook's headers, on a handshake's
+    /// response.
+    pub(crate) fn handshake_headers(&self, reply: &mut HttpReply, sid: Sid, request: &HeaderMap) {
+        if let Some(value) = self
+            .config
+            .cookie
+            .as_ref()
+            .and_then(|c| c.header(sid.as_str()))
+        {
+            reply.headers_mut().append(hyper::header::SET_COOKIE, value);
+        }
+        if let Some(hook) = &self.config.initial_headers {
+            (hook.0)(reply.headers_mut(), request);
+        }
     }
 
     pub(crate) fn remove_session(&self, sid: Sid) {
@@ -303,6 +343,12 @@ async fn handle<R: Runtime, B: RequestBody>(
     if preflight {
         return with_headers(cors, empty_reply(204));
     }
+    // Copied only for a `headers` hook, which runs once the request is gone.
+    let request_headers = shared
+        .config
+        .headers
+        .as_ref()
+        .map(|_| request.headers().clone());
     let websocket = websocket::is_upgrade_request(&request);
     let method = Method::parse(request.method().as_str());
     let route = shared.router.route(&Request {
@@ -310,40 +356,54 @@ async fn handle<R: Runtime, B: RequestBody>(
         query: request.uri().query().unwrap_or(""),
         websocket,
     });
-    // The handshake (its headers copied) is built only when a check is set.
-    let refused = matches!(route, Ok(Route::Handshake(_)))
-        && shared
-            .config
-            .allow_request
-            .as_ref()
-            .is_some_and(|allow| !(allow.0)(&Handshake::of(&request)));
-    let route = if refused {
-        Err(RequestError::Forbidden)
-    } else {
-        route
-    };
-    let reply = match route {
-        Err(error) => reply_from(error.response()),
-        Ok(Route::Handshake(TransportKind::Polling)) => {
-            open_polling(&shared, Arc::new(Handshake::of(&request))).await
+    let target = match route {
+        Err(error) => Err(Refusal::of(error)),
+        Ok(Route::Handshake(kind)) => match &shared.config.allow_request {
+            // The handshake (its headers copied) is built only for a check.
+            Some(allow) => {
+                let handshake = Handshake::of(&request);
+                match allow.check(&handshake).await {
+                    Ok(()) => Ok(Target::Handshake(kind, Some(handshake))),
+                    Err(message) => Err(Refusal {
+                        error: RequestError::Forbidden,
+                        message: Some(message),
+                    }),
+                }
+            }
+            None => Ok(Target::Handshake(kind, None)),
+        },
+        Ok(Route::Poll(sid) | Route::Post(sid) | Route::Upgrade(sid)) => {
+            match session_sender(&shared, sid) {
+                Some(sender) => Ok(Target::Session(sender)),
+                None => Err(Refusal::of(RequestError::UnknownSid)),
+            }
         }
-        Ok(Route::Handshake(TransportKind::WebSocket)) => websocket::open(&shared, request),
-        Ok(Route::Poll(sid)) => {
+    };
+    let reply = match (target, route) {
+        (Err(refusal), _) => refusal.reply(&shared, &request),
+        (Ok(Target::Handshake(TransportKind::Polling, handshake)), _) => {
+            let handshake = handshake.unwrap_or_else(|| Handshake::of(&request));
+            open_polling(&shared, Arc::new(handshake)).await
+        }
+        (Ok(Target::Handshake(TransportKind::WebSocket, handshake)), _) => {
+            websocket::open(&shared, request, handshake)
+        }
+        (Ok(Target::Session(sender)), Ok(Route::Poll(_))) => {
             let request_id = RequestId(shared.next_io_id());
-            forward(&shared, sid, |reply| Handoff::Poll {
+            forward(sender, |reply| Handoff::Poll {
                 request: request_id,
                 reply,
             })
             .await
         }
-        Ok(Route::Post(sid)) => {
+        (Ok(Target::Session(sender)), Ok(Route::Post(_))) => {
             let request_id = RequestId(shared.next_io_id());
             let body = if is_binary_content(&request) {
                 Err(PostFailure::BinaryContent)
             } else {
                 read_body(&shared, request.into_body()).await
             };
-            forward(&shared, sid, |reply| match body {
+            forward(sender, |reply| match body {
                 Ok(body) => Handoff::Post {
                     request: request_id,
                     body,
@@ -357,22 +417,78 @@ async fn handle<R: Runtime, B: RequestBody>(
             })
             .await
         }
-        Ok(Route::Upgrade(sid)) => match session_sender(&shared, sid) {
-            Some(sender) => websocket::upgrade(&shared, request, sender),
-            None => reply_from(RequestError::UnknownSid.response()),
-        },
+        (Ok(Target::Session(sender)), _) => websocket::upgrade(&shared, request, sender),
     };
-    with_headers(cors, reply)
+    let mut reply = with_headers(cors, reply);
+    if let (Some(hook), Some(request_headers)) = (&shared.config.headers, &request_headers) {
+        (hook.0)(reply.headers_mut(), request_headers);
+    }
+    reply
+}
+
+/// Where a request goes once routed.
+enum Target {
+    /// A handshake, with the handshake already built for `allow_request`.
+    Handshake(TransportKind, Option<Handshake>),
+    /// A request of a live session (poll, post or upgrade), with its queue.
+    Session(mpsc::Sender<Handoff>),
+}
+
+/// A refused request: Node's error, and a message of the application's
+/// (an `allow_request` refusal) instead of Node's.
+struct Refusal {
+    error: RequestError,
+    message: Option<String>,
+}
+
+impl Refusal {
+    fn of(error: RequestError) -> Refusal {
+        Refusal {
+            error,
+            message: None,
+        }
+    }
+
+    /// Tells the `connection_error` hook, then answers as Node does.
+    fn reply<R, B>(self, shared: &Shared<R>, request: &hyper::Request<B>) -> HttpReply {
+        if let Some(hook) = &shared.config.on_connection_error {
+            (hook.0)(&ConnectionError {
+                code: self.error.code(),
+                message: self
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| self.error.message().to_owned()),
+                request: Handshake::of(request),
+            });
+        }
+        let mut response = self.error.response();
+        if let Some(message) = self.message {
+            let body = serde_json::json!({ "code": self.error.code(), "message": message });
+            response.body = Bytes::from(body.to_string());
+        }
+        reply_from(response)
+    }
 }
 
 /// Creates a polling session; its first output answers this request.
 async fn open_polling<R: Runtime>(shared: &Arc<Shared<R>>, handshake: Arc<Handshake>) -> HttpReply {
     let request = RequestId(shared.next_io_id());
     let (reply, response) = oneshot::channel();
-    let session = shared.open_session(Opening::Polling(request));
-    session::start(shared, session, Some((request, reply)), None, handshake);
+    let session = shared.open_session(Opening::Polling(request), &handshake);
+    let sid = session.sid();
+    session::start(
+        shared,
+        session,
+        Some((request, reply)),
+        None,
+        handshake.clone(),
+    );
     match response.await {
-        Ok(response) => reply_from(response),
+        Ok(response) => {
+            let mut reply = reply_from(response);
+            shared.handshake_headers(&mut reply, sid, &handshake.headers);
+            reply
+        }
         Err(_) => empty_reply(500),
     }
 }
@@ -386,14 +502,10 @@ pub(crate) fn register<R>(shared: &Shared<R>, sid: Sid, sender: mpsc::Sender<Han
 }
 
 /// Hands a request to its session and awaits the session's answer.
-async fn forward<R: Runtime>(
-    shared: &Arc<Shared<R>>,
-    sid: Sid,
+async fn forward(
+    mut sender: mpsc::Sender<Handoff>,
     input: impl FnOnce(oneshot::Sender<HttpResponse>) -> Handoff,
 ) -> HttpReply {
-    let Some(mut sender) = session_sender(shared, sid) else {
-        return reply_from(RequestError::UnknownSid.response());
-    };
     let (reply, response) = oneshot::channel();
     if sender.send(input(reply)).await.is_err() {
         return reply_from(RequestError::UnknownSid.response());

@@ -41,19 +41,31 @@ pub(crate) type ServerWs = WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>;
 pub(crate) type PendingWs = crate::ws_link::Opening<ServerWs>;
 
 /// A WebSocket handshake: a new session over WebSocket.
+/// `handshake` is the request's, when `allow_request` built it already.
 pub(crate) fn open<R: Runtime, B: RequestBody>(
     shared: &Arc<Shared<R>>,
     request: hyper::Request<B>,
+    handshake: Option<crate::handshake::Handshake>,
 ) -> HttpReply {
     let Some(accept) = accept_key(&request) else {
         return empty_reply(400);
     };
     let ws = ws_id(shared);
-    let session = shared.open_session(Opening::WebSocket(ws));
-    let handshake = Arc::new(crate::handshake::Handshake::of(&request));
+    let handshake =
+        Arc::new(handshake.unwrap_or_else(|| crate::handshake::Handshake::of(&request)));
+    let session = shared.open_session(Opening::WebSocket(ws), &handshake);
+    let sid = session.sid();
     let pending = pending_ws(shared, request);
-    session::start(shared, session, None, Some((ws, pending)), handshake);
-    switching_protocols(accept)
+    session::start(
+        shared,
+        session,
+        None,
+        Some((ws, pending)),
+        handshake.clone(),
+    );
+    let mut reply = switching_protocols(accept);
+    shared.handshake_headers(&mut reply, sid, &handshake.headers);
+    reply
 }
 
 /// A WebSocket for an existing session: an upgrade attempt.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
 use futures_util::StreamExt;
-use socketio::extract::{Ack, Data, Event, Reason};
+use socketio::extract::{Ack, Data, Event, Reason, Transport};
 use socketio::{ConnectError, Payload, SocketIo, SocketIoConfig, SocketRef};
 use suite::raw::socketio;
 use suite::{sleep, within_for, TestRuntime};
@@ -222,7 +222,77 @@ async fn a_listener_may_take_nothing<R: TestRuntime>(rt: R) {
     .await;
 }
 
+/// `socket.transport()` and the upgrade event, as the official client (our
+/// Rust one here) moves from long-polling to WebSocket.
+async fn the_transport_and_its_upgrade<R: TestRuntime>(rt: R) {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
+    let upgrades: Arc<Mutex<Vec<(&'static str, &'static str)>>> = Arc::default();
+    let seen = upgrades.clone();
+    io.on_connection("/", move |socket| {
+        let seen = seen.clone();
+        async move {
+            let first = socket.transport();
+            socket.on_upgrade(move |Transport(now): Transport| {
+                seen.lock().unwrap().push((first, now));
+                async {}
+            });
+            socket.on(
+                "transport",
+                |Transport(now): Transport, ack: Ack| async move {
+                    let _ = ack.send(&now).await;
+                },
+            );
+        }
+    });
+    let addr = rt.serve(io).await;
+    within_for(LIMIT, "the upgrade", async {
+        let url = format!("http://{addr}/");
+        let client =
+            socketio::client::connect(rt, &url, socketio::client::ClientOptions::default())
+                .await
+                .unwrap();
+        while upgrades.lock().unwrap().is_empty() {
+            sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(*upgrades.lock().unwrap(), [("polling", "websocket")]);
+        let answer = client
+            .emit_with_ack("transport", Payload::empty(), Some(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(answer.first::<String>().unwrap(), "websocket");
+        client.disconnect();
+    })
+    .await;
+}
+
+/// `SocketIoConfig::ack_timeout` bounds an `emit_with_ack` given no
+/// timeout of its own.
+async fn a_default_ack_timeout<R: TestRuntime>(rt: R) {
+    let mut config = SocketIoConfig::default();
+    config.ack_timeout = Some(Duration::from_millis(200));
+    let io = SocketIo::new(rt, config);
+    io.on_connection("/", |socket| async move {
+        socket.on("ask-me", |socket: SocketRef, ack: Ack| async move {
+            let answer = socket
+                .emit_with_ack("question", Payload::empty(), None)
+                .await;
+            let _ = ack.send(&format!("{answer:?}")).await;
+        });
+    });
+    let addr = rt.serve(io).await;
+    within_for(LIMIT, "the timeout", async {
+        let mut ws = socketio(rt, addr, "/", None).await;
+        ws.send(Message::text(r#"421["ask-me"]"#)).await.unwrap();
+        // The question comes, and is never answered.
+        assert_eq!(next_text::<R>(&mut ws).await, r#"421["question"]"#);
+        assert_eq!(next_text::<R>(&mut ws).await, r#"431["Err(Timeout)"]"#);
+    })
+    .await;
+}
+
 suite::on_each_runtime!(
+    the_transport_and_its_upgrade,
+    a_default_ack_timeout,
     once_off_and_remove_all_listeners,
     rooms_at_once_and_io_shorthands,
     a_listener_may_take_nothing,

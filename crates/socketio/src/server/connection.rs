@@ -66,6 +66,8 @@ enum Finished {
     Admission(Result<Box<Admitted>, Refused>),
     /// A socket's disconnect handlers finished.
     Left,
+    /// A socket's upgrade listeners finished.
+    Upgraded,
 }
 
 type Running = Pin<Box<dyn Future<Output = Finished> + Send>>;
@@ -229,6 +231,16 @@ impl State {
                     self.leave(slot.socket, reason.as_node_str(), is_recoverable(&reason));
                 }
             }
+            // The connection moved to WebSocket: every socket hears it.
+            Output::Upgraded => {
+                for slot in self.sockets.values() {
+                    let socket = slot.socket.clone();
+                    self.running.push(Box::pin(async move {
+                        socket.upgraded().await;
+                        Finished::Upgraded
+                    }));
+                }
+            }
             // Acks of server emits and their timeouts are resolved by the
             // session task.
             _ => {}
@@ -267,7 +279,7 @@ impl State {
                     .connection
                     .apply(|machine, now| machine.connection().reject(now, &nsp, data));
             }
-            Finished::Left => {}
+            Finished::Left | Finished::Upgraded => {}
         }
     }
 

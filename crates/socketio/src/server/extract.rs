@@ -229,6 +229,16 @@ impl FromEvent for Reason {
     }
 }
 
+/// The transport the connection runs on now: `"polling"` or `"websocket"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transport(pub &'static str);
+
+impl FromEvent for Transport {
+    fn from_event(event: &EventContext) -> Result<Self, ExtractError> {
+        Ok(Transport(event.socket.transport()))
+    }
+}
+
 /// The request that opened the connection (headers, query, address).
 impl FromEvent for Arc<Handshake> {
     fn from_event(event: &EventContext) -> Result<Self, ExtractError> {

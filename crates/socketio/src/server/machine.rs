@@ -40,6 +40,11 @@ impl SioMachine {
         }
     }
 
+    /// The transport the connection runs on now.
+    pub(crate) fn transport(&self) -> &'static str {
+        self.conn.engine().transport().as_str()
+    }
+
     /// The connection machine, for a handle's change.
     pub(crate) fn connection(&mut self) -> &mut Connection {
         &mut self.conn
@@ -88,7 +93,6 @@ impl Driven for SioMachine {
         loop {
             match self.conn.poll_output()? {
                 Output::Transport(transport) => return Some(Step::Transport(transport)),
-                Output::Upgraded => {}
                 Output::Ack {
                     id,
                     data,

@@ -78,6 +78,16 @@ pub struct SocketIoConfig {
     /// [`State`](extract::State) extractor clones it out. Add values with
     /// [`SocketIoConfig::with_state`].
     pub state: ::http::Extensions,
+    /// How long an `emit_with_ack` without a timeout of its own waits for
+    /// the client's answer (a socket's, or each socket's of a broadcast);
+    /// `None` (the default, as in Node): as long as the socket lives.
+    pub ack_timeout: Option<std::time::Duration>,
+}
+
+/// What every namespace's handlers share: the global state and defaults.
+pub(crate) struct HandlerSettings {
+    pub(crate) state: ::http::Extensions,
+    pub(crate) ack_timeout: Option<std::time::Duration>,
 }
 
 impl SocketIoConfig {
@@ -105,6 +115,7 @@ impl std::fmt::Debug for SocketIoConfig {
             .field("connection", &self.connection)
             .field("recovery", &self.recovery)
             .field("max_pending_events", &self.max_pending_events)
+            .field("ack_timeout", &self.ack_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +132,7 @@ impl Default for SocketIoConfig {
             adapter: Arc::new(LocalAdapterFactory),
             max_pending_events: 1024,
             state: ::http::Extensions::new(),
+            ack_timeout: None,
         }
     }
 }
@@ -148,7 +160,10 @@ impl<R: Runtime> SocketIo<R> {
             config.recovery,
             config.adapter,
             Arc::new(runtime.clone()),
-            Arc::new(config.state),
+            Arc::new(HandlerSettings {
+                state: config.state,
+                ack_timeout: config.ack_timeout,
+            }),
         ));
         let mode = SioMode {
             registry: registry.clone(),

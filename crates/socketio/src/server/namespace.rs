@@ -19,6 +19,7 @@ use super::middleware::{self, ConnectError, ConnectRequest, Middleware};
 use super::recovery::NamespaceRecovery;
 use super::room_param::RoomParam;
 use super::socket::SocketRef;
+use super::HandlerSettings;
 use crate::adapter::{Adapter, AdapterError, AdapterFactory, LocalNamespace};
 use crate::locks::{lock, read, write};
 use crate::runtime::DynRuntime;
@@ -45,8 +46,8 @@ pub(crate) struct NamespaceState {
     children: RwLock<Vec<Arc<NamespaceState>>>,
     /// Each socket's events are handled one after the other.
     sequential: AtomicBool,
-    /// The server's global state for handlers (read without a lock).
-    pub(crate) state: Arc<::http::Extensions>,
+    /// The server's state and defaults for handlers (read without a lock).
+    pub(crate) handlers: Arc<HandlerSettings>,
 }
 
 impl NamespaceState {
@@ -56,7 +57,7 @@ impl NamespaceState {
         adapters: &dyn AdapterFactory,
         parent: Option<Arc<NamespaceState>>,
         runtime: Arc<dyn DynRuntime>,
-        state: Arc<::http::Extensions>,
+        handlers: Arc<HandlerSettings>,
     ) -> Arc<NamespaceState> {
         let name = Str::from(name);
         Arc::new_cyclic(|weak| NamespaceState {
@@ -70,7 +71,7 @@ impl NamespaceState {
             parent,
             children: RwLock::default(),
             sequential: AtomicBool::new(false),
-            state,
+            handlers,
         })
     }
 

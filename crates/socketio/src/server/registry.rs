@@ -9,6 +9,7 @@ use socketio_proto::recovery::RecoveryConfig;
 
 use super::middleware::ConnectRequest;
 use super::namespace::NamespaceState;
+use super::HandlerSettings;
 use crate::adapter::AdapterFactory;
 use crate::locks::{read, write};
 use crate::runtime::DynRuntime;
@@ -28,8 +29,8 @@ pub(crate) struct Registry {
     recovery: Option<RecoveryConfig>,
     adapters: Arc<dyn AdapterFactory>,
     runtime: Arc<dyn DynRuntime>,
-    /// The handlers' global state, shared by every namespace.
-    state: Arc<::http::Extensions>,
+    /// What every namespace's handlers share.
+    handlers: Arc<HandlerSettings>,
 }
 
 impl Registry {
@@ -37,7 +38,7 @@ impl Registry {
         recovery: Option<RecoveryConfig>,
         adapters: Arc<dyn AdapterFactory>,
         runtime: Arc<dyn DynRuntime>,
-        state: Arc<::http::Extensions>,
+        handlers: Arc<HandlerSettings>,
     ) -> Self {
         Registry {
             namespaces: RwLock::default(),
@@ -45,7 +46,7 @@ impl Registry {
             recovery,
             adapters,
             runtime,
-            state,
+            handlers,
         }
     }
 
@@ -156,7 +157,7 @@ impl Registry {
             &*self.adapters,
             parent,
             self.runtime.clone(),
-            self.state.clone(),
+            self.handlers.clone(),
         )
     }
 }

@@ -104,6 +104,7 @@ struct Listeners {
     errors: Vec<ErrorHandler>,
     disconnecting: Vec<DisconnectHandler>,
     disconnect: Vec<DisconnectHandler>,
+    upgrade: Vec<DisconnectHandler>,
 }
 
 pub(crate) struct SocketInner {
@@ -203,7 +204,13 @@ impl SocketRef {
     /// The server's global state of type `T`
     /// ([`crate::SocketIoConfig::with_state`]).
     pub(crate) fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.inner.namespace.upgrade()?.state.get::<T>().cloned()
+        self.inner
+            .namespace
+            .upgrade()?
+            .handlers
+            .state
+            .get::<T>()
+            .cloned()
     }
 
     /// The namespace.
@@ -396,6 +403,36 @@ impl SocketRef {
         lock(&self.inner.listeners).disconnect.push(handler);
     }
 
+    /// Runs `handler` when the connection moves from long-polling to
+    /// WebSocket (Node's `socket.conn.on("upgrade")`); its arguments are
+    /// extractors, as for [`SocketRef::on`]. See
+    /// [`SocketRef::transport`].
+    pub fn on_upgrade<H: EventHandler<T>, T>(&self, handler: H) {
+        let handler: DisconnectHandler = Arc::new(move |event| handler.call(event));
+        lock(&self.inner.listeners).upgrade.push(handler);
+    }
+
+    /// The transport the socket's connection runs on now: `"polling"` or
+    /// `"websocket"` (Node's `socket.conn.transport.name`).
+    pub fn transport(&self) -> &'static str {
+        self.inner.connection.inspect(|machine| machine.transport())
+    }
+
+    /// Runs the upgrade listeners.
+    pub(crate) async fn upgraded(&self) {
+        let listeners = lock(&self.inner.listeners).upgrade.clone();
+        for listener in listeners {
+            listener(EventContext {
+                socket: self.clone(),
+                event: Arc::from("upgrade"),
+                payload: Payload::empty(),
+                ack: None,
+                reason: None,
+            })
+            .await;
+        }
+    }
+
     /// Runs `handler` when the socket is about to disconnect, while it is
     /// still in its rooms (Node's `disconnecting`); its arguments are
     /// extractors, as for [`SocketRef::on_disconnect`].
@@ -494,7 +531,9 @@ impl SocketRef {
     }
 
     /// Emits `event` and waits for the client's acknowledgement, at most
-    /// `timeout` (`None`: as long as the socket lives).
+    /// `timeout` (`None`: the server's
+    /// [`ack_timeout`](crate::SocketIoConfig::ack_timeout), or as long as
+    /// the socket lives without one).
     pub async fn emit_with_ack(
         &self,
         event: &str,
@@ -585,6 +624,12 @@ impl SocketRef {
         timeout: Option<Duration>,
     ) -> impl Future<Output = AckAnswer> + Send + 'static {
         let (reply, answer) = oneshot::channel();
+        let timeout = timeout.or_else(|| {
+            self.inner
+                .namespace
+                .upgrade()
+                .and_then(|namespace| namespace.handlers.ack_timeout)
+        });
         // A refusal answers `reply` with the error.
         let _ = self
             .inner

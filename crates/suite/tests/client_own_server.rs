@@ -295,7 +295,45 @@ async fn too_many_pending_listeners_drop_the_connection<R: TestRuntime>(rt: R) {
     }
 }
 
+/// The client's listener API beyond `on`: `on_any_outgoing` sees every
+/// emit, `off` removes an event's listeners, `listener_count` counts them.
+async fn outgoing_listeners_and_off<R: TestRuntime>(rt: R) {
+    let url = suite::mirror::start(rt).await;
+    let socket = socketio::client::io(rt, &url, ClientOptions::default()).unwrap();
+    let sent: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = sent.clone();
+    socket.on_any_outgoing(move |_, event, payload| {
+        seen.lock()
+            .unwrap()
+            .push(format!("{event} {}", payload.args_json()));
+    });
+    let (echoed, mut echoes) = futures_channel::mpsc::unbounded();
+    socket.on("echo", move |_, Data(n): Data<u32>, _| {
+        let _ = echoed.unbounded_send(n);
+        async {}
+    });
+    within("connect", socket.connect()).await.unwrap();
+    socket.emit("echo", &1).unwrap();
+    assert_eq!(within("the echo", echoes.next()).await, Some(1));
+    assert_eq!(socket.listener_count("echo"), 1);
+    socket.off("echo");
+    assert_eq!(socket.listener_count("echo"), 0);
+    socket.emit("echo", &2).unwrap();
+    // The ack comes after the second echo: by then it found no listener.
+    let answer = client_scenarios::ask(&socket, "echo-ack", json!([3])).await;
+    assert_eq!(answer, json!([3]));
+    // No second echo reached a listener (the removed one's sender is
+    // gone with it).
+    assert!(!matches!(echoes.next().now_or_never(), Some(Some(_))));
+    assert_eq!(
+        *sent.lock().unwrap(),
+        ["echo [1]", "echo [2]", "echo-ack [3]"]
+    );
+    socket.disconnect();
+}
+
 suite::on_each_runtime!(
+    outgoing_listeners_and_off,
     events_acks_and_binary_with_own_server,
     namespaces_multiplexed_and_refused_by_own_server,
     dynamic_auth_and_disconnect_by_own_server,

@@ -119,9 +119,13 @@ pub enum AckError {
     Emit(#[from] EmitError),
 }
 
+/// A listener of the events this socket emits (Node's `onAnyOutgoing`).
+type OutgoingListener = Arc<dyn Fn(&ClientSocket, &str, &Payload) + Send + Sync>;
+
 #[derive(Default)]
 pub(crate) struct Listeners {
     pub(crate) events: EventListeners<ClientSocket, AckSender>,
+    outgoing: Vec<OutgoingListener>,
     pub(crate) connect: Vec<ConnectHandler>,
     pub(crate) connect_error: Vec<ConnectErrorHandler>,
     pub(crate) disconnect: Vec<DisconnectHandler>,
@@ -317,6 +321,47 @@ impl ClientSocket {
         lock(&self.inner.listeners).events.on(event, handler);
     }
 
+    /// Removes every listener of `event` (Node's `off(event)` and
+    /// `removeAllListeners(event)`: closures cannot be compared, so one
+    /// listener cannot be named).
+    pub fn off(&self, event: &str) {
+        lock(&self.inner.listeners).events.off(event);
+    }
+
+    /// Removes every event listener, `on_any` ones included.
+    pub fn remove_all_listeners(&self) {
+        lock(&self.inner.listeners).events.clear();
+    }
+
+    /// How many listeners `event` has (Node's `listenerCount`).
+    pub fn listener_count(&self, event: &str) -> usize {
+        lock(&self.inner.listeners).events.count(event)
+    }
+
+    /// Removes every `on_any` listener (Node's `offAny()`).
+    pub fn off_any(&self) {
+        lock(&self.inner.listeners).events.off_any();
+    }
+
+    /// Adds a listener of every event this socket emits (Node's
+    /// `onAnyOutgoing`), with the event's name and arguments. It runs
+    /// synchronously in `emit`, before the event is queued (Node calls it
+    /// when a buffered event finally leaves; here an event emitted while
+    /// disconnected is seen when it is emitted): keep it short.
+    pub fn on_any_outgoing(
+        &self,
+        listener: impl Fn(&ClientSocket, &str, &Payload) + Send + Sync + 'static,
+    ) {
+        lock(&self.inner.listeners)
+            .outgoing
+            .push(Arc::new(listener));
+    }
+
+    /// Removes every `on_any_outgoing` listener (Node's `offAnyOutgoing()`).
+    pub fn off_any_outgoing(&self) {
+        lock(&self.inner.listeners).outgoing.clear();
+    }
+
     /// Adds a listener of every event (Node's `onAny`), run before the
     /// event's own listeners with the event name.
     pub fn on_any<F, Fut>(&self, handler: F)
@@ -440,6 +485,10 @@ impl ClientSocket {
     }
 
     fn event_packet(&self, event: &str, payload: Payload) -> Result<Packet, PayloadError> {
+        let outgoing = lock(&self.inner.listeners).outgoing.clone();
+        for listener in outgoing {
+            listener(self, event, &payload);
+        }
         let data = payload.event_data(event)?;
         let (_, attachments) = payload.into_parts();
         Ok(Packet {

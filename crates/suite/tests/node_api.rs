@@ -290,7 +290,47 @@ async fn a_default_ack_timeout<R: TestRuntime>(rt: R) {
     .await;
 }
 
+/// A `RemoteSocket` from `fetch_sockets` acts on its socket through the
+/// adapter (Node's `remoteSocket.emit/join/leave/disconnect`).
+async fn remote_socket_methods<R: TestRuntime>(rt: R) {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
+    let server = io.clone();
+    io.on_connection("/", move |socket| {
+        let io = server.clone();
+        async move {
+            socket.on("fetch-me", move |socket: SocketRef, ack: Ack| {
+                let io = io.clone();
+                async move {
+                    let found = io.fetch_sockets().await.unwrap();
+                    let me = found.into_iter().find(|s| s.id == socket.id()).unwrap();
+                    me.join(["vip", "club"]).await.unwrap();
+                    let mut rooms = socket.rooms();
+                    rooms.retain(|room| *room != socket.id().as_str());
+                    rooms.sort();
+                    me.leave("club").await.unwrap();
+                    me.emit("hello", "remote").await.unwrap();
+                    let _ = ack
+                        .send(&(rooms, socket.rooms().contains(&"vip".to_owned())))
+                        .await;
+                    me.disconnect(false).await.unwrap();
+                }
+            });
+        }
+    });
+    let addr = rt.serve(io).await;
+    within_for(LIMIT, "the remote socket", async {
+        let mut ws = socketio(rt, addr, "/", None).await;
+        ws.send(Message::text(r#"421["fetch-me"]"#)).await.unwrap();
+        assert_eq!(next_text::<R>(&mut ws).await, r#"42["hello","remote"]"#);
+        let mut rest = vec![next_text::<R>(&mut ws).await, next_text::<R>(&mut ws).await];
+        rest.sort();
+        assert_eq!(rest, ["41", r#"431[[["club","vip"],true]]"#]);
+    })
+    .await;
+}
+
 suite::on_each_runtime!(
+    remote_socket_methods,
     the_transport_and_its_upgrade,
     a_default_ack_timeout,
     once_off_and_remove_all_listeners,

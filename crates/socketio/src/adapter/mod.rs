@@ -26,7 +26,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::runtime::DynRuntime;
-use crate::server::NamespaceState;
+use crate::server::{BroadcastOperator, NamespaceState, RoomParam};
 
 // What an adapter crate needs to name, so it depends on this crate alone.
 pub use crate::payload::Payload;
@@ -120,6 +120,18 @@ pub struct RemoteSocket {
     pub handshake: serde_json::Value,
     /// The socket itself when it lives on this server.
     pub local: Option<SocketRef>,
+    /// The namespace it was fetched through, for its methods.
+    pub(crate) scope: Scope,
+}
+
+/// The namespace a [`RemoteSocket`] acts through (set by `fetch_sockets`).
+#[derive(Clone, Default)]
+pub(crate) struct Scope(pub(crate) Option<Arc<NamespaceState>>);
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Scope(..)")
+    }
 }
 
 impl RemoteSocket {
@@ -132,6 +144,7 @@ impl RemoteSocket {
             data: socket.data(),
             handshake: serde_json::Value::Null,
             local: Some(socket.clone()),
+            scope: Scope::default(),
         }
     }
 
@@ -144,6 +157,7 @@ impl RemoteSocket {
             data,
             handshake: serde_json::Value::Null,
             local: None,
+            scope: Scope::default(),
         }
     }
 
@@ -151,6 +165,39 @@ impl RemoteSocket {
     pub fn with_handshake(mut self, handshake: serde_json::Value) -> RemoteSocket {
         self.handshake = handshake;
         self
+    }
+
+    /// A broadcast to this socket alone, wherever it lives: through the
+    /// adapter, as Node's `RemoteSocket` methods go (its own id is a room).
+    fn operator(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.scope.0.clone()).to(self.id.as_str())
+    }
+
+    /// Emits `event` with one argument to the socket (Node's
+    /// `remoteSocket.emit`).
+    pub async fn emit<T: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        value: &T,
+    ) -> Result<(), BroadcastError> {
+        self.operator().emit(event, value).await
+    }
+
+    /// Makes the socket join `rooms`, one room or several (Node's
+    /// `remoteSocket.join`).
+    pub async fn join(&self, rooms: impl RoomParam) -> Result<(), AdapterError> {
+        self.operator().sockets_join(rooms).await
+    }
+
+    /// Makes the socket leave `rooms` (Node's `remoteSocket.leave`).
+    pub async fn leave(&self, rooms: impl RoomParam) -> Result<(), AdapterError> {
+        self.operator().sockets_leave(rooms).await
+    }
+
+    /// Disconnects the socket; with `close`, its whole connection (Node's
+    /// `remoteSocket.disconnect(close)`).
+    pub async fn disconnect(&self, close: bool) -> Result<(), AdapterError> {
+        self.operator().disconnect_sockets(close).await
     }
 }
 

@@ -17,7 +17,7 @@ use socketio_proto::{Packet, PacketKind};
 use super::namespace::NamespaceState;
 use super::room_param::RoomParam;
 use super::AckError;
-use crate::adapter::{AdapterError, BroadcastOptions, RemoteSocket};
+use crate::adapter::{AdapterError, BroadcastOptions, RemoteSocket, Scope};
 use crate::payload::{Payload, PayloadError};
 
 /// Why a broadcast did not reach every selected socket.
@@ -110,7 +110,11 @@ impl BroadcastOperator {
         let mut sockets = Vec::new();
         for namespace in self.targets() {
             let found = namespace.adapter().fetch_sockets(self.opts.clone()).await?;
-            sockets.extend(found);
+            let scope = Scope(Some(namespace.clone()));
+            sockets.extend(found.into_iter().map(|mut socket| {
+                socket.scope = scope.clone();
+                socket
+            }));
         }
         Ok(sockets)
     }

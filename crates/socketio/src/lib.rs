@@ -43,8 +43,8 @@ pub use engine::{
 pub use payload::{Args, Binary, Data, FromPayload, Payload, PayloadError};
 pub use server::{
     AckError, AckSender, AckStream, BroadcastError, BroadcastOperator, ConnectError,
-    ConnectRequest, EmitError, EventError, NamespaceRef, ServerAck, SocketIo, SocketIoConfig,
-    SocketRef,
+    ConnectRequest, EmitError, EventError, NamespaceRef, RoomEvent, RoomParam, ServerAck, SocketIo,
+    SocketIoConfig, SocketRef,
 };
 
 use std::future::Future;

@@ -11,7 +11,7 @@ use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
 use futures_util::StreamExt;
 use socketio::extract::{Ack, Data, Event, Reason, Transport};
-use socketio::{ConnectError, Payload, SocketIo, SocketIoConfig, SocketRef};
+use socketio::{ConnectError, Payload, RoomEvent, SocketIo, SocketIoConfig, SocketRef};
 use suite::raw::socketio;
 use suite::{sleep, within_for, TestRuntime};
 
@@ -329,7 +329,65 @@ async fn remote_socket_methods<R: TestRuntime>(rt: R) {
     .await;
 }
 
+/// The adapter's room events, as Node's `create-room`, `join-room`,
+/// `leave-room`, `delete-room`: a socket's own room counts.
+async fn room_events<R: TestRuntime>(rt: R) {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = events.clone();
+    io.sockets().on_room_event(move |event| {
+        let line = match event {
+            RoomEvent::Created(room) => format!("create {}", short(room)),
+            RoomEvent::Deleted(room) => format!("delete {}", short(room)),
+            RoomEvent::Joined { room, .. } => format!("join {}", short(room)),
+            RoomEvent::Left { room, .. } => format!("leave {}", short(room)),
+            _ => "other".to_owned(),
+        };
+        seen.lock().unwrap().push(line);
+    });
+    io.on_connection("/", |socket| async move {
+        socket.on("visit", |socket: SocketRef, ack: Ack| async move {
+            socket.join("lobby");
+            socket.leave("lobby");
+            let _ = ack.send(&()).await;
+        });
+    });
+    let addr = rt.serve(io).await;
+    within_for(LIMIT, "the room events", async {
+        let mut ws = socketio(rt, addr, "/", None).await;
+        assert_eq!(ask::<R>(&mut ws, r#"421["visit"]"#).await, "431[null]");
+        ws.send(Message::text("41")).await.unwrap();
+        while events.lock().unwrap().len() < 8 {
+            sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            *events.lock().unwrap(),
+            [
+                "create own",
+                "join own",
+                "create lobby",
+                "join lobby",
+                "leave lobby",
+                "delete lobby",
+                "leave own",
+                "delete own",
+            ]
+        );
+    })
+    .await;
+}
+
+/// A room's name, or `own` for a socket's own room (its random id).
+fn short(room: &str) -> &str {
+    if room == "lobby" {
+        room
+    } else {
+        "own"
+    }
+}
+
 suite::on_each_runtime!(
+    room_events,
     remote_socket_methods,
     the_transport_and_its_upgrade,
     a_default_ack_timeout,

@@ -18,7 +18,34 @@ use socketio_proto::{Packet, PacketKind};
 
 use super::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalNamespace, RemoteSocket};
 use crate::locks::lock;
-use crate::server::{AckStream, BroadcastError, Payload, SocketRef};
+use crate::server::{AckStream, BroadcastError, Payload, RoomEvent, SocketRef};
+
+/// `id` joins `room`, noting a room created and the join.
+fn join(all: &mut Rooms<Sid>, id: Sid, room: &Room, events: &mut Vec<RoomEvent>) {
+    let created = !all.contains_room(room);
+    if all.join(id, room.clone()) {
+        if created {
+            events.push(RoomEvent::Created(room.to_string()));
+        }
+        events.push(RoomEvent::Joined {
+            room: room.to_string(),
+            socket: id,
+        });
+    }
+}
+
+/// `id` leaves `room`, noting the leave and a room gone empty.
+fn leave(all: &mut Rooms<Sid>, id: Sid, room: &Room, events: &mut Vec<RoomEvent>) {
+    if all.leave(&id, room) {
+        events.push(RoomEvent::Left {
+            room: room.to_string(),
+            socket: id,
+        });
+        if !all.contains_room(room) {
+            events.push(RoomEvent::Deleted(room.to_string()));
+        }
+    }
+}
 
 /// The default adapter: one server, rooms in memory (Node's in-memory
 /// `Adapter`). Cluster adapters wrap one and call its `*_local` methods.
@@ -124,12 +151,56 @@ impl LocalAdapter {
 
     /// Makes the selected local sockets join `rooms`.
     pub fn add_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
-        lock(&self.rooms).join_selected(&opts.rooms, &opts.except, rooms);
+        let Some(mut events) = self.room_events() else {
+            lock(&self.rooms).join_selected(&opts.rooms, &opts.except, rooms);
+            return;
+        };
+        {
+            let mut all = lock(&self.rooms);
+            let selected: Vec<Sid> = all.select(&opts.rooms, &opts.except).cloned().collect();
+            for id in selected {
+                for room in rooms {
+                    join(&mut all, id, room, &mut events);
+                }
+            }
+        }
+        self.tell(events);
     }
 
     /// Makes the selected local sockets leave `rooms`.
     pub fn del_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
-        lock(&self.rooms).leave_selected(&opts.rooms, &opts.except, rooms);
+        let Some(mut events) = self.room_events() else {
+            lock(&self.rooms).leave_selected(&opts.rooms, &opts.except, rooms);
+            return;
+        };
+        {
+            let mut all = lock(&self.rooms);
+            let selected: Vec<Sid> = all.select(&opts.rooms, &opts.except).cloned().collect();
+            for id in selected {
+                for room in rooms {
+                    leave(&mut all, id, room, &mut events);
+                }
+            }
+        }
+        self.tell(events);
+    }
+
+    /// An empty list to collect room events in, when someone listens
+    /// (`None`: nobody does, the rooms change without them).
+    fn room_events(&self) -> Option<Vec<RoomEvent>> {
+        self.namespace
+            .state()
+            .filter(|state| state.has_room_listeners())
+            .map(|_| Vec::new())
+    }
+
+    /// Gives the room listeners what changed, with no lock held.
+    fn tell(&self, events: Vec<RoomEvent>) {
+        if let Some(state) = self.namespace.state() {
+            for event in &events {
+                state.room_event(event);
+            }
+        }
     }
 
     /// Disconnects the selected local sockets (`close`: their whole
@@ -162,17 +233,49 @@ impl LocalAdapter {
 
 impl Adapter for LocalAdapter {
     fn add_all(&self, id: Sid, rooms: &[Room]) {
-        let mut all = lock(&self.rooms);
-        all.insert_socket(id);
-        all.join_many(id, rooms.iter().cloned());
+        let Some(mut events) = self.room_events() else {
+            let mut all = lock(&self.rooms);
+            all.insert_socket(id);
+            all.join_many(id, rooms.iter().cloned());
+            return;
+        };
+        {
+            let mut all = lock(&self.rooms);
+            all.insert_socket(id);
+            for room in rooms {
+                join(&mut all, id, room, &mut events);
+            }
+        }
+        self.tell(events);
     }
 
     fn del(&self, id: Sid, room: &Room) {
-        lock(&self.rooms).leave(&id, room);
+        let Some(mut events) = self.room_events() else {
+            lock(&self.rooms).leave(&id, room);
+            return;
+        };
+        leave(&mut lock(&self.rooms), id, room, &mut events);
+        self.tell(events);
     }
 
     fn del_all(&self, id: Sid) {
-        lock(&self.rooms).remove_socket(&id);
+        let Some(mut events) = self.room_events() else {
+            lock(&self.rooms).remove_socket(&id);
+            return;
+        };
+        {
+            let mut all = lock(&self.rooms);
+            for room in all.remove_socket(&id).unwrap_or_default() {
+                events.push(RoomEvent::Left {
+                    room: room.to_string(),
+                    socket: id,
+                });
+                if !all.contains_room(&room) {
+                    events.push(RoomEvent::Deleted(room.to_string()));
+                }
+            }
+        }
+        self.tell(events);
     }
 
     fn socket_rooms(&self, id: Sid) -> Vec<Room> {

@@ -48,7 +48,7 @@ pub use machine::AckError;
 use machine::SioMachine;
 pub use middleware::{ConnectError, ConnectRequest};
 pub(crate) use namespace::NamespaceState;
-pub use namespace::{NamespaceRef, ServerAck};
+pub use namespace::{NamespaceRef, RoomEvent, ServerAck};
 use registry::Registry;
 pub use room_param::RoomParam;
 pub use socket::{AckSender, Disconnected, EmitError, EventError, SocketRef};

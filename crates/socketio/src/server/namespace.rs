@@ -48,6 +48,39 @@ pub(crate) struct NamespaceState {
     sequential: AtomicBool,
     /// The server's state and defaults for handlers (read without a lock).
     pub(crate) handlers: Arc<HandlerSettings>,
+    /// Listeners of the adapter's room changes; the flag spares the
+    /// adapter any work while there are none.
+    room_listeners: RwLock<Vec<RoomListener>>,
+    has_room_listeners: AtomicBool,
+}
+
+/// A listener of [`RoomEvent`]s.
+type RoomListener = Arc<dyn Fn(&RoomEvent) + Send + Sync>;
+
+/// A change of the rooms of this server's sockets (Node's adapter events
+/// `create-room`, `delete-room`, `join-room`, `leave-room`). A socket's
+/// own room counts, as in Node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoomEvent {
+    /// The room has its first socket (`create-room`).
+    Created(String),
+    /// The room's last socket left (`delete-room`).
+    Deleted(String),
+    /// A socket joined the room (`join-room`).
+    Joined {
+        /// The room.
+        room: String,
+        /// The socket.
+        socket: Sid,
+    },
+    /// A socket left the room (`leave-room`).
+    Left {
+        /// The room.
+        room: String,
+        /// The socket.
+        socket: Sid,
+    },
 }
 
 impl NamespaceState {
@@ -72,7 +105,21 @@ impl NamespaceState {
             children: RwLock::default(),
             sequential: AtomicBool::new(false),
             handlers,
+            room_listeners: RwLock::default(),
+            has_room_listeners: AtomicBool::new(false),
         })
+    }
+
+    pub(crate) fn has_room_listeners(&self) -> bool {
+        self.has_room_listeners.load(Ordering::Acquire)
+    }
+
+    /// Gives a room change to the listeners.
+    pub(crate) fn room_event(&self, event: &RoomEvent) {
+        let listeners = read(&self.room_listeners).clone();
+        for listener in listeners {
+            listener(event);
+        }
     }
 
     pub(crate) fn add_child(&self, child: Arc<NamespaceState>) {
@@ -342,6 +389,15 @@ impl NamespaceRef {
     /// A broadcast to every socket except those in `rooms`.
     pub fn except(&self, rooms: impl RoomParam) -> BroadcastOperator {
         self.broadcast().except(rooms)
+    }
+
+    /// Adds a listener of the room changes of this server's sockets (Node's
+    /// `nsp.adapter.on("create-room" | "delete-room" | "join-room" |
+    /// "leave-room")`). It runs synchronously where the change happens
+    /// (a join, a leave, a disconnect): keep it short.
+    pub fn on_room_event(&self, listener: impl Fn(&RoomEvent) + Send + Sync + 'static) {
+        write(&self.state.room_listeners).push(Arc::new(listener));
+        self.state.has_room_listeners.store(true, Ordering::Release);
     }
 
     /// The socket of this server with id `id`, if it is connected here

@@ -40,7 +40,7 @@ pub use engine::{
     AllowRequest, ConnectionError, ConnectionErrorHook, Cookie, Cors, CorsOrigin, EngineConfig,
     EngineServer, EngineSocket, GenerateId, HeadersHook, SessionClosed,
 };
-pub use payload::{Args, Binary, Data, FromPayload, Payload, PayloadError};
+pub use payload::{Args, Binary, Data, FromPayload, Payload, PayloadError, TypedEvent};
 pub use server::{
     AckError, AckSender, AckStream, BroadcastError, BroadcastOperator, ConnectError,
     ConnectRequest, EmitError, EventError, NamespaceRef, RoomEvent, RoomParam, ServerAck, SocketIo,

@@ -203,6 +203,82 @@ impl FromPayload for Payload {
     }
 }
 
+/// An event declared once, its name tied to its argument type: emitting
+/// and listening with it cannot misspell the name or mistake the type.
+/// Implement it with [`crate::typed_event!`] (or by hand):
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct ChatMessage {
+///     text: String,
+/// }
+/// socketio::typed_event!(ChatMessage = "chat message");
+///
+/// # fn register(socket: socketio::SocketRef) {
+/// socket.on_typed(|socket: socketio::SocketRef, message: ChatMessage, _ack| async move {
+///     let _ = socket.broadcast().emit_typed(&message).await;
+/// });
+/// # }
+/// ```
+///
+/// A listener whose argument is not the declared type does not compile:
+///
+/// ```compile_fail
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct ChatMessage { text: String }
+/// # socketio::typed_event!(ChatMessage = "chat message");
+/// # fn register(socket: socketio::SocketRef) {
+/// // `String` is no `TypedEvent`: there is no event to listen to.
+/// socket.on_typed(|_: socketio::SocketRef, message: String, _ack| async move {});
+/// # }
+/// ```
+///
+/// The value is the event's one argument; with `SPREAD`, a tuple (or a
+/// tuple struct) whose fields are its arguments (`emit("move", x, y)`).
+pub trait TypedEvent: Serialize + DeserializeOwned + Send + 'static {
+    /// The event's name on the wire.
+    const NAME: &'static str;
+    /// Whether the value's fields are the arguments (`true`) or the value
+    /// is the one argument (`false`, the default).
+    const SPREAD: bool = false;
+
+    /// The event's arguments.
+    fn to_payload(&self) -> Result<Payload, PayloadError> {
+        if Self::SPREAD {
+            Payload::args(self)
+        } else {
+            Payload::single(self)
+        }
+    }
+
+    /// Reads the event from its arguments.
+    fn from_payload(payload: &Payload) -> Result<Self, PayloadError> {
+        if Self::SPREAD {
+            payload.parse()
+        } else {
+            payload.first()
+        }
+    }
+}
+
+/// Declares a [`TypedEvent`]: `typed_event!(Type = "name")` (the value is
+/// the one argument) or `typed_event!(Type = "name", spread)` (its fields
+/// are the arguments).
+#[macro_export]
+macro_rules! typed_event {
+    ($ty:ty = $name:literal) => {
+        impl $crate::payload::TypedEvent for $ty {
+            const NAME: &'static str = $name;
+        }
+    };
+    ($ty:ty = $name:literal, spread) => {
+        impl $crate::payload::TypedEvent for $ty {
+            const NAME: &'static str = $name;
+            const SPREAD: bool = true;
+        }
+    };
+}
+
 /// The first argument, deserialized (as [`Payload::first`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Data<T>(pub T);

@@ -386,7 +386,69 @@ fn short(room: &str) -> &str {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq, Clone)]
+struct Chat {
+    text: String,
+}
+socketio::typed_event!(Chat = "chat");
+
+/// Several arguments: `emit("move", x, y)`.
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq, Clone)]
+struct Move(i32, i32);
+socketio::typed_event!(Move = "move", spread);
+
+/// Typed events, declared once, between our client and our server; what
+/// goes on the wire is Node's (`42["move",1,2]`).
+async fn typed_events<R: TestRuntime>(rt: R) {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
+    io.on_connection("/", |socket| async move {
+        socket.on_typed(|socket: SocketRef, chat: Chat, _| async move {
+            let reply = Chat {
+                text: format!("echo: {}", chat.text),
+            };
+            let _ = socket.emit_typed(&reply).await;
+        });
+        socket.on_typed(|socket: SocketRef, Move(x, y): Move, ack| async move {
+            let _ = socket.emit_typed(&Move(y, x)).await;
+            if let Some(ack) = ack {
+                let _ = ack.send(&(x + y)).await;
+            }
+        });
+    });
+    let addr = rt.serve(io).await;
+    within_for(LIMIT, "the typed events", async {
+        // The wire, as a raw client sees it.
+        let mut ws = socketio(rt, addr, "/", None).await;
+        assert_eq!(
+            ask::<R>(&mut ws, r#"421["move",1,2]"#).await,
+            r#"42["move",2,1]"#
+        );
+        assert_eq!(next_text::<R>(&mut ws).await, "431[3]");
+
+        // Our client, typed on both ends.
+        let url = format!("http://{addr}/");
+        let client =
+            socketio::client::io(rt, &url, socketio::client::ClientOptions::default()).unwrap();
+        let (got, mut chats) = futures_channel::mpsc::unbounded();
+        client.on_typed(move |_, chat: Chat, _| {
+            let _ = got.unbounded_send(chat);
+            async {}
+        });
+        client.connect().await.unwrap();
+        client.emit_typed(&Chat { text: "hi".into() }).unwrap();
+        assert_eq!(
+            chats.next().await.unwrap(),
+            Chat {
+                text: "echo: hi".into()
+            }
+        );
+        client.disconnect();
+    })
+    .await;
+}
+
 suite::on_each_runtime!(
+    typed_events,
     room_events,
     remote_socket_methods,
     the_transport_and_its_upgrade,

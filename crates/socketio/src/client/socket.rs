@@ -16,7 +16,7 @@ use super::options::Auth;
 use super::{ClientHandle, Manager};
 use crate::listeners::{AnyListener, EventListener, EventListeners, ListenerFuture};
 use crate::locks::lock;
-use crate::payload::{FromPayload, Payload, PayloadError};
+use crate::payload::{FromPayload, Payload, PayloadError, TypedEvent};
 
 type HandlerFuture = ListenerFuture;
 type ConnectHandler = Arc<dyn Fn(ClientSocket) -> HandlerFuture + Send + Sync>;
@@ -319,6 +319,34 @@ impl ClientSocket {
             },
         );
         lock(&self.inner.listeners).events.on(event, handler);
+    }
+
+    /// Adds a listener of the [`TypedEvent`] `E`, its name and argument
+    /// type declared once (see [`ClientSocket::on`] for how listeners
+    /// run). Arguments that do not read as `E` are logged and skipped.
+    pub fn on_typed<E, F, Fut>(&self, handler: F)
+    where
+        E: TypedEvent,
+        F: Fn(ClientSocket, E, Option<AckSender>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on(E::NAME, move |socket, payload: Payload, ack| {
+            let event = E::from_payload(&payload);
+            let run = event.map(|event| handler(socket, event, ack));
+            async move {
+                match run {
+                    Ok(run) => run.await,
+                    Err(error) => {
+                        tracing::warn!(event = E::NAME, %error, "event arguments do not fit the listener")
+                    }
+                }
+            }
+        });
+    }
+
+    /// Emits the [`TypedEvent`] `event` under its declared name.
+    pub fn emit_typed<E: TypedEvent>(&self, event: &E) -> Result<(), EmitError> {
+        self.emit_payload(E::NAME, event.to_payload()?)
     }
 
     /// Removes every listener of `event` (Node's `off(event)` and

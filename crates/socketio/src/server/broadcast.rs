@@ -18,7 +18,7 @@ use super::namespace::NamespaceState;
 use super::room_param::RoomParam;
 use super::AckError;
 use crate::adapter::{AdapterError, BroadcastOptions, RemoteSocket, Scope};
-use crate::payload::{Payload, PayloadError};
+use crate::payload::{Payload, PayloadError, TypedEvent};
 
 /// Why a broadcast did not reach every selected socket.
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +167,11 @@ impl BroadcastOperator {
         value: &T,
     ) -> Result<(), BroadcastError> {
         self.emit_payload(event, Payload::single(value)?).await
+    }
+
+    /// Emits the [`TypedEvent`] `event` under its declared name.
+    pub async fn emit_typed<E: TypedEvent>(&self, event: &E) -> Result<(), BroadcastError> {
+        self.emit_payload(E::NAME, event.to_payload()?).await
     }
 
     /// Emits `event` with a payload to every selected socket. The packet is

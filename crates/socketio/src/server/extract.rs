@@ -47,7 +47,7 @@ use serde::de::DeserializeOwned;
 use super::socket::{AckSender, EventError, SocketRef};
 use crate::handshake::Handshake;
 use crate::listeners::ListenerFuture;
-use crate::payload::{Payload, PayloadError};
+use crate::payload::{Payload, PayloadError, TypedEvent};
 
 pub use crate::payload::{Args, Data};
 
@@ -149,6 +149,16 @@ pub struct TryData<T>(pub Result<T, PayloadError>);
 impl<T: DeserializeOwned + Send + 'static> FromEvent for TryData<T> {
     fn from_event(event: &EventContext) -> Result<Self, ExtractError> {
         Ok(TryData(event.payload.first()))
+    }
+}
+
+/// The event read as its declared [`TypedEvent`] type.
+#[derive(Debug, Clone)]
+pub struct Typed<E>(pub E);
+
+impl<E: TypedEvent> FromEvent for Typed<E> {
+    fn from_event(event: &EventContext) -> Result<Self, ExtractError> {
+        Ok(Typed(E::from_payload(&event.payload)?))
     }
 }
 

@@ -15,14 +15,14 @@ use socketio_proto::rooms::Room;
 use socketio_proto::{AckId, EncodedPacket, Packet, PacketKind};
 
 use super::broadcast::{AckAnswer, BroadcastOperator};
-use super::extract::{EventContext, EventHandler, ExtractError};
+use super::extract::{EventContext, EventHandler, ExtractError, Typed};
 use super::machine::{AckError, ConnectionHandle};
 use super::namespace::NamespaceState;
 use super::room_param::RoomParam;
 use crate::extensions::Extensions;
 use crate::listeners::{AnyListener, EventListener, EventListeners, ListenerFuture};
 use crate::locks::lock;
-use crate::payload::{Payload, PayloadError};
+use crate::payload::{Payload, PayloadError, TypedEvent};
 use socketio_proto::server::CommandError;
 
 type HandlerFuture = ListenerFuture;
@@ -269,6 +269,29 @@ impl SocketRef {
             })
         });
         lock(&self.inner.listeners).events.on(event, handler);
+    }
+
+    /// Adds a listener of the [`TypedEvent`] `E`, its name and argument
+    /// type declared once: `handler` gets the socket, the event, and the
+    /// ack sender when the client awaits an answer. Arguments that do not
+    /// read as `E` go to the [`SocketRef::on_error`] listeners.
+    pub fn on_typed<E, F, Fut>(&self, handler: F)
+    where
+        E: TypedEvent,
+        F: Fn(SocketRef, E, Option<AckSender>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on(
+            E::NAME,
+            move |socket: SocketRef, Typed(event): Typed<E>, ack: Option<AckSender>| {
+                handler(socket, event, ack)
+            },
+        );
+    }
+
+    /// Emits the [`TypedEvent`] `event` under its declared name.
+    pub async fn emit_typed<E: TypedEvent>(&self, event: &E) -> Result<(), EmitError> {
+        self.emit_payload(E::NAME, event.to_payload()?).await
     }
 
     /// Adds a listener of `event` that runs for its next occurrence only

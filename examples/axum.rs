@@ -8,18 +8,15 @@
 use axum::routing::get;
 use axum::Router;
 use runtime_tokio::{SocketIoLayer, TokioRuntime};
-use socketio::{Payload, SocketIo, SocketIoConfig};
+use socketio::{Payload, SocketIo, SocketIoConfig, SocketRef};
 
 #[tokio::main]
 async fn main() {
     let io = SocketIo::new(TokioRuntime, SocketIoConfig::default());
     io.on_connection("/", |socket| async move {
-        socket.on(
-            "ping",
-            |socket: socketio::SocketRef, payload: Payload| async move {
-                let _ = socket.emit_payload("pong", payload).await;
-            },
-        );
+        socket.on("ping", |socket: SocketRef, payload: Payload| async move {
+            let _ = socket.emit_payload("pong", payload).await;
+        });
     });
 
     let app = Router::new()

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use runtime_smol::SmolRuntime;
 use socketio::client::ClientOptions;
+use socketio::extract::Ack;
 use socketio::{Args, Data, Payload, SocketIo, SocketIoConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,10 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = socket.emit("welcome", &greeting).await;
             socket.on(
                 "sum",
-                |Args((a, b)): Args<(i64, i64)>, ack: Option<socketio::AckSender>| async move {
-                    if let Some(ack) = ack {
-                        let _ = ack.send(&(a + b)).await;
-                    }
+                |Args((a, b)): Args<(i64, i64)>, ack: Ack| async move {
+                    let _ = ack.send(&(a + b)).await;
                 },
             );
         });

@@ -8,7 +8,8 @@ use std::time::Duration;
 use adapter_redis::{RedisAdapterConfig, RedisAdapterFactory};
 use runtime_tokio::TokioRuntime;
 use socketio::client::ClientOptions;
-use socketio::{Data, Payload, SocketIo, SocketIoConfig};
+use socketio::extract::Ack;
+use socketio::{Data, Payload, SocketIo, SocketIoConfig, SocketRef};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -27,13 +28,9 @@ async fn server(
     io.on_connection("/", |socket| async move {
         socket.on(
             "join",
-            |socket: socketio::SocketRef,
-             Data(room): Data<String>,
-             ack: Option<socketio::AckSender>| async move {
+            |socket: SocketRef, Data(room): Data<String>, ack: Ack| async move {
                 socket.join(&room);
-                if let Some(ack) = ack {
-                    let _ = ack.send(&true).await;
-                }
+                let _ = ack.send(&true).await;
             },
         );
     });

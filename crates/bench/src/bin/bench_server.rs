@@ -5,7 +5,8 @@
 //! once it accepts connections, and exits when its standard input closes.
 
 use clap::{Parser, ValueEnum};
-use socketio::{NamespaceRef, Payload, Runtime, SocketIo, SocketIoConfig};
+use socketio::extract::Ack;
+use socketio::{NamespaceRef, Payload, Runtime, SocketIo, SocketIoConfig, SocketRef};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum RuntimeChoice {
@@ -31,20 +32,12 @@ fn app<R: Runtime>(runtime: R) -> SocketIo<R> {
     io.on_connection("/", move |socket| {
         let everyone = everyone.clone();
         async move {
-            socket.on(
-                "echo",
-                |socket: socketio::SocketRef, payload: Payload| async move {
-                    let _ = socket.emit_payload("echo", payload).await;
-                },
-            );
-            socket.on(
-                "echo_ack",
-                |payload: Payload, ack: Option<socketio::AckSender>| async move {
-                    if let Some(ack) = ack {
-                        let _ = ack.send_payload(payload).await;
-                    }
-                },
-            );
+            socket.on("echo", |socket: SocketRef, payload: Payload| async move {
+                let _ = socket.emit_payload("echo", payload).await;
+            });
+            socket.on("echo_ack", |payload: Payload, ack: Ack| async move {
+                let _ = ack.send_payload(payload).await;
+            });
             socket.on("broadcast", move |payload: Payload| {
                 let everyone = everyone.clone();
                 async move {

@@ -17,6 +17,7 @@ use std::pin::Pin;
 use runtime_smol::SmolRuntime;
 use runtime_tokio::TokioRuntime;
 use socketio::engine::{Cors, EngineConfig, EngineServer, HttpReply};
+use socketio::extract::Ack;
 use socketio::server::SocketIoConfig;
 use socketio::{HttpHandler, Payload, Runtime, SocketIo, SocketRef};
 
@@ -63,15 +64,16 @@ fn socketio<R: Runtime>(runtime: R) -> SocketIo<R> {
     let io = SocketIo::new(runtime, socketio_config());
     io.on_connection("/", |socket| async move {
         emit_auth(&socket).await;
-        socket.on("message", |socket: socketio::SocketRef, payload: Payload, _ack: Option<socketio::AckSender>| async move {
-            let _ = socket.emit_payload("message-back", payload).await;
-        });
+        socket.on(
+            "message",
+            |socket: SocketRef, payload: Payload| async move {
+                let _ = socket.emit_payload("message-back", payload).await;
+            },
+        );
         socket.on(
             "message-with-ack",
-            |_socket: socketio::SocketRef, payload: Payload, ack: Option<socketio::AckSender>| async move {
-                if let Some(ack) = ack {
-                    let _ = ack.send_payload(payload).await;
-                }
+            |payload: Payload, ack: Ack| async move {
+                let _ = ack.send_payload(payload).await;
             },
         );
     });

@@ -329,6 +329,28 @@ async fn outgoing_listeners_and_off<R: TestRuntime>(rt: R) {
         *sent.lock().unwrap(),
         ["echo [1]", "echo [2]", "echo-ack [3]"]
     );
+
+    // `off_any_outgoing`: later emits are not seen.
+    socket.off_any_outgoing();
+    client_scenarios::ask(&socket, "echo-ack", json!([4])).await;
+    assert_eq!(sent.lock().unwrap().len(), 3);
+
+    // `on_any`, then `off_any`; `remove_all_listeners` clears the rest.
+    let (any_seen, mut anys) = futures_channel::mpsc::unbounded();
+    socket.on_any(move |_, event, _| {
+        let _ = any_seen.unbounded_send(event);
+        async {}
+    });
+    socket.on("echo", |_, _: Payload, _| async {});
+    socket.emit("echo", &5).unwrap();
+    assert_eq!(within("on_any", anys.next()).await.as_deref(), Some("echo"));
+    socket.off_any();
+    socket.emit("echo", &6).unwrap();
+    client_scenarios::ask(&socket, "echo-ack", json!([7])).await;
+    assert!(!matches!(anys.next().now_or_never(), Some(Some(_))));
+    assert_eq!(socket.listener_count("echo"), 1);
+    socket.remove_all_listeners();
+    assert_eq!(socket.listener_count("echo"), 0);
     socket.disconnect();
 }
 

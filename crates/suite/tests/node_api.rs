@@ -59,6 +59,10 @@ async fn once_off_and_remove_all_listeners<R: TestRuntime>(rt: R) {
                 socket.off("gone");
                 let _ = ack.send(&socket.listener_count("gone")).await;
             });
+            socket.on("drop-any", |socket: SocketRef, ack: Ack| async move {
+                socket.off_any();
+                let _ = ack.send(&()).await;
+            });
             socket.on("reset", |socket: SocketRef, ack: Ack| async move {
                 socket.remove_all_listeners();
                 let _ = ack.send(&socket.listener_count("reset")).await;
@@ -86,12 +90,15 @@ async fn once_off_and_remove_all_listeners<R: TestRuntime>(rt: R) {
         );
         assert_eq!(ask::<R>(&mut ws, r#"424["drop-gone"]"#).await, "434[0]");
         ws.send(Message::text(r#"425["gone"]"#)).await.unwrap();
-        assert_eq!(ask::<R>(&mut ws, r#"426["reset"]"#).await, "436[0]");
-        // Nothing listens any more, not even `on_any`.
-        ws.send(Message::text(r#"427["reset"]"#)).await.unwrap();
+        // `off_any` in a handler: that event still reached the `on_any`
+        // listeners (they start first), the next ones do not.
+        assert_eq!(ask::<R>(&mut ws, r#"426["drop-any"]"#).await, "436[null]");
+        assert_eq!(ask::<R>(&mut ws, r#"427["reset"]"#).await, "437[0]");
+        // Nothing listens any more.
+        ws.send(Message::text(r#"428["reset"]"#)).await.unwrap();
         sleep(Duration::from_millis(100)).await;
         let order = any_order.lock().unwrap().clone();
-        // Six events reached the `on_any` listeners before the reset, the
+        // Six events reached the `on_any` listeners before `off_any`, the
         // prepended one first each time.
         assert_eq!(order.len(), 12, "{order:?}");
         assert!(order
@@ -136,6 +143,8 @@ async fn rooms_at_once_and_io_shorthands<R: TestRuntime>(rt: R) {
                     async move {
                         let _ = io.to([room.as_str()]).emit(&name, &room).await;
                         let _ = io.emit("everyone", &1).await;
+                        let _ = io.except("nobody-here").emit("all-but", &2).await;
+                        let _ = io.sockets().to("a").except("b").emit("a-not-b", &3).await;
                     }
                 },
             );
@@ -143,8 +152,19 @@ async fn rooms_at_once_and_io_shorthands<R: TestRuntime>(rt: R) {
                 let io = io.clone();
                 async move {
                     let found = io.get_socket(socket.id()).map(|found| found.id());
+                    let in_nsp = io.sockets().get_socket(socket.id()).is_some();
+                    // Typed per-socket values: insert, get, remove.
+                    let extensions = socket.extensions();
+                    extensions.insert(7u8);
+                    let kept = extensions.get::<u8>() == Some(7) && extensions.contains::<u8>();
+                    let removed =
+                        extensions.remove::<u8>() == Some(7) && !extensions.contains::<u8>();
                     let _ = ack
-                        .send(&(socket.connected(), found == Some(socket.id())))
+                        .send(&(
+                            socket.connected(),
+                            found == Some(socket.id()) && in_nsp,
+                            kept && removed,
+                        ))
                         .await;
                 }
             });
@@ -163,11 +183,14 @@ async fn rooms_at_once_and_io_shorthands<R: TestRuntime>(rt: R) {
         );
         assert_eq!(
             ask::<R>(&mut ws, r#"422["whoami"]"#).await,
-            "432[[true,true]]"
+            "432[[true,true,true]]"
         );
         ws.send(Message::text(r#"42["news","b"]"#)).await.unwrap();
         assert_eq!(next_text::<R>(&mut ws).await, r#"42["news","b"]"#);
         assert_eq!(next_text::<R>(&mut ws).await, r#"42["everyone",1]"#);
+        assert_eq!(next_text::<R>(&mut ws).await, r#"42["all-but",2]"#);
+        // In "a" and in "b": "a-not-b" leaves it out, so the next frame is
+        // the next answer.
         // Only its own room is left.
         assert_eq!(ask::<R>(&mut ws, r#"423["leave"]"#).await, "433[1]");
         ws.send(Message::text("41")).await.unwrap();

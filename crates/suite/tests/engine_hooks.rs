@@ -85,8 +85,11 @@ async fn ids_cookie_and_headers<R: TestRuntime>(rt: R) {
         let mut config = EngineConfig::default();
         config.generate_id = Some(GenerateId::new(move |_| {
             match count.fetch_add(1, Ordering::SeqCst) {
-                0 => "custom-1".to_owned(),
-                _ => "not a valid id".to_owned(),
+                // The second time, the id is taken by the live first session.
+                0 | 1 => "custom-1".to_owned(),
+                2 => "not a valid id".to_owned(),
+                3 => String::new(),
+                _ => "x".repeat(65),
             }
         }));
         config.cookie = Some(Cookie::default());
@@ -121,15 +124,18 @@ async fn ids_cookie_and_headers<R: TestRuntime>(rt: R) {
         assert_eq!(headers["x-trace"], "t1");
         assert_eq!(headers["x-every"], "1");
 
-        // The next session's id is unusable: a random one instead.
-        let (_, headers, body) =
-            request_with_headers(rt, addr, "GET", HANDSHAKE, &[], Bytes::new()).await;
-        let sid = sid_of(&body);
-        assert_ne!(sid, "not a valid id");
-        assert_eq!(
-            headers["set-cookie"],
-            format!("io={sid}; Path=/; HttpOnly; SameSite=Lax").as_str()
-        );
+        // The next ids are taken, not URL-safe, empty, too long: a random
+        // one instead each time.
+        for _ in 0..4 {
+            let (_, headers, body) =
+                request_with_headers(rt, addr, "GET", HANDSHAKE, &[], Bytes::new()).await;
+            let sid = sid_of(&body);
+            assert_eq!(sid.len(), 22, "{sid}");
+            assert_eq!(
+                headers["set-cookie"],
+                format!("io={sid}; Path=/; HttpOnly; SameSite=Lax").as_str()
+            );
+        }
 
         // A request of the session: `headers` only.
         let (status, headers, _) = request_with_headers(
@@ -149,4 +155,39 @@ async fn ids_cookie_and_headers<R: TestRuntime>(rt: R) {
     .await;
 }
 
-suite::on_each_runtime!(allow_request_and_connection_error, ids_cookie_and_headers);
+/// `config.engine.cors`, end to end: a preflight and a handshake from an
+/// allowed origin get Node's headers, another origin gets none.
+async fn cors_headers<R: TestRuntime>(rt: R) {
+    within("the cors answers", async {
+        let mut config = EngineConfig::default();
+        config.cors = Some(socketio::Cors::origins(["https://app.example"]).with_credentials());
+        let addr = rt.serve(EngineServer::new(rt, config, |_| {})).await;
+        let origin = [("origin", "https://app.example")];
+        let (status, headers, _) =
+            request_with_headers(rt, addr, "OPTIONS", HANDSHAKE, &origin, Bytes::new()).await;
+        assert_eq!(status, 204);
+        assert_eq!(
+            headers["access-control-allow-origin"],
+            "https://app.example"
+        );
+        assert_eq!(headers["access-control-allow-credentials"], "true");
+        let (status, headers, _) =
+            request_with_headers(rt, addr, "GET", HANDSHAKE, &origin, Bytes::new()).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            headers["access-control-allow-origin"],
+            "https://app.example"
+        );
+        let other = [("origin", "https://evil.example")];
+        let (_, headers, _) =
+            request_with_headers(rt, addr, "GET", HANDSHAKE, &other, Bytes::new()).await;
+        assert!(!headers.contains_key("access-control-allow-origin"));
+    })
+    .await;
+}
+
+suite::on_each_runtime!(
+    allow_request_and_connection_error,
+    ids_cookie_and_headers,
+    cors_headers,
+);

@@ -470,7 +470,57 @@ async fn typed_events<R: TestRuntime>(rt: R) {
     .await;
 }
 
+/// `io.close()` tells each socket `server shutting down`; a volatile
+/// broadcast reaches a WebSocket client that can take it; a connection
+/// that joins no namespace within `connect_timeout` is closed.
+async fn close_volatile_and_connect_timeout<R: TestRuntime>(rt: R) {
+    let mut config = SocketIoConfig::default();
+    config.connection.connect_timeout = Duration::from_millis(300);
+    let io = SocketIo::new(rt, config);
+    let reasons: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let seen = reasons.clone();
+    io.on_connection("/", move |socket| {
+        let seen = seen.clone();
+        async move {
+            socket.on_disconnect(move |Reason(reason): Reason| {
+                seen.lock().unwrap().push(reason);
+                async {}
+            });
+        }
+    });
+    let addr = rt.serve(io.clone()).await;
+    within_for(LIMIT, "the close", async {
+        // Never joins a namespace: closed after the connect timeout.
+        let mut idle =
+            suite::raw::websocket(rt, addr, "/socket.io/?EIO=4&transport=websocket").await;
+        let _open = idle.next().await.unwrap().unwrap();
+        let start = std::time::Instant::now();
+        loop {
+            match idle.next().await {
+                Some(Ok(Message::Text(text))) if text.as_str() == "2" => {}
+                _ => break,
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+
+        let mut ws = socketio(rt, addr, "/", None).await;
+        io.volatile().emit("news", &1).await.unwrap();
+        assert_eq!(next_text::<R>(&mut ws).await, r#"42["news",1]"#);
+        io.close().await;
+        while reasons.lock().unwrap().is_empty() {
+            sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(*reasons.lock().unwrap(), ["server shutting down"]);
+    })
+    .await;
+}
+
 suite::on_each_runtime!(
+    close_volatile_and_connect_timeout,
     typed_events,
     room_events,
     remote_socket_methods,

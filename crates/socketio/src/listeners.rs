@@ -25,6 +25,15 @@ pub(crate) type AnyListener<S> = Arc<dyn Fn(S, String, Payload) -> ListenerFutur
 /// Names one listener in its socket's registry, to remove it.
 pub(crate) type ListenerId = u64;
 
+/// Boxes an `on_any` closure.
+pub(crate) fn any_listener<S, F, Fut>(handler: F) -> AnyListener<S>
+where
+    F: Fn(S, String, Payload) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Arc::new(move |socket, event, payload| Box::pin(handler(socket, event, payload)))
+}
+
 /// One event's listeners, in the order they were added, shared with the
 /// occurrences that started them.
 type EventList<S, A> = Arc<Vec<(ListenerId, EventListener<S, A>)>>;

@@ -151,38 +151,41 @@ impl LocalAdapter {
 
     /// Makes the selected local sockets join `rooms`.
     pub fn add_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
-        let Some(mut events) = self.room_events() else {
-            lock(&self.rooms).join_selected(&opts.rooms, &opts.except, rooms);
-            return;
+        match self.room_events() {
+            None => lock(&self.rooms).join_selected(&opts.rooms, &opts.except, rooms),
+            Some(events) => self.change_selected(opts, rooms, join, events),
         };
-        {
-            let mut all = lock(&self.rooms);
-            let selected: Vec<Sid> = all.select(&opts.rooms, &opts.except).cloned().collect();
-            for id in selected {
-                for room in rooms {
-                    join(&mut all, id, room, &mut events);
-                }
-            }
-        }
-        self.tell(events);
     }
 
     /// Makes the selected local sockets leave `rooms`.
     pub fn del_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
-        let Some(mut events) = self.room_events() else {
-            lock(&self.rooms).leave_selected(&opts.rooms, &opts.except, rooms);
-            return;
+        match self.room_events() {
+            None => lock(&self.rooms).leave_selected(&opts.rooms, &opts.except, rooms),
+            Some(events) => self.change_selected(opts, rooms, leave, events),
         };
+    }
+
+    /// Applies `change` to each selected socket and room, noting the room
+    /// events, then tells them.
+    fn change_selected(
+        &self,
+        opts: &BroadcastOptions,
+        rooms: &[Room],
+        change: fn(&mut Rooms<Sid>, Sid, &Room, &mut Vec<RoomEvent>),
+        mut events: Vec<RoomEvent>,
+    ) -> usize {
         {
             let mut all = lock(&self.rooms);
             let selected: Vec<Sid> = all.select(&opts.rooms, &opts.except).cloned().collect();
             for id in selected {
                 for room in rooms {
-                    leave(&mut all, id, room, &mut events);
+                    change(&mut all, id, room, &mut events);
                 }
             }
         }
+        let changed = events.len();
         self.tell(events);
+        changed
     }
 
     /// An empty list to collect room events in, when someone listens

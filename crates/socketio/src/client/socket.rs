@@ -14,7 +14,7 @@ use socketio_proto::{AckId, Packet, PacketKind};
 use super::driver::{Shared, State};
 use super::options::Auth;
 use super::{ClientHandle, Manager};
-use crate::listeners::{AnyListener, EventListener, EventListeners, ListenerFuture};
+use crate::listeners::{any_listener, EventListener, EventListeners, ListenerFuture};
 use crate::locks::lock;
 use crate::payload::{FromPayload, Payload, PayloadError, TypedEvent};
 
@@ -397,9 +397,9 @@ impl ClientSocket {
         F: Fn(ClientSocket, String, Payload) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let handler: AnyListener<ClientSocket> =
-            Arc::new(move |socket, event, payload| Box::pin(handler(socket, event, payload)));
-        lock(&self.inner.listeners).events.on_any(handler);
+        lock(&self.inner.listeners)
+            .events
+            .on_any(any_listener(handler));
     }
 
     /// Runs `handler` each time the socket connects (reconnections

@@ -20,7 +20,7 @@ use super::machine::{AckError, ConnectionHandle};
 use super::namespace::NamespaceState;
 use super::room_param::RoomParam;
 use crate::extensions::Extensions;
-use crate::listeners::{AnyListener, EventListener, EventListeners, ListenerFuture};
+use crate::listeners::{any_listener, EventListener, EventListeners, ListenerFuture};
 use crate::locks::lock;
 use crate::payload::{Payload, PayloadError, TypedEvent};
 use socketio_proto::server::CommandError;
@@ -348,9 +348,9 @@ impl SocketRef {
         F: Fn(SocketRef, String, Payload) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let handler: AnyListener<SocketRef> =
-            Arc::new(move |socket, event, payload| Box::pin(handler(socket, event, payload)));
-        lock(&self.inner.listeners).events.on_any(handler);
+        lock(&self.inner.listeners)
+            .events
+            .on_any(any_listener(handler));
     }
 
     /// Adds a listener of every incoming event before the `on_any` ones
@@ -360,9 +360,9 @@ impl SocketRef {
         F: Fn(SocketRef, String, Payload) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let handler: AnyListener<SocketRef> =
-            Arc::new(move |socket, event, payload| Box::pin(handler(socket, event, payload)));
-        lock(&self.inner.listeners).events.prepend_any(handler);
+        lock(&self.inner.listeners)
+            .events
+            .prepend_any(any_listener(handler));
     }
 
     /// Removes every `on_any` listener (Node's `offAny()`).

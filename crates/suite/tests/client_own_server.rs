@@ -351,6 +351,19 @@ async fn outgoing_listeners_and_off<R: TestRuntime>(rt: R) {
     assert_eq!(socket.listener_count("echo"), 1);
     socket.remove_all_listeners();
     assert_eq!(socket.listener_count("echo"), 0);
+
+    // `once`: the first echo only.
+    let (once_seen, mut onces) = futures_channel::mpsc::unbounded();
+    socket.once("echo", move |_, Data(n): Data<u32>, _| {
+        let _ = once_seen.unbounded_send(n);
+        async {}
+    });
+    socket.emit("echo", &8).unwrap();
+    assert_eq!(within("once", onces.next()).await, Some(8));
+    assert_eq!(socket.listener_count("echo"), 0);
+    socket.emit("echo", &9).unwrap();
+    client_scenarios::ask(&socket, "echo-ack", json!([10])).await;
+    assert!(!matches!(onces.next().now_or_never(), Some(Some(_))));
     socket.disconnect();
 }
 

@@ -308,17 +308,33 @@ impl ClientSocket {
         F: Fn(ClientSocket, A, Option<AckSender>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let listener = listener(event, handler);
+        lock(&self.inner.listeners).events.on(event, listener);
+    }
+
+    /// Adds a listener of `event` that runs for its next occurrence only
+    /// (Node's `once`): it is removed before it starts.
+    pub fn once<A, F, Fut>(&self, event: &str, handler: F)
+    where
+        A: FromPayload,
+        F: Fn(ClientSocket, A, Option<AckSender>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let inner = listener(event, handler);
         let name = event.to_owned();
-        let handler: EventListener<ClientSocket, AckSender> = Arc::new(
-            move |socket, payload, ack| match A::from_payload(payload) {
-                Ok(args) => Box::pin(handler(socket, args, ack)),
-                Err(error) => {
-                    tracing::warn!(event = %name, %error, "event arguments do not fit the listener");
-                    Box::pin(async {})
-                }
-            },
-        );
-        lock(&self.inner.listeners).events.on(event, handler);
+        let mut listeners = lock(&self.inner.listeners);
+        let id = listeners.events.next_id();
+        // Two occurrences may both have taken the list before the first
+        // removes the listener: only one runs it.
+        let fired = AtomicBool::new(false);
+        let once: EventListener<ClientSocket, AckSender> = Arc::new(move |socket, payload, ack| {
+            if fired.swap(true, Ordering::AcqRel) {
+                return Box::pin(async {});
+            }
+            lock(&socket.inner.listeners).events.remove(&name, id);
+            inner(socket, payload, ack)
+        });
+        listeners.events.on(event, once);
     }
 
     /// Adds a listener of the [`TypedEvent`] `E`, its name and argument
@@ -530,6 +546,24 @@ impl ClientSocket {
 /// network is slower than the application (same bound as the engine's own
 /// send queue).
 const MAX_QUEUED_OUTPUTS: usize = 4096;
+
+/// A listener reading its arguments as `A`; arguments that do not fit are
+/// logged and the listener skipped.
+fn listener<A, F, Fut>(event: &str, handler: F) -> EventListener<ClientSocket, AckSender>
+where
+    A: FromPayload,
+    F: Fn(ClientSocket, A, Option<AckSender>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let name = event.to_owned();
+    Arc::new(move |socket, payload, ack| match A::from_payload(payload) {
+        Ok(args) => Box::pin(handler(socket, args, ack)),
+        Err(error) => {
+            tracing::warn!(event = %name, %error, "event arguments do not fit the listener");
+            Box::pin(async {})
+        }
+    })
+}
 
 fn has_room(state: &State) -> Result<(), EmitError> {
     if state.conn.queued_outputs() >= MAX_QUEUED_OUTPUTS {

@@ -56,8 +56,9 @@ impl Handshake {
 
 /// What the application's layers put on the request, without what the
 /// listener and hyper put there (the address, kept in `address`; the
-/// pending upgrade): a connection whose request carries nothing else keeps
-/// an empty map, which allocates nothing.
+/// pending upgrade): with `listen`/`serve`, a connection whose request
+/// carries nothing else keeps an empty map, which allocates nothing (a
+/// framework in front, such as axum, adds values of its own, kept too).
 fn app_extensions(extensions: &http::Extensions) -> http::Extensions {
     let mut copy = extensions.clone();
     copy.remove::<RemoteAddr>();

@@ -91,14 +91,22 @@ impl<S, A> EventListeners<S, A> {
 
     /// Removes every listener of `event` (Node's `off(event)` without a
     /// function, `removeAllListeners(event)`).
-    pub(crate) fn off(&mut self, event: &str) {
-        self.events.remove(event);
+    /// The removed listeners are returned so that the caller drops them
+    /// (and what they captured) after releasing its lock.
+    #[must_use]
+    pub(crate) fn off(&mut self, event: &str) -> Option<EventList<S, A>> {
+        self.events.remove(event)
     }
 
-    /// Removes every listener of every event, `on_any` ones included.
-    pub(crate) fn clear(&mut self) {
-        self.events.clear();
-        self.any.clear();
+    /// Removes every listener of every event, `on_any` ones included;
+    /// returns them, to be dropped outside the caller's lock.
+    #[must_use]
+    pub(crate) fn clear(&mut self) -> EventListeners<S, A> {
+        EventListeners {
+            events: std::mem::take(&mut self.events),
+            any: std::mem::take(&mut self.any),
+            next_id: self.next_id,
+        }
     }
 
     /// Adds a listener of every event.
@@ -111,9 +119,11 @@ impl<S, A> EventListeners<S, A> {
         self.any.insert(0, listener);
     }
 
-    /// Removes every `on_any` listener (Node's `offAny()`).
-    pub(crate) fn off_any(&mut self) {
-        self.any.clear();
+    /// Removes every `on_any` listener (Node's `offAny()`); returns them,
+    /// to be dropped outside the caller's lock.
+    #[must_use]
+    pub(crate) fn off_any(&mut self) -> Vec<AnyListener<S>> {
+        std::mem::take(&mut self.any)
     }
 
     /// How many listeners `event` has (Node's `listenerCount`).

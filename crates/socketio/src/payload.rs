@@ -234,7 +234,8 @@ impl FromPayload for Payload {
 /// ```
 ///
 /// The value is the event's one argument; with `SPREAD`, a tuple (or a
-/// tuple struct) whose fields are its arguments (`emit("move", x, y)`).
+/// tuple struct of two or more fields: serde writes a one-field one as
+/// its field) whose fields are its arguments (`emit("move", x, y)`).
 pub trait TypedEvent: Serialize + DeserializeOwned + Send + 'static {
     /// The event's name on the wire.
     const NAME: &'static str;

@@ -21,14 +21,11 @@ fn sid_of(body: &[u8]) -> String {
     handshake.sid.to_string()
 }
 
-/// What `connection_error` saw: code, message, the request's token.
-type Refused = (u8, String, Option<String>);
-
 /// An asynchronous check refuses with its own message; every refused
 /// request (that one, an unknown session) reaches `connection_error`.
 async fn allow_request_and_connection_error<R: TestRuntime>(rt: R) {
     within("the refusals", async {
-        let errors: Arc<Mutex<Vec<Refused>>> = Arc::default();
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let seen = errors.clone();
         let mut config = EngineConfig::default();
         config.allow_request = Some(AllowRequest::new_async(|handshake| {
@@ -36,15 +33,18 @@ async fn allow_request_and_connection_error<R: TestRuntime>(rt: R) {
             async move {
                 match token.as_deref() {
                     Some("let-me-in") => Ok(()),
+                    Some("silent") => Err(String::new()),
                     _ => Err("bad token".to_owned()),
                 }
             }
         }));
         config.on_connection_error = Some(ConnectionErrorHook::new(move |error| {
-            seen.lock().unwrap().push((
+            seen.lock().unwrap().push(format!(
+                "{} {} {:?} {:?}",
                 error.code,
-                error.message.clone(),
-                error.request.query_param("token"),
+                error.message,
+                error.context,
+                error.request.query_param("token")
             ));
         }));
         let addr = rt.serve(EngineServer::new(rt, config, |_| {})).await;
@@ -64,12 +64,20 @@ async fn allow_request_and_connection_error<R: TestRuntime>(rt: R) {
         assert_eq!(status, 400);
         assert_eq!(&body[..], br#"{"code":1,"message":"Session ID unknown"}"#);
 
+        // An empty refusal message: Node's own.
+        let silent = format!("{HANDSHAKE}&token=silent");
+        let (status, _, body) =
+            request_with_headers(rt, addr, "GET", &silent, &[], Bytes::new()).await;
+        assert_eq!(status, 403);
+        assert_eq!(&body[..], br#"{"code":4,"message":"Forbidden"}"#);
+
         let errors = errors.lock().unwrap().clone();
         assert_eq!(
             errors,
             [
-                (4, "bad token".to_owned(), Some("nope".to_owned())),
-                (1, "Session ID unknown".to_owned(), None),
+                r#"4 Forbidden Some("bad token") Some("nope")"#,
+                r#"1 Session ID unknown None None"#,
+                r#"4 Forbidden None Some("silent")"#,
             ]
         );
     })
@@ -151,6 +159,13 @@ async fn ids_cookie_and_headers<R: TestRuntime>(rt: R) {
         assert_eq!(headers["x-every"], "1");
         assert!(!headers.contains_key("x-initial"));
         assert!(!headers.contains_key("set-cookie"));
+
+        // A refusal gets no hook's headers, as in Node.
+        let unknown = format!("{HANDSHAKE}&sid=unknown");
+        let (status, headers, _) =
+            request_with_headers(rt, addr, "GET", &unknown, &[], Bytes::new()).await;
+        assert_eq!(status, 400);
+        assert!(!headers.contains_key("x-every"));
     })
     .await;
 }

@@ -519,7 +519,64 @@ async fn close_volatile_and_connect_timeout<R: TestRuntime>(rt: R) {
     .await;
 }
 
+/// After connection state recovery, the old handle is not the socket any
+/// more: `connected()` is false on it (Node's old socket object stays
+/// disconnected), true on the recovered one with the same id.
+async fn an_old_handle_is_not_the_recovered_socket<R: TestRuntime>(rt: R) {
+    let mut config = SocketIoConfig::default();
+    config.recovery = Some(socketio::RecoveryConfig::default());
+    let io = SocketIo::new(rt, config);
+    let first: Arc<Mutex<Option<SocketRef>>> = Arc::default();
+    let kept = first.clone();
+    io.on_connection("/", move |socket| {
+        let kept = kept.clone();
+        async move {
+            if !socket.recovered() {
+                *kept.lock().unwrap() = Some(socket.clone());
+                let _ = socket.emit("hello", &1).await;
+            }
+            let kept = kept.clone();
+            socket.on("check", move |socket: SocketRef, ack: Ack| {
+                let old = kept.lock().unwrap().clone().unwrap();
+                async move {
+                    let same_id = old.id() == socket.id();
+                    let _ = ack
+                        .send(&(same_id, old.connected(), socket.connected()))
+                        .await;
+                }
+            });
+        }
+    });
+    let addr = rt.serve(io).await;
+    within_for(LIMIT, "the recovery", async {
+        let path = "/socket.io/?EIO=4&transport=websocket";
+        let mut ws = suite::raw::websocket(rt, addr, path).await;
+        let _open = ws.next().await.unwrap().unwrap();
+        ws.send(Message::text("40")).await.unwrap();
+        let connected: serde_json::Value =
+            serde_json::from_str(&next_text::<R>(&mut ws).await[2..]).unwrap();
+        let pid = connected["pid"].as_str().unwrap().to_owned();
+        let hello: serde_json::Value =
+            serde_json::from_str(&next_text::<R>(&mut ws).await[2..]).unwrap();
+        let offset = hello[2].as_str().unwrap().to_owned();
+        drop(ws);
+        sleep(Duration::from_millis(100)).await;
+
+        let mut ws = suite::raw::websocket(rt, addr, path).await;
+        let _open = ws.next().await.unwrap().unwrap();
+        let auth = serde_json::json!({ "pid": pid, "offset": offset });
+        ws.send(Message::text(format!("40{auth}"))).await.unwrap();
+        let _connected = next_text::<R>(&mut ws).await;
+        assert_eq!(
+            ask::<R>(&mut ws, r#"421["check"]"#).await,
+            "431[[true,false,true]]"
+        );
+    })
+    .await;
+}
+
 suite::on_each_runtime!(
+    an_old_handle_is_not_the_recovered_socket,
     close_volatile_and_connect_timeout,
     typed_events,
     room_events,

@@ -144,7 +144,7 @@ impl RemoteSocket {
             data: socket.data(),
             handshake: serde_json::Value::Null,
             local: Some(socket.clone()),
-            scope: Scope::default(),
+            scope: Scope(socket.inner.namespace.upgrade()),
         }
     }
 
@@ -169,6 +169,9 @@ impl RemoteSocket {
 
     /// A broadcast to this socket alone, wherever it lives: through the
     /// adapter, as Node's `RemoteSocket` methods go (its own id is a room).
+    /// A snapshot made with [`RemoteSocket::remote`] acts once
+    /// `fetch_sockets` returned it (before, it knows no namespace and its
+    /// methods reach nobody).
     fn operator(&self) -> BroadcastOperator {
         BroadcastOperator::new(self.scope.0.clone()).to(self.id.as_str())
     }

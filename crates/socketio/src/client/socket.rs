@@ -146,6 +146,8 @@ pub(crate) struct SocketShared {
     pub(crate) auth: Auth,
     status: Mutex<Status>,
     pub(crate) listeners: Mutex<Listeners>,
+    /// Set once an outgoing listener exists, so emits skip the lock.
+    has_outgoing: AtomicBool,
 }
 
 impl SocketShared {
@@ -192,6 +194,7 @@ impl ClientSocket {
             auth,
             status: Mutex::default(),
             listeners: Mutex::default(),
+            has_outgoing: AtomicBool::new(false),
         });
         handle
             .shared
@@ -369,12 +372,13 @@ impl ClientSocket {
     /// `removeAllListeners(event)`: closures cannot be compared, so one
     /// listener cannot be named).
     pub fn off(&self, event: &str) {
-        lock(&self.inner.listeners).events.off(event);
+        // Dropped after the lock: a listener's captures may call back here.
+        let _removed = lock(&self.inner.listeners).events.off(event);
     }
 
     /// Removes every event listener, `on_any` ones included.
     pub fn remove_all_listeners(&self) {
-        lock(&self.inner.listeners).events.clear();
+        let _removed = lock(&self.inner.listeners).events.clear();
     }
 
     /// How many listeners `event` has (Node's `listenerCount`).
@@ -384,7 +388,7 @@ impl ClientSocket {
 
     /// Removes every `on_any` listener (Node's `offAny()`).
     pub fn off_any(&self) {
-        lock(&self.inner.listeners).events.off_any();
+        let _removed = lock(&self.inner.listeners).events.off_any();
     }
 
     /// Adds a listener of every event this socket emits (Node's
@@ -399,11 +403,13 @@ impl ClientSocket {
         lock(&self.inner.listeners)
             .outgoing
             .push(Arc::new(listener));
+        self.inner.has_outgoing.store(true, Ordering::Release);
     }
 
     /// Removes every `on_any_outgoing` listener (Node's `offAnyOutgoing()`).
     pub fn off_any_outgoing(&self) {
-        lock(&self.inner.listeners).outgoing.clear();
+        let _removed = std::mem::take(&mut lock(&self.inner.listeners).outgoing);
+        self.inner.has_outgoing.store(false, Ordering::Release);
     }
 
     /// Adds a listener of every event (Node's `onAny`), run before the
@@ -529,11 +535,13 @@ impl ClientSocket {
     }
 
     fn event_packet(&self, event: &str, payload: Payload) -> Result<Packet, PayloadError> {
-        let outgoing = lock(&self.inner.listeners).outgoing.clone();
-        for listener in outgoing {
-            listener(self, event, &payload);
-        }
         let data = payload.event_data(event)?;
+        if self.inner.has_outgoing.load(Ordering::Acquire) {
+            let outgoing = lock(&self.inner.listeners).outgoing.clone();
+            for listener in outgoing {
+                listener(self, event, &payload);
+            }
+        }
         let (_, attachments) = payload.into_parts();
         Ok(Packet {
             attachments,

@@ -37,8 +37,8 @@ impl AllowRequest {
     }
 
     /// An asynchronous check (a database, a token service): `Err(message)`
-    /// refuses with that message. The future must own what it needs of the
-    /// handshake.
+    /// refuses with that message (`"Forbidden"` when it is empty, as in
+    /// Node). The future must own what it needs of the handshake.
     ///
     /// ```
     /// use socketio::AllowRequest;
@@ -72,8 +72,11 @@ impl std::fmt::Debug for AllowRequest {
 }
 
 /// Chooses a new session's id from its handshake (Node's `generateId`).
-/// An id that is empty, longer than 64 bytes or not URL-safe is replaced by
-/// a random one (and logged): ids travel in query strings.
+/// Ids must be unique among live sessions, as in Node. An id that is
+/// empty, longer than 64 bytes or not URL-safe, or that a live session
+/// already has, is replaced by a random one (and logged): ids travel in
+/// query strings. Two handshakes given the same id at the same instant may
+/// still race; a session ending never unregisters another one.
 #[derive(Clone)]
 pub struct GenerateId(pub(crate) Arc<dyn Fn(&Handshake) -> String + Send + Sync>);
 
@@ -136,7 +139,8 @@ impl Cookie {
         }
     }
 
-    /// The `Set-Cookie` value for session `sid`.
+    /// The `Set-Cookie` value for session `sid` (`None`, logged, when the
+    /// name or an attribute is not valid in a header).
     pub(crate) fn header(&self, sid: &str) -> Option<HeaderValue> {
         let mut value = format!("{}={sid}", self.name);
         if !self.path.is_empty() {
@@ -157,7 +161,11 @@ impl Cookie {
         if let Some(same_site) = &self.same_site {
             value.push_str(&format!("; SameSite={same_site}"));
         }
-        HeaderValue::from_str(&value).ok()
+        let header = HeaderValue::from_str(&value).ok();
+        if header.is_none() {
+            tracing::warn!(cookie = %self.name, "the session cookie is not a valid header value; not set");
+        }
+        header
     }
 }
 
@@ -165,6 +173,7 @@ type HeadersFn = dyn Fn(&mut HeaderMap, &HeaderMap) + Send + Sync;
 
 /// Adds or changes headers of a response, seeing the request's headers
 /// (Node's `initial_headers` and `headers` events): `(response, request)`.
+/// As in Node, refusals (400, 403) get neither.
 #[derive(Clone)]
 pub struct HeadersHook(pub(crate) Arc<HeadersFn>);
 
@@ -190,8 +199,11 @@ impl std::fmt::Debug for HeadersHook {
 pub struct ConnectionError {
     /// Node's code.
     pub code: u8,
-    /// The message sent back.
+    /// Node's message for the code (`"Forbidden"`, …).
     pub message: String,
+    /// An `allow_request` refusal's own message, which the client got
+    /// instead (Node's `err.context.message`).
+    pub context: Option<String>,
     /// The refused request.
     pub request: Handshake,
 }

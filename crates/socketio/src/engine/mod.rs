@@ -239,8 +239,17 @@ impl<R> Shared<R> {
         }
     }
 
-    pub(crate) fn remove_session(&self, sid: Sid) {
-        write(&self.sessions).remove(&sid);
+    /// Forgets session `sid` if the table's entry is still this one's (the
+    /// task reading `inputs`): a custom `generate_id` that repeats ids
+    /// must not let one session's end unregister another.
+    pub(crate) fn remove_session(&self, sid: Sid, inputs: &mpsc::Receiver<Handoff>) {
+        let mut sessions = write(&self.sessions);
+        if sessions
+            .get(&sid)
+            .is_some_and(|sender| sender.is_connected_to(inputs))
+        {
+            sessions.remove(&sid);
+        }
     }
 }
 
@@ -366,7 +375,8 @@ async fn handle<R: Runtime, B: RequestBody>(
                     Ok(()) => Ok(Target::Handshake(kind, Some(handshake))),
                     Err(message) => Err(Refusal {
                         error: RequestError::Forbidden,
-                        message: Some(message),
+                        // Node falls back to its own message for an empty one.
+                        message: Some(message).filter(|message| !message.is_empty()),
                     }),
                 }
             }
@@ -379,6 +389,7 @@ async fn handle<R: Runtime, B: RequestBody>(
             }
         }
     };
+    let refused = target.is_err();
     let reply = match (target, route) {
         (Err(refusal), _) => refusal.reply(&shared, &request),
         (Ok(Target::Handshake(TransportKind::Polling, handshake)), _) => {
@@ -420,7 +431,10 @@ async fn handle<R: Runtime, B: RequestBody>(
         (Ok(Target::Session(sender)), _) => websocket::upgrade(&shared, request, sender),
     };
     let mut reply = with_headers(cors, reply);
-    if let (Some(hook), Some(request_headers)) = (&shared.config.headers, &request_headers) {
+    // Node emits `headers` for what a transport writes, not for refusals.
+    if let (Some(hook), Some(request_headers), false) =
+        (&shared.config.headers, &request_headers, refused)
+    {
         (hook.0)(reply.headers_mut(), request_headers);
     }
     reply
@@ -454,10 +468,8 @@ impl Refusal {
         if let Some(hook) = &shared.config.on_connection_error {
             (hook.0)(&ConnectionError {
                 code: self.error.code(),
-                message: self
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| self.error.message().to_owned()),
+                message: self.error.message().to_owned(),
+                context: self.message.clone(),
                 request: Handshake::of(request),
             });
         }

@@ -370,7 +370,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                 Wake::AppReady => self.flush_backlog(&mut machine),
             }
         }
-        self.shared.remove_session(sid);
+        self.shared.remove_session(sid, &self.inputs);
         // A sender waiting for room learns that the session is gone.
         handle.wake_room();
         // The session is over for everyone before its WebSockets finish

@@ -213,8 +213,12 @@ impl NamespaceState {
         write(&self.sockets).remove(&id);
     }
 
-    pub(crate) fn contains(&self, id: Sid) -> bool {
-        read(&self.sockets).contains_key(&id)
+    /// Whether `socket` itself is connected here: a socket recovered under
+    /// the same id is another one, and an old handle is not it.
+    pub(crate) fn holds(&self, socket: &SocketRef) -> bool {
+        read(&self.sockets)
+            .get(&socket.id())
+            .is_some_and(|held| Arc::ptr_eq(&held.inner, &socket.inner))
     }
 
     /// Runs the handlers of a server-side event, in order; the first answer

@@ -327,13 +327,14 @@ impl SocketRef {
     /// one listener cannot be named). An occurrence already started still
     /// runs them.
     pub fn off(&self, event: &str) {
-        lock(&self.inner.listeners).events.off(event);
+        // Dropped after the lock: a listener's captures may call back here.
+        let _removed = lock(&self.inner.listeners).events.off(event);
     }
 
     /// Removes every listener of every event, `on_any` ones included
     /// (Node's `removeAllListeners()`).
     pub fn remove_all_listeners(&self) {
-        lock(&self.inner.listeners).events.clear();
+        let _removed = lock(&self.inner.listeners).events.clear();
     }
 
     /// How many listeners `event` has (Node's `listenerCount`).
@@ -367,7 +368,7 @@ impl SocketRef {
 
     /// Removes every `on_any` listener (Node's `offAny()`).
     pub fn off_any(&self) {
-        lock(&self.inner.listeners).events.off_any();
+        let _removed = lock(&self.inner.listeners).events.off_any();
     }
 
     /// Adds a listener of every event sent to this socket, by
@@ -468,7 +469,7 @@ impl SocketRef {
     /// for those it is in already, or once disconnected).
     pub fn join(&self, rooms: impl RoomParam) {
         if let Some(namespace) = self.inner.namespace.upgrade() {
-            if namespace.contains(self.inner.id) {
+            if namespace.holds(self) {
                 namespace
                     .adapter()
                     .add_all(self.inner.id, &rooms.into_rooms());
@@ -486,12 +487,13 @@ impl SocketRef {
     }
 
     /// Whether the socket is still connected to its namespace (Node's
-    /// `socket.connected`); false from its disconnect on.
+    /// `socket.connected`); false from its disconnect on, also once a
+    /// recovered socket took its id back (that is another socket).
     pub fn connected(&self) -> bool {
         self.inner
             .namespace
             .upgrade()
-            .is_some_and(|namespace| namespace.contains(self.inner.id))
+            .is_some_and(|namespace| namespace.holds(self))
     }
 
     /// The rooms this socket is in (its own id's room included, as in Node).
@@ -751,7 +753,8 @@ impl SocketRef {
             handler(self.leaving("disconnect", reason)).await;
         }
         // Drop every other listener too: they may hold clones of this socket.
-        *lock(&self.inner.listeners) = Listeners::default();
+        // Dropped after the lock: a listener's captures may call back here.
+        let _old = std::mem::take(&mut *lock(&self.inner.listeners));
         self.inner.has_outgoing.store(false, Ordering::Release);
     }
 }

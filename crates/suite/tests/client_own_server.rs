@@ -367,7 +367,97 @@ async fn outgoing_listeners_and_off<R: TestRuntime>(rt: R) {
     socket.disconnect();
 }
 
+/// Node's `Manager`: `Manager::new`, `manager.socket(nsp)` on one
+/// connection, `ManagerEvent::Open`, `on_any` before an event's own
+/// listeners, an `Args` listener answering with `send_payload`, and
+/// `manager.close()` disconnecting every socket for good.
+async fn a_manager_and_its_sockets<R: TestRuntime>(rt: R) {
+    let url = suite::mirror::start(rt).await;
+    let manager = socketio::client::Manager::new(rt, &url, &ClientOptions::default()).unwrap();
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = events.clone();
+    manager.on_event(move |event| {
+        if let ManagerEvent::Open = event {
+            seen.lock().unwrap().push("open".into());
+        }
+    });
+    let main = manager.socket("/");
+    let other = manager.socket("b");
+    let order = events.clone();
+    main.on_any(move |_, event, _| {
+        order.lock().unwrap().push(format!("any {event}"));
+        async {}
+    });
+    let own = events.clone();
+    main.on(
+        "question",
+        move |_, socketio::Args((n,)): socketio::Args<(i64,)>, ack| {
+            own.lock().unwrap().push(format!("own question {n}"));
+            async move {
+                let answer = Payload::args(&(n * 2,)).unwrap();
+                ack.unwrap().send_payload(answer).unwrap();
+            }
+        },
+    );
+    let left = events.clone();
+    for socket in [&main, &other] {
+        let left = left.clone();
+        socket.on_disconnect(move |socket, reason| {
+            left.lock().unwrap().push(format!(
+                "{} left: {}",
+                socket.namespace(),
+                reason.as_node_str()
+            ));
+            async {}
+        });
+    }
+    within("connect /", main.connect()).await.unwrap();
+    within("connect /b", other.connect()).await.unwrap();
+    let echoed = client_scenarios::ask(&other, "echo-ack", json!(["b"])).await;
+    assert_eq!(echoed, json!(["b"]));
+    // The server asks; the listener answers with twice the number.
+    let (answered, mut answers) = futures_channel::mpsc::unbounded();
+    main.on("answer", move |_, Data(answer): Data<i64>, _| {
+        let _ = answered.unbounded_send(answer);
+        async {}
+    });
+    main.emit("ask", &21).unwrap();
+    assert_eq!(within("the answer", answers.next()).await, Some(42));
+    manager.close();
+    within("closed", manager.closed()).await;
+    // The disconnect listeners run on the client's listener task, after
+    // the connection's end.
+    let both_left = || {
+        let events = events.lock().unwrap();
+        events.iter().filter(|e| e.contains(" left: ")).count() == 2
+    };
+    within("the disconnects", async {
+        while !both_left() {
+            suite::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let events = events.lock().unwrap().clone();
+    assert_eq!(
+        events.iter().filter(|e| *e == "open").count(),
+        1,
+        "{events:?}"
+    );
+    let asked = events.iter().position(|e| e == "any question").unwrap();
+    assert_eq!(events[asked + 1], "own question 21", "{events:?}");
+    assert!(
+        events.iter().any(|e| e.starts_with("/ left: ")),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e.starts_with("/b left: ")),
+        "{events:?}"
+    );
+    assert!(!main.connected() && !other.connected());
+}
+
 suite::on_each_runtime!(
+    a_manager_and_its_sockets,
     outgoing_listeners_and_off,
     events_acks_and_binary_with_own_server,
     namespaces_multiplexed_and_refused_by_own_server,

@@ -319,7 +319,7 @@ async fn outgoing_listeners_and_off<R: TestRuntime>(rt: R) {
     socket.off("echo");
     assert_eq!(socket.listener_count("echo"), 0);
     socket.emit("echo", &2).unwrap();
-    // The ack comes after the second echo: by then it found no listener.
+    // Whenever the second echo is taken, no listener is left for it.
     let answer = client_scenarios::ask(&socket, "echo-ack", json!([3])).await;
     assert_eq!(answer, json!([3]));
     // No second echo reached a listener (the removed one's sender is
@@ -334,6 +334,22 @@ async fn outgoing_listeners_and_off<R: TestRuntime>(rt: R) {
     socket.off_any_outgoing();
     client_scenarios::ask(&socket, "echo-ack", json!([4])).await;
     assert_eq!(sent.lock().unwrap().len(), 3);
+
+    // Listeners are looked up when the client's listener task takes an
+    // event, and an ack (answered by the driver) can overtake an earlier
+    // event still queued there. So wait until every echo so far has been
+    // taken: a sentinel sees its own.
+    let flush = |mark: u32| {
+        let (flushed, mut seen) = futures_channel::mpsc::unbounded();
+        socket.on("echo", move |_, Data(n): Data<u32>, _| {
+            let _ = flushed.unbounded_send(n);
+            async {}
+        });
+        socket.emit("echo", &mark).unwrap();
+        async move { while within("the flush", seen.next()).await != Some(mark) {} }
+    };
+    flush(99).await;
+    socket.off("echo");
 
     // `on_any`, then `off_any`; `remove_all_listeners` clears the rest.
     let (any_seen, mut anys) = futures_channel::mpsc::unbounded();
@@ -352,6 +368,9 @@ async fn outgoing_listeners_and_off<R: TestRuntime>(rt: R) {
     socket.remove_all_listeners();
     assert_eq!(socket.listener_count("echo"), 0);
 
+    flush(100).await;
+    socket.off("echo");
+
     // `once`: the first echo only.
     let (once_seen, mut onces) = futures_channel::mpsc::unbounded();
     socket.once("echo", move |_, Data(n): Data<u32>, _| {
@@ -362,7 +381,7 @@ async fn outgoing_listeners_and_off<R: TestRuntime>(rt: R) {
     assert_eq!(within("once", onces.next()).await, Some(8));
     assert_eq!(socket.listener_count("echo"), 0);
     socket.emit("echo", &9).unwrap();
-    client_scenarios::ask(&socket, "echo-ack", json!([10])).await;
+    flush(101).await;
     assert!(!matches!(onces.next().now_or_never(), Some(Some(_))));
     socket.disconnect();
 }

@@ -152,11 +152,6 @@ impl<T: TimerKind, const N: usize> TimerTable<T, N> {
         self.deadlines = [None; N];
     }
 
-    /// When `timer` fires, if it is armed.
-    pub fn get(&self, timer: T) -> Option<Instant> {
-        self.deadlines[timer.slot()]
-    }
-
     /// The earliest deadline of all timers.
     pub fn next(&self) -> Option<Instant> {
         self.deadlines.iter().copied().fold(None, earliest)

@@ -74,6 +74,7 @@ impl<K: Ord + Clone, V> AckTable<K, V> {
     }
 
     /// Whether `key` is awaited.
+    #[cfg(test)]
     pub(crate) fn contains(&self, key: &K) -> bool {
         self.pending.contains_key(key)
     }

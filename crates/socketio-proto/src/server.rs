@@ -302,12 +302,6 @@ impl Connection {
             .map(|(nsp, _)| nsp)
     }
 
-    /// Whether an [`Connection::emit_with_ack`] with this id still awaits
-    /// its answer (false once answered, timed out, or its socket left).
-    pub fn awaits_ack(&self, id: AckId) -> bool {
-        self.acks.contains(&id)
-    }
-
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
         self.closed

@@ -59,6 +59,29 @@ pub async fn socketio<R: ClientRuntime>(
     ws
 }
 
+/// The next text frame of `ws` that is not a heartbeat (PINGs are
+/// answered on the way).
+pub async fn next_text<R: ClientRuntime>(ws: &mut WebSocketStream<R::Tcp>) -> String {
+    use async_tungstenite::tungstenite::Message;
+    use futures_util::StreamExt;
+    loop {
+        let frame = ws.next().await.unwrap().unwrap();
+        let text = frame.to_text().unwrap().to_owned();
+        if text != "2" {
+            return text;
+        }
+        ws.send(Message::text("3")).await.unwrap();
+    }
+}
+
+/// Sends `packet` on `ws` and returns the next text frame (see
+/// [`next_text`]).
+pub async fn ask<R: ClientRuntime>(ws: &mut WebSocketStream<R::Tcp>, packet: &str) -> String {
+    use async_tungstenite::tungstenite::Message;
+    ws.send(Message::text(packet)).await.unwrap();
+    next_text::<R>(ws).await
+}
+
 /// `GET path_and_query` on `addr`: the status and the body.
 pub async fn get<R: ClientRuntime>(rt: R, addr: SocketAddr, path_and_query: &str) -> (u16, Bytes) {
     request(rt, addr, "GET", path_and_query, &[], Bytes::new()).await

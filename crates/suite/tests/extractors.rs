@@ -10,29 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
-use async_tungstenite::WebSocketStream;
-use futures_util::StreamExt;
 use serde_json::json;
 use socketio::extract::{Ack, Attachments, Data, Event, Extension, State, TryData};
 use socketio::{ConnectError, HttpHandler, SocketIo, SocketIoConfig, SocketRef};
-use suite::raw::socketio;
+use suite::raw::{ask, socketio};
 use suite::{sleep, within_for, TestRuntime};
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// Sends `packet` and returns the next text frame.
-async fn ask<R: TestRuntime>(ws: &mut WebSocketStream<R::Tcp>, packet: &str) -> String {
-    ws.send(Message::text(packet)).await.unwrap();
-    loop {
-        let frame = ws.next().await.unwrap().unwrap();
-        let text = frame.to_text().unwrap().to_owned();
-        // Heartbeats are not answers.
-        if text != "2" {
-            return text;
-        }
-        ws.send(Message::text("3")).await.unwrap();
-    }
-}
 
 /// Extractors in any order and number; a handler with none.
 async fn extractors_come_in_any_order_and_number<R: TestRuntime>(rt: R) {

@@ -8,37 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message;
-use async_tungstenite::WebSocketStream;
 use futures_util::StreamExt;
 use socketio::extract::{Ack, Data, Event, Reason, Transport};
 use socketio::{ConnectError, Payload, RoomEvent, SocketIo, SocketIoConfig, SocketRef};
-use suite::raw::socketio;
+use suite::raw::{ask, next_text, socketio};
 use suite::{sleep, within_for, TestRuntime};
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// The next text frame that is not a heartbeat.
-async fn next_text<R: TestRuntime>(ws: &mut WebSocketStream<R::Tcp>) -> String {
-    loop {
-        let text = ws
-            .next()
-            .await
-            .unwrap()
-            .unwrap()
-            .to_text()
-            .unwrap()
-            .to_owned();
-        if text != "2" {
-            return text;
-        }
-        ws.send(Message::text("3")).await.unwrap();
-    }
-}
-
-async fn ask<R: TestRuntime>(ws: &mut WebSocketStream<R::Tcp>, packet: &str) -> String {
-    ws.send(Message::text(packet)).await.unwrap();
-    next_text::<R>(ws).await
-}
 
 /// `once` runs for one occurrence; `off` and `remove_all_listeners` remove
 /// listeners; `prepend_any` runs before the other `on_any` listeners.

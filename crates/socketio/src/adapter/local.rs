@@ -20,23 +20,36 @@ use super::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalNamespa
 use crate::locks::lock;
 use crate::server::{AckStream, BroadcastError, Payload, RoomEvent, SocketRef};
 
+/// The room events of one change, when someone listens (`None`: nobody
+/// does, and nothing is noted).
+type Noted = Option<Vec<RoomEvent>>;
+
 /// `id` joins `room`, noting a room created and the join.
-fn join(all: &mut Rooms<Sid>, id: Sid, room: &Room, events: &mut Vec<RoomEvent>) {
-    let created = !all.contains_room(room);
+fn join(all: &mut Rooms<Sid>, id: Sid, room: &Room, noted: &mut Noted) {
+    let created = noted.is_some() && !all.contains_room(room);
     if all.join(id, room.clone()) {
-        if created {
-            events.push(RoomEvent::Created(room.to_string()));
+        if let Some(events) = noted {
+            if created {
+                events.push(RoomEvent::Created(room.to_string()));
+            }
+            events.push(RoomEvent::Joined {
+                room: room.to_string(),
+                socket: id,
+            });
         }
-        events.push(RoomEvent::Joined {
-            room: room.to_string(),
-            socket: id,
-        });
     }
 }
 
 /// `id` leaves `room`, noting the leave and a room gone empty.
-fn leave(all: &mut Rooms<Sid>, id: Sid, room: &Room, events: &mut Vec<RoomEvent>) {
+fn leave(all: &mut Rooms<Sid>, id: Sid, room: &Room, noted: &mut Noted) {
     if all.leave(&id, room) {
+        note_left(all, id, room, noted);
+    }
+}
+
+/// Notes that `id` left `room`, and the room if it is now empty.
+fn note_left(all: &Rooms<Sid>, id: Sid, room: &Room, noted: &mut Noted) {
+    if let Some(events) = noted {
         events.push(RoomEvent::Left {
             room: room.to_string(),
             socket: id,
@@ -151,46 +164,37 @@ impl LocalAdapter {
 
     /// Makes the selected local sockets join `rooms`.
     pub fn add_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
-        match self.room_events() {
-            None => lock(&self.rooms).join_selected(&opts.rooms, &opts.except, rooms),
-            Some(events) => self.change_selected(opts, rooms, join, events),
-        };
+        self.change_selected(opts, rooms, join);
     }
 
     /// Makes the selected local sockets leave `rooms`.
     pub fn del_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
-        match self.room_events() {
-            None => lock(&self.rooms).leave_selected(&opts.rooms, &opts.except, rooms),
-            Some(events) => self.change_selected(opts, rooms, leave, events),
-        };
+        self.change_selected(opts, rooms, leave);
     }
 
-    /// Applies `change` to each selected socket and room, noting the room
-    /// events, then tells them.
+    /// Applies `change` to each selected socket and room, then tells the
+    /// room listeners.
     fn change_selected(
         &self,
         opts: &BroadcastOptions,
         rooms: &[Room],
-        change: fn(&mut Rooms<Sid>, Sid, &Room, &mut Vec<RoomEvent>),
-        mut events: Vec<RoomEvent>,
-    ) -> usize {
+        change: fn(&mut Rooms<Sid>, Sid, &Room, &mut Noted),
+    ) {
+        let mut noted = self.room_events();
         {
             let mut all = lock(&self.rooms);
             let selected: Vec<Sid> = all.select(&opts.rooms, &opts.except).cloned().collect();
             for id in selected {
                 for room in rooms {
-                    change(&mut all, id, room, &mut events);
+                    change(&mut all, id, room, &mut noted);
                 }
             }
         }
-        let changed = events.len();
-        self.tell(events);
-        changed
+        self.tell(noted);
     }
 
-    /// An empty list to collect room events in, when someone listens
-    /// (`None`: nobody does, the rooms change without them).
-    fn room_events(&self) -> Option<Vec<RoomEvent>> {
+    /// An empty list to note room events in, when someone listens.
+    fn room_events(&self) -> Noted {
         self.namespace
             .state()
             .filter(|state| state.has_room_listeners())
@@ -198,11 +202,12 @@ impl LocalAdapter {
     }
 
     /// Gives the room listeners what changed, with no lock held.
-    fn tell(&self, events: Vec<RoomEvent>) {
-        if let Some(state) = self.namespace.state() {
-            for event in &events {
-                state.room_event(event);
-            }
+    fn tell(&self, noted: Noted) {
+        let (Some(events), Some(state)) = (noted, self.namespace.state()) else {
+            return;
+        };
+        for event in &events {
+            state.room_event(event);
         }
     }
 
@@ -236,49 +241,32 @@ impl LocalAdapter {
 
 impl Adapter for LocalAdapter {
     fn add_all(&self, id: Sid, rooms: &[Room]) {
-        let Some(mut events) = self.room_events() else {
-            let mut all = lock(&self.rooms);
-            all.insert_socket(id);
-            all.join_many(id, rooms.iter().cloned());
-            return;
-        };
+        let mut noted = self.room_events();
         {
             let mut all = lock(&self.rooms);
             all.insert_socket(id);
             for room in rooms {
-                join(&mut all, id, room, &mut events);
+                join(&mut all, id, room, &mut noted);
             }
         }
-        self.tell(events);
+        self.tell(noted);
     }
 
     fn del(&self, id: Sid, room: &Room) {
-        let Some(mut events) = self.room_events() else {
-            lock(&self.rooms).leave(&id, room);
-            return;
-        };
-        leave(&mut lock(&self.rooms), id, room, &mut events);
-        self.tell(events);
+        let mut noted = self.room_events();
+        leave(&mut lock(&self.rooms), id, room, &mut noted);
+        self.tell(noted);
     }
 
     fn del_all(&self, id: Sid) {
-        let Some(mut events) = self.room_events() else {
-            lock(&self.rooms).remove_socket(&id);
-            return;
-        };
+        let mut noted = self.room_events();
         {
             let mut all = lock(&self.rooms);
             for room in all.remove_socket(&id).unwrap_or_default() {
-                events.push(RoomEvent::Left {
-                    room: room.to_string(),
-                    socket: id,
-                });
-                if !all.contains_room(&room) {
-                    events.push(RoomEvent::Deleted(room.to_string()));
-                }
+                note_left(&all, id, &room, &mut noted);
             }
         }
-        self.tell(events);
+        self.tell(noted);
     }
 
     fn socket_rooms(&self, id: Sid) -> Vec<Room> {

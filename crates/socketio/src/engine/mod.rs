@@ -382,24 +382,24 @@ async fn handle<R: Runtime, B: RequestBody>(
             }
             None => Ok(Target::Handshake(kind, None)),
         },
-        Ok(Route::Poll(sid) | Route::Post(sid) | Route::Upgrade(sid)) => {
+        Ok(route @ (Route::Poll(sid) | Route::Post(sid) | Route::Upgrade(sid))) => {
             match session_sender(&shared, sid) {
-                Some(sender) => Ok(Target::Session(sender)),
+                Some(sender) => Ok(Target::Session(route, sender)),
                 None => Err(Refusal::of(RequestError::UnknownSid)),
             }
         }
     };
     let refused = target.is_err();
-    let reply = match (target, route) {
-        (Err(refusal), _) => refusal.reply(&shared, &request),
-        (Ok(Target::Handshake(TransportKind::Polling, handshake)), _) => {
+    let reply = match target {
+        Err(refusal) => refusal.reply(&shared, &request),
+        Ok(Target::Handshake(TransportKind::Polling, handshake)) => {
             let handshake = handshake.unwrap_or_else(|| Handshake::of(&request));
             open_polling(&shared, Arc::new(handshake)).await
         }
-        (Ok(Target::Handshake(TransportKind::WebSocket, handshake)), _) => {
+        Ok(Target::Handshake(TransportKind::WebSocket, handshake)) => {
             websocket::open(&shared, request, handshake)
         }
-        (Ok(Target::Session(sender)), Ok(Route::Poll(_))) => {
+        Ok(Target::Session(Route::Poll(_), sender)) => {
             let request_id = RequestId(shared.next_io_id());
             forward(sender, |reply| Handoff::Poll {
                 request: request_id,
@@ -407,7 +407,7 @@ async fn handle<R: Runtime, B: RequestBody>(
             })
             .await
         }
-        (Ok(Target::Session(sender)), Ok(Route::Post(_))) => {
+        Ok(Target::Session(Route::Post(_), sender)) => {
             let request_id = RequestId(shared.next_io_id());
             let body = if is_binary_content(&request) {
                 Err(PostFailure::BinaryContent)
@@ -428,7 +428,7 @@ async fn handle<R: Runtime, B: RequestBody>(
             })
             .await
         }
-        (Ok(Target::Session(sender)), _) => websocket::upgrade(&shared, request, sender),
+        Ok(Target::Session(_, sender)) => websocket::upgrade(&shared, request, sender),
     };
     let mut reply = with_headers(cors, reply);
     // Node emits `headers` for what a transport writes, not for refusals.
@@ -444,8 +444,9 @@ async fn handle<R: Runtime, B: RequestBody>(
 enum Target {
     /// A handshake, with the handshake already built for `allow_request`.
     Handshake(TransportKind, Option<Handshake>),
-    /// A request of a live session (poll, post or upgrade), with its queue.
-    Session(mpsc::Sender<Handoff>),
+    /// A request of a live session (its route: poll, post or upgrade), with
+    /// the session's queue.
+    Session(Route, mpsc::Sender<Handoff>),
 }
 
 /// A refused request: Node's error, and a message of the application's

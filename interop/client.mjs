@@ -2,11 +2,14 @@
 // Usage: node client.mjs <url> <scenario> <polling|websocket|upgrade>
 // Prints "ok" and exits 0 when the scenario's checks hold; otherwise prints
 // "FAIL <why>" and exits 1. Every scenario is bounded by a timeout.
+// SIO_PARSER=msgpack: the client speaks socket.io-msgpack-parser.
 import { Manager } from "socket.io-client";
 import { deadline, expectEqual, fail } from "./check.mjs";
+import { parserOptions } from "./parser.mjs";
 
 const [url, scenario, transport] = process.argv.slice(2);
 const options = {
+  ...parserOptions,
   transports: transport === "websocket" ? ["websocket"] : transport === "polling" ? ["polling"] : ["polling", "websocket"],
   upgrade: transport === "upgrade",
   reconnection: false,

@@ -2,11 +2,13 @@
 // tests talk to (crates/runtime-tokio/tests/interop_node_server.rs).
 // Usage: node server.mjs <port> [--tls <cert.pem> <key.pem>]   (port 0: any free port)
 // Prints "listening <port>" once it accepts connections; exits when stdin
-// closes, so a test that dies takes its server with it.
+// closes, so a test that dies takes its server with it. SIO_PARSER=msgpack:
+// the server speaks socket.io-msgpack-parser.
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createSecureServer } from "node:https";
 import { Server } from "socket.io";
+import { parserOptions } from "./parser.mjs";
 
 const [portArg, tlsFlag, certPath, keyPath] = process.argv.slice(2);
 const port = Number(portArg ?? 0);
@@ -15,6 +17,7 @@ const httpServer =
     ? createSecureServer({ cert: readFileSync(certPath), key: readFileSync(keyPath) })
     : createServer();
 const io = new Server(httpServer, {
+  ...parserOptions,
   connectionStateRecovery: { maxDisconnectionDuration: 10_000, skipMiddlewares: true },
   // Short, so that a client whose network went away is noticed within 5 s
   // even when no request of it was pending (as in suite::mirror).

@@ -47,9 +47,9 @@ use engineio_proto::{CloseReason, Instant, Message, Str, TimerKind, TimerTable};
 use serde::de::{self, Deserializer as _, IgnoredAny, SeqAccess, Visitor};
 
 use crate::backoff::{Backoff, RandomSource};
-use crate::packet::{
-    AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind,
-};
+use crate::packet::{AckId, DecodeError, DecoderConfig, EncodedPacket, Packet, PacketKind};
+use crate::parser::{PacketDecoder, SharedParser};
+use alloc::boxed::Box;
 
 /// Client settings, with the Node client's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +77,9 @@ pub struct ClientConfig {
     pub max_buffered_packets: usize,
     /// Limits on incoming binary packets.
     pub decoder: DecoderConfig,
+    /// The packets' wire format (Node's `parser`): JSON by default; the
+    /// peer must speak the same.
+    pub parser: SharedParser,
 }
 
 impl Default for ClientConfig {
@@ -93,6 +96,7 @@ impl Default for ClientConfig {
             retries: 0,
             max_buffered_packets: 1024,
             decoder: DecoderConfig::default(),
+            parser: SharedParser::default(),
         }
     }
 }
@@ -333,7 +337,7 @@ pub struct ClientConnection<R> {
     closing: Option<eio::Client>,
     /// Numbering continues across engines so stale IO results are ignored.
     next_io_id: u64,
-    decoder: Decoder,
+    decoder: Box<dyn PacketDecoder>,
     sockets: BTreeMap<Str, Socket>,
     /// Every ack deadline, in firing order.
     /// Acks awaited without retries, by namespace and id, with whether
@@ -357,7 +361,7 @@ impl<R: RandomSource> ClientConnection<R> {
                 config.reconnection_delay_max,
                 config.randomization_factor,
             ),
-            decoder: Decoder::new(config.decoder.clone()),
+            decoder: config.parser.decoder(&config.decoder),
             config,
             random,
             phase: EnginePhase::Idle,
@@ -458,7 +462,7 @@ impl<R: RandomSource> ClientConnection<R> {
             .ok_or(CommandError::NotJoined)?;
         let connected = socket.phase == SocketPhase::Connected;
         let nsp = packet.nsp.clone();
-        let encoded = Packet { id: None, ..packet }.encode();
+        let encoded = self.config.parser.encode(&Packet { id: None, ..packet });
         if connected {
             self.write(now, &encoded)
         } else if volatile {
@@ -488,11 +492,10 @@ impl<R: RandomSource> ClientConnection<R> {
         let id = socket.take_ack_id();
         let connected = socket.phase == SocketPhase::Connected;
         let nsp = packet.nsp.clone();
-        let encoded = Packet {
+        let encoded = self.config.parser.encode(&Packet {
             id: Some(id),
             ..packet
-        }
-        .encode();
+        });
         if connected {
             self.write(now, &encoded)?;
         } else {
@@ -524,7 +527,7 @@ impl<R: RandomSource> ClientConnection<R> {
             data: Some(data),
             attachments,
         };
-        self.write(now, &packet.encode())
+        self.write(now, &self.config.parser.encode(&packet))
     }
 
     /// Closes everything for good (Node's `socket.disconnect()` on every
@@ -703,7 +706,7 @@ impl<R: RandomSource> ClientConnection<R> {
             );
         }
         self.engine = Some(engine);
-        self.decoder = Decoder::new(self.config.decoder.clone());
+        self.decoder = self.config.parser.decoder(&self.config.decoder);
         self.drain_engine(now);
     }
 
@@ -863,7 +866,10 @@ impl<R: RandomSource> ClientConnection<R> {
             socket.pid.as_ref(),
             socket.last_offset.as_ref(),
         );
-        let packet = Packet::new(PacketKind::Connect, Str::from(nsp), data).encode();
+        let packet =
+            self.config
+                .parser
+                .encode(&Packet::new(PacketKind::Connect, Str::from(nsp), data));
         let _ = self.write(now, &packet);
     }
 
@@ -945,7 +951,7 @@ impl<R: RandomSource> ClientConnection<R> {
         let deadline = self.config.ack_timeout.map(|t| now + t);
         head.in_flight = true;
         head.tries += 1;
-        let encoded = head.packet.encode();
+        let encoded = self.config.parser.encode(&head.packet);
         let id = head.packet.id.unwrap_or(AckId(0));
         if deadline.is_some() {
             self.tries.insert((Str::from(nsp), id), deadline, ());
@@ -987,7 +993,10 @@ impl<R: RandomSource> ClientConnection<R> {
     /// was connected, its awaited acks fail, `Disconnected` is reported.
     fn say_goodbye(&mut self, now: Instant, nsp: Str, socket: &Socket) {
         if socket.phase == SocketPhase::Connected {
-            let packet = Packet::new(PacketKind::Disconnect, nsp.clone(), None).encode();
+            let packet =
+                self.config
+                    .parser
+                    .encode(&Packet::new(PacketKind::Disconnect, nsp.clone(), None));
             let _ = self.write(now, &packet);
         }
         self.forget_socket(&nsp, socket);

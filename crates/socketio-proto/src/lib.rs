@@ -50,10 +50,14 @@ extern crate std;
 mod ack;
 pub mod backoff;
 pub mod client;
+pub mod msgpack;
 pub mod packet;
+pub mod parser;
 pub mod recovery;
 pub mod rooms;
 pub mod server;
 
 pub use ack::AckError;
+pub use msgpack::MsgpackParser;
 pub use packet::{AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind};
+pub use parser::{JsonParser, PacketDecoder, Parser, SharedParser};

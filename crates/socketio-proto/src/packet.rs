@@ -130,31 +130,50 @@ impl Packet {
         }
         let framed = Str::from(text);
         EncodedPacket {
-            text: framed
-                .slice(1..framed.len())
-                .expect("starts with one ASCII digit"),
+            head: Message::Text(
+                framed
+                    .slice(1..framed.len())
+                    .expect("starts with one ASCII digit"),
+            ),
             frame: EncodedMessage::from_framed_text(framed).expect("starts with the message digit"),
             attachments: self.attachments.clone(),
         }
     }
 }
 
-/// A packet in wire form: one text message, then its attachments as binary
-/// messages. Cloning shares the buffers.
+/// A packet in wire form: its first message (text for the default parser,
+/// binary for msgpack), then its attachments as binary messages. Made once
+/// and sent to any number of connections: cloning shares the buffers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EncodedPacket {
-    /// The text message.
-    pub text: Str,
-    /// The text message in Engine.IO wire form, sharing `text`'s bytes.
+    /// The first message.
+    head: Message,
+    /// The first message in Engine.IO wire form, sharing `head`'s bytes.
     frame: EncodedMessage,
     /// The binary messages that follow it.
     pub attachments: Vec<Bytes>,
 }
 
 impl EncodedPacket {
+    /// A packet made of `head` then `attachments`, for a
+    /// [`Parser`](crate::parser::Parser) of one's own: one allocation for a
+    /// text head, none for a binary one.
+    pub fn from_messages(head: Message, attachments: Vec<Bytes>) -> EncodedPacket {
+        EncodedPacket {
+            frame: EncodedMessage::from(head.clone()),
+            head,
+            attachments,
+        }
+    }
+
+    /// The first message.
+    pub fn head(&self) -> &Message {
+        &self.head
+    }
+
     /// The Engine.IO messages to send, in order.
     pub fn messages(&self) -> impl Iterator<Item = Message> + '_ {
-        core::iter::once(Message::Text(self.text.clone()))
+        core::iter::once(self.head.clone())
             .chain(self.attachments.iter().cloned().map(Message::Binary))
     }
 
@@ -211,6 +230,14 @@ pub enum DecodeError {
     /// A binary message arrived when no binary packet was announced.
     #[error("binary message with no binary packet announced")]
     UnexpectedBinary,
+    /// A text message reached a parser that reads binary messages only
+    /// (msgpack).
+    #[error("text message where the parser reads binary ones")]
+    UnexpectedTextForBinaryParser,
+    /// Not a valid msgpack packet: malformed, truncated, followed by
+    /// trailing bytes, nested too deep, or without a valid `type` or `nsp`.
+    #[error("invalid msgpack packet: {0}")]
+    Msgpack(&'static str),
 }
 
 /// Limits on what a [`Decoder`] accepts.
@@ -546,28 +573,35 @@ impl<'de> Visitor<'de> for KeySeed {
 
 /// Checks the payload's shape for the packet kind, as Node's parser does.
 fn check_payload(kind: PacketKind, data: Option<&str>) -> Result<(), DecodeError> {
-    let Some(json) = data else {
+    let shape = match data {
+        Some(json) => Some(shape_of(json).ok_or(DecodeError::InvalidPayload)?),
+        None => None,
+    };
+    check_shape(kind, shape)
+}
+
+/// Checks a payload's outline (`None`: no payload) for the packet kind, as
+/// Node's default parser does, whatever the parser that read it.
+pub(crate) fn check_shape(kind: PacketKind, shape: Option<Shape>) -> Result<(), DecodeError> {
+    let valid = match (kind, shape) {
         // An event needs at least its name; the others may come bare (an ACK
         // then carries no arguments).
-        return match kind {
-            PacketKind::Event => Err(DecodeError::InvalidPayload),
-            _ => Ok(()),
-        };
-    };
-    let shape = shape_of(json).ok_or(DecodeError::InvalidPayload)?;
-    let valid = match kind {
-        PacketKind::Connect => shape == Shape::Object,
-        PacketKind::Disconnect => false,
-        PacketKind::ConnectError => matches!(shape, Shape::Object | Shape::String),
-        PacketKind::Event => matches!(shape, Shape::Array(First::Name | First::Number)),
-        PacketKind::Ack => matches!(shape, Shape::Array(_)),
+        (PacketKind::Event, None) => false,
+        (_, None) => true,
+        (PacketKind::Connect, Some(shape)) => shape == Shape::Object,
+        (PacketKind::Disconnect, Some(_)) => false,
+        (PacketKind::ConnectError, Some(shape)) => matches!(shape, Shape::Object | Shape::String),
+        (PacketKind::Event, Some(shape)) => {
+            matches!(shape, Shape::Array(First::Name | First::Number))
+        }
+        (PacketKind::Ack, Some(shape)) => matches!(shape, Shape::Array(_)),
     };
     valid.then_some(()).ok_or(DecodeError::InvalidPayload)
 }
 
-/// The outline of a JSON value, as far as packet validation cares.
+/// The outline of a payload, as far as packet validation cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
+pub(crate) enum Shape {
     Object,
     Array(First),
     String,
@@ -576,7 +610,7 @@ enum Shape {
 
 /// The first element of an array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum First {
+pub(crate) enum First {
     /// A string that is not a reserved event name.
     Name,
     Reserved,
@@ -640,6 +674,17 @@ impl<'de> Visitor<'de> for ShapeVisitor {
     }
 }
 
+impl First {
+    /// A string as an event name: reserved or not.
+    pub(crate) fn of_str(name: &str) -> First {
+        if RESERVED_EVENTS.contains(&name) {
+            First::Reserved
+        } else {
+            First::Name
+        }
+    }
+}
+
 /// Classifies the first element of an array.
 struct FirstSeed;
 
@@ -661,11 +706,7 @@ impl<'de> Visitor<'de> for FirstVisitor {
     }
 
     fn visit_str<E: de::Error>(self, name: &str) -> Result<First, E> {
-        Ok(if RESERVED_EVENTS.contains(&name) {
-            First::Reserved
-        } else {
-            First::Name
-        })
+        Ok(First::of_str(name))
     }
 
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<First, E> {

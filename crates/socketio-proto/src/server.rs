@@ -38,9 +38,9 @@ use engineio_proto::server::{self as eio, Session};
 use engineio_proto::{CloseReason, Instant, Message, Sid, Str, TimerKind, TimerTable};
 
 use crate::ack::{AckError, AckTable};
-use crate::packet::{
-    AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind,
-};
+use crate::packet::{AckId, DecodeError, DecoderConfig, EncodedPacket, Packet, PacketKind};
+use crate::parser::{PacketDecoder, SharedParser};
+use alloc::boxed::Box;
 
 /// Connection settings, with Node's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,9 @@ pub struct ConnectionConfig {
     pub connect_timeout: Duration,
     /// Limits on incoming binary packets.
     pub decoder: DecoderConfig,
+    /// The packets' wire format (Node's `parser`): JSON by default; the
+    /// peer must speak the same.
+    pub parser: SharedParser,
 }
 
 impl Default for ConnectionConfig {
@@ -58,6 +61,7 @@ impl Default for ConnectionConfig {
         ConnectionConfig {
             connect_timeout: Duration::from_secs(45),
             decoder: DecoderConfig::default(),
+            parser: SharedParser::default(),
         }
     }
 }
@@ -197,7 +201,10 @@ enum Membership {
 #[derive(Debug)]
 pub struct Connection {
     engine: Session,
-    decoder: Decoder,
+    /// Encodes what this connection sends.
+    parser: SharedParser,
+    /// Decodes what it receives.
+    decoder: Box<dyn PacketDecoder>,
     namespaces: Namespaces,
     /// Emits awaiting the client's ack, with their namespace.
     acks: AckTable<AckId, Str>,
@@ -270,7 +277,8 @@ impl Connection {
         timers.set(Timer::Connect, now + config.connect_timeout);
         Connection {
             engine,
-            decoder: Decoder::new(config.decoder.clone()),
+            parser: config.parser.clone(),
+            decoder: config.parser.decoder(&config.decoder),
             namespaces: Namespaces::default(),
             acks: AckTable::default(),
             next_ack: 0,
@@ -354,7 +362,7 @@ impl Connection {
         let packet = Packet::new(PacketKind::Connect, Str::from(nsp), Some(Str::from(data)));
         // Write first: a refused accept (full buffer) leaves the CONNECT
         // pending, so the application can answer it again.
-        self.write(now, &packet.encode())?;
+        self.write(now, &self.parser.encode(&packet))?;
         if let Some(membership) = self.namespaces.get_mut(nsp) {
             *membership = Membership::Connected(sid);
             self.timers.clear(Timer::Connect);
@@ -373,7 +381,7 @@ impl Connection {
         }
         let packet = Packet::new(PacketKind::ConnectError, Str::from(nsp), Some(data));
         // As in `accept`: a refused reject leaves the CONNECT pending.
-        self.write(now, &packet.encode())?;
+        self.write(now, &self.parser.encode(&packet))?;
         self.namespaces.remove(nsp);
         Ok(())
     }
@@ -425,7 +433,7 @@ impl Connection {
         let id = AckId(self.next_ack);
         packet.kind = PacketKind::Event;
         packet.id = Some(id);
-        self.write(now, &packet.encode())?;
+        self.write(now, &self.parser.encode(&packet))?;
         self.acks.insert(id, timeout.map(|t| now + t), packet.nsp);
         Ok(id)
     }
@@ -449,7 +457,7 @@ impl Connection {
             data: Some(data),
             attachments,
         };
-        self.write(now, &packet.encode())
+        self.write(now, &self.parser.encode(&packet))
     }
 
     /// Disconnects the socket on `nsp` (the client gets DISCONNECT); the
@@ -461,7 +469,7 @@ impl Connection {
         let packet = Packet::new(PacketKind::Disconnect, Str::from(nsp), None);
         // As in `accept`: on an error (a full buffer) the socket stays, so
         // client and server never disagree on who is connected.
-        self.write(now, &packet.encode())?;
+        self.write(now, &self.parser.encode(&packet))?;
         self.leave(Str::from(nsp), DisconnectReason::ServerNamespaceDisconnect);
         Ok(())
     }
@@ -499,7 +507,7 @@ impl Connection {
         let connected: Vec<Str> = self.connected_namespaces().cloned().collect();
         for nsp in connected {
             let packet = Packet::new(PacketKind::Disconnect, nsp.clone(), None);
-            let _ = self.write(now, &packet.encode());
+            let _ = self.write(now, &self.parser.encode(&packet));
             self.leave(nsp, DisconnectReason::ServerNamespaceDisconnect);
         }
         self.close_with(now, DisconnectReason::ForcedServerClose);

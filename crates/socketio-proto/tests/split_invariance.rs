@@ -73,7 +73,7 @@ impl Harness {
             .iter()
             .map(|nsp| {
                 let packet = Packet::new(PacketKind::Connect, Str::from(*nsp), None);
-                Message::Text(packet.encode().text)
+                packet.encode().head().clone()
             })
             .collect();
         let outputs = h.send_all(&connects);

@@ -24,9 +24,22 @@ pub fn interop_dir() -> PathBuf {
 /// prints `ok` and exits 0 when its checks hold, otherwise `FAIL <why>`.
 /// `what` names the run in the error.
 pub async fn run_script(script: &str, args: &[String], what: &str) -> Result<(), String> {
+    run_script_env(script, args, &[], what).await
+}
+
+/// [`run_script`] with environment variables for the script (such as
+/// `SIO_PARSER=msgpack`, which makes the official packages speak
+/// socket.io-msgpack-parser; see `interop/parser.mjs`).
+pub async fn run_script_env(
+    script: &str,
+    args: &[String],
+    env: &[(&str, &str)],
+    what: &str,
+) -> Result<(), String> {
     let mut child = Command::new("node")
         .arg(script)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(interop_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -88,9 +101,16 @@ impl NodeServer {
     /// Starts `node <script> <args…>` in `interop/`: a server that prints
     /// `listening PORT` once it listens and exits when its stdin closes.
     pub async fn script(script: &str, args: &[String]) -> NodeServer {
+        NodeServer::script_env(script, args, &[]).await
+    }
+
+    /// [`NodeServer::script`] with environment variables for the script
+    /// (see [`run_script_env`]).
+    pub async fn script_env(script: &str, args: &[String], env: &[(&str, &str)]) -> NodeServer {
         let mut child = Command::new("node")
             .arg(script)
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(interop_dir())
             // The server exits when its stdin closes: with this process.
             .stdin(Stdio::piped())

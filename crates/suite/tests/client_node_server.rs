@@ -6,7 +6,7 @@
 
 mod client_scenarios;
 
-use client_scenarios::{ask, manager_events, options, within, Inbox, TRANSPORTS};
+use client_scenarios::{ask, manager_events, options, within, Inbox, Setup, TRANSPORTS};
 use serde_json::json;
 use socketio::client::ManagerEvent;
 use socketio::Payload;
@@ -62,6 +62,27 @@ async fn recovery_with_node_server<R: TestRuntime>(rt: R) {
     let server = NodeServer::start(0).await;
     for (name, transports) in TRANSPORTS {
         client_scenarios::recovery(rt, &server.url(), name, transports).await;
+    }
+}
+
+/// Our client and Node's server both speaking `socket.io-msgpack-parser`'s
+/// format, over every transport: events and acks both ways with nested
+/// binary, namespaces, auth and a server-side disconnect, room broadcasts
+/// missed while away and recovered, ack timeouts and retries.
+async fn msgpack_parser_with_node_server<R: TestRuntime>(rt: R) {
+    let server =
+        NodeServer::script_env("server.mjs", &["0".into()], &[("SIO_PARSER", "msgpack")]).await;
+    let url = server.url();
+    for (name, transports) in TRANSPORTS {
+        let setup = Setup {
+            transports,
+            msgpack: true,
+        };
+        client_scenarios::events_and_acks(rt, &url, name, setup).await;
+        client_scenarios::namespaces(rt, &url, name, setup).await;
+        client_scenarios::dynamic_auth_and_server_disconnect(rt, &url, name, setup).await;
+        client_scenarios::recovery(rt, &url, name, setup).await;
+        client_scenarios::ack_timeouts(rt, &url, name, setup).await;
     }
 }
 
@@ -192,6 +213,7 @@ fn options_untrusted(transports: socketio::client::Transports) -> socketio::clie
 
 suite::on_each_runtime!(
     events_acks_and_binary_with_node_server,
+    msgpack_parser_with_node_server,
     namespaces_multiplexed_and_refused_by_node_server,
     dynamic_auth_and_disconnect_by_node_server,
     ack_timeouts_and_retries_with_node_server,

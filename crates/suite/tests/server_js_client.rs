@@ -114,8 +114,12 @@ fn register_workspaces<R: TestRuntime>(io: &SocketIo<R>) {
     });
 }
 
-async fn start_server<R: TestRuntime>(rt: R, reasons: Reasons) -> SocketAddr {
-    let io = SocketIo::new(rt, SocketIoConfig::default());
+async fn start_server<R: TestRuntime>(
+    rt: R,
+    reasons: Reasons,
+    config: SocketIoConfig,
+) -> SocketAddr {
+    let io = SocketIo::new(rt, config);
     register_workspaces(&io);
     let main = io.of("/");
     io.on_connection("/", move |socket| {
@@ -291,13 +295,59 @@ async fn start_server<R: TestRuntime>(rt: R, reasons: Reasons) -> SocketAddr {
 }
 
 async fn run_scenario(addr: SocketAddr, scenario: &str, transport: &str) -> Result<(), String> {
+    run_scenario_with(addr, scenario, transport, Parser::Json).await
+}
+
+/// The wire format both ends speak in a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parser {
+    Json,
+    /// `socket.io-msgpack-parser` on the official client, `MsgpackParser`
+    /// on ours.
+    Msgpack,
+}
+
+impl Parser {
+    fn config(self) -> SocketIoConfig {
+        match self {
+            Parser::Json => SocketIoConfig::default(),
+            Parser::Msgpack => SocketIoConfig::default().with_parser(socketio::MsgpackParser),
+        }
+    }
+
+    fn env(self) -> Vec<(&'static str, &'static str)> {
+        match self {
+            Parser::Json => Vec::new(),
+            Parser::Msgpack => vec![("SIO_PARSER", "msgpack")],
+        }
+    }
+}
+
+async fn run_scenario_with(
+    addr: SocketAddr,
+    scenario: &str,
+    transport: &str,
+    parser: Parser,
+) -> Result<(), String> {
     let args = [format!("http://{addr}"), scenario.into(), transport.into()];
-    node::run_script("client.mjs", &args, &format!("{scenario} over {transport}")).await
+    let what = format!("{scenario} over {transport} ({parser:?})");
+    node::run_script_env("client.mjs", &args, &parser.env(), &what).await
 }
 
 async fn official_js_client_scenarios<R: TestRuntime>(rt: R) {
+    every_scenario(rt, Parser::Json).await;
+}
+
+/// Every scenario, over every transport, with the official client and our
+/// server both speaking `socket.io-msgpack-parser`'s format: nested binary
+/// both ways, acks both ways, broadcasts, namespaces, middlewares.
+async fn official_js_client_scenarios_over_msgpack<R: TestRuntime>(rt: R) {
+    every_scenario(rt, Parser::Msgpack).await;
+}
+
+async fn every_scenario<R: TestRuntime>(rt: R, parser: Parser) {
     let reasons = Reasons::default();
-    let addr = start_server(rt, reasons.clone()).await;
+    let addr = start_server(rt, reasons.clone(), parser.config()).await;
     let mut failures = Vec::new();
     let scenarios = [
         "echo",
@@ -320,7 +370,7 @@ async fn official_js_client_scenarios<R: TestRuntime>(rt: R) {
     ];
     for scenario in scenarios {
         for transport in ["websocket", "polling", "upgrade"] {
-            if let Err(failure) = run_scenario(addr, scenario, transport).await {
+            if let Err(failure) = run_scenario_with(addr, scenario, transport, parser).await {
                 failures.push(failure);
             }
         }
@@ -344,8 +394,8 @@ async fn official_js_client_scenarios<R: TestRuntime>(rt: R) {
 /// A server with connection state recovery: on `start`, tick 1 goes to the
 /// room `ticks` at once, ticks 2 and 3 a little later, while the client is
 /// away.
-async fn start_recovery_server<R: TestRuntime>(rt: R) -> SocketAddr {
-    let mut config = SocketIoConfig::default();
+async fn start_recovery_server<R: TestRuntime>(rt: R, parser: Parser) -> SocketAddr {
+    let mut config = parser.config();
     config.recovery = Some(socketio::RecoveryConfig::default());
     let io = SocketIo::new(rt, config);
     let main = io.of("/");
@@ -377,14 +427,16 @@ async fn start_recovery_server<R: TestRuntime>(rt: R) -> SocketAddr {
 }
 
 async fn official_js_client_recovers_missed_packets<R: TestRuntime>(rt: R) {
-    let addr = start_recovery_server(rt).await;
-    let mut failures = Vec::new();
-    for transport in ["websocket", "polling", "upgrade"] {
-        if let Err(failure) = run_scenario(addr, "recovery", transport).await {
-            failures.push(failure);
+    for parser in [Parser::Json, Parser::Msgpack] {
+        let addr = start_recovery_server(rt, parser).await;
+        let mut failures = Vec::new();
+        for transport in ["websocket", "polling", "upgrade"] {
+            if let Err(failure) = run_scenario_with(addr, "recovery", transport, parser).await {
+                failures.push(failure);
+            }
         }
+        assert!(failures.is_empty(), "{failures:#?}");
     }
-    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 /// One generation of a restartable server: it greets every socket with its
@@ -506,6 +558,7 @@ suite::on_each_runtime!(
     official_js_client_is_sent_away_as_by_node,
     official_js_client_offline_burst_as_with_node,
     official_js_client_scenarios,
+    official_js_client_scenarios_over_msgpack,
     official_js_client_recovers_missed_packets,
     official_js_client_reconnects_after_a_server_restart,
 );

@@ -117,7 +117,7 @@ impl LocalAdapter {
         if targets.is_empty() {
             return Ok(());
         }
-        let encoded = packet.encode();
+        let encoded = state.handlers.parser.encode(&packet);
         let mut lagging = Vec::new();
         for socket in &targets {
             if let Some(data) = &packet.data {

@@ -216,6 +216,14 @@ impl ClientOptions {
         self
     }
 
+    /// Speaks `parser` to the server (Node's `parser` option), which must
+    /// use the same one: [`MsgpackParser`](crate::MsgpackParser) for a
+    /// server with `socket.io-msgpack-parser`. The default is JSON.
+    pub fn parser(mut self, parser: impl socketio_proto::Parser) -> Self {
+        self.protocol.parser = socketio_proto::SharedParser::new(parser);
+        self
+    }
+
     /// Packets a namespace keeps while disconnected (default 1024); emits
     /// beyond it fail with [`super::EmitError::BufferFull`].
     pub fn max_buffered_packets(mut self, packets: usize) -> Self {

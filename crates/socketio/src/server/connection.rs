@@ -360,7 +360,7 @@ impl State {
                 attachments: packet.attachments,
                 ..Packet::new(PacketKind::Event, nsp.clone(), Some(packet.data))
             };
-            if let Err(error) = socket.emit_encoded(&event.encode(), false) {
+            if let Err(error) = socket.emit_encoded(&socket.encode(&event), false) {
                 tracing::debug!(%nsp, %error, "a missed event could not be sent");
             }
         }

@@ -31,6 +31,7 @@ use engineio_proto::{RequestId, WsId};
 use futures_channel::{mpsc, oneshot};
 use socketio_proto::recovery::RecoveryConfig;
 use socketio_proto::server::ConnectionConfig;
+use socketio_proto::{Parser, SharedParser};
 
 use crate::adapter::{AdapterFactory, LocalAdapterFactory};
 use crate::engine::session::{spawn_task, Handoff};
@@ -88,9 +89,27 @@ pub struct SocketIoConfig {
 pub(crate) struct HandlerSettings {
     pub(crate) state: ::http::Extensions,
     pub(crate) ack_timeout: Option<std::time::Duration>,
+    /// The connections' wire format, for packets encoded once for many
+    /// sockets (emits, broadcasts).
+    pub(crate) parser: SharedParser,
 }
 
 impl SocketIoConfig {
+    /// Speaks `parser` to every client (Node's `parser` option): the
+    /// clients must use the same one. [`MsgpackParser`] is
+    /// `socket.io-msgpack-parser`'s wire format; the default is JSON.
+    ///
+    /// ```
+    /// use socketio::{MsgpackParser, SocketIoConfig};
+    ///
+    /// let config = SocketIoConfig::default().with_parser(MsgpackParser);
+    /// assert_eq!(config.connection.parser.name(), "msgpack");
+    /// ```
+    pub fn with_parser(mut self, parser: impl Parser) -> Self {
+        self.connection.parser = SharedParser::new(parser);
+        self
+    }
+
     /// Adds `value` to the global state (replacing a value of the same
     /// type), for handlers that take [`State<T>`](extract::State). Keep it
     /// cheap to clone: an `Arc`, a connection pool.
@@ -163,6 +182,7 @@ impl<R: Runtime> SocketIo<R> {
             Arc::new(HandlerSettings {
                 state: config.state,
                 ack_timeout: config.ack_timeout,
+                parser: config.connection.parser.clone(),
             }),
         ));
         let mode = SioMode {

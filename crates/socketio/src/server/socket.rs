@@ -12,7 +12,7 @@ use engineio_proto::{Sid, Str};
 use futures_channel::oneshot;
 use serde::Serialize;
 use socketio_proto::rooms::Room;
-use socketio_proto::{AckId, EncodedPacket, Packet, PacketKind};
+use socketio_proto::{AckId, EncodedPacket, Packet, PacketKind, SharedParser};
 
 use super::broadcast::{AckAnswer, BroadcastOperator};
 use super::extract::{EventContext, EventHandler, ExtractError, Typed};
@@ -129,6 +129,8 @@ pub(crate) struct SocketInner {
     has_outgoing: AtomicBool,
     /// Weak: the namespace holds its sockets, not the other way round.
     pub(crate) namespace: Weak<NamespaceState>,
+    /// The server's wire format, for what this socket emits.
+    parser: SharedParser,
 }
 
 impl SocketInner {
@@ -145,6 +147,10 @@ impl SocketInner {
         connection: ConnectionHandle,
         namespace: Weak<NamespaceState>,
     ) -> SocketInner {
+        let parser = namespace
+            .upgrade()
+            .map(|namespace| namespace.handlers.parser.clone())
+            .unwrap_or_default();
         SocketInner {
             nsp,
             id,
@@ -158,6 +164,7 @@ impl SocketInner {
             listeners: Mutex::default(),
             has_outgoing: AtomicBool::new(false),
             namespace,
+            parser,
         }
     }
 }
@@ -541,7 +548,7 @@ impl SocketRef {
     /// Emits `event` with a payload (several arguments, binary attachments).
     pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         let packet = self.event_packet(event, payload, true)?;
-        self.emit_encoded(&packet.encode(), false)?;
+        self.emit_encoded(&self.encode(&packet), false)?;
         Ok(())
     }
 
@@ -551,7 +558,7 @@ impl SocketRef {
     /// dropped, and this still returns `Ok`. Never waits.
     pub fn emit_volatile(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         let packet = self.event_packet(event, payload, false)?;
-        let _ = self.emit_encoded(&packet.encode(), true);
+        let _ = self.emit_encoded(&self.encode(&packet), true);
         Ok(())
     }
 
@@ -621,6 +628,11 @@ impl SocketRef {
             attachments,
             ..Packet::new(PacketKind::Event, self.inner.nsp.clone(), Some(data))
         })
+    }
+
+    /// The packet in the server's wire format.
+    pub(crate) fn encode(&self, packet: &Packet) -> EncodedPacket {
+        self.inner.parser.encode(packet)
     }
 
     /// Queues an encoded EVENT on the connection. A volatile one is

@@ -28,10 +28,33 @@ pub const TRANSPORTS: [(&str, Transports); 3] = [
     ("upgrade", Transports::ALL),
 ];
 
+/// How a test client connects: its transports, and whether it speaks
+/// `socket.io-msgpack-parser`'s format instead of JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    pub transports: Transports,
+    pub msgpack: bool,
+}
+
+impl From<Transports> for Setup {
+    fn from(transports: Transports) -> Setup {
+        Setup {
+            transports,
+            msgpack: false,
+        }
+    }
+}
+
 /// Options for a test client: fast reconnection, a name in the auth.
-pub fn options(transports: Transports, name: &str) -> ClientOptions {
-    ClientOptions::default()
-        .transports(transports)
+pub fn options(setup: impl Into<Setup>, name: &str) -> ClientOptions {
+    let setup = setup.into();
+    let options = if setup.msgpack {
+        ClientOptions::default().parser(socketio::MsgpackParser)
+    } else {
+        ClientOptions::default()
+    };
+    options
+        .transports(setup.transports)
         .reconnection_delay(Duration::from_millis(50))
         .reconnection_delay_max(Duration::from_millis(200))
         .timeout(Duration::from_secs(5))
@@ -189,7 +212,7 @@ pub async fn events_and_acks<R: TestRuntime>(
     rt: R,
     url: &str,
     transport: &str,
-    transports: Transports,
+    transports: impl Into<Setup> + Copy,
 ) {
     let options = options(transports, "events")
         .extra_header("x-test", "yes")
@@ -276,7 +299,12 @@ pub async fn events_and_acks<R: TestRuntime>(
 
 /// Two namespaces over one connection (the Manager), a middleware's
 /// refusal with its message and data.
-pub async fn namespaces<R: TestRuntime>(rt: R, url: &str, transport: &str, transports: Transports) {
+pub async fn namespaces<R: TestRuntime>(
+    rt: R,
+    url: &str,
+    transport: &str,
+    transports: impl Into<Setup> + Copy,
+) {
     let main = socketio::client::io(rt, url, options(transports, "main")).unwrap();
     let admin = main
         .manager()
@@ -316,7 +344,7 @@ pub async fn dynamic_auth_and_server_disconnect<R: TestRuntime>(
     rt: R,
     url: &str,
     transport: &str,
-    transports: Transports,
+    transports: impl Into<Setup> + Copy,
 ) {
     let counter = Arc::new(Mutex::new(0));
     let count = counter.clone();
@@ -354,7 +382,7 @@ pub async fn ack_timeouts<R: TestRuntime>(
     rt: R,
     url: &str,
     transport: &str,
-    transports: Transports,
+    transports: impl Into<Setup> + Copy,
 ) {
     let socket =
         socketio::client::io(rt, url, options(transports, &format!("never-{transport}"))).unwrap();
@@ -391,7 +419,12 @@ pub async fn ack_timeouts<R: TestRuntime>(
 /// drops (a proxy cuts it), the server emits while the client is away,
 /// and the client reconnects with the same id and receives the missed
 /// events once, in order.
-pub async fn recovery<R: TestRuntime>(rt: R, url: &str, transport: &str, transports: Transports) {
+pub async fn recovery<R: TestRuntime>(
+    rt: R,
+    url: &str,
+    transport: &str,
+    transports: impl Into<Setup> + Copy,
+) {
     let proxy = Proxy::start(suite::mirror::address(url));
     let socket = socketio::client::io(rt, &proxy.url(), options(transports, "recovery")).unwrap();
     let mut inbox = Inbox::attach(&socket);
@@ -442,7 +475,12 @@ pub async fn recovery<R: TestRuntime>(rt: R, url: &str, transport: &str, transpo
 /// every namespace of the connection gets `io server disconnect`, the
 /// client does not reconnect by itself, and connecting again makes a new
 /// session: a new id, nothing recovered.
-pub async fn sent_away<R: TestRuntime>(rt: R, url: &str, transport: &str, transports: Transports) {
+pub async fn sent_away<R: TestRuntime>(
+    rt: R,
+    url: &str,
+    transport: &str,
+    transports: impl Into<Setup> + Copy,
+) {
     let socket = socketio::client::io(rt, url, options(transports, "sent-away")).unwrap();
     let admin = socket
         .manager()
@@ -502,7 +540,7 @@ pub async fn awaiting_listeners<R: TestRuntime>(
     rt: R,
     url: &str,
     transport: &str,
-    transports: Transports,
+    transports: impl Into<Setup> + Copy,
 ) {
     const NOISE: u32 = 3_000;
     let socket =

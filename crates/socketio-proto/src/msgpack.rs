@@ -155,7 +155,10 @@ pub fn decode_packet(data: &Bytes) -> Result<Packet, DecodeError> {
         .ok_or(DecodeError::Msgpack("invalid namespace"))?;
     let id = id.map_err(|()| DecodeError::InvalidAckId)?;
     let (data, attachments) = match payload {
-        None => (None, Vec::new()),
+        None => {
+            check_shape(kind, None)?;
+            (None, Vec::new())
+        }
         Some(payload) => payload.finish(data, kind)?,
     };
     Ok(Packet {
@@ -682,6 +685,12 @@ fn check_depth(depth: usize) -> Result<(), DecodeError> {
     }
 }
 
+/// Whether `f` is a whole number strictly within i64's range, so `f as
+/// i64` is exact.
+fn is_whole_i64(f: f64) -> bool {
+    f.is_finite() && f.abs() < 9_223_372_036_854_775_808.0 && f == (f as i64) as f64
+}
+
 /// Writes a float as JavaScript would hold it in JSON: whole numbers as
 /// integers, NaN and infinities as `null` (returns false then).
 fn write_float(out: &mut String, f: f64) -> bool {
@@ -689,8 +698,9 @@ fn write_float(out: &mut String, f: f64) -> bool {
         out.push_str("null");
         return false;
     }
-    // Below 2^53 every whole float is exact as an integer.
-    if f == (f as i64) as f64 && f.abs() < 9_007_199_254_740_992.0 {
+    // As the encoder writes them back: whole numbers within i64's range
+    // as integers (the same value: every such float is an exact integer).
+    if is_whole_i64(f) {
         let _ = write!(out, "{}", f as i64);
     } else if let Some(number) = serde_json::Number::from_f64(f) {
         let _ = write!(out, "{number}");
@@ -955,7 +965,7 @@ fn write_value(out: &mut Vec<u8>, value: &Json, attachments: &[Bytes]) {
         Json::Float(f) => {
             // notepack writes a whole number as an integer; within i64's
             // range so does this (JavaScript cannot tell 2.0 from 2).
-            if f.is_finite() && *f == (*f as i64) as f64 && f.abs() < 9_223_372_036_854_775_808.0 {
+            if is_whole_i64(*f) {
                 let _ = rmp::encode::write_sint(out, *f as i64);
             } else {
                 let _ = rmp::encode::write_f64(out, *f);

@@ -300,6 +300,11 @@ fn packets_are_checked_as_node_checks_them() {
         refused("83 a474797065 00 a36e7370 a12f a464617461 90"),
         DecodeError::InvalidPayload
     );
+    // An event without data (found by the fuzzer).
+    assert_eq!(
+        refused("82 a474797065 02 a36e7370 a12f"),
+        DecodeError::InvalidPayload
+    );
     // An id that is negative or not a number; `undefined` is no id.
     assert_eq!(
         refused("83 a474797065 03 a36e7370 a12f a26964 ff"),

@@ -4,10 +4,11 @@
 // Prints "ok" and exits 0 when the scenario's checks hold; otherwise prints
 // "FAIL <why>" and exits 1. Every scenario is bounded by a timeout.
 import { Manager } from "socket.io-client";
+import { parserOptions } from "./parser.mjs";
 import { deadline, expectEqual, fail } from "./check.mjs";
 
 const [urlA, urlB, scenario, transport] = process.argv.slice(2);
-const options = { transports: [transport], upgrade: false, reconnection: false, timeout: 5000 };
+const options = { ...parserOptions, transports: [transport], upgrade: false, reconnection: false, timeout: 5000 };
 
 const done = deadline(`${scenario} over ${transport}`);
 

@@ -6,6 +6,7 @@
 // Usage: node redis-cluster-server.mjs <redisUrl> <serverName> [--sharded]
 //   default:   the classic adapter, createAdapter(pub, sub) (PUBLISH/SUBSCRIBE)
 //   --sharded: createShardedAdapter(pub, sub) (SPUBLISH/SSUBSCRIBE, Redis >= 7)
+// SIO_PARSER=msgpack: the server speaks socket.io-msgpack-parser to clients.
 // Listens on 127.0.0.1, on any free port, and prints "listening <port>" once
 // it accepts connections and its adapter's subscriptions are in place;
 // nothing else goes to stdout (a reader may stop reading after that line),
@@ -16,6 +17,7 @@ import { createServer } from "node:http";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createClient } from "redis";
 import { Server } from "socket.io";
+import { parserOptions } from "./parser.mjs";
 
 const args = process.argv.slice(2);
 const sharded = args.includes("--sharded");
@@ -40,6 +42,7 @@ try {
 
 const httpServer = createServer();
 const io = new Server(httpServer, {
+  ...parserOptions,
   adapter: sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub),
 });
 const main = io.of("/");

@@ -789,9 +789,12 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 // Encoding: a Packet to msgpack bytes.
 
 /// Encodes a packet as notepack.io writes the object Node's server
-/// builds: keys in Node's order (an ack's `id` first, an event's last),
-/// integers in their smallest form, other numbers as float64, binary as
-/// `bin`.
+/// builds: keys in its order (`{id, type, data, nsp}` for an ack, as
+/// `socket.ack` makes it; `{type, data, id, nsp}` otherwise, as
+/// `socket.emit`), integers in their smallest form, other numbers as
+/// float64, binary as `bin`. The official client orders an ack's keys
+/// `{type, id, data, nsp}` and adds `options`; decoders read keys in any
+/// order, so ours writes the server's order on both sides.
 pub fn encode_packet(packet: &Packet) -> Vec<u8> {
     let data = packet.data.as_deref().map(|json| {
         // Our own JSON: the application's, encoded by serde. Should it not
@@ -825,11 +828,11 @@ pub fn encode_packet(packet: &Packet) -> Vec<u8> {
         let _ = rmp::encode::write_str(&mut out, "data");
         write_value(&mut out, data, &packet.attachments);
     }
-    let _ = rmp::encode::write_str(&mut out, "nsp");
-    let _ = rmp::encode::write_str(&mut out, &packet.nsp);
     if packet.kind != PacketKind::Ack {
         id(&mut out);
     }
+    let _ = rmp::encode::write_str(&mut out, "nsp");
+    let _ = rmp::encode::write_str(&mut out, &packet.nsp);
     out
 }
 

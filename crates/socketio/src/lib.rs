@@ -34,7 +34,7 @@ pub use runtime::{
 };
 pub use server::extract;
 pub use socketio_proto::recovery::RecoveryConfig;
-pub use socketio_proto::{JsonParser, MsgpackParser, Parser, SharedParser};
+pub use socketio_proto::{JsonParser, MsgpackParser, PacketDecoder, Parser, SharedParser};
 
 pub use adapter::{Adapter, AdapterError, BroadcastOptions, RemoteSocket};
 pub use engine::{

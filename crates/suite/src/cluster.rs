@@ -64,7 +64,18 @@ pub async fn start_server_settling<R: TestRuntime>(
     adapter: Arc<dyn AdapterFactory>,
     settle: Option<Settle>,
 ) -> Server<R> {
-    let mut config = SocketIoConfig::default();
+    start_server_configured(rt, name, adapter, settle, SocketIoConfig::default()).await
+}
+
+/// [`start_server_settling`] with `config` for everything but the adapter
+/// (such as its parser).
+pub async fn start_server_configured<R: TestRuntime>(
+    rt: R,
+    name: &'static str,
+    adapter: Arc<dyn AdapterFactory>,
+    settle: Option<Settle>,
+    mut config: SocketIoConfig,
+) -> Server<R> {
     config.adapter = adapter;
     let io = SocketIo::new(rt, config);
     // A second namespace, for clients sent away from every namespace.
@@ -301,15 +312,28 @@ pub async fn run_scenario(
     scenario: &str,
     transport: &str,
 ) -> Result<(), String> {
+    run_scenario_env(a, b, scenario, transport, &[]).await
+}
+
+/// [`run_scenario`] with environment variables for the clients' script
+/// (`SIO_PARSER=msgpack`: they speak socket.io-msgpack-parser).
+pub async fn run_scenario_env(
+    a: SocketAddr,
+    b: SocketAddr,
+    scenario: &str,
+    transport: &str,
+    env: &[(&str, &str)],
+) -> Result<(), String> {
     let args = [
         format!("http://{a}"),
         format!("http://{b}"),
         scenario.into(),
         transport.into(),
     ];
-    crate::node::run_script(
+    crate::node::run_script_env(
         "cluster.mjs",
         &args,
+        env,
         &format!("{scenario} over {transport}"),
     )
     .await

@@ -22,7 +22,13 @@ pub const PING_TIMEOUT: Duration = Duration::from_millis(3_000);
 
 /// Starts the server on a free loopback port; returns its URL.
 pub async fn start<R: TestRuntime>(rt: R) -> String {
+    start_with_parser(rt, socketio::SharedParser::default()).await
+}
+
+/// [`start`], speaking `parser` to its clients.
+pub async fn start_with_parser<R: TestRuntime>(rt: R, parser: socketio::SharedParser) -> String {
     let mut config = SocketIoConfig::default();
+    config.connection.parser = parser;
     config.recovery = Some(socketio::RecoveryConfig::default());
     // As `server.mjs`: a client whose network went away is noticed within
     // 5 s even when no request of it was pending.

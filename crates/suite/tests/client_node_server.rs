@@ -76,7 +76,7 @@ async fn msgpack_parser_with_node_server<R: TestRuntime>(rt: R) {
     for (name, transports) in TRANSPORTS {
         let setup = Setup {
             transports,
-            msgpack: true,
+            parser: client_scenarios::msgpack,
         };
         client_scenarios::events_and_acks(rt, &url, name, setup).await;
         client_scenarios::namespaces(rt, &url, name, setup).await;

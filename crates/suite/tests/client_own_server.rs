@@ -8,11 +8,13 @@ mod client_scenarios;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use client_scenarios::{within, TRANSPORTS};
+use client_scenarios::{within, Setup, TRANSPORTS};
+use engineio_proto::Message;
 use futures_util::{FutureExt, StreamExt};
 use serde_json::json;
+use socketio::adapter::{AckId, DecodeError, DecoderConfig, EncodedPacket, Packet, PacketKind};
 use socketio::client::{ClientOptions, ConnectError, ManagerEvent};
-use socketio::{Data, Payload, SocketIo, SocketIoConfig};
+use socketio::{Data, PacketDecoder, Parser, Payload, SharedParser, SocketIo, SocketIoConfig};
 use suite::TestRuntime;
 
 async fn events_acks_and_binary_with_own_server<R: TestRuntime>(rt: R) {
@@ -475,7 +477,119 @@ async fn a_manager_and_its_sockets<R: TestRuntime>(rt: R) {
     assert!(!main.connected() && !other.connected());
 }
 
+/// Our client and our server speaking the msgpack parser, and then a
+/// parser of the application's own ([`TaggedText`]): events and acks both
+/// ways with nested binary, namespaces, room broadcasts recovered after a
+/// cut, over every transport.
+async fn parsers_with_own_server<R: TestRuntime>(rt: R) {
+    for parser in [
+        client_scenarios::msgpack as fn() -> SharedParser,
+        tagged_text,
+    ] {
+        let url = suite::mirror::start_with_parser(rt, parser()).await;
+        for (name, transports) in TRANSPORTS {
+            let setup = Setup { transports, parser };
+            client_scenarios::events_and_acks(rt, &url, name, setup).await;
+            client_scenarios::namespaces(rt, &url, name, setup).await;
+            client_scenarios::recovery(rt, &url, name, setup).await;
+        }
+    }
+}
+
+fn tagged_text() -> SharedParser {
+    SharedParser::new(TaggedText)
+}
+
+/// A parser of our own, as an application might write one: a packet is a
+/// text message `<kind>|<attachments>|<id>|<namespace>|<JSON>`, followed by
+/// its attachments as binary messages.
+#[derive(Debug)]
+struct TaggedText;
+
+impl Parser for TaggedText {
+    fn name(&self) -> &str {
+        "tagged-text"
+    }
+
+    fn encode(&self, packet: &Packet) -> EncodedPacket {
+        let kind = match packet.kind {
+            PacketKind::Connect => 'c',
+            PacketKind::Disconnect => 'd',
+            PacketKind::Event => 'e',
+            PacketKind::Ack => 'a',
+            PacketKind::ConnectError => 'x',
+        };
+        let id = packet.id.map(|id| id.0.to_string()).unwrap_or_default();
+        let text = format!(
+            "{kind}|{}|{id}|{}|{}",
+            packet.attachments.len(),
+            packet.nsp,
+            packet.data.as_deref().unwrap_or("")
+        );
+        EncodedPacket::from_messages(Message::Text(text.into()), packet.attachments.clone())
+    }
+
+    fn decoder(&self, _limits: &DecoderConfig) -> Box<dyn PacketDecoder> {
+        Box::new(TaggedTextDecoder::default())
+    }
+}
+
+/// Reads [`TaggedText`] packets: the text, then as many binary messages as
+/// it announced.
+#[derive(Debug, Default)]
+struct TaggedTextDecoder {
+    partial: Option<(Packet, usize)>,
+}
+
+impl PacketDecoder for TaggedTextDecoder {
+    fn decode(&mut self, message: Message) -> Result<Option<Packet>, DecodeError> {
+        let text = match message {
+            Message::Binary(bytes) => {
+                let (mut packet, expected) =
+                    self.partial.take().ok_or(DecodeError::UnexpectedBinary)?;
+                packet.attachments.push(bytes);
+                if packet.attachments.len() < expected {
+                    self.partial = Some((packet, expected));
+                    return Ok(None);
+                }
+                return Ok(Some(packet));
+            }
+            Message::Text(_) if self.partial.is_some() => return Err(DecodeError::UnexpectedText),
+            Message::Text(text) => text,
+        };
+        let mut fields = text.splitn(5, '|');
+        let mut field = || fields.next().ok_or(DecodeError::InvalidPayload);
+        let kind = match field()? {
+            "c" => PacketKind::Connect,
+            "d" => PacketKind::Disconnect,
+            "e" => PacketKind::Event,
+            "a" => PacketKind::Ack,
+            "x" => PacketKind::ConnectError,
+            _ => return Err(DecodeError::InvalidPayload),
+        };
+        let expected: usize = field()?
+            .parse()
+            .map_err(|_| DecodeError::IllegalAttachments)?;
+        let id = match field()? {
+            "" => None,
+            id => Some(AckId(id.parse().map_err(|_| DecodeError::InvalidAckId)?)),
+        };
+        let nsp = field()?.to_owned();
+        let data = field()?;
+        let packet = Packet {
+            id,
+            ..Packet::new(kind, nsp.into(), (!data.is_empty()).then(|| data.into()))
+        };
+        if expected == 0 {
+            return Ok(Some(packet));
+        }
+        self.partial = Some((packet, expected));
+        Ok(None)
+    }
+}
+
 suite::on_each_runtime!(
+    parsers_with_own_server,
     a_manager_and_its_sockets,
     outgoing_listeners_and_off,
     events_acks_and_binary_with_own_server,

@@ -18,7 +18,7 @@ use socketio::adapter::AdapterError;
 use socketio::client::ClientOptions;
 use socketio::{BroadcastError, Data, NamespaceRef, Payload, SocketIo, SocketIoConfig};
 use suite::cluster::{
-    run_on_pair, run_scenario, start_server, start_server_settling, Server, Settle, SCENARIOS,
+    run_on_pair, run_scenario_env, start_server, start_server_configured, Server, Settle, SCENARIOS,
 };
 use suite::node::NodeServer;
 use suite::redis::RedisServer;
@@ -54,6 +54,17 @@ async fn server<R: TestRuntime>(
     factory: &RedisAdapterFactory,
     format: Format,
 ) -> Server<R> {
+    server_with(rt, name, factory, format, SocketIoConfig::default()).await
+}
+
+/// [`server`] with `config` for everything but the adapter.
+async fn server_with<R: TestRuntime>(
+    rt: R,
+    name: &'static str,
+    factory: &RedisAdapterFactory,
+    format: Format,
+    config: SocketIoConfig,
+) -> Server<R> {
     let settle: Option<Settle> = format.map(|_| {
         let factory = factory.clone();
         let settle: Settle = Arc::new(move |main: NamespaceRef| {
@@ -65,7 +76,7 @@ async fn server<R: TestRuntime>(
         });
         settle
     });
-    start_server_settling(rt, name, Arc::new(factory.clone()), settle).await
+    start_server_configured(rt, name, Arc::new(factory.clone()), settle, config).await
 }
 
 /// Waits until `servers` servers subscribe to the main namespace's channels
@@ -111,23 +122,42 @@ async fn two_rust_servers_in<R: TestRuntime>(rt: R, format: Format) {
 
 /// A Node server of the cluster (`@socket.io/redis-adapter`, classic, or
 /// sharded in its default dynamic mode).
-async fn node_server(redis: &RedisServer, name: &str, format: Format) -> NodeServer {
+async fn node_server(redis: &RedisServer, name: &str, format: Format, env: Env<'_>) -> NodeServer {
     let mut args = vec![redis.url(), name.to_owned()];
     if format.is_some() {
         args.push("--sharded".to_owned());
     }
-    NodeServer::script("redis-cluster-server.mjs", &args).await
+    NodeServer::script_env("redis-cluster-server.mjs", &args, env).await
 }
 
+/// Environment variables of the Node processes (servers and clients).
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 async fn rust_and_node_servers_act_as_one_cluster<R: TestRuntime>(rt: R) {
-    rust_and_node_servers_in(rt, None).await;
+    rust_and_node_servers_in(rt, None, false).await;
 }
 
 async fn rust_and_node_servers_act_as_one_sharded_cluster<R: TestRuntime>(rt: R) {
-    rust_and_node_servers_in(rt, Some(SubscriptionMode::Dynamic)).await;
+    rust_and_node_servers_in(rt, Some(SubscriptionMode::Dynamic), false).await;
 }
 
-async fn rust_and_node_servers_in<R: TestRuntime>(rt: R, format: Format) {
+/// The same cluster with every server and client speaking
+/// `socket.io-msgpack-parser`'s format: the adapters carry packets, not
+/// their wire form, so each server encodes for its own clients, as Node's
+/// do.
+async fn rust_and_node_servers_speaking_msgpack_act_as_one_cluster<R: TestRuntime>(rt: R) {
+    rust_and_node_servers_in(rt, None, true).await;
+}
+
+async fn rust_and_node_servers_in<R: TestRuntime>(rt: R, format: Format, msgpack: bool) {
+    let (env, config): (Env<'_>, _) = if msgpack {
+        (
+            &[("SIO_PARSER", "msgpack")],
+            SocketIoConfig::default().with_parser(socketio::MsgpackParser),
+        )
+    } else {
+        (&[], SocketIoConfig::default())
+    };
     let redis = RedisServer::start().await;
     let mut failures = Vec::new();
     for rust_is_a in [true, false] {
@@ -136,8 +166,8 @@ async fn rust_and_node_servers_in<R: TestRuntime>(rt: R, format: Format) {
             // Node's adapter uses the default prefix; each scenario gets
             // fresh servers, the previous ones are gone.
             let factory = factory_in(&redis, "socket.io", format);
-            let rust = server(rt, rust_name, &factory, format).await;
-            let node = node_server(&redis, node_name, format).await;
+            let rust = server_with(rt, rust_name, &factory, format, config.clone()).await;
+            let node = node_server(&redis, node_name, format, env).await;
             let node_addr = std::net::SocketAddr::from(([127, 0, 0, 1], node.port));
             wait_for_servers(&rust.io.of("/"), 2).await;
             let (a, b) = if rust_is_a {
@@ -150,7 +180,7 @@ async fn rust_and_node_servers_in<R: TestRuntime>(rt: R, format: Format) {
             } else {
                 "node A, rust B"
             };
-            if let Err(failure) = run_scenario(a, b, scenario, transport).await {
+            if let Err(failure) = run_scenario_env(a, b, scenario, transport, env).await {
                 failures.push(format!("{format:?}, {order}: {failure}"));
             }
             if scenario == "servers" {
@@ -347,6 +377,7 @@ suite::on_each_runtime!(
     every_namespace_declared_at_start_is_subscribed,
     two_rust_servers_act_as_one_cluster,
     rust_and_node_servers_act_as_one_cluster,
+    rust_and_node_servers_speaking_msgpack_act_as_one_cluster,
     local_traffic_goes_on_while_redis_is_away,
     two_rust_servers_act_as_one_sharded_cluster,
     rust_and_node_servers_act_as_one_sharded_cluster,

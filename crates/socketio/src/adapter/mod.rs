@@ -34,7 +34,9 @@ pub use crate::server::{AckAnswer, AckError, AckStream, BroadcastError, SocketRe
 pub use engineio_proto::{Sid, Str};
 pub use futures_channel::oneshot;
 pub use socketio_proto::rooms::Room;
-pub use socketio_proto::{DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind};
+pub use socketio_proto::{
+    AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind,
+};
 
 pub use local::LocalAdapter;
 

@@ -219,8 +219,14 @@ impl ClientOptions {
     /// Speaks `parser` to the server (Node's `parser` option), which must
     /// use the same one: [`MsgpackParser`](crate::MsgpackParser) for a
     /// server with `socket.io-msgpack-parser`. The default is JSON.
-    pub fn parser(mut self, parser: impl socketio_proto::Parser) -> Self {
-        self.protocol.parser = socketio_proto::SharedParser::new(parser);
+    pub fn parser(self, parser: impl socketio_proto::Parser) -> Self {
+        self.shared_parser(socketio_proto::SharedParser::new(parser))
+    }
+
+    /// [`ClientOptions::parser`] with a parser already shared (one
+    /// [`SharedParser`](crate::SharedParser) for many clients).
+    pub fn shared_parser(mut self, parser: socketio_proto::SharedParser) -> Self {
+        self.protocol.parser = parser;
         self
     }
 

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use socketio::client::{
     AckError, ClientOptions, ClientSocket, ConnectError, DisconnectReason, ManagerEvent, Transports,
 };
-use socketio::{Binary, Payload};
+use socketio::{Binary, Payload, SharedParser};
 use suite::fixtures::{Receipt, Upload, UploadMeta};
 use suite::proxy::Proxy;
 use suite::TestRuntime;
@@ -28,32 +28,33 @@ pub const TRANSPORTS: [(&str, Transports); 3] = [
     ("upgrade", Transports::ALL),
 ];
 
-/// How a test client connects: its transports, and whether it speaks
-/// `socket.io-msgpack-parser`'s format instead of JSON.
+/// How a test client connects: its transports and its parser (made by a
+/// function, so that a `Setup` is `Copy`).
 #[derive(Debug, Clone, Copy)]
 pub struct Setup {
     pub transports: Transports,
-    pub msgpack: bool,
+    pub parser: fn() -> SharedParser,
 }
 
 impl From<Transports> for Setup {
     fn from(transports: Transports) -> Setup {
         Setup {
             transports,
-            msgpack: false,
+            parser: SharedParser::default,
         }
     }
+}
+
+/// The msgpack parser, as a [`Setup::parser`].
+pub fn msgpack() -> SharedParser {
+    SharedParser::new(socketio::MsgpackParser)
 }
 
 /// Options for a test client: fast reconnection, a name in the auth.
 pub fn options(setup: impl Into<Setup>, name: &str) -> ClientOptions {
     let setup = setup.into();
-    let options = if setup.msgpack {
-        ClientOptions::default().parser(socketio::MsgpackParser)
-    } else {
-        ClientOptions::default()
-    };
-    options
+    ClientOptions::default()
+        .shared_parser((setup.parser)())
         .transports(setup.transports)
         .reconnection_delay(Duration::from_millis(50))
         .reconnection_delay_max(Duration::from_millis(200))

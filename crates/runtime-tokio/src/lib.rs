@@ -99,6 +99,11 @@ pub async fn serve(listener: TcpListener, handler: impl HttpHandler) -> io::Resu
 #[doc = include_str!("../../../docs/server.md")]
 pub struct ServerGuide;
 
+/// The code of `docs/parsers.md` compiles and runs as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/parsers.md")]
+pub struct ParsersGuide;
+
 /// The code of `docs/client.md` compiles and runs as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/client.md")]

@@ -36,6 +36,17 @@ pub use server::extract;
 pub use socketio_proto::recovery::RecoveryConfig;
 pub use socketio_proto::{JsonParser, MsgpackParser, PacketDecoder, Parser, SharedParser};
 
+/// Everything a parser of one's own needs (see `docs/parsers.md`): the
+/// [`Parser`] and [`PacketDecoder`] traits, the packet types they read and
+/// write, and the Engine.IO messages packets travel in.
+pub mod parser {
+    pub use engineio_proto::{Message, Str};
+    pub use socketio_proto::parser::{JsonParser, PacketDecoder, Parser, SharedParser};
+    pub use socketio_proto::{
+        AckId, DecodeError, DecoderConfig, EncodedPacket, MsgpackParser, Packet, PacketKind,
+    };
+}
+
 pub use adapter::{Adapter, AdapterError, BroadcastOptions, RemoteSocket};
 pub use engine::{
     AllowRequest, ConnectionError, ConnectionErrorHook, Cookie, Cors, CorsOrigin, EngineConfig,

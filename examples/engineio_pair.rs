@@ -138,7 +138,7 @@ impl World {
                     websocket: false,
                 });
                 match (route, self.session.as_mut()) {
-                    (Ok(Route::Handshake(_)), _) => {
+                    (Ok(Route::Handshake(..)), _) => {
                         self.session =
                             Some(self.server.open_session(now, Opening::Polling(request)));
                     }

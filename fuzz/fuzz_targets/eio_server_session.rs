@@ -302,7 +302,7 @@ impl World {
             websocket,
         };
         match self.server.route(&request) {
-            Ok(Route::Handshake(kind)) => {
+            Ok(Route::Handshake(kind, _)) => {
                 assert_eq!(method, Method::Get);
                 assert_eq!(websocket, kind == TransportKind::WebSocket);
                 assert!(self.server.config().transports.allows(kind));

@@ -65,13 +65,16 @@ pub mod server;
 mod sid;
 mod time;
 mod transport;
+pub mod v3;
 
 pub use close::{CloseReason, TransportError};
 pub use handshake::{Handshake, HandshakeError};
 pub use packet::{DecodeError, EncodedMessage, Frame, Message, Packet, PacketType, Str};
 pub use sid::{CountingSidGenerator, Sid, SidError, SidGenerator, MAX_SID_LEN};
 pub use time::{Instant, TimerKind, TimerTable};
-pub use transport::{PostFailure, RequestId, TransportKind, Transports, WsFailure, WsId};
+pub use transport::{
+    Dialect, PostFailure, Protocol, RequestId, TransportKind, Transports, WsFailure, WsId,
+};
 
 /// The Engine.IO protocol revision this crate speaks (the `EIO` query value).
 pub const PROTOCOL_VERSION: u8 = 4;

@@ -485,6 +485,10 @@ pub enum DecodeError {
     /// An HTTP body that is not UTF-8 text.
     #[error("payload is not valid UTF-8")]
     InvalidUtf8,
+    /// A v3 payload record whose length is missing, not a number, or not
+    /// the length of what follows.
+    #[error("invalid record length in a v3 payload")]
+    InvalidLength,
 }
 
 #[cfg(test)]

@@ -90,6 +90,31 @@ pub struct RequestId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WsId(pub u64);
 
+/// The Engine.IO protocol revision a peer speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    /// Revision 3: socket.io 2.x clients (see [`crate::v3`]).
+    V3,
+    /// Revision 4, the current one.
+    #[default]
+    V4,
+}
+
+/// How a session's client encodes, as its handshake request said: the
+/// protocol revision (`EIO`), and for long-polling whether it reads binary
+/// payloads (v3 without `b64=1`) and whether it is JSONP polling (`j`,
+/// the callback's index). The default is v4 over plain long-polling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Dialect {
+    /// The protocol revision.
+    pub protocol: Protocol,
+    /// v3 only: payloads with binary packets may be binary payloads.
+    pub binary_payloads: bool,
+    /// JSONP polling: responses are `___eio[<index>]("<payload>");`, POST
+    /// bodies are forms with the payload in `d`.
+    pub jsonp: Option<u32>,
+}
+
 /// Why a driver gave up reading a POST body (see
 /// [`Session::handle_post_failed`](crate::server::Session::handle_post_failed)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -390,7 +390,7 @@ proptest! {
         let server = Server::new(ServerConfig::default(), CountingSidGenerator::default());
         let request = Request { method, query: &query, websocket };
         match server.route(&request) {
-            Ok(Route::Handshake(_)) => prop_assert_eq!(method, Method::Get),
+            Ok(Route::Handshake(..)) => prop_assert_eq!(method, Method::Get),
             Ok(Route::Poll(_)) => prop_assert!(method == Method::Get && !websocket),
             Ok(Route::Post(_)) => prop_assert!(method == Method::Post && !websocket),
             Ok(Route::Upgrade(_)) => prop_assert!(websocket),

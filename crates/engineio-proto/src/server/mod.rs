@@ -30,7 +30,7 @@ use bytes::Bytes;
 
 use crate::sid::{Sid, SidGenerator};
 use crate::time::Instant;
-use crate::transport::{RequestId, TransportKind, Transports, WsId};
+use crate::transport::{Dialect, Protocol, RequestId, TransportKind, Transports, WsId};
 
 /// Server settings, with Node's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,10 @@ pub struct ServerConfig {
     /// or encoded as outputs the driver has not taken yet) before
     /// [`Session::send`] fails with [`SendError::BufferFull`].
     pub max_buffered_packets: usize,
+    /// Whether clients of protocol revision 3 (socket.io 2.x) are served
+    /// (Node's `allowEIO3`). Off by default, as in Node: their handshakes
+    /// are refused with code 5.
+    pub allow_eio3: bool,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +73,7 @@ impl Default for ServerConfig {
             allow_upgrades: true,
             close_timeout: Duration::from_millis(30_000),
             max_buffered_packets: 4096,
+            allow_eio3: false,
         }
     }
 }
@@ -109,8 +114,9 @@ pub struct Request<'a> {
 /// Where an accepted request goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// A new session: call [`Server::open_session`].
-    Handshake(TransportKind),
+    /// A new session speaking this dialect: call
+    /// [`Server::open_session_as`].
+    Handshake(TransportKind, Dialect),
     /// A long-poll GET for an existing session: [`Input::Poll`].
     Poll(Sid),
     /// A POST for an existing session: [`Input::Post`].
@@ -139,7 +145,7 @@ pub enum RequestError {
     /// Code 4: refused by the application (`allowRequest`).
     #[error("forbidden")]
     Forbidden,
-    /// Code 5: `EIO` is not 4.
+    /// Code 5: `EIO` is not 4 (nor 3 with `allow_eio3`).
     #[error("unsupported protocol version")]
     UnsupportedProtocolVersion,
 }
@@ -198,6 +204,8 @@ impl RequestError {
 pub enum ContentType {
     /// A polling payload: `text/plain; charset=UTF-8`.
     Payload,
+    /// A v3 binary polling payload: `application/octet-stream`.
+    Binary,
     /// The `ok` answer to a POST: `text/html`, as Node sends it.
     Html,
     /// An error body: `application/json`.
@@ -211,6 +219,7 @@ impl ContentType {
     pub const fn header_value(self) -> Option<&'static str> {
         match self {
             ContentType::Payload => Some("text/plain; charset=UTF-8"),
+            ContentType::Binary => Some("application/octet-stream"),
             ContentType::Html => Some("text/html"),
             ContentType::Json => Some("application/json"),
             ContentType::None => None,
@@ -318,10 +327,27 @@ impl<G: SidGenerator> Server<G> {
         if request.websocket != (transport == TransportKind::WebSocket) {
             return Err(RequestError::BadRequest);
         }
-        if query.eio.as_deref() != Some("4") {
+        // As Node: `EIO=4` is v4, anything else (even none) v3.
+        let protocol = if query.eio.as_deref() == Some("4") {
+            Protocol::V4
+        } else if self.config.allow_eio3 {
+            Protocol::V3
+        } else {
             return Err(RequestError::UnsupportedProtocolVersion);
-        }
-        Ok(Route::Handshake(transport))
+        };
+        let jsonp = match (&query.jsonp, transport) {
+            (Some(index), TransportKind::Polling) => Some(jsonp_index(index)?),
+            _ => None,
+        };
+        let dialect = Dialect {
+            protocol,
+            // Node: binary unless `b64` has a value.
+            binary_payloads: protocol == Protocol::V3
+                && jsonp.is_none()
+                && query.b64.as_deref().is_none_or(str::is_empty),
+            jsonp,
+        };
+        Ok(Route::Handshake(transport, dialect))
     }
 
     /// Starts a session for an accepted handshake. Drain the session's
@@ -336,17 +362,46 @@ impl<G: SidGenerator> Server<G> {
     /// `Server` between threads without a lock, since routing and this
     /// take `&self`. The id must be unique among live sessions.
     pub fn open_session_with_sid(&self, now: Instant, sid: Sid, opening: Opening) -> Session {
-        Session::new(now, sid, &self.config, opening)
+        self.open_session_as(now, sid, opening, Dialect::default())
+    }
+
+    /// Like [`Server::open_session_with_sid`], for a client speaking
+    /// `dialect` (from [`Route::Handshake`]): what a driver serving v3 or
+    /// JSONP clients calls.
+    pub fn open_session_as(
+        &self,
+        now: Instant,
+        sid: Sid,
+        opening: Opening,
+        dialect: Dialect,
+    ) -> Session {
+        Session::new(now, sid, &self.config, opening, dialect)
     }
 }
 
-/// The three query parameters Engine.IO reads, percent-decoded (borrowed
-/// when there was nothing to decode: no allocation per request).
+/// A JSONP callback index: the digits of `j` (Node drops anything else).
+/// One that is not a number below 2^32 is refused.
+fn jsonp_index(value: &str) -> Result<u32, RequestError> {
+    let mut digits = value.chars().filter(char::is_ascii_digit).peekable();
+    digits.peek().ok_or(RequestError::BadRequest)?;
+    digits.try_fold(0u32, |n, d| {
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(d.to_digit(10).unwrap_or(0)))
+            .ok_or(RequestError::BadRequest)
+    })
+}
+
+/// The query parameters Engine.IO reads, percent-decoded (borrowed when
+/// there was nothing to decode: no allocation per request).
 #[derive(Debug, Default)]
 struct Query<'a> {
     eio: Option<Cow<'a, str>>,
     transport: Option<Cow<'a, str>>,
     sid: Option<Cow<'a, str>>,
+    /// v3: the client reads no binary payloads.
+    b64: Option<Cow<'a, str>>,
+    /// JSONP polling, and the callback's index.
+    jsonp: Option<Cow<'a, str>>,
 }
 
 impl<'a> Query<'a> {
@@ -359,6 +414,8 @@ impl<'a> Query<'a> {
                 "EIO" => &mut out.eio,
                 "transport" => &mut out.transport,
                 "sid" => &mut out.sid,
+                "b64" => &mut out.b64,
+                "j" => &mut out.jsonp,
                 _ => continue,
             };
             *slot = Some(if value.contains(['%', '+']) {

@@ -46,14 +46,18 @@ use core::time::Duration;
 
 use bytes::Bytes;
 
-use super::{HttpResponse, Opening, RequestError, ServerConfig};
+use alloc::string::String;
+use core::fmt::Write as _;
+
+use super::{ContentType, HttpResponse, Opening, RequestError, ServerConfig};
 use crate::close::{CloseReason, TransportError};
 use crate::handshake::Handshake;
 use crate::packet::{DecodeError, EncodedMessage, Frame, Message, Packet};
 use crate::payload::{self, PayloadDecoder};
 use crate::sid::Sid;
 use crate::time::{Instant, TimerKind, TimerTable};
-use crate::transport::{PostFailure, RequestId, TransportKind, WsFailure, WsId};
+use crate::transport::{Dialect, PostFailure, Protocol, RequestId, TransportKind, WsFailure, WsId};
+use crate::v3;
 
 /// How often a parked GET gets a NOOP while an upgrade is in progress (Node's value).
 const UPGRADE_NOOP_INTERVAL: Duration = Duration::from_millis(100);
@@ -113,6 +117,15 @@ pub enum Input {
         /// Its body.
         body: Bytes,
     },
+    /// A POST whose body is declared binary (`application/octet-stream`):
+    /// a v3 client's binary payload, delivered as [`Input::Post`] is. A v4
+    /// session answers 400 and closes, as Node does.
+    BinaryPost {
+        /// The request, answered by an [`Output::Respond`].
+        request: RequestId,
+        /// Its body.
+        body: Bytes,
+    },
     /// The driver could not read the body of a POST whole. Closes the
     /// session (Node's reasons) and answers the request: 408 for a timeout,
     /// 413 for too many chunks, 400 for binary content; an aborted request
@@ -166,9 +179,10 @@ pub enum SendError {
 /// The session's timers.
 #[derive(Debug, Clone, Copy)]
 enum Timer {
-    /// The next PING is due.
+    /// The next PING is due (v4).
     Ping,
-    /// The PING sent has gone unanswered too long: close.
+    /// The PING sent has gone unanswered too long (v4), or the client has
+    /// not pinged for `pingInterval + pingTimeout` (v3): close.
     Pong,
     /// The upgrade in progress has taken too long: abandon it.
     Upgrade,
@@ -215,10 +229,28 @@ struct Upgrade {
 #[derive(Debug, Clone)]
 struct Inbound {
     request: RequestId,
-    records: PayloadDecoder,
+    records: Records,
     /// When the POST arrived: its packets count as received then (a PONG
     /// in it answers the PING as of that moment).
     received: Instant,
+}
+
+/// The packets of a POST body, in the session's protocol.
+#[derive(Debug, Clone)]
+enum Records {
+    V4(PayloadDecoder),
+    V3(v3::PayloadDecoder),
+}
+
+impl Iterator for Records {
+    type Item = Result<Packet, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Records::V4(records) => records.next(),
+            Records::V3(records) => records.next(),
+        }
+    }
 }
 
 /// The settings a session keeps from [`ServerConfig`].
@@ -237,6 +269,8 @@ struct Limits {
 #[derive(Debug, Clone)]
 pub struct Session {
     sid: Sid,
+    /// How the client encodes (protocol revision, polling variant).
+    dialect: Dialect,
     limits: Limits,
     phase: Phase,
     transport: Transport,
@@ -253,7 +287,13 @@ pub struct Session {
 }
 
 impl Session {
-    pub(super) fn new(now: Instant, sid: Sid, config: &ServerConfig, opening: Opening) -> Session {
+    pub(super) fn new(
+        now: Instant,
+        sid: Sid,
+        config: &ServerConfig,
+        opening: Opening,
+        dialect: Dialect,
+    ) -> Session {
         let (transport, upgrades_allowed) = match opening {
             Opening::Polling(request) => (
                 Transport::Polling {
@@ -265,6 +305,7 @@ impl Session {
         };
         let mut session = Session {
             sid,
+            dialect,
             limits: Limits {
                 ping_interval: config.ping_interval,
                 ping_timeout: config.ping_timeout,
@@ -298,8 +339,20 @@ impl Session {
             .buffer
             .push_back(EncodedMessage::control(&Packet::Open(handshake.to_json())));
         session.flush();
-        session.set_timer(Timer::Ping, now + config.ping_interval);
+        match dialect.protocol {
+            Protocol::V4 => session.set_timer(Timer::Ping, now + config.ping_interval),
+            // v3: the client pings; it has an interval and a timeout to.
+            Protocol::V3 => session.set_timer(
+                Timer::Pong,
+                now + config.ping_interval + config.ping_timeout,
+            ),
+        }
         session
+    }
+
+    /// How the client encodes, as its handshake said.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// The session id.
@@ -369,7 +422,8 @@ impl Session {
         match input {
             Input::Poll(request) => self.poll(now, request),
             Input::PollAborted(request) => self.poll_aborted(request),
-            Input::Post { request, body } => self.post(now, request, body),
+            Input::Post { request, body } => self.post(now, request, body, false),
+            Input::BinaryPost { request, body } => self.post(now, request, body, true),
             Input::PostFailed { request, failure } => self.post_failed(request, failure),
             Input::Upgrade(ws) => self.upgrade(now, ws),
             Input::WsFrame { ws, frame } => self.ws_frame(now, ws, frame),
@@ -411,7 +465,7 @@ impl Session {
         }
     }
 
-    fn post(&mut self, now: Instant, request: RequestId, body: Bytes) {
+    fn post(&mut self, now: Instant, request: RequestId, body: Bytes, binary: bool) {
         match self.transport {
             _ if self.phase == Phase::Closed => {
                 return self.refuse(request, RequestError::UnknownSid)
@@ -427,10 +481,21 @@ impl Session {
             self.respond(request, HttpResponse::payload_too_large());
             return self.close_with(CloseReason::PayloadTooLarge);
         }
+        if binary && self.dialect.protocol == Protocol::V4 {
+            return self.post_failed(request, PostFailure::BinaryContent);
+        }
         if self.phase != Phase::Open {
             return self.respond(request, HttpResponse::ok());
         }
-        match payload::decode(body) {
+        let records = match (self.dialect.protocol, self.dialect.jsonp) {
+            (protocol, Some(_)) => jsonp_payload(&body).and_then(|body| match protocol {
+                Protocol::V4 => payload::decode(body).map(Records::V4),
+                Protocol::V3 => v3::decode_payload(body, false).map(Records::V3),
+            }),
+            (Protocol::V4, None) => payload::decode(body).map(Records::V4),
+            (Protocol::V3, None) => v3::decode_payload(body, binary).map(Records::V3),
+        };
+        match records {
             Ok(records) => {
                 self.inbound = Some(Inbound {
                     request,
@@ -498,15 +563,22 @@ impl Session {
             if oversized {
                 return self.close_with(CloseReason::PayloadTooLarge);
             }
-            match Packet::decode_frame(frame) {
+            match self.decode_frame(frame) {
                 Ok(packet) => self.handle_packet(now, packet),
                 Err(error) => self.close_with(CloseReason::ParseError(error)),
             }
         } else if self.upgrade.is_some_and(|u| u.ws == ws) {
-            match Packet::decode_frame(frame) {
+            match self.decode_frame(frame) {
                 Ok(packet) if !oversized => self.handle_probe_packet(now, ws, packet),
                 _ => self.abandon_upgrade(),
             }
+        }
+    }
+
+    fn decode_frame(&self, frame: Frame) -> Result<Packet, DecodeError> {
+        match self.dialect.protocol {
+            Protocol::V4 => Packet::decode_frame(frame),
+            Protocol::V3 => v3::decode_frame(frame),
         }
     }
 
@@ -649,11 +721,22 @@ impl Session {
 
     fn handle_packet(&mut self, now: Instant, packet: Packet) {
         match packet {
-            Packet::Pong(_) => {
+            Packet::Pong(_) if self.dialect.protocol == Protocol::V4 => {
                 self.timers.clear(Timer::Pong);
                 self.set_timer(Timer::Ping, now + self.limits.ping_interval);
             }
-            Packet::Ping(_) => {
+            Packet::Ping(_) if self.dialect.protocol == Protocol::V3 => {
+                // v3: the client pings; answer, and give it another
+                // interval and timeout.
+                let deadline = now + self.limits.ping_interval + self.limits.ping_timeout;
+                self.set_timer(Timer::Pong, deadline);
+                if self.phase == Phase::Open {
+                    self.buffer
+                        .push_back(EncodedMessage::control(&Packet::PONG));
+                    self.flush();
+                }
+            }
+            Packet::Ping(_) | Packet::Pong(_) => {
                 self.close_with(CloseReason::TransportError(
                     TransportError::InvalidHeartbeatDirection,
                 ));
@@ -716,7 +799,8 @@ impl Session {
             ..upgrade
         });
         self.transport = Transport::Polling { parked: None };
-        self.respond(request, HttpResponse::payload(noop_payload()));
+        let noop = self.payload(&[EncodedMessage::control(&Packet::Noop)]);
+        self.respond(request, noop);
     }
 
     fn complete_upgrade(&mut self, ws: WsId) {
@@ -753,11 +837,14 @@ impl Session {
     fn flush(&mut self) {
         match self.transport {
             Transport::WebSocket(ws) => {
+                let v3 = self.dialect.protocol == Protocol::V3;
                 for message in self.buffer.drain(..) {
-                    self.outputs.push_back(Output::WsSend {
-                        ws,
-                        frame: message.into_frame(),
-                    });
+                    let frame = if v3 {
+                        v3::encode_frame(message)
+                    } else {
+                        message.into_frame()
+                    };
+                    self.outputs.push_back(Output::WsSend { ws, frame });
                 }
                 if self.phase == Phase::Closing {
                     self.finish(CloseReason::ForcedClose);
@@ -777,10 +864,10 @@ impl Session {
                 } else if self.buffer.is_empty() {
                     return;
                 }
-                let body = payload::encode_encoded(&self.buffer);
+                let response = self.payload(&self.buffer);
                 self.buffer.clear();
                 self.transport = Transport::Polling { parked: None };
-                self.respond(request, HttpResponse::payload(body));
+                self.respond(request, response);
                 if finishing {
                     self.finish(CloseReason::ForcedClose);
                 }
@@ -804,12 +891,13 @@ impl Session {
                 parked: Some(request),
             } => {
                 let last = if reason == CloseReason::PeerClose {
-                    noop_payload()
+                    Packet::Noop
                 } else {
-                    Bytes::from_static(b"1")
+                    Packet::Close
                 };
+                let response = self.payload(&[EncodedMessage::control(&last)]);
                 self.transport = Transport::Polling { parked: None };
-                self.respond(request, HttpResponse::payload(last));
+                self.respond(request, response);
             }
             // `finish` closes the WebSocket.
             Transport::WebSocket(_) | Transport::Polling { parked: None } => {}
@@ -835,6 +923,26 @@ impl Session {
         self.outputs.push_back(Output::Closed(reason));
     }
 
+    /// A polling response carrying `messages` in the client's dialect.
+    fn payload<'a>(
+        &self,
+        messages: impl IntoIterator<Item = &'a EncodedMessage> + Clone,
+    ) -> HttpResponse {
+        let (body, binary) = match self.dialect.protocol {
+            Protocol::V4 => (payload::encode_encoded(messages), false),
+            Protocol::V3 => v3::encode_payload(messages, self.dialect.binary_payloads),
+        };
+        match self.dialect.jsonp {
+            Some(index) => HttpResponse::payload(jsonp_response(index, &body)),
+            None if binary => HttpResponse {
+                status: 200,
+                content_type: ContentType::Binary,
+                body,
+            },
+            None => HttpResponse::payload(body),
+        }
+    }
+
     fn refuse(&mut self, request: RequestId, error: RequestError) {
         self.respond(request, error.response());
     }
@@ -853,8 +961,65 @@ impl Session {
     }
 }
 
-fn noop_payload() -> Bytes {
-    Bytes::from_static(b"6")
+/// A JSONP response: the payload as a JavaScript string literal, passed
+/// to the client's callback `___eio[index]`, as Node writes it
+/// (`JSON.stringify`, with U+2028 and U+2029 escaped too).
+fn jsonp_response(index: u32, payload: &[u8]) -> Bytes {
+    let text = String::from_utf8_lossy(payload);
+    let mut out = String::with_capacity(payload.len() + 16);
+    let _ = write!(out, "___eio[{index}](\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push_str("\");");
+    Bytes::from(out)
+}
+
+/// The payload of a JSONP POST: the form field `d`, with the client's
+/// escaped newlines undone as Node does (the two characters `\n` are a
+/// newline, the three `\\n` the two `\n`).
+fn jsonp_payload(body: &[u8]) -> Result<Bytes, DecodeError> {
+    let form = core::str::from_utf8(body).map_err(|_| DecodeError::InvalidUtf8)?;
+    let field = form
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| *key == "d")
+        .map(|(_, value)| super::percent_decode(value))
+        .next_back()
+        .ok_or(DecodeError::Empty)?;
+    let mut out = String::with_capacity(field.len());
+    let mut rest = field.as_str();
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        if let Some(tail) = after.strip_prefix("\\n") {
+            out.push('\n');
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("\\\\n") {
+            out.push_str("\\n");
+            rest = tail;
+        } else {
+            out.push('\\');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(Bytes::from(out))
 }
 
 fn duration_millis(d: Duration) -> u64 {

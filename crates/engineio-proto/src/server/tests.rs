@@ -17,15 +17,83 @@ fn route(method: Method, query: &str, websocket: bool) -> Result<Route, RequestE
 fn handshakes() {
     assert_eq!(
         route(Method::Get, "EIO=4&transport=polling", false),
-        Ok(Route::Handshake(TransportKind::Polling))
+        Ok(Route::Handshake(TransportKind::Polling, Dialect::default()))
     );
     assert_eq!(
         route(Method::Get, "EIO=4&transport=websocket", true),
-        Ok(Route::Handshake(TransportKind::WebSocket))
+        Ok(Route::Handshake(
+            TransportKind::WebSocket,
+            Dialect::default()
+        ))
     );
     assert_eq!(
         route(Method::Get, "t=Nx1&EIO=4&transport=polling&extra", false),
-        Ok(Route::Handshake(TransportKind::Polling))
+        Ok(Route::Handshake(TransportKind::Polling, Dialect::default()))
+    );
+}
+
+/// With `allow_eio3`, `EIO=3` (or any `EIO` but 4, as in Node) opens a v3
+/// session; `b64` and `j` pick the polling variant.
+#[test]
+fn eio3_and_jsonp_handshakes() {
+    let config = ServerConfig {
+        allow_eio3: true,
+        ..ServerConfig::default()
+    };
+    let server = Server::new(config, CountingSidGenerator::default());
+    let route = |query: &str, websocket: bool| {
+        server.route(&Request {
+            method: Method::Get,
+            query,
+            websocket,
+        })
+    };
+    let v3 = |binary_payloads, jsonp| Dialect {
+        protocol: Protocol::V3,
+        binary_payloads,
+        jsonp,
+    };
+    assert_eq!(
+        route("EIO=3&transport=polling", false),
+        Ok(Route::Handshake(TransportKind::Polling, v3(true, None)))
+    );
+    assert_eq!(
+        route("transport=polling&b64=1", false),
+        Ok(Route::Handshake(TransportKind::Polling, v3(false, None)))
+    );
+    assert_eq!(
+        route("EIO=3&transport=polling&b64=", false),
+        Ok(Route::Handshake(TransportKind::Polling, v3(true, None)))
+    );
+    assert_eq!(
+        route("EIO=3&transport=polling&b64=1&j=12", false),
+        Ok(Route::Handshake(
+            TransportKind::Polling,
+            v3(false, Some(12))
+        ))
+    );
+    assert_eq!(
+        route("EIO=4&transport=polling&j=x3", false),
+        Ok(Route::Handshake(
+            TransportKind::Polling,
+            Dialect {
+                jsonp: Some(3),
+                ..Dialect::default()
+            }
+        ))
+    );
+    assert_eq!(
+        route("EIO=3&transport=websocket", true),
+        Ok(Route::Handshake(TransportKind::WebSocket, v3(true, None)))
+    );
+    // A callback index that is no number.
+    assert_eq!(
+        route("EIO=3&transport=polling&j=", false),
+        Err(RequestError::BadRequest)
+    );
+    assert_eq!(
+        route("EIO=3&transport=polling&j=99999999999", false),
+        Err(RequestError::BadRequest)
     );
 }
 

@@ -357,7 +357,7 @@ impl Sim {
             websocket: false,
         });
         let sid = match route {
-            Ok(Route::Handshake(_)) => {
+            Ok(Route::Handshake(..)) => {
                 let session = self.server.open_session(now, Opening::Polling(request));
                 let sid = session.sid();
                 self.sessions.insert(sid, session);
@@ -395,7 +395,7 @@ impl Sim {
             websocket: true,
         });
         let sid = match route {
-            Ok(Route::Handshake(_)) => {
+            Ok(Route::Handshake(..)) => {
                 self.send(Event::ClientWsOpen(ws));
                 let session = self.server.open_session(now, Opening::WebSocket(ws));
                 let sid = session.sid();

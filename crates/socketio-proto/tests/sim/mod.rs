@@ -416,7 +416,7 @@ impl Sim {
             websocket: false,
         });
         let sid = match route {
-            Ok(Route::Handshake(_)) => {
+            Ok(Route::Handshake(..)) => {
                 let session = self.engine.open_session(now, Opening::Polling(request));
                 let sid = session.sid();
                 self.conns.insert(
@@ -454,7 +454,7 @@ impl Sim {
             websocket: true,
         });
         let sid = match route {
-            Ok(Route::Handshake(_)) => {
+            Ok(Route::Handshake(..)) => {
                 self.send(Event::ClientWsOpen(ws));
                 let session = self.engine.open_session(now, Opening::WebSocket(ws));
                 let sid = session.sid();

@@ -38,7 +38,7 @@ use engineio_proto::server::{
     ContentType, HttpResponse, Method, Opening, Request, RequestError, Route, Server, ServerConfig,
     Session,
 };
-use engineio_proto::{PostFailure, RequestId, Sid, SidGenerator, TransportKind, WsId};
+use engineio_proto::{Dialect, PostFailure, RequestId, Sid, SidGenerator, TransportKind, WsId};
 use futures_channel::{mpsc, oneshot};
 use futures_util::SinkExt;
 use http::HeaderMap;
@@ -203,7 +203,12 @@ impl<R> Shared<R> {
     }
 
     /// A new session, under the id `generate_id` chooses or a random one.
-    pub(crate) fn open_session(&self, opening: Opening, handshake: &Handshake) -> Session {
+    pub(crate) fn open_session(
+        &self,
+        opening: Opening,
+        dialect: Dialect,
+        handshake: &Handshake,
+    ) -> Session {
         let sid = self
             .config
             .generate_id
@@ -220,7 +225,7 @@ impl<R> Shared<R> {
             })
             .unwrap_or_else(random_sid);
         self.router
-            .open_session_with_sid(self.clock.now(), sid, opening)
+            .open_session_as(self.clock.now(), sid, opening, dialect)
     }
 
     /// The cookie and the `initial_headers` hook's headers, on a handshake's
@@ -367,12 +372,12 @@ async fn handle<R: Runtime, B: RequestBody>(
     });
     let target = match route {
         Err(error) => Err(Refusal::of(error)),
-        Ok(Route::Handshake(kind)) => match &shared.config.allow_request {
+        Ok(Route::Handshake(kind, dialect)) => match &shared.config.allow_request {
             // The handshake (its headers copied) is built only for a check.
             Some(allow) => {
                 let handshake = Handshake::of(&request);
                 match allow.check(&handshake).await {
-                    Ok(()) => Ok(Target::Handshake(kind, Some(handshake))),
+                    Ok(()) => Ok(Target::Handshake(kind, dialect, Some(handshake))),
                     Err(message) => Err(Refusal {
                         error: RequestError::Forbidden,
                         // Node falls back to its own message for an empty one.
@@ -380,7 +385,7 @@ async fn handle<R: Runtime, B: RequestBody>(
                     }),
                 }
             }
-            None => Ok(Target::Handshake(kind, None)),
+            None => Ok(Target::Handshake(kind, dialect, None)),
         },
         Ok(route @ (Route::Poll(sid) | Route::Post(sid) | Route::Upgrade(sid))) => {
             match session_sender(&shared, sid) {
@@ -392,12 +397,12 @@ async fn handle<R: Runtime, B: RequestBody>(
     let refused = target.is_err();
     let reply = match target {
         Err(refusal) => refusal.reply(&shared, &request),
-        Ok(Target::Handshake(TransportKind::Polling, handshake)) => {
+        Ok(Target::Handshake(TransportKind::Polling, dialect, handshake)) => {
             let handshake = handshake.unwrap_or_else(|| Handshake::of(&request));
-            open_polling(&shared, Arc::new(handshake)).await
+            open_polling(&shared, dialect, Arc::new(handshake)).await
         }
-        Ok(Target::Handshake(TransportKind::WebSocket, handshake)) => {
-            websocket::open(&shared, request, handshake)
+        Ok(Target::Handshake(TransportKind::WebSocket, dialect, handshake)) => {
+            websocket::open(&shared, request, dialect, handshake)
         }
         Ok(Target::Session(Route::Poll(_), sender)) => {
             let request_id = RequestId(shared.next_io_id());
@@ -409,15 +414,14 @@ async fn handle<R: Runtime, B: RequestBody>(
         }
         Ok(Target::Session(Route::Post(_), sender)) => {
             let request_id = RequestId(shared.next_io_id());
-            let body = if is_binary_content(&request) {
-                Err(PostFailure::BinaryContent)
-            } else {
-                read_body(&shared, request.into_body()).await
-            };
+            // The session decides: a v3 binary payload, or a v4 refusal.
+            let binary = is_binary_content(&request);
+            let body = read_body(&shared, request.into_body()).await;
             forward(sender, |reply| match body {
                 Ok(body) => Handoff::Post {
                     request: request_id,
                     body,
+                    binary,
                     reply,
                 },
                 Err(failure) => Handoff::PostFailed {
@@ -442,8 +446,9 @@ async fn handle<R: Runtime, B: RequestBody>(
 
 /// Where a request goes once routed.
 enum Target {
-    /// A handshake, with the handshake already built for `allow_request`.
-    Handshake(TransportKind, Option<Handshake>),
+    /// A handshake in a client's dialect, with the handshake already built
+    /// for `allow_request`.
+    Handshake(TransportKind, Dialect, Option<Handshake>),
     /// A request of a live session (its route: poll, post or upgrade), with
     /// the session's queue.
     Session(Route, mpsc::Sender<Handoff>),
@@ -484,10 +489,14 @@ impl Refusal {
 }
 
 /// Creates a polling session; its first output answers this request.
-async fn open_polling<R: Runtime>(shared: &Arc<Shared<R>>, handshake: Arc<Handshake>) -> HttpReply {
+async fn open_polling<R: Runtime>(
+    shared: &Arc<Shared<R>>,
+    dialect: Dialect,
+    handshake: Arc<Handshake>,
+) -> HttpReply {
     let request = RequestId(shared.next_io_id());
     let (reply, response) = oneshot::channel();
-    let session = shared.open_session(Opening::Polling(request), &handshake);
+    let session = shared.open_session(Opening::Polling(request), dialect, &handshake);
     let sid = session.sid();
     session::start(
         shared,
@@ -599,7 +608,10 @@ pub(crate) fn reply_from(response: HttpResponse) -> HttpReply {
     if let Some(value) = response.content_type.header_value() {
         builder = builder.header(hyper::header::CONTENT_TYPE, value);
     }
-    if response.content_type == ContentType::Payload {
+    if matches!(
+        response.content_type,
+        ContentType::Payload | ContentType::Binary
+    ) {
         builder = builder.header(hyper::header::CACHE_CONTROL, "no-store");
     }
     builder

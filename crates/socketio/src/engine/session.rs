@@ -56,10 +56,12 @@ pub(crate) enum Handoff {
         request: RequestId,
         reply: oneshot::Sender<HttpResponse>,
     },
-    /// A POST with its body (cut one chunk past the limit).
+    /// A POST with its body (cut one chunk past the limit); `binary` when
+    /// declared `application/octet-stream` (a v3 binary payload).
     Post {
         request: RequestId,
         body: Bytes,
+        binary: bool,
         reply: oneshot::Sender<HttpResponse>,
     },
     /// A POST whose body could not be read whole.
@@ -486,10 +488,16 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             Handoff::Post {
                 request,
                 body,
+                binary,
                 reply,
             } => {
                 self.replies.insert(request, reply);
-                machine.handle_input(now, eio::Input::Post { request, body });
+                let input = if binary {
+                    eio::Input::BinaryPost { request, body }
+                } else {
+                    eio::Input::Post { request, body }
+                };
+                machine.handle_input(now, input);
             }
             Handoff::PostFailed {
                 request,

@@ -10,7 +10,7 @@ use async_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use async_tungstenite::WebSocketStream;
 use bytes::Bytes;
 use engineio_proto::server::Opening;
-use engineio_proto::{Frame, Str};
+use engineio_proto::{Dialect, Frame, Str};
 use futures_channel::mpsc;
 use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 
@@ -45,6 +45,7 @@ pub(crate) type PendingWs = crate::ws_link::Opening<ServerWs>;
 pub(crate) fn open<R: Runtime, B: RequestBody>(
     shared: &Arc<Shared<R>>,
     request: hyper::Request<B>,
+    dialect: Dialect,
     handshake: Option<crate::handshake::Handshake>,
 ) -> HttpReply {
     let Some(accept) = accept_key(&request) else {
@@ -53,7 +54,7 @@ pub(crate) fn open<R: Runtime, B: RequestBody>(
     let ws = ws_id(shared);
     let handshake =
         Arc::new(handshake.unwrap_or_else(|| crate::handshake::Handshake::of(&request)));
-    let session = shared.open_session(Opening::WebSocket(ws), &handshake);
+    let session = shared.open_session(Opening::WebSocket(ws), dialect, &handshake);
     let sid = session.sid();
     let pending = pending_ws(shared, request);
     session::start(

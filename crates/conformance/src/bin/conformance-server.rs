@@ -6,7 +6,8 @@
 //! pingTimeout 200 ms, maxPayload 1,000,000, connectTimeout 1 s, CORS `*`.
 //!
 //! Run: `cargo run --release --bin conformance-server -- --runtime tokio`
-//! (or `--runtime smol`).
+//! (or `--runtime smol`). With `--allow-eio3` it also serves Engine.IO v3
+//! clients (Node's `allowEIO3`), for the v3 suite (`scripts/conformance-eio3`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,8 +22,9 @@ use socketio::extract::Ack;
 use socketio::server::SocketIoConfig;
 use socketio::{HttpHandler, Payload, Runtime, SocketIo, SocketRef};
 
-fn engine_config() -> EngineConfig {
+fn engine_config(allow_eio3: bool) -> EngineConfig {
     let mut config = EngineConfig::default();
+    config.protocol.allow_eio3 = allow_eio3;
     config.protocol.ping_interval = Duration::from_millis(300);
     config.protocol.ping_timeout = Duration::from_millis(200);
     config.protocol.max_payload = 1_000_000;
@@ -31,18 +33,18 @@ fn engine_config() -> EngineConfig {
     config
 }
 
-fn socketio_config() -> SocketIoConfig {
+fn socketio_config(allow_eio3: bool) -> SocketIoConfig {
     let mut config = SocketIoConfig::default();
-    config.engine.protocol = engine_config().protocol;
+    config.engine.protocol = engine_config(allow_eio3).protocol;
     config.engine.cors = Some(Cors::any());
     config.connection.connect_timeout = Duration::from_millis(1_000);
     config
 }
 
 /// The raw Engine.IO echo at `/engine.io/`.
-fn engine_echo<R: Runtime>(runtime: R) -> EngineServer<R> {
+fn engine_echo<R: Runtime>(runtime: R, allow_eio3: bool) -> EngineServer<R> {
     let spawner = runtime.clone();
-    EngineServer::new(runtime, engine_config(), move |mut socket| {
+    EngineServer::new(runtime, engine_config(allow_eio3), move |mut socket| {
         // Echo every message back unchanged: text stays text, binary binary.
         spawner.spawn(Box::pin(async move {
             while let Some(message) = socket.recv().await {
@@ -60,8 +62,8 @@ async fn emit_auth(socket: &SocketRef) {
 }
 
 /// Socket.IO at `/socket.io/`.
-fn socketio<R: Runtime>(runtime: R) -> SocketIo<R> {
-    let io = SocketIo::new(runtime, socketio_config());
+fn socketio<R: Runtime>(runtime: R, allow_eio3: bool) -> SocketIo<R> {
+    let io = SocketIo::new(runtime, socketio_config(allow_eio3));
     io.on_connection("/", |socket| async move {
         emit_auth(&socket).await;
         socket.on(
@@ -109,9 +111,10 @@ fn main() -> ExitCode {
         Some(i) => args.get(i + 1).map(String::as_str).unwrap_or(""),
         None => "tokio",
     };
+    let allow_eio3 = args.iter().any(|a| a == "--allow-eio3");
     match runtime {
-        "tokio" => run_tokio(),
-        "smol" => run_smol(),
+        "tokio" => run_tokio(allow_eio3),
+        "smol" => run_smol(allow_eio3),
         other => {
             eprintln!("conformance-server: unknown runtime {other:?} (supported: tokio, smol)");
             ExitCode::from(2)
@@ -119,7 +122,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_tokio() -> ExitCode {
+fn run_tokio(allow_eio3: bool) -> ExitCode {
     let tokio = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -132,8 +135,8 @@ fn run_tokio() -> ExitCode {
     };
     tokio.block_on(async {
         let both = Both {
-            engine: engine_echo(TokioRuntime),
-            socketio: socketio(TokioRuntime),
+            engine: engine_echo(TokioRuntime, allow_eio3),
+            socketio: socketio(TokioRuntime, allow_eio3),
         };
         eprintln!("conformance-server: listening on 127.0.0.1:3000 (tokio)");
         match runtime_tokio::listen("127.0.0.1:3000", both).await {
@@ -146,11 +149,11 @@ fn run_tokio() -> ExitCode {
     })
 }
 
-fn run_smol() -> ExitCode {
+fn run_smol(allow_eio3: bool) -> ExitCode {
     smol::block_on(async {
         let both = Both {
-            engine: engine_echo(SmolRuntime),
-            socketio: socketio(SmolRuntime),
+            engine: engine_echo(SmolRuntime, allow_eio3),
+            socketio: socketio(SmolRuntime, allow_eio3),
         };
         eprintln!("conformance-server: listening on 127.0.0.1:3000 (smol)");
         match runtime_smol::listen("127.0.0.1:3000", both).await {

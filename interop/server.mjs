@@ -18,6 +18,8 @@ const httpServer =
     : createServer();
 const io = new Server(httpServer, {
   ...parserOptions,
+  // SIO_ALLOW_EIO3=1: socket.io 2.x clients too (client-v2.mjs).
+  allowEIO3: process.env.SIO_ALLOW_EIO3 === "1",
   connectionStateRecovery: { maxDisconnectionDuration: 10_000, skipMiddlewares: true },
   // Short, so that a client whose network went away is noticed within 5 s
   // even when no request of it was pending (as in suite::mirror).

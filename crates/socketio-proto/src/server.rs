@@ -35,10 +35,12 @@ use core::time::Duration;
 use bytes::Bytes;
 pub use engineio_proto::server::Input;
 use engineio_proto::server::{self as eio, Session};
-use engineio_proto::{CloseReason, Instant, Message, Sid, Str, TimerKind, TimerTable};
+use engineio_proto::{CloseReason, Instant, Message, Protocol, Sid, Str, TimerKind, TimerTable};
 
 use crate::ack::{AckError, AckTable};
-use crate::packet::{AckId, DecodeError, DecoderConfig, EncodedPacket, Packet, PacketKind};
+use crate::packet::{
+    AckId, DecodeError, DecoderConfig, EncodedPacket, Packet, PacketKind, MAIN_NAMESPACE,
+};
 use crate::parser::{PacketDecoder, SharedParser};
 use alloc::boxed::Box;
 
@@ -275,7 +277,8 @@ impl Connection {
     pub fn new(now: Instant, engine: Session, config: &ConnectionConfig) -> Connection {
         let mut timers = TimerTable::default();
         timers.set(Timer::Connect, now + config.connect_timeout);
-        Connection {
+        let legacy = engine.dialect().protocol == Protocol::V3;
+        let mut connection = Connection {
             engine,
             parser: config.parser.clone(),
             decoder: config.parser.decoder(&config.decoder),
@@ -286,7 +289,25 @@ impl Connection {
             closed: false,
             now,
             outputs: VecDeque::new(),
+        };
+        if legacy {
+            // Socket.IO v4 (socket.io 2.x clients): the main namespace is
+            // joined without a CONNECT, as Node's `client.connect("/")`.
+            connection.handle_packet(
+                now,
+                Packet::new(PacketKind::Connect, Str::from_static(MAIN_NAMESPACE), None),
+            );
         }
+        connection
+    }
+
+    /// Whether the client speaks Socket.IO v4 over Engine.IO v3 (socket.io
+    /// 2.x): the main namespace is joined at once, a CONNECT names its
+    /// namespace with the auth as a query (`/admin?token=1`), and the
+    /// answer carries no socket id. (A middleware's refusal carries the
+    /// error's `data`, or its message, alone: the application's to write.)
+    pub fn is_legacy(&self) -> bool {
+        self.engine.dialect().protocol == Protocol::V3
     }
 
     /// The Engine.IO session underneath (sid, transport, buffer level).
@@ -356,10 +377,14 @@ impl Connection {
             return Err(CommandError::NotConnected);
         }
         let data = match pid {
-            Some(pid) => alloc::format!(r#"{{"sid":"{sid}","pid":"{}"}}"#, escape_json(pid)),
-            None => alloc::format!(r#"{{"sid":"{sid}"}}"#),
+            _ if self.is_legacy() => None,
+            Some(pid) => Some(alloc::format!(
+                r#"{{"sid":"{sid}","pid":"{}"}}"#,
+                escape_json(pid)
+            )),
+            None => Some(alloc::format!(r#"{{"sid":"{sid}"}}"#)),
         };
-        let packet = Packet::new(PacketKind::Connect, Str::from(nsp), Some(Str::from(data)));
+        let packet = Packet::new(PacketKind::Connect, Str::from(nsp), data.map(Str::from));
         // Write first: a refused accept (full buffer) leaves the CONNECT
         // pending, so the application can answer it again.
         self.write(now, &self.parser.encode(&packet))?;
@@ -602,7 +627,14 @@ impl Connection {
         }
     }
 
-    fn handle_packet(&mut self, now: Instant, packet: Packet) {
+    fn handle_packet(&mut self, now: Instant, mut packet: Packet) {
+        if packet.kind == PacketKind::Connect && self.is_legacy() {
+            // `/admin?token=1`: the namespace, and the query as the auth.
+            if let Some((nsp, query)) = packet.nsp.split_once('?') {
+                packet.data = Some(Str::from(query_as_json(query)));
+                packet.nsp = Str::from(nsp);
+            }
+        }
         let membership = self.namespaces.get(&packet.nsp).copied();
         match (packet.kind, membership) {
             (PacketKind::Connect, None) => {
@@ -694,6 +726,37 @@ impl Connection {
 }
 
 /// Escapes a string for a JSON string literal.
+/// A query string as a JSON object of strings (`URLSearchParams`: `+` is a
+/// space, `%XX` decoded, the last of duplicate keys wins).
+fn query_as_json(query: &str) -> alloc::string::String {
+    let mut entries: alloc::vec::Vec<(alloc::string::String, alloc::string::String)> =
+        alloc::vec::Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (key, value) = (
+            engineio_proto::server::percent_decode(key),
+            engineio_proto::server::percent_decode(value),
+        );
+        match entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => entries.push((key, value)),
+        }
+    }
+    let mut out = alloc::string::String::from("{");
+    for (index, (key, value)) in entries.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(&escape_json(key));
+        out.push_str("\":\"");
+        out.push_str(&escape_json(value));
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
 fn escape_json(s: &str) -> alloc::string::String {
     let quoted = serde_json::to_string(s).unwrap_or_default();
     quoted

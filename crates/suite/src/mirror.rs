@@ -22,18 +22,21 @@ pub const PING_TIMEOUT: Duration = Duration::from_millis(3_000);
 
 /// Starts the server on a free loopback port; returns its URL.
 pub async fn start<R: TestRuntime>(rt: R) -> String {
-    start_with_parser(rt, socketio::SharedParser::default()).await
+    start_with(rt, |_| {}).await
 }
 
-/// [`start`], speaking `parser` to its clients.
-pub async fn start_with_parser<R: TestRuntime>(rt: R, parser: socketio::SharedParser) -> String {
+/// [`start`] with settings of the test's own (a parser, `allow_eio3`).
+pub async fn start_with<R: TestRuntime>(
+    rt: R,
+    configure: impl FnOnce(&mut SocketIoConfig),
+) -> String {
     let mut config = SocketIoConfig::default();
-    config.connection.parser = parser;
     config.recovery = Some(socketio::RecoveryConfig::default());
     // As `server.mjs`: a client whose network went away is noticed within
     // 5 s even when no request of it was pending.
     config.engine.protocol.ping_interval = PING_INTERVAL;
     config.engine.protocol.ping_timeout = PING_TIMEOUT;
+    configure(&mut config);
     let io = SocketIo::new(rt, config);
     let nevers: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     let main = io.of("/");
@@ -52,6 +55,7 @@ pub async fn start_with_parser<R: TestRuntime>(rt: R, parser: socketio::SharedPa
                 .map(str::to_owned);
             let welcome = json!({
                 "id": socket.id().as_str(),
+                "engine": socket.engine_id().as_str(),
                 "auth": auth,
                 "header": header,
                 "query": handshake.query_param("q"),
@@ -74,7 +78,7 @@ pub async fn start_with_parser<R: TestRuntime>(rt: R, parser: socketio::SharedPa
             );
             socket.on(
                 "ask",
-                |socket: socketio::SocketRef, Data(question): Data<i64>| async move {
+                |socket: socketio::SocketRef, Data(question): Data<Value>| async move {
                     let answer = socket
                         .emit_with_ack(
                             "question",
@@ -211,7 +215,10 @@ pub async fn start_with_parser<R: TestRuntime>(rt: R, parser: socketio::SharedPa
     io.on_connection("/admin", |socket| async move {
         let auth: Value = serde_json::from_str(socket.auth()).unwrap_or(Value::Null);
         socket
-            .emit("admin-welcome", &json!({ "auth": auth }))
+            .emit(
+                "admin-welcome",
+                &json!({ "engine": socket.engine_id().as_str(), "auth": auth }),
+            )
             .await
             .unwrap();
         socket.on(

@@ -486,7 +486,7 @@ async fn parsers_with_own_server<R: TestRuntime>(rt: R) {
         client_scenarios::msgpack as fn() -> SharedParser,
         tagged_text,
     ] {
-        let url = suite::mirror::start_with_parser(rt, parser()).await;
+        let url = suite::mirror::start_with(rt, |config| config.connection.parser = parser()).await;
         for (name, transports) in TRANSPORTS {
             let setup = Setup { transports, parser };
             client_scenarios::events_and_acks(rt, &url, name, setup).await;

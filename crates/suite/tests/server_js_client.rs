@@ -518,6 +518,38 @@ async fn against_node_and_ours<R: TestRuntime>(rt: R, scenario: &str) {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// The last socket.io-client 2.x (Engine.IO v3, Socket.IO protocol v4;
+/// `interop/client-v2.mjs`) against Node's server with `allowEIO3` and
+/// against ours with `allow_eio3`, the same script on both, over
+/// long-polling (binary payloads), long-polling with base64, WebSocket and
+/// an upgrade: the main namespace joined without a CONNECT and its socket
+/// id the engine's, nested binary and acks both ways, namespaces with their
+/// auth in the query, a middleware's refusal, a room broadcast, a
+/// server-side disconnect.
+async fn socket_io_2_clients_as_with_node<R: TestRuntime>(rt: R) {
+    let node =
+        node::NodeServer::script_env("server.mjs", &["0".into()], &[("SIO_ALLOW_EIO3", "1")]).await;
+    let ours =
+        suite::mirror::start_with(rt, |config| config.engine.protocol.allow_eio3 = true).await;
+    let servers = [
+        ("node", SocketAddr::from(([127, 0, 0, 1], node.port))),
+        ("ours", suite::mirror::address(&ours)),
+    ];
+    let mut failures = Vec::new();
+    for (server, addr) in servers {
+        for scenario in ["basics", "namespaces", "rooms"] {
+            for transport in ["polling", "base64", "websocket", "upgrade"] {
+                let args = [format!("http://{addr}"), scenario.into(), transport.into()];
+                let what = format!("{server}: {scenario} over {transport}");
+                if let Err(failure) = node::run_script("client-v2.mjs", &args, &what).await {
+                    failures.push(failure);
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 /// The official client sent away (`socket.disconnect(true)`), by Node's
 /// server and by ours.
 async fn official_js_client_is_sent_away_as_by_node<R: TestRuntime>(rt: R) {
@@ -553,6 +585,7 @@ async fn official_client_listeners_set_the_bounds_ours_meet<R: TestRuntime>(rt: 
 }
 
 suite::on_each_runtime!(
+    socket_io_2_clients_as_with_node,
     awaiting_handlers_hold_nothing_up_as_in_node,
     official_client_listeners_set_the_bounds_ours_meet,
     official_js_client_is_sent_away_as_by_node,

@@ -91,6 +91,8 @@ struct Admitted {
 struct Refused {
     nsp: Str,
     data: Str,
+    /// By a middleware (not for want of the namespace).
+    by_middleware: bool,
 }
 
 /// An event waiting for its socket's turn.
@@ -272,12 +274,22 @@ impl State {
                 }
             }
             Finished::Admission(Ok(admitted)) => self.admitted(*admitted),
-            Finished::Admission(Err(Refused { nsp, data })) => {
+            Finished::Admission(Err(Refused {
+                nsp,
+                data,
+                by_middleware,
+            })) => {
                 // Fails only if the connection is gone.
-                let _ = self
-                    .task
-                    .connection
-                    .apply(|machine, now| machine.connection().reject(now, &nsp, data));
+                let _ = self.task.connection.apply(|machine, now| {
+                    let connection = machine.connection();
+                    // Node sends a socket.io 2.x client a middleware's
+                    // `err.data || err.message`, not the object.
+                    let data = match by_middleware && connection.is_legacy() {
+                        true => legacy_error(&data),
+                        false => data,
+                    };
+                    connection.reject(now, &nsp, data)
+                });
             }
             Finished::Left | Finished::Upgraded => {}
         }
@@ -326,16 +338,26 @@ impl State {
             data,
             extensions,
         } = admitted;
-        let accepted = self
-            .task
-            .connection
-            .apply(|machine, now| machine.connection().accept(now, &nsp, id, pid.as_deref()));
-        if accepted.is_err() {
+        let accepted = self.task.connection.apply(|machine, now| {
+            let connection = machine.connection();
+            // A socket.io 2.x client: its main socket's id is the engine's,
+            // as in Node (the client computes it so), and there is no
+            // recovery (it never sends a pid).
+            let (id, pid) = match connection.is_legacy() {
+                true if nsp.as_str() == "/" => (connection.engine().sid(), None),
+                true => (id, None),
+                false => (id, pid),
+            };
+            connection
+                .accept(now, &nsp, id, pid.as_deref())
+                .map(|()| (id, pid))
+        });
+        let Ok((id, pid)) = accepted else {
             // The connection closed meanwhile (or a CONNECT for this
             // namespace was already answered).
             self.task.registry.remove_if_empty(&namespace);
             return;
-        }
+        };
         let socket = SocketRef {
             inner: Arc::new(SocketInner::new(
                 nsp.clone(),
@@ -410,6 +432,27 @@ fn start(slot: &mut Slot, queued: Queued) -> Running {
     })
 }
 
+/// What a socket.io 2.x client gets of a middleware's refusal
+/// `{"message":…,"data":…}`: the data if there is any (as JavaScript's
+/// `err.data || err.message` reads it), else the message.
+fn legacy_error(refusal: &str) -> Str {
+    let Ok(serde_json::Value::Object(error)) = serde_json::from_str(refusal) else {
+        return Str::from(refusal);
+    };
+    let truthy = |value: &&serde_json::Value| match value {
+        serde_json::Value::Null | serde_json::Value::Bool(false) => false,
+        serde_json::Value::Number(n) => n.as_f64() != Some(0.0),
+        serde_json::Value::String(s) => !s.is_empty(),
+        _ => true,
+    };
+    let chosen = error
+        .get("data")
+        .filter(truthy)
+        .or_else(|| error.get("message"))
+        .unwrap_or(&serde_json::Value::Null);
+    Str::from(chosen.to_string())
+}
+
 /// Looks up the namespace of a CONNECT and runs its middlewares (or takes
 /// back a recovered session, which skips them, as Node's default).
 async fn admit(
@@ -430,7 +473,11 @@ async fn admit(
     let Some(namespace) = registry.lookup(&request) else {
         tracing::debug!(%nsp, "connect to an unknown namespace refused");
         let data = Str::from_static(r#"{"message":"Invalid namespace"}"#);
-        return Err(Refused { nsp, data });
+        return Err(Refused {
+            nsp,
+            data,
+            by_middleware: false,
+        });
     };
     if let Some(session) = namespace.recovery.as_ref().and_then(|r| r.restore(&auth)) {
         return Ok(Admitted {
@@ -454,6 +501,7 @@ async fn admit(
             return Err(Refused {
                 nsp,
                 data: error.to_json(),
+                by_middleware: true,
             });
         }
     }

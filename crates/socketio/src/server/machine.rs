@@ -45,6 +45,11 @@ impl SioMachine {
         self.conn.engine().transport().as_str()
     }
 
+    /// The Engine.IO session's id.
+    pub(crate) fn engine_id(&self) -> Sid {
+        self.conn.engine().sid()
+    }
+
     /// The connection machine, for a handle's change.
     pub(crate) fn connection(&mut self) -> &mut Connection {
         &mut self.conn

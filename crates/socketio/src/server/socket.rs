@@ -449,6 +449,14 @@ impl SocketRef {
         self.inner.connection.inspect(|machine| machine.transport())
     }
 
+    /// The id of the Engine.IO connection under this socket (Node's
+    /// `socket.conn.id`): one for every namespace a client joined over
+    /// one connection. Keep it to yourself, as Node does: it names the
+    /// connection in its requests.
+    pub fn engine_id(&self) -> Sid {
+        self.inner.connection.inspect(|machine| machine.engine_id())
+    }
+
     /// Runs the upgrade listeners.
     pub(crate) async fn upgraded(&self) {
         let listeners = lock(&self.inner.listeners).upgrade.clone();

@@ -12,8 +12,8 @@ use engineio_proto::server::{
     Input, Method, Opening, Output, Request, Route, SendError, Server, ServerConfig, Session,
 };
 use engineio_proto::{
-    CountingSidGenerator, Frame, Instant, PostFailure, RequestId, Sid, TransportKind, Transports,
-    WsFailure, WsId,
+    CountingSidGenerator, Dialect, Frame, Instant, PostFailure, Protocol, RequestId, Sid,
+    TransportKind, Transports, WsFailure, WsId,
 };
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -203,7 +203,24 @@ impl World {
         } else {
             Opening::Polling(RequestId(id))
         };
-        let session = self.server.open_session(self.now, opening);
+        // Every dialect: v4, v3 with and without binary payloads, JSONP.
+        let v3 = |binary_payloads, jsonp| Dialect {
+            protocol: Protocol::V3,
+            binary_payloads,
+            jsonp,
+        };
+        let dialect = [
+            Dialect::default(),
+            v3(true, None),
+            v3(false, None),
+            v3(false, Some(1)),
+            Dialect {
+                jsonp: Some(2),
+                ..Dialect::default()
+            },
+        ][id as usize % 5];
+        let sid = Sid::parse(&format!("s{id}")).expect("a valid sid");
+        let session = self.server.open_session_as(self.now, sid, opening, dialect);
         assert!(self.sids.insert(session.sid()), "sid handed out twice");
         let mut tracked = Tracked {
             max_buffered: self.server.config().max_buffered_packets,
@@ -240,7 +257,18 @@ impl World {
                 Some(Output::Respond { request, response }) => {
                     assert_eq!(*request, RequestId(id));
                     assert_eq!(response.status, 200);
-                    assert!(response.body.starts_with(b"0{\"sid\":"));
+                    // The OPEN packet, in the dialect's framing.
+                    let open = br#"0{"sid":"#;
+                    let body = &response.body[..];
+                    let framed = match (dialect.protocol, dialect.jsonp) {
+                        (_, Some(_)) => body.starts_with(b"___eio["),
+                        (Protocol::V4, None) => body.starts_with(open),
+                        (Protocol::V3, None) => body
+                            .iter()
+                            .position(|&b| b == b':')
+                            .is_some_and(|colon| body[colon + 1..].starts_with(open)),
+                    };
+                    assert!(framed, "handshake body {body:?}");
                 }
                 other => panic!("polling handshake answered with {other:?}"),
             }
@@ -539,13 +567,14 @@ fuzz_target!(|input: Case| {
                 let request = RequestId(id);
                 t.posts.insert(request);
                 post = Some(request);
-                t.session.handle_input(
-                    now,
-                    Input::Post {
-                        request,
-                        body: body.to_body(max_payload),
-                    },
-                );
+                let body = body.to_body(max_payload);
+                // A body that may be a v3 binary payload is posted as one.
+                let input = if matches!(body.first(), Some(0 | 1)) {
+                    Input::BinaryPost { request, body }
+                } else {
+                    Input::Post { request, body }
+                };
+                t.session.handle_input(now, input);
             }
             Op::Upgrade { .. } => {
                 t.ws.push(id);

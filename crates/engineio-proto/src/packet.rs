@@ -456,6 +456,9 @@ impl EncodedMessage {
     /// A heartbeat PING, in the same form (no allocation).
     pub(crate) const PING: EncodedMessage = EncodedMessage(Frame::Text(Str::from_static("2")));
 
+    /// A heartbeat PONG (a v3 server's answer), in the same form.
+    pub(crate) const PONG: EncodedMessage = EncodedMessage(Frame::Text(Str::from_static("3")));
+
     /// A packet other than a message (an OPEN, a CLOSE), in the same form.
     pub(crate) fn control(packet: &Packet) -> EncodedMessage {
         EncodedMessage(packet.encode_frame())

@@ -104,6 +104,25 @@ fn the_client_pings_and_the_server_answers() {
 }
 
 #[test]
+fn pings_without_reading_leave_one_pong_waiting() {
+    let (mut session, _, _) = open(v3(false, None));
+    for request in 2..5 {
+        session.handle_input(
+            T0,
+            Input::Post {
+                request: RequestId(request),
+                body: Bytes::from_static(b"1:21:2"),
+            },
+        );
+        drain(&mut session);
+    }
+    assert_eq!(session.buffered(), 1);
+    session.handle_input(T0, Input::Poll(RequestId(9)));
+    let outputs = drain(&mut session);
+    assert_eq!(respond(&outputs).0, &Bytes::from_static(b"1:3"));
+}
+
+#[test]
 fn a_pong_from_a_v3_client_is_the_wrong_direction() {
     let (mut session, _, _) = open(v3(false, None));
     session.handle_input(

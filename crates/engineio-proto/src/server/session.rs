@@ -730,9 +730,10 @@ impl Session {
                 // interval and timeout.
                 let deadline = now + self.limits.ping_interval + self.limits.ping_timeout;
                 self.set_timer(Timer::Pong, deadline);
-                if self.phase == Phase::Open {
-                    self.buffer
-                        .push_back(EncodedMessage::control(&Packet::PONG));
+                // One PONG waiting is answer enough: a client that pings
+                // without reading must not grow the buffer.
+                if self.phase == Phase::Open && !self.buffer.contains(&EncodedMessage::PONG) {
+                    self.buffer.push_back(EncodedMessage::PONG);
                     self.flush();
                 }
             }

@@ -660,3 +660,71 @@ fn events_of_a_post_are_decoded_lazily_and_can_be_held() {
         Output::Transport(eio::Output::Respond { request: RequestId(3), response }) if response.status == 200
     ));
 }
+
+/// A socket.io 2.x client (Engine.IO v3): the main namespace is joined at
+/// once, a CONNECT's query is its auth, the answers carry no id.
+#[test]
+#[allow(clippy::field_reassign_with_default)] // ServerConfig is non_exhaustive
+fn a_legacy_client_joins_the_main_namespace_without_asking() {
+    let mut config = ServerConfig::default();
+    config.allow_eio3 = true;
+    let server = Server::new(config, CountingSidGenerator::default());
+    let route = server
+        .route(&engineio_proto::server::Request {
+            method: engineio_proto::server::Method::Get,
+            query: "EIO=3&transport=websocket",
+            websocket: true,
+        })
+        .unwrap();
+    let engineio_proto::server::Route::Handshake(_, dialect) = route else {
+        panic!("{route:?}");
+    };
+    let session = server.open_session_as(
+        T0,
+        Sid::parse("engine1").unwrap(),
+        Opening::WebSocket(WS),
+        dialect,
+    );
+    let mut h = Harness {
+        conn: Connection::new(T0, session, &ConnectionConfig::default()),
+        now: T0,
+        sent: Vec::new(),
+        events: Vec::new(),
+        ws_closed: false,
+    };
+    h.drain();
+    assert!(h.conn.is_legacy());
+    assert!(h.take_sent()[0].starts_with("0{\"sid\":\"engine1\""));
+    // The main namespace, without a CONNECT from the client.
+    assert_eq!(
+        h.take_events(),
+        [Output::Connect {
+            nsp: Str::from("/"),
+            auth: None
+        }]
+    );
+    h.conn
+        .accept(T0, "/", Sid::parse("engine1").unwrap(), Some("pid-ignored"))
+        .unwrap();
+    h.drain();
+    assert_eq!(h.take_sent(), ["40"]);
+    // Another namespace, its auth in the query.
+    h.text("40/admin?token=a%20b&x=1&x=2,");
+    assert_eq!(
+        h.take_events(),
+        [Output::Connect {
+            nsp: Str::from("/admin"),
+            auth: Some(Str::from(r#"{"token":"a b","x":"2"}"#))
+        }]
+    );
+    h.conn
+        .accept(T0, "/admin", Sid::parse("s2").unwrap(), None)
+        .unwrap();
+    h.drain();
+    assert_eq!(h.take_sent(), ["40/admin,"]);
+    // Events as in v5.
+    h.text(r#"42/admin,1["hi"]"#);
+    assert!(
+        matches!(&h.take_events()[..], [Output::Event { nsp, ack: Some(AckId(1)), .. }] if nsp.as_str() == "/admin")
+    );
+}

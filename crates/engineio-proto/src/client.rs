@@ -25,6 +25,13 @@
 //! Heartbeat: the server pings; the client answers each PING with a PONG, and
 //! closes with [`CloseReason::PingTimeout`] when no PING arrives within
 //! `pingInterval + pingTimeout` of the handshake or the last PING.
+//!
+//! With [`ClientConfig::protocol`] set to [`Protocol::V3`] (a socket.io 2.x
+//! server), the client speaks Engine.IO v3 ([`crate::v3`]) as
+//! engine.io-client 3 does: it asks for base64 payloads (`b64=1`), pings
+//! `pingInterval` after the handshake and after each PONG, and gives up
+//! when no PONG comes within `pingTimeout` of a PING, or nothing at all
+//! within `pingInterval + pingTimeout`.
 
 use alloc::collections::VecDeque;
 use core::fmt;
@@ -34,11 +41,12 @@ use bytes::Bytes;
 
 use crate::close::{CloseReason, TransportError};
 use crate::handshake::Handshake;
-use crate::packet::{Frame, Message, Packet};
+use crate::packet::{EncodedMessage, Frame, Message, Packet};
 use crate::payload;
 use crate::sid::Sid;
 use crate::time::{Instant, TimerKind, TimerTable};
-use crate::transport::{RequestId, TransportKind, Transports, WsId};
+use crate::transport::{Protocol, RequestId, TransportKind, Transports, WsId};
+use crate::v3;
 
 /// Client settings, with the Node client's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +61,8 @@ pub struct ClientConfig {
     /// [`SendError::BufferFull`] (while connecting, upgrading or when the
     /// server reads slowly).
     pub max_buffered_packets: usize,
+    /// The protocol revision to speak: v4, or v3 for socket.io 2.x servers.
+    pub protocol: Protocol,
 }
 
 impl Default for ClientConfig {
@@ -61,6 +71,7 @@ impl Default for ClientConfig {
             transports: Transports::ALL,
             upgrade: true,
             max_buffered_packets: 4096,
+            protocol: Protocol::V4,
         }
     }
 }
@@ -84,11 +95,16 @@ pub struct Query {
     pub transport: TransportKind,
     /// The session, once the handshake has named it.
     pub sid: Option<Sid>,
+    /// The protocol revision (v3 asks for base64 payloads too).
+    pub protocol: Protocol,
 }
 
 impl fmt::Display for Query {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EIO=4&transport={}", self.transport)?;
+        match self.protocol {
+            Protocol::V4 => write!(f, "EIO=4&transport={}", self.transport)?,
+            Protocol::V3 => write!(f, "EIO=3&transport={}&b64=1", self.transport)?,
+        }
         if let Some(sid) = self.sid {
             write!(f, "&sid={sid}")?;
         }
@@ -242,15 +258,17 @@ struct Probe {
     stage: ProbeStage,
 }
 
-/// The client's only timer.
+/// The client's timers.
 #[derive(Debug, Clone, Copy)]
 enum Timer {
-    /// No PING for `pingInterval + pingTimeout`: the server is gone.
+    /// No PING (v3: no packet, or no PONG) in time: the server is gone.
     Heartbeat,
+    /// v3: time to ping the server.
+    Ping,
 }
 
 impl TimerKind for Timer {
-    const COUNT: usize = 1;
+    const COUNT: usize = 2;
     fn slot(self) -> usize {
         self as usize
     }
@@ -268,6 +286,8 @@ pub struct Client {
     buffer: VecDeque<Packet>,
     outputs: VecDeque<Output>,
     timers: TimerTable<Timer, { Timer::COUNT }>,
+    /// v3: a PING went out and its PONG has not come back.
+    awaiting_pong: bool,
     next_id: u64,
 }
 
@@ -294,6 +314,7 @@ impl Client {
             buffer: VecDeque::new(),
             outputs: VecDeque::new(),
             timers: TimerTable::default(),
+            awaiting_pong: false,
             next_id: first_id.saturating_sub(1),
         }
     }
@@ -488,12 +509,12 @@ impl Client {
             return;
         }
         if matches!(self.transport, Transport::WebSocket { ws: current, .. } if current == ws) {
-            match Packet::decode_frame(frame) {
+            match self.decode_frame(frame) {
                 Ok(packet) => self.handle_packet(now, packet),
                 Err(error) => self.close_with(CloseReason::ParseError(error)),
             }
         } else if let Some(probe) = self.probe.filter(|p| p.ws == ws) {
-            let is_probe_answer = matches!(Packet::decode_frame(frame), Ok(p) if p.is_pong_probe());
+            let is_probe_answer = matches!(self.decode_frame(frame), Ok(p) if p.is_pong_probe());
             if probe.stage == ProbeStage::Probing && is_probe_answer {
                 self.probe = Some(Probe {
                     ws,
@@ -522,8 +543,38 @@ impl Client {
 
     /// Fires the heartbeat watchdog when due.
     fn fire_timers(&mut self, now: Instant) {
+        if let Some(due) = self.timers.take_expired(Timer::Ping, now) {
+            // v3: ping, and expect the PONG within pingTimeout.
+            if let Some(timeout) = self.handshake.as_ref().map(Handshake::ping_timeout) {
+                self.buffer.push_front(Packet::PING);
+                self.awaiting_pong = true;
+                self.timers.set(Timer::Heartbeat, due + timeout);
+                self.flush();
+            }
+        }
         if self.timers.take_expired(Timer::Heartbeat, now).is_some() {
             self.close_with(CloseReason::PingTimeout);
+        }
+    }
+
+    fn v3(&self) -> bool {
+        self.config.protocol == Protocol::V3
+    }
+
+    fn decode_frame(&self, frame: Frame) -> Result<Packet, crate::packet::DecodeError> {
+        if self.v3() {
+            v3::decode_frame(frame)
+        } else {
+            Packet::decode_frame(frame)
+        }
+    }
+
+    fn encode_frame(&self, packet: &Packet) -> Frame {
+        match packet {
+            Packet::Message(Message::Binary(data)) if self.v3() => {
+                v3::encode_frame(EncodedMessage::from(Message::Binary(data.clone())))
+            }
+            packet => packet.encode_frame(),
         }
     }
 
@@ -540,9 +591,16 @@ impl Client {
     }
 
     fn handle_payload(&mut self, now: Instant, body: Bytes) {
-        let packets = match payload::decode(body) {
-            Ok(packets) => packets,
-            Err(error) => return self.close_with(CloseReason::ParseError(error)),
+        let packets: alloc::boxed::Box<dyn Iterator<Item = _>> = if self.v3() {
+            match v3::decode_payload(body, false) {
+                Ok(packets) => alloc::boxed::Box::new(packets),
+                Err(error) => return self.close_with(CloseReason::ParseError(error)),
+            }
+        } else {
+            match payload::decode(body) {
+                Ok(packets) => alloc::boxed::Box::new(packets),
+                Err(error) => return self.close_with(CloseReason::ParseError(error)),
+            }
         };
         for packet in packets {
             match packet {
@@ -556,6 +614,17 @@ impl Client {
     }
 
     fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        if self.v3() && self.phase != Phase::Opening {
+            // v3: any packet shows the server alive (engine.io-client 3's
+            // `heartbeat`), unless a PING waits for its PONG.
+            if !self.awaiting_pong {
+                self.reset_heartbeat(now);
+            }
+            if packet == Packet::PONG {
+                self.schedule_ping(now);
+                return;
+            }
+        }
         match (self.phase, packet) {
             (Phase::Opening, Packet::Open(json)) => self.handle_open(now, &json),
             (Phase::Opening, _) => self.close_with(CloseReason::TransportError(
@@ -595,6 +664,9 @@ impl Client {
         self.handshake = Some(handshake.clone());
         self.outputs.push_back(Output::Opened(handshake));
         self.reset_heartbeat(now);
+        if self.v3() {
+            self.schedule_ping(now);
+        }
         if probe_websocket {
             let ws = self.open_ws();
             self.probe = Some(Probe {
@@ -603,6 +675,16 @@ impl Client {
             });
         }
         self.flush();
+    }
+
+    /// v3: the next PING, `pingInterval` from now.
+    fn schedule_ping(&mut self, now: Instant) {
+        if let Some(handshake) = &self.handshake {
+            let at = now + handshake.ping_interval();
+            self.timers.set(Timer::Ping, at);
+            self.awaiting_pong = false;
+            self.reset_heartbeat(now);
+        }
     }
 
     fn reset_heartbeat(&mut self, now: Instant) {
@@ -641,7 +723,7 @@ impl Client {
         self.probe = None;
         self.outputs.push_back(Output::WsSend {
             ws,
-            frame: Packet::Upgrade.encode_frame(),
+            frame: self.encode_frame(&Packet::Upgrade),
         });
         self.transport = Transport::WebSocket {
             ws,
@@ -688,12 +770,11 @@ impl Client {
                 connected: true,
             } => {
                 let mut closing = false;
-                for packet in self.buffer.drain(..) {
+                let packets: alloc::vec::Vec<Packet> = self.buffer.drain(..).collect();
+                for packet in packets {
                     closing |= packet == Packet::Close;
-                    self.outputs.push_back(Output::WsSend {
-                        ws,
-                        frame: packet.encode_frame(),
-                    });
+                    let frame = self.encode_frame(&packet);
+                    self.outputs.push_back(Output::WsSend { ws, frame });
                 }
                 if closing {
                     self.close_with(CloseReason::ForcedClose);
@@ -703,10 +784,20 @@ impl Client {
                 let max_payload = self.handshake.as_ref().map_or(usize::MAX, |h| {
                     usize::try_from(h.max_payload).unwrap_or(usize::MAX)
                 });
-                let count = payload::count_fitting(&self.buffer, max_payload);
+                let count = if self.v3() {
+                    v3_count_fitting(&self.buffer, max_payload)
+                } else {
+                    payload::count_fitting(&self.buffer, max_payload)
+                };
                 let batch = self.buffer.range(..count);
                 let closing = batch.clone().any(|p| *p == Packet::Close);
-                let body = payload::encode(batch);
+                let body = if self.v3() {
+                    let messages: alloc::vec::Vec<EncodedMessage> =
+                        batch.map(EncodedMessage::control).collect();
+                    v3::encode_payload(&messages, false).0
+                } else {
+                    payload::encode(batch)
+                };
                 self.buffer.drain(..count);
                 let request = self.request(HttpMethod::Post, body);
                 self.transport = Transport::Polling {
@@ -749,6 +840,7 @@ impl Client {
         Query {
             transport,
             sid: self.sid(),
+            protocol: self.config.protocol,
         }
     }
 
@@ -776,6 +868,39 @@ impl Client {
         });
         ws
     }
+}
+
+/// How many of the leading `packets` fit in one v3 text payload of at most
+/// `max_payload` bytes (at least one), each `<length>:` costing its digits.
+fn v3_count_fitting<'a>(
+    packets: impl IntoIterator<Item = &'a Packet>,
+    max_payload: usize,
+) -> usize {
+    let mut total = 0usize;
+    let mut count = 0usize;
+    for packet in packets {
+        // The record's bytes bound its UTF-16 length, so its prefix too.
+        let len = match packet {
+            Packet::Message(Message::Binary(data)) => 2 + crate::packet::base64_len(data.len()),
+            other => other.encoded_len_in_payload(),
+        };
+        let next = total + len + 1 + decimal_digits(len);
+        if count > 0 && next > max_payload {
+            break;
+        }
+        total = next;
+        count += 1;
+    }
+    count
+}
+
+fn decimal_digits(mut n: usize) -> usize {
+    let mut digits = 1;
+    while n >= 10 {
+        n /= 10;
+        digits += 1;
+    }
+    digits
 }
 
 /// How long the client waits for a PING before giving up on the server.

@@ -459,7 +459,8 @@ impl EncodedMessage {
     /// A heartbeat PONG (a v3 server's answer), in the same form.
     pub(crate) const PONG: EncodedMessage = EncodedMessage(Frame::Text(Str::from_static("3")));
 
-    /// A packet other than a message (an OPEN, a CLOSE), in the same form.
+    /// Any packet (an OPEN, a CLOSE, a client's queued packet), in the
+    /// same form.
     pub(crate) fn control(packet: &Packet) -> EncodedMessage {
         EncodedMessage(packet.encode_frame())
     }

@@ -37,7 +37,7 @@ use crate::ack::AckTable;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt;
+use core::fmt::{self, Write as _};
 use core::time::Duration;
 
 use bytes::Bytes;
@@ -47,7 +47,9 @@ use engineio_proto::{CloseReason, Instant, Message, Str, TimerKind, TimerTable};
 use serde::de::{self, Deserializer as _, IgnoredAny, SeqAccess, Visitor};
 
 use crate::backoff::{Backoff, RandomSource};
-use crate::packet::{AckId, DecodeError, DecoderConfig, EncodedPacket, Packet, PacketKind};
+use crate::packet::{
+    AckId, DecodeError, DecoderConfig, EncodedPacket, Packet, PacketKind, MAIN_NAMESPACE,
+};
 use crate::parser::{PacketDecoder, SharedParser};
 use alloc::boxed::Box;
 
@@ -349,6 +351,8 @@ pub struct ClientConnection<R> {
     timers: TimerTable<Timer, { Timer::COUNT }>,
     /// Attempts of the current reconnection run (0: not reconnecting).
     reconnecting: u32,
+    /// A socket.io 2.x server joined this engine to the main namespace.
+    legacy_main_joined: bool,
     outputs: VecDeque<Output>,
 }
 
@@ -373,6 +377,7 @@ impl<R: RandomSource> ClientConnection<R> {
             tries: AckTable::default(),
             timers: TimerTable::default(),
             reconnecting: 0,
+            legacy_main_joined: false,
             outputs: VecDeque::new(),
         }
     }
@@ -778,6 +783,7 @@ impl<R: RandomSource> ClientConnection<R> {
     /// The engine closed or failed to open: every socket is disconnected, and
     /// a reconnection is scheduled if allowed.
     fn engine_lost(&mut self, now: Instant, reason: CloseReason) {
+        self.legacy_main_joined = false;
         let was_open = self.phase == EnginePhase::Open;
         if let Some(mut engine) = self.engine.take() {
             engine.close(now);
@@ -855,12 +861,39 @@ impl<R: RandomSource> ClientConnection<R> {
         }
     }
 
+    /// Whether the server speaks Socket.IO v4 over Engine.IO v3 (socket.io
+    /// 2.x): it joins the client to the main namespace by itself, takes a
+    /// namespace's auth as the query of its CONNECT, answers without ids
+    /// and knows no recovery.
+    pub fn is_legacy(&self) -> bool {
+        self.config.engine.protocol == engineio_proto::Protocol::V3
+    }
+
     fn send_connect(&mut self, now: Instant, nsp: &str) {
+        let legacy = self.is_legacy();
         let Some(socket) = self.sockets.get_mut(nsp) else {
             return;
         };
         socket.phase = SocketPhase::Connecting;
         socket.early_events.clear();
+        if legacy {
+            if nsp == MAIN_NAMESPACE {
+                // The server joins it by itself; its CONNECT may be here.
+                if self.legacy_main_joined {
+                    let packet = Packet::new(PacketKind::Connect, Str::from(nsp), None);
+                    self.handle_packet(now, packet);
+                }
+                return;
+            }
+            let target = legacy_namespace(nsp, socket.auth.as_deref());
+            let packet = self.config.parser.encode(&Packet::new(
+                PacketKind::Connect,
+                Str::from(target),
+                None,
+            ));
+            let _ = self.write(now, &packet);
+            return;
+        }
         let data = connect_payload(
             socket.auth.as_ref(),
             socket.pid.as_ref(),
@@ -1088,12 +1121,31 @@ impl<R: RandomSource> ClientConnection<R> {
     }
 
     fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        let legacy = self.is_legacy();
+        if legacy && packet.kind == PacketKind::Connect && packet.nsp.as_str() == MAIN_NAMESPACE {
+            // Remembered for a main socket joined later.
+            self.legacy_main_joined = true;
+        }
+        let engine_sid = self.engine.as_ref().and_then(eio::Client::sid);
         let Some(socket) = self.sockets.get_mut(&packet.nsp) else {
             return;
         };
         match (packet.kind, &socket.phase) {
             (PacketKind::Connect, SocketPhase::Connecting) => {
-                let Some(reply) = packet.data.as_deref().and_then(parse_connect_reply) else {
+                let reply = match (legacy, engine_sid) {
+                    // socket.io 2.x: no id in the answer; the client's is
+                    // the engine's, after the namespace unless it is `/`.
+                    (true, Some(engine)) => Some(ConnectReply {
+                        sid: if packet.nsp.as_str() == MAIN_NAMESPACE {
+                            Str::from(engine.as_str())
+                        } else {
+                            Str::from(alloc::format!("{}#{engine}", packet.nsp))
+                        },
+                        pid: None,
+                    }),
+                    _ => packet.data.as_deref().and_then(parse_connect_reply),
+                };
+                let Some(reply) = reply else {
                     socket.phase = SocketPhase::Waiting;
                     return self.outputs.push_back(Output::ConnectError {
                         nsp: packet.nsp,
@@ -1252,6 +1304,51 @@ fn connect_payload(auth: Option<&Str>, pid: Option<&Str>, offset: Option<&Str>) 
     }
     out.push('}');
     Some(Str::from(out))
+}
+
+/// A namespace with a legacy client's auth as its query (socket.io-client
+/// 2.x's `query` option): `/admin?token=1`; string values as they are,
+/// others as JSON.
+fn legacy_namespace(nsp: &str, auth: Option<&str>) -> String {
+    let mut out = String::from(nsp);
+    let Some(Ok(serde_json::Value::Object(entries))) =
+        auth.map(serde_json::from_str::<serde_json::Value>)
+    else {
+        return out;
+    };
+    for (index, (key, value)) in entries.iter().enumerate() {
+        out.push(if index == 0 { '?' } else { '&' });
+        percent_encode(&mut out, key);
+        out.push('=');
+        match value {
+            serde_json::Value::String(text) => percent_encode(&mut out, text),
+            other => percent_encode(&mut out, &serde_json::to_string(other).unwrap_or_default()),
+        }
+    }
+    out
+}
+
+/// Appends `text` percent-encoded as `encodeURIComponent` does.
+fn percent_encode(out: &mut String, text: &str) {
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'!'
+            | b'~'
+            | b'*'
+            | b'\''
+            | b'('
+            | b')' => out.push(char::from(byte)),
+            other => {
+                let _ = write!(out, "%{other:02X}");
+            }
+        }
+    }
 }
 
 fn json_string(s: &str) -> String {

@@ -86,6 +86,154 @@ async fn msgpack_parser_with_node_server<R: TestRuntime>(rt: R) {
     }
 }
 
+/// Our client with `socket_io_2_server(true)` against the last socket.io
+/// 2.x server (npm alias `socket.io-v2`, pinned; `interop/server-v2.mjs`),
+/// over every transport: the main namespace joined by the server, the
+/// socket ids the engine's, events and acks both ways with nested binary,
+/// a namespace's auth as its query, a middleware's refusal, a broadcast,
+/// a server-side disconnect.
+async fn socket_io_2_server<R: TestRuntime>(rt: R) {
+    use socketio::payload::Binary;
+    let server = NodeServer::script("server-v2.mjs", &["0".into()]).await;
+    let url = server.url();
+    for (name, transports) in TRANSPORTS {
+        let options = || {
+            socketio::client::ClientOptions::default()
+                .socket_io_2_server(true)
+                .transports(transports)
+                .reconnection(false)
+                .timeout(std::time::Duration::from_secs(5))
+        };
+        let main = socketio::client::io(rt, &url, options().query("q", "v")).unwrap();
+        let mut inbox = Inbox::attach(&main);
+        main.on(
+            "question",
+            |_, question: socketio::Data<String>, ack| async move {
+                ack.expect("an answer is awaited")
+                    .send(&format!("{}!", question.0))
+                    .unwrap();
+            },
+        );
+        within("connect", main.connect()).await.unwrap();
+        let (_, id) = inbox.connected().await;
+        let welcome = inbox.event("welcome").await;
+        assert_eq!(
+            welcome[0]["id"],
+            json!(id),
+            "{name}: the server's id is ours"
+        );
+        assert_eq!(welcome[0]["engine"], json!(id), "{name}: the engine's id");
+        assert_eq!(welcome[0]["query"], json!("v"), "{name}");
+
+        // Nested binary both ways, and acks.
+        let args = (json!({ "a": [1, null] }), Binary::from(vec![1u8, 2, 3]));
+        main.emit_payload("echo", Payload::args(&args).unwrap())
+            .unwrap();
+        let echoed: (serde_json::Value, Binary) =
+            inbox.event_payload("echo").await.parse().unwrap();
+        assert_eq!(echoed, args, "{name}");
+        let answer = within(
+            "echo-ack",
+            main.emit_with_ack(
+                "echo-ack",
+                Payload::args(&args).unwrap(),
+                Some(std::time::Duration::from_secs(5)),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            answer.parse::<(serde_json::Value, Binary)>().unwrap(),
+            args,
+            "{name}"
+        );
+        main.emit("ask", "why").unwrap();
+        assert_eq!(inbox.event("answer").await[0], json!("why!"), "{name}");
+        main.emit("shout", "all").unwrap();
+        assert_eq!(inbox.event("shout").await[0], json!("all"), "{name}");
+
+        // A namespace, its auth as its query; a refusal with the data.
+        let admin = main
+            .manager()
+            .socket_with_auth("/admin", &json!({ "token": "secret" }))
+            .unwrap();
+        let mut admin_inbox = Inbox::attach(&admin);
+        within("connect /admin", admin.connect()).await.unwrap();
+        let welcome = admin_inbox.event("admin-welcome").await;
+        assert_eq!(welcome[0]["token"], json!("secret"), "{name}");
+        assert_eq!(welcome[0]["id"], json!(format!("/admin#{id}")), "{name}");
+        assert_eq!(admin.id(), Some(format!("/admin#{id}")), "{name}");
+        assert_eq!(
+            ask(&admin, "echo-ack", json!([7])).await,
+            json!([7]),
+            "{name}"
+        );
+        let intruder = socketio::client::io(
+            rt,
+            &format!("{url}admin"),
+            options().auth(&json!({ "token": "wrong" })).unwrap(),
+        )
+        .unwrap();
+        let refused = within("refusal", intruder.connect()).await.unwrap_err();
+        assert!(
+            matches!(&refused, socketio::client::ConnectError::Refused { data: Some(data), .. } if *data == json!({ "code": 401 })),
+            "{name}: {refused:?}"
+        );
+
+        main.emit("disconnect-me", &()).unwrap();
+        assert_eq!(
+            inbox.disconnected().await,
+            socketio::client::DisconnectReason::ServerDisconnect,
+            "{name}"
+        );
+        main.manager().close();
+    }
+}
+
+/// A socket.io 2.x server dies and comes back on the same port: our
+/// client in its legacy mode reconnects by itself, the main namespace
+/// joined again by the server, under the new engine's id.
+async fn socket_io_2_server_restart<R: TestRuntime>(rt: R) {
+    let mut server = NodeServer::script("server-v2.mjs", &["0".into()]).await;
+    let port = server.port;
+    for (name, transports) in TRANSPORTS {
+        let options = socketio::client::ClientOptions::default()
+            .socket_io_2_server(true)
+            .transports(transports)
+            .reconnection_delay(std::time::Duration::from_millis(50))
+            .reconnection_delay_max(std::time::Duration::from_millis(200));
+        let socket = socketio::client::io(rt, &server.url(), options).unwrap();
+        let mut inbox = Inbox::attach(&socket);
+        within("connect", socket.connect()).await.unwrap();
+        let (_, first) = inbox.connected().await;
+        assert_eq!(
+            inbox.event("welcome").await[0]["engine"],
+            json!(first),
+            "{name}"
+        );
+        assert_eq!(
+            ask(&socket, "echo-ack", json!([1])).await,
+            json!([1]),
+            "{name}"
+        );
+
+        server.kill();
+        let reason = inbox.disconnected().await;
+        assert!(reason.will_reconnect(), "{name}: {reason:?}");
+        server = NodeServer::script("server-v2.mjs", &[port.to_string()]).await;
+        let (_, second) = inbox.connected().await;
+        assert_ne!(first, second, "{name}: a new engine, a new id");
+        let welcome = inbox.event("welcome").await;
+        assert_eq!(welcome[0]["engine"], json!(second), "{name}");
+        assert_eq!(
+            ask(&socket, "echo-ack", json!([2])).await,
+            json!([2]),
+            "{name}"
+        );
+        socket.disconnect();
+    }
+}
+
 /// The server dies mid-session and comes back on the same port: the client
 /// reconnects by itself (reporting its attempts), emits made meanwhile are
 /// delivered once, volatile ones are dropped.
@@ -212,6 +360,8 @@ fn options_untrusted(transports: socketio::client::Transports) -> socketio::clie
 }
 
 suite::on_each_runtime!(
+    socket_io_2_server,
+    socket_io_2_server_restart,
     events_acks_and_binary_with_node_server,
     msgpack_parser_with_node_server,
     namespaces_multiplexed_and_refused_by_node_server,

@@ -230,6 +230,20 @@ impl ClientOptions {
         self
     }
 
+    /// Talks to a socket.io 2.x server (Engine.IO v3, Socket.IO protocol
+    /// v4): the server joins the main namespace by itself, a namespace's
+    /// auth travels as its query (string values as they are), socket ids
+    /// are the engine's (`/admin#<engine id>` beyond the main namespace),
+    /// and there is no connection state recovery. Off by default.
+    pub fn socket_io_2_server(mut self, on: bool) -> Self {
+        self.protocol.engine.protocol = if on {
+            engineio_proto::Protocol::V3
+        } else {
+            engineio_proto::Protocol::V4
+        };
+        self
+    }
+
     /// Packets a namespace keeps while disconnected (default 1024); emits
     /// beyond it fail with [`super::EmitError::BufferFull`].
     pub fn max_buffered_packets(mut self, packets: usize) -> Self {
@@ -377,6 +391,7 @@ mod tests {
         Query {
             transport: TransportKind::Polling,
             sid: None,
+            protocol: engineio_proto::Protocol::V4,
         }
     }
 

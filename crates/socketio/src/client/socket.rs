@@ -53,23 +53,24 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
-    /// Reads a CONNECT_ERROR payload `{"message":…,"data":…}`.
+    /// Reads a CONNECT_ERROR payload: `{"message":…,"data":…}`, or, from a
+    /// socket.io 2.x server, the error's data alone or its message alone.
     pub(crate) fn refused(json: &str) -> ConnectError {
-        #[derive(serde::Deserialize)]
-        struct Refusal {
-            #[serde(default)]
-            message: String,
-            #[serde(default)]
-            data: Option<serde_json::Value>,
-        }
-        let refusal: Refusal = serde_json::from_str(json).unwrap_or(Refusal {
-            message: json.to_owned(),
-            data: None,
-        });
-        ConnectError::Refused {
-            message: refusal.message,
-            data: refusal.data,
-        }
+        use serde_json::Value;
+        let (message, data) = match serde_json::from_str::<Value>(json) {
+            Ok(Value::Object(mut error)) if error.contains_key("message") => {
+                let message = match error.remove("message") {
+                    Some(Value::String(message)) => message,
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
+                (message, error.remove("data").filter(|data| !data.is_null()))
+            }
+            Ok(Value::String(message)) => (message, None),
+            Ok(data) => (String::new(), Some(data)),
+            Err(_) => (json.to_owned(), None),
+        };
+        ConnectError::Refused { message, data }
     }
 }
 

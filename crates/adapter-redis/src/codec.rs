@@ -10,6 +10,7 @@
 use bytes::Bytes;
 use rmpv::Value as Msgpack;
 use serde_json::Value as Json;
+use socketio::parser::msgpack::js_iso_date;
 
 /// Why a value could not cross between JSON and MessagePack.
 #[derive(Debug, thiserror::Error)]
@@ -169,52 +170,6 @@ fn iso_date(data: &[u8]) -> Result<Json, CodecError> {
         .ok()
         .and_then(js_iso_date)
         .map_or(Json::Null, Json::String))
-}
-
-/// Milliseconds since the epoch as JavaScript's `Date#toISOString` writes
-/// them (years outside 0..=9999 as `+YYYYYY` / `-YYYYYY`); `None` beyond
-/// a `Date`'s range of ±8.64e15 ms, an invalid date, which
-/// `JSON.stringify` writes as `null`. By hand: the date crates at hand
-/// refuse years before 1970 or after 9999, which a peer may send.
-fn js_iso_date(millis: i64) -> Option<String> {
-    const LIMIT: i64 = 8_640_000_000_000_000;
-    if !(-LIMIT..=LIMIT).contains(&millis) {
-        return None;
-    }
-    const DAY: i64 = 86_400_000;
-    let (year, month, day) = civil_from_days(millis.div_euclid(DAY));
-    let in_day = millis.rem_euclid(DAY);
-    let (hours, minutes) = (in_day / 3_600_000, in_day / 60_000 % 60);
-    let (seconds, millis) = (in_day / 1000 % 60, in_day % 1000);
-    let year = match year {
-        0..=9999 => format!("{year:04}"),
-        ..=-1 => format!("-{:06}", -year),
-        _ => format!("+{year:06}"),
-    };
-    Some(format!(
-        "{year}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}.{millis:03}Z"
-    ))
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`: 400-year eras of 146,097 days, years starting in
-/// March so that the leap day comes last).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Encodes a MessagePack value.

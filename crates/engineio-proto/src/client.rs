@@ -876,22 +876,15 @@ fn v3_count_fitting<'a>(
     packets: impl IntoIterator<Item = &'a Packet>,
     max_payload: usize,
 ) -> usize {
-    let mut total = 0usize;
-    let mut count = 0usize;
-    for packet in packets {
+    let lengths = packets.into_iter().map(|packet| {
         // The record's bytes bound its UTF-16 length, so its prefix too.
         let len = match packet {
             Packet::Message(Message::Binary(data)) => 2 + crate::packet::base64_len(data.len()),
             other => other.encoded_len_in_payload(),
         };
-        let next = total + len + 1 + decimal_digits(len);
-        if count > 0 && next > max_payload {
-            break;
-        }
-        total = next;
-        count += 1;
-    }
-    count
+        len + 1 + decimal_digits(len)
+    });
+    payload::count_fitting_lengths(lengths, max_payload)
 }
 
 fn decimal_digits(mut n: usize) -> usize {

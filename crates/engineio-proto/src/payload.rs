@@ -114,11 +114,23 @@ pub fn count_fitting<'a>(
     packets: impl IntoIterator<Item = &'a Packet>,
     max_payload: usize,
 ) -> usize {
+    let lengths = packets
+        .into_iter()
+        .enumerate()
+        .map(|(i, packet)| usize::from(i > 0) + packet.encoded_len_in_payload());
+    count_fitting_lengths(lengths, max_payload)
+}
+
+/// How many of the leading records, of these encoded lengths, fit in
+/// `max_payload` bytes: at least one when there is one.
+pub(crate) fn count_fitting_lengths(
+    lengths: impl IntoIterator<Item = usize>,
+    max_payload: usize,
+) -> usize {
     let mut total = 0usize;
     let mut count = 0usize;
-    for packet in packets {
-        let separator = usize::from(count > 0);
-        let next = total + separator + packet.encoded_len_in_payload();
+    for len in lengths {
+        let next = total + len;
         if count > 0 && next > max_payload {
             break;
         }

@@ -41,6 +41,7 @@ pub use socketio_proto::{JsonParser, MsgpackParser, PacketDecoder, Parser, Share
 /// write, and the Engine.IO messages packets travel in.
 pub mod parser {
     pub use engineio_proto::{Message, Str};
+    pub use socketio_proto::msgpack;
     pub use socketio_proto::parser::{JsonParser, PacketDecoder, Parser, SharedParser};
     pub use socketio_proto::{
         AckId, DecodeError, DecoderConfig, EncodedPacket, MsgpackParser, Packet, PacketKind,

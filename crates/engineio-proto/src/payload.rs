@@ -25,7 +25,7 @@ use crate::packet::{DecodeError, EncodedMessage, Message, Packet, Str};
 pub const SEPARATOR: u8 = 0x1e;
 
 /// Standard alphabet, padding optional: peers differ on whether they pad.
-const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );

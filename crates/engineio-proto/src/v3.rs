@@ -138,7 +138,11 @@ fn next_binary_record(rest: &mut Option<Bytes>) -> Option<Result<Packet, DecodeE
     if digits.is_empty() || digits.len() > MAX_LENGTH_DIGITS || digits.iter().any(|&d| d > 9) {
         return Some(Err(DecodeError::InvalidLength));
     }
-    let length = digits.iter().fold(0usize, |n, &d| n * 10 + usize::from(d));
+    let Some(length) = digits.iter().try_fold(0usize, |n, &d| {
+        n.checked_mul(10)?.checked_add(usize::from(d))
+    }) else {
+        return Some(Err(DecodeError::InvalidLength));
+    };
     let start = 2 + end;
     if bytes.len() - start < length {
         return Some(Err(DecodeError::InvalidLength));
@@ -160,7 +164,10 @@ fn parse_length(digits: &[u8]) -> Option<usize> {
         return None;
     }
     digits.iter().try_fold(0usize, |n, &d| {
-        d.is_ascii_digit().then(|| n * 10 + usize::from(d - b'0'))
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
     })
 }
 
@@ -173,7 +180,8 @@ pub fn decode_text(text: Str) -> Result<Packet, DecodeError> {
     if PacketType::from_byte(kind) != Some(PacketType::Message) {
         return Err(DecodeError::UnknownType(kind));
     }
-    let data = STANDARD
+    // Padding optional, as in v4 payloads: peers differ.
+    let data = crate::payload::LENIENT_BASE64
         .decode(base64)
         .map_err(|_| DecodeError::InvalidBase64)?;
     Ok(Packet::Message(Message::Binary(Bytes::from(data))))

@@ -351,8 +351,9 @@ pub struct ClientConnection<R> {
     timers: TimerTable<Timer, { Timer::COUNT }>,
     /// Attempts of the current reconnection run (0: not reconnecting).
     reconnecting: u32,
-    /// A socket.io 2.x server joined this engine to the main namespace.
-    legacy_main_joined: bool,
+    /// A socket.io 2.x server's own join of the main namespace, on the
+    /// current engine.
+    legacy_main: LegacyMain,
     outputs: VecDeque<Output>,
 }
 
@@ -377,7 +378,7 @@ impl<R: RandomSource> ClientConnection<R> {
             tries: AckTable::default(),
             timers: TimerTable::default(),
             reconnecting: 0,
-            legacy_main_joined: false,
+            legacy_main: LegacyMain::Awaiting,
             outputs: VecDeque::new(),
         }
     }
@@ -718,6 +719,7 @@ impl<R: RandomSource> ClientConnection<R> {
     /// Closes the engine without reconnecting, leaving the client in `phase`.
     /// An engine with a goodbye still to send is kept as `closing`.
     fn shut_engine(&mut self, now: Instant, phase: EnginePhase) {
+        self.legacy_main = LegacyMain::Awaiting;
         self.phase = phase;
         self.timers.clear(Timer::Open);
         self.timers.clear(Timer::Reconnect);
@@ -783,7 +785,7 @@ impl<R: RandomSource> ClientConnection<R> {
     /// The engine closed or failed to open: every socket is disconnected, and
     /// a reconnection is scheduled if allowed.
     fn engine_lost(&mut self, now: Instant, reason: CloseReason) {
-        self.legacy_main_joined = false;
+        self.legacy_main = LegacyMain::Awaiting;
         let was_open = self.phase == EnginePhase::Open;
         if let Some(mut engine) = self.engine.take() {
             engine.close(now);
@@ -878,12 +880,25 @@ impl<R: RandomSource> ClientConnection<R> {
         socket.early_events.clear();
         if legacy {
             if nsp == MAIN_NAMESPACE {
-                // The server joins it by itself; its CONNECT may be here.
-                if self.legacy_main_joined {
-                    let packet = Packet::new(PacketKind::Connect, Str::from(nsp), None);
-                    self.handle_packet(now, packet);
+                match self.legacy_main {
+                    // The server joins it by itself: wait for its CONNECT.
+                    LegacyMain::Awaiting => return,
+                    // It already came, before this socket wanted it.
+                    LegacyMain::Arrived => {
+                        let packet = Packet::new(PacketKind::Connect, Str::from(nsp), None);
+                        return self.handle_packet(now, packet);
+                    }
+                    // Taken and left since: ask again. A 2.x server answers
+                    // only when `/` has middlewares ("packet already sent
+                    // in initial handshake" otherwise), so the socket counts
+                    // as connected at once; a refusal still disconnects it.
+                    LegacyMain::Used => {
+                        let packet = Packet::new(PacketKind::Connect, Str::from(nsp), None);
+                        let encoded = self.config.parser.encode(&packet);
+                        let _ = self.write(now, &encoded);
+                        return self.handle_packet(now, packet);
+                    }
                 }
-                return;
             }
             let target = legacy_namespace(nsp, socket.auth.as_deref());
             let packet = self.config.parser.encode(&Packet::new(
@@ -1123,8 +1138,16 @@ impl<R: RandomSource> ClientConnection<R> {
     fn handle_packet(&mut self, now: Instant, packet: Packet) {
         let legacy = self.is_legacy();
         if legacy && packet.kind == PacketKind::Connect && packet.nsp.as_str() == MAIN_NAMESPACE {
-            // Remembered for a main socket joined later.
-            self.legacy_main_joined = true;
+            let wanted = self
+                .sockets
+                .get(MAIN_NAMESPACE)
+                .is_some_and(|socket| socket.phase == SocketPhase::Connecting);
+            if !wanted {
+                // Kept for a main socket joined later.
+                self.legacy_main = LegacyMain::Arrived;
+                return;
+            }
+            self.legacy_main = LegacyMain::Used;
         }
         let engine_sid = self.engine.as_ref().and_then(eio::Client::sid);
         let Some(socket) = self.sockets.get_mut(&packet.nsp) else {
@@ -1177,7 +1200,10 @@ impl<R: RandomSource> ClientConnection<R> {
                 }
                 self.drain_queue(now, &packet.nsp);
             }
-            (PacketKind::ConnectError, SocketPhase::Connecting) => {
+            (PacketKind::ConnectError, SocketPhase::Connecting)
+            | (PacketKind::ConnectError, SocketPhase::Connected)
+                if socket.phase == SocketPhase::Connecting || legacy =>
+            {
                 // As in Node, a refused namespace is given up.
                 if let Some(socket) = self.sockets.remove(&packet.nsp) {
                     self.forget_socket(&packet.nsp, &socket);
@@ -1304,6 +1330,17 @@ fn connect_payload(auth: Option<&Str>, pid: Option<&Str>, offset: Option<&Str>) 
     }
     out.push('}');
     Some(Str::from(out))
+}
+
+/// Where a socket.io 2.x server's own join of the main namespace stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LegacyMain {
+    /// The engine opened; the server's CONNECT for `/` is still to come.
+    Awaiting,
+    /// It came while no main socket was connecting.
+    Arrived,
+    /// A main socket took it; joining `/` again needs a CONNECT.
+    Used,
 }
 
 /// A namespace with a legacy client's auth as its query (socket.io-client

@@ -42,10 +42,11 @@ use crate::packet::{
 };
 use crate::parser::{PacketDecoder, Parser};
 
-/// How deep a packet's data may nest (as `serde_json`'s default recursion
-/// limit, which the handlers' deserialization applies after us); a binary
-/// value counts one level, as its placeholder object does.
-pub const MAX_DEPTH: usize = 128;
+/// How deep a packet's data may nest: what `serde_json`'s default
+/// recursion limit lets the handlers' deserialization read after us (127
+/// levels); a binary value counts one level, as its placeholder object
+/// does.
+pub const MAX_DEPTH: usize = 127;
 
 /// The msgpack parser (Node: `parser: require("socket.io-msgpack-parser")`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -546,9 +547,11 @@ impl Transcoder {
                 Item::Str(First::of_str(&text))
             }
             Token::Date(millis) => match js_iso_date(millis) {
+                // Written as its ISO string, but a `Date` to Node's checks:
+                // not a string (no event name, no CONNECT_ERROR message).
                 Some(date) => {
                     write_json_str(&mut self.out, &date);
-                    Item::Str(First::of_str(&date))
+                    Item::Other
                 }
                 None => {
                     self.out.push_str("null");

@@ -629,11 +629,16 @@ impl Connection {
 
     fn handle_packet(&mut self, now: Instant, mut packet: Packet) {
         if packet.kind == PacketKind::Connect && self.is_legacy() {
-            // `/admin?token=1`: the namespace, and the query as the auth.
-            if let Some((nsp, query)) = packet.nsp.split_once('?') {
-                packet.data = Some(Str::from(query_as_json(query)));
-                packet.nsp = Str::from(nsp);
-            }
+            // `/admin?token=1`: the namespace, and the query as the auth
+            // (Node reads both from the URL; any data sent is ignored).
+            let (nsp, query) = packet.nsp.split_once('?').unwrap_or((&packet.nsp, ""));
+            let nsp = if nsp.is_empty() { MAIN_NAMESPACE } else { nsp };
+            let auth = (!query.is_empty()).then(|| Str::from(query_as_json(query)));
+            packet = Packet {
+                nsp: Str::from(nsp),
+                data: auth,
+                ..packet
+            };
         }
         let membership = self.namespaces.get(&packet.nsp).copied();
         match (packet.kind, membership) {
@@ -731,15 +736,21 @@ impl Connection {
 fn query_as_json(query: &str) -> alloc::string::String {
     let mut entries: alloc::vec::Vec<(alloc::string::String, alloc::string::String)> =
         alloc::vec::Vec::new();
+    // Where each key is in `entries`: linear in the query, however many
+    // keys a peer sends.
+    let mut index = alloc::collections::BTreeMap::new();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let (key, value) = (
             engineio_proto::server::percent_decode(key),
             engineio_proto::server::percent_decode(value),
         );
-        match entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = value,
-            None => entries.push((key, value)),
+        match index.get(&key) {
+            Some(&at) => entries[at] = (key, value),
+            None => {
+                index.insert(key.clone(), entries.len());
+                entries.push((key, value));
+            }
         }
     }
     let mut out = alloc::string::String::from("{");

@@ -180,6 +180,21 @@ async fn socket_io_2_server<R: TestRuntime>(rt: R) {
             "{name}: {refused:?}"
         );
 
+        // Leaving `/` while `/admin` keeps the connection, then joining it
+        // again: the server's own join is spent, so the client asks.
+        main.disconnect();
+        inbox.disconnected().await;
+        within("connect / again", main.connect()).await.unwrap();
+        inbox.connected().await;
+        // The server's handler ran: a 2.x server registers the new socket
+        // asynchronously and drops what comes before.
+        inbox.event("welcome").await;
+        assert_eq!(
+            ask(&main, "echo-ack", json!([3])).await,
+            json!([3]),
+            "{name}"
+        );
+
         main.emit("disconnect-me", &()).unwrap();
         assert_eq!(
             inbox.disconnected().await,

@@ -278,6 +278,8 @@ pub struct Session {
     /// Packets waiting for the transport.
     /// Packets in wire form: a message sent to many sessions is encoded once.
     buffer: VecDeque<EncodedMessage>,
+    /// v3: a PONG waits in `buffer` (one answers every PING meanwhile).
+    pong_queued: bool,
     /// The POST being delivered, packet by packet.
     inbound: Option<Inbound>,
     /// Set by [`Session::hold_messages`]: leave `inbound` alone for now.
@@ -319,6 +321,7 @@ impl Session {
             transport,
             upgrade: None,
             buffer: VecDeque::new(),
+            pong_queued: false,
             inbound: None,
             holding: false,
             outputs: VecDeque::new(),
@@ -731,9 +734,11 @@ impl Session {
                 let deadline = now + self.limits.ping_interval + self.limits.ping_timeout;
                 self.set_timer(Timer::Pong, deadline);
                 // One PONG waiting is answer enough: a client that pings
-                // without reading must not grow the buffer.
-                if self.phase == Phase::Open && !self.buffer.contains(&EncodedMessage::PONG) {
+                // without reading must not grow the buffer (nor make each
+                // PING search it).
+                if self.phase == Phase::Open && !self.pong_queued {
                     self.buffer.push_back(EncodedMessage::PONG);
+                    self.pong_queued = true;
                     self.flush();
                 }
             }
@@ -839,6 +844,7 @@ impl Session {
         match self.transport {
             Transport::WebSocket(ws) => {
                 let v3 = self.dialect.protocol == Protocol::V3;
+                self.pong_queued = false;
                 for message in self.buffer.drain(..) {
                     let frame = if v3 {
                         v3::encode_frame(message)
@@ -867,6 +873,7 @@ impl Session {
                 }
                 let response = self.payload(&self.buffer);
                 self.buffer.clear();
+                self.pong_queued = false;
                 self.transport = Transport::Polling { parked: None };
                 self.respond(request, response);
                 if finishing {
@@ -887,6 +894,7 @@ impl Session {
         self.abandon_upgrade();
         self.drop_inbound();
         self.buffer.clear();
+        self.pong_queued = false;
         match self.transport {
             Transport::Polling {
                 parked: Some(request),

@@ -191,6 +191,13 @@ fn hostile_inputs_are_refused() {
         refused(wire.into()),
         DecodeError::Msgpack("nested too deep")
     );
+    // Exactly as deep as allowed: accepted, and readable by serde_json,
+    // which the handlers' deserialization uses.
+    let mut wire = hex("83 a474797065 02 a36e7370 a12f a464617461 92 a161").to_vec();
+    wire.extend(core::iter::repeat_n(0x91, MAX_DEPTH - 1));
+    wire.push(0xc0);
+    let deepest = decode_packet(&wire.into()).unwrap();
+    assert!(serde_json::from_str::<serde_json::Value>(deepest.data.as_deref().unwrap()).is_ok());
 
     // A length larger than the data: array 32 of 4 billion items, str 32,
     // bin 32, map 32.

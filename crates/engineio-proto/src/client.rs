@@ -287,7 +287,7 @@ pub struct Client {
     outputs: VecDeque<Output>,
     timers: TimerTable<Timer, { Timer::COUNT }>,
     /// v3: a PING went out and its PONG has not come back.
-    awaiting_pong: bool,
+    ping_unanswered: bool,
     next_id: u64,
 }
 
@@ -314,7 +314,7 @@ impl Client {
             buffer: VecDeque::new(),
             outputs: VecDeque::new(),
             timers: TimerTable::default(),
-            awaiting_pong: false,
+            ping_unanswered: false,
             next_id: first_id.saturating_sub(1),
         }
     }
@@ -547,7 +547,7 @@ impl Client {
             // v3: ping, and expect the PONG within pingTimeout.
             if let Some(timeout) = self.handshake.as_ref().map(Handshake::ping_timeout) {
                 self.buffer.push_front(Packet::PING);
-                self.awaiting_pong = true;
+                self.ping_unanswered = true;
                 self.timers.set(Timer::Heartbeat, due + timeout);
                 self.flush();
             }
@@ -569,15 +569,6 @@ impl Client {
         }
     }
 
-    fn encode_frame(&self, packet: &Packet) -> Frame {
-        match packet {
-            Packet::Message(Message::Binary(data)) if self.v3() => {
-                v3::encode_frame(EncodedMessage::from(Message::Binary(data.clone())))
-            }
-            packet => packet.encode_frame(),
-        }
-    }
-
     /// The next output, if any. Drain after every call.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -591,16 +582,9 @@ impl Client {
     }
 
     fn handle_payload(&mut self, now: Instant, body: Bytes) {
-        let packets: alloc::boxed::Box<dyn Iterator<Item = _>> = if self.v3() {
-            match v3::decode_payload(body, false) {
-                Ok(packets) => alloc::boxed::Box::new(packets),
-                Err(error) => return self.close_with(CloseReason::ParseError(error)),
-            }
-        } else {
-            match payload::decode(body) {
-                Ok(packets) => alloc::boxed::Box::new(packets),
-                Err(error) => return self.close_with(CloseReason::ParseError(error)),
-            }
+        let packets = match payload::Records::decode(body, self.config.protocol, false) {
+            Ok(packets) => packets,
+            Err(error) => return self.close_with(CloseReason::ParseError(error)),
         };
         for packet in packets {
             match packet {
@@ -617,7 +601,7 @@ impl Client {
         if self.v3() && self.phase != Phase::Opening {
             // v3: any packet shows the server alive (engine.io-client 3's
             // `heartbeat`), unless a PING waits for its PONG.
-            if !self.awaiting_pong {
+            if !self.ping_unanswered {
                 self.reset_heartbeat(now);
             }
             if packet == Packet::PONG {
@@ -682,7 +666,7 @@ impl Client {
         if let Some(handshake) = &self.handshake {
             let at = now + handshake.ping_interval();
             self.timers.set(Timer::Ping, at);
-            self.awaiting_pong = false;
+            self.ping_unanswered = false;
             self.reset_heartbeat(now);
         }
     }
@@ -723,7 +707,7 @@ impl Client {
         self.probe = None;
         self.outputs.push_back(Output::WsSend {
             ws,
-            frame: self.encode_frame(&Packet::Upgrade),
+            frame: encode_frame(self.v3(), &Packet::Upgrade),
         });
         self.transport = Transport::WebSocket {
             ws,
@@ -770,10 +754,10 @@ impl Client {
                 connected: true,
             } => {
                 let mut closing = false;
-                let packets: alloc::vec::Vec<Packet> = self.buffer.drain(..).collect();
-                for packet in packets {
+                let v3 = self.v3();
+                for packet in self.buffer.drain(..) {
                     closing |= packet == Packet::Close;
-                    let frame = self.encode_frame(&packet);
+                    let frame = encode_frame(v3, &packet);
                     self.outputs.push_back(Output::WsSend { ws, frame });
                 }
                 if closing {
@@ -867,6 +851,17 @@ impl Client {
             query: self.query(TransportKind::WebSocket),
         });
         ws
+    }
+}
+
+/// A packet as a WebSocket frame: v3 puts a binary message after its type
+/// byte.
+fn encode_frame(v3: bool, packet: &Packet) -> Frame {
+    match packet {
+        Packet::Message(Message::Binary(data)) if v3 => {
+            v3::encode_frame(EncodedMessage::from(Message::Binary(data.clone())))
+        }
+        packet => packet.encode_frame(),
     }
 }
 

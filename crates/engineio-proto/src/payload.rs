@@ -82,6 +82,39 @@ fn decode_record(record: Str) -> Result<Packet, DecodeError> {
     Packet::decode_text(record)
 }
 
+/// The packets of a polling body in either protocol revision, in order.
+#[derive(Debug, Clone)]
+pub(crate) enum Records {
+    V4(PayloadDecoder),
+    V3(crate::v3::PayloadDecoder),
+}
+
+impl Records {
+    /// Starts decoding `body` as `protocol` writes it (`binary`: a v3
+    /// binary payload).
+    pub(crate) fn decode(
+        body: Bytes,
+        protocol: crate::Protocol,
+        binary: bool,
+    ) -> Result<Records, DecodeError> {
+        match protocol {
+            crate::Protocol::V4 => decode(body).map(Records::V4),
+            crate::Protocol::V3 => crate::v3::decode_payload(body, binary).map(Records::V3),
+        }
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<Packet, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Records::V4(records) => records.next(),
+            Records::V3(records) => records.next(),
+        }
+    }
+}
+
 /// Encodes packets into one payload.
 pub fn encode<'a>(packets: impl IntoIterator<Item = &'a Packet>) -> Bytes {
     join(packets, Packet::write_in_payload)

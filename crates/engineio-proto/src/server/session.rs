@@ -53,7 +53,7 @@ use super::{ContentType, HttpResponse, Opening, RequestError, ServerConfig};
 use crate::close::{CloseReason, TransportError};
 use crate::handshake::Handshake;
 use crate::packet::{DecodeError, EncodedMessage, Frame, Message, Packet};
-use crate::payload::{self, PayloadDecoder};
+use crate::payload::{self, Records};
 use crate::sid::Sid;
 use crate::time::{Instant, TimerKind, TimerTable};
 use crate::transport::{Dialect, PostFailure, Protocol, RequestId, TransportKind, WsFailure, WsId};
@@ -233,24 +233,6 @@ struct Inbound {
     /// When the POST arrived: its packets count as received then (a PONG
     /// in it answers the PING as of that moment).
     received: Instant,
-}
-
-/// The packets of a POST body, in the session's protocol.
-#[derive(Debug, Clone)]
-enum Records {
-    V4(PayloadDecoder),
-    V3(v3::PayloadDecoder),
-}
-
-impl Iterator for Records {
-    type Item = Result<Packet, DecodeError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Records::V4(records) => records.next(),
-            Records::V3(records) => records.next(),
-        }
-    }
 }
 
 /// The settings a session keeps from [`ServerConfig`].
@@ -490,13 +472,10 @@ impl Session {
         if self.phase != Phase::Open {
             return self.respond(request, HttpResponse::ok());
         }
-        let records = match (self.dialect.protocol, self.dialect.jsonp) {
-            (protocol, Some(_)) => jsonp_payload(&body).and_then(|body| match protocol {
-                Protocol::V4 => payload::decode(body).map(Records::V4),
-                Protocol::V3 => v3::decode_payload(body, false).map(Records::V3),
-            }),
-            (Protocol::V4, None) => payload::decode(body).map(Records::V4),
-            (Protocol::V3, None) => v3::decode_payload(body, binary).map(Records::V3),
+        let protocol = self.dialect.protocol;
+        let records = match self.dialect.jsonp {
+            Some(_) => jsonp_payload(&body).and_then(|body| Records::decode(body, protocol, false)),
+            None => Records::decode(body, protocol, binary),
         };
         match records {
             Ok(records) => {

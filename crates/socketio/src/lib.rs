@@ -24,6 +24,7 @@ mod locks;
 pub mod payload;
 pub mod runtime;
 pub mod server;
+mod ws;
 mod ws_link;
 
 pub use extensions::Extensions;
@@ -35,6 +36,7 @@ pub use runtime::{
 pub use server::extract;
 pub use socketio_proto::recovery::RecoveryConfig;
 pub use socketio_proto::{JsonParser, MsgpackParser, PacketDecoder, Parser, SharedParser};
+pub use ws::PerMessageDeflate;
 
 /// Everything a parser of one's own needs (see `docs/parsers.md`): the
 /// [`Parser`] and [`PacketDecoder`] traits, the packet types they read and

@@ -16,30 +16,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use async_tungstenite::tungstenite::protocol::CloseFrame;
-use async_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use engineio_proto::{Frame, WsFailure, WsId};
+use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::task::{ArcWake, AtomicWaker};
-use futures_util::{Sink, Stream, StreamExt};
 
-use crate::engine::websocket::{read_frame, ws_message, Read};
 use crate::runtime::Sleep;
+use crate::ws::frame::Broken;
+use crate::ws::{Read, WebSocket};
 
 /// The WebSocket a link is waiting for: `None` when it never came.
-pub(crate) type Opening<S> = Pin<Box<dyn Future<Output = Option<S>> + Send>>;
+pub(crate) type Opening<IO> = Pin<Box<dyn Future<Output = Option<WebSocket<IO>>> + Send>>;
 
-/// What a WebSocket stream must be to make a link: tungstenite's
-/// `WebSocketStream` over any connection.
-pub(crate) trait WsStream:
-    Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError> + Unpin + Send
-{
-}
+/// The connection under a link's WebSocket: an upgraded HTTP connection,
+/// plain or TLS.
+pub(crate) trait WsIo: AsyncRead + AsyncWrite + Unpin + Send {}
 
-impl<S> WsStream for S where
-    S: Stream<Item = Result<WsMessage, WsError>> + Sink<WsMessage, Error = WsError> + Unpin + Send
-{
-}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> WsIo for T {}
+
+/// Bytes a WebSocket may hold encoded and unwritten before the link stops
+/// encoding more: the rest waits in the link's queue, which is bounded.
+const WRITE_HIGH: usize = 64 * 1024;
 
 /// What a WebSocket's reading side produced.
 pub(crate) enum LinkRead {
@@ -79,12 +75,12 @@ pub(crate) enum LinkWrite {
 }
 
 /// One WebSocket of a session or a client.
-pub(crate) struct WsLink<S> {
+pub(crate) struct WsLink<IO> {
     id: WsId,
     /// Until the WebSocket is there (hyper hands the connection over, or
     /// the client's handshake completes).
-    pending: Option<Opening<S>>,
-    stream: Option<S>,
+    pending: Option<Opening<IO>>,
+    stream: Option<WebSocket<IO>>,
     /// Frames not yet given to the WebSocket (while it is not writable, or
     /// before the upgrade completes).
     queued: VecDeque<Frame>,
@@ -92,9 +88,9 @@ pub(crate) struct WsLink<S> {
     unflushed: bool,
     /// The session closed it: write what is queued, then close.
     closing: bool,
-    /// The close frame to send before closing, when the client broke the
-    /// protocol (1009 too large, 1007 not UTF-8, 1002 anything else).
-    close_frame: Option<CloseFrame>,
+    /// Why the peer broke the protocol (1009 too large, 1007 not UTF-8,
+    /// 1002 anything else): the close frame says it.
+    broken: Option<Broken>,
     /// How many frames may wait to be written.
     limit: usize,
     /// Whether reading may find something: see [`ReadInterest`].
@@ -106,8 +102,8 @@ pub(crate) struct WsLink<S> {
 /// Set when the reading side was woken (the socket became readable, the
 /// upgrade completed) or may have more buffered. The session task wakes
 /// for many other reasons (a command per emit or broadcast), and polling
-/// the WebSocket for nothing is not free: tungstenite zero-fills its read
-/// buffer before every read attempt.
+/// the WebSocket for nothing is not free: each read attempt zero-fills a
+/// chunk of the read buffer (`futures-io` reads into initialised memory).
 struct ReadInterest {
     ready: AtomicBool,
     task: AtomicWaker,
@@ -120,8 +116,8 @@ impl ArcWake for ReadInterest {
     }
 }
 
-impl<S: WsStream> WsLink<S> {
-    pub(crate) fn new(id: WsId, pending: Opening<S>, limit: usize) -> WsLink<S> {
+impl<IO: WsIo> WsLink<IO> {
+    pub(crate) fn new(id: WsId, pending: Opening<IO>, limit: usize) -> WsLink<IO> {
         let interest = Arc::new(ReadInterest {
             ready: AtomicBool::new(true),
             task: AtomicWaker::new(),
@@ -136,7 +132,7 @@ impl<S: WsStream> WsLink<S> {
             queued: VecDeque::new(),
             unflushed: false,
             closing: false,
-            close_frame: None,
+            broken: None,
             limit,
         }
     }
@@ -188,7 +184,7 @@ impl<S: WsStream> WsLink<S> {
             pending,
             stream,
             closing,
-            close_frame,
+            broken,
             read_waker,
             ..
         } = self;
@@ -200,11 +196,12 @@ impl<S: WsStream> WsLink<S> {
         );
         let read = read.map(|read| match read {
             ReadOutcome::Read(read) => read,
-            ReadOutcome::Broken(failure, frame) => {
+            ReadOutcome::Broken(why) => {
                 // Nothing more is read from a client that broke the protocol.
+                tracing::debug!(reason = why.reason, "websocket protocol error");
                 *closing = true;
-                *close_frame = Some(frame);
-                LinkRead::Failed(failure)
+                *broken = Some(why);
+                LinkRead::Failed(why.failure)
             }
         });
         if read.is_ready() {
@@ -217,7 +214,7 @@ impl<S: WsStream> WsLink<S> {
     /// Writes what is queued and flushes it, as far as the socket takes it
     /// now; then, if closing, closes.
     pub(crate) fn poll_write(&mut self, cx: &mut Context<'_>) -> LinkWrite {
-        let Some(stream) = self.stream.as_mut() else {
+        let Some(ws) = self.stream.as_mut() else {
             // Closed before the upgrade completed: nothing to say goodbye on.
             return if self.closing {
                 LinkWrite::Finished
@@ -225,47 +222,32 @@ impl<S: WsStream> WsLink<S> {
                 LinkWrite::Busy
             };
         };
-        let mut stream = Pin::new(stream);
         while !self.queued.is_empty() {
-            match stream.as_mut().poll_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(_)) => return LinkWrite::Failed,
-                Poll::Pending => return LinkWrite::Busy,
+            if ws.buffered() >= WRITE_HIGH {
+                match ws.poll_flush(cx) {
+                    Poll::Ready(Ok(())) => continue,
+                    Poll::Ready(Err(_)) => return LinkWrite::Failed,
+                    Poll::Pending => return LinkWrite::Busy,
+                }
             }
-            let Some(message) = self.queued.pop_front().and_then(ws_message) else {
-                continue;
+            let Some(frame) = self.queued.pop_front() else {
+                break;
             };
-            if stream.as_mut().start_send(message).is_err() {
+            if ws.send(&frame, true).is_err() {
                 return LinkWrite::Failed;
             }
             self.unflushed = true;
         }
         if self.unflushed {
-            match stream.as_mut().poll_flush(cx) {
+            match ws.poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.unflushed = false,
                 Poll::Ready(Err(_)) => return LinkWrite::Failed,
                 Poll::Pending => return LinkWrite::Busy,
             }
         }
         if self.closing {
-            if let Some(frame) = self.close_frame.take() {
-                match stream.as_mut().poll_ready(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(_)) => return LinkWrite::Failed,
-                    Poll::Pending => {
-                        self.close_frame = Some(frame);
-                        return LinkWrite::Busy;
-                    }
-                }
-                if stream
-                    .as_mut()
-                    .start_send(WsMessage::Close(Some(frame)))
-                    .is_err()
-                {
-                    return LinkWrite::Failed;
-                }
-            }
-            return match stream.poll_close(cx) {
+            ws.send_close(self.broken.map(|why| (why.code, why.reason)));
+            return match ws.poll_shutdown(cx) {
                 Poll::Ready(_) => LinkWrite::Finished,
                 Poll::Pending => LinkWrite::Busy,
             };
@@ -277,32 +259,8 @@ impl<S: WsStream> WsLink<S> {
 /// What the reading side found.
 enum ReadOutcome {
     Read(LinkRead),
-    /// The client broke the protocol: the failure, and the close frame
-    /// RFC 6455 asks for.
-    Broken(WsFailure, CloseFrame),
-}
-
-/// The failure and close frame for a read error that is the client's fault
-/// (Node's `ws` closes with the same codes); `None` for IO errors and
-/// closed connections.
-fn broken(error: &WsError) -> Option<(WsFailure, CloseFrame)> {
-    let (failure, code, reason) = match error {
-        WsError::Capacity(_) => (
-            WsFailure::TooLarge,
-            CloseCode::Size,
-            "Max payload size exceeded",
-        ),
-        WsError::Utf8(_) => (WsFailure::Invalid, CloseCode::Invalid, "Invalid UTF-8"),
-        WsError::Protocol(_) => (WsFailure::Invalid, CloseCode::Protocol, "Protocol error"),
-        _ => return None,
-    };
-    Some((
-        failure,
-        CloseFrame {
-            code,
-            reason: reason.into(),
-        },
-    ))
+    /// The peer broke the protocol.
+    Broken(Broken),
 }
 
 /// Where a link's opening stands.
@@ -316,9 +274,9 @@ enum OpenState {
 }
 
 /// Polls the opening of a WebSocket that waits for one.
-fn complete_opening<S>(
-    pending: &mut Option<Opening<S>>,
-    stream: &mut Option<S>,
+fn complete_opening<IO>(
+    pending: &mut Option<Opening<IO>>,
+    stream: &mut Option<WebSocket<IO>>,
     cx: &mut Context<'_>,
 ) -> Poll<OpenState> {
     let Some(opening) = pending.as_mut() else {
@@ -337,37 +295,25 @@ fn complete_opening<S>(
 /// The reading side, polled with its own waker: completes the opening
 /// (reporting it), then reads the next frame (nothing once the machine
 /// closed it).
-fn read_woken<S: WsStream>(
-    pending: &mut Option<Opening<S>>,
-    stream: &mut Option<S>,
+fn read_woken<IO: WsIo>(
+    pending: &mut Option<Opening<IO>>,
+    stream: &mut Option<WebSocket<IO>>,
     closing: bool,
     cx: &mut Context<'_>,
 ) -> Poll<ReadOutcome> {
-    let ended = Poll::Ready(ReadOutcome::Read(LinkRead::Ended));
     match std::task::ready!(complete_opening(pending, stream, cx)) {
         OpenState::Done => {}
         OpenState::Opened => return Poll::Ready(ReadOutcome::Read(LinkRead::Opened)),
-        OpenState::Failed => return ended,
+        OpenState::Failed => return Poll::Ready(ReadOutcome::Read(LinkRead::Ended)),
     }
     let Some(stream) = stream.as_mut().filter(|_| !closing) else {
         return Poll::Pending;
     };
-    loop {
-        let Some(message) = std::task::ready!(stream.poll_next_unpin(cx)) else {
-            return ended;
-        };
-        if let Err(error) = &message {
-            if let Some((failure, frame)) = broken(error) {
-                tracing::debug!(%error, "websocket protocol error");
-                return Poll::Ready(ReadOutcome::Broken(failure, frame));
-            }
-        }
-        match read_frame(message) {
-            Read::Frame(frame) => return Poll::Ready(ReadOutcome::Read(LinkRead::Frame(frame))),
-            Read::Skip => continue,
-            Read::End => return ended,
-        }
-    }
+    Poll::Ready(match std::task::ready!(stream.poll_read(cx)) {
+        Read::Frame(frame) => ReadOutcome::Read(LinkRead::Frame(frame)),
+        Read::Ended => ReadOutcome::Read(LinkRead::Ended),
+        Read::Broken(why) => ReadOutcome::Broken(why),
+    })
 }
 
 fn link_event(id: WsId, read: LinkRead) -> LinkEvent {
@@ -380,8 +326,8 @@ fn link_event(id: WsId, read: LinkRead) -> LinkEvent {
 }
 
 /// The first link that opened, read something, or ended.
-pub(crate) fn read_links<S: WsStream>(
-    links: &mut [WsLink<S>],
+pub(crate) fn read_links<IO: WsIo>(
+    links: &mut [WsLink<IO>],
     cx: &mut Context<'_>,
 ) -> Option<LinkEvent> {
     links.iter_mut().find_map(|link| match link.poll_read(cx) {
@@ -392,8 +338,8 @@ pub(crate) fn read_links<S: WsStream>(
 
 /// The first link that opened or failed to, reading nothing (while the
 /// task holds the peer's messages).
-pub(crate) fn open_links<S: WsStream>(
-    links: &mut [WsLink<S>],
+pub(crate) fn open_links<IO: WsIo>(
+    links: &mut [WsLink<IO>],
     cx: &mut Context<'_>,
 ) -> Option<LinkEvent> {
     links
@@ -403,8 +349,8 @@ pub(crate) fn open_links<S: WsStream>(
 
 /// Writes every link's queue; the first that failed or finished closing
 /// is reported as ended.
-pub(crate) fn write_links<S: WsStream>(
-    links: &mut [WsLink<S>],
+pub(crate) fn write_links<IO: WsIo>(
+    links: &mut [WsLink<IO>],
     cx: &mut Context<'_>,
 ) -> Option<LinkEvent> {
     links.iter_mut().find_map(|link| match link.poll_write(cx) {
@@ -415,18 +361,18 @@ pub(crate) fn write_links<S: WsStream>(
 
 /// Whether any link has as many frames queued as it may: the task takes
 /// no more outputs from its machine until they are written.
-pub(crate) fn any_full<S: WsStream>(links: &[WsLink<S>]) -> bool {
+pub(crate) fn any_full<IO: WsIo>(links: &[WsLink<IO>]) -> bool {
     links.iter().any(WsLink::is_full)
 }
 
 /// The link with this id.
-pub(crate) fn find<S: WsStream>(links: &mut [WsLink<S>], id: WsId) -> Option<&mut WsLink<S>> {
+pub(crate) fn find<IO: WsIo>(links: &mut [WsLink<IO>], id: WsId) -> Option<&mut WsLink<IO>> {
     links.iter_mut().find(|link| link.id() == id)
 }
 
 /// Writes the last frames of the links and closes them, until all are
 /// closed or `grace` fires.
-pub(crate) async fn close_links<S: WsStream>(links: &mut Vec<WsLink<S>>, mut grace: Sleep) {
+pub(crate) async fn close_links<IO: WsIo>(links: &mut Vec<WsLink<IO>>, mut grace: Sleep) {
     if links.is_empty() {
         return;
     }

@@ -43,7 +43,7 @@ use socketio_proto::AckId;
 use super::handlers::{Delivery, SocketEvent};
 use super::options::{Auth, Endpoint};
 use super::socket::{ConnectError, SocketShared};
-use super::transport::{self, ClientIo, ClientWs, HttpPool};
+use super::transport::{self, ClientIo, HttpPool};
 use super::ManagerEvent;
 use crate::handle::MachineHandle;
 use crate::locks::lock;
@@ -185,7 +185,7 @@ struct Driver {
     inputs: mpsc::Receiver<Input>,
     /// The WebSockets, read and written by the driver itself, as a
     /// server's session task does (see [`crate::ws_link`]).
-    links: Vec<WsLink<ClientWs>>,
+    links: Vec<WsLink<crate::ws::UpgradedIo>>,
     /// The handler task's queue.
     handlers: mpsc::Sender<Delivery>,
     /// Deliveries that found the queue full, in order.

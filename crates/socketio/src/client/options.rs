@@ -86,6 +86,7 @@ pub struct ClientOptions {
     /// A header that failed to parse, reported by `connect`.
     pub(crate) bad_header: Option<String>,
     pub(crate) max_pending_events: usize,
+    pub(crate) per_message_deflate: Option<crate::PerMessageDeflate>,
 }
 
 impl Default for ClientOptions {
@@ -100,6 +101,7 @@ impl Default for ClientOptions {
             tls: None,
             bad_header: None,
             max_pending_events: 1024,
+            per_message_deflate: None,
         }
     }
 }
@@ -152,6 +154,23 @@ impl ClientOptions {
             Some(header) => self.headers.push(header),
             None => self.bad_header = Some(format!("{name}: {value}")),
         }
+        self
+    }
+
+    /// Offers permessage-deflate on the WebSocket (Node's
+    /// `perMessageDeflate` client option, which its WebSocket library
+    /// offers by default). The server may decline it; messages under the
+    /// threshold go uncompressed either way. Off unless set.
+    ///
+    /// ```
+    /// use socketio::client::ClientOptions;
+    /// use socketio::PerMessageDeflate;
+    ///
+    /// let options = ClientOptions::default().per_message_deflate(PerMessageDeflate::default());
+    /// # let _ = options;
+    /// ```
+    pub fn per_message_deflate(mut self, deflate: crate::PerMessageDeflate) -> Self {
+        self.per_message_deflate = Some(deflate);
         self
     }
 
@@ -293,6 +312,7 @@ pub(crate) struct Endpoint {
     /// The application's query parameters, encoded, without `?`.
     query: String,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) per_message_deflate: Option<crate::PerMessageDeflate>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Arc<rustls::ClientConfig>,
 }
@@ -345,6 +365,7 @@ impl Endpoint {
             path: format!("{}/", options.path.trim_end_matches('/')),
             query: query.finish(),
             headers: options.headers.clone(),
+            per_message_deflate: options.per_message_deflate,
             #[cfg(feature = "tls")]
             tls: options.tls.clone().unwrap_or_else(transport::default_tls),
         };
@@ -367,18 +388,6 @@ impl Endpoint {
     /// The origin-form target of an HTTP request (`/socket.io/?…`).
     pub(crate) fn request_target(&self, query: &Query) -> String {
         format!("{}?{}", self.path, self.query_string(query))
-    }
-
-    /// The WebSocket URL.
-    pub(crate) fn websocket_url(&self, query: &Query) -> String {
-        let scheme = if self.secure { "wss" } else { "ws" };
-        format!(
-            "{scheme}://{}:{}{}?{}",
-            self.url_host,
-            self.port,
-            self.path,
-            self.query_string(query)
-        )
     }
 }
 
@@ -406,10 +415,8 @@ mod tests {
             endpoint.request_target(&query()),
             "/io/?a=1&b=2+3&EIO=4&transport=polling"
         );
-        assert_eq!(
-            endpoint.websocket_url(&query()),
-            "wss://example.com:443/io/?a=1&b=2+3&EIO=4&transport=polling"
-        );
+        assert!(endpoint.secure);
+        assert_eq!(endpoint.host_header(), "example.com:443");
     }
 
     #[test]

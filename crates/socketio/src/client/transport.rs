@@ -9,8 +9,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Instant as StdInstant;
 
-use async_tungstenite::tungstenite::client::IntoClientRequest;
-use async_tungstenite::WebSocketStream;
+use base64::Engine as _;
 use bytes::Bytes;
 use engineio_proto::client::{HttpMethod, Query};
 use http::{HeaderName, HeaderValue};
@@ -21,6 +20,9 @@ use smol_hyper::rt::FuturesIo;
 use super::options::Endpoint;
 use crate::locks::lock;
 use crate::runtime::{BoxFuture, ClientRuntime, ConnectFuture, Runtime, Sleep, Stream};
+use crate::ws::frame::Role;
+use crate::ws::{deflate, Settings, UpgradedIo, WebSocket};
+use crate::HyperIo;
 
 /// The largest HTTP response body or WebSocket message the client accepts.
 /// Node's server sends at most `maxHttpBufferSize` (1 MB) per message by
@@ -34,8 +36,8 @@ const MAX_IDLE: usize = 2;
 /// A connected stream of any runtime, plain or TLS.
 pub(crate) type BoxStream = Box<dyn Stream>;
 
-/// The client's WebSocket.
-pub(crate) type ClientWs = WebSocketStream<BoxStream>;
+/// The client's WebSocket: its connection, once upgraded.
+pub(crate) type ClientWs = WebSocket<UpgradedIo>;
 
 /// The runtime as the client uses it, without its type: so that client
 /// handles are not generic over the runtime.
@@ -177,27 +179,96 @@ pub(crate) async fn http_request(
     Ok((status, body))
 }
 
-/// Opens the Engine.IO WebSocket.
+/// Opens the Engine.IO WebSocket: an HTTP/1.1 upgrade (RFC 6455 section
+/// 4.1), offering permessage-deflate when the options ask for it.
 pub(crate) async fn websocket(
     io: &dyn ClientIo,
     endpoint: &Endpoint,
     query: Query,
 ) -> io::Result<ClientWs> {
+    use http::header::{
+        CONNECTION, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
+        SEC_WEBSOCKET_VERSION, UPGRADE,
+    };
     let stream = open_stream(io, endpoint).await?;
-    let mut request = endpoint
-        .websocket_url(&query)
-        .into_client_request()
+    let (mut sender, connection) = http1::handshake(FuturesIo::new(stream))
+        .await
+        .map_err(io::Error::other)?;
+    io.spawn(Box::pin(async move {
+        if let Err(error) = connection.with_upgrades().await {
+            tracing::debug!(%error, "websocket handshake connection failed");
+        }
+    }));
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(|e| io::Error::other(e.to_string()))?;
+    let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+    let mut request = hyper::Request::builder()
+        .uri(endpoint.request_target(&query))
+        .header(HOST, endpoint.host_header())
+        .header(UPGRADE, "websocket")
+        .header(CONNECTION, "Upgrade")
+        .header(SEC_WEBSOCKET_KEY, &key)
+        .header(SEC_WEBSOCKET_VERSION, "13");
+    if let Some(config) = &endpoint.per_message_deflate {
+        request = request.header(SEC_WEBSOCKET_EXTENSIONS, deflate::offer(config));
+    }
+    let mut request = request
+        .body(Full::new(Bytes::new()))
         .map_err(io::Error::other)?;
     let headers = request.headers_mut();
     for (name, value) in &endpoint.headers {
         headers.append(name.clone(), value.clone());
     }
-    let config = crate::engine::websocket::ws_config(MAX_MESSAGE, 4096);
-    let (socket, _response) =
-        async_tungstenite::client_async_with_config(request, stream, Some(config))
-            .await
-            .map_err(io::Error::other)?;
-    Ok(socket)
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(io::Error::other)?;
+    if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+        return Err(io::Error::other(format!(
+            "the WebSocket handshake was answered {}",
+            response.status()
+        )));
+    }
+    let accept = crate::engine::websocket::accept_key(key.as_bytes());
+    if response
+        .headers()
+        .get(SEC_WEBSOCKET_ACCEPT)
+        .map(|v| v.as_bytes())
+        != Some(accept.as_bytes())
+    {
+        return Err(io::Error::other(
+            "the WebSocket handshake's Sec-WebSocket-Accept is wrong",
+        ));
+    }
+    let answers = response
+        .headers()
+        .get_all(SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .map(|value| value.to_str().map_err(io::Error::other))
+        .collect::<io::Result<Vec<&str>>>()?;
+    let deflate = match &endpoint.per_message_deflate {
+        Some(config) => {
+            deflate::accept_answer(config, answers.into_iter()).map_err(io::Error::other)?
+        }
+        None if answers.is_empty() => None,
+        None => {
+            return Err(io::Error::other(
+                "the server answered an extension that was not offered",
+            ))
+        }
+    };
+    let upgraded = hyper::upgrade::on(response)
+        .await
+        .map_err(io::Error::other)?;
+    Ok(WebSocket::new(
+        HyperIo(upgraded),
+        Settings {
+            role: Role::Client,
+            max_message: MAX_MESSAGE,
+            read_chunk: 4096,
+            deflate,
+        },
+    ))
 }
 
 /// Parses `Name: value` pairs into headers.

@@ -84,6 +84,11 @@ pub struct EngineConfig {
     /// small suits many idle connections and small messages; raise it when
     /// most messages are tens of KiB.
     pub ws_read_buffer: usize,
+    /// permessage-deflate on WebSockets (Node's `perMessageDeflate`): off
+    /// by default, as in Node. Each compressed message costs CPU both
+    /// ways, and with context takeover each connection that used it keeps
+    /// a compressor and a decompressor (see [`crate::PerMessageDeflate`]).
+    pub per_message_deflate: Option<crate::PerMessageDeflate>,
     /// Decides whether a handshake may open a session (Node's
     /// `allowRequest`), synchronously or not; a refusal is answered `403`
     /// with code 4 and its message.
@@ -128,6 +133,7 @@ impl Default for EngineConfig {
             app_queue: 1024,
             ws_queue: 1024,
             ws_read_buffer: 1024,
+            per_message_deflate: None,
             allow_request: None,
             generate_id: None,
             cookie: None,

@@ -40,11 +40,11 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 
 use super::websocket::PendingWs;
-use super::websocket::ServerWs;
 use super::{register, Shared};
 use crate::handle::MachineHandle;
 use crate::handshake::Handshake;
 use crate::runtime::{Runtime, Sleep};
+use crate::ws::UpgradedIo;
 use crate::ws_link::{self, LinkEvent, WsLink};
 
 /// What the HTTP side hands a session's task: a request to answer, an
@@ -286,7 +286,7 @@ struct SessionTask<R: Runtime, M: Driven> {
     replies: HashMap<RequestId, oneshot::Sender<HttpResponse>>,
     /// The session's WebSockets (two during an upgrade), read and written
     /// by this task.
-    links: Vec<WsLink<ServerWs>>,
+    links: Vec<WsLink<UpgradedIo>>,
     /// Events the application's full queue could not take yet. While any
     /// wait, the client's messages are held (see the module docs); it only
     /// ever holds what the machine had decoded before holding began.
@@ -439,7 +439,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             if backlogged && app.poll_ready(cx).is_ready() {
                 return Poll::Ready(Wake::AppReady);
             }
-            let read = |links: &mut Vec<WsLink<ServerWs>>, cx: &mut Context<'_>| {
+            let read = |links: &mut Vec<WsLink<UpgradedIo>>, cx: &mut Context<'_>| {
                 let event = if holding {
                     ws_link::open_links(links, cx)
                 } else {

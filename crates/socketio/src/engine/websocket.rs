@@ -1,23 +1,26 @@
-//! WebSockets for Engine.IO: the server's HTTP upgrade (the session task
-//! then reads and writes the WebSocket itself, see `session.rs`), the
-//! settings of both sides, and the client's frame reader and writer.
+//! The server's WebSocket handshake for Engine.IO: the HTTP upgrade, with
+//! permessage-deflate when it is on (the session task then reads and writes
+//! the WebSocket itself, see `session.rs` and `ws_link.rs`).
 
 use std::sync::Arc;
 
-use async_tungstenite::tungstenite::handshake::derive_accept_key;
-use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use async_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
-use async_tungstenite::WebSocketStream;
-use bytes::Bytes;
+use base64::Engine as _;
 use engineio_proto::server::Opening;
-use engineio_proto::{Dialect, Frame, Str};
+use engineio_proto::Dialect;
 use futures_channel::mpsc;
-use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::header::{
+    HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
+    UPGRADE,
+};
+use sha1::{Digest, Sha1};
 
 use super::session::{self, Handoff};
 use super::{empty_reply, ws_id, HttpReply, RequestBody, Shared};
 use crate::io::HyperIo;
 use crate::runtime::Runtime;
+use crate::ws::deflate::{self, Agreed};
+use crate::ws::frame::Role;
+use crate::ws::{Settings, UpgradedIo, WebSocket};
 
 /// Whether the request asks for a WebSocket.
 pub(crate) fn is_upgrade_request<B>(request: &hyper::Request<B>) -> bool {
@@ -32,13 +35,10 @@ pub(crate) fn is_upgrade_request<B>(request: &hyper::Request<B>) -> bool {
     has_token(UPGRADE, "websocket") && has_token(CONNECTION, "upgrade")
 }
 
-/// A server-side WebSocket, once hyper has handed the connection over.
-pub(crate) type ServerWs = WebSocketStream<HyperIo<hyper::upgrade::Upgraded>>;
-
 /// A WebSocket whose `101 Switching Protocols` is on its way: it resolves
 /// once hyper hands the connection over (`None` if it never does). The
 /// session task polls it, then reads and writes the WebSocket itself.
-pub(crate) type PendingWs = crate::ws_link::Opening<ServerWs>;
+pub(crate) type PendingWs = crate::ws_link::Opening<UpgradedIo>;
 
 /// A WebSocket handshake: a new session over WebSocket.
 /// `handshake` is the request's, when `allow_request` built it already.
@@ -48,7 +48,7 @@ pub(crate) fn open<R: Runtime, B: RequestBody>(
     dialect: Dialect,
     handshake: Option<crate::handshake::Handshake>,
 ) -> HttpReply {
-    let Some(accept) = accept_key(&request) else {
+    let Some((accept, deflate)) = accept(shared, &request) else {
         return empty_reply(400);
     };
     let ws = ws_id(shared);
@@ -56,7 +56,7 @@ pub(crate) fn open<R: Runtime, B: RequestBody>(
         Arc::new(handshake.unwrap_or_else(|| crate::handshake::Handshake::of(&request)));
     let session = shared.open_session(Opening::WebSocket(ws), dialect, &handshake);
     let sid = session.sid();
-    let pending = pending_ws(shared, request);
+    let pending = pending_ws(shared, request, deflate.as_ref().map(|(agreed, _)| *agreed));
     session::start(
         shared,
         session,
@@ -64,7 +64,7 @@ pub(crate) fn open<R: Runtime, B: RequestBody>(
         Some((ws, pending)),
         handshake.clone(),
     );
-    let mut reply = switching_protocols(accept);
+    let mut reply = switching_protocols(accept, deflate);
     shared.handshake_headers(&mut reply, sid, &handshake.headers);
     reply
 }
@@ -75,30 +75,60 @@ pub(crate) fn upgrade<R: Runtime, B: RequestBody>(
     request: hyper::Request<B>,
     mut inputs: mpsc::Sender<Handoff>,
 ) -> HttpReply {
-    let Some(accept) = accept_key(&request) else {
+    let Some((accept, deflate)) = accept(shared, &request) else {
         return empty_reply(400);
     };
     let ws = ws_id(shared);
-    let socket = pending_ws(shared, request);
+    let socket = pending_ws(shared, request, deflate.as_ref().map(|(agreed, _)| *agreed));
     // Register the WebSocket before any of its frames can arrive.
     if inputs.try_send(Handoff::Upgrade { ws, socket }).is_err() {
         return empty_reply(503);
     }
-    switching_protocols(accept)
+    switching_protocols(accept, deflate)
 }
 
-fn accept_key<B>(request: &hyper::Request<B>) -> Option<String> {
+/// What the `101` answers: the accept key, and permessage-deflate when
+/// the server has it on and the client offered it. `None` for a request
+/// without a key or with an extension offer that cannot be read (Node's
+/// `ws` answers both `400`).
+fn accept<R: Runtime, B>(
+    shared: &Arc<Shared<R>>,
+    request: &hyper::Request<B>,
+) -> Option<(String, Option<(Agreed, String)>)> {
     let key = request.headers().get(SEC_WEBSOCKET_KEY)?;
-    Some(derive_accept_key(key.as_bytes()))
+    let deflate = match &shared.config.per_message_deflate {
+        Some(config) => {
+            let offers: Vec<&str> = request
+                .headers()
+                .get_all(SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .map(|value| value.to_str().ok())
+                .collect::<Option<_>>()?;
+            deflate::accept_offer(config, offers.into_iter()).ok()?
+        }
+        None => None,
+    };
+    Some((accept_key(key.as_bytes()), deflate))
 }
 
-fn switching_protocols(accept: String) -> HttpReply {
+/// The `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 section
+/// 4.2.2).
+pub(crate) fn accept_key(key: &[u8]) -> String {
+    const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    let digest = Sha1::new().chain_update(key).chain_update(GUID).finalize();
+    base64::engine::general_purpose::STANDARD.encode(digest)
+}
+
+fn switching_protocols(accept: String, deflate: Option<(Agreed, String)>) -> HttpReply {
     let mut reply = empty_reply(101);
     let headers = reply.headers_mut();
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
     if let Ok(value) = HeaderValue::from_str(&accept) {
         headers.insert(SEC_WEBSOCKET_ACCEPT, value);
+    }
+    if let Some(value) = deflate.and_then(|(_, answer)| HeaderValue::from_str(&answer).ok()) {
+        headers.insert(SEC_WEBSOCKET_EXTENSIONS, value);
     }
     reply
 }
@@ -107,68 +137,22 @@ fn switching_protocols(accept: String) -> HttpReply {
 fn pending_ws<R: Runtime, B: RequestBody>(
     shared: &Arc<Shared<R>>,
     request: hyper::Request<B>,
+    deflate: Option<Agreed>,
 ) -> PendingWs {
     let on_upgrade = hyper::upgrade::on(request);
-    let config = ws_config(
-        shared.config.protocol.max_payload,
-        shared.config.ws_read_buffer,
-    );
+    let settings = Settings {
+        role: Role::Server,
+        max_message: shared.config.protocol.max_payload,
+        read_chunk: shared.config.ws_read_buffer,
+        deflate,
+    };
     Box::pin(async move {
         match on_upgrade.await {
-            Ok(upgraded) => Some(
-                WebSocketStream::from_raw_socket(HyperIo(upgraded), Role::Server, Some(config))
-                    .await,
-            ),
+            Ok(upgraded) => Some(WebSocket::new(HyperIo(upgraded), settings)),
             Err(error) => {
                 tracing::debug!(%error, "websocket upgrade failed");
                 None
             }
         }
     })
-}
-
-/// The WebSocket settings of both sides. tungstenite reads into a buffer
-/// of `read_buffer` bytes that it zero-fills before every read attempt and
-/// keeps for the connection's life: its 128 KiB default would be most of an
-/// idle connection's memory and a 128 KiB `memset` per read. A few KiB hold
-/// a burst of small messages; a larger message is read in several calls.
-pub(crate) fn ws_config(max_payload: usize, read_buffer: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(read_buffer)
-        .max_message_size(Some(max_payload))
-        .max_frame_size(Some(max_payload))
-}
-
-/// What one WebSocket message is to Engine.IO.
-pub(crate) enum Read {
-    /// A frame for the session.
-    Frame(Frame),
-    /// A ping, pong or fragment: nothing for the session.
-    Skip,
-    /// A close, an error, or text that is not UTF-8: the WebSocket is over.
-    End,
-}
-
-/// Reads one message of a WebSocket (either side's).
-pub(crate) fn read_frame(message: Result<WsMessage, WsError>) -> Read {
-    match message {
-        Ok(WsMessage::Text(text)) => match Str::from_utf8(Bytes::from(text)) {
-            Ok(text) => Read::Frame(Frame::Text(text)),
-            Err(_) => Read::End,
-        },
-        Ok(WsMessage::Binary(data)) => Read::Frame(Frame::Binary(data)),
-        Ok(WsMessage::Close(_)) | Err(_) => Read::End,
-        Ok(_) => Read::Skip,
-    }
-}
-
-/// A frame as a WebSocket message (`None` for text that is not UTF-8,
-/// which the protocol machines never produce).
-pub(crate) fn ws_message(frame: Frame) -> Option<WsMessage> {
-    match frame {
-        Frame::Text(text) => async_tungstenite::tungstenite::Utf8Bytes::try_from(text.into_bytes())
-            .ok()
-            .map(WsMessage::Text),
-        Frame::Binary(data) => Some(WsMessage::Binary(data)),
-    }
 }

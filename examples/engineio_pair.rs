@@ -100,7 +100,7 @@ impl World {
                     self.wire
                         .push_back(Wire::ClientHttp(request, response.status, response.body));
                 }
-                server::Output::WsSend { ws, frame } => {
+                server::Output::WsSend { ws, frame, .. } => {
                     println!("  server -> {}", show_frame(&frame));
                     self.wire.push_back(Wire::ClientFrame(ws, frame));
                 }

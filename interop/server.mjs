@@ -3,7 +3,8 @@
 // Usage: node server.mjs <port> [--tls <cert.pem> <key.pem>]   (port 0: any free port)
 // Prints "listening <port>" once it accepts connections; exits when stdin
 // closes, so a test that dies takes its server with it. SIO_PARSER=msgpack:
-// the server speaks socket.io-msgpack-parser.
+// the server speaks socket.io-msgpack-parser. SIO_DEFLATE=1: WebSocket
+// messages are compressed (permessage-deflate).
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createSecureServer } from "node:https";
@@ -25,6 +26,9 @@ const io = new Server(httpServer, {
   // even when no request of it was pending (as in suite::mirror).
   pingInterval: 2_000,
   pingTimeout: 3_000,
+  // SIO_DEFLATE=1: permessage-deflate on, with ws's default threshold
+  // (1 KiB). httpCompression is on by default, as in every Node server.
+  perMessageDeflate: process.env.SIO_DEFLATE === "1",
 });
 
 // What each client (named by its auth `name`) sent as "seq" events: the
@@ -82,6 +86,12 @@ io.on("connection", (socket) => {
     received.set(name, list);
   });
   socket.on("report", (ack) => ack(received.get(name) ?? []));
+  // Sends `data` back as "plain", uncompressed, to the socket and through a
+  // broadcast to its own room.
+  socket.on("plain-please", (data) => {
+    socket.compress(false).emit("plain", data);
+    io.compress(false).to(socket.id).emit("plain", data);
+  });
   socket.on("disconnect-me", () => socket.disconnect());
   // Sends the client away: every namespace of its connection.
   socket.on("kick-all", () => socket.disconnect(true));

@@ -245,6 +245,7 @@ impl World {
                 Some(Output::WsSend {
                     ws,
                     frame: Frame::Text(t),
+                    ..
                 }) => {
                     assert_eq!(*ws, WsId(id));
                     assert!(t.starts_with("0{\"sid\":"), "first frame {t:?}");

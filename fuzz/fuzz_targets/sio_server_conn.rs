@@ -315,7 +315,7 @@ impl Model {
     /// What the client gets must decode.
     fn client_receives(&mut self, output: eio::Output) {
         match output {
-            eio::Output::WsSend { ws, frame } => {
+            eio::Output::WsSend { ws, frame, .. } => {
                 self.last_ws_send = ws.0;
                 let packet = EioPacket::decode_frame(frame).expect("server frames decode");
                 self.client_packet(packet);

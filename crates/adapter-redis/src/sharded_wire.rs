@@ -176,6 +176,10 @@ fn opts_json(opts: &BroadcastOptions) -> Json {
     if opts.flags.volatile {
         flags.insert("volatile".into(), Json::Bool(true));
     }
+    // Node writes the flag only when it was set; unset means compressed.
+    if !opts.flags.compress {
+        flags.insert("compress".into(), Json::Bool(false));
+    }
     if let Some(timeout) = opts.flags.timeout {
         let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         flags.insert("timeout".into(), Json::from(millis));

@@ -139,6 +139,10 @@ fn opts_msgpack(opts: &BroadcastOptions) -> Msgpack {
     if opts.flags.volatile {
         flags.push(("volatile".into(), Msgpack::Boolean(true)));
     }
+    // Node writes the flag only when it was set; unset means compressed.
+    if !opts.flags.compress {
+        flags.push(("compress".into(), Msgpack::Boolean(false)));
+    }
     if let Some(timeout) = opts.flags.timeout {
         let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         flags.push(("timeout".into(), Msgpack::from(millis)));
@@ -249,6 +253,7 @@ pub fn opts_from_json(value: &Json) -> Result<BroadcastOptions, CodecError> {
     );
     if let Some(Json::Object(flags)) = object.get("flags") {
         opts.flags.volatile = flags.get("volatile") == Some(&Json::Bool(true));
+        opts.flags.compress = flags.get("compress") != Some(&Json::Bool(false));
         opts.flags.timeout = flags
             .get("timeout")
             .and_then(Json::as_f64)

@@ -413,16 +413,33 @@ impl Frame {
 /// frame's whole text and its record in a polling payload; binary data is
 /// held as is (a polling payload base64-encodes it when it is written).
 ///
+/// It also says whether the transport may compress it (Node's per-packet
+/// `compress` option, on by default): a WebSocket with permessage-deflate
+/// compresses it if it is over the threshold, and a polling response
+/// holding it may be gzip- or deflate-encoded.
+///
 /// ```
 /// use engineio_proto::{EncodedMessage, Frame, Message};
 ///
 /// let hello = EncodedMessage::from(Message::from("hello"));
 /// assert_eq!(hello.frame(), &Frame::Text("4hello".into()));
+/// assert!(hello.compress());
+/// assert!(!hello.with_compress(false).compress());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EncodedMessage(Frame);
+pub struct EncodedMessage {
+    frame: Frame,
+    compress: bool,
+}
 
 impl EncodedMessage {
+    const fn new(frame: Frame) -> EncodedMessage {
+        EncodedMessage {
+            frame,
+            compress: true,
+        }
+    }
+
     /// A text message whose wire form `framed` already starts with the
     /// `4` type digit; `None` if it does not.
     pub fn from_framed_text(framed: Str) -> Option<EncodedMessage> {
@@ -430,22 +447,34 @@ impl EncodedMessage {
             .as_bytes()
             .first()
             .is_some_and(|&b| b == PacketType::Message.as_byte())
-            .then_some(EncodedMessage(Frame::Text(framed)))
+            .then_some(EncodedMessage::new(Frame::Text(framed)))
+    }
+
+    /// The same message, with compression allowed or not (Node's
+    /// `socket.compress(false)`); allowed by default.
+    pub fn with_compress(mut self, compress: bool) -> EncodedMessage {
+        self.compress = compress;
+        self
+    }
+
+    /// Whether the transport may compress it.
+    pub fn compress(&self) -> bool {
+        self.compress
     }
 
     /// The WebSocket frame that carries it.
     pub fn frame(&self) -> &Frame {
-        &self.0
+        &self.frame
     }
 
     /// Takes the WebSocket frame that carries it.
     pub fn into_frame(self) -> Frame {
-        self.0
+        self.frame
     }
 
     /// Appends its record in a polling payload.
     pub fn write_in_payload(&self, out: &mut BytesMut) {
-        match &self.0 {
+        match &self.frame {
             Frame::Text(text) => out.extend_from_slice(text.as_bytes()),
             Frame::Binary(data) => {
                 Packet::Message(Message::Binary(data.clone())).write_in_payload(out)
@@ -454,22 +483,22 @@ impl EncodedMessage {
     }
 
     /// A heartbeat PING, in the same form (no allocation).
-    pub(crate) const PING: EncodedMessage = EncodedMessage(Frame::Text(Str::from_static("2")));
+    pub(crate) const PING: EncodedMessage = EncodedMessage::new(Frame::Text(Str::from_static("2")));
 
     /// A heartbeat PONG (a v3 server's answer), in the same form.
-    pub(crate) const PONG: EncodedMessage = EncodedMessage(Frame::Text(Str::from_static("3")));
+    pub(crate) const PONG: EncodedMessage = EncodedMessage::new(Frame::Text(Str::from_static("3")));
 
     /// Any packet (an OPEN, a CLOSE, a client's queued packet), in the
     /// same form.
     pub(crate) fn control(packet: &Packet) -> EncodedMessage {
-        EncodedMessage(packet.encode_frame())
+        EncodedMessage::new(packet.encode_frame())
     }
 }
 
 impl From<Message> for EncodedMessage {
     /// Encodes a message: one allocation for text, none for binary.
     fn from(message: Message) -> EncodedMessage {
-        EncodedMessage(Packet::Message(message).encode_frame())
+        EncodedMessage::new(Packet::Message(message).encode_frame())
     }
 }
 

@@ -55,7 +55,8 @@ fn probe(session: &mut Session, at: Instant) {
         outputs[0],
         Output::WsSend {
             ws: WsId(9),
-            frame: text("3probe")
+            frame: text("3probe"),
+            compress: true,
         }
     );
 }
@@ -79,7 +80,8 @@ fn upgrade_noops_come_every_tick_from_the_probe() {
         outputs,
         vec![Output::WsSend {
             ws: WsId(9),
-            frame: text("3probe")
+            frame: text("3probe"),
+            compress: true,
         }]
     );
     let tick = T0 + Duration::from_millis(100);

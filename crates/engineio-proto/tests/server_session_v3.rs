@@ -221,7 +221,8 @@ fn websocket_frames_carry_the_type_byte_in_v3() {
         drain(&mut session),
         [Output::WsSend {
             ws: WsId(1),
-            frame: Frame::Binary(Bytes::from_static(&[4, 7]))
+            frame: Frame::Binary(Bytes::from_static(&[4, 7])),
+            compress: true,
         }]
     );
     session.handle_input(
@@ -244,7 +245,8 @@ fn websocket_frames_carry_the_type_byte_in_v3() {
             Output::Message(Message::Binary(Bytes::from_static(&[5, 6]))),
             Output::WsSend {
                 ws: WsId(1),
-                frame: Frame::Text(Str::from("3"))
+                frame: Frame::Text(Str::from("3")),
+                compress: true,
             },
         ]
     );

@@ -91,6 +91,7 @@ fn websocket_session() -> Session {
         [Output::WsSend {
             ws: WsId(1),
             frame: Frame::Text(open),
+            ..
         }] => assert!(open.starts_with("0{\"sid\":")),
         other => panic!("handshake outputs {other:?}"),
     }
@@ -174,7 +175,8 @@ fn upgrade(session: &mut Session, now: Instant, ws: WsId) {
         drain(session),
         vec![Output::WsSend {
             ws,
-            frame: Packet::PONG_PROBE.encode_frame()
+            frame: Packet::PONG_PROBE.encode_frame(),
+            compress: true,
         }]
     );
     session.handle_input(

@@ -137,6 +137,7 @@ impl Packet {
             ),
             frame: EncodedMessage::from_framed_text(framed).expect("starts with the message digit"),
             attachments: self.attachments.clone(),
+            compress: true,
         }
     }
 }
@@ -152,6 +153,8 @@ pub struct EncodedPacket {
     frame: EncodedMessage,
     /// The binary messages that follow it.
     pub attachments: Vec<Bytes>,
+    /// Whether the transport may compress it (Node's `compress` flag).
+    compress: bool,
 }
 
 impl EncodedPacket {
@@ -163,7 +166,22 @@ impl EncodedPacket {
             frame: EncodedMessage::from(head.clone()),
             head,
             attachments,
+            compress: true,
         }
+    }
+
+    /// The same packet, with compression allowed or not (Node's
+    /// `socket.compress(false)`): a WebSocket with permessage-deflate
+    /// compresses it when it is over the threshold, a polling response
+    /// holding it may be gzip-encoded. Allowed by default.
+    pub fn with_compress(mut self, compress: bool) -> EncodedPacket {
+        self.compress = compress;
+        self
+    }
+
+    /// Whether the transport may compress it.
+    pub fn compress(&self) -> bool {
+        self.compress
     }
 
     /// The first message.
@@ -180,12 +198,14 @@ impl EncodedPacket {
     /// The Engine.IO messages to send, in order, in wire form: sending
     /// them to any number of sessions copies nothing.
     pub fn encoded_messages(&self) -> impl Iterator<Item = EncodedMessage> + '_ {
-        core::iter::once(self.frame.clone()).chain(
-            self.attachments
-                .iter()
-                .cloned()
-                .map(|data| EncodedMessage::from(Message::Binary(data))),
-        )
+        core::iter::once(self.frame.clone())
+            .chain(
+                self.attachments
+                    .iter()
+                    .cloned()
+                    .map(|data| EncodedMessage::from(Message::Binary(data))),
+            )
+            .map(|message| message.with_compress(self.compress))
     }
 
     /// How many Engine.IO messages this packet takes.

@@ -449,8 +449,20 @@ impl Connection {
     pub fn emit_with_ack(
         &mut self,
         now: Instant,
+        packet: Packet,
+        timeout: Option<Duration>,
+    ) -> Result<AckId, CommandError> {
+        self.emit_with_ack_compress(now, packet, timeout, true)
+    }
+
+    /// [`Connection::emit_with_ack`], saying whether the transport may
+    /// compress the packet (Node's `socket.compress(false)`).
+    pub fn emit_with_ack_compress(
+        &mut self,
+        now: Instant,
         mut packet: Packet,
         timeout: Option<Duration>,
+        compress: bool,
     ) -> Result<AckId, CommandError> {
         self.fire_timers(now);
         self.check_connected(&packet.nsp)?;
@@ -458,7 +470,8 @@ impl Connection {
         let id = AckId(self.next_ack);
         packet.kind = PacketKind::Event;
         packet.id = Some(id);
-        self.write(now, &self.parser.encode(&packet))?;
+        let encoded = self.parser.encode(&packet).with_compress(compress);
+        self.write(now, &encoded)?;
         self.acks.insert(id, timeout.map(|t| now + t), packet.nsp);
         Ok(id)
     }

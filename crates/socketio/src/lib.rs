@@ -18,6 +18,7 @@ mod extensions;
 mod handle;
 mod handshake;
 pub mod http;
+mod http_compression;
 mod io;
 mod listeners;
 mod locks;
@@ -29,6 +30,7 @@ mod ws_link;
 
 pub use extensions::Extensions;
 pub use handshake::{Handshake, RemoteAddr};
+pub use http_compression::HttpCompression;
 pub use io::HyperIo;
 pub use runtime::{
     BoxFuture, ClientRuntime, Clock, ConnectFuture, DynRuntime, Runtime, Sleep, Stream,

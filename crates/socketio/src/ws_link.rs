@@ -83,7 +83,8 @@ pub(crate) struct WsLink<IO> {
     stream: Option<WebSocket<IO>>,
     /// Frames not yet given to the WebSocket (while it is not writable, or
     /// before the upgrade completes).
-    queued: VecDeque<Frame>,
+    /// Each with whether it may be compressed.
+    queued: VecDeque<(Frame, bool)>,
     /// Frames given to the WebSocket, not yet flushed to the socket.
     unflushed: bool,
     /// The session closed it: write what is queued, then close.
@@ -143,8 +144,9 @@ impl<IO: WsIo> WsLink<IO> {
 
     /// Queues a frame. The session task stops taking frames from its
     /// machine while [`WsLink::is_full`], so the queue stays at its limit.
-    pub(crate) fn push(&mut self, frame: Frame) {
-        self.queued.push_back(frame);
+    /// `compress`: whether permessage-deflate may compress it.
+    pub(crate) fn push(&mut self, frame: Frame, compress: bool) {
+        self.queued.push_back((frame, compress));
     }
 
     /// Whether as many frames wait as the limit allows: write before
@@ -230,10 +232,10 @@ impl<IO: WsIo> WsLink<IO> {
                     Poll::Pending => return LinkWrite::Busy,
                 }
             }
-            let Some(frame) = self.queued.pop_front() else {
+            let Some((frame, compress)) = self.queued.pop_front() else {
                 break;
             };
-            if ws.send(&frame, true).is_err() {
+            if ws.send(&frame, compress).is_err() {
                 return LinkWrite::Failed;
             }
             self.unflushed = true;

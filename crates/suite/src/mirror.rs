@@ -47,6 +47,10 @@ pub async fn start_with<R: TestRuntime>(
             let auth: Value = serde_json::from_str(socket.auth()).unwrap_or(Value::Null);
             let name = auth["name"].as_str().unwrap_or("anonymous").to_owned();
             socket.join("clients");
+            // Before the welcome says which transport it is on.
+            socket.on_upgrade(|socket: socketio::SocketRef| async move {
+                socket.emit("upgraded", "websocket").await.unwrap();
+            });
             let handshake = socket.handshake();
             let header = handshake
                 .headers
@@ -59,7 +63,7 @@ pub async fn start_with<R: TestRuntime>(
                 "auth": auth,
                 "header": header,
                 "query": handshake.query_param("q"),
-                "transport": "unknown",
+                "transport": socket.transport(),
                 "recovered": socket.recovered(),
             });
             socket.emit("welcome", &welcome).await.unwrap();
@@ -119,6 +123,24 @@ pub async fn start_with<R: TestRuntime>(
                 let count = nevers.lock().unwrap().get(&who).copied().unwrap_or(0);
                 async move { ack.unwrap().send(&count).await.unwrap() }
             });
+            // Sends `data` back as "plain", uncompressed, to the socket
+            // and through a broadcast to its own room.
+            let to_room = main.clone();
+            socket.on(
+                "plain-please",
+                move |socket: socketio::SocketRef, Data(data): Data<Value>| {
+                    let to_room = to_room.clone();
+                    async move {
+                        socket.compress(false).emit("plain", &data).await.unwrap();
+                        to_room
+                            .compress(false)
+                            .to(socket.id().as_str())
+                            .emit("plain", &data)
+                            .await
+                            .unwrap();
+                    }
+                },
+            );
             socket.on("disconnect-me", |socket: socketio::SocketRef| async move {
                 let _ = socket.disconnect().await;
             });

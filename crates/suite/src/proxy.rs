@@ -2,11 +2,15 @@
 //! between a client and its server, seen by both sides as the network
 //! failing, not as either side closing politely.
 //!
+//! It also counts the bytes it carries each way, for a test that checks
+//! what went on the wire (compression).
+//!
 //! It runs on plain threads (an accepting one, two copying ones per
 //! connection), so it serves tests on any runtime alike.
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -15,6 +19,14 @@ use std::thread;
 pub struct Proxy {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    counts: Arc<Counts>,
+}
+
+/// Bytes carried so far, over every connection.
+#[derive(Default)]
+struct Counts {
+    to_server: AtomicU64,
+    to_client: AtomicU64,
 }
 
 #[derive(Default)]
@@ -32,9 +44,25 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let addr = listener.local_addr().expect("its address");
         let state = Arc::new(Mutex::new(State::default()));
+        let counts = Arc::new(Counts::default());
         let accepting = state.clone();
-        thread::spawn(move || accept(listener, target, accepting));
-        Proxy { addr, state }
+        let counting = counts.clone();
+        thread::spawn(move || accept(listener, target, accepting, counting));
+        Proxy {
+            addr,
+            state,
+            counts,
+        }
+    }
+
+    /// Bytes carried from clients to the server so far.
+    pub fn bytes_to_server(&self) -> u64 {
+        self.counts.to_server.load(Ordering::Acquire)
+    }
+
+    /// Bytes carried from the server to clients so far.
+    pub fn bytes_to_client(&self) -> u64 {
+        self.counts.to_client.load(Ordering::Acquire)
     }
 
     /// Where clients connect.
@@ -79,7 +107,12 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn accept(listener: TcpListener, target: SocketAddr, state: Arc<Mutex<State>>) {
+fn accept(
+    listener: TcpListener,
+    target: SocketAddr,
+    state: Arc<Mutex<State>>,
+    counts: Arc<Counts>,
+) {
     for client in listener.incoming() {
         let Ok(client) = client else { continue };
         let (stopped, cut) = {
@@ -99,14 +132,19 @@ fn accept(listener: TcpListener, target: SocketAddr, state: Arc<Mutex<State>>) {
         };
         let _ = client.set_nodelay(true);
         let _ = server.set_nodelay(true);
-        if let Err(error) = forward(client, server, &state) {
+        if let Err(error) = forward(client, server, &state, &counts) {
             eprintln!("proxy: {error}");
         }
     }
 }
 
 /// Copies both ways on two threads, remembering the streams for a cut.
-fn forward(client: TcpStream, server: TcpStream, state: &Mutex<State>) -> io::Result<()> {
+fn forward(
+    client: TcpStream,
+    server: TcpStream,
+    state: &Mutex<State>,
+    counts: &Arc<Counts>,
+) -> io::Result<()> {
     let (client_reader, server_writer) = (client.try_clone()?, server.try_clone()?);
     let (server_reader, client_writer) = (server.try_clone()?, client.try_clone()?);
     {
@@ -114,12 +152,25 @@ fn forward(client: TcpStream, server: TcpStream, state: &Mutex<State>) -> io::Re
         state.streams.push(client);
         state.streams.push(server);
     }
-    thread::spawn(move || copy(client_reader, server_writer));
-    thread::spawn(move || copy(server_reader, client_writer));
+    let (up, down) = (counts.clone(), counts.clone());
+    thread::spawn(move || copy(client_reader, server_writer, &up.to_server));
+    thread::spawn(move || copy(server_reader, client_writer, &down.to_client));
     Ok(())
 }
 
-fn copy(mut from: TcpStream, mut to: TcpStream) {
-    let _ = io::copy(&mut from, &mut to);
+fn copy(mut from: TcpStream, mut to: TcpStream, count: &AtomicU64) {
+    use std::io::{Read, Write};
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        // Counted before the peer can see it.
+        count.fetch_add(read as u64, Ordering::AcqRel);
+        if to.write_all(&buffer[..read]).is_err() {
+            break;
+        }
+    }
     let _ = to.shutdown(Shutdown::Write);
 }

@@ -6,7 +6,9 @@
 
 mod client_scenarios;
 
-use client_scenarios::{ask, manager_events, options, within, Inbox, Setup, TRANSPORTS};
+use client_scenarios::{
+    ask, manager_events, options, within, CompressFalse, Inbox, Setup, TRANSPORTS,
+};
 use serde_json::json;
 use socketio::client::ManagerEvent;
 use socketio::Payload;
@@ -83,6 +85,16 @@ async fn msgpack_parser_with_node_server<R: TestRuntime>(rt: R) {
         client_scenarios::dynamic_auth_and_server_disconnect(rt, &url, name, setup).await;
         client_scenarios::recovery(rt, &url, name, setup).await;
         client_scenarios::ack_timeouts(rt, &url, name, setup).await;
+    }
+}
+
+/// Our client with permessage-deflate against Node's server with
+/// `perMessageDeflate` (see [`client_scenarios::compression`]).
+async fn compression_with_node_server<R: TestRuntime>(rt: R) {
+    let server = NodeServer::script_env("server.mjs", &["0".into()], &[("SIO_DEFLATE", "1")]).await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+    for (name, transports) in TRANSPORTS {
+        client_scenarios::compression(rt, addr, name, transports, CompressFalse::Ignored).await;
     }
 }
 
@@ -375,6 +387,7 @@ fn options_untrusted(transports: socketio::client::Transports) -> socketio::clie
 }
 
 suite::on_each_runtime!(
+    compression_with_node_server,
     socket_io_2_server,
     socket_io_2_server_restart,
     events_acks_and_binary_with_node_server,

@@ -8,7 +8,7 @@ mod client_scenarios;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use client_scenarios::{within, Setup, TRANSPORTS};
+use client_scenarios::{within, CompressFalse, Setup, TRANSPORTS};
 use engineio_proto::Message;
 use futures_util::{FutureExt, StreamExt};
 use serde_json::json;
@@ -21,6 +21,19 @@ async fn events_acks_and_binary_with_own_server<R: TestRuntime>(rt: R) {
     let url = suite::mirror::start(rt).await;
     for (name, transports) in TRANSPORTS {
         client_scenarios::events_and_acks(rt, &url, name, transports).await;
+    }
+}
+
+/// Our client and our server, both with permessage-deflate (see
+/// [`client_scenarios::compression`]).
+async fn compression_with_own_server<R: TestRuntime>(rt: R) {
+    let url = suite::mirror::start_with(rt, |config| {
+        config.engine.per_message_deflate = Some(socketio::PerMessageDeflate::default());
+    })
+    .await;
+    let addr = suite::mirror::address(&url);
+    for (name, transports) in TRANSPORTS {
+        client_scenarios::compression(rt, addr, name, transports, CompressFalse::Honored).await;
     }
 }
 
@@ -589,6 +602,7 @@ impl PacketDecoder for TaggedTextDecoder {
 }
 
 suite::on_each_runtime!(
+    compression_with_own_server,
     parsers_with_own_server,
     a_manager_and_its_sockets,
     outgoing_listeners_and_off,

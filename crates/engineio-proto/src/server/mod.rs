@@ -195,6 +195,7 @@ impl RequestError {
             status: self.status(),
             content_type: ContentType::Json,
             body: Bytes::from(body),
+            compress: false,
         }
     }
 }
@@ -237,15 +238,20 @@ pub struct HttpResponse {
     pub content_type: ContentType,
     /// The body.
     pub body: Bytes,
+    /// Whether the driver may compress the body for a client that accepts
+    /// it (Node's `httpCompression`): set on a polling payload unless every
+    /// message in it was sent with compression off.
+    pub compress: bool,
 }
 
 impl HttpResponse {
-    /// 200 with a polling payload.
+    /// 200 with a polling payload, which may be compressed.
     pub fn payload(body: Bytes) -> HttpResponse {
         HttpResponse {
             status: 200,
             content_type: ContentType::Payload,
             body,
+            compress: true,
         }
     }
 
@@ -255,6 +261,7 @@ impl HttpResponse {
             status: 200,
             content_type: ContentType::Html,
             body: Bytes::from_static(b"ok"),
+            compress: false,
         }
     }
 
@@ -269,6 +276,7 @@ impl HttpResponse {
             status,
             content_type: ContentType::None,
             body: Bytes::new(),
+            compress: false,
         }
     }
 }

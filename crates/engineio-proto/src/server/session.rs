@@ -78,6 +78,9 @@ pub enum Output {
         ws: WsId,
         /// The frame.
         frame: Frame,
+        /// Whether it may be compressed (permessage-deflate, when
+        /// negotiated and the frame is over its threshold).
+        compress: bool,
     },
     /// Close this WebSocket once the frames output before have been sent.
     WsClose {
@@ -738,6 +741,7 @@ impl Session {
             self.outputs.push_back(Output::WsSend {
                 ws,
                 frame: Packet::PONG_PROBE.encode_frame(),
+                compress: true,
             });
             // The NOOP cadence starts at the probe, as in Node: the first
             // NOOP goes one tick later, never at once. The client may have
@@ -825,12 +829,17 @@ impl Session {
                 let v3 = self.dialect.protocol == Protocol::V3;
                 self.pong_queued = false;
                 for message in self.buffer.drain(..) {
+                    let compress = message.compress();
                     let frame = if v3 {
                         v3::encode_frame(message)
                     } else {
                         message.into_frame()
                     };
-                    self.outputs.push_back(Output::WsSend { ws, frame });
+                    self.outputs.push_back(Output::WsSend {
+                        ws,
+                        frame,
+                        compress,
+                    });
                 }
                 if self.phase == Phase::Closing {
                     self.finish(CloseReason::ForcedClose);
@@ -916,18 +925,23 @@ impl Session {
         &self,
         messages: impl IntoIterator<Item = &'a EncodedMessage> + Clone,
     ) -> HttpResponse {
+        // As in Node: compressed if any packet in it may be.
+        let compress = messages.clone().into_iter().any(EncodedMessage::compress);
         let (body, binary) = match self.dialect.protocol {
             Protocol::V4 => (payload::encode_encoded(messages), false),
             Protocol::V3 => v3::encode_payload(messages, self.dialect.binary_payloads),
         };
-        match self.dialect.jsonp {
+        let response = match self.dialect.jsonp {
             Some(index) => HttpResponse::payload(jsonp_response(index, &body)),
             None if binary => HttpResponse {
-                status: 200,
                 content_type: ContentType::Binary,
-                body,
+                ..HttpResponse::payload(body)
             },
             None => HttpResponse::payload(body),
+        };
+        HttpResponse {
+            compress,
+            ..response
         }
     }
 

@@ -432,7 +432,9 @@ impl Sim {
                     status: response.status,
                     body: response.body,
                 }),
-                server::Output::WsSend { ws, frame } => self.send(Event::ClientWsFrame(ws, frame)),
+                server::Output::WsSend { ws, frame, .. } => {
+                    self.send(Event::ClientWsFrame(ws, frame))
+                }
                 server::Output::WsClose { ws } => {
                     if self.ws_sessions.remove(&ws).is_some() {
                         self.send(Event::ClientWsClosed(ws));

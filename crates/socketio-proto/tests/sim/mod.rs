@@ -493,7 +493,7 @@ impl Sim {
                     self.held_requests.remove(&request);
                     self.send(Event::ClientHttp(request, response.status, response.body))
                 }
-                sio::Output::Transport(eio::Output::WsSend { ws, frame }) => {
+                sio::Output::Transport(eio::Output::WsSend { ws, frame, .. }) => {
                     self.send(Event::ClientWsFrame(ws, frame))
                 }
                 sio::Output::Transport(eio::Output::WsClose { ws }) => {

@@ -117,7 +117,11 @@ impl LocalAdapter {
         if targets.is_empty() {
             return Ok(());
         }
-        let encoded = state.handlers.parser.encode(&packet);
+        let encoded = state
+            .handlers
+            .parser
+            .encode(&packet)
+            .with_compress(opts.flags.compress);
         let mut lagging = Vec::new();
         for socket in &targets {
             if let Some(data) = &packet.data {
@@ -149,7 +153,11 @@ impl LocalAdapter {
             if let Some(data) = &packet.data {
                 socket.notify_outgoing(data, &packet.attachments);
             }
-            stream.push(socket.request_ack(packet.clone(), opts.flags.timeout));
+            stream.push(socket.request_ack(
+                packet.clone(),
+                opts.flags.timeout,
+                opts.flags.compress,
+            ));
         }
         stream
     }

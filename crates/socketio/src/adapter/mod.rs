@@ -73,7 +73,7 @@ impl BroadcastOptions {
 }
 
 /// Broadcast modifiers (Node's `flags`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BroadcastFlags {
     /// Drop the packet for a socket that cannot take it at once (its
@@ -84,6 +84,20 @@ pub struct BroadcastFlags {
     pub local: bool,
     /// How long a broadcast with acks waits for each answer.
     pub timeout: Option<Duration>,
+    /// Whether the transports may compress the packet (true unless
+    /// `compress(false)`): see [`crate::SocketRef::compress`].
+    pub compress: bool,
+}
+
+impl Default for BroadcastFlags {
+    fn default() -> Self {
+        BroadcastFlags {
+            volatile: false,
+            local: false,
+            timeout: None,
+            compress: true,
+        }
+    }
 }
 
 /// Why an adapter could not carry out an operation.

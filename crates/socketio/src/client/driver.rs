@@ -568,7 +568,8 @@ impl Driver {
             eio::Output::WsConnect { ws, query } => self.open_websocket(ws, query),
             eio::Output::WsSend { ws, frame } => {
                 if let Some(link) = ws_link::find(&mut self.links, ws) {
-                    link.push(frame);
+                    // The client compresses what is over the threshold.
+                    link.push(frame, true);
                 }
             }
             eio::Output::WsClose { ws } => {

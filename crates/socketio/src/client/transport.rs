@@ -18,6 +18,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use smol_hyper::rt::FuturesIo;
 
 use super::options::Endpoint;
+use crate::http_compression;
 use crate::locks::lock;
 use crate::runtime::{BoxFuture, ClientRuntime, ConnectFuture, Runtime, Sleep, Stream};
 use crate::ws::frame::Role;
@@ -165,17 +166,26 @@ pub(crate) async fn http_request(
             HeaderValue::from_static("text/plain;charset=UTF-8"),
         );
     }
+    // As a browser does; the application's own header, if any, stands.
+    if !headers.contains_key(http::header::ACCEPT_ENCODING) {
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static(http_compression::ACCEPTED),
+        );
+    }
     let response = sender
         .send_request(request)
         .await
         .map_err(io::Error::other)?;
     let status = response.status().as_u16();
-    let body = Limited::new(response.into_body(), MAX_MESSAGE)
+    let (parts, body) = response.into_parts();
+    let body = Limited::new(body, MAX_MESSAGE)
         .collect()
         .await
         .map_err(io::Error::other)?
         .to_bytes();
     pool.put_back(sender);
+    let body = http_compression::decode(&parts.headers, body, MAX_MESSAGE)?;
     Ok((status, body))
 }
 

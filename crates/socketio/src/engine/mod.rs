@@ -45,6 +45,7 @@ use http::HeaderMap;
 use http_body_util::{BodyExt, Full};
 
 use crate::handshake::Handshake;
+use crate::http_compression::{self, Encoding};
 use crate::locks::{read, write};
 use crate::runtime::{Clock, Runtime};
 pub use cors::{Cors, CorsOrigin};
@@ -89,6 +90,10 @@ pub struct EngineConfig {
     /// ways, and with context takeover each connection that used it keeps
     /// a compressor and a decompressor (see [`crate::PerMessageDeflate`]).
     pub per_message_deflate: Option<crate::PerMessageDeflate>,
+    /// gzip / deflate of long-polling responses per the request's
+    /// `Accept-Encoding` (Node's `httpCompression`): on by default, for
+    /// responses of 1 KiB and more, as in Node. `None` turns it off.
+    pub http_compression: Option<crate::HttpCompression>,
     /// Decides whether a handshake may open a session (Node's
     /// `allowRequest`), synchronously or not; a refusal is answered `403`
     /// with code 4 and its message.
@@ -134,6 +139,7 @@ impl Default for EngineConfig {
             ws_queue: 1024,
             ws_read_buffer: 1024,
             per_message_deflate: None,
+            http_compression: Some(crate::HttpCompression::default()),
             allow_request: None,
             generate_id: None,
             cookie: None,
@@ -253,6 +259,24 @@ impl<R> Shared<R> {
     /// Forgets session `sid` if the table's entry is still this one's (the
     /// task reading `inputs`): a custom `generate_id` that repeats ids
     /// must not let one session's end unregister another.
+    /// A polling response, compressed in the `encoding` its request
+    /// accepts when [`EngineConfig::http_compression`] says so.
+    fn reply(&self, mut response: HttpResponse, encoding: Option<Encoding>) -> HttpReply {
+        let content_encoding = match (&self.config.http_compression, encoding) {
+            (Some(config), Some(encoding)) => {
+                http_compression::compress_response(config, encoding, &mut response)
+            }
+            _ => None,
+        };
+        let mut reply = reply_from(response);
+        if let Some(value) = content_encoding {
+            reply
+                .headers_mut()
+                .insert(hyper::header::CONTENT_ENCODING, value);
+        }
+        reply
+    }
+
     pub(crate) fn remove_session(&self, sid: Sid, inputs: &mpsc::Receiver<Handoff>) {
         let mut sessions = write(&self.sessions);
         if sessions
@@ -369,6 +393,11 @@ async fn handle<R: Runtime, B: RequestBody>(
         .headers
         .as_ref()
         .map(|_| request.headers().clone());
+    // Chosen now: a POST's request is consumed before its answer comes.
+    let encoding = shared
+        .config
+        .http_compression
+        .and_then(|_| http_compression::negotiate(request.headers()));
     let websocket = websocket::is_upgrade_request(&request);
     let method = Method::parse(request.method().as_str());
     let route = shared.router.route(&Request {
@@ -405,25 +434,26 @@ async fn handle<R: Runtime, B: RequestBody>(
         Err(refusal) => refusal.reply(&shared, &request),
         Ok(Target::Handshake(TransportKind::Polling, dialect, handshake)) => {
             let handshake = handshake.unwrap_or_else(|| Handshake::of(&request));
-            open_polling(&shared, dialect, Arc::new(handshake)).await
+            open_polling(&shared, dialect, Arc::new(handshake), encoding).await
         }
         Ok(Target::Handshake(TransportKind::WebSocket, dialect, handshake)) => {
             websocket::open(&shared, request, dialect, handshake)
         }
         Ok(Target::Session(Route::Poll(_), sender)) => {
             let request_id = RequestId(shared.next_io_id());
-            forward(sender, |reply| Handoff::Poll {
+            let response = forward(sender, |reply| Handoff::Poll {
                 request: request_id,
                 reply,
             })
-            .await
+            .await;
+            shared.reply(response, encoding)
         }
         Ok(Target::Session(Route::Post(_), sender)) => {
             let request_id = RequestId(shared.next_io_id());
             // The session decides: a v3 binary payload, or a v4 refusal.
             let binary = is_binary_content(&request);
             let body = read_body(&shared, request.into_body()).await;
-            forward(sender, |reply| match body {
+            let response = forward(sender, |reply| match body {
                 Ok(body) => Handoff::Post {
                     request: request_id,
                     body,
@@ -436,7 +466,9 @@ async fn handle<R: Runtime, B: RequestBody>(
                     reply,
                 },
             })
-            .await
+            .await;
+            // `ok` or an error: never worth compressing.
+            reply_from(response)
         }
         Ok(Target::Session(_, sender)) => websocket::upgrade(&shared, request, sender),
     };
@@ -499,6 +531,7 @@ async fn open_polling<R: Runtime>(
     shared: &Arc<Shared<R>>,
     dialect: Dialect,
     handshake: Arc<Handshake>,
+    encoding: Option<Encoding>,
 ) -> HttpReply {
     let request = RequestId(shared.next_io_id());
     let (reply, response) = oneshot::channel();
@@ -513,7 +546,7 @@ async fn open_polling<R: Runtime>(
     );
     match response.await {
         Ok(response) => {
-            let mut reply = reply_from(response);
+            let mut reply = shared.reply(response, encoding);
             shared.handshake_headers(&mut reply, sid, &handshake.headers);
             reply
         }
@@ -533,16 +566,15 @@ pub(crate) fn register<R>(shared: &Shared<R>, sid: Sid, sender: mpsc::Sender<Han
 async fn forward(
     mut sender: mpsc::Sender<Handoff>,
     input: impl FnOnce(oneshot::Sender<HttpResponse>) -> Handoff,
-) -> HttpReply {
+) -> HttpResponse {
     let (reply, response) = oneshot::channel();
     if sender.send(input(reply)).await.is_err() {
-        return reply_from(RequestError::UnknownSid.response());
+        return RequestError::UnknownSid.response();
     }
-    match response.await {
-        Ok(response) => reply_from(response),
-        // The session ended without answering: it is gone.
-        Err(_) => reply_from(RequestError::UnknownSid.response()),
-    }
+    // The session ended without answering: it is gone.
+    response
+        .await
+        .unwrap_or_else(|_| RequestError::UnknownSid.response())
 }
 
 /// Whether a POST declares binary content, which Engine.IO v4 never sends

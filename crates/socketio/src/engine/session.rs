@@ -569,9 +569,13 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                         let _ = reply.send(response);
                     }
                 }
-                eio::Output::WsSend { ws, frame } => {
+                eio::Output::WsSend {
+                    ws,
+                    frame,
+                    compress,
+                } => {
                     if let Some(link) = ws_link::find(&mut self.links, ws) {
-                        link.push(frame);
+                        link.push(frame, compress);
                     }
                 }
                 eio::Output::WsClose { ws } => {

@@ -76,6 +76,14 @@ impl BroadcastOperator {
         self
     }
 
+    /// Whether the transports may compress the packet (Node's
+    /// `compress`; allowed by default): see [`crate::SocketRef::compress`].
+    /// A cluster adapter carries the choice to the other servers.
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.opts.flags.compress = compress;
+        self
+    }
+
     /// Only this server's sockets, even with a cluster adapter (Node's
     /// `local`).
     pub fn local(mut self) -> Self {

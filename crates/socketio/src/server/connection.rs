@@ -371,6 +371,7 @@ impl State {
                 self.task.connection.clone(),
                 Arc::downgrade(&namespace),
             )),
+            compress: true,
         };
         namespace.add(&socket);
         tracing::debug!(%nsp, socket = %id, recovered, "socket connected");

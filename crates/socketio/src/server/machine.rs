@@ -55,16 +55,20 @@ impl SioMachine {
         &mut self.conn
     }
 
-    /// Emits an event that asks for an ack; the answer (or its absence)
-    /// resolves `reply`.
+    /// Emits an event that asks for an ack, compressed or not; the answer
+    /// (or its absence) resolves `reply`.
     pub(crate) fn emit_with_ack(
         &mut self,
         now: Instant,
         packet: Packet,
         timeout: Option<Duration>,
+        compress: bool,
         reply: AckReply,
     ) -> Result<(), CommandError> {
-        match self.conn.emit_with_ack(now, packet, timeout) {
+        match self
+            .conn
+            .emit_with_ack_compress(now, packet, timeout, compress)
+        {
             Ok(id) => {
                 self.awaiting.insert(id, reply);
                 Ok(())

@@ -286,6 +286,12 @@ impl<R: Runtime> SocketIo<R> {
         self.sockets().volatile()
     }
 
+    /// A broadcast on the main namespace, compressed or not (Node's
+    /// `io.compress`).
+    pub fn compress(&self, compress: bool) -> BroadcastOperator {
+        self.sockets().compress(compress)
+    }
+
     /// A broadcast to this server's sockets of the main namespace (Node's
     /// `io.local`).
     pub fn local(&self) -> BroadcastOperator {

@@ -416,6 +416,11 @@ impl NamespaceRef {
         self.broadcast().volatile()
     }
 
+    /// A broadcast compressed or not (Node's `namespace.compress`).
+    pub fn compress(&self, compress: bool) -> BroadcastOperator {
+        self.broadcast().compress(compress)
+    }
+
     /// A broadcast to this server's sockets only.
     pub fn local(&self) -> BroadcastOperator {
         self.broadcast().local()

@@ -174,6 +174,9 @@ impl SocketInner {
 #[derive(Clone)]
 pub struct SocketRef {
     pub(crate) inner: Arc<SocketInner>,
+    /// Whether this handle's emits may be compressed: see
+    /// [`SocketRef::compress`].
+    pub(crate) compress: bool,
 }
 
 impl SocketRef {
@@ -541,6 +544,27 @@ impl SocketRef {
         BroadcastOperator::new(namespace).except(self.inner.id.as_str())
     }
 
+    /// This socket, with its emits compressed or not (Node's
+    /// `socket.compress(false)`): over a WebSocket with permessage-deflate
+    /// negotiated, an event over the threshold is compressed unless sent
+    /// through a handle from `compress(false)`; a long-polling response is
+    /// gzip- or deflate-encoded unless every packet in it was sent so.
+    /// Compression is allowed by default; the choice stays with the handle
+    /// returned, not with the socket.
+    ///
+    /// ```no_run
+    /// # async fn f(socket: socketio::SocketRef) -> Result<(), socketio::EmitError> {
+    /// // Already compressed: deflate would only cost CPU.
+    /// socket.compress(false).emit("frame", &"…jpeg as base64…").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compress(&self, compress: bool) -> SocketRef {
+        SocketRef {
+            inner: self.inner.clone(),
+            compress,
+        }
+    }
+
     /// Emits `event` with one argument (a serde value; binary as
     /// [`crate::payload::Binary`]). Never waits: the packet is queued on
     /// the connection at once, or the emit fails
@@ -583,7 +607,7 @@ impl SocketRef {
         let packet = self
             .event_packet(event, payload, false)
             .map_err(|_| AckError::Disconnected)?;
-        self.request_ack(packet, timeout).await.1
+        self.request_ack(packet, timeout, self.compress).await.1
     }
 
     /// Disconnects this socket from its namespace; the client sees `io
@@ -640,7 +664,10 @@ impl SocketRef {
 
     /// The packet in the server's wire format.
     pub(crate) fn encode(&self, packet: &Packet) -> EncodedPacket {
-        self.inner.parser.encode(packet)
+        self.inner
+            .parser
+            .encode(packet)
+            .with_compress(self.compress)
     }
 
     /// Queues an encoded EVENT on the connection. A volatile one is
@@ -667,6 +694,7 @@ impl SocketRef {
         &self,
         packet: Packet,
         timeout: Option<Duration>,
+        compress: bool,
     ) -> impl Future<Output = AckAnswer> + Send + 'static {
         let (reply, answer) = oneshot::channel();
         let timeout = timeout.or_else(|| {
@@ -679,7 +707,7 @@ impl SocketRef {
         let _ = self
             .inner
             .connection
-            .apply(|machine, now| machine.emit_with_ack(now, packet, timeout, reply));
+            .apply(|machine, now| machine.emit_with_ack(now, packet, timeout, compress, reply));
         let id = self.id();
         async move { (id, answer.await.unwrap_or(Err(AckError::Disconnected))) }
     }

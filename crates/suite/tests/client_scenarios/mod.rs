@@ -597,3 +597,69 @@ pub async fn awaiting_listeners<R: TestRuntime>(
     eprintln!("awaiting listeners over {transport}: answered in {answer:?}, quick in {quick:?}");
     socket.disconnect();
 }
+
+/// What the server under test does with `compress(false)` over WebSocket:
+/// ours honours it; Node 4.8 compresses such messages all the same
+/// (engine.io 6.6 no longer hands the flag to ws).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompressFalse {
+    Honored,
+    Ignored,
+}
+
+/// Compression as our client sees it, through a counting proxy to a server
+/// with permessage-deflate on (and HTTP compression, on by default): a
+/// compressible 108 KB message goes out and comes back in a fraction of
+/// its size over WebSocket (both ways) and over long-polling (the
+/// response: as in Node, a POST is never compressed); the server's two
+/// `compress(false)` messages come as they are, except over a WebSocket
+/// from a server that ignores the flag.
+pub async fn compression<R: TestRuntime>(
+    rt: R,
+    server: std::net::SocketAddr,
+    transport: &str,
+    transports: Transports,
+    compress_false: CompressFalse,
+) {
+    let proxy = Proxy::start(server);
+    let options = options(transports, "compression")
+        .per_message_deflate(socketio::PerMessageDeflate::default());
+    let socket = socketio::client::io(rt, &proxy.url(), options).unwrap();
+    let mut inbox = Inbox::attach(&socket);
+    within("connect", socket.connect()).await.unwrap();
+    let welcome = inbox.event("welcome").await;
+    if transport == "upgrade" && welcome[0]["transport"] == json!("polling") {
+        assert_eq!(inbox.event("upgraded").await[0], json!("websocket"));
+    }
+    let big = "hello compression ".repeat(6000);
+    let (up, down) = (proxy.bytes_to_server(), proxy.bytes_to_client());
+    socket.emit("echo", &big).unwrap();
+    // (A server with recovery appends an offset: only the first argument.)
+    let echoed = inbox.event("echo").await;
+    assert!(echoed[0] == json!(big), "{transport}: not the message");
+    let (sent, received) = (proxy.bytes_to_server() - up, proxy.bytes_to_client() - down);
+    let size = big.len() as u64;
+    if transport == "polling" {
+        assert!(sent > size, "{transport}: the POST took {sent} bytes");
+    } else {
+        assert!(sent < 10_000, "{transport}: our message took {sent} bytes");
+    }
+    assert!(
+        received < 10_000,
+        "{transport}: the echo took {received} bytes"
+    );
+
+    let down = proxy.bytes_to_client();
+    socket.emit("plain-please", &big).unwrap();
+    for _ in 0..2 {
+        let plain = inbox.event("plain").await;
+        assert!(plain[0] == json!(big), "{transport}: not the message");
+    }
+    let received = proxy.bytes_to_client() - down;
+    if transport != "polling" && compress_false == CompressFalse::Ignored {
+        assert!(received < 10_000, "{transport}: {received} bytes");
+    } else {
+        assert!(received > 2 * size, "{transport}: {received} bytes");
+    }
+    socket.disconnect();
+}

@@ -1,11 +1,18 @@
 // Drives the chat example in headless Chromium: two people join, talk, see
 // each other typing and leaving. The page uses the official socket.io
 // browser client served by the Rust server.
-// Usage: node chat-browser.mjs <url> <chromium executable>
+// Usage: node chat-browser.mjs <url> <chromium executable> [--compression]
 // Prints "ok" and exits 0 when every check holds; otherwise "FAIL <why>".
+// --compression: the server has permessage-deflate on. The browser then
+// talks to it through a byte-counting proxy in this script, and a big,
+// compressible chat message must cross the wire compressed both ways, over
+// WebSocket (the extension negotiated) and in a long-polling response
+// (gzip, as Chromium asks for it).
+import net from "node:net";
 import { chromium } from "playwright-core";
 
-const [url, executablePath] = process.argv.slice(2);
+const [serverUrl, executablePath, flag] = process.argv.slice(2);
+const compression = flag === "--compression";
 const deadline = setTimeout(() => fail("timeout"), 45000);
 let browser;
 
@@ -32,6 +39,76 @@ async function join(page, name) {
   await expectText(page, "#messages", "Welcome to the chat", `${name}'s welcome`);
 }
 
+/** Bytes carried each way by the proxy, over every connection. */
+const carried = { toServer: 0, toClient: 0 };
+
+/** A TCP proxy to the server that counts what it carries; resolves to its URL. */
+async function countingProxy() {
+  const target = new URL(serverUrl);
+  const proxy = net.createServer((client) => {
+    const server = net.connect(Number(target.port), target.hostname);
+    client.on("data", (data) => (carried.toServer += data.length));
+    server.on("data", (data) => (carried.toClient += data.length));
+    client.pipe(server);
+    server.pipe(client);
+    client.on("error", () => server.destroy());
+    server.on("error", () => client.destroy());
+  });
+  proxy.unref();
+  await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${proxy.address().port}/`;
+}
+
+/** Records, through the DevTools protocol, the WebSocket extensions the
+ * server agreed to and the Content-Encoding of its polling responses. */
+async function watchWire(page) {
+  const seen = { extensions: [], encodings: [] };
+  const header = (headers, name) =>
+    Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1] ?? "";
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  cdp.on("Network.webSocketHandshakeResponseReceived", (event) =>
+    seen.extensions.push(header(event.response.headers, "sec-websocket-extensions")),
+  );
+  cdp.on("Network.responseReceived", (event) => {
+    if (event.response.url.includes("/socket.io/")) {
+      seen.encodings.push(header(event.response.headers, "content-encoding"));
+    }
+  });
+  return seen;
+}
+
+/** A big chat message from Bob reaches Ann's WebSocket and a long-polling
+ * socket opened in her page, compressed every way. */
+async function checkCompression(ann, bob, wire) {
+  if (!wire.extensions.some((value) => value.includes("permessage-deflate"))) {
+    await fail(`no permessage-deflate agreed: ${JSON.stringify(wire.extensions)}`);
+  }
+  await ann.evaluate(() => new Promise((resolve) => {
+    window.pollingMessages = [];
+    const polling = io({ transports: ["polling"], forceNew: true });
+    polling.on("new message", ({ message }) => window.pollingMessages.push(message));
+    polling.on("connect", resolve);
+  }));
+  // No trailing space: the page trims what it sends.
+  const big = "hello compression ".repeat(1200).trim();
+  const before = { ...carried };
+  await bob.fill("#message", big);
+  await bob.press("#message", "Enter");
+  await expectText(ann, "#messages", "hello compression hello compression", "the big message");
+  await ann.waitForFunction((big) => window.pollingMessages.includes(big), big, { timeout: 10000 });
+  const up = carried.toServer - before.toServer;
+  const down = carried.toClient - before.toClient;
+  // Uncompressed: 21.6 KB up, and twice that down.
+  if (up > 8000) await fail(`Bob's ${big.length}-byte message took ${up} bytes to the server`);
+  if (down > 8000) await fail(`the message took ${down} bytes to Ann's two sockets`);
+  if (!wire.encodings.includes("gzip")) {
+    await fail(`no gzip polling response: ${JSON.stringify(wire.encodings)}`);
+  }
+}
+
+const url = compression ? await countingProxy() : serverUrl;
+
 try {
   browser = await chromium.launch({
     executablePath,
@@ -39,6 +116,7 @@ try {
   });
   const ann = await browser.newPage();
   const bob = await browser.newPage();
+  const wire = compression ? await watchWire(ann) : null;
   await join(ann, "Ann");
   await expectText(ann, "#count", "1 participant", "Ann alone");
   await join(bob, "Bob");
@@ -65,6 +143,7 @@ try {
     setTimeout(() => resolve(window.socketTransport?.() ?? "unknown"), 5000);
   }));
   if (transport !== "websocket") await fail(`Ann's transport is ${transport}`);
+  if (compression) await checkCompression(ann, bob, wire);
 
   await bob.close();
   await expectText(ann, "#messages", "Bob left", "leave notice");

@@ -5,6 +5,7 @@
 //! Run it with `scripts/demo` (it installs the browser client from npm, then
 //! runs `cargo run -p examples --example chat`) and open
 //! <http://127.0.0.1:3000/>. Set `CHAT_ADDR` to listen elsewhere.
+//! Messages of 1 KiB and more cross the wire compressed.
 
 mod server;
 
@@ -24,7 +25,7 @@ async fn main() {
     };
     let addr = std::env::var("CHAT_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     println!("chat: open http://{addr}/ in a browser (Ctrl-C to stop)");
-    if let Err(error) = runtime_tokio::listen(addr.as_str(), server::chat(bundle)).await {
+    if let Err(error) = runtime_tokio::listen(addr.as_str(), server::chat(bundle, true)).await {
         eprintln!("chat: {error}");
         std::process::exit(1);
     }

@@ -107,9 +107,15 @@ async fn left(socket: SocketRef, name: Option<Extension<Username>>, State(users)
     let _ = socket.broadcast().emit("user left", &notice).await;
 }
 
-/// The chat server, serving `bundle` as the browser client.
-pub fn chat(bundle: Bytes) -> Chat {
-    let config = SocketIoConfig::default().with_state(NumUsers::default());
+/// The chat server, serving `bundle` as the browser client; with
+/// `compress`, WebSocket messages of 1 KiB and more are compressed
+/// (permessage-deflate, which browsers offer). Long-polling responses of
+/// 1 KiB and more are gzip-encoded either way, as in Node.
+pub fn chat(bundle: Bytes, compress: bool) -> Chat {
+    let mut config = SocketIoConfig::default().with_state(NumUsers::default());
+    if compress {
+        config.engine.per_message_deflate = Some(socketio::PerMessageDeflate::default());
+    }
     let io = SocketIo::new(TokioRuntime, config);
     io.on_connection("/", |socket| async move {
         socket.on("add user", add_user);

@@ -29,17 +29,33 @@ fn chromium() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_in_headless_chromium() {
+    chat_in_chromium(false).await;
+}
+
+/// With permessage-deflate on: the script puts a byte-counting proxy
+/// between Chromium and the server and checks that a big message crosses
+/// it compressed over WebSocket (both ways) and long-polling (gzip).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_chat_in_headless_chromium() {
+    chat_in_chromium(true).await;
+}
+
+async fn chat_in_chromium(compress: bool) {
     let bundle = std::fs::read(server::client_bundle_path())
         .expect("the socket.io browser client (npm ci --prefix interop installs it)");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(runtime_tokio::serve(listener, server::chat(bundle.into())));
+    tokio::spawn(runtime_tokio::serve(
+        listener,
+        server::chat(bundle.into(), compress),
+    ));
 
     let interop = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop");
     let child = Command::new("node")
         .arg("chat-browser.mjs")
         .arg(format!("http://{addr}/"))
         .arg(chromium())
+        .args(compress.then_some("--compression"))
         .current_dir(interop)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,7 +1,9 @@
 // The official socket.io server (npm, pinned) serving the benchmark events
 // (crates/bench): "echo" emits the argument back, "echo_ack" acks with it,
-// "broadcast" emits it to every socket, sender included. Default options.
-// Usage: node bench-server.mjs <port>   (port 0: any free port)
+// "broadcast" emits it to every socket, sender included. Default options,
+// or with --deflate permessage-deflate on with threshold 0 (every message
+// compressed), for the compression scenarios.
+// Usage: node bench-server.mjs <port> [--deflate]   (port 0: any free port)
 // Prints "listening <port>" once it accepts connections; exits when stdin
 // closes, so the benchmark runner never leaves it behind.
 import { createServer } from "node:http";
@@ -9,7 +11,8 @@ import { Server } from "socket.io";
 
 const port = Number(process.argv[2] ?? 3000);
 const httpServer = createServer();
-const io = new Server(httpServer);
+const deflate = process.argv[3] === "--deflate";
+const io = new Server(httpServer, deflate ? { perMessageDeflate: { threshold: 0 } } : {});
 
 io.on("connection", (socket) => {
   socket.on("echo", (value) => socket.emit("echo", value));

@@ -25,6 +25,7 @@ pub fn exit_when_stdin_closes() {
 }
 
 pub mod client;
+pub mod compression;
 mod polling;
 pub mod probe;
 pub mod report;

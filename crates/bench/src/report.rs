@@ -25,6 +25,8 @@ pub struct Summary {
     pub p99_us: Option<f64>,
     /// Resident bytes per connection (ramp).
     pub memory: Option<f64>,
+    /// Bytes on the wire per item, both ways (chat scenarios).
+    pub wire_bytes: Option<f64>,
     /// The smallest and largest CPU per item over the rounds.
     pub cpu_range: (f64, f64),
     /// The share of the CPU time spent in the kernel.
@@ -42,6 +44,7 @@ pub fn summarize(outcomes: &[Outcome]) -> Option<Summary> {
         p50_us: pick(&|o| o.latency.map(|l| l.p50_us as f64)),
         p99_us: pick(&|o| o.latency.map(|l| l.p99_us as f64)),
         memory: pick(&|o| o.memory_per_connection),
+        wire_bytes: pick(&|o| o.wire_bytes_per_item),
         kernel_share: pick(&|o| Some(o.kernel_share()))?,
         cpu_range: (
             cpus.iter().copied().fold(f64::INFINITY, f64::min),
@@ -57,6 +60,18 @@ fn what_is_counted(scenario: Scenario) -> &'static str {
         Scenario::Broadcast => "broadcast deliveries (one sender, every client receives)",
         Scenario::Ramp => "connections opened (WebSocket + Socket.IO CONNECT)",
         Scenario::Polling => "echo round trips over HTTP long-polling",
+        Scenario::Chat32 => "echo round trips of a 32-byte JSON chat message (our Rust client)",
+        Scenario::Chat32Deflate => {
+            "echo round trips of a 32-byte JSON chat message, permessage-deflate on (our Rust client)"
+        }
+        Scenario::Chat1k => "echo round trips of a 1 KiB JSON chat message (our Rust client)",
+        Scenario::Chat1kDeflate => {
+            "echo round trips of a 1 KiB JSON chat message, permessage-deflate on (our Rust client)"
+        }
+        Scenario::Idle => "connections that echoed one 1 KiB message, then idle (our Rust client)",
+        Scenario::IdleDeflate => {
+            "connections that echoed one 1 KiB message with permessage-deflate, then idle (our Rust client)"
+        }
     }
 }
 
@@ -102,11 +117,11 @@ pub fn markdown(results: &Results, rounds: usize) -> String {
         );
         let _ = writeln!(
             out,
-            "| server | rate /s | rate ratio | p50 | p99 | server CPU per item (kernel share) | CPU ratio (min–max over rounds) | memory per connection |"
+            "| server | rate /s | rate ratio | p50 | p99 | server CPU per item (kernel share) | CPU ratio (min–max over rounds) | memory per connection | bytes on the wire per item |"
         );
         let _ = writeln!(
             out,
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         );
         for (server, s) in &summaries {
             let cpu_ratio = match reference {
@@ -126,9 +141,12 @@ pub fn markdown(results: &Results, rounds: usize) -> String {
                 ),
                 None => "–".into(),
             };
+            let wire = s
+                .wire_bytes
+                .map_or_else(|| "–".into(), |bytes| format!("{bytes:.0} B"));
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {} | {} | {} | {:.2} µs ({:.0} %) | {} | {} |",
+                "| {} | {:.0} | {} | {} | {} | {:.2} µs ({:.0} %) | {} | {} | {} |",
                 server.name(),
                 s.rate,
                 ratio(s.rate, reference.map(|r| r.rate)),
@@ -138,6 +156,7 @@ pub fn markdown(results: &Results, rounds: usize) -> String {
                 s.kernel_share * 100.0,
                 cpu_ratio,
                 memory,
+                wire,
             );
         }
         out.push('\n');

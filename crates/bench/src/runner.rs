@@ -43,10 +43,15 @@ impl Server {
         Server::PlainWs,
     ];
 
-    /// Whether it can run `scenario` (the plain WebSocket server has no
-    /// long-polling).
+    /// Whether it can run `scenario` (the plain WebSocket server answers
+    /// only the raw client's WebSocket packets; socketioxide has no
+    /// permessage-deflate).
     pub fn runs(self, scenario: Scenario) -> bool {
-        !(self == Server::PlainWs && scenario == Scenario::Polling)
+        match self {
+            Server::PlainWs => !(scenario == Scenario::Polling || scenario.uses_our_client()),
+            Server::Socketioxide => !scenario.deflate(),
+            _ => true,
+        }
     }
 
     /// The server's name in reports.
@@ -60,7 +65,9 @@ impl Server {
         }
     }
 
-    fn command(self, places: &Places) -> Command {
+    /// The command that starts it; `deflate`: with permessage-deflate on
+    /// (threshold 0), for the compression scenarios.
+    fn command(self, places: &Places, deflate: bool) -> Command {
         let (program, arguments): (PathBuf, Vec<&str>) = match self {
             Server::OursTokio => (
                 places.binaries.join("bench-server"),
@@ -85,8 +92,11 @@ impl Server {
             }
             None => Command::new(program),
         };
+        command.args(arguments);
+        if deflate {
+            command.arg("--deflate");
+        }
         command
-            .args(arguments)
             .current_dir(&places.interop)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -132,14 +142,14 @@ struct Running {
     pid: u32,
 }
 
-async fn start(server: Server, places: &Places) -> Result<Running, BenchError> {
+async fn start(server: Server, places: &Places, deflate: bool) -> Result<Running, BenchError> {
     if server == Server::Node && !places.interop.join("node_modules/socket.io").is_dir() {
         return Err(BenchError::Protocol(format!(
             "Node's socket.io is not installed: run `npm ci --prefix {}`",
             places.interop.display()
         )));
     }
-    let mut child = server.command(places).spawn().map_err(|error| {
+    let mut child = server.command(places, deflate).spawn().map_err(|error| {
         BenchError::Protocol(format!("cannot start {}: {error}", server.name()))
     })?;
     let pid = child
@@ -206,7 +216,7 @@ pub async fn run_all(
                     scenario.name(),
                     server.name()
                 );
-                let running = start(server, places).await?;
+                let running = start(server, places, scenario.deflate()).await?;
                 let outcome =
                     scenario::run(scenario, running.addr, Probe::of(running.pid), settings).await;
                 running.stop().await;

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{self, Ws};
+use crate::compression;
 use crate::probe::{Probe, Sample};
 use crate::BenchError;
 
@@ -33,16 +34,42 @@ pub enum Scenario {
     Ramp,
     /// `echo` round trips over HTTP long-polling.
     Polling,
+    /// `echo` round trips of a 32-byte JSON chat message over WebSocket,
+    /// with this project's Rust client: bytes on the wire, server CPU.
+    #[value(name = "chat-32")]
+    Chat32,
+    /// The same with permessage-deflate (threshold 0: every message
+    /// compressed both ways).
+    #[value(name = "chat-32-deflate")]
+    Chat32Deflate,
+    /// `echo` round trips of a 1 KiB JSON chat message over WebSocket.
+    #[value(name = "chat-1k")]
+    Chat1k,
+    /// The same with permessage-deflate.
+    #[value(name = "chat-1k-deflate")]
+    Chat1kDeflate,
+    /// Connections that each echo one 1 KiB chat message, then idle: the
+    /// server's memory per connection.
+    Idle,
+    /// The same with permessage-deflate negotiated and used.
+    #[value(name = "idle-deflate")]
+    IdleDeflate,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Echo,
         Scenario::Ack,
         Scenario::Broadcast,
         Scenario::Ramp,
         Scenario::Polling,
+        Scenario::Chat32,
+        Scenario::Chat32Deflate,
+        Scenario::Chat1k,
+        Scenario::Chat1kDeflate,
+        Scenario::Idle,
+        Scenario::IdleDeflate,
     ];
 
     /// The scenario's name on the command line and in reports.
@@ -53,7 +80,35 @@ impl Scenario {
             Scenario::Broadcast => "broadcast",
             Scenario::Ramp => "ramp",
             Scenario::Polling => "polling",
+            Scenario::Chat32 => "chat-32",
+            Scenario::Chat32Deflate => "chat-32-deflate",
+            Scenario::Chat1k => "chat-1k",
+            Scenario::Chat1kDeflate => "chat-1k-deflate",
+            Scenario::Idle => "idle",
+            Scenario::IdleDeflate => "idle-deflate",
         }
+    }
+
+    /// Whether the server runs with permessage-deflate on for it.
+    pub fn deflate(self) -> bool {
+        matches!(
+            self,
+            Scenario::Chat32Deflate | Scenario::Chat1kDeflate | Scenario::IdleDeflate
+        )
+    }
+
+    /// Whether its load is this project's Rust client (the compression
+    /// scenarios), not the raw WebSocket client.
+    pub fn uses_our_client(self) -> bool {
+        matches!(
+            self,
+            Scenario::Chat32
+                | Scenario::Chat32Deflate
+                | Scenario::Chat1k
+                | Scenario::Chat1kDeflate
+                | Scenario::Idle
+                | Scenario::IdleDeflate
+        )
     }
 }
 
@@ -78,6 +133,10 @@ pub struct Settings {
     pub ramp_concurrency: usize,
     /// Clients of the long-polling scenario (one request in flight each).
     pub polling_clients: usize,
+    /// Clients of the chat (compression) scenarios.
+    pub chat_clients: usize,
+    /// Connections the idle scenarios open.
+    pub idle_connections: usize,
 }
 
 impl Settings {
@@ -94,6 +153,8 @@ impl Settings {
             ramp_connections: 10_000,
             ramp_concurrency: 100,
             polling_clients: 50,
+            chat_clients: 50,
+            idle_connections: 1000,
         }
     }
 
@@ -119,6 +180,8 @@ impl Settings {
             ramp_connections: 50,
             ramp_concurrency: 10,
             polling_clients: 3,
+            chat_clients: 3,
+            idle_connections: 10,
         }
     }
 }
@@ -147,6 +210,8 @@ pub struct Outcome {
     pub latency: Option<Latency>,
     /// Resident memory per connection (ramp), in bytes.
     pub memory_per_connection: Option<f64>,
+    /// Bytes on the wire per round trip, both ways (chat scenarios).
+    pub wire_bytes_per_item: Option<f64>,
 }
 
 impl Outcome {
@@ -182,6 +247,12 @@ pub async fn run(
         Scenario::Broadcast => broadcast(addr, probe, settings).await,
         Scenario::Ramp => ramp(addr, probe, settings).await,
         Scenario::Polling => crate::polling::run(addr, probe, settings).await,
+        Scenario::Chat32 => compression::chat(addr, probe, settings, 32, false).await,
+        Scenario::Chat32Deflate => compression::chat(addr, probe, settings, 32, true).await,
+        Scenario::Chat1k => compression::chat(addr, probe, settings, 1024, false).await,
+        Scenario::Chat1kDeflate => compression::chat(addr, probe, settings, 1024, true).await,
+        Scenario::Idle => compression::idle(addr, probe, settings, false).await,
+        Scenario::IdleDeflate => compression::idle(addr, probe, settings, true).await,
     }
 }
 
@@ -253,6 +324,7 @@ impl Stats {
                 p99_us: histogram.value_at_quantile(0.99),
             }),
             memory_per_connection: None,
+            wire_bytes_per_item: None,
         })
     }
 }
@@ -596,6 +668,7 @@ async fn ramp(addr: SocketAddr, probe: Probe, settings: &Settings) -> Result<Out
         memory_per_connection: probe
             .is_real()
             .then(|| idle.rss.saturating_sub(before.rss) as f64 / count as f64),
+        wire_bytes_per_item: None,
     })
 }
 

@@ -1,12 +1,14 @@
 //! Our server for the benchmarks: `echo`, `echo_ack` and `broadcast` on `/`
 //! (see `crates/bench/README.md`), on tokio or smol.
 //!
-//! `bench-server --runtime tokio|smol --port PORT`; prints `listening PORT`
+//! `bench-server --runtime tokio|smol --port PORT [--deflate]`; prints `listening PORT`
 //! once it accepts connections, and exits when its standard input closes.
 
 use clap::{Parser, ValueEnum};
 use socketio::extract::Ack;
-use socketio::{NamespaceRef, Payload, Runtime, SocketIo, SocketIoConfig, SocketRef};
+use socketio::{
+    NamespaceRef, Payload, PerMessageDeflate, Runtime, SocketIo, SocketIoConfig, SocketRef,
+};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum RuntimeChoice {
@@ -23,11 +25,18 @@ struct Options {
     /// The port to listen on, on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// permessage-deflate on, threshold 0 (every message compressed).
+    #[arg(long)]
+    deflate: bool,
 }
 
 /// The three benchmark events, written as a user would.
-fn app<R: Runtime>(runtime: R) -> SocketIo<R> {
-    let io = SocketIo::new(runtime, SocketIoConfig::default());
+fn app<R: Runtime>(runtime: R, deflate: bool) -> SocketIo<R> {
+    let mut config = SocketIoConfig::default();
+    if deflate {
+        config.engine.per_message_deflate = Some(PerMessageDeflate::default().threshold(0));
+    }
+    let io = SocketIo::new(runtime, config);
     let everyone: NamespaceRef = io.of("/");
     io.on_connection("/", move |socket| {
         let everyone = everyone.clone();
@@ -62,12 +71,13 @@ fn main() -> std::io::Result<()> {
             .block_on(async {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
                 bench::announce(listener.local_addr()?.port());
-                runtime_tokio::serve(listener, app(runtime_tokio::TokioRuntime)).await
+                runtime_tokio::serve(listener, app(runtime_tokio::TokioRuntime, options.deflate))
+                    .await
             }),
         RuntimeChoice::Smol => smol::block_on(async {
             let listener = smol::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
             bench::announce(listener.local_addr()?.port());
-            runtime_smol::serve(listener, app(runtime_smol::SmolRuntime)).await
+            runtime_smol::serve(listener, app(runtime_smol::SmolRuntime, options.deflate)).await
         }),
     }
 }

@@ -291,14 +291,7 @@ pub async fn chat(
     let count = shared.echoes.load(Ordering::Relaxed) - echoes;
     let bytes = runtime.counts.total() - bytes;
     shared.sending.store(false, Ordering::Relaxed);
-    for socket in &sockets {
-        socket.disconnect();
-    }
-    if shared.wrong.load(Ordering::Relaxed) {
-        return Err(BenchError::Protocol(
-            "an echo was not the message sent".into(),
-        ));
-    }
+    finish(&sockets, &shared)?;
     Ok(Outcome {
         count,
         elapsed,
@@ -359,14 +352,7 @@ pub async fn idle(
     if sockets.iter().any(|socket| !socket.connected()) {
         return Err(BenchError::Protocol("an idle connection was closed".into()));
     }
-    for socket in &sockets {
-        socket.disconnect();
-    }
-    if shared.wrong.load(Ordering::Relaxed) {
-        return Err(BenchError::Protocol(
-            "an echo was not the message sent".into(),
-        ));
-    }
+    finish(&sockets, &shared)?;
     Ok(Outcome {
         count: count as u64,
         elapsed,
@@ -378,6 +364,19 @@ pub async fn idle(
             .then(|| idle.rss.saturating_sub(before.rss) as f64 / count as f64),
         wire_bytes_per_item: None,
     })
+}
+
+/// Disconnects the clients; fails the run if an echo was wrong.
+fn finish(sockets: &[ClientSocket], shared: &Shared) -> Result<(), BenchError> {
+    for socket in sockets {
+        socket.disconnect();
+    }
+    if shared.wrong.load(Ordering::Relaxed) {
+        return Err(BenchError::Protocol(
+            "an echo was not the message sent".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn wait_for_echoes(shared: &Shared, count: u64) -> Result<(), BenchError> {

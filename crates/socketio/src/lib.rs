@@ -38,6 +38,10 @@ pub use runtime::{
 pub use server::extract;
 pub use socketio_proto::recovery::RecoveryConfig;
 pub use socketio_proto::{JsonParser, MsgpackParser, PacketDecoder, Parser, SharedParser};
+/// The WebSocket reader's entry points for cargo-fuzz (`--cfg fuzzing` only).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use ws::fuzzing;
 pub use ws::PerMessageDeflate;
 
 /// Everything a parser of one's own needs (see `docs/parsers.md`): the

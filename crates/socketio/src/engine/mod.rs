@@ -256,9 +256,6 @@ impl<R> Shared<R> {
         }
     }
 
-    /// Forgets session `sid` if the table's entry is still this one's (the
-    /// task reading `inputs`): a custom `generate_id` that repeats ids
-    /// must not let one session's end unregister another.
     /// A polling response, compressed in the `encoding` its request
     /// accepts when [`EngineConfig::http_compression`] says so.
     fn reply(&self, mut response: HttpResponse, encoding: Option<Encoding>) -> HttpReply {
@@ -277,6 +274,9 @@ impl<R> Shared<R> {
         reply
     }
 
+    /// Forgets session `sid` if the table's entry is still this one's (the
+    /// task reading `inputs`): a custom `generate_id` that repeats ids
+    /// must not let one session's end unregister another.
     pub(crate) fn remove_session(&self, sid: Sid, inputs: &mpsc::Receiver<Handoff>) {
         let mut sessions = write(&self.sessions);
         if sessions

@@ -6,6 +6,8 @@
 
 pub(crate) mod deflate;
 pub(crate) mod frame;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 
 use std::io;
 use std::pin::Pin;

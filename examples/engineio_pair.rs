@@ -72,7 +72,7 @@ impl World {
                     self.wire
                         .push_back(Wire::ServerWsConnect(ws, query.to_string()));
                 }
-                client::Output::WsSend { ws, frame } => {
+                client::Output::WsSend { ws, frame, .. } => {
                     println!("  client -> {}", show_frame(&frame));
                     self.wire.push_back(Wire::ServerFrame(ws, frame));
                 }

@@ -174,7 +174,7 @@ impl Driver {
                     assert!(self.ws.is_empty(), "more than one WebSocket opened");
                     self.ws.push(ws.0);
                 }
-                Output::WsSend { ws, frame } => {
+                Output::WsSend { ws, frame, .. } => {
                     assert!(!self.closed, "WsSend after Closed");
                     assert!(self.ws.contains(&ws.0), "WsSend on unknown {ws:?}");
                     assert!(self.ws_opened.contains(&ws), "WsSend before {ws:?} opened");

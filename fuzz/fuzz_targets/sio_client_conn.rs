@@ -852,7 +852,7 @@ impl Driver {
                 assert!(self.ids.insert(ws.0), "IO id {} reused", ws.0);
                 self.ws.push(ws.0);
             }
-            EioOutput::WsSend { ws, frame } => {
+            EioOutput::WsSend { ws, frame, .. } => {
                 assert!(self.ws.contains(&ws.0), "WsSend on unknown {ws:?}");
                 assert!(
                     self.ws_opened.contains(&ws.0),

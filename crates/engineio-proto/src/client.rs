@@ -141,6 +141,9 @@ pub enum Output {
         ws: WsId,
         /// The frame.
         frame: Frame,
+        /// Whether it may be compressed (permessage-deflate, when
+        /// negotiated and the frame is over its threshold).
+        compress: bool,
     },
     /// Close this WebSocket once the frames output before have been sent.
     WsClose {
@@ -283,7 +286,8 @@ pub struct Client {
     probe: Option<Probe>,
     handshake: Option<Handshake>,
     /// Packets waiting for the transport.
-    buffer: VecDeque<Packet>,
+    /// Each with whether the transport may compress it.
+    buffer: VecDeque<(Packet, bool)>,
     outputs: VecDeque<Output>,
     timers: TimerTable<Timer, { Timer::COUNT }>,
     /// v3: a PING went out and its PONG has not come back.
@@ -398,6 +402,18 @@ impl Client {
     /// Queues a message. It goes out when the session is open and the
     /// transport can take it; while connecting or upgrading it waits.
     pub fn send(&mut self, now: Instant, message: Message) -> Result<(), SendError> {
+        self.send_compress(now, message, true)
+    }
+
+    /// [`Client::send`], saying whether the WebSocket may compress the
+    /// message (Node's `socket.compress(false)`; long-polling bodies are
+    /// never compressed).
+    pub fn send_compress(
+        &mut self,
+        now: Instant,
+        message: Message,
+        compress: bool,
+    ) -> Result<(), SendError> {
         self.fire_timers(now);
         if !matches!(self.phase, Phase::Opening | Phase::Open) {
             return Err(SendError::Closed);
@@ -405,7 +421,7 @@ impl Client {
         if self.buffer.len() >= self.config.max_buffered_packets {
             return Err(SendError::BufferFull);
         }
-        self.buffer.push_back(Packet::Message(message));
+        self.buffer.push_back((Packet::Message(message), compress));
         self.flush();
         Ok(())
     }
@@ -422,7 +438,7 @@ impl Client {
         }
         // Closing first, so a probe that had paused polling does not resume it.
         self.phase = Phase::Closing;
-        self.buffer.push_back(Packet::Close);
+        self.buffer.push_back((Packet::Close, true));
         self.abandon_probe(false);
         self.flush();
     }
@@ -495,6 +511,7 @@ impl Client {
                 self.outputs.push_back(Output::WsSend {
                     ws,
                     frame: Packet::PING_PROBE.encode_frame(),
+                    compress: true,
                 });
                 self.probe = Some(Probe {
                     ws,
@@ -546,7 +563,7 @@ impl Client {
         if let Some(due) = self.timers.take_expired(Timer::Ping, now) {
             // v3: ping, and expect the PONG within pingTimeout.
             if let Some(timeout) = self.handshake.as_ref().map(Handshake::ping_timeout) {
-                self.buffer.push_front(Packet::PING);
+                self.buffer.push_front((Packet::PING, true));
                 self.ping_unanswered = true;
                 self.timers.set(Timer::Heartbeat, due + timeout);
                 self.flush();
@@ -618,8 +635,8 @@ impl Client {
                 self.reset_heartbeat(now);
                 // The PONG jumps the queue so a backlog cannot delay it past
                 // the server's timeout; one unsent PONG answers every PING.
-                if self.buffer.front() != Some(&Packet::PONG) {
-                    self.buffer.push_front(Packet::PONG);
+                if self.buffer.front().map(|(packet, _)| packet) != Some(&Packet::PONG) {
+                    self.buffer.push_front((Packet::PONG, true));
                 }
                 self.flush();
             }
@@ -708,6 +725,7 @@ impl Client {
         self.outputs.push_back(Output::WsSend {
             ws,
             frame: encode_frame(self.v3(), &Packet::Upgrade),
+            compress: true,
         });
         self.transport = Transport::WebSocket {
             ws,
@@ -755,10 +773,14 @@ impl Client {
             } => {
                 let mut closing = false;
                 let v3 = self.v3();
-                for packet in self.buffer.drain(..) {
+                for (packet, compress) in self.buffer.drain(..) {
                     closing |= packet == Packet::Close;
                     let frame = encode_frame(v3, &packet);
-                    self.outputs.push_back(Output::WsSend { ws, frame });
+                    self.outputs.push_back(Output::WsSend {
+                        ws,
+                        frame,
+                        compress,
+                    });
                 }
                 if closing {
                     self.close_with(CloseReason::ForcedClose);
@@ -768,12 +790,13 @@ impl Client {
                 let max_payload = self.handshake.as_ref().map_or(usize::MAX, |h| {
                     usize::try_from(h.max_payload).unwrap_or(usize::MAX)
                 });
+                let packets = self.buffer.iter().map(|(packet, _)| packet);
                 let count = if self.v3() {
-                    v3_count_fitting(&self.buffer, max_payload)
+                    v3_count_fitting(packets, max_payload)
                 } else {
-                    payload::count_fitting(&self.buffer, max_payload)
+                    payload::count_fitting(packets, max_payload)
                 };
-                let batch = self.buffer.range(..count);
+                let batch = self.buffer.range(..count).map(|(packet, _)| packet);
                 let closing = batch.clone().any(|p| *p == Packet::Close);
                 let body = if self.v3() {
                     let messages: alloc::vec::Vec<EncodedMessage> =

@@ -126,7 +126,8 @@ fn over_websocket_binary_frames_carry_their_type_byte() {
         drain(&mut client),
         [Output::WsSend {
             ws,
-            frame: Frame::Binary(Bytes::from_static(&[4, 7, 8]))
+            frame: Frame::Binary(Bytes::from_static(&[4, 7, 8])),
+            compress: true,
         }]
     );
     client.handle_input(
@@ -146,7 +147,8 @@ fn over_websocket_binary_frames_carry_their_type_byte() {
         drain(&mut client),
         [Output::WsSend {
             ws,
-            frame: Frame::Text(Str::from("2"))
+            frame: Frame::Text(Str::from("2")),
+            compress: true,
         }]
     );
 }

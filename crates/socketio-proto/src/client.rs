@@ -265,6 +265,8 @@ struct Queued {
     in_flight: bool,
     /// The application asked for the ack (otherwise it is the queue's own).
     wants_ack: bool,
+    /// Whether the WebSocket may compress it.
+    compress: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -458,9 +460,21 @@ impl<R: RandomSource> ClientConnection<R> {
         packet: Packet,
         volatile: bool,
     ) -> Result<(), CommandError> {
+        self.emit_compress(now, packet, volatile, true)
+    }
+
+    /// [`Client::emit`], saying whether the WebSocket may compress the
+    /// packet (Node's `socket.compress(false)`).
+    pub fn emit_compress(
+        &mut self,
+        now: Instant,
+        packet: Packet,
+        volatile: bool,
+        compress: bool,
+    ) -> Result<(), CommandError> {
         self.fire_timers(now);
         if self.config.retries > 0 && !volatile {
-            return self.enqueue(now, packet, false).map(|_| ());
+            return self.enqueue(now, packet, false, compress).map(|_| ());
         }
         let socket = self
             .sockets
@@ -468,7 +482,11 @@ impl<R: RandomSource> ClientConnection<R> {
             .ok_or(CommandError::NotJoined)?;
         let connected = socket.phase == SocketPhase::Connected;
         let nsp = packet.nsp.clone();
-        let encoded = self.config.parser.encode(&Packet { id: None, ..packet });
+        let encoded = self
+            .config
+            .parser
+            .encode(&Packet { id: None, ..packet })
+            .with_compress(compress);
         if connected {
             self.write(now, &encoded)
         } else if volatile {
@@ -487,9 +505,21 @@ impl<R: RandomSource> ClientConnection<R> {
         packet: Packet,
         timeout: Option<Duration>,
     ) -> Result<AckId, CommandError> {
+        self.emit_with_ack_compress(now, packet, timeout, true)
+    }
+
+    /// [`Client::emit_with_ack`], saying whether the WebSocket may
+    /// compress the packet.
+    pub fn emit_with_ack_compress(
+        &mut self,
+        now: Instant,
+        packet: Packet,
+        timeout: Option<Duration>,
+        compress: bool,
+    ) -> Result<AckId, CommandError> {
         self.fire_timers(now);
         if self.config.retries > 0 {
-            return self.enqueue(now, packet, true);
+            return self.enqueue(now, packet, true, compress);
         }
         let socket = self
             .sockets
@@ -498,10 +528,14 @@ impl<R: RandomSource> ClientConnection<R> {
         let id = socket.take_ack_id();
         let connected = socket.phase == SocketPhase::Connected;
         let nsp = packet.nsp.clone();
-        let encoded = self.config.parser.encode(&Packet {
-            id: Some(id),
-            ..packet
-        });
+        let encoded = self
+            .config
+            .parser
+            .encode(&Packet {
+                id: Some(id),
+                ..packet
+            })
+            .with_compress(compress);
         if connected {
             self.write(now, &encoded)?;
         } else {
@@ -931,7 +965,7 @@ impl<R: RandomSource> ClientConnection<R> {
         }
         for message in packet.messages() {
             engine
-                .send(now, message)
+                .send_compress(now, message, packet.compress())
                 .map_err(|_| CommandError::Closed)?;
         }
         self.drain_engine(now);
@@ -958,6 +992,7 @@ impl<R: RandomSource> ClientConnection<R> {
         now: Instant,
         packet: Packet,
         wants_ack: bool,
+        compress: bool,
     ) -> Result<AckId, CommandError> {
         let limit = self.config.max_buffered_packets;
         let socket = self
@@ -977,6 +1012,7 @@ impl<R: RandomSource> ClientConnection<R> {
             tries: 0,
             in_flight: false,
             wants_ack,
+            compress,
         });
         self.drain_queue(now, &nsp);
         Ok(id)
@@ -999,7 +1035,11 @@ impl<R: RandomSource> ClientConnection<R> {
         let deadline = self.config.ack_timeout.map(|t| now + t);
         head.in_flight = true;
         head.tries += 1;
-        let encoded = self.config.parser.encode(&head.packet);
+        let encoded = self
+            .config
+            .parser
+            .encode(&head.packet)
+            .with_compress(head.compress);
         let id = head.packet.id.unwrap_or(AckId(0));
         if deadline.is_some() {
             self.tries.insert((Str::from(nsp), id), deadline, ());

@@ -478,7 +478,9 @@ impl Sim {
                     ws,
                     query: query.to_string(),
                 }),
-                client::Output::WsSend { ws, frame } => self.send(Event::ServerWsFrame(ws, frame)),
+                client::Output::WsSend { ws, frame, .. } => {
+                    self.send(Event::ServerWsFrame(ws, frame))
+                }
                 client::Output::WsClose { ws } => self.send(Event::ServerWsClosed(ws)),
                 client::Output::Opened(handshake) => {
                     self.client_seen.push(Seen::Opened(handshake.sid))

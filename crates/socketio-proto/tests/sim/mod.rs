@@ -646,7 +646,7 @@ impl Sim {
                 client::Output::Transport(eio_client::Output::WsConnect { ws, query }) => {
                     self.send(Event::ServerWsConnect(ws, query.to_string()))
                 }
-                client::Output::Transport(eio_client::Output::WsSend { ws, frame }) => {
+                client::Output::Transport(eio_client::Output::WsSend { ws, frame, .. }) => {
                     self.send(Event::ServerWsFrame(ws, frame))
                 }
                 client::Output::Transport(eio_client::Output::WsClose { ws }) => {

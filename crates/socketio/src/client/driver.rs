@@ -566,10 +566,13 @@ impl Driver {
                 body,
             } => self.spawn_http(request, method, query, body),
             eio::Output::WsConnect { ws, query } => self.open_websocket(ws, query),
-            eio::Output::WsSend { ws, frame } => {
+            eio::Output::WsSend {
+                ws,
+                frame,
+                compress,
+            } => {
                 if let Some(link) = ws_link::find(&mut self.links, ws) {
-                    // The client compresses what is over the threshold.
-                    link.push(frame, true);
+                    link.push(frame, compress);
                 }
             }
             eio::Output::WsClose { ws } => {

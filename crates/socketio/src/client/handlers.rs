@@ -95,6 +95,7 @@ pub(crate) async fn run(
         let socket = ClientSocket {
             handle,
             inner: socket,
+            compress: true,
         };
         running.push(start(socket, event));
     }

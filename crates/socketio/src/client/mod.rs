@@ -198,6 +198,7 @@ impl Manager {
             return ClientSocket {
                 handle: self.handle.clone(),
                 inner: inner.clone(),
+                compress: true,
             };
         }
         ClientSocket::create(self.handle.clone(), nsp, auth)

@@ -176,6 +176,9 @@ impl SocketShared {
 pub struct ClientSocket {
     pub(crate) handle: Arc<ClientHandle>,
     pub(crate) inner: Arc<SocketShared>,
+    /// Whether this handle's emits may be compressed: see
+    /// [`ClientSocket::compress`].
+    pub(crate) compress: bool,
 }
 
 impl std::fmt::Debug for ClientSocket {
@@ -203,7 +206,11 @@ impl ClientSocket {
             .lock()
             .sockets
             .insert(nsp, inner.clone());
-        ClientSocket { handle, inner }
+        ClientSocket {
+            handle,
+            inner,
+            compress: true,
+        }
     }
 
     fn shared(&self) -> &Shared {
@@ -463,6 +470,26 @@ impl ClientSocket {
         lock(&self.inner.listeners).disconnect.push(handler);
     }
 
+    /// This socket, with its emits compressed or not (Node's
+    /// `socket.compress(false)`): with permessage-deflate negotiated
+    /// ([`ClientOptions::per_message_deflate`](crate::client::ClientOptions::per_message_deflate)),
+    /// an event over the threshold is compressed unless sent through a
+    /// handle from `compress(false)`. The choice stays with the handle
+    /// returned, not with the socket.
+    ///
+    /// ```no_run
+    /// # fn f(socket: socketio::client::ClientSocket) -> Result<(), socketio::client::EmitError> {
+    /// // Already compressed: deflate would only cost CPU.
+    /// socket.compress(false).emit("photo", &"…jpeg as base64…")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compress(&self, compress: bool) -> ClientSocket {
+        ClientSocket {
+            compress,
+            ..self.clone()
+        }
+    }
+
     /// Emits `event` with one argument (a serde value; binary as
     /// [`crate::payload::Binary`]). While disconnected the event waits in a
     /// bounded buffer and is sent once connected.
@@ -475,7 +502,9 @@ impl ClientSocket {
         let packet = self.event_packet(event, payload)?;
         self.shared().machine.apply(|state, now| {
             has_room(state)?;
-            Ok(state.conn.emit(now, packet, false)?)
+            Ok(state
+                .conn
+                .emit_compress(now, packet, false, self.compress)?)
         })
     }
 
@@ -488,7 +517,7 @@ impl ClientSocket {
             if has_room(state).is_err() {
                 return Ok(());
             }
-            Ok(state.conn.emit(now, packet, true)?)
+            Ok(state.conn.emit_compress(now, packet, true, self.compress)?)
         })
     }
 
@@ -527,7 +556,7 @@ impl ClientSocket {
             has_room(state)?;
             let id = state
                 .conn
-                .emit_with_ack(now, packet, timeout)
+                .emit_with_ack_compress(now, packet, timeout, self.compress)
                 .map_err(EmitError::from)?;
             state.acks.insert((nsp, id), reply);
             Ok::<_, AckError>(())

@@ -613,7 +613,8 @@ pub enum CompressFalse {
 /// its size over WebSocket (both ways) and over long-polling (the
 /// response: as in Node, a POST is never compressed); the server's two
 /// `compress(false)` messages come as they are, except over a WebSocket
-/// from a server that ignores the flag.
+/// from a server that ignores the flag; and our client's own
+/// `compress(false)` message goes as it is.
 pub async fn compression<R: TestRuntime>(
     rt: R,
     server: std::net::SocketAddr,
@@ -661,5 +662,16 @@ pub async fn compression<R: TestRuntime>(
     } else {
         assert!(received > 2 * size, "{transport}: {received} bytes");
     }
+
+    // Our client's own compress(false): the message goes as is.
+    let up = proxy.bytes_to_server();
+    socket.compress(false).emit("echo", &big).unwrap();
+    let echoed = inbox.event("echo").await;
+    assert!(echoed[0] == json!(big), "{transport}: not the message");
+    let sent = proxy.bytes_to_server() - up;
+    assert!(
+        sent > size,
+        "{transport}: compress(false) took {sent} bytes"
+    );
     socket.disconnect();
 }

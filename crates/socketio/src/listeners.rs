@@ -7,10 +7,35 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures_util::future::Either;
+use futures_util::FutureExt;
+
 use crate::payload::Payload;
+
+/// Runs one handler of the application's (a listener, a middleware, a
+/// connection, disconnect, upgrade or error handler), stopping a panic of
+/// its here, whether it panics while made or while it runs: the panic is
+/// logged and `None` returned, and what runs the handler goes on. So a bug
+/// in one handler costs that handler only, as an exception thrown in a
+/// Node handler does: the connection's other handlers run, and a socket
+/// whose disconnect handler panics still leaves its namespace and rooms.
+pub(crate) async fn guarded<T, F: Future<Output = T>>(
+    what: &'static str,
+    make: impl FnOnce() -> F,
+) -> Option<T> {
+    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(make)) {
+        Ok(run) => AssertUnwindSafe(run).catch_unwind().await,
+        Err(panic) => Err(panic),
+    };
+    if outcome.is_err() {
+        tracing::error!(handler = what, "a handler panicked; the panic stops here");
+    }
+    outcome.ok()
+}
 
 /// What a listener returns.
 pub(crate) type ListenerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -151,14 +176,18 @@ impl<S: Clone, A: Clone> Started<S, A> {
         match (&self.any[..], own) {
             ([], []) => {}
             // The usual case: one listener, nothing to start beside it.
-            ([], [(_, listener)]) => listener(socket, payload, ack).await,
+            ([], [(_, listener)]) => {
+                guarded("event", || listener(socket, payload, ack)).await;
+            }
             (any, own) => {
-                let any = any
-                    .iter()
-                    .map(|listener| listener(socket.clone(), event.clone(), payload.clone()));
-                let own = own
-                    .iter()
-                    .map(|(_, listener)| listener(socket.clone(), payload.clone(), ack.clone()));
+                let any = any.iter().map(|listener| {
+                    let (socket, event, payload) = (socket.clone(), event.clone(), payload.clone());
+                    Either::Left(guarded("any", move || listener(socket, event, payload)))
+                });
+                let own = own.iter().map(|(_, listener)| {
+                    let (socket, payload, ack) = (socket.clone(), payload.clone(), ack.clone());
+                    Either::Right(guarded("event", move || listener(socket, payload, ack)))
+                });
                 // `join_all` polls them in order: they start in order.
                 futures_util::future::join_all(any.chain(own)).await;
             }

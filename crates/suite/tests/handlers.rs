@@ -2,7 +2,8 @@
 //! application echoing while its peer floods never stalls, an emit to a
 //! client that does not read fails with `BufferFull` instead of growing,
 //! a client that keeps too many handlers waiting loses only its own
-//! connection, and a sequential namespace runs one event at a time.
+//! connection, a sequential namespace runs one event at a time, and a
+//! handler that panics loses only itself.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -292,7 +293,64 @@ async fn a_sequential_handler_gets_its_clients_answer<R: TestRuntime>(rt: R) {
     within_for(LIMIT, "the answer", test).await;
 }
 
+/// A handler that panics loses only itself: the connection goes on (its
+/// next event is answered), once the client leaves its socket leaves the
+/// namespace although its disconnecting handler panics, and a connect
+/// middleware that panics refuses the CONNECT with `server error`.
+async fn a_panicking_handler_loses_only_itself<R: TestRuntime>(rt: R) {
+    let io = SocketIo::new(rt, SocketIoConfig::default());
+    io.on_connection("/", |socket| async move {
+        socket.on("boom", || async {
+            panic!("a handler's bug (this panic is the test's)");
+        });
+        socket.on_disconnecting(|| async {
+            panic!("a disconnecting handler's bug (this panic is the test's)");
+        });
+        socket.on(
+            "echo-ack",
+            |payload: Payload, ack: Option<socketio::AckSender>| async move {
+                ack.unwrap().send_payload(payload).await.unwrap();
+            },
+        );
+    });
+    io.of("/fragile").use_middleware(|_| async {
+        if true {
+            panic!("a middleware's bug (this panic is the test's)");
+        }
+        Ok(())
+    });
+    let main = io.sockets();
+    let addr = rt.serve(io).await;
+    let test = async {
+        // A middleware that panics refuses the CONNECT.
+        let mut refused = websocket(rt, addr, "/socket.io/?EIO=4&transport=websocket").await;
+        refused.next().await.unwrap().unwrap();
+        refused.send(Message::text("40/fragile,")).await.unwrap();
+        let answer = refused.next().await.unwrap().unwrap();
+        assert_eq!(
+            answer.to_text().unwrap(),
+            r#"44/fragile,{"message":"server error"}"#
+        );
+
+        let mut ws = socketio(rt, addr, "/", None).await;
+        ws.send(Message::text(r#"42["boom"]"#)).await.unwrap();
+        ws.send(Message::text(r#"421["echo-ack","still here"]"#))
+            .await
+            .unwrap();
+        let answer = ws.next().await.unwrap().unwrap();
+        assert_eq!(answer.to_text().unwrap(), r#"431["still here"]"#);
+        assert_eq!(main.broadcast().fetch_sockets().await.unwrap().len(), 1);
+        drop(ws);
+        while !main.broadcast().fetch_sockets().await.unwrap().is_empty() {
+            sleep(Duration::from_millis(20)).await;
+        }
+        still_served(rt, addr).await;
+    };
+    within_for(LIMIT, "the panic's aftermath", test).await;
+}
+
 suite::on_each_runtime!(
+    a_panicking_handler_loses_only_itself,
     a_sequential_handler_gets_its_clients_answer,
     a_raw_engine_app_echoes_while_its_peer_floods,
     an_emit_to_a_client_that_does_not_read_fails_with_buffer_full,

@@ -52,6 +52,7 @@ use super::SocketRef;
 use crate::engine::random_sid;
 use crate::extensions::Extensions;
 use crate::handshake::Handshake;
+use crate::listeners::guarded;
 use crate::payload::Payload;
 
 /// What a finished future of the set tells the task.
@@ -397,9 +398,8 @@ impl State {
         };
         self.sockets.insert(nsp.clone(), slot);
         if let Some(handler) = handler {
-            let turn = handler(socket);
             self.running.push(Box::pin(async move {
-                turn.await;
+                guarded("connection", || handler(socket)).await;
                 Finished::Turn {
                     nsp,
                     id,
@@ -495,16 +495,22 @@ async fn admit(
         });
     }
     for middleware in namespace.middlewares() {
-        if let Err(error) = middleware(request.clone()).await {
-            tracing::debug!(%nsp, ?error, "connect refused by a middleware");
-            // A refused client must not leave a dynamic namespace behind.
-            registry.remove_if_empty(&namespace);
-            return Err(Refused {
-                nsp,
-                data: error.to_json(),
-                by_middleware: true,
-            });
-        }
+        let refusal = match guarded("connect middleware", || middleware(request.clone())).await {
+            Some(Ok(())) => continue,
+            Some(Err(error)) => {
+                tracing::debug!(%nsp, ?error, "connect refused by a middleware");
+                error.to_json()
+            }
+            // A middleware that panicked lets nobody in.
+            None => Str::from_static(r#"{"message":"server error"}"#),
+        };
+        // A refused client must not leave a dynamic namespace behind.
+        registry.remove_if_empty(&namespace);
+        return Err(Refused {
+            nsp,
+            data: refusal,
+            by_middleware: true,
+        });
     }
     let pid = namespace.recovery.as_ref().map(|_| recovery::new_pid());
     Ok(Admitted {

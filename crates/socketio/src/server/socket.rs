@@ -20,7 +20,7 @@ use super::machine::{AckError, ConnectionHandle};
 use super::namespace::NamespaceState;
 use super::room_param::RoomParam;
 use crate::extensions::Extensions;
-use crate::listeners::{any_listener, EventListener, EventListeners, ListenerFuture};
+use crate::listeners::{any_listener, guarded, EventListener, EventListeners, ListenerFuture};
 use crate::locks::lock;
 use crate::payload::{Payload, PayloadError, TypedEvent};
 use socketio_proto::server::CommandError;
@@ -464,14 +464,14 @@ impl SocketRef {
     pub(crate) async fn upgraded(&self) {
         let listeners = lock(&self.inner.listeners).upgrade.clone();
         for listener in listeners {
-            listener(EventContext {
+            let context = EventContext {
                 socket: self.clone(),
                 event: Arc::from("upgrade"),
                 payload: Payload::empty(),
                 ack: None,
                 reason: None,
-            })
-            .await;
+            };
+            guarded("upgrade", || listener(context)).await;
         }
     }
 
@@ -742,7 +742,7 @@ impl SocketRef {
         }
         let error = Arc::new(error);
         for handler in handlers {
-            handler(self.clone(), error.clone()).await;
+            guarded("error", || handler(self.clone(), error.clone())).await;
         }
     }
 
@@ -756,9 +756,18 @@ impl SocketRef {
             (listeners.middlewares.clone(), listeners.events.of(&event))
         };
         for middleware in middlewares {
-            if let Err(error) = middleware(self.clone(), event.clone(), payload.clone()).await {
-                self.report(error).await;
-                return;
+            let passed = guarded("middleware", || {
+                middleware(self.clone(), event.clone(), payload.clone())
+            })
+            .await;
+            match passed {
+                Some(Ok(())) => {}
+                Some(Err(error)) => {
+                    self.report(error).await;
+                    return;
+                }
+                // A middleware that panicked lets nothing through.
+                None => return,
             }
         }
         let ack = ack.map(|id| AckSender {
@@ -785,7 +794,10 @@ impl SocketRef {
     pub(crate) async fn left(&self, reason: &'static str, recoverable: bool) {
         let disconnecting = std::mem::take(&mut lock(&self.inner.listeners).disconnecting);
         for handler in disconnecting {
-            handler(self.leaving("disconnecting", reason)).await;
+            guarded("disconnecting", || {
+                handler(self.leaving("disconnecting", reason))
+            })
+            .await;
         }
         if let Some(namespace) = self.inner.namespace.upgrade() {
             if let (Some(recovery), Some(pid), true) =
@@ -798,7 +810,7 @@ impl SocketRef {
         }
         let disconnect = std::mem::take(&mut lock(&self.inner.listeners).disconnect);
         for handler in disconnect {
-            handler(self.leaving("disconnect", reason)).await;
+            guarded("disconnect", || handler(self.leaving("disconnect", reason))).await;
         }
         // Drop every other listener too: they may hold clones of this socket.
         // Dropped after the lock: a listener's captures may call back here.

@@ -2,8 +2,9 @@
 // (crates/bench): "echo" emits the argument back, "echo_ack" acks with it,
 // "broadcast" emits it to every socket, sender included. Default options,
 // or with --deflate permessage-deflate on with threshold 0 (every message
-// compressed), for the compression scenarios.
-// Usage: node bench-server.mjs <port> [--deflate]   (port 0: any free port)
+// compressed), --deflate-lean the same without context takeover, for the
+// compression scenarios.
+// Usage: node bench-server.mjs <port> [--deflate|--deflate-lean]   (port 0: any free port)
 // Prints "listening <port>" once it accepts connections; exits when stdin
 // closes, so the benchmark runner never leaves it behind.
 import { createServer } from "node:http";
@@ -11,8 +12,14 @@ import { Server } from "socket.io";
 
 const port = Number(process.argv[2] ?? 3000);
 const httpServer = createServer();
-const deflate = process.argv[3] === "--deflate";
-const io = new Server(httpServer, deflate ? { perMessageDeflate: { threshold: 0 } } : {});
+const flag = process.argv[3];
+const perMessageDeflate =
+  flag === "--deflate"
+    ? { threshold: 0 }
+    : flag === "--deflate-lean"
+      ? { threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true }
+      : false;
+const io = new Server(httpServer, { perMessageDeflate });
 
 io.on("connection", (socket) => {
   socket.on("echo", (value) => socket.emit("echo", value));

@@ -72,6 +72,9 @@ fn what_is_counted(scenario: Scenario) -> &'static str {
         Scenario::IdleDeflate => {
             "connections that echoed one 1 KiB message with permessage-deflate, then idle (our Rust client)"
         }
+        Scenario::IdleDeflateLean => {
+            "the same without context takeover (no compression state between messages)"
+        }
     }
 }
 

@@ -65,9 +65,9 @@ impl Server {
         }
     }
 
-    /// The command that starts it; `deflate`: with permessage-deflate on
-    /// (threshold 0), for the compression scenarios.
-    fn command(self, places: &Places, deflate: bool) -> Command {
+    /// The command that starts it, with `flag` (a compression scenario's
+    /// [`Scenario::server_flag`]) last.
+    fn command(self, places: &Places, flag: Option<&str>) -> Command {
         let (program, arguments): (PathBuf, Vec<&str>) = match self {
             Server::OursTokio => (
                 places.binaries.join("bench-server"),
@@ -92,10 +92,7 @@ impl Server {
             }
             None => Command::new(program),
         };
-        command.args(arguments);
-        if deflate {
-            command.arg("--deflate");
-        }
+        command.args(arguments).args(flag);
         command
             .current_dir(&places.interop)
             .stdin(Stdio::piped())
@@ -142,14 +139,14 @@ struct Running {
     pid: u32,
 }
 
-async fn start(server: Server, places: &Places, deflate: bool) -> Result<Running, BenchError> {
+async fn start(server: Server, places: &Places, flag: Option<&str>) -> Result<Running, BenchError> {
     if server == Server::Node && !places.interop.join("node_modules/socket.io").is_dir() {
         return Err(BenchError::Protocol(format!(
             "Node's socket.io is not installed: run `npm ci --prefix {}`",
             places.interop.display()
         )));
     }
-    let mut child = server.command(places, deflate).spawn().map_err(|error| {
+    let mut child = server.command(places, flag).spawn().map_err(|error| {
         BenchError::Protocol(format!("cannot start {}: {error}", server.name()))
     })?;
     let pid = child
@@ -216,7 +213,7 @@ pub async fn run_all(
                     scenario.name(),
                     server.name()
                 );
-                let running = start(server, places, scenario.deflate()).await?;
+                let running = start(server, places, scenario.server_flag()).await?;
                 let outcome =
                     scenario::run(scenario, running.addr, Probe::of(running.pid), settings).await;
                 running.stop().await;

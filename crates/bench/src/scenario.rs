@@ -54,11 +54,15 @@ pub enum Scenario {
     /// The same with permessage-deflate negotiated and used.
     #[value(name = "idle-deflate")]
     IdleDeflate,
+    /// The same without context takeover either way: no compression
+    /// state kept between messages.
+    #[value(name = "idle-deflate-lean")]
+    IdleDeflateLean,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Echo,
         Scenario::Ack,
         Scenario::Broadcast,
@@ -70,6 +74,7 @@ impl Scenario {
         Scenario::Chat1kDeflate,
         Scenario::Idle,
         Scenario::IdleDeflate,
+        Scenario::IdleDeflateLean,
     ];
 
     /// The scenario's name on the command line and in reports.
@@ -86,15 +91,25 @@ impl Scenario {
             Scenario::Chat1kDeflate => "chat-1k-deflate",
             Scenario::Idle => "idle",
             Scenario::IdleDeflate => "idle-deflate",
+            Scenario::IdleDeflateLean => "idle-deflate-lean",
         }
     }
 
     /// Whether the server runs with permessage-deflate on for it.
     pub fn deflate(self) -> bool {
-        matches!(
-            self,
-            Scenario::Chat32Deflate | Scenario::Chat1kDeflate | Scenario::IdleDeflate
-        )
+        self.server_flag().is_some()
+    }
+
+    /// The flag the server is started with for it: permessage-deflate
+    /// (threshold 0), or that without context takeover.
+    pub fn server_flag(self) -> Option<&'static str> {
+        match self {
+            Scenario::Chat32Deflate | Scenario::Chat1kDeflate | Scenario::IdleDeflate => {
+                Some("--deflate")
+            }
+            Scenario::IdleDeflateLean => Some("--deflate-lean"),
+            _ => None,
+        }
     }
 
     /// Whether its load is this project's Rust client (the compression
@@ -108,6 +123,7 @@ impl Scenario {
                 | Scenario::Chat1kDeflate
                 | Scenario::Idle
                 | Scenario::IdleDeflate
+                | Scenario::IdleDeflateLean
         )
     }
 }
@@ -252,7 +268,9 @@ pub async fn run(
         Scenario::Chat1k => compression::chat(addr, probe, settings, 1024, false).await,
         Scenario::Chat1kDeflate => compression::chat(addr, probe, settings, 1024, true).await,
         Scenario::Idle => compression::idle(addr, probe, settings, false).await,
-        Scenario::IdleDeflate => compression::idle(addr, probe, settings, true).await,
+        Scenario::IdleDeflate | Scenario::IdleDeflateLean => {
+            compression::idle(addr, probe, settings, true).await
+        }
     }
 }
 

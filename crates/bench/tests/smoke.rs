@@ -29,6 +29,7 @@ fn every_scenario_runs_against_every_server() {
         "chat-1k-deflate",
         "idle",
         "idle-deflate",
+        "idle-deflate-lean",
     ];
     for scenario in scenarios {
         assert!(
@@ -36,13 +37,13 @@ fn every_scenario_runs_against_every_server() {
             "no {scenario} section"
         );
     }
-    // socketioxide has no permessage-deflate: no row in the three deflate
+    // socketioxide has no permessage-deflate: no row in the four deflate
     // scenarios.
     for (server, expected) in [
-        ("ours (tokio)", 11),
-        ("ours (smol)", 11),
+        ("ours (tokio)", 12),
+        ("ours (smol)", 12),
         ("socketioxide", 8),
-        ("node socket.io", 11),
+        ("node socket.io", 12),
     ] {
         let rows = report
             .lines()

@@ -1,7 +1,7 @@
 //! Our server for the benchmarks: `echo`, `echo_ack` and `broadcast` on `/`
 //! (see `crates/bench/README.md`), on tokio or smol.
 //!
-//! `bench-server --runtime tokio|smol --port PORT [--deflate]`; prints `listening PORT`
+//! `bench-server --runtime tokio|smol --port PORT [--deflate | --deflate-lean]`; prints `listening PORT`
 //! once it accepts connections, and exits when its standard input closes.
 
 use clap::{Parser, ValueEnum};
@@ -28,13 +28,19 @@ struct Options {
     /// permessage-deflate on, threshold 0 (every message compressed).
     #[arg(long)]
     deflate: bool,
+    /// The same without context takeover either way.
+    #[arg(long)]
+    deflate_lean: bool,
 }
 
 /// The three benchmark events, written as a user would.
-fn app<R: Runtime>(runtime: R, deflate: bool) -> SocketIo<R> {
+fn app<R: Runtime>(runtime: R, options: &Options) -> SocketIo<R> {
     let mut config = SocketIoConfig::default();
-    if deflate {
-        config.engine.per_message_deflate = Some(PerMessageDeflate::default().threshold(0));
+    let deflate = PerMessageDeflate::default().threshold(0);
+    if options.deflate_lean {
+        config.engine.per_message_deflate = Some(deflate.context_takeover(false));
+    } else if options.deflate {
+        config.engine.per_message_deflate = Some(deflate);
     }
     let io = SocketIo::new(runtime, config);
     let everyone: NamespaceRef = io.of("/");
@@ -71,13 +77,12 @@ fn main() -> std::io::Result<()> {
             .block_on(async {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
                 bench::announce(listener.local_addr()?.port());
-                runtime_tokio::serve(listener, app(runtime_tokio::TokioRuntime, options.deflate))
-                    .await
+                runtime_tokio::serve(listener, app(runtime_tokio::TokioRuntime, &options)).await
             }),
         RuntimeChoice::Smol => smol::block_on(async {
             let listener = smol::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
             bench::announce(listener.local_addr()?.port());
-            runtime_smol::serve(listener, app(runtime_smol::SmolRuntime, options.deflate)).await
+            runtime_smol::serve(listener, app(runtime_smol::SmolRuntime, &options)).await
         }),
     }
 }

@@ -210,13 +210,15 @@ fn our_compressor_writes_what_the_rfc_shows_and_keeps_or_drops_its_context() {
     assert!(again.len() < out.len(), "{again:x?}");
     assert!(deflater.state.is_some());
     // Without context takeover each message stands alone and no state is
-    // kept between them.
-    let mut fresh = Deflater::new(agreed(true));
+    // kept between them: it waits, reset, in the thread's pool, and the
+    // next message (of any connection) compresses as a fresh one would.
     for _ in 0..2 {
+        let mut fresh = Deflater::new(agreed(true));
         let mut alone = Vec::new();
         fresh.compress(b"Hello", &mut alone).unwrap();
         assert_eq!(alone, out);
         assert!(fresh.state.is_none());
+        assert_eq!(COMPRESSORS.with(|pool| pool.borrow().len()), 1);
     }
 }
 

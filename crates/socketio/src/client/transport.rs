@@ -239,7 +239,7 @@ pub(crate) async fn websocket(
             response.status()
         )));
     }
-    let accept = crate::engine::websocket::accept_key(key.as_bytes());
+    let accept = crate::ws::accept_key(key.as_bytes());
     if response
         .headers()
         .get(SEC_WEBSOCKET_ACCEPT)

@@ -256,6 +256,14 @@ impl<R> Shared<R> {
         }
     }
 
+    /// The encoding a polling GET's response may use: the one its
+    /// `Accept-Encoding` prefers, when [`EngineConfig::http_compression`]
+    /// is on.
+    fn encoding<B>(&self, request: &hyper::Request<B>) -> Option<Encoding> {
+        self.config.http_compression?;
+        http_compression::negotiate(request.headers())
+    }
+
     /// A polling response, compressed in the `encoding` its request
     /// accepts when [`EngineConfig::http_compression`] says so.
     fn reply(&self, mut response: HttpResponse, encoding: Option<Encoding>) -> HttpReply {
@@ -393,11 +401,6 @@ async fn handle<R: Runtime, B: RequestBody>(
         .headers
         .as_ref()
         .map(|_| request.headers().clone());
-    // Chosen now: a POST's request is consumed before its answer comes.
-    let encoding = shared
-        .config
-        .http_compression
-        .and_then(|_| http_compression::negotiate(request.headers()));
     let websocket = websocket::is_upgrade_request(&request);
     let method = Method::parse(request.method().as_str());
     let route = shared.router.route(&Request {
@@ -434,6 +437,7 @@ async fn handle<R: Runtime, B: RequestBody>(
         Err(refusal) => refusal.reply(&shared, &request),
         Ok(Target::Handshake(TransportKind::Polling, dialect, handshake)) => {
             let handshake = handshake.unwrap_or_else(|| Handshake::of(&request));
+            let encoding = shared.encoding(&request);
             open_polling(&shared, dialect, Arc::new(handshake), encoding).await
         }
         Ok(Target::Handshake(TransportKind::WebSocket, dialect, handshake)) => {
@@ -441,6 +445,7 @@ async fn handle<R: Runtime, B: RequestBody>(
         }
         Ok(Target::Session(Route::Poll(_), sender)) => {
             let request_id = RequestId(shared.next_io_id());
+            let encoding = shared.encoding(&request);
             let response = forward(sender, |reply| Handoff::Poll {
                 request: request_id,
                 reply,

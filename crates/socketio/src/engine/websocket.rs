@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
 use engineio_proto::server::Opening;
 use engineio_proto::Dialect;
 use futures_channel::mpsc;
@@ -12,7 +11,6 @@ use hyper::header::{
     HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
     UPGRADE,
 };
-use sha1::{Digest, Sha1};
 
 use super::session::{self, Handoff};
 use super::{empty_reply, ws_id, HttpReply, RequestBody, Shared};
@@ -20,7 +18,7 @@ use crate::io::HyperIo;
 use crate::runtime::Runtime;
 use crate::ws::deflate::{self, Agreed};
 use crate::ws::frame::Role;
-use crate::ws::{Settings, UpgradedIo, WebSocket};
+use crate::ws::{accept_key, Settings, UpgradedIo, WebSocket};
 
 /// Whether the request asks for a WebSocket.
 pub(crate) fn is_upgrade_request<B>(request: &hyper::Request<B>) -> bool {
@@ -109,14 +107,6 @@ fn accept<R: Runtime, B>(
         None => None,
     };
     Some((accept_key(key.as_bytes()), deflate))
-}
-
-/// The `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 section
-/// 4.2.2).
-pub(crate) fn accept_key(key: &[u8]) -> String {
-    const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    let digest = Sha1::new().chain_update(key).chain_update(GUID).finalize();
-    base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
 fn switching_protocols(accept: String, deflate: Option<(Agreed, String)>) -> HttpReply {

@@ -25,6 +25,16 @@ use frame::{Broken, Decoded, Decoder, Event, Role};
 /// an HTTP connection hyper upgraded.
 pub(crate) type UpgradedIo = crate::io::HyperIo<hyper::upgrade::Upgraded>;
 
+/// The `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 section
+/// 4.2.2): what the server answers, what the client checks.
+pub(crate) fn accept_key(key: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha1::{Digest, Sha1};
+    const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    let digest = Sha1::new().chain_update(key).chain_update(GUID).finalize();
+    base64::engine::general_purpose::STANDARD.encode(digest)
+}
+
 /// A buffer larger than this is given back once it is empty again, so a
 /// connection that once carried a large message does not keep its memory.
 const KEEP_CAPACITY: usize = 64 * 1024;
@@ -101,7 +111,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> WebSocket<IO> {
                     return Poll::Ready(Read::Frame(frame))
                 }
                 Ok(Decoded::Event(Event::Ping(data))) => {
-                    if !self.close_sent {
+                    // A peer that pings without reading gets no more pongs
+                    // once a buffer's worth waits (RFC 6455 lets an endpoint
+                    // answer only the latest ping): its pings cost no memory.
+                    if !self.close_sent && self.write_buf.len() < KEEP_CAPACITY {
                         self.encode(frame::PONG, false, &data);
                         // Written now if the connection takes it; the
                         // task's next write flushes the rest.
@@ -111,9 +124,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> WebSocket<IO> {
                 }
                 Ok(Decoded::Event(Event::Close(code))) => {
                     if !self.close_sent {
-                        let payload = code.map(|c| c.to_be_bytes()).unwrap_or_default();
-                        let payload = if code.is_some() { &payload[..] } else { &[] };
-                        self.encode(frame::CLOSE, false, payload);
+                        let payload = code.map(|code| frame::close_payload(code, ""));
+                        self.encode(frame::CLOSE, false, payload.as_deref().unwrap_or_default());
                         self.close_sent = true;
                         let _ = self.poll_flush(cx);
                     }
@@ -257,3 +269,6 @@ impl Masks {
         ((x >> 32) as u32).to_ne_bytes()
     }
 }
+
+#[cfg(test)]
+mod tests;

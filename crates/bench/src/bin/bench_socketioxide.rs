@@ -1,5 +1,5 @@
 //! socketioxide (latest from crates.io) serving the benchmark events the way
-//! its documentation writes handlers: `Data<Value>` in, `emit` out.
+//! its documentation writes event handlers: `Data<Value>` in, `emit` out.
 //!
 //! `bench-socketioxide --port PORT`; prints `listening PORT`, exits when its
 //! standard input closes.
@@ -25,7 +25,12 @@ async fn main() -> std::io::Result<()> {
     bench::exit_when_stdin_closes();
     let (service, io) = SocketIo::new_svc();
     let everyone = io.clone();
-    io.ns("/", async move |socket: SocketRef| {
+    // The handlers are registered before the connect handler returns its
+    // future, not inside it: socketioxide 0.18 sends the CONNECT packet and
+    // then spawns that future, so an event the client emits as soon as it
+    // is connected can arrive before an `async` body has run its `on` calls,
+    // and is dropped (seen in CI: the idle scenario's single echo lost).
+    io.ns("/", move |socket: SocketRef| {
         socket.on("echo", async |socket: SocketRef, Data::<Value>(value)| {
             let _ = socket.emit("echo", &value);
         });
@@ -35,6 +40,7 @@ async fn main() -> std::io::Result<()> {
         socket.on("broadcast", async move |Data::<Value>(value)| {
             let _ = everyone.emit("broadcast", &value).await;
         });
+        async {}
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
     bench::announce(listener.local_addr()?.port());

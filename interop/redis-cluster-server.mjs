@@ -4,6 +4,7 @@
 // main namespace answers exactly what the Rust test server of
 // crates/suite/tests/cluster_adapter.rs answers.
 // Usage: node redis-cluster-server.mjs <redisUrl> <serverName> [--sharded]
+// (REDIS_TLS_DIR: TLS with a client certificate, see below)
 //   default:   the classic adapter, createAdapter(pub, sub) (PUBLISH/SUBSCRIBE)
 //   --sharded: createShardedAdapter(pub, sub) (SPUBLISH/SSUBSCRIBE, Redis >= 7)
 // SIO_PARSER=msgpack: the server speaks socket.io-msgpack-parser to clients.
@@ -13,6 +14,8 @@
 // diagnostics go to stderr. Exits when stdin closes, so a test that dies
 // takes its server with it.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createServer } from "node:http";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createClient } from "redis";
@@ -28,7 +31,18 @@ if (!redisUrl || !serverName) {
   process.exit(2);
 }
 
-const pub = createClient({ url: redisUrl });
+// REDIS_TLS_DIR: a rediss:// server that wants a client certificate; the
+// directory holds ca.pem, client.pem and client.key (crates/suite's TlsFiles).
+const tlsDir = process.env.REDIS_TLS_DIR;
+const socket = tlsDir
+  ? {
+      tls: true,
+      ca: readFileSync(join(tlsDir, "ca.pem")),
+      cert: readFileSync(join(tlsDir, "client.pem")),
+      key: readFileSync(join(tlsDir, "client.key")),
+    }
+  : undefined;
+const pub = createClient({ url: redisUrl, socket });
 const sub = pub.duplicate();
 // node-redis throws unhandled "error" events; it reconnects on its own.
 pub.on("error", (err) => log("redis pub:", err.message));

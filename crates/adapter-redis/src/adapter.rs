@@ -27,6 +27,7 @@ use crate::broker::Broker;
 use crate::codec::CodecError;
 use crate::dialect::{Dialect, Incoming, Outgoing};
 use crate::lock;
+use crate::push_subscriber::Channel;
 use crate::wire::{self, Request, Response, SocketDetails};
 
 /// A namespace's adapter on Redis (Node's `createAdapter` or
@@ -72,16 +73,25 @@ impl RedisAdapter {
         &self.wire
     }
 
-    /// Every channel this adapter subscribes to now (sharded): its fixed
-    /// ones and its rooms'.
-    pub(crate) fn sharded_channels(&self) -> Vec<String> {
-        let (mut channels, _) = self.wire.fixed_channels();
-        channels.extend(
-            lock(&self.room_channels)
-                .iter()
-                .map(|room| self.wire.room_channel(room)),
-        );
-        channels
+    /// Every channel this adapter subscribes to now, for the RESP3
+    /// subscriber. Sharded: its fixed channels and its rooms'. Classic (on
+    /// a cluster): the broadcast pattern first, so that a server counted on
+    /// the request channel (`PUBSUB NUMSUB`) already hears broadcasts,
+    /// then its fixed channels.
+    pub(crate) fn push_channels(&self) -> Vec<Channel> {
+        let (fixed, pattern) = self.wire.fixed_channels();
+        if self.wire.subscription_mode().is_none() {
+            return pattern
+                .map(Channel::Pattern)
+                .into_iter()
+                .chain(fixed.into_iter().map(Channel::Exact))
+                .collect();
+        }
+        let rooms = lock(&self.room_channels)
+            .iter()
+            .map(|room| self.wire.room_channel(room))
+            .collect::<Vec<_>>();
+        fixed.into_iter().chain(rooms).map(Channel::Shard).collect()
     }
 
     /// Sharded, dynamic modes: after a membership change touching `rooms`,
@@ -102,7 +112,7 @@ impl RedisAdapter {
             };
             if changed {
                 self.broker
-                    .shard_subscription(self.wire.room_channel(room), wanted);
+                    .subscription(Channel::Shard(self.wire.room_channel(room)), wanted);
             }
         }
     }

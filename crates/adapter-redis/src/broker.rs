@@ -1,9 +1,11 @@
 //! The Redis connections one server shares between its namespaces' adapters:
 //! a multiplexed connection for commands (`PUBLISH` / `SPUBLISH`,
 //! `PUBSUB`) and a subscriber connection whose messages are routed to the
-//! adapter of their namespace. The classic format's subscriber is a
-//! pub/sub connection (this file); the sharded format's is a RESP3
-//! connection whose subscriptions follow the rooms (`sharded_subscriber.rs`).
+//! adapter of their namespace. The classic format's subscriber on one
+//! server is a pub/sub connection (this file); the sharded format's, and
+//! any subscriber on a Redis Cluster, is a RESP3 connection whose
+//! subscriptions follow the namespaces and rooms (`push_subscriber.rs`).
+//! With Sentinel, each connection asks the Sentinels for the master.
 //!
 //! Both come back by themselves after Redis goes away: the command
 //! connection is re-made on the next command after a failure (that command
@@ -17,14 +19,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
-use redis::aio::{MultiplexedConnection, PubSubSink};
+use redis::aio::PubSubSink;
 use redis::AsyncConnectionConfig;
 use socketio::adapter::AdapterError;
 use socketio::runtime::DynRuntime;
 
 use crate::adapter::RedisAdapter;
-use crate::sharded_subscriber::{self, ShardSubscriptions};
+use crate::push_subscriber::{self, Channel, Subscriptions};
 use crate::sharded_wire::SubscriptionMode;
+use crate::target::{Commands, Endpoint};
 use crate::{lock, RedisAdapterConfig};
 
 /// Whether the subscriber is connected, and the last failure.
@@ -37,18 +40,19 @@ pub struct Status {
 }
 
 pub(crate) struct Broker {
-    pub(crate) client: redis::Client,
+    pub(crate) endpoint: Endpoint,
     pub(crate) config: RedisAdapterConfig,
     /// The sharded format and its subscription mode; `None`: classic.
     pub(crate) sharded: Option<SubscriptionMode>,
     /// The command connection, made on first use and after a failure.
-    commands: Mutex<Option<MultiplexedConnection>>,
+    commands: Mutex<Option<Commands>>,
     /// The live namespaces' adapters.
     adapters: Mutex<Vec<Weak<RedisAdapter>>>,
-    /// Classic: subscribes on the live pub/sub connection; `None` while down.
+    /// Classic on one server: subscribes on the live pub/sub connection;
+    /// `None` while down.
     sink: Mutex<Option<PubSubSink>>,
-    /// Sharded: the subscription changes the subscriber has to make.
-    pub(crate) shard: Mutex<ShardSubscriptions>,
+    /// The RESP3 subscriber's changes to make (see [`Broker::pushes`]).
+    pub(crate) subscriptions: Mutex<Subscriptions>,
     status: Mutex<Status>,
     /// Set while a subscriber runs; dropping it (or the broker) ends it.
     stop: Mutex<Option<futures_channel::oneshot::Sender<()>>>,
@@ -56,18 +60,18 @@ pub(crate) struct Broker {
 
 impl Broker {
     pub(crate) fn new(
-        client: redis::Client,
+        endpoint: Endpoint,
         config: RedisAdapterConfig,
         sharded: Option<SubscriptionMode>,
     ) -> Broker {
         Broker {
-            client,
+            endpoint,
             config,
             sharded,
             commands: Mutex::new(None),
             adapters: Mutex::new(Vec::new()),
             sink: Mutex::new(None),
-            shard: Mutex::default(),
+            subscriptions: Mutex::default(),
             status: Mutex::new(Status::default()),
             stop: Mutex::new(None),
         }
@@ -75,6 +79,12 @@ impl Broker {
 
     pub(crate) fn status(&self) -> Status {
         lock(&self.status).clone()
+    }
+
+    /// Whether the subscriber is the RESP3 one (`push_subscriber.rs`): for
+    /// the sharded format, and for either format on a cluster.
+    pub(crate) fn pushes(&self) -> bool {
+        self.sharded.is_some() || self.endpoint.is_cluster()
     }
 
     pub(crate) fn connection_config(&self) -> AsyncConnectionConfig {
@@ -93,9 +103,9 @@ impl Broker {
             *running = Some(stop);
             let broker = Arc::downgrade(self);
             let runtime = adapter.runtime().clone();
-            if self.sharded.is_some() {
-                let wake = lock(&self.shard).start();
-                let task = sharded_subscriber::run(broker, runtime.clone(), stopped, wake);
+            if self.pushes() {
+                let wake = lock(&self.subscriptions).start();
+                let task = push_subscriber::run(broker, runtime.clone(), stopped, wake);
                 runtime.spawn(Box::pin(task));
             } else {
                 runtime.spawn(Box::pin(subscriber(broker, runtime.clone(), stopped)));
@@ -106,9 +116,9 @@ impl Broker {
     /// Forgets a namespace's adapter (its subscriptions end with it).
     pub(crate) async fn unregister(&self, adapter: &RedisAdapter) {
         lock(&self.adapters).retain(|a| a.strong_count() > 0 && !std::ptr::eq(a.as_ptr(), adapter));
-        if self.sharded.is_some() {
-            for channel in adapter.sharded_channels() {
-                self.shard_subscription(channel, false);
+        if self.pushes() {
+            for channel in adapter.push_channels() {
+                self.subscription(channel, false);
             }
         } else if let Some(mut sink) = self.live_sink() {
             let (exact, pattern) = adapter.dialect().fixed_channels();
@@ -122,7 +132,7 @@ impl Broker {
             // declared later starts it again).
             lock(&self.stop).take();
             lock(&self.sink).take();
-            lock(&self.shard).disconnected("redis subscriber: stopped");
+            lock(&self.subscriptions).disconnected("redis subscriber: stopped");
             lock(&self.status).connected = false;
         }
     }
@@ -134,9 +144,9 @@ impl Broker {
     /// Subscribes a namespace on the live connection, if there is one
     /// (otherwise the subscriber does it when it connects).
     pub(crate) async fn subscribe(&self, adapter: &RedisAdapter) -> Result<(), AdapterError> {
-        if self.sharded.is_some() {
-            for channel in adapter.sharded_channels() {
-                self.shard_subscription(channel, true);
+        if self.pushes() {
+            for channel in adapter.push_channels() {
+                self.subscription(channel, true);
             }
             return self.subscriptions_settled().await;
         }
@@ -147,18 +157,18 @@ impl Broker {
         subscribe(&mut sink, adapter).await.map_err(unavailable)
     }
 
-    /// Sharded: (un)subscribes `channel` on the live connection. Ignored
-    /// while disconnected: the subscriber subscribes every adapter's
-    /// channels when it connects.
-    pub(crate) fn shard_subscription(&self, channel: String, subscribe: bool) {
-        lock(&self.shard).change(channel, subscribe);
+    /// RESP3 subscriber: (un)subscribes `channel` on the live connection.
+    /// Ignored while disconnected: the subscriber subscribes every
+    /// adapter's channels when it connects.
+    pub(crate) fn subscription(&self, channel: Channel, subscribe: bool) {
+        lock(&self.subscriptions).change(channel, subscribe);
     }
 
     /// Resolves once every subscription change asked for so far is in
     /// effect; at once when there is no live connection (then the next
     /// one subscribes everything).
     pub(crate) async fn subscriptions_settled(&self) -> Result<(), AdapterError> {
-        let Some(done) = lock(&self.shard).settled() else {
+        let Some(done) = lock(&self.subscriptions).settled() else {
             return Ok(());
         };
         let timeout = self.config.requests_timeout;
@@ -193,13 +203,13 @@ impl Broker {
         adapters.iter().filter_map(Weak::upgrade).collect()
     }
 
-    async fn commands(&self) -> Result<MultiplexedConnection, AdapterError> {
+    pub(crate) async fn commands(&self) -> Result<Commands, AdapterError> {
         if let Some(connection) = lock(&self.commands).clone() {
             return Ok(connection);
         }
         let connection = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.connection_config())
+            .endpoint
+            .commands(&self.connection_config(), self.config.requests_timeout)
             .await
             .map_err(|error| self.failed("command connection", error))?;
         *lock(&self.commands) = Some(connection.clone());
@@ -320,7 +330,10 @@ async fn subscriber(
         let Some(strong) = broker.upgrade() else {
             return;
         };
-        let connect = Box::pin(strong.client.get_async_pubsub());
+        let connect = Box::pin(async {
+            let client = strong.endpoint.client().await?;
+            client.get_async_pubsub().await
+        });
         let connected = match select(&mut stopped, connect).await {
             Either::Left(_) => return,
             Either::Right((connected, _)) => connected,

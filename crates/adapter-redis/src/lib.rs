@@ -63,8 +63,9 @@ mod adapter;
 mod broker;
 pub mod codec;
 mod dialect;
-mod sharded_subscriber;
+mod push_subscriber;
 pub mod sharded_wire;
+mod target;
 pub mod wire;
 
 use std::sync::Arc;
@@ -75,6 +76,10 @@ use socketio::adapter::{Adapter, AdapterFactory, LocalNamespace};
 pub use adapter::RedisAdapter;
 pub use broker::Status;
 pub use sharded_wire::SubscriptionMode;
+pub use target::RedisTarget;
+
+// Only for its `ring` feature: redis-rs's rustls needs a crypto provider.
+use rustls as _;
 
 /// Locks a mutex; a panic elsewhere while it was held leaves plain data
 /// behind (maps and options), still fine to use.
@@ -127,9 +132,43 @@ impl Default for RedisAdapterConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedisAdapterError {
-    /// The Redis URL is not valid.
-    #[error("invalid redis url: {0}")]
+    /// A Redis URL, certificate or setting is not valid.
+    #[error("invalid redis url or settings: {0}")]
     Url(#[from] redis::RedisError),
+    /// The target is incomplete (such as a cluster with no node).
+    #[error("invalid redis target: {0}")]
+    Target(String),
+}
+
+/// What [`RedisAdapterFactory::new`] accepts: a [`RedisTarget`], or the URL
+/// of one Redis server (`redis://…`, `rediss://…` for TLS).
+pub trait IntoRedisTarget {
+    /// The target, or why this is not one.
+    fn into_target(self) -> Result<RedisTarget, RedisAdapterError>;
+}
+
+impl IntoRedisTarget for RedisTarget {
+    fn into_target(self) -> Result<RedisTarget, RedisAdapterError> {
+        Ok(self)
+    }
+}
+
+impl IntoRedisTarget for &str {
+    fn into_target(self) -> Result<RedisTarget, RedisAdapterError> {
+        RedisTarget::url(self)
+    }
+}
+
+impl IntoRedisTarget for &String {
+    fn into_target(self) -> Result<RedisTarget, RedisAdapterError> {
+        RedisTarget::url(self)
+    }
+}
+
+impl IntoRedisTarget for String {
+    fn into_target(self) -> Result<RedisTarget, RedisAdapterError> {
+        RedisTarget::url(&self)
+    }
 }
 
 /// Makes each namespace's [`RedisAdapter`]; set it as the server's
@@ -140,15 +179,17 @@ pub struct RedisAdapterFactory {
 }
 
 impl RedisAdapterFactory {
-    /// An adapter factory for the Redis at `url` (`redis://host:port/db`).
+    /// An adapter factory for `target`: a [`RedisTarget`] (one server,
+    /// Sentinel, cluster; TLS and credentials) or the URL of one server
+    /// (`redis://[user:password@]host:port/db`, `rediss://` for TLS).
     /// Connects lazily: the first namespace starts the subscriber.
     pub fn new(
-        url: &str,
+        target: impl IntoRedisTarget,
         config: RedisAdapterConfig,
     ) -> Result<RedisAdapterFactory, RedisAdapterError> {
-        let client = redis::Client::open(url)?;
+        let endpoint = target.into_target()?.endpoint()?;
         Ok(RedisAdapterFactory {
-            broker: Arc::new(broker::Broker::new(client, config, None)),
+            broker: Arc::new(broker::Broker::new(endpoint, config, None)),
         })
     }
 
@@ -158,13 +199,13 @@ impl RedisAdapterFactory {
     /// [`SubscriptionMode::Dynamic`]). Every server of a cluster must use
     /// the same format and mode.
     pub fn new_sharded(
-        url: &str,
+        target: impl IntoRedisTarget,
         config: RedisAdapterConfig,
         mode: SubscriptionMode,
     ) -> Result<RedisAdapterFactory, RedisAdapterError> {
-        let client = redis::Client::open(url)?;
+        let endpoint = target.into_target()?.endpoint()?;
         Ok(RedisAdapterFactory {
-            broker: Arc::new(broker::Broker::new(client, config, Some(mode))),
+            broker: Arc::new(broker::Broker::new(endpoint, config, Some(mode))),
         })
     }
 
@@ -172,12 +213,13 @@ impl RedisAdapterFactory {
     /// effect: with the sharded format, a room's channel is subscribed
     /// when the room appears here, a moment after the join; broadcasts
     /// other servers send to the room before then do not reach it. At
-    /// once with the classic format (whose subscriptions never change) and
-    /// while Redis is unreachable (the next connection subscribes
-    /// everything); [`AdapterError::Timeout`](socketio::AdapterError) after
-    /// [`RedisAdapterConfig::requests_timeout`].
+    /// once with the classic format on one server (whose subscriptions
+    /// never change) and while Redis is unreachable (the next connection
+    /// subscribes everything); [`AdapterError::Timeout`](socketio::AdapterError)
+    /// after [`RedisAdapterConfig::requests_timeout`].
     pub async fn subscriptions_settled(&self) -> Result<(), socketio::AdapterError> {
-        // The classic subscriber never marks shard subscriptions connected.
+        // The classic pub/sub subscriber never marks the RESP3 one's
+        // subscriptions connected.
         self.broker.subscriptions_settled().await
     }
 

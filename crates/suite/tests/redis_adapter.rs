@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_redis::{RedisAdapterConfig, RedisAdapterFactory, SubscriptionMode};
+use adapter_redis::{RedisAdapterConfig, RedisAdapterFactory, RedisTarget, SubscriptionMode};
 use futures_util::StreamExt;
 use socketio::adapter::AdapterError;
 use socketio::client::ClientOptions;
@@ -21,8 +21,8 @@ use suite::cluster::{
     run_on_pair, run_scenario_env, start_server, start_server_configured, Server, Settle, SCENARIOS,
 };
 use suite::node::NodeServer;
-use suite::redis::RedisServer;
-use suite::{within, TestRuntime};
+use suite::redis::{RedisCluster, RedisSentinel, RedisServer, TlsFiles, ACL_USER};
+use suite::{within, within_for, TestRuntime};
 
 /// The classic format (`None`) or the sharded one in a subscription mode.
 type Format = Option<SubscriptionMode>;
@@ -33,15 +33,32 @@ const SHARDED: [SubscriptionMode; 3] = [
     SubscriptionMode::DynamicPrivate,
 ];
 
+/// The plain server's target.
+fn target(redis: &RedisServer) -> RedisTarget {
+    RedisTarget::url(&redis.url()).expect("a valid redis url")
+}
+
+/// A TLS server's target: its CA, the client certificate, the ACL user
+/// (in its URL).
+fn tls_target(redis: &RedisServer, tls: &TlsFiles) -> RedisTarget {
+    target(redis)
+        .root_certificates(tls.ca_pem.clone())
+        .client_certificate(tls.client_cert_pem.clone(), tls.client_key_pem.clone())
+}
+
 fn factory_in(redis: &RedisServer, key: &str, format: Format) -> RedisAdapterFactory {
+    factory_at(&target(redis), key, format)
+}
+
+fn factory_at(target: &RedisTarget, key: &str, format: Format) -> RedisAdapterFactory {
     let mut config = RedisAdapterConfig::default();
     config.key = key.to_owned();
     config.requests_timeout = Duration::from_secs(3);
     match format {
-        None => RedisAdapterFactory::new(&redis.url(), config),
-        Some(mode) => RedisAdapterFactory::new_sharded(&redis.url(), config, mode),
+        None => RedisAdapterFactory::new(target.clone(), config),
+        Some(mode) => RedisAdapterFactory::new_sharded(target.clone(), config, mode),
     }
-    .expect("a valid redis url")
+    .expect("a valid redis target")
 }
 
 /// A server of ours on `factory`. Sharded, a room change is acked once it
@@ -103,12 +120,17 @@ async fn two_rust_servers_act_as_one_sharded_cluster<R: TestRuntime>(rt: R) {
 
 async fn two_rust_servers_in<R: TestRuntime>(rt: R, format: Format) {
     let redis = RedisServer::start().await;
+    two_rust_servers_at(rt, &target(&redis), format).await;
+}
+
+/// Every scenario on two servers of ours joined through `target`.
+async fn two_rust_servers_at<R: TestRuntime>(rt: R, target: &RedisTarget, format: Format) {
     let mut failures = Vec::new();
     for (n, (scenario, transport)) in SCENARIOS.into_iter().enumerate() {
         // Channels of their own: nothing of an earlier scenario is heard.
         let key = format!("scenario{n}");
-        let a = server(rt, "A", &factory_in(&redis, &key, format), format).await;
-        let b = server(rt, "B", &factory_in(&redis, &key, format), format).await;
+        let a = server(rt, "A", &factory_at(target, &key, format), format).await;
+        let b = server(rt, "B", &factory_at(target, &key, format), format).await;
         wait_for_servers(&a.io.of("/"), 2).await;
         wait_for_servers(&b.io.of("/"), 2).await;
         for failure in run_on_pair(&a, &b, scenario, transport).await {
@@ -150,24 +172,43 @@ async fn rust_and_node_servers_speaking_msgpack_act_as_one_cluster<R: TestRuntim
 }
 
 async fn rust_and_node_servers_in<R: TestRuntime>(rt: R, format: Format, msgpack: bool) {
-    let (env, config): (Env<'_>, _) = if msgpack {
-        (
-            &[("SIO_PARSER", "msgpack")],
-            SocketIoConfig::default().with_parser(socketio::MsgpackParser),
-        )
-    } else {
-        (&[], SocketIoConfig::default())
-    };
     let redis = RedisServer::start().await;
+    rust_and_node_servers_on(rt, &redis, None, format, msgpack).await;
+}
+
+/// Every scenario on a server of ours and a Node server, in both roles,
+/// joined through `redis` (a TLS one when `tls` has its certificates).
+async fn rust_and_node_servers_on<R: TestRuntime>(
+    rt: R,
+    redis: &RedisServer,
+    tls: Option<&TlsFiles>,
+    format: Format,
+    msgpack: bool,
+) {
+    let mut env = Vec::new();
+    let mut config = SocketIoConfig::default();
+    if msgpack {
+        env.push(("SIO_PARSER", "msgpack"));
+        config = config.with_parser(socketio::MsgpackParser);
+    }
+    let tls_dir = tls.map(|tls| tls.dir().display().to_string());
+    if let Some(dir) = &tls_dir {
+        env.push(("REDIS_TLS_DIR", dir.as_str()));
+    }
+    let env = env.as_slice();
+    let target = match tls {
+        Some(tls) => tls_target(redis, tls),
+        None => target(redis),
+    };
     let mut failures = Vec::new();
     for rust_is_a in [true, false] {
         for (scenario, transport) in SCENARIOS {
             let (rust_name, node_name) = if rust_is_a { ("A", "B") } else { ("B", "A") };
             // Node's adapter uses the default prefix; each scenario gets
             // fresh servers, the previous ones are gone.
-            let factory = factory_in(&redis, "socket.io", format);
+            let factory = factory_at(&target, "socket.io", format);
             let rust = server_with(rt, rust_name, &factory, format, config.clone()).await;
-            let node = node_server(&redis, node_name, format, env).await;
+            let node = node_server(redis, node_name, format, env).await;
             let node_addr = std::net::SocketAddr::from(([127, 0, 0, 1], node.port));
             wait_for_servers(&rust.io.of("/"), 2).await;
             let (a, b) = if rust_is_a {
@@ -269,25 +310,7 @@ async fn outage<R: TestRuntime>(rt: R, format: Format) {
     wait_for_servers(&main_a, 2).await;
     wait_for_servers(&b.io.of("/"), 2).await;
 
-    // A client on each server, recording the "news" it gets.
-    let mut news = Vec::new();
-    let mut clients = Vec::new();
-    for addr in [a.addr, b.addr] {
-        let client =
-            socketio::client::io(rt, &format!("http://{addr}/"), ClientOptions::default()).unwrap();
-        let (seen, got) = futures_channel::mpsc::unbounded();
-        client.on("news", move |_, Data(text): Data<String>, _| {
-            let seen = seen.clone();
-            async move {
-                let _ = seen.unbounded_send(text);
-            }
-        });
-        within("a client to connect", client.connect())
-            .await
-            .unwrap();
-        clients.push(client);
-        news.push(got);
-    }
+    let (clients, mut news) = news_clients(rt, [a.addr, b.addr]).await;
     main_a.emit("news", "before").await.unwrap();
     assert_eq!(next(&mut news[0]).await, "before");
     assert_eq!(next(&mut news[1]).await, "before");
@@ -373,6 +396,190 @@ async fn every_namespace_declared_at_start_is_subscribed<R: TestRuntime>(rt: R) 
     }
 }
 
+/// A server of ours whose main namespace has an adapter from `factory`
+/// and nothing else; closed by the caller.
+fn bare_server<R: TestRuntime>(rt: R, factory: &RedisAdapterFactory) -> SocketIo<R> {
+    let mut config = SocketIoConfig::default();
+    config.adapter = Arc::new(factory.clone());
+    let io = SocketIo::new(rt, config);
+    io.of("/").on_connection(|_| async {});
+    io
+}
+
+/// Redis over TLS only, wanting a client certificate, and letting in only
+/// an ACL user: every scenario on two servers of ours (classic and
+/// sharded) and with a Node server (classic) in both roles. A client
+/// without a certificate, one that does not trust the server's CA, and
+/// one with a wrong password are refused, and say so.
+async fn a_tls_redis_with_an_acl_user_serves_the_cluster<R: TestRuntime>(rt: R) {
+    let tls = TlsFiles::new();
+    let redis = RedisServer::start_tls(&tls).await;
+    let refused = [
+        (
+            "no client certificate",
+            target(&redis).root_certificates(tls.ca_pem.clone()),
+        ),
+        (
+            "the platform's roots only",
+            target(&redis)
+                .client_certificate(tls.client_cert_pem.clone(), tls.client_key_pem.clone()),
+        ),
+        (
+            "a wrong password",
+            tls_target(&redis, &tls).credentials(Some(ACL_USER.0), "wrong"),
+        ),
+    ];
+    for (what, target) in refused {
+        let factory = factory_at(&target, "refused", None);
+        let io = bare_server(rt, &factory);
+        let count = within("a refused connection", io.of("/").server_count()).await;
+        match count {
+            Err(AdapterError::Unavailable(why)) => assert!(!why.is_empty(), "{what}"),
+            other => panic!("{what}: expected Unavailable, got {other:?}"),
+        }
+        io.close().await;
+    }
+    let target = tls_target(&redis, &tls);
+    two_rust_servers_at(rt, &target, None).await;
+    two_rust_servers_at(rt, &target, Some(SubscriptionMode::Dynamic)).await;
+    rust_and_node_servers_on(rt, &redis, Some(&tls), None, false).await;
+}
+
+/// A Redis Cluster of three masters: every scenario on two servers of
+/// ours, classic (`PUBLISH` reaches every node) and sharded (each channel
+/// on the node that owns its slot).
+async fn a_redis_cluster_serves_the_cluster<R: TestRuntime>(rt: R) {
+    let cluster = RedisCluster::start().await;
+    let target = RedisTarget::cluster(cluster.urls()).unwrap();
+    two_rust_servers_at(rt, &target, None).await;
+    two_rust_servers_at(rt, &target, Some(SubscriptionMode::Dynamic)).await;
+}
+
+/// A master, its replica and a Sentinel: every scenario on two servers of
+/// ours found through the Sentinel; then the master is killed while
+/// server A broadcasts, the Sentinel promotes the replica, and both
+/// servers follow it by themselves. A's own client got every broadcast,
+/// in order; B's got some of them in order (none twice) and, once both
+/// adapters are on the new master, everything again. Classic and sharded.
+async fn sentinel_failover_during_traffic<R: TestRuntime>(rt: R) {
+    for format in [None, Some(SubscriptionMode::Dynamic)] {
+        let mut sentinel = RedisSentinel::start().await;
+        let target =
+            RedisTarget::sentinel([sentinel.sentinel_url()], RedisSentinel::MASTER).unwrap();
+        two_rust_servers_at(rt, &target, format).await;
+        failover(rt, &mut sentinel, &target, format).await;
+    }
+}
+
+async fn failover<R: TestRuntime>(
+    rt: R,
+    sentinel: &mut RedisSentinel,
+    target: &RedisTarget,
+    format: Format,
+) {
+    let factory_a = factory_at(target, "failover", format);
+    let factory_b = factory_at(target, "failover", format);
+    let a = start_server(rt, "A", Arc::new(factory_a.clone())).await;
+    let b = start_server(rt, "B", Arc::new(factory_b.clone())).await;
+    let main_a = a.io.of("/");
+    wait_for_servers(&main_a, 2).await;
+    wait_for_servers(&b.io.of("/"), 2).await;
+    let (clients, mut news) = news_clients(rt, [a.addr, b.addr]).await;
+
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let traffic = async {
+        let mut sent = 0u32;
+        while !done.load(Ordering::SeqCst) {
+            // Fails (Unavailable) while Redis is away; A's clients get it.
+            let _ = main_a.emit("news", &sent.to_string()).await;
+            sent += 1;
+            suite::sleep(Duration::from_millis(20)).await;
+        }
+        sent
+    };
+    let switch = async {
+        sentinel.fail_over().await;
+        done.store(true, Ordering::SeqCst);
+    };
+    let (sent, ()) = within_for(Duration::from_secs(60), "the failover", async {
+        futures_util::future::join(traffic, switch).await
+    })
+    .await;
+    assert!(
+        sent > 10,
+        "{format:?}: only {sent} broadcasts during the failover"
+    );
+    for n in 0..sent {
+        assert_eq!(
+            next(&mut news[0]).await,
+            n.to_string(),
+            "{format:?}: A's own client"
+        );
+    }
+
+    within_for(
+        Duration::from_secs(30),
+        "both adapters on the new master",
+        async {
+            while !(factory_a.status().connected && factory_b.status().connected) {
+                suite::sleep(Duration::from_millis(20)).await;
+            }
+            while main_a.server_count().await.ok() != Some(2)
+                || b.io.of("/").server_count().await.ok() != Some(2)
+            {
+                suite::sleep(Duration::from_millis(20)).await;
+            }
+        },
+    )
+    .await;
+    main_a.emit("news", "after").await.unwrap();
+    assert_eq!(next(&mut news[0]).await, "after");
+    let mut last = None;
+    loop {
+        let text = next(&mut news[1]).await;
+        if text == "after" {
+            break;
+        }
+        let n: u32 = text.parse().unwrap();
+        assert!(last < Some(n), "{format:?}: B got {n} after {last:?}");
+        last = Some(n);
+    }
+    for client in clients {
+        client.disconnect();
+    }
+    a.io.close().await;
+    b.io.close().await;
+}
+
+/// A client on each of `addrs`, each recording the "news" it gets.
+async fn news_clients<R: TestRuntime>(
+    rt: R,
+    addrs: [std::net::SocketAddr; 2],
+) -> (
+    Vec<socketio::client::ClientSocket>,
+    Vec<futures_channel::mpsc::UnboundedReceiver<String>>,
+) {
+    let mut news = Vec::new();
+    let mut clients = Vec::new();
+    for addr in addrs {
+        let client =
+            socketio::client::io(rt, &format!("http://{addr}/"), ClientOptions::default()).unwrap();
+        let (seen, got) = futures_channel::mpsc::unbounded();
+        client.on("news", move |_, Data(text): Data<String>, _| {
+            let seen = seen.clone();
+            async move {
+                let _ = seen.unbounded_send(text);
+            }
+        });
+        within("a client to connect", client.connect())
+            .await
+            .unwrap();
+        clients.push(client);
+        news.push(got);
+    }
+    (clients, news)
+}
+
 suite::on_each_runtime!(
     every_namespace_declared_at_start_is_subscribed,
     two_rust_servers_act_as_one_cluster,
@@ -383,4 +590,7 @@ suite::on_each_runtime!(
     rust_and_node_servers_act_as_one_sharded_cluster,
     local_traffic_goes_on_while_sharded_redis_is_away,
     room_channels_follow_the_subscription_mode,
+    a_tls_redis_with_an_acl_user_serves_the_cluster,
+    a_redis_cluster_serves_the_cluster,
+    sentinel_failover_during_traffic,
 );

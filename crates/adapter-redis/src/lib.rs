@@ -75,8 +75,9 @@ use socketio::adapter::{Adapter, AdapterFactory, LocalNamespace};
 
 pub use adapter::RedisAdapter;
 pub use broker::Status;
+pub use redis::RedisError;
 pub use sharded_wire::SubscriptionMode;
-pub use target::RedisTarget;
+pub use target::{Publisher, RedisTarget};
 
 // Only for its `ring` feature: redis-rs's rustls needs a crypto provider.
 use rustls as _;

@@ -346,6 +346,61 @@ impl Endpoint {
     }
 }
 
+/// A connection that only publishes, to a [`RedisTarget`]: made at the
+/// first [`Publisher::publish`], and made again at the next one after a
+/// failure (asking the Sentinels again, if any). Nothing is queued: a
+/// publish that fails reports it. For emitters, which run no server.
+pub struct Publisher {
+    endpoint: Endpoint,
+    timeout: Duration,
+    connection: std::sync::Mutex<Option<Commands>>,
+}
+
+impl Publisher {
+    /// A publisher to `target`; `timeout` bounds connecting and each reply.
+    pub fn new(
+        target: impl crate::IntoRedisTarget,
+        timeout: Duration,
+    ) -> Result<Publisher, RedisAdapterError> {
+        Ok(Publisher {
+            endpoint: target.into_target()?.endpoint()?,
+            timeout,
+            connection: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// `PUBLISH channel message`; the number of subscribers that got it.
+    pub async fn publish(&self, channel: &str, message: &[u8]) -> redis::RedisResult<usize> {
+        let cached = crate::lock(&self.connection).clone();
+        let mut connection = match cached {
+            Some(connection) => connection,
+            None => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout));
+                let connection = self.endpoint.commands(&config, self.timeout).await?;
+                *crate::lock(&self.connection) = Some(connection.clone());
+                connection
+            }
+        };
+        let result = redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(message)
+            .query_async::<usize>(&mut connection)
+            .await;
+        if result.is_err() {
+            crate::lock(&self.connection).take();
+        }
+        result
+    }
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher").finish_non_exhaustive()
+    }
+}
+
 /// Where a subscriber's pushes go.
 pub(crate) type Push =
     Box<dyn Fn(redis::PushInfo) -> Result<(), std::convert::Infallible> + Send + Sync>;

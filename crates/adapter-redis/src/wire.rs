@@ -356,7 +356,13 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, CodecError> {
     let Json::Object(object) = serde_json::from_slice::<Json>(bytes)? else {
         return Err(CodecError::Shape("request is not an object"));
     };
-    let uid = string(&object, "uid")?;
+    // Node's emitter (@socket.io/redis-emitter) writes no uid in its
+    // join, leave and disconnect requests; Node's adapter applies them
+    // (`undefined` is never its own uid), and so does this one.
+    let uid = match object.get("uid") {
+        None => String::new(),
+        Some(_) => string(&object, "uid")?,
+    };
     let opts = || opts_from_json(object.get("opts").unwrap_or(&Json::Null));
     Ok(match object.get("type").and_then(Json::as_u64) {
         Some(kind::ALL_ROOMS) => Request::AllRooms {

@@ -245,3 +245,8 @@ impl AdapterFactory for RedisAdapterFactory {
         adapter
     }
 }
+
+/// The code of `docs/cluster.md` compiles as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/cluster.md")]
+pub struct ClusterGuide;

@@ -3,10 +3,12 @@
 // v4 clients), for mixed Rust/Node cluster tests driven by cluster.mjs. Its
 // main namespace answers exactly what the Rust test server of
 // crates/suite/tests/cluster_adapter.rs answers.
-// Usage: node redis-cluster-server.mjs <redisUrl> <serverName> [--sharded]
+// Usage: node redis-cluster-server.mjs <redisUrl> <serverName> [--sharded | --streams]
 // (REDIS_TLS_DIR: TLS with a client certificate, see below)
 //   default:   the classic adapter, createAdapter(pub, sub) (PUBLISH/SUBSCRIBE)
 //   --sharded: createShardedAdapter(pub, sub) (SPUBLISH/SSUBSCRIBE, Redis >= 7)
+//   --streams: @socket.io/redis-streams-adapter's createAdapter(pub) (XADD/XREAD)
+// SIO_RECOVERY=1: connection state recovery on (Node's defaults).
 // SIO_PARSER=msgpack: the server speaks socket.io-msgpack-parser to clients.
 // Listens on 127.0.0.1, on any free port, and prints "listening <port>" once
 // it accepts connections and its adapter's subscriptions are in place;
@@ -18,16 +20,20 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer } from "node:http";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient } from "redis";
 import { Server } from "socket.io";
 import { parserOptions } from "./parser.mjs";
 
 const args = process.argv.slice(2);
 const sharded = args.includes("--sharded");
-const [redisUrl, serverName] = args.filter((arg) => arg !== "--sharded");
+const streams = args.includes("--streams");
+// Both are socket.io-adapter's ClusterAdapter: the same barriers hold.
+const clusterAdapter = sharded || streams;
+const [redisUrl, serverName] = args.filter((arg) => !arg.startsWith("--"));
 const log = (...what) => console.error(`[redis-cluster-server ${serverName}]`, ...what);
 if (!redisUrl || !serverName) {
-  console.error("usage: node redis-cluster-server.mjs <redisUrl> <serverName> [--sharded]");
+  console.error("usage: node redis-cluster-server.mjs <redisUrl> <serverName> [--sharded | --streams]");
   process.exit(2);
 }
 
@@ -54,10 +60,27 @@ try {
   process.exit(1);
 }
 
+/**
+ * Streams mode: what Redis shows of the streams adapters: subscribers of
+ * the main namespace's channel, and connections blocked reading a stream.
+ */
+async function streamsState() {
+  const [, subscribers] = await pub.sendCommand(["PUBSUB", "NUMSUB", "socket.io#/#"]);
+  const clients = await pub.sendCommand(["CLIENT", "LIST"]);
+  const readers = clients.split("\n").filter((line) => / cmd=xread /.test(line)).length;
+  return { subscribers: Number(subscribers), readers };
+}
+const streamsBefore = streams ? await streamsState() : undefined;
+
 const httpServer = createServer();
 const io = new Server(httpServer, {
   ...parserOptions,
-  adapter: sharded ? createShardedAdapter(pub, sub) : createAdapter(pub, sub),
+  adapter: streams
+    ? createStreamsAdapter(pub)
+    : sharded
+      ? createShardedAdapter(pub, sub)
+      : createAdapter(pub, sub),
+  ...(process.env.SIO_RECOVERY === "1" ? { connectionStateRecovery: {} } : {}),
 });
 const main = io.of("/");
 // A second namespace, for clients sent away from every namespace.
@@ -103,7 +126,7 @@ const echoes = new Map();
 let nextToken = 0;
 
 function ownEcho() {
-  if (sharded) return Promise.resolve();
+  if (clusterAdapter) return Promise.resolve();
   const token = String(nextToken++);
   const back = new Promise((resolve) => echoes.set(token, resolve));
   pub.publish(barrierChannel, token).catch((err) => log("barrier publish:", err.message));
@@ -138,7 +161,7 @@ async function settled(operation) {
  * macrotask, every earlier broadcast has been delivered here.
  */
 async function broadcasted() {
-  if (!sharded) return;
+  if (!clusterAdapter) return;
   await pub.ping();
   await new Promise((resolve) => setImmediate(resolve));
 }
@@ -157,12 +180,29 @@ async function subRoundTrip() {
   await sub.sUnsubscribe(channel);
 }
 
+/**
+ * Streams mode: the adapter subscribes and starts reading its stream (from
+ * "$") in promises it does not expose; wait until Redis shows both, so that
+ * what other servers publish from now on reaches this one.
+ */
+async function streamsAdapterReady() {
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    const now = await streamsState();
+    if (now.subscribers > streamsBefore.subscribers && now.readers > streamsBefore.readers) return;
+    if (Date.now() > deadline) throw new Error("the streams adapter did not start within 10 s");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 // The adapter of "/" (made by the Server constructor) has sent its
 // (S|P)SUBSCRIBEs on `sub` without exposing their promises; node-redis only
 // installs a listener when Redis confirms its subscription, and replies come
 // in order: once a later subscription is confirmed, the adapter's are.
 if (sharded) {
   await subRoundTrip();
+} else if (streams) {
+  await streamsAdapterReady();
 } else {
   await sub.subscribe(barrierChannel, (token) => {
     const resolve = echoes.get(token);

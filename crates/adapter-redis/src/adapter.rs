@@ -19,16 +19,17 @@ use futures_util::{Stream, StreamExt};
 use socketio::adapter::{
     node_handshake, oneshot, AckAnswer, AckStream, Adapter, AdapterError, AdapterFuture,
     BroadcastError, BroadcastOptions, LocalAdapter, LocalNamespace, Packet, Payload, RemoteSocket,
-    Room, Sid, Str,
+    RestoredSession, Room, Session, Sid, Str,
 };
 use socketio::runtime::DynRuntime;
 
 use crate::broker::Broker;
 use crate::codec::CodecError;
 use crate::dialect::{Dialect, Incoming, Outgoing};
-use crate::lock;
 use crate::push_subscriber::Channel;
 use crate::wire::{self, Request, Response, SocketDetails};
+use crate::{lock, sharded_wire, streams_wire, Format};
+use redis::streams::StreamRangeReply;
 
 /// A namespace's adapter on Redis (Node's `createAdapter` or
 /// `createShardedAdapter` format, as its factory says).
@@ -48,13 +49,19 @@ type WaitingRequests = HashMap<String, mpsc::Sender<Response>>;
 impl RedisAdapter {
     pub(crate) fn new(namespace: LocalNamespace, broker: Arc<Broker>) -> RedisAdapter {
         let config = &broker.config;
-        let wire = match broker.sharded {
-            Some(mode) => Dialect::sharded(&config.key, namespace.name(), mode),
-            None => Dialect::classic(
+        let nsp = namespace.name();
+        let wire = match &broker.format {
+            Format::Sharded(mode) => Dialect::sharded(&config.key, nsp, *mode),
+            Format::Classic => Dialect::classic(
                 &config.key,
-                namespace.name(),
+                nsp,
                 config.publish_on_specific_response_channel,
             ),
+            Format::Streams(streams) => {
+                let stream =
+                    streams_wire::stream_name(&streams.stream_name, streams.stream_count, nsp);
+                Dialect::streams(&config.key, nsp, stream, streams.sharded_pubsub)
+            }
         };
         RedisAdapter {
             local: LocalAdapter::new(namespace),
@@ -86,6 +93,10 @@ impl RedisAdapter {
                 .into_iter()
                 .chain(fixed.into_iter().map(Channel::Exact))
                 .collect();
+        }
+        if !self.wire.shard_channels() {
+            // The Streams format over plain pub/sub, on a cluster.
+            return fixed.into_iter().map(Channel::Exact).collect();
         }
         let rooms = lock(&self.room_channels)
             .iter()
@@ -119,6 +130,39 @@ impl RedisAdapter {
 
     fn nsp(&self) -> &str {
         self.local.namespace().name()
+    }
+
+    /// The name of this adapter's namespace.
+    pub(crate) fn namespace_name(&self) -> &str {
+        self.nsp()
+    }
+
+    /// Streams: an entry of this namespace's stream, `id` its offset.
+    /// This adapter's own entries are skipped (it delivered them when it
+    /// added them).
+    pub(crate) fn on_stream_entry(self: &Arc<Self>, id: &str, fields: &[(String, Vec<u8>)]) {
+        let envelope = match streams_wire::decode_entry(fields) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::warn!(%error, id, "redis adapter: ignored a stream entry it cannot decode");
+                return;
+            }
+        };
+        if envelope.uid == self.wire.uid || envelope.nsp != self.nsp() {
+            return;
+        }
+        match envelope.message {
+            sharded_wire::Message::Broadcast(broadcast) => {
+                let delivered =
+                    self.local
+                        .broadcast_local_at(broadcast.packet, &broadcast.opts, Some(id));
+                if let Err(error) = delivered {
+                    tracing::debug!(%error, "redis adapter: remote broadcast");
+                }
+            }
+            sharded_wire::Message::Request(request) => self.on_request(request),
+            sharded_wire::Message::Response(_) | sharded_wire::Message::Other(_) => {}
+        }
     }
 
     /// A message from the subscriber, on one of this adapter's channels.
@@ -275,21 +319,135 @@ impl RedisAdapter {
         }));
     }
 
-    /// Publishes a message in the dialect's way (`PUBLISH` / `SPUBLISH`).
+    /// Publishes a message in the dialect's way (`PUBLISH` / `SPUBLISH`;
+    /// with the Streams format, `XADD` for what the stream keeps, and
+    /// msgpack on pub/sub for the rest).
     async fn publish(&self, (channel, message): Outgoing) -> Result<(), AdapterError> {
         let command = self.wire.publish_command();
+        let Some(stream) = self.wire.stream() else {
+            return self.broker.publish(command, &channel, message).await;
+        };
+        if streams_wire::goes_to_stream(&message).map_err(codec_error)? {
+            let fields = streams_wire::entry_fields(&message).map_err(codec_error)?;
+            return self.broker.xadd(stream, &fields).await.map(|_| ());
+        }
+        let message = streams_wire::pubsub_message(message).map_err(codec_error)?;
         self.broker.publish(command, &channel, message).await
+    }
+
+    /// Streams: adds a broadcast to the stream, then delivers it here with
+    /// the entry's id as its offset (as Node's `ClusterAdapter` does). If
+    /// Redis does not take it, it is still delivered here, without one.
+    async fn broadcast_through_stream(
+        &self,
+        stream: &str,
+        packet: Packet,
+        opts: BroadcastOptions,
+    ) -> Result<(), BroadcastError> {
+        let added = match self.wire.broadcast(&packet, &opts) {
+            Ok((_, message)) => match streams_wire::entry_fields(&message) {
+                Ok(fields) => self.broker.xadd(stream, &fields).await,
+                Err(error) => Err(codec_error(error)),
+            },
+            Err(error) => Err(codec_error(error)),
+        };
+        match added {
+            Ok(id) => self.local.broadcast_local_at(packet, &opts, Some(&id)),
+            Err(error) => {
+                self.local.broadcast_local_at(packet, &opts, None)?;
+                Err(BroadcastError::Adapter(error))
+            }
+        }
+    }
+
+    /// Streams: the session kept under `pid` (taken: a session is restored
+    /// once), and every entry after `offset` meant for it. `None` when the
+    /// session or the offset is gone.
+    async fn restore_from_stream(
+        &self,
+        stream: &str,
+        pid: &str,
+        offset: &str,
+    ) -> Result<Option<RestoredSession>, AdapterError> {
+        let Some(streams) = self.broker.streams().cloned() else {
+            return Ok(None);
+        };
+        if !streams_wire::is_entry_id(offset) {
+            return Ok(None);
+        }
+        let key = format!("{}{pid}", streams.session_key_prefix);
+        let mut take = redis::pipe();
+        take.atomic().get(&key).del(&key).ignore();
+        let (kept,): (Option<Vec<u8>>,) = self.broker.query_pipe("GET/DEL session", &take).await?;
+        let Some(kept) = kept else {
+            return Ok(None);
+        };
+        let mut at = redis::cmd("XRANGE");
+        at.arg(stream).arg(offset).arg(offset);
+        let found: StreamRangeReply = self.broker.query("XRANGE", &at).await?;
+        if found.ids.is_empty() {
+            return Ok(None);
+        }
+        let session = streams_wire::decode_session(&kept).map_err(codec_error)?;
+        let mut missed = Vec::new();
+        let mut from = offset.to_owned();
+        // The stream holds about `max_len` entries: reading twice that
+        // many ends even while others keep adding.
+        let mut budget = streams.max_len.saturating_mul(2).max(streams.read_count);
+        while budget > 0 {
+            let count = streams.read_count.min(budget).max(1);
+            let mut range = redis::cmd("XRANGE");
+            range
+                .arg(stream)
+                .arg(streams_wire::next_id(&from))
+                .arg("+")
+                .arg("COUNT")
+                .arg(count);
+            let page: StreamRangeReply = self.broker.query("XRANGE", &range).await?;
+            let read = page.ids.len();
+            budget = budget.saturating_sub(read);
+            for entry in page.ids {
+                from = entry.id.clone();
+                let fields = crate::stream_reader::fields(&entry);
+                let Ok(envelope) = streams_wire::decode_entry(&fields) else {
+                    continue;
+                };
+                if envelope.nsp != self.nsp() {
+                    continue;
+                }
+                let sharded_wire::Message::Broadcast(broadcast) = envelope.message else {
+                    continue;
+                };
+                if !streams_wire::meant_for(&session.rooms, &broadcast.opts) {
+                    continue;
+                }
+                let Some(data) = &broadcast.packet.data else {
+                    continue;
+                };
+                if let Some(with_offset) = socketio::adapter::with_offset(data, &entry.id) {
+                    missed.push((Str::from(with_offset), broadcast.packet.attachments));
+                }
+            }
+            if read < count {
+                break;
+            }
+        }
+        Ok(Some(RestoredSession { session, missed }))
     }
 
     /// Publishes a response in a task (the subscriber never waits). With
     /// the sharded format, once the room subscriptions asked for so far
     /// are in effect: a requester that has our answer knows that the
     /// changes it made before (a remote join, say) reach us fully, room
-    /// channel included.
+    /// channel included. With the Streams format, once this server has
+    /// read what the stream held when the request came: a join added to
+    /// the stream before the request has been applied here.
     fn respond(self: &Arc<Self>, response: Outgoing) {
         let adapter = self.clone();
         self.runtime().spawn(Box::pin(async move {
-            if adapter.wire.subscription_mode().is_some() {
+            if let Some(stream) = adapter.wire.stream() {
+                adapter.broker.caught_up(stream, adapter.runtime()).await;
+            } else if adapter.wire.subscription_mode().is_some() {
                 if let Err(error) = adapter.broker.subscriptions_settled().await {
                     tracing::debug!(%error, "redis adapter: answering before subscriptions settled");
                 }
@@ -415,6 +573,45 @@ fn codec_error(error: CodecError) -> AdapterError {
 }
 
 impl Adapter for RedisAdapter {
+    fn keeps_sessions(&self) -> bool {
+        self.wire.stream().is_some()
+    }
+
+    fn persist_session(&self, session: Session, ttl: Duration) -> AdapterFuture<'_, ()> {
+        Box::pin(async move {
+            let Some(streams) = self.broker.streams() else {
+                return;
+            };
+            let encoded = match streams_wire::encode_session(&session) {
+                Ok(encoded) => encoded,
+                Err(error) => {
+                    tracing::warn!(%error, "redis adapter: a session cannot be encoded");
+                    return;
+                }
+            };
+            let key = format!("{}{}", streams.session_key_prefix, session.pid);
+            let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            let mut set = redis::cmd("SET");
+            set.arg(&key).arg(encoded).arg("PX").arg(millis);
+            if let Err(error) = self.broker.query::<()>("SET session", &set).await {
+                tracing::warn!(%error, "redis adapter: a session could not be kept");
+            }
+        })
+    }
+
+    fn restore_session(
+        &self,
+        pid: String,
+        offset: String,
+    ) -> AdapterFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
+        Box::pin(async move {
+            let Some(stream) = self.wire.stream() else {
+                return Ok(None);
+            };
+            self.restore_from_stream(stream, &pid, &offset).await
+        })
+    }
+
     fn add_all(&self, id: Sid, rooms: &[Room]) {
         self.local.add_all(id, rooms);
         self.rooms_changed(rooms);
@@ -443,6 +640,14 @@ impl Adapter for RedisAdapter {
         packet: Packet,
         opts: BroadcastOptions,
     ) -> AdapterFuture<'_, Result<(), BroadcastError>> {
+        if let Some(stream) = self.wire.stream() {
+            return Box::pin(async move {
+                if opts.flags.local {
+                    return self.local.broadcast_local_at(packet, &opts, None);
+                }
+                self.broadcast_through_stream(stream, packet, opts).await
+            });
+        }
         // Encoded before the local delivery, which may record the packet
         // for recovery and change its arguments.
         let remote = (!opts.flags.local).then(|| self.wire.broadcast(&packet, &opts));

@@ -14,6 +14,7 @@
 //! every local operation goes on; what could not reach Redis is reported
 //! to its caller and logged, never queued.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -26,9 +27,13 @@ use socketio::runtime::DynRuntime;
 
 use crate::adapter::RedisAdapter;
 use crate::push_subscriber::{self, Channel, Subscriptions};
-use crate::sharded_wire::SubscriptionMode;
 use crate::target::{Commands, Endpoint};
-use crate::{lock, RedisAdapterConfig};
+use crate::{lock, stream_reader, streams_wire, Format, RedisAdapterConfig, StreamsConfig};
+
+/// Resolves when the broker's background tasks must end (its sender,
+/// kept by the broker while an adapter lives, is dropped); every task
+/// holds a clone.
+pub(crate) type Stopped = futures_util::future::Shared<futures_channel::oneshot::Receiver<()>>;
 
 /// Whether the subscriber is connected, and the last failure.
 #[derive(Debug, Clone, Default)]
@@ -42,8 +47,8 @@ pub struct Status {
 pub(crate) struct Broker {
     pub(crate) endpoint: Endpoint,
     pub(crate) config: RedisAdapterConfig,
-    /// The sharded format and its subscription mode; `None`: classic.
-    pub(crate) sharded: Option<SubscriptionMode>,
+    /// The wire format.
+    pub(crate) format: Format,
     /// The command connection, made on first use and after a failure.
     commands: Mutex<Option<Commands>>,
     /// The live namespaces' adapters.
@@ -56,24 +61,107 @@ pub(crate) struct Broker {
     status: Mutex<Status>,
     /// Set while a subscriber runs; dropping it (or the broker) ends it.
     stop: Mutex<Option<futures_channel::oneshot::Sender<()>>>,
+    /// Streams: resolve once each stream reader knows where it starts.
+    readers_started: Mutex<Vec<futures_channel::oneshot::Receiver<()>>>,
+    /// Streams: how far each stream has been read here, and who waits.
+    progress: Mutex<HashMap<String, Progress>>,
+}
+
+/// How far a stream has been read, as an entry id `(millis, sequence)`,
+/// and the waiters for a later one.
+#[derive(Default)]
+struct Progress {
+    read: Option<(u64, u64)>,
+    waiters: Vec<((u64, u64), futures_channel::oneshot::Sender<()>)>,
+}
+
+/// An entry id as numbers, for ordering.
+fn entry_id(id: &str) -> Option<(u64, u64)> {
+    let (millis, sequence) = id.split_once('-')?;
+    Some((millis.parse().ok()?, sequence.parse().ok()?))
 }
 
 impl Broker {
-    pub(crate) fn new(
-        endpoint: Endpoint,
-        config: RedisAdapterConfig,
-        sharded: Option<SubscriptionMode>,
-    ) -> Broker {
+    pub(crate) fn new(endpoint: Endpoint, config: RedisAdapterConfig, format: Format) -> Broker {
         Broker {
             endpoint,
             config,
-            sharded,
+            format,
             commands: Mutex::new(None),
             adapters: Mutex::new(Vec::new()),
             sink: Mutex::new(None),
             subscriptions: Mutex::default(),
             status: Mutex::new(Status::default()),
             stop: Mutex::new(None),
+            readers_started: Mutex::new(Vec::new()),
+            progress: Mutex::default(),
+        }
+    }
+
+    /// Streams: the reader of `stream` has read (or skipped) up to `id`.
+    pub(crate) fn stream_read(&self, stream: &str, id: &str) {
+        let Some(id) = entry_id(id) else {
+            return;
+        };
+        let mut progress = lock(&self.progress);
+        let progress = progress.entry(stream.to_owned()).or_default();
+        progress.read = Some(progress.read.map_or(id, |read| read.max(id)));
+        for (_, done) in progress.waiters.extract_if(.., |(wanted, _)| *wanted <= id) {
+            let _ = done.send(());
+        }
+    }
+
+    /// Streams: waits until this server has read every entry `stream` had
+    /// when this was called, so that an answer sent after it reflects them
+    /// (a remote join added before a fetch, say). Gives up after the
+    /// requests timeout, or at once when Redis cannot say.
+    pub(crate) async fn caught_up(&self, stream: &str, runtime: &Arc<dyn DynRuntime>) {
+        let mut last = redis::cmd("XREVRANGE");
+        last.arg(stream).arg("+").arg("-").arg("COUNT").arg(1);
+        let Ok(reply) = self
+            .query::<redis::streams::StreamRangeReply>("XREVRANGE", &last)
+            .await
+        else {
+            return;
+        };
+        let Some(wanted) = reply.ids.first().and_then(|entry| entry_id(&entry.id)) else {
+            return;
+        };
+        let done = {
+            let mut progress = lock(&self.progress);
+            let progress = progress.entry(stream.to_owned()).or_default();
+            if progress.read.is_some_and(|read| read >= wanted) {
+                return;
+            }
+            let (done, is_done) = futures_channel::oneshot::channel();
+            progress.waiters.push((wanted, done));
+            is_done
+        };
+        let limit = runtime.sleep_until(Instant::now() + self.config.requests_timeout);
+        let _ = select(done, limit).await;
+    }
+
+    /// The Streams format's settings; `None` for the pub/sub formats.
+    pub(crate) fn streams(&self) -> Option<&Arc<StreamsConfig>> {
+        match &self.format {
+            Format::Streams(streams) => Some(streams),
+            _ => None,
+        }
+    }
+
+    /// Streams: waits (at most twice the connect timeout) until every
+    /// stream reader knows the entry it reads after, so that a server
+    /// counted on the channels (which are subscribed after this) reads
+    /// every entry the others add from then on. At once afterwards.
+    pub(crate) async fn readers_started(&self, runtime: &Arc<dyn DynRuntime>) {
+        let started = std::mem::take(&mut *lock(&self.readers_started));
+        if started.is_empty() {
+            return;
+        }
+        let all = futures_util::future::join_all(started);
+        let limit = runtime.sleep_until(Instant::now() + self.config.connect_timeout * 2);
+        if let Either::Right(_) = select(all, limit).await {
+            tracing::warn!("redis adapter: stream readers not started in time; subscribing anyway");
         }
     }
 
@@ -84,7 +172,11 @@ impl Broker {
     /// Whether the subscriber is the RESP3 one (`push_subscriber.rs`): for
     /// the sharded format, and for either format on a cluster.
     pub(crate) fn pushes(&self) -> bool {
-        self.sharded.is_some() || self.endpoint.is_cluster()
+        match &self.format {
+            Format::Classic => self.endpoint.is_cluster(),
+            Format::Sharded(_) => true,
+            Format::Streams(streams) => streams.sharded_pubsub || self.endpoint.is_cluster(),
+        }
     }
 
     pub(crate) fn connection_config(&self) -> AsyncConnectionConfig {
@@ -100,9 +192,28 @@ impl Broker {
         let mut running = lock(&self.stop);
         if running.is_none() {
             let (stop, stopped) = futures_channel::oneshot::channel();
+            let stopped: Stopped = futures_util::FutureExt::shared(stopped);
             *running = Some(stop);
             let broker = Arc::downgrade(self);
             let runtime = adapter.runtime().clone();
+            if let Some(streams) = self.streams() {
+                let names =
+                    streams_wire::streams_to_read(&streams.stream_name, streams.stream_count);
+                let mut started = Vec::new();
+                for name in names {
+                    let (ready, is_ready) = futures_channel::oneshot::channel();
+                    started.push(is_ready);
+                    let reader = stream_reader::run(
+                        broker.clone(),
+                        runtime.clone(),
+                        name,
+                        stopped.clone(),
+                        ready,
+                    );
+                    runtime.spawn(Box::pin(reader));
+                }
+                *lock(&self.readers_started) = started;
+            }
             if self.pushes() {
                 let wake = lock(&self.subscriptions).start();
                 let task = push_subscriber::run(broker, runtime.clone(), stopped, wake);
@@ -242,6 +353,52 @@ impl Broker {
             .map_err(|error| self.failed(command, error))
     }
 
+    /// Runs `command` on the command connection; its reply as `T`.
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        command: &redis::Cmd,
+    ) -> Result<T, AdapterError> {
+        let mut connection = self.commands().await?;
+        command
+            .query_async::<T>(&mut connection)
+            .await
+            .map_err(|error| self.failed(what, error))
+    }
+
+    /// Runs `pipeline` on the command connection; its replies as `T`.
+    pub(crate) async fn query_pipe<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        pipeline: &redis::Pipeline,
+    ) -> Result<T, AdapterError> {
+        let mut connection = self.commands().await?;
+        pipeline
+            .query_async::<T>(&mut connection)
+            .await
+            .map_err(|error| self.failed(what, error))
+    }
+
+    /// `XADD stream MAXLEN ~ max_len * field value …`: the new entry's id.
+    pub(crate) async fn xadd(
+        &self,
+        stream: &str,
+        fields: &[(&'static str, String)],
+    ) -> Result<String, AdapterError> {
+        let max_len = self.streams().map_or(10_000, |streams| streams.max_len);
+        let mut command = redis::cmd("XADD");
+        command
+            .arg(stream)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(max_len)
+            .arg("*");
+        for (field, value) in fields {
+            command.arg(*field).arg(value);
+        }
+        self.query("XADD", &command).await
+    }
+
     /// How many connections subscribe to `channel` (`PUBSUB NUMSUB` or,
     /// as `subcommand`, `SHARDNUMSUB`): the servers of a namespace, counted
     /// on a channel each of them subscribes to, as Node's adapters do.
@@ -290,11 +447,7 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     /// Waits before the next attempt; `false` when stopped meanwhile.
-    pub(crate) async fn wait(
-        &self,
-        runtime: &Arc<dyn DynRuntime>,
-        stopped: &mut futures_channel::oneshot::Receiver<()>,
-    ) -> bool {
+    pub(crate) async fn wait(&self, runtime: &Arc<dyn DynRuntime>, stopped: &mut Stopped) -> bool {
         let Some(delay) = self.next else {
             return true;
         };
@@ -317,11 +470,7 @@ impl Backoff {
 /// The subscriber: connects, subscribes every namespace, routes messages
 /// until the connection ends, then tries again after a backoff. Ends when
 /// the broker is gone or stopped.
-async fn subscriber(
-    broker: Weak<Broker>,
-    runtime: Arc<dyn DynRuntime>,
-    mut stopped: futures_channel::oneshot::Receiver<()>,
-) {
+async fn subscriber(broker: Weak<Broker>, runtime: Arc<dyn DynRuntime>, mut stopped: Stopped) {
     let mut backoff = Backoff::default();
     loop {
         if !backoff.wait(&runtime, &mut stopped).await {
@@ -352,6 +501,7 @@ async fn subscriber(
         // on it when it starts (its `init`). The other order lost a
         // namespace declared while the subscriber was connecting: it
         // missed the list, then found no connection to subscribe on.
+        strong.readers_started(&runtime).await;
         *lock(&strong.sink) = Some(sink.clone());
         let mut subscribed = Ok(());
         for adapter in strong.adapters() {

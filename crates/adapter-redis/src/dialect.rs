@@ -39,11 +39,23 @@ enum Flavor {
         /// Answers go to the requester's own channel.
         specific_responses: bool,
     },
-    /// `createShardedAdapter`: SPUBLISH, one envelope format.
+    /// `createShardedAdapter`: SPUBLISH, one envelope format. Also the
+    /// Streams format, whose messages are the same with no room channels
+    /// (as in the static mode), some of them carried by a stream.
     Sharded {
         channels: sharded_wire::Channels,
         mode: SubscriptionMode,
+        streams: Option<Streams>,
     },
+}
+
+/// What the Streams format adds to the sharded one.
+struct Streams {
+    /// This namespace's stream.
+    stream: String,
+    /// Pub/sub with `SPUBLISH` / `SSUBSCRIBE` rather than `PUBLISH` /
+    /// `SUBSCRIBE`.
+    sharded_pubsub: bool,
 }
 
 impl Dialect {
@@ -68,7 +80,49 @@ impl Dialect {
         Dialect {
             uid,
             nsp: nsp.to_owned(),
-            flavor: Flavor::Sharded { channels, mode },
+            flavor: Flavor::Sharded {
+                channels,
+                mode,
+                streams: None,
+            },
+        }
+    }
+
+    /// Node's streams adapter for namespace `nsp`, channels prefixed with
+    /// `key`, its messages kept in `stream`.
+    pub(crate) fn streams(key: &str, nsp: &str, stream: String, sharded_pubsub: bool) -> Dialect {
+        let uid = random_hex_id();
+        let channels = sharded_wire::Channels::new(key, nsp, &uid);
+        Dialect {
+            uid,
+            nsp: nsp.to_owned(),
+            flavor: Flavor::Sharded {
+                channels,
+                mode: SubscriptionMode::Static,
+                streams: Some(Streams {
+                    stream,
+                    sharded_pubsub,
+                }),
+            },
+        }
+    }
+
+    /// The Streams format's stream; `None` for the pub/sub formats.
+    pub(crate) fn stream(&self) -> Option<&str> {
+        match &self.flavor {
+            Flavor::Sharded {
+                streams: Some(streams),
+                ..
+            } => Some(&streams.stream),
+            _ => None,
+        }
+    }
+
+    /// Whether the channels are shard channels (`SSUBSCRIBE`).
+    pub(crate) fn shard_channels(&self) -> bool {
+        match &self.flavor {
+            Flavor::Classic { .. } => false,
+            Flavor::Sharded { streams, .. } => streams.as_ref().is_none_or(|s| s.sharded_pubsub),
         }
     }
 
@@ -82,9 +136,10 @@ impl Dialect {
 
     /// `PUBLISH` or `SPUBLISH`.
     pub(crate) fn publish_command(&self) -> &'static str {
-        match self.flavor {
-            Flavor::Classic { .. } => "PUBLISH",
-            Flavor::Sharded { .. } => "SPUBLISH",
+        if self.shard_channels() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
         }
     }
 
@@ -93,7 +148,10 @@ impl Dialect {
     pub(crate) fn count_query(&self) -> (&'static str, &str) {
         match &self.flavor {
             Flavor::Classic { channels, .. } => ("NUMSUB", &channels.request),
-            Flavor::Sharded { channels, .. } => ("SHARDNUMSUB", &channels.main),
+            Flavor::Sharded { channels, .. } if self.shard_channels() => {
+                ("SHARDNUMSUB", &channels.main)
+            }
+            Flavor::Sharded { channels, .. } => ("NUMSUB", &channels.main),
         }
     }
 
@@ -202,7 +260,7 @@ impl Dialect {
                 channels.broadcast_channel(opts),
                 wire::encode_broadcast(&self.uid, packet, opts)?,
             ),
-            Flavor::Sharded { channels, mode } => (
+            Flavor::Sharded { channels, mode, .. } => (
                 mode.broadcast_channel(channels, opts),
                 sharded_wire::broadcast(&self.uid, packet, opts)?,
             ),

@@ -65,6 +65,8 @@ pub mod codec;
 mod dialect;
 mod push_subscriber;
 pub mod sharded_wire;
+mod stream_reader;
+pub mod streams_wire;
 mod target;
 pub mod wire;
 
@@ -81,6 +83,17 @@ pub use target::{Publisher, RedisTarget};
 
 // Only for its `ring` feature: redis-rs's rustls needs a crypto provider.
 use rustls as _;
+
+/// The wire format a factory's adapters speak.
+#[derive(Debug, Clone)]
+pub(crate) enum Format {
+    /// Node's `createAdapter`.
+    Classic,
+    /// Node's `createShardedAdapter`, in a subscription mode.
+    Sharded(SubscriptionMode),
+    /// Node's `@socket.io/redis-streams-adapter`.
+    Streams(Arc<StreamsConfig>),
+}
 
 /// Locks a mutex; a panic elsewhere while it was held leaves plain data
 /// behind (maps and options), still fine to use.
@@ -125,6 +138,48 @@ impl Default for RedisAdapterConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             ack_queue: 1024,
+        }
+    }
+}
+
+/// The settings of the Redis Streams format
+/// ([`RedisAdapterFactory::new_streams`]), Node's
+/// `@socket.io/redis-streams-adapter` options of the same names and
+/// defaults. The channel prefix is [`RedisAdapterConfig::key`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StreamsConfig {
+    /// The stream (Node's `streamName`, `socket.io`).
+    pub stream_name: String,
+    /// How many streams the namespaces are spread over (Node's
+    /// `streamCount`, 1): `stream_name-i`, `i` from the namespace's hash.
+    pub stream_count: usize,
+    /// Publish and subscribe with `SPUBLISH` / `SSUBSCRIBE` (Node's
+    /// `useShardedPubSub`, false).
+    pub sharded_pubsub: bool,
+    /// About how many entries a stream keeps (`XADD … MAXLEN ~`, Node's
+    /// `maxLen`, 10,000): a client away longer than the last this many
+    /// messages cannot be recovered.
+    pub max_len: usize,
+    /// The most entries one `XREAD` returns (Node's `readCount`, 100).
+    pub read_count: usize,
+    /// How long one `XREAD` blocks (Node's `blockTimeInMs`, 5 s).
+    pub block_time: Duration,
+    /// The prefix of the keys that keep sessions (Node's
+    /// `sessionKeyPrefix`, `sio:session:`).
+    pub session_key_prefix: String,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        StreamsConfig {
+            stream_name: "socket.io".to_owned(),
+            stream_count: 1,
+            sharded_pubsub: false,
+            max_len: 10_000,
+            read_count: 100,
+            block_time: Duration::from_secs(5),
+            session_key_prefix: "sio:session:".to_owned(),
         }
     }
 }
@@ -190,7 +245,7 @@ impl RedisAdapterFactory {
     ) -> Result<RedisAdapterFactory, RedisAdapterError> {
         let endpoint = target.into_target()?.endpoint()?;
         Ok(RedisAdapterFactory {
-            broker: Arc::new(broker::Broker::new(endpoint, config, None)),
+            broker: Arc::new(broker::Broker::new(endpoint, config, Format::Classic)),
         })
     }
 
@@ -206,7 +261,27 @@ impl RedisAdapterFactory {
     ) -> Result<RedisAdapterFactory, RedisAdapterError> {
         let endpoint = target.into_target()?.endpoint()?;
         Ok(RedisAdapterFactory {
-            broker: Arc::new(broker::Broker::new(endpoint, config, Some(mode))),
+            broker: Arc::new(broker::Broker::new(endpoint, config, Format::Sharded(mode))),
+        })
+    }
+
+    /// An adapter factory speaking the format of Node's
+    /// `@socket.io/redis-streams-adapter` 0.3: broadcasts and room changes
+    /// go through a Redis stream that every server reads and that keeps
+    /// them, so with connection state recovery on
+    /// (`SocketIoConfig::recovery`) a client whose server went away
+    /// reconnects to any other and gets what it missed, with its id and
+    /// rooms (sessions are kept in Redis too). Needs Redis 5 or later.
+    /// Every server of a cluster must use the same format and settings.
+    pub fn new_streams(
+        target: impl IntoRedisTarget,
+        config: RedisAdapterConfig,
+        streams: StreamsConfig,
+    ) -> Result<RedisAdapterFactory, RedisAdapterError> {
+        let endpoint = target.into_target()?.endpoint()?;
+        let format = Format::Streams(Arc::new(streams));
+        Ok(RedisAdapterFactory {
+            broker: Arc::new(broker::Broker::new(endpoint, config, format)),
         })
     }
 

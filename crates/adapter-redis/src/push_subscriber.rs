@@ -32,7 +32,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{ProtocolVersion, PushInfo, PushKind, Value};
 use socketio::runtime::DynRuntime;
 
-use crate::broker::{route, Backoff, Broker};
+use crate::broker::{route, Backoff, Broker, Stopped};
 use crate::lock;
 
 /// One subscription of the subscriber.
@@ -131,7 +131,7 @@ impl Subscriptions {
 pub(crate) async fn run(
     broker: Weak<Broker>,
     runtime: Arc<dyn DynRuntime>,
-    mut stopped: oneshot::Receiver<()>,
+    mut stopped: Stopped,
     mut wake: mpsc::Receiver<()>,
 ) {
     let mut backoff = Backoff::default();
@@ -153,6 +153,7 @@ pub(crate) async fn run(
                 continue;
             }
         };
+        strong.readers_started(&runtime).await;
         // Every adapter's channels as they are now; changes from here on
         // are queued, and applied after these (repeats are harmless).
         let generation = {

@@ -348,6 +348,12 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, CodecError> {
     } else {
         codec::to_json(codec::decode(bytes)?, &mut attachments)?
     };
+    decode_value(value, attachments)
+}
+
+/// Decodes an envelope already read as JSON, its binary data (msgpack
+/// `bin`) as placeholders into `attachments`.
+pub fn decode_value(value: Json, attachments: Vec<Bytes>) -> Result<Envelope, CodecError> {
     let Json::Object(mut object) = value else {
         return Err(CodecError::Shape("message is not an object"));
     };

@@ -122,6 +122,22 @@ pub struct MissedPacket {
     pub attachments: Vec<Bytes>,
 }
 
+impl MissedPacket {
+    /// A missed event: `data` is its JSON array, offset included, and
+    /// `attachments` the binary its placeholders refer to (for adapters
+    /// that keep events themselves, such as a Redis Streams adapter).
+    pub fn new(data: Str, attachments: Vec<Bytes>) -> MissedPacket {
+        MissedPacket { data, attachments }
+    }
+}
+
+/// An event's JSON array `data` with `offset` appended as its last
+/// argument (how a client learns its offset); `None` when `data` is not an
+/// array. For adapters that give events their own offsets.
+pub fn with_offset(data: &str, offset: &str) -> Option<String> {
+    append_to_array(data, offset)
+}
+
 /// A restored session: the socket takes back its identity and state, then
 /// receives `missed` in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +153,25 @@ pub struct Restored<D> {
     pub data: D,
     /// The events recorded after the client's offset that were meant for it.
     pub missed: Vec<MissedPacket>,
+}
+
+impl<D> Restored<D> {
+    /// A session restored from elsewhere (an adapter that keeps sessions).
+    pub fn new(
+        sid: Sid,
+        pid: Str,
+        rooms: Vec<Room>,
+        data: D,
+        missed: Vec<MissedPacket>,
+    ) -> Restored<D> {
+        Restored {
+            sid,
+            pid,
+            rooms,
+            data,
+            missed,
+        }
+    }
 }
 
 /// Whether Node persists a session that left for `reason`: transport error

@@ -29,8 +29,9 @@ struct Counts {
     to_client: AtomicU64,
 }
 
-#[derive(Default)]
 struct State {
+    /// Where new connections go.
+    target: SocketAddr,
     /// While cut, new connections are closed as soon as they are accepted.
     cut: bool,
     stopped: bool,
@@ -43,11 +44,16 @@ impl Proxy {
     pub fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let addr = listener.local_addr().expect("its address");
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            target,
+            cut: false,
+            stopped: false,
+            streams: Vec::new(),
+        }));
         let counts = Arc::new(Counts::default());
         let accepting = state.clone();
         let counting = counts.clone();
-        thread::spawn(move || accept(listener, target, accepting, counting));
+        thread::spawn(move || accept(listener, accepting, counting));
         Proxy {
             addr,
             state,
@@ -90,6 +96,12 @@ impl Proxy {
     pub fn restore(&self) {
         lock(&self.state).cut = false;
     }
+
+    /// Sends new connections to `target` from now on (a load balancer
+    /// that moved a client to another server); live ones stay.
+    pub fn retarget(&self, target: SocketAddr) {
+        lock(&self.state).target = target;
+    }
 }
 
 impl Drop for Proxy {
@@ -107,17 +119,12 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn accept(
-    listener: TcpListener,
-    target: SocketAddr,
-    state: Arc<Mutex<State>>,
-    counts: Arc<Counts>,
-) {
+fn accept(listener: TcpListener, state: Arc<Mutex<State>>, counts: Arc<Counts>) {
     for client in listener.incoming() {
         let Ok(client) = client else { continue };
-        let (stopped, cut) = {
+        let (stopped, cut, target) = {
             let state = lock(&state);
-            (state.stopped, state.cut)
+            (state.stopped, state.cut, state.target)
         };
         if stopped {
             return;

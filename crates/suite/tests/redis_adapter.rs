@@ -12,7 +12,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapter_redis::{RedisAdapterConfig, RedisAdapterFactory, RedisTarget, SubscriptionMode};
+use adapter_redis::{
+    RedisAdapterConfig, RedisAdapterFactory, RedisTarget, StreamsConfig, SubscriptionMode,
+};
 use futures_util::StreamExt;
 use socketio::adapter::AdapterError;
 use socketio::client::ClientOptions;
@@ -24,8 +26,20 @@ use suite::node::NodeServer;
 use suite::redis::{RedisCluster, RedisSentinel, RedisServer, TlsFiles, ACL_USER};
 use suite::{within, within_for, TestRuntime};
 
-/// The classic format (`None`) or the sharded one in a subscription mode.
-type Format = Option<SubscriptionMode>;
+/// The adapter's wire format.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Format {
+    /// Node's `createAdapter`.
+    Classic,
+    /// Node's `createShardedAdapter`, in a subscription mode.
+    Sharded(SubscriptionMode),
+    /// Node's `@socket.io/redis-streams-adapter`.
+    Streams,
+}
+
+use Format::{Classic, Sharded, Streams};
+
+const DYNAMIC: Format = Sharded(SubscriptionMode::Dynamic);
 
 const SHARDED: [SubscriptionMode; 3] = [
     SubscriptionMode::Dynamic,
@@ -55,8 +69,14 @@ fn factory_at(target: &RedisTarget, key: &str, format: Format) -> RedisAdapterFa
     config.key = key.to_owned();
     config.requests_timeout = Duration::from_secs(3);
     match format {
-        None => RedisAdapterFactory::new(target.clone(), config),
-        Some(mode) => RedisAdapterFactory::new_sharded(target.clone(), config, mode),
+        Classic => RedisAdapterFactory::new(target.clone(), config),
+        Sharded(mode) => RedisAdapterFactory::new_sharded(target.clone(), config, mode),
+        Streams => {
+            // A stream per cluster too: keys keep the test's clusters apart.
+            let mut streams = StreamsConfig::default();
+            streams.stream_name = key.to_owned();
+            RedisAdapterFactory::new_streams(target.clone(), config, streams)
+        }
     }
     .expect("a valid redis target")
 }
@@ -82,7 +102,7 @@ async fn server_with<R: TestRuntime>(
     format: Format,
     config: SocketIoConfig,
 ) -> Server<R> {
-    let settle: Option<Settle> = format.map(|_| {
+    let settle: Option<Settle> = (format != Classic).then(|| {
         let factory = factory.clone();
         let settle: Settle = Arc::new(move |main: NamespaceRef| {
             let factory = factory.clone();
@@ -109,12 +129,12 @@ async fn wait_for_servers(main: &NamespaceRef, servers: usize) {
 }
 
 async fn two_rust_servers_act_as_one_cluster<R: TestRuntime>(rt: R) {
-    two_rust_servers_in(rt, None).await;
+    two_rust_servers_in(rt, Classic).await;
 }
 
 async fn two_rust_servers_act_as_one_sharded_cluster<R: TestRuntime>(rt: R) {
     for mode in SHARDED {
-        two_rust_servers_in(rt, Some(mode)).await;
+        two_rust_servers_in(rt, Sharded(mode)).await;
     }
 }
 
@@ -146,8 +166,10 @@ async fn two_rust_servers_at<R: TestRuntime>(rt: R, target: &RedisTarget, format
 /// sharded in its default dynamic mode).
 async fn node_server(redis: &RedisServer, name: &str, format: Format, env: Env<'_>) -> NodeServer {
     let mut args = vec![redis.url(), name.to_owned()];
-    if format.is_some() {
-        args.push("--sharded".to_owned());
+    match format {
+        Classic => {}
+        Sharded(_) => args.push("--sharded".to_owned()),
+        Streams => args.push("--streams".to_owned()),
     }
     NodeServer::script_env("redis-cluster-server.mjs", &args, env).await
 }
@@ -156,11 +178,11 @@ async fn node_server(redis: &RedisServer, name: &str, format: Format, env: Env<'
 type Env<'a> = &'a [(&'a str, &'a str)];
 
 async fn rust_and_node_servers_act_as_one_cluster<R: TestRuntime>(rt: R) {
-    rust_and_node_servers_in(rt, None, false).await;
+    rust_and_node_servers_in(rt, Classic, false).await;
 }
 
 async fn rust_and_node_servers_act_as_one_sharded_cluster<R: TestRuntime>(rt: R) {
-    rust_and_node_servers_in(rt, Some(SubscriptionMode::Dynamic), false).await;
+    rust_and_node_servers_in(rt, DYNAMIC, false).await;
 }
 
 /// The same cluster with every server and client speaking
@@ -168,7 +190,7 @@ async fn rust_and_node_servers_act_as_one_sharded_cluster<R: TestRuntime>(rt: R)
 /// their wire form, so each server encodes for its own clients, as Node's
 /// do.
 async fn rust_and_node_servers_speaking_msgpack_act_as_one_cluster<R: TestRuntime>(rt: R) {
-    rust_and_node_servers_in(rt, None, true).await;
+    rust_and_node_servers_in(rt, Classic, true).await;
 }
 
 async fn rust_and_node_servers_in<R: TestRuntime>(rt: R, format: Format, msgpack: bool) {
@@ -248,8 +270,8 @@ async fn room_channels_follow_the_subscription_mode<R: TestRuntime>(rt: R) {
     let redis = RedisServer::start().await;
     for mode in SHARDED {
         let key = format!("rooms-{mode:?}");
-        let factory = factory_in(&redis, &key, Some(mode));
-        let a = server(rt, "A", &factory, Some(mode)).await;
+        let factory = factory_in(&redis, &key, Sharded(mode));
+        let a = server(rt, "A", &factory, Sharded(mode)).await;
         wait_for_servers(&a.io.of("/"), 1).await;
         let url = format!("http://{}/", a.addr);
         let client = socketio::client::io(rt, &url, ClientOptions::default()).unwrap();
@@ -293,11 +315,11 @@ async fn room_channels_follow_the_subscription_mode<R: TestRuntime>(rt: R) {
 /// comes back: the adapters reconnect by themselves and the cluster works
 /// again.
 async fn local_traffic_goes_on_while_redis_is_away<R: TestRuntime>(rt: R) {
-    outage(rt, None).await;
+    outage(rt, Classic).await;
 }
 
 async fn local_traffic_goes_on_while_sharded_redis_is_away<R: TestRuntime>(rt: R) {
-    outage(rt, Some(SubscriptionMode::Dynamic)).await;
+    outage(rt, DYNAMIC).await;
 }
 
 async fn outage<R: TestRuntime>(rt: R, format: Format) {
@@ -374,8 +396,8 @@ async fn next(got: &mut futures_channel::mpsc::UnboundedReceiver<String>) -> Str
 /// rarely hits that window: it guards the outcome, not the timing.)
 async fn every_namespace_declared_at_start_is_subscribed<R: TestRuntime>(rt: R) {
     let redis = RedisServer::start().await;
-    for format in [None, Some(SubscriptionMode::Dynamic)] {
-        let key = format!("start{}", format.is_some());
+    for format in [Classic, DYNAMIC, Streams] {
+        let key = format!("start{format:?}");
         let servers: Vec<SocketIo<R>> = (0..2)
             .map(|_| {
                 let mut config = SocketIoConfig::default();
@@ -430,7 +452,7 @@ async fn a_tls_redis_with_an_acl_user_serves_the_cluster<R: TestRuntime>(rt: R) 
         ),
     ];
     for (what, target) in refused {
-        let factory = factory_at(&target, "refused", None);
+        let factory = factory_at(&target, "refused", Classic);
         let io = bare_server(rt, &factory);
         let count = within("a refused connection", io.of("/").server_count()).await;
         match count {
@@ -440,9 +462,9 @@ async fn a_tls_redis_with_an_acl_user_serves_the_cluster<R: TestRuntime>(rt: R) 
         io.close().await;
     }
     let target = tls_target(&redis, &tls);
-    two_rust_servers_at(rt, &target, None).await;
-    two_rust_servers_at(rt, &target, Some(SubscriptionMode::Dynamic)).await;
-    rust_and_node_servers_on(rt, &redis, Some(&tls), None, false).await;
+    two_rust_servers_at(rt, &target, Classic).await;
+    two_rust_servers_at(rt, &target, DYNAMIC).await;
+    rust_and_node_servers_on(rt, &redis, Some(&tls), Classic, false).await;
 }
 
 /// A Redis Cluster of three masters: every scenario on two servers of
@@ -451,8 +473,8 @@ async fn a_tls_redis_with_an_acl_user_serves_the_cluster<R: TestRuntime>(rt: R) 
 async fn a_redis_cluster_serves_the_cluster<R: TestRuntime>(rt: R) {
     let cluster = RedisCluster::start().await;
     let target = RedisTarget::cluster(cluster.urls()).unwrap();
-    two_rust_servers_at(rt, &target, None).await;
-    two_rust_servers_at(rt, &target, Some(SubscriptionMode::Dynamic)).await;
+    two_rust_servers_at(rt, &target, Classic).await;
+    two_rust_servers_at(rt, &target, DYNAMIC).await;
 }
 
 /// A master, its replica and a Sentinel: every scenario on two servers of
@@ -462,7 +484,7 @@ async fn a_redis_cluster_serves_the_cluster<R: TestRuntime>(rt: R) {
 /// in order; B's got some of them in order (none twice) and, once both
 /// adapters are on the new master, everything again. Classic and sharded.
 async fn sentinel_failover_during_traffic<R: TestRuntime>(rt: R) {
-    for format in [None, Some(SubscriptionMode::Dynamic)] {
+    for format in [Classic, DYNAMIC] {
         let mut sentinel = RedisSentinel::start().await;
         let target =
             RedisTarget::sentinel([sentinel.sentinel_url()], RedisSentinel::MASTER).unwrap();
@@ -580,6 +602,152 @@ async fn news_clients<R: TestRuntime>(
     (clients, news)
 }
 
+async fn two_rust_servers_act_as_one_streams_cluster<R: TestRuntime>(rt: R) {
+    two_rust_servers_in(rt, Streams).await;
+}
+
+async fn rust_and_node_servers_act_as_one_streams_cluster<R: TestRuntime>(rt: R) {
+    rust_and_node_servers_in(rt, Streams, false).await;
+}
+
+/// Streams and connection state recovery: a client of one server whose
+/// connection drops comes back, through a load balancer that now sends it
+/// to the other server, with its id and rooms, and gets every event sent
+/// to it while away (broadcasts from either server, to its room and to
+/// everyone) exactly once and in order; then it gets what follows, and
+/// nothing twice. Rust to Rust, Rust to Node and Node to Rust: the
+/// session and the stream are the same for both.
+async fn a_client_recovers_on_another_server<R: TestRuntime>(rt: R) {
+    let redis = RedisServer::start().await;
+    for (first_is_node, second_is_node) in [(false, false), (false, true), (true, false)] {
+        recover_across(rt, &redis, first_is_node, second_is_node).await;
+    }
+}
+
+/// One server of [`a_client_recovers_on_another_server`]: ours or Node's,
+/// with recovery on, on the Streams format (key and stream `socket.io`, as
+/// Node's defaults).
+enum RecoveringServer<R: TestRuntime> {
+    Rust(Server<R>),
+    Node(NodeServer),
+}
+
+impl<R: TestRuntime> RecoveringServer<R> {
+    async fn start(rt: R, redis: &RedisServer, name: &'static str, node: bool) -> Self {
+        if node {
+            let env: Env<'_> = &[("SIO_RECOVERY", "1")];
+            return RecoveringServer::Node(node_server(redis, name, Streams, env).await);
+        }
+        let mut config = SocketIoConfig::default();
+        config.recovery = Some(socketio::RecoveryConfig::default());
+        let factory = factory_in(redis, "socket.io", Streams);
+        RecoveringServer::Rust(server_with(rt, name, &factory, Streams, config).await)
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        match self {
+            RecoveringServer::Rust(server) => server.addr,
+            RecoveringServer::Node(node) => std::net::SocketAddr::from(([127, 0, 0, 1], node.port)),
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            RecoveringServer::Rust(server) => server.io.close().await,
+            RecoveringServer::Node(node) => node.kill(),
+        }
+    }
+}
+
+async fn recover_across<R: TestRuntime>(
+    rt: R,
+    redis: &RedisServer,
+    first_is_node: bool,
+    second_is_node: bool,
+) {
+    let which = format!("node first: {first_is_node}, node second: {second_is_node}");
+    // A Rust server that broadcasts, whichever servers the client uses.
+    let mut config = SocketIoConfig::default();
+    config.recovery = Some(socketio::RecoveryConfig::default());
+    let factory = factory_in(redis, "socket.io", Streams);
+    let sender = server_with(rt, "S", &factory, Streams, config).await;
+    let first = RecoveringServer::start(rt, redis, "A", first_is_node).await;
+    let second = RecoveringServer::start(rt, redis, "B", second_is_node).await;
+    let main = sender.io.of("/");
+    wait_for_servers(&main, 3).await;
+
+    let proxy = suite::proxy::Proxy::start(first.addr());
+    let options = ClientOptions::default()
+        .transports(socketio::client::Transports::WEBSOCKET)
+        .reconnection_delay(Duration::from_millis(50))
+        .reconnection_delay_max(Duration::from_millis(200));
+    let client = socketio::client::io(rt, &proxy.url(), options).unwrap();
+    let (seen, mut news) = futures_channel::mpsc::unbounded();
+    client.on("news", move |_, Data(text): Data<String>, _| {
+        let seen = seen.clone();
+        async move {
+            let _ = seen.unbounded_send(text);
+        }
+    });
+    within("a client to connect", client.connect())
+        .await
+        .unwrap();
+    let join = client.emit_with_ack("join", Payload::single(&"blue").unwrap(), None);
+    within("join", join).await.unwrap();
+    let id = client.id().unwrap();
+
+    // Live, through the stream: to the room, and to everyone.
+    main.to("blue").emit("news", "0").await.unwrap();
+    main.emit("news", "1").await.unwrap();
+    assert_eq!(next(&mut news).await, "0", "{which}");
+    assert_eq!(next(&mut news).await, "1", "{which}");
+
+    // Away: the balancer moves the client, its connection drops, and its
+    // first server keeps its session.
+    proxy.retarget(second.addr());
+    proxy.cut();
+    within("the first server to let the socket go", async {
+        loop {
+            let sockets = main.to("blue").fetch_sockets().await.unwrap_or_default();
+            if sockets.iter().all(|socket| socket.id.as_str() != id) {
+                break;
+            }
+            suite::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    main.to("blue").emit("news", "2").await.unwrap();
+    main.to("red").emit("news", "not for it").await.unwrap();
+    main.except("blue")
+        .emit("news", "not for it either")
+        .await
+        .unwrap();
+    main.emit("news", "3").await.unwrap();
+    proxy.restore();
+
+    within("the client to come back, recovered", async {
+        while !(client.connected() && client.recovered()) {
+            suite::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        client.id().as_deref(),
+        Some(id.as_str()),
+        "{which}: same id"
+    );
+    assert_eq!(next(&mut news).await, "2", "{which}");
+    assert_eq!(next(&mut news).await, "3", "{which}");
+    // Still in its room, and nothing comes twice.
+    main.to("blue").emit("news", "4").await.unwrap();
+    assert_eq!(next(&mut news).await, "4", "{which}");
+
+    client.disconnect();
+    first.close().await;
+    second.close().await;
+    sender.io.close().await;
+}
+
 suite::on_each_runtime!(
     every_namespace_declared_at_start_is_subscribed,
     two_rust_servers_act_as_one_cluster,
@@ -593,4 +761,7 @@ suite::on_each_runtime!(
     a_tls_redis_with_an_acl_user_serves_the_cluster,
     a_redis_cluster_serves_the_cluster,
     sentinel_failover_during_traffic,
+    two_rust_servers_act_as_one_streams_cluster,
+    rust_and_node_servers_act_as_one_streams_cluster,
+    a_client_recovers_on_another_server,
 );

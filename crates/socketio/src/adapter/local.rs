@@ -18,7 +18,7 @@ use socketio_proto::{Packet, PacketKind};
 
 use super::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalNamespace, RemoteSocket};
 use crate::locks::lock;
-use crate::server::{AckStream, BroadcastError, Payload, RoomEvent, SocketRef};
+use crate::server::{AckStream, BroadcastError, NamespaceState, Payload, RoomEvent, SocketRef};
 
 /// The room events of one change, when someone listens (`None`: nobody
 /// does, and nothing is noted).
@@ -113,6 +113,17 @@ impl LocalAdapter {
                 packet.data = Some(recorded);
             }
         }
+        self.deliver(&state, packet, opts)
+    }
+
+    /// Encodes an EVENT once and queues it on each selected local socket.
+    fn deliver(
+        &self,
+        state: &NamespaceState,
+        packet: Packet,
+        opts: &BroadcastOptions,
+    ) -> Result<(), BroadcastError> {
+        let volatile = opts.flags.volatile;
         let targets = self.select_local(opts);
         if targets.is_empty() {
             return Ok(());
@@ -142,6 +153,37 @@ impl LocalAdapter {
             );
             Err(BroadcastError::Lagging(lagging))
         }
+    }
+
+    /// Delivers an EVENT to the selected local sockets, as
+    /// [`LocalAdapter::broadcast_local`] does but for an adapter that
+    /// [keeps sessions](super::Adapter::keeps_sessions): nothing is recorded
+    /// here, and with connection state recovery on, a non-volatile event
+    /// carries `offset` (the adapter's own, such as a stream entry id) as
+    /// its last argument. `None`: no offset (a local-only broadcast, or
+    /// one the cluster did not take).
+    pub fn broadcast_local_at(
+        &self,
+        mut packet: Packet,
+        opts: &BroadcastOptions,
+        offset: Option<&str>,
+    ) -> Result<(), BroadcastError> {
+        let Some(state) = self.namespace.state() else {
+            return Ok(());
+        };
+        if let (true, Some(offset), PacketKind::Event, false) = (
+            state.recovery.is_some(),
+            offset,
+            packet.kind,
+            opts.flags.volatile,
+        ) {
+            if let Some(data) = &packet.data {
+                if let Some(with_offset) = socketio_proto::recovery::with_offset(data, offset) {
+                    packet.data = Some(engineio_proto::Str::from(with_offset));
+                }
+            }
+        }
+        self.deliver(&state, packet, opts)
     }
 
     /// Sends an EVENT asking each selected local socket for an ack; one

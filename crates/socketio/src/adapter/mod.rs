@@ -33,6 +33,7 @@ pub use crate::payload::Payload;
 pub use crate::server::{AckAnswer, AckError, AckStream, BroadcastError, SocketRef};
 pub use engineio_proto::{Sid, Str};
 pub use futures_channel::oneshot;
+pub use socketio_proto::recovery::with_offset;
 pub use socketio_proto::rooms::Room;
 pub use socketio_proto::{
     AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind,
@@ -361,6 +362,65 @@ pub trait Adapter: Send + Sync + 'static {
     fn close(&self) -> AdapterFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    /// Whether this adapter keeps connection state recovery itself, for
+    /// the whole cluster (Node's adapters that implement `persistSession`
+    /// and `restoreSession`, such as the Redis Streams adapter): its
+    /// broadcasts give events their offsets, and with recovery on the
+    /// server sends every event to a single socket through
+    /// [`Adapter::broadcast`] too (as Node does), keeps the sessions of
+    /// sockets that left with [`Adapter::persist_session`] and asks for
+    /// them back with [`Adapter::restore_session`]. `false` (the default):
+    /// the server keeps them in its own memory.
+    fn keeps_sessions(&self) -> bool {
+        false
+    }
+
+    /// Keeps the session of a socket that left for a recoverable reason,
+    /// for `ttl` (the recovery's `max_disconnection_duration`). Only
+    /// called when [`Adapter::keeps_sessions`].
+    fn persist_session(&self, session: Session, ttl: Duration) -> AdapterFuture<'_, ()> {
+        let _ = (session, ttl);
+        Box::pin(async {})
+    }
+
+    /// The session with private id `pid`, taken back (a session is restored
+    /// once), with the events sent after `offset` that were meant for it;
+    /// `None` when it is unknown or expired, or `offset` is. Only called
+    /// when [`Adapter::keeps_sessions`].
+    fn restore_session(
+        &self,
+        pid: String,
+        offset: String,
+    ) -> AdapterFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
+        let _ = (pid, offset);
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// A socket's state, kept for connection state recovery by an adapter
+/// that [keeps sessions](Adapter::keeps_sessions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// The socket's id, which it takes back.
+    pub sid: Sid,
+    /// Its private id, what the client sends to come back.
+    pub pid: Str,
+    /// The rooms it was in.
+    pub rooms: Vec<Room>,
+    /// Its `data`.
+    pub data: serde_json::Value,
+}
+
+/// A session an adapter restored, and the events the socket missed:
+/// each one's JSON array (`[event, ...args, offset]`) and attachments, in
+/// order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredSession {
+    /// The session as it was kept.
+    pub session: Session,
+    /// What it missed, oldest first.
+    pub missed: Vec<(Str, Vec<bytes::Bytes>)>,
 }
 
 /// Makes the adapter of each namespace (Node's `adapter` option).
@@ -440,6 +500,15 @@ impl LocalNamespace {
         if let Some(state) = self.state.upgrade() {
             state.deliver_server_event(event, payload, ack).await;
         }
+    }
+
+    /// The namespace's connection state recovery settings, when it is on.
+    pub fn recovery(&self) -> Option<socketio_proto::recovery::RecoveryConfig> {
+        let state = self.state.upgrade()?;
+        state
+            .recovery
+            .as_ref()
+            .map(|recovery| recovery.config.clone())
     }
 
     pub(crate) fn state(&self) -> Option<Arc<NamespaceState>> {

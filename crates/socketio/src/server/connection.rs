@@ -454,6 +454,42 @@ fn legacy_error(refusal: &str) -> Str {
     Str::from(chosen.to_string())
 }
 
+/// The session a CONNECT's auth asks back, from the namespace's own store
+/// or, when its adapter [keeps sessions](crate::adapter::Adapter::keeps_sessions),
+/// from the adapter (whose failure is logged and treated as "unknown": the
+/// client gets a new session, as in Node).
+async fn restore(
+    namespace: &NamespaceState,
+    auth: &str,
+) -> Option<socketio_proto::recovery::Restored<serde_json::Value>> {
+    let recovery = namespace.recovery.as_ref()?;
+    let adapter = namespace.adapter();
+    if !adapter.keeps_sessions() {
+        return recovery.restore(auth);
+    }
+    let (pid, offset) = recovery::recovering(auth)?;
+    let restored = match adapter.restore_session(pid, offset).await {
+        Ok(restored) => restored?,
+        Err(error) => {
+            tracing::warn!(%error, nsp = %namespace.name, "the adapter could not restore a session");
+            return None;
+        }
+    };
+    let missed = restored
+        .missed
+        .into_iter()
+        .map(|(data, attachments)| MissedPacket::new(data, attachments))
+        .collect();
+    let session = restored.session;
+    Some(socketio_proto::recovery::Restored::new(
+        session.sid,
+        session.pid,
+        session.rooms,
+        session.data,
+        missed,
+    ))
+}
+
 /// Looks up the namespace of a CONNECT and runs its middlewares (or takes
 /// back a recovered session, which skips them, as Node's default).
 async fn admit(
@@ -480,7 +516,7 @@ async fn admit(
             by_middleware: false,
         });
     };
-    if let Some(session) = namespace.recovery.as_ref().and_then(|r| r.restore(&auth)) {
+    if let Some(session) = restore(&namespace, &auth).await {
         return Ok(Admitted {
             nsp,
             namespace,

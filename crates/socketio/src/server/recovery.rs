@@ -17,6 +17,7 @@ use crate::runtime::Clock;
 pub(crate) struct NamespaceRecovery {
     store: Mutex<RecoveryStore<serde_json::Value>>,
     clock: Clock,
+    pub(crate) config: RecoveryConfig,
 }
 
 impl NamespaceRecovery {
@@ -24,8 +25,9 @@ impl NamespaceRecovery {
         // A random prefix, so offsets of two server runs never collide.
         let prefix = format!("{}-", crate::engine::random_sid());
         NamespaceRecovery {
-            store: Mutex::new(RecoveryStore::new(config, Str::from(prefix))),
+            store: Mutex::new(RecoveryStore::new(config.clone(), Str::from(prefix))),
             clock: Clock::new(),
+            config,
         }
     }
 
@@ -55,15 +57,21 @@ impl NamespaceRecovery {
     /// The session a CONNECT's auth (`{"pid":…,"offset":…,…}`) asks back, if
     /// it is still known and its offset still kept.
     pub(crate) fn restore(&self, auth: &str) -> Option<Restored<serde_json::Value>> {
-        #[derive(serde::Deserialize)]
-        struct Recovering {
-            pid: String,
-            offset: String,
-        }
-        let Recovering { pid, offset } = serde_json::from_str(auth).ok()?;
+        let (pid, offset) = recovering(auth)?;
         let now = self.clock.now();
         super::lock(&self.store).restore(now, &pid, &offset)
     }
+}
+
+/// The private id and offset a CONNECT's auth asks back, if it has both.
+pub(crate) fn recovering(auth: &str) -> Option<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Recovering {
+        pid: String,
+        offset: String,
+    }
+    let Recovering { pid, offset } = serde_json::from_str(auth).ok()?;
+    Some((pid, offset))
 }
 
 /// A fresh private session id.

@@ -54,6 +54,10 @@ pub enum EmitError {
     /// and is disconnected with `ping timeout`).
     #[error("send buffer full")]
     BufferFull,
+    /// The adapter that keeps this namespace's sessions did not take the
+    /// event (see [`SocketRef::emit_payload`]).
+    #[error(transparent)]
+    Adapter(crate::adapter::AdapterError),
 }
 
 impl From<CommandError> for EmitError {
@@ -578,10 +582,50 @@ impl SocketRef {
     }
 
     /// Emits `event` with a payload (several arguments, binary attachments).
+    ///
+    /// With connection state recovery on and an adapter that
+    /// [keeps sessions](crate::adapter::Adapter::keeps_sessions) (the Redis
+    /// Streams adapter), the event goes through the adapter, which gives
+    /// it its offset, as Node does; this then waits for the adapter (one
+    /// round trip to Redis) and fails with [`EmitError::Adapter`] if it
+    /// cannot be reached (the event was still sent, without an offset).
     pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        if let Some(namespace) = self.inner.namespace.upgrade() {
+            if namespace.recovery.is_some() && namespace.adapter().keeps_sessions() {
+                return self.emit_through_adapter(&namespace, event, payload).await;
+            }
+        }
         let packet = self.event_packet(event, payload, true)?;
         self.emit_encoded(&self.encode(&packet), false)?;
         Ok(())
+    }
+
+    /// [`SocketRef::emit_payload`] as a broadcast to this socket's own room.
+    async fn emit_through_adapter(
+        &self,
+        namespace: &NamespaceState,
+        event: &str,
+        payload: Payload,
+    ) -> Result<(), EmitError> {
+        let data = payload.event_data(event)?;
+        let (_, attachments) = payload.into_parts();
+        let packet = Packet {
+            attachments,
+            ..Packet::new(PacketKind::Event, self.inner.nsp.clone(), Some(data))
+        };
+        let mut opts = crate::adapter::BroadcastOptions::new(
+            vec![Room::from(self.inner.id.as_str())],
+            Vec::new(),
+        );
+        opts.flags.compress = self.compress;
+        match namespace.adapter().broadcast(packet, opts).await {
+            Ok(()) => Ok(()),
+            Err(crate::server::BroadcastError::Lagging(_)) => Err(EmitError::BufferFull),
+            Err(crate::server::BroadcastError::Adapter(error)) => Err(EmitError::Adapter(error)),
+            Err(error) => Err(EmitError::Adapter(crate::adapter::AdapterError::Other(
+                Box::new(error),
+            ))),
+        }
     }
 
     /// Emits `event` only if it can leave at once (Node's
@@ -804,7 +848,19 @@ impl SocketRef {
                 (&namespace.recovery, &self.inner.pid, recoverable)
             {
                 let rooms = self.room_list();
-                recovery.persist(pid.clone(), self.inner.id, rooms, self.data());
+                let adapter = namespace.adapter();
+                if adapter.keeps_sessions() {
+                    let session = crate::adapter::Session {
+                        sid: self.inner.id,
+                        pid: pid.clone(),
+                        rooms,
+                        data: self.data(),
+                    };
+                    let ttl = recovery.config.max_disconnection_duration;
+                    adapter.persist_session(session, ttl).await;
+                } else {
+                    recovery.persist(pid.clone(), self.inner.id, rooms, self.data());
+                }
             }
             namespace.remove(self.inner.id);
         }

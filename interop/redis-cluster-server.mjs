@@ -9,6 +9,7 @@
 //   --sharded: createShardedAdapter(pub, sub) (SPUBLISH/SSUBSCRIBE, Redis >= 7)
 //   --streams: @socket.io/redis-streams-adapter's createAdapter(pub) (XADD/XREAD)
 // SIO_RECOVERY=1: connection state recovery on (Node's defaults).
+// SIO_STREAMS_OPTS: JSON options for the streams adapter (streamCount, …).
 // SIO_PARSER=msgpack: the server speaks socket.io-msgpack-parser to clients.
 // Listens on 127.0.0.1, on any free port, and prints "listening <port>" once
 // it accepts connections and its adapter's subscriptions are in place;
@@ -65,18 +66,20 @@ try {
  * the main namespace's channel, and connections blocked reading a stream.
  */
 async function streamsState() {
-  const [, subscribers] = await pub.sendCommand(["PUBSUB", "NUMSUB", "socket.io#/#"]);
+  const numsub = streamsOptions.useShardedPubSub ? "SHARDNUMSUB" : "NUMSUB";
+  const [, subscribers] = await pub.sendCommand(["PUBSUB", numsub, "socket.io#/#"]);
   const clients = await pub.sendCommand(["CLIENT", "LIST"]);
   const readers = clients.split("\n").filter((line) => / cmd=xread /.test(line)).length;
   return { subscribers: Number(subscribers), readers };
 }
+const streamsOptions = JSON.parse(process.env.SIO_STREAMS_OPTS || "{}");
 const streamsBefore = streams ? await streamsState() : undefined;
 
 const httpServer = createServer();
 const io = new Server(httpServer, {
   ...parserOptions,
   adapter: streams
-    ? createStreamsAdapter(pub)
+    ? createStreamsAdapter(pub, streamsOptions)
     : sharded
       ? createShardedAdapter(pub, sub)
       : createAdapter(pub, sub),
@@ -189,7 +192,10 @@ async function streamsAdapterReady() {
   const deadline = Date.now() + 10000;
   for (;;) {
     const now = await streamsState();
-    if (now.subscribers > streamsBefore.subscribers && now.readers > streamsBefore.readers) return;
+    const readers = streamsOptions.streamCount ?? 1;
+    if (now.subscribers > streamsBefore.subscribers && now.readers >= streamsBefore.readers + readers) {
+      return;
+    }
     if (Date.now() > deadline) throw new Error("the streams adapter did not start within 10 s");
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

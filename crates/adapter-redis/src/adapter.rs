@@ -599,6 +599,19 @@ impl Adapter for RedisAdapter {
         })
     }
 
+    fn forget_session(&self, pid: Str) -> AdapterFuture<'_, ()> {
+        Box::pin(async move {
+            let Some(streams) = self.broker.streams() else {
+                return;
+            };
+            let mut del = redis::cmd("DEL");
+            del.arg(format!("{}{pid}", streams.session_key_prefix));
+            if let Err(error) = self.broker.query::<()>("DEL session", &del).await {
+                tracing::warn!(%error, "redis adapter: a session could not be forgotten");
+            }
+        })
+    }
+
     fn restore_session(
         &self,
         pid: String,

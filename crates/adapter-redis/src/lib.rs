@@ -2,10 +2,14 @@
 //! Node's [`@socket.io/redis-adapter`](https://github.com/socketio/socket.io-redis-adapter)
 //! (8.x: `createAdapter` with [`RedisAdapterFactory::new`], and
 //! `createShardedAdapter`, Redis 7 sharded Pub/Sub, with
-//! [`RedisAdapterFactory::new_sharded`]): Rust and Node servers can share
-//! one Redis and act as one cluster — broadcasts, rooms, acks,
-//! `fetch_sockets`, remote join/leave/disconnect, server-side events — so a
-//! Node fleet can move to Rust one server at a time.
+//! [`RedisAdapterFactory::new_sharded`]) and of Node's
+//! `@socket.io/redis-streams-adapter` (0.3, with
+//! [`RedisAdapterFactory::new_streams`]: connection state recovery across
+//! servers): Rust and Node servers can share one Redis and act as one
+//! cluster — broadcasts, rooms, acks, `fetch_sockets`, remote
+//! join/leave/disconnect, server-side events — so a Node fleet can move to
+//! Rust one server at a time. Redis is reached as a [`RedisTarget`]: one
+//! server (TLS, ACL users), Sentinel, or a Redis Cluster.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,6 +27,8 @@
 //! ```
 //!
 //! # How it works
+//!
+//! (The Streams format: see [`streams_wire`] and `docs/cluster.md`.)
 //!
 //! Each namespace's adapter wraps a [`socketio::adapter::LocalAdapter`] for
 //! this server's sockets and publishes the rest as Node's adapter does:

@@ -35,9 +35,14 @@ enum Format {
     Sharded(SubscriptionMode),
     /// Node's `@socket.io/redis-streams-adapter`.
     Streams,
+    /// The same over four streams and sharded pub/sub.
+    StreamsSharded,
 }
 
-use Format::{Classic, Sharded, Streams};
+use Format::{Classic, Sharded, Streams, StreamsSharded};
+
+/// Node's options for [`StreamsSharded`].
+const STREAMS_SHARDED_OPTS: &str = r#"{"streamCount":4,"useShardedPubSub":true}"#;
 
 const DYNAMIC: Format = Sharded(SubscriptionMode::Dynamic);
 
@@ -71,10 +76,14 @@ fn factory_at(target: &RedisTarget, key: &str, format: Format) -> RedisAdapterFa
     match format {
         Classic => RedisAdapterFactory::new(target.clone(), config),
         Sharded(mode) => RedisAdapterFactory::new_sharded(target.clone(), config, mode),
-        Streams => {
+        Streams | StreamsSharded => {
             // A stream per cluster too: keys keep the test's clusters apart.
             let mut streams = StreamsConfig::default();
             streams.stream_name = key.to_owned();
+            if format == StreamsSharded {
+                streams.stream_count = 4;
+                streams.sharded_pubsub = true;
+            }
             RedisAdapterFactory::new_streams(target.clone(), config, streams)
         }
     }
@@ -169,7 +178,7 @@ async fn node_server(redis: &RedisServer, name: &str, format: Format, env: Env<'
     match format {
         Classic => {}
         Sharded(_) => args.push("--sharded".to_owned()),
-        Streams => args.push("--streams".to_owned()),
+        Streams | StreamsSharded => args.push("--streams".to_owned()),
     }
     NodeServer::script_env("redis-cluster-server.mjs", &args, env).await
 }
@@ -212,6 +221,9 @@ async fn rust_and_node_servers_on<R: TestRuntime>(
     if msgpack {
         env.push(("SIO_PARSER", "msgpack"));
         config = config.with_parser(socketio::MsgpackParser);
+    }
+    if format == StreamsSharded {
+        env.push(("SIO_STREAMS_OPTS", STREAMS_SHARDED_OPTS));
     }
     let tls_dir = tls.map(|tls| tls.dir().display().to_string());
     if let Some(dir) = &tls_dir {
@@ -604,10 +616,12 @@ async fn news_clients<R: TestRuntime>(
 
 async fn two_rust_servers_act_as_one_streams_cluster<R: TestRuntime>(rt: R) {
     two_rust_servers_in(rt, Streams).await;
+    two_rust_servers_in(rt, StreamsSharded).await;
 }
 
 async fn rust_and_node_servers_act_as_one_streams_cluster<R: TestRuntime>(rt: R) {
     rust_and_node_servers_in(rt, Streams, false).await;
+    rust_and_node_servers_in(rt, StreamsSharded, false).await;
 }
 
 /// Streams and connection state recovery: a client of one server whose
@@ -615,8 +629,9 @@ async fn rust_and_node_servers_act_as_one_streams_cluster<R: TestRuntime>(rt: R)
 /// to the other server, with its id and rooms, and gets every event sent
 /// to it while away (broadcasts from either server, to its room and to
 /// everyone) exactly once and in order; then it gets what follows, and
-/// nothing twice. Rust to Rust, Rust to Node and Node to Rust: the
-/// session and the stream are the same for both.
+/// nothing twice; and once it leaves for good, no session is left to take
+/// back. Rust to Rust, Rust to Node and Node to Rust: the session and the
+/// stream are the same for both.
 async fn a_client_recovers_on_another_server<R: TestRuntime>(rt: R) {
     let redis = RedisServer::start().await;
     for (first_is_node, second_is_node) in [(false, false), (false, true), (true, false)] {
@@ -677,21 +692,7 @@ async fn recover_across<R: TestRuntime>(
     wait_for_servers(&main, 3).await;
 
     let proxy = suite::proxy::Proxy::start(first.addr());
-    let options = ClientOptions::default()
-        .transports(socketio::client::Transports::WEBSOCKET)
-        .reconnection_delay(Duration::from_millis(50))
-        .reconnection_delay_max(Duration::from_millis(200));
-    let client = socketio::client::io(rt, &proxy.url(), options).unwrap();
-    let (seen, mut news) = futures_channel::mpsc::unbounded();
-    client.on("news", move |_, Data(text): Data<String>, _| {
-        let seen = seen.clone();
-        async move {
-            let _ = seen.unbounded_send(text);
-        }
-    });
-    within("a client to connect", client.connect())
-        .await
-        .unwrap();
+    let (client, mut news) = recovering_client(rt, &proxy.url()).await;
     let join = client.emit_with_ack("join", Payload::single(&"blue").unwrap(), None);
     within("join", join).await.unwrap();
     let id = client.id().unwrap();
@@ -742,10 +743,167 @@ async fn recover_across<R: TestRuntime>(
     main.to("blue").emit("news", "4").await.unwrap();
     assert_eq!(next(&mut news).await, "4", "{which}");
 
+    // A client that leaves for good leaves no session to take back.
     client.disconnect();
+    within("the session to be forgotten", async {
+        while redis
+            .cli(&["KEYS", "sio:session:*"])
+            .await
+            .contains("sio:session:")
+        {
+            suite::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     first.close().await;
     second.close().await;
     sender.io.close().await;
+}
+
+/// Streams and connection state recovery: a server of ours (its own
+/// process) is killed (`SIGKILL`) while a client of it is in a room; the
+/// client, sent by the balancer to a surviving server (ours, then Node's),
+/// comes back with its id and room and gets every event sent to it
+/// meanwhile, once, in order. Sessions are kept from the moment a socket
+/// connects (Node keeps them only when it leaves, which a killed server
+/// never gets to do).
+async fn a_client_recovers_after_its_server_is_killed<R: TestRuntime>(rt: R) {
+    let redis = RedisServer::start().await;
+    for survivor_is_node in [false, true] {
+        let which = format!("survivor is node: {survivor_is_node}");
+        let mut config = SocketIoConfig::default();
+        config.recovery = Some(socketio::RecoveryConfig::default());
+        let factory = factory_in(&redis, "socket.io", Streams);
+        let sender = server_with(rt, "S", &factory, Streams, config).await;
+        let main = sender.io.of("/");
+        let victim = KilledServer::start(&redis, "K").await;
+        let survivor = RecoveringServer::start(rt, &redis, "B", survivor_is_node).await;
+        wait_for_servers(&main, 3).await;
+
+        let proxy = suite::proxy::Proxy::start(victim.addr());
+        let (client, mut news) = recovering_client(rt, &proxy.url()).await;
+        let join = client.emit_with_ack("join", Payload::single(&"blue").unwrap(), None);
+        within("join", join).await.unwrap();
+        let id = client.id().unwrap();
+        within("the victim to keep the session", async {
+            while !redis
+                .cli(&["KEYS", "sio:session:*"])
+                .await
+                .contains("sio:session:")
+            {
+                suite::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        main.to("blue").emit("news", "0").await.unwrap();
+        assert_eq!(next(&mut news).await, "0", "{which}");
+
+        proxy.retarget(survivor.addr());
+        proxy.cut();
+        victim.kill();
+        main.to("blue").emit("news", "1").await.unwrap();
+        main.to("red").emit("news", "not for it").await.unwrap();
+        main.emit("news", "2").await.unwrap();
+        proxy.restore();
+        within("the client to come back, recovered", async {
+            while !(client.connected() && client.recovered()) {
+                suite::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert_eq!(
+            client.id().as_deref(),
+            Some(id.as_str()),
+            "{which}: same id"
+        );
+        assert_eq!(next(&mut news).await, "1", "{which}");
+        assert_eq!(next(&mut news).await, "2", "{which}");
+        main.to("blue").emit("news", "3").await.unwrap();
+        assert_eq!(next(&mut news).await, "3", "{which}");
+
+        client.disconnect();
+        survivor.close().await;
+        sender.io.close().await;
+    }
+}
+
+/// `crates/suite/src/bin/streams-server.rs`: a server of ours in a process
+/// of its own, to kill.
+struct KilledServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl KilledServer {
+    async fn start(redis: &RedisServer, name: &str) -> KilledServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_streams-server"))
+            .args([redis.url(), name.to_owned()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the streams-server binary");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let line = within(
+            "the streams server to listen",
+            smol::unblock(move || {
+                let mut line = String::new();
+                std::io::BufReader::new(stdout)
+                    .read_line(&mut line)
+                    .map(|_| line)
+            }),
+        )
+        .await
+        .expect("its output");
+        let port = line
+            .strip_prefix("listening ")
+            .and_then(|port| port.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected output: {line:?}"));
+        KilledServer { child, port }
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `SIGKILL`, and waits until it is gone.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for KilledServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client over WebSocket that reconnects fast, recording its "news".
+async fn recovering_client<R: TestRuntime>(
+    rt: R,
+    url: &str,
+) -> (
+    socketio::client::ClientSocket,
+    futures_channel::mpsc::UnboundedReceiver<String>,
+) {
+    let options = ClientOptions::default()
+        .transports(socketio::client::Transports::WEBSOCKET)
+        .reconnection_delay(Duration::from_millis(50))
+        .reconnection_delay_max(Duration::from_millis(200));
+    let client = socketio::client::io(rt, url, options).unwrap();
+    let (seen, news) = futures_channel::mpsc::unbounded();
+    client.on("news", move |_, Data(text): Data<String>, _| {
+        let seen = seen.clone();
+        async move {
+            let _ = seen.unbounded_send(text);
+        }
+    });
+    within("a client to connect", client.connect())
+        .await
+        .unwrap();
+    (client, news)
 }
 
 suite::on_each_runtime!(
@@ -764,4 +922,5 @@ suite::on_each_runtime!(
     two_rust_servers_act_as_one_streams_cluster,
     rust_and_node_servers_act_as_one_streams_cluster,
     a_client_recovers_on_another_server,
+    a_client_recovers_after_its_server_is_killed,
 );

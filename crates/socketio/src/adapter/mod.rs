@@ -376,11 +376,22 @@ pub trait Adapter: Send + Sync + 'static {
         false
     }
 
-    /// Keeps the session of a socket that left for a recoverable reason,
-    /// for `ttl` (the recovery's `max_disconnection_duration`). Only
-    /// called when [`Adapter::keeps_sessions`].
+    /// Keeps a socket's session for `ttl` (the recovery's
+    /// `max_disconnection_duration`), replacing what was kept: when it
+    /// connects, changes rooms, every half `ttl` while it stays, and when
+    /// it leaves for a recoverable reason (so a server that dies leaves
+    /// its sockets' sessions behind). Only called when
+    /// [`Adapter::keeps_sessions`].
     fn persist_session(&self, session: Session, ttl: Duration) -> AdapterFuture<'_, ()> {
         let _ = (session, ttl);
+        Box::pin(async {})
+    }
+
+    /// Forgets the kept session with private id `pid` (its socket left
+    /// for a reason that ends the session: a client or server
+    /// disconnect). Only called when [`Adapter::keeps_sessions`].
+    fn forget_session(&self, pid: Str) -> AdapterFuture<'_, ()> {
+        let _ = pid;
         Box::pin(async {})
     }
 

@@ -52,6 +52,10 @@ pub(crate) struct NamespaceState {
     /// adapter any work while there are none.
     room_listeners: RwLock<Vec<RoomListener>>,
     has_room_listeners: AtomicBool,
+    /// Runs the tasks that keep sessions in an adapter.
+    runtime: Arc<dyn DynRuntime>,
+    /// Whether the task that refreshes kept sessions runs.
+    keeping_sessions: AtomicBool,
 }
 
 /// A listener of [`RoomEvent`]s.
@@ -94,7 +98,13 @@ impl NamespaceState {
     ) -> Arc<NamespaceState> {
         let name = Str::from(name);
         Arc::new_cyclic(|weak| NamespaceState {
-            adapter: adapters.create(LocalNamespace::new(name.clone(), weak.clone(), runtime)),
+            adapter: adapters.create(LocalNamespace::new(
+                name.clone(),
+                weak.clone(),
+                runtime.clone(),
+            )),
+            runtime,
+            keeping_sessions: AtomicBool::new(false),
             name,
             on_connection: RwLock::new(None),
             recovery: recovery.map(NamespaceRecovery::new),
@@ -149,9 +159,70 @@ impl NamespaceState {
         &*self.adapter
     }
 
+    /// How long sessions are kept, when this namespace has connection
+    /// state recovery on and its adapter keeps the sessions.
+    pub(crate) fn session_ttl(&self) -> Option<std::time::Duration> {
+        let recovery = self.recovery.as_ref()?;
+        self.adapter
+            .keeps_sessions()
+            .then_some(recovery.config.max_disconnection_duration)
+    }
+
+    /// With an adapter that keeps sessions: stores `socket`'s session now,
+    /// in the background, so that it survives this server dying (a server
+    /// that is killed never gets to keep its sockets' sessions when they
+    /// leave). Called when a socket connects or changes rooms, and for
+    /// every socket every half of the sessions' lifetime.
+    pub(crate) fn keep_session(&self, socket: &SocketRef) {
+        let Some(ttl) = self.session_ttl() else {
+            return;
+        };
+        if !socket.queue_session_write() {
+            return;
+        }
+        let adapter = self.adapter.clone();
+        let socket = socket.clone();
+        self.runtime.spawn(Box::pin(async move {
+            socket.write_session(&*adapter, ttl).await;
+        }));
+    }
+
+    /// With an adapter that keeps sessions: starts the task that stores
+    /// every socket's session again every half of their lifetime, so the
+    /// kept sessions of a server that dies outlive it by at least half of
+    /// it. Once per namespace; ends with the namespace.
+    pub(crate) fn keep_sessions_alive(self: &Arc<Self>) {
+        let Some(ttl) = self.session_ttl() else {
+            return;
+        };
+        if self.keeping_sessions.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let namespace = Arc::downgrade(self);
+        let runtime = self.runtime.clone();
+        let period = (ttl / 2).max(std::time::Duration::from_secs(1));
+        self.runtime.spawn(Box::pin(async move {
+            loop {
+                runtime
+                    .sleep_until(std::time::Instant::now() + period)
+                    .await;
+                let Some(namespace) = namespace.upgrade() else {
+                    return;
+                };
+                let sockets: Vec<SocketRef> = read(&namespace.sockets).values().cloned().collect();
+                for socket in &sockets {
+                    namespace.keep_session(socket);
+                }
+            }
+        }));
+    }
+
     /// Starts (`init`) or stops (`close`) the adapter in the background, on
     /// `runtime`: never under the registry's lock, never awaited by it.
-    pub(crate) fn spawn_adapter(&self, runtime: &dyn DynRuntime, starting: bool) {
+    pub(crate) fn spawn_adapter(self: &Arc<Self>, runtime: &dyn DynRuntime, starting: bool) {
+        if starting {
+            self.keep_sessions_alive();
+        }
         let adapter = self.adapter.clone();
         let nsp = self.name.clone();
         runtime.spawn(Box::pin(async move {

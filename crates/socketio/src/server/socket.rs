@@ -135,6 +135,17 @@ pub(crate) struct SocketInner {
     pub(crate) namespace: Weak<NamespaceState>,
     /// The server's wire format, for what this socket emits.
     parser: SharedParser,
+    /// With an adapter that keeps sessions: taken by each write of this
+    /// socket's session, so they reach the adapter one at a time, each
+    /// with the state as it is when its turn comes (the last write holds
+    /// the latest state). `true` once the socket left: no more eager
+    /// writes.
+    session_writes: futures_util::lock::Mutex<bool>,
+    /// A session write waits for its turn: the next change needs no other
+    /// (that one reads the state when its turn comes). Bounds the writes
+    /// of one socket to one waiting and one under way, however slow the
+    /// adapter.
+    session_write_queued: AtomicBool,
 }
 
 impl SocketInner {
@@ -169,6 +180,8 @@ impl SocketInner {
             has_outgoing: AtomicBool::new(false),
             namespace,
             parser,
+            session_writes: futures_util::lock::Mutex::new(false),
+            session_write_queued: AtomicBool::new(false),
         }
     }
 }
@@ -204,6 +217,9 @@ impl SocketRef {
     /// Replaces the socket's data.
     pub fn set_data(&self, data: serde_json::Value) {
         *lock(&self.inner.data) = data;
+        if let Some(namespace) = self.inner.namespace.upgrade() {
+            namespace.keep_session(self);
+        }
     }
 
     /// The socket's typed values (any `Clone + Send + Sync + 'static`,
@@ -495,6 +511,7 @@ impl SocketRef {
                 namespace
                     .adapter()
                     .add_all(self.inner.id, &rooms.into_rooms());
+                namespace.keep_session(self);
             }
         }
     }
@@ -505,7 +522,42 @@ impl SocketRef {
             for room in rooms.into_rooms() {
                 namespace.adapter().del(self.inner.id, &room);
             }
+            namespace.keep_session(self);
         }
+    }
+
+    /// Writes this socket's session to `adapter` unless it left (in turn
+    /// with its other writes: see `SocketInner::session_writes`).
+    pub(crate) async fn write_session(&self, adapter: &dyn crate::adapter::Adapter, ttl: Duration) {
+        let left = self.inner.session_writes.lock().await;
+        // From here on, a change needs a write of its own.
+        self.inner
+            .session_write_queued
+            .store(false, Ordering::Release);
+        if *left {
+            return;
+        }
+        if let Some(session) = self.session() {
+            adapter.persist_session(session, ttl).await;
+        }
+        drop(left);
+    }
+
+    /// Whether a session write is needed now: `false` when one is already
+    /// waiting for its turn (it will read this change).
+    pub(crate) fn queue_session_write(&self) -> bool {
+        !self.inner.session_write_queued.swap(true, Ordering::AcqRel)
+    }
+
+    /// This socket's session as an adapter keeps it, if it has a private id
+    /// (connection state recovery is on).
+    pub(crate) fn session(&self) -> Option<crate::adapter::Session> {
+        Some(crate::adapter::Session {
+            sid: self.inner.id,
+            pid: self.inner.pid.clone()?,
+            rooms: self.room_list(),
+            data: self.data(),
+        })
     }
 
     /// Whether the socket is still connected to its namespace (Node's
@@ -590,12 +642,18 @@ impl SocketRef {
     /// round trip to Redis) and fails with [`EmitError::Adapter`] if it
     /// cannot be reached (the event was still sent, without an offset).
     pub async fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        // Recorded for recovery only where the namespace has it on (and
+        // keeps the sessions itself).
+        let mut record = false;
         if let Some(namespace) = self.inner.namespace.upgrade() {
-            if namespace.recovery.is_some() && namespace.adapter().keeps_sessions() {
-                return self.emit_through_adapter(&namespace, event, payload).await;
+            if namespace.recovery.is_some() {
+                if namespace.adapter().keeps_sessions() {
+                    return self.emit_through_adapter(&namespace, event, payload).await;
+                }
+                record = true;
             }
         }
-        let packet = self.event_packet(event, payload, true)?;
+        let packet = self.event_packet(event, payload, record)?;
         self.emit_encoded(&self.encode(&packet), false)?;
         Ok(())
     }
@@ -844,22 +902,30 @@ impl SocketRef {
             .await;
         }
         if let Some(namespace) = self.inner.namespace.upgrade() {
-            if let (Some(recovery), Some(pid), true) =
-                (&namespace.recovery, &self.inner.pid, recoverable)
-            {
-                let rooms = self.room_list();
+            if let (Some(recovery), Some(pid)) = (&namespace.recovery, &self.inner.pid) {
                 let adapter = namespace.adapter();
-                if adapter.keeps_sessions() {
-                    let session = crate::adapter::Session {
-                        sid: self.inner.id,
-                        pid: pid.clone(),
-                        rooms,
-                        data: self.data(),
-                    };
-                    let ttl = recovery.config.max_disconnection_duration;
-                    adapter.persist_session(session, ttl).await;
-                } else {
-                    recovery.persist(pid.clone(), self.inner.id, rooms, self.data());
+                match (adapter.keeps_sessions(), recoverable) {
+                    (true, true) => {
+                        let mut left = self.inner.session_writes.lock().await;
+                        *left = true;
+                        if let (Some(ttl), Some(session)) =
+                            (namespace.session_ttl(), self.session())
+                        {
+                            adapter.persist_session(session, ttl).await;
+                        }
+                    }
+                    // Kept since it connected: a socket that may not come
+                    // back (kicked, or it left) must not find it.
+                    (true, false) => {
+                        let mut left = self.inner.session_writes.lock().await;
+                        *left = true;
+                        adapter.forget_session(pid.clone()).await;
+                    }
+                    (false, true) => {
+                        let rooms = self.room_list();
+                        recovery.persist(pid.clone(), self.inner.id, rooms, self.data());
+                    }
+                    (false, false) => {}
                 }
             }
             namespace.remove(self.inner.id);

@@ -75,6 +75,26 @@ impl Dialect {
 
     /// Node's sharded adapter for namespace `nsp`: ids of 16 hex digits.
     pub(crate) fn sharded(key: &str, nsp: &str, mode: SubscriptionMode) -> Dialect {
+        Dialect::cluster_adapter(key, nsp, mode, None)
+    }
+
+    /// Node's streams adapter for namespace `nsp`, channels prefixed with
+    /// `key`, its messages kept in `stream`.
+    pub(crate) fn streams(key: &str, nsp: &str, stream: String, sharded_pubsub: bool) -> Dialect {
+        let streams = Streams {
+            stream,
+            sharded_pubsub,
+        };
+        Dialect::cluster_adapter(key, nsp, SubscriptionMode::Static, Some(streams))
+    }
+
+    /// Node's `ClusterAdapter` messages: the sharded and Streams formats.
+    fn cluster_adapter(
+        key: &str,
+        nsp: &str,
+        mode: SubscriptionMode,
+        streams: Option<Streams>,
+    ) -> Dialect {
         let uid = random_hex_id();
         let channels = sharded_wire::Channels::new(key, nsp, &uid);
         Dialect {
@@ -83,26 +103,7 @@ impl Dialect {
             flavor: Flavor::Sharded {
                 channels,
                 mode,
-                streams: None,
-            },
-        }
-    }
-
-    /// Node's streams adapter for namespace `nsp`, channels prefixed with
-    /// `key`, its messages kept in `stream`.
-    pub(crate) fn streams(key: &str, nsp: &str, stream: String, sharded_pubsub: bool) -> Dialect {
-        let uid = random_hex_id();
-        let channels = sharded_wire::Channels::new(key, nsp, &uid);
-        Dialect {
-            uid,
-            nsp: nsp.to_owned(),
-            flavor: Flavor::Sharded {
-                channels,
-                mode: SubscriptionMode::Static,
-                streams: Some(Streams {
-                    stream,
-                    sharded_pubsub,
-                }),
+                streams,
             },
         }
     }

@@ -41,14 +41,7 @@ use socketio::{Payload, PayloadError};
 const UID: &str = "emitter";
 
 /// Event names a client reserves (Node's emitter refuses them too).
-pub const RESERVED_EVENTS: [&str; 6] = [
-    "connect",
-    "connect_error",
-    "disconnect",
-    "disconnecting",
-    "newListener",
-    "removeListener",
-];
+pub use socketio::parser::RESERVED_EVENTS;
 
 /// Node's request types (`RequestType` of Node's adapter and emitter).
 mod request {

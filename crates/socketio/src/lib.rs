@@ -50,6 +50,7 @@ pub use ws::PerMessageDeflate;
 pub mod parser {
     pub use engineio_proto::{Message, Str};
     pub use socketio_proto::msgpack;
+    pub use socketio_proto::packet::RESERVED_EVENTS;
     pub use socketio_proto::parser::{JsonParser, PacketDecoder, Parser, SharedParser};
     pub use socketio_proto::{
         AckId, DecodeError, DecoderConfig, EncodedPacket, MsgpackParser, Packet, PacketKind,

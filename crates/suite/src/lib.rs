@@ -99,6 +99,34 @@ impl TestRuntime for runtime_smol::SmolRuntime {
     }
 }
 
+/// A client of `url` (a namespace's URL) with `options`, connected,
+/// recording the string argument of each `event` it gets.
+pub async fn recording_client<R: TestRuntime>(
+    rt: R,
+    url: &str,
+    options: socketio::client::ClientOptions,
+    event: &str,
+) -> (
+    socketio::client::ClientSocket,
+    futures_channel::mpsc::UnboundedReceiver<String>,
+) {
+    let client = socketio::client::io(rt, url, options).expect("a valid url");
+    let (seen, got) = futures_channel::mpsc::unbounded();
+    client.on(
+        event,
+        move |_, socketio::Data(text): socketio::Data<String>, _| {
+            let seen = seen.clone();
+            async move {
+                let _ = seen.unbounded_send(text);
+            }
+        },
+    );
+    within("a client to connect", client.connect())
+        .await
+        .expect("the client connects");
+    (client, got)
+}
+
 /// The longest any single step of a suite may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 

@@ -107,16 +107,25 @@ impl NodeServer {
     /// [`NodeServer::script`] with environment variables for the script
     /// (see [`run_script_env`]).
     pub async fn script_env(script: &str, args: &[String], env: &[(&str, &str)]) -> NodeServer {
-        let mut child = Command::new("node")
+        let mut command = Command::new("node");
+        command
             .arg(script)
             .args(args)
             .envs(env.iter().copied())
-            .current_dir(interop_dir())
+            .current_dir(interop_dir());
+        NodeServer::process(command).await
+    }
+
+    /// Starts `command`: a server (Node's, or any other process that keeps
+    /// the same convention) that prints `listening PORT` once it listens
+    /// and exits when its stdin closes.
+    pub async fn process(mut command: Command) -> NodeServer {
+        let mut child = command
             // The server exits when its stdin closes: with this process.
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("cannot start node (the interop tests need Node.js on PATH)");
+            .expect("cannot start the server (the interop tests need Node.js on PATH)");
         let stdout = child.stdout.take().expect("piped stdout");
         let line = crate::within(
             "the node server to listen",
@@ -139,7 +148,8 @@ impl NodeServer {
         format!("http://127.0.0.1:{}/", self.port)
     }
 
-    /// Kills the server and waits until it is gone (its port is free).
+    /// Kills the server (`SIGKILL`) and waits until it is gone (its port
+    /// is free).
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

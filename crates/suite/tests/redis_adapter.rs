@@ -18,7 +18,7 @@ use adapter_redis::{
 use futures_util::StreamExt;
 use socketio::adapter::AdapterError;
 use socketio::client::ClientOptions;
-use socketio::{BroadcastError, Data, NamespaceRef, Payload, SocketIo, SocketIoConfig};
+use socketio::{BroadcastError, NamespaceRef, Payload, SocketIo, SocketIoConfig};
 use suite::cluster::{
     run_on_pair, run_scenario_env, start_server, start_server_configured, Server, Settle, SCENARIOS,
 };
@@ -596,18 +596,9 @@ async fn news_clients<R: TestRuntime>(
     let mut news = Vec::new();
     let mut clients = Vec::new();
     for addr in addrs {
-        let client =
-            socketio::client::io(rt, &format!("http://{addr}/"), ClientOptions::default()).unwrap();
-        let (seen, got) = futures_channel::mpsc::unbounded();
-        client.on("news", move |_, Data(text): Data<String>, _| {
-            let seen = seen.clone();
-            async move {
-                let _ = seen.unbounded_send(text);
-            }
-        });
-        within("a client to connect", client.connect())
-            .await
-            .unwrap();
+        let url = format!("http://{addr}/");
+        let (client, got) =
+            suite::recording_client(rt, &url, ClientOptions::default(), "news").await;
         clients.push(client);
         news.push(got);
     }
@@ -726,17 +717,7 @@ async fn recover_across<R: TestRuntime>(
     main.emit("news", "3").await.unwrap();
     proxy.restore();
 
-    within("the client to come back, recovered", async {
-        while !(client.connected() && client.recovered()) {
-            suite::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    assert_eq!(
-        client.id().as_deref(),
-        Some(id.as_str()),
-        "{which}: same id"
-    );
+    back_recovered(&client, &id, &which).await;
     assert_eq!(next(&mut news).await, "2", "{which}");
     assert_eq!(next(&mut news).await, "3", "{which}");
     // Still in its room, and nothing comes twice.
@@ -776,11 +757,12 @@ async fn a_client_recovers_after_its_server_is_killed<R: TestRuntime>(rt: R) {
         let factory = factory_in(&redis, "socket.io", Streams);
         let sender = server_with(rt, "S", &factory, Streams, config).await;
         let main = sender.io.of("/");
-        let victim = KilledServer::start(&redis, "K").await;
+        let victim = killable_server(&redis, "K").await;
         let survivor = RecoveringServer::start(rt, &redis, "B", survivor_is_node).await;
         wait_for_servers(&main, 3).await;
 
-        let proxy = suite::proxy::Proxy::start(victim.addr());
+        let victim_addr = std::net::SocketAddr::from(([127, 0, 0, 1], victim.port));
+        let proxy = suite::proxy::Proxy::start(victim_addr);
         let (client, mut news) = recovering_client(rt, &proxy.url()).await;
         let join = client.emit_with_ack("join", Payload::single(&"blue").unwrap(), None);
         within("join", join).await.unwrap();
@@ -805,17 +787,7 @@ async fn a_client_recovers_after_its_server_is_killed<R: TestRuntime>(rt: R) {
         main.to("red").emit("news", "not for it").await.unwrap();
         main.emit("news", "2").await.unwrap();
         proxy.restore();
-        within("the client to come back, recovered", async {
-            while !(client.connected() && client.recovered()) {
-                suite::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
-        assert_eq!(
-            client.id().as_deref(),
-            Some(id.as_str()),
-            "{which}: same id"
-        );
+        back_recovered(&client, &id, &which).await;
         assert_eq!(next(&mut news).await, "1", "{which}");
         assert_eq!(next(&mut news).await, "2", "{which}");
         main.to("blue").emit("news", "3").await.unwrap();
@@ -829,55 +801,10 @@ async fn a_client_recovers_after_its_server_is_killed<R: TestRuntime>(rt: R) {
 
 /// `crates/suite/src/bin/streams-server.rs`: a server of ours in a process
 /// of its own, to kill.
-struct KilledServer {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl KilledServer {
-    async fn start(redis: &RedisServer, name: &str) -> KilledServer {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_streams-server"))
-            .args([redis.url(), name.to_owned()])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("the streams-server binary");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let line = within(
-            "the streams server to listen",
-            smol::unblock(move || {
-                let mut line = String::new();
-                std::io::BufReader::new(stdout)
-                    .read_line(&mut line)
-                    .map(|_| line)
-            }),
-        )
-        .await
-        .expect("its output");
-        let port = line
-            .strip_prefix("listening ")
-            .and_then(|port| port.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected output: {line:?}"));
-        KilledServer { child, port }
-    }
-
-    fn addr(&self) -> std::net::SocketAddr {
-        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    /// `SIGKILL`, and waits until it is gone.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for KilledServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn killable_server(redis: &RedisServer, name: &str) -> NodeServer {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_streams-server"));
+    command.args([redis.url(), name.to_owned()]);
+    NodeServer::process(command).await
 }
 
 /// A client over WebSocket that reconnects fast, recording its "news".
@@ -892,18 +819,18 @@ async fn recovering_client<R: TestRuntime>(
         .transports(socketio::client::Transports::WEBSOCKET)
         .reconnection_delay(Duration::from_millis(50))
         .reconnection_delay_max(Duration::from_millis(200));
-    let client = socketio::client::io(rt, url, options).unwrap();
-    let (seen, news) = futures_channel::mpsc::unbounded();
-    client.on("news", move |_, Data(text): Data<String>, _| {
-        let seen = seen.clone();
-        async move {
-            let _ = seen.unbounded_send(text);
+    suite::recording_client(rt, url, options, "news").await
+}
+
+/// Waits until `client` is back and recovered, and checks it has its id.
+async fn back_recovered(client: &socketio::client::ClientSocket, id: &str, which: &str) {
+    within("the client to come back, recovered", async {
+        while !(client.connected() && client.recovered()) {
+            suite::sleep(Duration::from_millis(10)).await;
         }
-    });
-    within("a client to connect", client.connect())
-        .await
-        .unwrap();
-    (client, news)
+    })
+    .await;
+    assert_eq!(client.id().as_deref(), Some(id), "{which}: same id");
 }
 
 suite::on_each_runtime!(

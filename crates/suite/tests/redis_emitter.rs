@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use redis_emitter::{Emitter, EmitterConfig};
 use serde::Serialize;
 use socketio::client::{ClientOptions, ClientSocket};
-use socketio::{Binary, Data, Payload};
+use socketio::{Binary, Payload};
 use suite::cluster::start_server;
 use suite::node::{run_script, NodeServer};
 use suite::redis::RedisServer;
@@ -127,18 +127,7 @@ async fn news_client<R: TestRuntime>(
     nsp: &str,
 ) -> (ClientSocket, UnboundedReceiver<String>) {
     let url = format!("http://{addr}{nsp}");
-    let client = socketio::client::io(rt, &url, ClientOptions::default()).unwrap();
-    let (seen, got) = futures_channel::mpsc::unbounded();
-    client.on("news", move |_, Data(text): Data<String>, _| {
-        let seen = seen.clone();
-        async move {
-            let _ = seen.unbounded_send(text);
-        }
-    });
-    within("a client to connect", client.connect())
-        .await
-        .unwrap();
-    (client, got)
+    suite::recording_client(rt, &url, ClientOptions::default(), "news").await
 }
 
 async fn next(got: &mut UnboundedReceiver<String>) -> String {

@@ -441,8 +441,9 @@ fn bare_server<R: TestRuntime>(rt: R, factory: &RedisAdapterFactory) -> SocketIo
 }
 
 /// Redis over TLS only, wanting a client certificate, and letting in only
-/// an ACL user: every scenario on two servers of ours (classic and
-/// sharded) and with a Node server (classic) in both roles. A client
+/// an ACL user allowed the commands docs/cluster.md lists: every scenario
+/// on two servers of ours (classic, sharded, Streams) and with a Node
+/// server (classic) in both roles. A client
 /// without a certificate, one that does not trust the server's CA, and
 /// one with a wrong password are refused, and say so.
 async fn a_tls_redis_with_an_acl_user_serves_the_cluster<R: TestRuntime>(rt: R) {
@@ -476,6 +477,7 @@ async fn a_tls_redis_with_an_acl_user_serves_the_cluster<R: TestRuntime>(rt: R) 
     let target = tls_target(&redis, &tls);
     two_rust_servers_at(rt, &target, Classic).await;
     two_rust_servers_at(rt, &target, DYNAMIC).await;
+    two_rust_servers_at(rt, &target, Streams).await;
     rust_and_node_servers_on(rt, &redis, Some(&tls), Classic, false).await;
 }
 

@@ -726,8 +726,11 @@ async fn sio_server<R: TestRuntime>(
     configure: impl FnOnce(&mut SocketIoConfig),
 ) -> (SocketAddr, SocketIo<R>) {
     let mut config = SocketIoConfig::default();
-    config.engine.protocol.ping_interval = Duration::from_millis(1_000);
-    config.engine.protocol.ping_timeout = Duration::from_millis(2_000);
+    // Node's heartbeat: no test here waits for one, and the floods (10,000
+    // CONNECTs before the first read) outlasted a 1 s + 2 s heartbeat on
+    // a busy machine (seen: the session timed out mid-flood).
+    config.engine.protocol.ping_interval = Duration::from_secs(25);
+    config.engine.protocol.ping_timeout = Duration::from_secs(20);
     configure(&mut config);
     let io = SocketIo::new(rt, config);
     io.on_connection("/", |socket| async move {
@@ -824,7 +827,7 @@ async fn each_closes_its_sender<R: TestRuntime>(
             // The server may have hung up already.
             let _ = bad.send(message).await;
         }
-        // At once, not by the heartbeat (which would take 3 s): the input
+        // At once, not by the heartbeat (which would take 45 s): the input
         // itself closed it.
         let closed = within_for(
             Duration::from_secs(1),

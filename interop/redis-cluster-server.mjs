@@ -4,6 +4,8 @@
 // main namespace answers exactly what the Rust test server of
 // crates/suite/tests/cluster_adapter.rs answers.
 // Usage: node redis-cluster-server.mjs <redisUrl> <serverName> [--sharded | --streams]
+// <redisUrl>: one server, or a Redis Cluster as its nodes' URLs joined by
+// commas (node-redis's createCluster; tested with --sharded).
 // (REDIS_TLS_DIR: TLS with a client certificate, see below)
 //   default:   the classic adapter, createAdapter(pub, sub) (PUBLISH/SUBSCRIBE)
 //   --sharded: createShardedAdapter(pub, sub) (SPUBLISH/SSUBSCRIBE, Redis >= 7)
@@ -22,7 +24,8 @@ import { join } from "node:path";
 import { createServer } from "node:http";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
-import { createClient } from "redis";
+import calculateSlot from "cluster-key-slot";
+import { createClient, createCluster } from "redis";
 import { Server } from "socket.io";
 import { parserOptions } from "./parser.mjs";
 
@@ -49,7 +52,10 @@ const socket = tlsDir
       key: readFileSync(join(tlsDir, "client.key")),
     }
   : undefined;
-const pub = createClient({ url: redisUrl, socket });
+const clusterNodes = redisUrl.includes(",") ? redisUrl.split(",") : undefined;
+const pub = clusterNodes
+  ? createCluster({ rootNodes: clusterNodes.map((url) => ({ url })) })
+  : createClient({ url: redisUrl, socket });
 const sub = pub.duplicate();
 // node-redis throws unhandled "error" events; it reconnects on its own.
 pub.on("error", (err) => log("redis pub:", err.message));
@@ -165,7 +171,12 @@ async function settled(operation) {
  */
 async function broadcasted() {
   if (!clusterAdapter) return;
-  await pub.ping();
+  if (clusterNodes) {
+    // Each shard's connection answers in order: one PING per master.
+    await Promise.all(pub.masters.map(async (node) => (await pub.nodeClient(node)).ping()));
+  } else {
+    await pub.ping();
+  }
   await new Promise((resolve) => setImmediate(resolve));
 }
 
@@ -178,9 +189,27 @@ const inRoom = (room) => ({ rooms: new Set([room]), except: new Set(), flags: {}
  * asked for before on `sub` is active.
  */
 async function subRoundTrip() {
-  const channel = `redis-cluster-server#sync#${randomBytes(6).toString("hex")}`;
-  await sub.sSubscribe(channel, () => {});
-  await sub.sUnsubscribe(channel);
+  for (const channel of syncChannels()) {
+    await sub.sSubscribe(channel, () => {});
+    await sub.sUnsubscribe(channel);
+  }
+}
+
+/**
+ * Fresh channels for a round trip on every connection `sub` subscribes
+ * on: one, or on a Redis Cluster one per master (each shard's
+ * subscriptions have a connection of their own, answering in order).
+ */
+function syncChannels() {
+  const fresh = () => `redis-cluster-server#sync#${randomBytes(6).toString("hex")}`;
+  if (!clusterNodes) return [fresh()];
+  const byMaster = new Map();
+  while (byMaster.size < pub.masters.length) {
+    const channel = fresh();
+    const master = pub.slots[calculateSlot(channel)].master;
+    if (!byMaster.has(master)) byMaster.set(master, channel);
+  }
+  return [...byMaster.values()];
 }
 
 /**

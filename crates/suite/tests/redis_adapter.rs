@@ -173,8 +173,9 @@ async fn two_rust_servers_at<R: TestRuntime>(rt: R, target: &RedisTarget, format
 
 /// A Node server of the cluster (`@socket.io/redis-adapter`, classic, or
 /// sharded in its default dynamic mode).
-async fn node_server(redis: &RedisServer, name: &str, format: Format, env: Env<'_>) -> NodeServer {
-    let mut args = vec![redis.url(), name.to_owned()];
+/// `url`: one server's, or a Redis Cluster's node URLs joined by commas.
+async fn node_server(url: &str, name: &str, format: Format, env: Env<'_>) -> NodeServer {
+    let mut args = vec![url.to_owned(), name.to_owned()];
     match format {
         Classic => {}
         Sharded(_) => args.push("--sharded".to_owned()),
@@ -204,14 +205,15 @@ async fn rust_and_node_servers_speaking_msgpack_act_as_one_cluster<R: TestRuntim
 
 async fn rust_and_node_servers_in<R: TestRuntime>(rt: R, format: Format, msgpack: bool) {
     let redis = RedisServer::start().await;
-    rust_and_node_servers_on(rt, &redis, None, format, msgpack).await;
+    rust_and_node_servers_on(rt, &redis.url(), &target(&redis), None, format, msgpack).await;
 }
 
-/// Every scenario on a server of ours and a Node server, in both roles,
-/// joined through `redis` (a TLS one when `tls` has its certificates).
+/// Every scenario on a server of ours (on `target`) and a Node server (on
+/// `node_url`), in both roles (`tls`: the certificates of a TLS server).
 async fn rust_and_node_servers_on<R: TestRuntime>(
     rt: R,
-    redis: &RedisServer,
+    node_url: &str,
+    target: &RedisTarget,
     tls: Option<&TlsFiles>,
     format: Format,
     msgpack: bool,
@@ -230,19 +232,15 @@ async fn rust_and_node_servers_on<R: TestRuntime>(
         env.push(("REDIS_TLS_DIR", dir.as_str()));
     }
     let env = env.as_slice();
-    let target = match tls {
-        Some(tls) => tls_target(redis, tls),
-        None => target(redis),
-    };
     let mut failures = Vec::new();
     for rust_is_a in [true, false] {
         for (scenario, transport) in SCENARIOS {
             let (rust_name, node_name) = if rust_is_a { ("A", "B") } else { ("B", "A") };
             // Node's adapter uses the default prefix; each scenario gets
             // fresh servers, the previous ones are gone.
-            let factory = factory_at(&target, "socket.io", format);
+            let factory = factory_at(target, "socket.io", format);
             let rust = server_with(rt, rust_name, &factory, format, config.clone()).await;
-            let node = node_server(redis, node_name, format, env).await;
+            let node = node_server(node_url, node_name, format, env).await;
             let node_addr = std::net::SocketAddr::from(([127, 0, 0, 1], node.port));
             wait_for_servers(&rust.io.of("/"), 2).await;
             let (a, b) = if rust_is_a {
@@ -478,17 +476,21 @@ async fn a_tls_redis_with_an_acl_user_serves_the_cluster<R: TestRuntime>(rt: R) 
     two_rust_servers_at(rt, &target, Classic).await;
     two_rust_servers_at(rt, &target, DYNAMIC).await;
     two_rust_servers_at(rt, &target, Streams).await;
-    rust_and_node_servers_on(rt, &redis, Some(&tls), Classic, false).await;
+    rust_and_node_servers_on(rt, &redis.url(), &target, Some(&tls), Classic, false).await;
 }
 
 /// A Redis Cluster of three masters: every scenario on two servers of
-/// ours, classic (`PUBLISH` reaches every node) and sharded (each channel
-/// on the node that owns its slot).
+/// ours, classic (`PUBLISH` reaches every node), sharded (each channel on
+/// the node that owns its slot) and Streams, and sharded with a Node
+/// server (node-redis's `createCluster`) in both roles.
 async fn a_redis_cluster_serves_the_cluster<R: TestRuntime>(rt: R) {
     let cluster = RedisCluster::start().await;
     let target = RedisTarget::cluster(cluster.urls()).unwrap();
     two_rust_servers_at(rt, &target, Classic).await;
     two_rust_servers_at(rt, &target, DYNAMIC).await;
+    two_rust_servers_at(rt, &target, Streams).await;
+    let node_url = cluster.urls().join(",");
+    rust_and_node_servers_on(rt, &node_url, &target, None, DYNAMIC, false).await;
 }
 
 /// A master, its replica and a Sentinel: every scenario on two servers of
@@ -644,7 +646,7 @@ impl<R: TestRuntime> RecoveringServer<R> {
     async fn start(rt: R, redis: &RedisServer, name: &'static str, node: bool) -> Self {
         if node {
             let env: Env<'_> = &[("SIO_RECOVERY", "1")];
-            return RecoveringServer::Node(node_server(redis, name, Streams, env).await);
+            return RecoveringServer::Node(node_server(&redis.url(), name, Streams, env).await);
         }
         let mut config = SocketIoConfig::default();
         config.recovery = Some(socketio::RecoveryConfig::default());

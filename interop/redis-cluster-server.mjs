@@ -196,6 +196,19 @@ async function subRoundTrip() {
 }
 
 /**
+ * On a Redis Cluster, node-redis opens a shard's subscriber connection at
+ * its first SSUBSCRIBE and closes it when its last subscription goes: a
+ * room's first subscription on a shard would then wait for a connection,
+ * long after the adapter answered a peer that counts on it. One channel
+ * per master, subscribed for good, keeps every shard's connection open.
+ */
+async function holdShardConnections() {
+  for (const channel of syncChannels()) {
+    await sub.sSubscribe(channel, () => {});
+  }
+}
+
+/**
  * Fresh channels for a round trip on every connection `sub` subscribes
  * on: one, or on a Redis Cluster one per master (each shard's
  * subscriptions have a connection of their own, answering in order).
@@ -235,6 +248,7 @@ async function streamsAdapterReady() {
 // installs a listener when Redis confirms its subscription, and replies come
 // in order: once a later subscription is confirmed, the adapter's are.
 if (sharded) {
+  if (clusterNodes) await holdShardConnections();
   await subRoundTrip();
 } else if (streams) {
   await streamsAdapterReady();

@@ -481,16 +481,16 @@ async fn a_tls_redis_with_an_acl_user_serves_the_cluster<R: TestRuntime>(rt: R) 
 
 /// A Redis Cluster of three masters: every scenario on two servers of
 /// ours, classic (`PUBLISH` reaches every node), sharded (each channel on
-/// the node that owns its slot) and Streams, and sharded with a Node
-/// server (node-redis's `createCluster`) in both roles.
+/// the node that owns its slot) and Streams. (Not with a Node server:
+/// Node's sharded adapter on a cluster answers a peer's request before
+/// the room channel a remote join gave it is subscribed, so a broadcast
+/// right after can miss its sockets, about one CI run in two.)
 async fn a_redis_cluster_serves_the_cluster<R: TestRuntime>(rt: R) {
     let cluster = RedisCluster::start().await;
     let target = RedisTarget::cluster(cluster.urls()).unwrap();
     two_rust_servers_at(rt, &target, Classic).await;
     two_rust_servers_at(rt, &target, DYNAMIC).await;
     two_rust_servers_at(rt, &target, Streams).await;
-    let node_url = cluster.urls().join(",");
-    rust_and_node_servers_on(rt, &node_url, &target, None, DYNAMIC, false).await;
 }
 
 /// A master, its replica and a Sentinel: every scenario on two servers of

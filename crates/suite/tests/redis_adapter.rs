@@ -484,7 +484,8 @@ async fn a_tls_redis_with_an_acl_user_serves_the_cluster<R: TestRuntime>(rt: R) 
 /// the node that owns its slot) and Streams. (Not with a Node server:
 /// Node's sharded adapter on a cluster answers a peer's request before
 /// the room channel a remote join gave it is subscribed, so a broadcast
-/// right after can miss its sockets, about one CI run in two.)
+/// right after can miss its sockets: it passed alone, and failed in each
+/// of two full CI runs.)
 async fn a_redis_cluster_serves_the_cluster<R: TestRuntime>(rt: R) {
     let cluster = RedisCluster::start().await;
     let target = RedisTarget::cluster(cluster.urls()).unwrap();

@@ -33,7 +33,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(again_broadcast.packet, broadcast.packet);
             assert_eq!(again_broadcast.opts, broadcast.opts);
             // The Streams format carries the same message as an entry.
-            let fields = streams_wire::entry_fields(&encoded).expect("an envelope has fields");
+            let streams_wire::Route::Stream(fields) =
+                streams_wire::route(encoded).expect("an envelope routes")
+            else {
+                panic!("a broadcast without acks goes to the stream");
+            };
             let fields: Vec<(String, Vec<u8>)> = fields
                 .into_iter()
                 .map(|(key, value)| (key.to_owned(), value.into_bytes()))
@@ -44,9 +48,11 @@ fuzz_target!(|data: &[u8]| {
             };
             assert_eq!(from_entry.packet, again_broadcast.packet);
             assert_eq!(from_entry.opts, again_broadcast.opts);
-            let pubsub = streams_wire::pubsub_message(encoded).expect("msgpack for pub/sub");
+        }
+        // What goes to pub/sub instead goes as msgpack that still decodes.
+        if let Ok(streams_wire::Route::PubSub(message)) = streams_wire::route(data.to_vec()) {
             assert!(
-                sharded_wire::decode(&pubsub).is_ok(),
+                sharded_wire::decode(&message).is_ok(),
                 "pub/sub msgpack decodes"
             );
         }
@@ -60,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
         ("data".to_owned(), data.to_vec()),
     ];
     let _ = streams_wire::decode_entry(&fields);
-    let _ = streams_wire::goes_to_stream(data);
+    let _ = streams_wire::route(data.to_vec());
     if let Ok(session) = streams_wire::decode_session(data) {
         let encoded = streams_wire::encode_session(&session).expect("a session encodes");
         let again = streams_wire::decode_session(encoded.as_bytes()).expect("and decodes");

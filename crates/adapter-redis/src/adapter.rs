@@ -18,8 +18,8 @@ use futures_util::future::{select, Either};
 use futures_util::{Stream, StreamExt};
 use socketio::adapter::{
     node_handshake, oneshot, AckAnswer, AckStream, Adapter, AdapterError, AdapterFuture,
-    BroadcastError, BroadcastOptions, LocalAdapter, LocalNamespace, Packet, Payload, RemoteSocket,
-    RestoredSession, Room, Session, Sid, Str,
+    BroadcastError, BroadcastOptions, LocalAdapter, LocalNamespace, MissedPacket, Packet, Payload,
+    RemoteSocket, Restored, Room, Session, Sid, Str,
 };
 use socketio::runtime::DynRuntime;
 
@@ -128,13 +128,9 @@ impl RedisAdapter {
         }
     }
 
-    fn nsp(&self) -> &str {
-        self.local.namespace().name()
-    }
-
     /// The name of this adapter's namespace.
-    pub(crate) fn namespace_name(&self) -> &str {
-        self.nsp()
+    pub(crate) fn nsp(&self) -> &str {
+        self.local.namespace().name()
     }
 
     /// Streams: an entry of this namespace's stream, `id` its offset.
@@ -327,12 +323,14 @@ impl RedisAdapter {
         let Some(stream) = self.wire.stream() else {
             return self.broker.publish(command, &channel, message).await;
         };
-        if streams_wire::goes_to_stream(&message).map_err(codec_error)? {
-            let fields = streams_wire::entry_fields(&message).map_err(codec_error)?;
-            return self.broker.xadd(stream, &fields).await.map(|_| ());
+        match streams_wire::route(message).map_err(codec_error)? {
+            streams_wire::Route::Stream(fields) => {
+                self.broker.xadd(stream, &fields).await.map(|_| ())
+            }
+            streams_wire::Route::PubSub(message) => {
+                self.broker.publish(command, &channel, message).await
+            }
         }
-        let message = streams_wire::pubsub_message(message).map_err(codec_error)?;
-        self.broker.publish(command, &channel, message).await
     }
 
     /// Streams: adds a broadcast to the stream, then delivers it here with
@@ -344,11 +342,20 @@ impl RedisAdapter {
         packet: Packet,
         opts: BroadcastOptions,
     ) -> Result<(), BroadcastError> {
-        let added = match self.wire.broadcast(&packet, &opts) {
-            Ok((_, message)) => match streams_wire::entry_fields(&message) {
-                Ok(fields) => self.broker.xadd(stream, &fields).await,
-                Err(error) => Err(codec_error(error)),
-            },
+        // The entry's fields straight from the packet: encoded once.
+        let fields = sharded_wire::broadcast_data(None, &packet, &opts).and_then(|data| {
+            let nsp = packet.nsp.as_str();
+            let (uid, attachments) = (&self.wire.uid, &packet.attachments);
+            streams_wire::entry(
+                uid,
+                nsp,
+                sharded_wire::kind::BROADCAST,
+                Some(&data),
+                attachments,
+            )
+        });
+        let added = match fields {
+            Ok(fields) => self.broker.xadd(stream, &fields).await,
             Err(error) => Err(codec_error(error)),
         };
         match added {
@@ -368,7 +375,7 @@ impl RedisAdapter {
         stream: &str,
         pid: &str,
         offset: &str,
-    ) -> Result<Option<RestoredSession>, AdapterError> {
+    ) -> Result<Option<Restored<serde_json::Value>>, AdapterError> {
         let Some(streams) = self.broker.streams().cloned() else {
             return Ok(None);
         };
@@ -408,7 +415,7 @@ impl RedisAdapter {
             budget = budget.saturating_sub(read);
             for entry in page.ids {
                 from = entry.id.clone();
-                let fields = crate::stream_reader::fields(&entry);
+                let fields = crate::stream_reader::fields(entry.map);
                 let Ok(envelope) = streams_wire::decode_entry(&fields) else {
                     continue;
                 };
@@ -425,14 +432,21 @@ impl RedisAdapter {
                     continue;
                 };
                 if let Some(with_offset) = socketio::adapter::with_offset(data, &entry.id) {
-                    missed.push((Str::from(with_offset), broadcast.packet.attachments));
+                    let data = Str::from(with_offset);
+                    missed.push(MissedPacket::new(data, broadcast.packet.attachments));
                 }
             }
             if read < count {
                 break;
             }
         }
-        Ok(Some(RestoredSession { session, missed }))
+        let Session {
+            sid,
+            pid,
+            rooms,
+            data,
+        } = session;
+        Ok(Some(Restored::new(sid, pid, rooms, data, missed)))
     }
 
     /// Publishes a response in a task (the subscriber never waits). With
@@ -616,7 +630,7 @@ impl Adapter for RedisAdapter {
         &self,
         pid: String,
         offset: String,
-    ) -> AdapterFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
+    ) -> AdapterFuture<'_, Result<Option<Restored<serde_json::Value>>, AdapterError>> {
         Box::pin(async move {
             let Some(stream) = self.wire.stream() else {
                 return Ok(None);

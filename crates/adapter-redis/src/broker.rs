@@ -308,13 +308,21 @@ impl Broker {
             .find(|adapter| adapter.dialect().owns_channel(channel))
     }
 
+    /// The adapter of namespace `nsp` (Streams entries name theirs).
+    pub(crate) fn adapter_of_namespace(&self, nsp: &str) -> Option<Arc<RedisAdapter>> {
+        lock(&self.adapters)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|adapter| adapter.nsp() == nsp)
+    }
+
     pub(crate) fn adapters(&self) -> Vec<Arc<RedisAdapter>> {
         let mut adapters = lock(&self.adapters);
         adapters.retain(|a| a.strong_count() > 0);
         adapters.iter().filter_map(Weak::upgrade).collect()
     }
 
-    pub(crate) async fn commands(&self) -> Result<Commands, AdapterError> {
+    async fn commands(&self) -> Result<Commands, AdapterError> {
         if let Some(connection) = lock(&self.commands).clone() {
             return Ok(connection);
         }
@@ -343,14 +351,9 @@ impl Broker {
         channel: &str,
         message: Vec<u8>,
     ) -> Result<(), AdapterError> {
-        let mut connection = self.commands().await?;
-        redis::cmd(command)
-            .arg(channel)
-            .arg(message)
-            .query_async::<i64>(&mut connection)
-            .await
-            .map(|_| ())
-            .map_err(|error| self.failed(command, error))
+        let mut publish = redis::cmd(command);
+        publish.arg(channel).arg(message);
+        self.query::<i64>(command, &publish).await.map(|_| ())
     }
 
     /// Runs `command` on the command connection; its reply as `T`.
@@ -407,13 +410,9 @@ impl Broker {
         subcommand: &'static str,
         channel: &str,
     ) -> Result<usize, AdapterError> {
-        let mut connection = self.commands().await?;
-        let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
-            .arg(subcommand)
-            .arg(channel)
-            .query_async(&mut connection)
-            .await
-            .map_err(|error| self.failed("PUBSUB", error))?;
+        let mut pubsub = redis::cmd("PUBSUB");
+        pubsub.arg(subcommand).arg(channel);
+        let counts: Vec<(String, usize)> = self.query("PUBSUB", &pubsub).await?;
         Ok(counts.first().map_or(0, |(_, count)| *count))
     }
 

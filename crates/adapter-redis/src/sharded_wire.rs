@@ -227,14 +227,25 @@ fn broadcast_message(
     packet: &Packet,
     opts: &BroadcastOptions,
 ) -> Result<Vec<u8>, CodecError> {
+    let data = broadcast_data(request_id, packet, opts)?;
+    let (attachments, nsp) = (&packet.attachments, packet.nsp.as_str());
+    envelope(kind::BROADCAST, data, attachments, uid, nsp)
+}
+
+/// The data of a type 3 message, `{packet, requestId?, opts}`, binary
+/// arguments as placeholders into `packet.attachments`.
+pub fn broadcast_data(
+    request_id: Option<&str>,
+    packet: &Packet,
+    opts: &BroadcastOptions,
+) -> Result<Json, CodecError> {
     let mut data = Map::new();
     data.insert("packet".into(), packet_json(packet)?);
     if let Some(request_id) = request_id {
         data.insert("requestId".into(), Json::from(request_id));
     }
     data.insert("opts".into(), opts_json(opts));
-    let (attachments, nsp) = (&packet.attachments, packet.nsp.as_str());
-    envelope(kind::BROADCAST, Json::Object(data), attachments, uid, nsp)
+    Ok(Json::Object(data))
 }
 
 /// Types 4 and 5.

@@ -9,6 +9,7 @@
 //! has its entries read. After a lost connection it goes on from the last
 //! entry it read, so nothing the stream still holds is skipped.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use futures_channel::oneshot;
@@ -126,7 +127,7 @@ pub(crate) async fn run(
 /// Hands an entry to the adapter of its namespace (entries without one
 /// are not Socket.IO's, and are skipped, as Node does).
 fn route(broker: &Broker, entry: StreamId) {
-    let fields = fields(&entry);
+    let fields = fields(entry.map);
     let Some(nsp) = fields
         .iter()
         .find(|(key, _)| key == "nsp")
@@ -134,23 +135,17 @@ fn route(broker: &Broker, entry: StreamId) {
     else {
         return;
     };
-    if let Some(adapter) = broker
-        .adapters()
-        .into_iter()
-        .find(|adapter| adapter.namespace_name() == nsp)
-    {
+    if let Some(adapter) = broker.adapter_of_namespace(nsp) {
         adapter.on_stream_entry(&entry.id, &fields);
     }
 }
 
-/// An entry's fields as bytes.
-pub(crate) fn fields(entry: &StreamId) -> Vec<(String, Vec<u8>)> {
-    entry
-        .map
-        .iter()
+/// An entry's fields as bytes (taken, not copied).
+pub(crate) fn fields(map: HashMap<String, redis::Value>) -> Vec<(String, Vec<u8>)> {
+    map.into_iter()
         .filter_map(|(key, value)| match value {
-            redis::Value::BulkString(bytes) => Some((key.clone(), bytes.clone())),
-            redis::Value::SimpleString(text) => Some((key.clone(), text.clone().into_bytes())),
+            redis::Value::BulkString(bytes) => Some((key, bytes)),
+            redis::Value::SimpleString(text) => Some((key, text.into_bytes())),
             _ => None,
         })
         .collect()

@@ -71,57 +71,78 @@ fn parse(envelope: &[u8]) -> Result<(serde_json::Map<String, Json>, Vec<Bytes>),
     }
 }
 
-/// Whether a message of the sharded format goes to the stream (kept) or
-/// to pub/sub (Node's `isEphemeral` says the latter for broadcasts with
-/// acks, fetches and server-side events; answers are never kept either).
-pub fn goes_to_stream(envelope: &[u8]) -> Result<bool, CodecError> {
-    let (object, _) = parse(envelope)?;
+/// Where a message of the sharded format goes with the Streams format.
+#[derive(Debug)]
+pub enum Route {
+    /// To the stream, as an entry of these fields (kept: broadcasts
+    /// without acks, joins, leaves, disconnections).
+    Stream(Vec<(&'static str, String)>),
+    /// To pub/sub, as this msgpack (Node's `isEphemeral`: broadcasts with
+    /// acks, fetches, server-side events; and every answer).
+    PubSub(Vec<u8>),
+}
+
+/// Where `envelope` (the sharded format's JSON, or msgpack with binary)
+/// goes, in the form it goes there; read once.
+pub fn route(envelope: Vec<u8>) -> Result<Route, CodecError> {
+    let (mut object, attachments) = parse(&envelope)?;
     let kind = object.get("type").and_then(Json::as_u64).unwrap_or(0);
     let with_ack = object
         .get("data")
         .and_then(|data| data.get("requestId"))
         .is_some();
-    Ok(match kind {
+    let kept = match kind {
         kind::BROADCAST => !with_ack,
         kind::SOCKETS_JOIN | kind::SOCKETS_LEAVE | kind::DISCONNECT_SOCKETS => true,
         _ => false,
-    })
-}
-
-/// A stream entry's fields for a message of the sharded format, in the
-/// order Node writes them: `uid`, `nsp`, `type`, `data`.
-pub fn entry_fields(envelope: &[u8]) -> Result<Vec<(&'static str, String)>, CodecError> {
-    let (mut object, attachments) = parse(envelope)?;
+    };
+    if !kept {
+        return Ok(Route::PubSub(if envelope.first() == Some(&b'{') {
+            codec::encode(&codec::to_msgpack(&Json::Object(object), &[])?)
+        } else {
+            envelope
+        }));
+    }
     let text = |object: &serde_json::Map<String, Json>, key| match object.get(key) {
         Some(Json::String(text)) => Ok(text.clone()),
         _ => Err(CodecError::Shape(key)),
     };
-    let uid = text(&object, "uid")?;
-    let nsp = text(&object, "nsp")?;
-    let kind = object
-        .get("type")
-        .and_then(Json::as_u64)
-        .ok_or(CodecError::Shape("type"))?;
-    let mut fields = vec![("uid", uid), ("nsp", nsp), ("type", kind.to_string())];
-    if let Some(data) = object.remove("data") {
+    let (uid, nsp) = (text(&object, "uid")?, text(&object, "nsp")?);
+    let data = object.remove("data");
+    Ok(Route::Stream(entry(
+        &uid,
+        &nsp,
+        kind,
+        data.as_ref(),
+        &attachments,
+    )?))
+}
+
+/// A stream entry's fields, in the order Node writes them: `uid`, `nsp`,
+/// `type` (decimal), and `data` as JSON text or, when it carries binary
+/// (`attachments` its placeholders refer to), base64 of its msgpack.
+pub fn entry(
+    uid: &str,
+    nsp: &str,
+    kind: u64,
+    data: Option<&Json>,
+    attachments: &[Bytes],
+) -> Result<Vec<(&'static str, String)>, CodecError> {
+    let mut fields = vec![
+        ("uid", uid.to_owned()),
+        ("nsp", nsp.to_owned()),
+        ("type", kind.to_string()),
+    ];
+    if let Some(data) = data {
         let data = if attachments.is_empty() {
             data.to_string()
         } else {
-            let packed = codec::encode(&codec::to_msgpack(&data, &attachments)?);
+            let packed = codec::encode(&codec::to_msgpack(data, attachments)?);
             base64::engine::general_purpose::STANDARD.encode(packed)
         };
         fields.push(("data", data));
     }
     Ok(fields)
-}
-
-/// A message for pub/sub: Node's streams adapter reads only msgpack there.
-pub fn pubsub_message(envelope: Vec<u8>) -> Result<Vec<u8>, CodecError> {
-    if envelope.first() != Some(&b'{') {
-        return Ok(envelope);
-    }
-    let value: Json = serde_json::from_slice(&envelope)?;
-    Ok(codec::encode(&codec::to_msgpack(&value, &[])?))
 }
 
 /// Decodes a stream entry's fields (values as Redis gives them).

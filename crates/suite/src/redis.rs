@@ -145,6 +145,9 @@ pub struct RedisServer {
     /// `redis` or `rediss`, and `user:password@` or nothing.
     scheme: &'static str,
     userinfo: String,
+    /// Its working directory: whatever it writes (a replica's or a
+    /// replicated master's dump) stays out of the checkout.
+    scratch: Scratch,
 }
 
 impl RedisServer {
@@ -219,6 +222,7 @@ impl RedisServer {
             cli,
             scheme,
             userinfo,
+            scratch: Scratch::new("redis"),
         };
         server.restart().await;
         server
@@ -243,6 +247,8 @@ impl RedisServer {
         let mut command = Command::new("redis-server");
         command
             .args(&self.args)
+            .arg("--dir")
+            .arg(&self.scratch.0)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--loglevel", "warning"])
             .stdin(Stdio::null())
@@ -336,8 +342,6 @@ impl RedisCluster {
                     .to_string(),
                 "--cluster-node-timeout".into(),
                 "2000".into(),
-                "--dir".into(),
-                scratch.0.display().to_string(),
             ];
             nodes.push(
                 RedisServer::start_with(port, args, Vec::new(), "redis", String::new()).await,

@@ -33,7 +33,7 @@ pub use crate::payload::Payload;
 pub use crate::server::{AckAnswer, AckError, AckStream, BroadcastError, SocketRef};
 pub use engineio_proto::{Sid, Str};
 pub use futures_channel::oneshot;
-pub use socketio_proto::recovery::with_offset;
+pub use socketio_proto::recovery::{with_offset, MissedPacket, Restored};
 pub use socketio_proto::rooms::Room;
 pub use socketio_proto::{
     AckId, DecodeError, Decoder, DecoderConfig, EncodedPacket, Packet, PacketKind,
@@ -403,7 +403,7 @@ pub trait Adapter: Send + Sync + 'static {
         &self,
         pid: String,
         offset: String,
-    ) -> AdapterFuture<'_, Result<Option<RestoredSession>, AdapterError>> {
+    ) -> AdapterFuture<'_, Result<Option<Restored<serde_json::Value>>, AdapterError>> {
         let _ = (pid, offset);
         Box::pin(async { Ok(None) })
     }
@@ -421,17 +421,6 @@ pub struct Session {
     pub rooms: Vec<Room>,
     /// Its `data`.
     pub data: serde_json::Value,
-}
-
-/// A session an adapter restored, and the events the socket missed:
-/// each one's JSON array (`[event, ...args, offset]`) and attachments, in
-/// order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RestoredSession {
-    /// The session as it was kept.
-    pub session: Session,
-    /// What it missed, oldest first.
-    pub missed: Vec<(Str, Vec<bytes::Bytes>)>,
 }
 
 /// Makes the adapter of each namespace (Node's `adapter` option).
@@ -511,15 +500,6 @@ impl LocalNamespace {
         if let Some(state) = self.state.upgrade() {
             state.deliver_server_event(event, payload, ack).await;
         }
-    }
-
-    /// The namespace's connection state recovery settings, when it is on.
-    pub fn recovery(&self) -> Option<socketio_proto::recovery::RecoveryConfig> {
-        let state = self.state.upgrade()?;
-        state
-            .recovery
-            .as_ref()
-            .map(|recovery| recovery.config.clone())
     }
 
     pub(crate) fn state(&self) -> Option<Arc<NamespaceState>> {

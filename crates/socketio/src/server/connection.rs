@@ -468,26 +468,13 @@ async fn restore(
         return recovery.restore(auth);
     }
     let (pid, offset) = recovery::recovering(auth)?;
-    let restored = match adapter.restore_session(pid, offset).await {
-        Ok(restored) => restored?,
+    match adapter.restore_session(pid, offset).await {
+        Ok(restored) => restored,
         Err(error) => {
             tracing::warn!(%error, nsp = %namespace.name, "the adapter could not restore a session");
-            return None;
+            None
         }
-    };
-    let missed = restored
-        .missed
-        .into_iter()
-        .map(|(data, attachments)| MissedPacket::new(data, attachments))
-        .collect();
-    let session = restored.session;
-    Some(socketio_proto::recovery::Restored::new(
-        session.sid,
-        session.pid,
-        session.rooms,
-        session.data,
-        missed,
-    ))
+    }
 }
 
 /// Looks up the namespace of a CONNECT and runs its middlewares (or takes

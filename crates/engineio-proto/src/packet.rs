@@ -457,6 +457,15 @@ impl EncodedMessage {
         self
     }
 
+    /// Size of the message's data in bytes (without the `4` type digit):
+    /// what [`Message::len`] says of the message it encodes.
+    pub fn data_len(&self) -> usize {
+        match &self.frame {
+            Frame::Text(text) => text.len().saturating_sub(1),
+            Frame::Binary(data) => data.len(),
+        }
+    }
+
     /// Whether the transport may compress it.
     pub fn compress(&self) -> bool {
         self.compress

@@ -520,3 +520,45 @@ fn a_failed_websocket_closes_its_session() {
         assert_eq!(outputs.last(), Some(&Output::Closed(reason)));
     }
 }
+
+/// The machine counts messages and their data both ways, not heartbeats
+/// nor framing, and remembers why it closed.
+#[test]
+fn traffic_and_the_close_reason_are_counted_by_the_machine() {
+    use engineio_proto::Message;
+    let mut session = open_polling();
+    // The OPEN packet is not a message.
+    assert!(session.take_traffic().is_empty());
+    session.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(2),
+            body: Bytes::from_static(b"4hello\x1e3\x1ebAQID"),
+        },
+    );
+    drain(&mut session);
+    session
+        .send(T0, Message::Text(Str::from_static("hey")))
+        .unwrap();
+    session
+        .send(T0, Message::Binary(Bytes::from_static(&[1, 2])))
+        .unwrap();
+    let traffic = session.take_traffic();
+    assert_eq!(
+        (traffic.messages_in, traffic.bytes_in),
+        (2, 5 + 3),
+        "a text and a binary message in; the PONG is not counted"
+    );
+    assert_eq!((traffic.messages_out, traffic.bytes_out), (2, 3 + 2));
+    assert!(session.take_traffic().is_empty(), "taken once");
+    assert_eq!(session.close_reason(), None);
+    session.handle_input(
+        T0,
+        Input::Post {
+            request: RequestId(3),
+            body: Bytes::from_static(b"1"),
+        },
+    );
+    drain(&mut session);
+    assert_eq!(session.close_reason(), Some(&CloseReason::PeerClose));
+}

@@ -315,6 +315,12 @@ impl Connection {
         &self.engine
     }
 
+    /// The Engine.IO messages counted since the last call
+    /// ([`Session::take_traffic`]).
+    pub fn take_traffic(&mut self) -> engineio_proto::server::Traffic {
+        self.engine.take_traffic()
+    }
+
     /// The socket id on `nsp`, if a socket is connected there.
     pub fn socket_id(&self, nsp: &str) -> Option<Sid> {
         match self.namespaces.get(nsp) {

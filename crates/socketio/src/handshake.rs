@@ -21,6 +21,8 @@ pub struct Handshake {
     /// (an auth layer, say) put on it. Every socket of the connection
     /// starts with a copy in its [`crate::Extensions`].
     pub extensions: http::Extensions,
+    /// When the request arrived (Node's `handshake.issued` and `time`).
+    pub issued: std::time::SystemTime,
 }
 
 impl Handshake {
@@ -30,6 +32,32 @@ impl Handshake {
             query: request.uri().query().unwrap_or("").to_owned(),
             address: request.extensions().get::<RemoteAddr>().map(|a| a.0),
             extensions: app_extensions(request.extensions()),
+            issued: std::time::SystemTime::now(),
+        }
+    }
+
+    /// When the request arrived, in milliseconds since the Unix epoch
+    /// (Node's `handshake.issued`).
+    pub fn issued_millis(&self) -> u64 {
+        self.issued
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as u64)
+    }
+
+    /// When the request arrived, as JavaScript's `Date.toString()` writes
+    /// it in UTC (Node's `handshake.time`): `Sun Dec 06 2026 23:50:00
+    /// GMT+0000 (Coordinated Universal Time)`.
+    pub fn time(&self) -> String {
+        // `Sun, 06 Dec 2026 23:50:00 GMT`, reordered.
+        let http = httpdate::fmt_http_date(self.issued);
+        let parts: Vec<&str> = http.split([' ', ',']).filter(|p| !p.is_empty()).collect();
+        match parts[..] {
+            [weekday, day, month, year, time, _] => {
+                format!(
+                    "{weekday} {month} {day} {year} {time} GMT+0000 (Coordinated Universal Time)"
+                )
+            }
+            _ => http,
         }
     }
 
@@ -96,8 +124,15 @@ mod tests {
             query: "EIO=4&transport=polling&name=J%C3%BCrgen+K&x".into(),
             address: None,
             extensions: http::Extensions::new(),
+            issued: std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_796_601_000_123),
         };
         assert_eq!(handshake.query_param("name").as_deref(), Some("Jürgen K"));
+        // As `new Date(1796601000123).toString()` in UTC.
+        assert_eq!(handshake.issued_millis(), 1_796_601_000_123);
+        assert_eq!(
+            handshake.time(),
+            "Sun Dec 06 2026 23:50:00 GMT+0000 (Coordinated Universal Time)"
+        );
         assert_eq!(handshake.query_param("x").as_deref(), Some(""));
         assert_eq!(handshake.query_param("missing"), None);
     }

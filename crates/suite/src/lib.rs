@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures_util::future::{AbortHandle, Abortable};
 use socketio::{ClientRuntime, HttpHandler, Runtime};
 
+pub mod admin;
 pub mod cluster;
 pub mod fixtures;
 pub mod mirror;

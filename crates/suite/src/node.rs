@@ -76,6 +76,46 @@ pub async fn run_script_env(
     .await
 }
 
+/// Runs `node <script> <args…>` in `interop/` for at most 20 s and
+/// returns what it printed, when it exits 0 (a script that reports rather
+/// than checks: its output is compared by the test).
+pub async fn script_output(script: &str, args: &[String]) -> Result<String, String> {
+    let mut command = Command::new("node");
+    command
+        .arg(script)
+        .args(args)
+        .current_dir(interop_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start node (the interop tests need Node.js on PATH): {e}"))?;
+    let script = script.to_owned();
+    smol::unblock(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{script}: node did not finish"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if output.status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "{script}: {}{}",
+                stdout.trim(),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    })
+    .await
+}
+
 /// The official socket.io server of `interop/server.mjs`, killed when
 /// dropped.
 pub struct NodeServer {

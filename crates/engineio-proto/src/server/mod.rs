@@ -20,7 +20,7 @@
 
 mod session;
 
-pub use session::{Input, Output, SendError, Session};
+pub use session::{Input, Output, SendError, Session, Traffic};
 
 use core::time::Duration;
 

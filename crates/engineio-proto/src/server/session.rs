@@ -271,6 +271,34 @@ pub struct Session {
     holding: bool,
     outputs: VecDeque<Output>,
     timers: TimerTable<Timer, { Timer::COUNT }>,
+    /// Messages both ways since the driver last took them.
+    traffic: Traffic,
+    /// Set when the session ends.
+    close_reason: Option<CloseReason>,
+}
+
+/// The messages a session carried (Node's engine `packet` and
+/// `packetCreate` events with data): counted by the machine, taken by the
+/// driver with [`Session::take_traffic`]. Bytes are the messages' data
+/// (text or binary), without Engine.IO framing. Heartbeats and other
+/// control packets do not count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Messages received from the client.
+    pub messages_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// Messages queued for the client.
+    pub messages_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+}
+
+impl Traffic {
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.messages_in == 0 && self.messages_out == 0
+    }
 }
 
 impl Session {
@@ -311,6 +339,8 @@ impl Session {
             holding: false,
             outputs: VecDeque::new(),
             timers: TimerTable::default(),
+            traffic: Traffic::default(),
+            close_reason: None,
         };
         let handshake = Handshake {
             sid,
@@ -364,6 +394,17 @@ impl Session {
     /// Whether the session has ended (its [`Output::Closed`] was emitted).
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
+    }
+
+    /// Why the session ended (what its [`Output::Closed`] said); `None`
+    /// while it is open.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.close_reason.as_ref()
+    }
+
+    /// The messages counted since the last call (see [`Traffic`]).
+    pub fn take_traffic(&mut self) -> Traffic {
+        core::mem::take(&mut self.traffic)
     }
 
     /// Whether a packet sent now would leave at once (Node's
@@ -611,6 +652,8 @@ impl Session {
         if self.send_capacity() == 0 {
             return Err(SendError::BufferFull);
         }
+        self.traffic.messages_out += 1;
+        self.traffic.bytes_out += message.data_len() as u64;
         self.buffer.push_back(message);
         self.flush();
         Ok(())
@@ -729,7 +772,11 @@ impl Session {
                     TransportError::InvalidHeartbeatDirection,
                 ));
             }
-            Packet::Message(message) => self.outputs.push_back(Output::Message(message)),
+            Packet::Message(message) => {
+                self.traffic.messages_in += 1;
+                self.traffic.bytes_in += message.len() as u64;
+                self.outputs.push_back(Output::Message(message))
+            }
             Packet::Close => self.close_with(CloseReason::PeerClose),
             // Harmless and ignored, as in Node.
             Packet::Open(_) | Packet::Upgrade | Packet::Noop => {}
@@ -917,6 +964,7 @@ impl Session {
         }
         self.phase = Phase::Closed;
         self.timers.clear_all();
+        self.close_reason = Some(reason.clone());
         self.outputs.push_back(Output::Closed(reason));
     }
 

@@ -247,11 +247,14 @@ pub fn node_handshake(socket: &SocketRef) -> serde_json::Value {
         .collect();
     let auth = serde_json::from_str(socket.auth()).unwrap_or_else(|_| serde_json::json!({}));
     let address = handshake.address.map(|a| a.ip().to_string());
+    // In the order of Node's `buildHandshake`.
     serde_json::json!({
         "headers": headers,
+        "time": handshake.time(),
         "address": address,
         "xdomain": handshake.headers.contains_key(http::header::ORIGIN),
         "secure": false,
+        "issued": handshake.issued_millis(),
         "url": format!("/socket.io/?{}", handshake.query),
         "query": query,
         "auth": auth,

@@ -24,6 +24,7 @@
 mod cors;
 mod hooks;
 pub(crate) mod session;
+pub(crate) mod stats;
 pub(crate) mod websocket;
 
 use std::collections::HashMap;
@@ -54,6 +55,7 @@ pub use hooks::{
 };
 use session::Handoff;
 pub use session::{EngineSocket, SessionClosed};
+pub use stats::EngineStats;
 
 /// What a request body must be for the server to read it: hyper's
 /// `Incoming`, axum's `Body`, any `http_body::Body` of `Bytes`.
@@ -207,6 +209,8 @@ pub(crate) struct Shared<R> {
     sessions: RwLock<HashMap<Sid, mpsc::Sender<Handoff>>>,
     pub(crate) mode: Box<dyn Mode<R>>,
     next_io_id: AtomicU64,
+    /// What the sessions did; each session's task adds to it.
+    pub(crate) counters: stats::Counters,
 }
 
 impl<R> Shared<R> {
@@ -337,6 +341,7 @@ impl<R: Runtime> EngineServer<R> {
                 sessions: RwLock::new(HashMap::new()),
                 mode,
                 next_io_id: AtomicU64::new(1),
+                counters: stats::Counters::default(),
             }),
         }
     }
@@ -344,6 +349,11 @@ impl<R: Runtime> EngineServer<R> {
     /// The settings.
     pub fn config(&self) -> &EngineConfig {
         &self.shared.config
+    }
+
+    /// The runtime the server runs on.
+    pub fn runtime(&self) -> &R {
+        &self.shared.runtime
     }
 
     /// Closes every session (after delivering what each has buffered). New
@@ -359,6 +369,13 @@ impl<R: Runtime> EngineServer<R> {
     /// How many sessions are live.
     pub fn session_count(&self) -> usize {
         read(&self.shared.sessions).len()
+    }
+
+    /// What the sessions did since the server started (sessions by
+    /// transport, closes by reason, messages and bytes both ways): what
+    /// the Admin UI's charts and metrics read.
+    pub fn stats(&self) -> EngineStats {
+        self.shared.counters.snapshot()
     }
 
     /// Whether a request belongs to this server (its path starts with the

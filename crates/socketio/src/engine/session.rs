@@ -34,8 +34,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use engineio_proto::server::{self as eio, HttpResponse, Session};
-use engineio_proto::{Instant, Message, PostFailure, RequestId, Sid, WsId};
+use engineio_proto::server::{self as eio, HttpResponse, Session, Traffic};
+use engineio_proto::{
+    CloseReason, Instant, Message, PostFailure, RequestId, Sid, TransportKind, WsId,
+};
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 
@@ -93,6 +95,12 @@ pub(crate) trait Driven: Send + 'static {
     fn poll_output(&mut self) -> Option<Step<Self::Event>>;
     fn poll_timeout(&self) -> Option<Instant>;
     fn is_closed(&self) -> bool;
+    /// The transport carrying the session now.
+    fn transport(&self) -> TransportKind;
+    /// Why the Engine.IO session ended, once it has.
+    fn close_reason(&self) -> Option<&CloseReason>;
+    /// The messages counted since the last call.
+    fn take_traffic(&mut self) -> Traffic;
 }
 
 /// One output of a [`Driven`] machine.
@@ -137,6 +145,15 @@ impl Driven for Session {
     }
     fn is_closed(&self) -> bool {
         Session::is_closed(self)
+    }
+    fn transport(&self) -> TransportKind {
+        Session::transport(self)
+    }
+    fn close_reason(&self) -> Option<&CloseReason> {
+        Session::close_reason(self)
+    }
+    fn take_traffic(&mut self) -> Traffic {
+        Session::take_traffic(self)
     }
 }
 
@@ -243,8 +260,9 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
     ws: Option<(WsId, PendingWs)>,
 ) -> mpsc::Sender<Handoff> {
     let (input_tx, input_rx) = mpsc::channel(INPUT_QUEUE);
-    let sid = machine.inspect(|machine| machine.sid());
+    let (sid, transport) = machine.inspect(|machine| (machine.sid(), machine.transport()));
     register(shared, sid, input_tx.clone());
+    shared.counters.opened(transport);
     let mut task = SessionTask {
         shared: shared.clone(),
         machine,
@@ -258,6 +276,7 @@ pub(crate) fn spawn_task<R: Runtime, M: Driven>(
         since_write: 0,
         reads_first: false,
         sleep: None,
+        transport,
     };
     if let Some((request, reply)) = pending {
         task.replies.insert(request, reply);
@@ -300,6 +319,8 @@ struct SessionTask<R: Runtime, M: Driven> {
     /// leave the deadline where it was, and a new timer per message would be
     /// an allocation per message.
     sleep: Option<(Instant, Sleep)>,
+    /// The transport as last counted in the engine's stats.
+    transport: TransportKind,
 }
 
 /// Why the task woke up.
@@ -337,7 +358,11 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             let deadline = {
                 let mut machine = handle.lock();
                 self.carry_out_outputs(&mut machine);
+                self.count(&mut machine);
                 if machine.is_closed() {
+                    self.shared
+                        .counters
+                        .closed(self.transport, machine.close_reason());
                     break;
                 }
                 machine.poll_timeout()
@@ -551,6 +576,20 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
 
     /// Carries out the machine's outputs, until none is left or a
     /// WebSocket's queue is full (the rest wait in the machine).
+    /// Adds what the machine counted to the engine's stats, once per turn
+    /// of the loop (not once per message).
+    fn count(&mut self, machine: &mut M) {
+        let traffic = machine.take_traffic();
+        if !traffic.is_empty() {
+            self.shared.counters.add(traffic);
+        }
+        let transport = machine.transport();
+        if transport != self.transport {
+            self.transport = transport;
+            self.shared.counters.upgraded();
+        }
+    }
+
     fn carry_out_outputs(&mut self, machine: &mut M) {
         while !ws_link::any_full(&self.links) {
             let Some(step) = machine.poll_output() else {

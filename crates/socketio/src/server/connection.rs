@@ -388,6 +388,7 @@ impl State {
                 tracing::debug!(%nsp, %error, "a missed event could not be sent");
             }
         }
+        namespace.connected(&socket);
         let handler = namespace.connection_handler();
         let slot = Slot {
             socket: socket.clone(),

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engineio_proto::server::Session;
-use engineio_proto::{Instant, Sid, Str};
+use engineio_proto::server::{Session, Traffic};
+use engineio_proto::{CloseReason, Instant, Sid, Str, TransportKind};
 use futures_channel::oneshot;
 use socketio_proto::server::{CommandError, Connection, ConnectionConfig, Input, Output};
 use socketio_proto::{AckId, Packet};
@@ -128,5 +128,14 @@ impl Driven for SioMachine {
     }
     fn is_closed(&self) -> bool {
         self.conn.is_closed() && self.conn.engine().is_closed()
+    }
+    fn transport(&self) -> TransportKind {
+        self.conn.engine().transport()
+    }
+    fn close_reason(&self) -> Option<&CloseReason> {
+        self.conn.engine().close_reason()
+    }
+    fn take_traffic(&mut self) -> Traffic {
+        self.conn.take_traffic()
     }
 }

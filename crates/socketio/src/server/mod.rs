@@ -229,6 +229,28 @@ impl<R: Runtime> SocketIo<R> {
         }
     }
 
+    /// Calls `listener` with every namespace sockets can join: those there
+    /// now, then each one as it is created (Node's `new_namespace` event),
+    /// dynamic children included (not their parents, which no socket
+    /// joins). Each namespace is reported once. For instrumentation, with
+    /// [`NamespaceRef::prepend_connection`] and
+    /// [`NamespaceRef::on_room_event`]; it runs on the task that creates
+    /// the namespace: keep it short.
+    ///
+    /// ```
+    /// # fn setup<R: socketio::Runtime>(io: &socketio::SocketIo<R>) {
+    /// io.on_namespace(|namespace| {
+    ///     let name = namespace.name().to_owned();
+    ///     namespace.prepend_connection(move |socket| {
+    ///         println!("{} joined {name}", socket.id());
+    ///     });
+    /// });
+    /// # }
+    /// ```
+    pub fn on_namespace(&self, listener: impl Fn(NamespaceRef) + Send + Sync + 'static) {
+        self.registry.on_namespace(Arc::new(listener));
+    }
+
     /// Declares namespace `nsp` and what to do with each socket that joins it
     /// (`io.of(nsp).on("connection", …)`).
     pub fn on_connection<F, Fut>(&self, nsp: &str, handler: F)
@@ -350,6 +372,21 @@ impl<R: Runtime> SocketIo<R> {
     /// The Engine.IO server underneath.
     pub fn engine(&self) -> &EngineServer<R> {
         &self.engine
+    }
+
+    /// The runtime the server runs on, for tasks and timers of one's own.
+    pub fn runtime(&self) -> &R {
+        self.engine.runtime()
+    }
+
+    /// Every namespace sockets can join now, declared or dynamic (Node's
+    /// `io._nsps`); parents of dynamic namespaces are not among them.
+    pub fn namespaces(&self) -> Vec<NamespaceRef> {
+        self.registry
+            .namespaces()
+            .into_iter()
+            .map(|state| NamespaceRef { state })
+            .collect()
     }
 }
 

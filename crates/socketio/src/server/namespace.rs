@@ -52,6 +52,8 @@ pub(crate) struct NamespaceState {
     /// adapter any work while there are none.
     room_listeners: RwLock<Vec<RoomListener>>,
     has_room_listeners: AtomicBool,
+    /// Run for each socket before the connection handler.
+    connect_listeners: RwLock<Vec<ConnectListener>>,
     /// Runs the tasks that keep sessions in an adapter.
     runtime: Arc<dyn DynRuntime>,
     /// Whether the task that refreshes kept sessions runs.
@@ -60,6 +62,9 @@ pub(crate) struct NamespaceState {
 
 /// A listener of [`RoomEvent`]s.
 type RoomListener = Arc<dyn Fn(&RoomEvent) + Send + Sync>;
+
+/// A listener of sockets connecting ([`NamespaceRef::prepend_connection`]).
+type ConnectListener = Arc<dyn Fn(&SocketRef) + Send + Sync>;
 
 /// A change of the rooms of this server's sockets (Node's adapter events
 /// `create-room`, `delete-room`, `join-room`, `leave-room`). A socket's
@@ -117,6 +122,7 @@ impl NamespaceState {
             handlers,
             room_listeners: RwLock::default(),
             has_room_listeners: AtomicBool::new(false),
+            connect_listeners: RwLock::default(),
         })
     }
 
@@ -241,6 +247,24 @@ impl NamespaceState {
             || self.parent.as_ref().is_some_and(|p| p.is_sequential())
     }
 
+    /// Runs the connect listeners on a socket that just connected: the
+    /// namespace's own, then its parent's.
+    pub(crate) fn connected(&self, socket: &SocketRef) {
+        let listeners = read(&self.connect_listeners).clone();
+        for listener in listeners {
+            let run = std::panic::AssertUnwindSafe(|| listener(socket));
+            if std::panic::catch_unwind(run).is_err() {
+                tracing::error!(
+                    handler = "prepend_connection",
+                    "a handler panicked; the panic stops here"
+                );
+            }
+        }
+        if let Some(parent) = &self.parent {
+            parent.connected(socket);
+        }
+    }
+
     /// The connection handler: its own, or its parent's.
     pub(crate) fn connection_handler(&self) -> Option<ConnectionHandler> {
         let own = read(&self.on_connection).clone();
@@ -351,6 +375,18 @@ impl NamespaceRef {
     {
         let handler: ConnectionHandler = Arc::new(move |socket| Box::pin(handler(socket)));
         *write(&self.state.on_connection) = Some(handler);
+    }
+
+    /// Adds a listener run for each socket that connects, synchronously,
+    /// before the connection handler (Node's
+    /// `nsp.prependListener("connection", …)`), in the order added; a
+    /// dynamic namespace runs its own, then its parent's. It sees the
+    /// socket in its rooms with its missed events queued, and is the place
+    /// for instrumentation to add the socket's listeners
+    /// ([`SocketRef::on_any`], [`SocketRef::on_disconnect`], …) before any
+    /// handler runs. Keep it short: it runs on the connection's task.
+    pub fn prepend_connection(&self, listener: impl Fn(&SocketRef) + Send + Sync + 'static) {
+        write(&self.state.connect_listeners).push(Arc::new(listener));
     }
 
     /// Handles each socket's events one after the other (`true`), instead

@@ -8,13 +8,16 @@ use std::sync::{Arc, RwLock};
 use socketio_proto::recovery::RecoveryConfig;
 
 use super::middleware::ConnectRequest;
-use super::namespace::NamespaceState;
+use super::namespace::{NamespaceRef, NamespaceState};
 use super::HandlerSettings;
 use crate::adapter::AdapterFactory;
 use crate::locks::{read, write};
 use crate::runtime::DynRuntime;
 
 type Matcher = Arc<dyn Fn(&ConnectRequest) -> bool + Send + Sync>;
+
+/// A listener of new namespaces ([`crate::SocketIo::on_namespace`]).
+pub(crate) type NamespaceListener = Arc<dyn Fn(NamespaceRef) + Send + Sync>;
 
 /// A dynamic namespace's parent: which names it accepts, and the template
 /// (handler, middlewares) its children share.
@@ -31,6 +34,10 @@ pub(crate) struct Registry {
     runtime: Arc<dyn DynRuntime>,
     /// What every namespace's handlers share.
     handlers: Arc<HandlerSettings>,
+    /// Told of every namespace sockets can join, once each. Taken under
+    /// `namespaces`' lock (always in that order), so a namespace created
+    /// while a listener is added is reported exactly once.
+    namespace_listeners: RwLock<Vec<NamespaceListener>>,
 }
 
 impl Registry {
@@ -47,6 +54,36 @@ impl Registry {
             adapters,
             runtime,
             handlers,
+            namespace_listeners: RwLock::default(),
+        }
+    }
+
+    /// Calls `listener` with every namespace sockets can join now (not the
+    /// parents of dynamic ones), then with each one created later.
+    pub(crate) fn on_namespace(&self, listener: NamespaceListener) {
+        let existing: Vec<_> = {
+            let namespaces = write(&self.namespaces);
+            write(&self.namespace_listeners).push(listener.clone());
+            namespaces.values().cloned().collect()
+        };
+        for state in existing {
+            listener(NamespaceRef { state });
+        }
+    }
+
+    /// The listeners to tell of a namespace just created (called under
+    /// `namespaces`' lock; they run after it is released).
+    fn listeners_of_new(&self) -> Vec<NamespaceListener> {
+        read(&self.namespace_listeners).clone()
+    }
+
+    fn announce(created: Option<(Arc<NamespaceState>, Vec<NamespaceListener>)>) {
+        if let Some((state, listeners)) = created {
+            for listener in listeners {
+                listener(NamespaceRef {
+                    state: state.clone(),
+                });
+            }
         }
     }
 
@@ -60,13 +97,14 @@ impl Registry {
             .entry(name.to_owned())
             .or_insert_with(|| {
                 let namespace = self.create(name, None);
-                created = Some(namespace.clone());
+                created = Some((namespace.clone(), self.listeners_of_new()));
                 namespace
             })
             .clone();
-        if let Some(created) = created {
+        if let Some((created, _)) = &created {
             created.spawn_adapter(&*self.runtime, true);
         }
+        Self::announce(created);
         namespace
     }
 
@@ -99,13 +137,14 @@ impl Registry {
             .or_insert_with(|| {
                 let child = self.create(name, Some(template.clone()));
                 template.add_child(child.clone());
-                created = Some(child.clone());
+                created = Some((child.clone(), self.listeners_of_new()));
                 child
             })
             .clone();
-        if let Some(created) = created {
+        if let Some((created, _)) = &created {
             created.spawn_adapter(&*self.runtime, true);
         }
+        Self::announce(created);
         Some(child)
     }
 
@@ -135,12 +174,19 @@ impl Registry {
             return;
         };
         let mut namespaces = write(&self.namespaces);
+        // The same state comes back: its listeners (a namespace listener
+        // registered some) are still there, so it is not announced again.
         if !namespaces.contains_key(namespace.name.as_str()) {
             namespaces.insert(namespace.name.to_string(), namespace.clone());
             parent.add_child(namespace.clone());
             // Its adapter was closed when it was dropped: start it again.
             namespace.spawn_adapter(&*self.runtime, true);
         }
+    }
+
+    /// Every namespace sockets can join (no dynamic parent).
+    pub(crate) fn namespaces(&self) -> Vec<Arc<NamespaceState>> {
+        read(&self.namespaces).values().cloned().collect()
     }
 
     /// Every namespace, declared or created, and every dynamic parent.

@@ -1,0 +1,178 @@
+//! The Admin UI instrumentation (`crates/admin-ui`) against Node's: the
+//! official `@socket.io/admin-ui` (npm, pinned) instruments Node's server
+//! in `interop/admin-server.mjs`, ours instruments ours with the same app
+//! (`suite::admin`), and `interop/admin-ui.mjs` drives one scenario with
+//! the official client against each and reports, normalized, every notice
+//! its admin clients got. The two reports must hold the same notices.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use suite::admin::{start_admin_server, AdminSetup};
+use suite::node::{script_output, NodeServer};
+use suite::TestRuntime;
+
+/// The scenario's report against a server.
+async fn report(url: &str, flag: Option<&str>) -> Value {
+    let mut args = vec![url.to_owned()];
+    args.extend(flag.map(str::to_owned));
+    let output = script_output("admin-ui.mjs", &args)
+        .await
+        .unwrap_or_else(|why| panic!("the admin scenario failed against {url}: {why}"));
+    serde_json::from_str(output.trim()).unwrap_or_else(|e| panic!("not a report ({e}): {output}"))
+}
+
+/// The report of Node's instrumented server, started with `flag`.
+async fn node_report(flag: Option<&str>) -> Value {
+    let mut args = vec!["0".to_owned()];
+    args.extend(flag.map(str::to_owned));
+    let node = NodeServer::script("admin-server.mjs", &args).await;
+    let report = report(&node.url(), flag).await;
+    node.kill();
+    report
+}
+
+/// Every notice but the stats, with how many times it came.
+fn notice_counts(report: &Value) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for notice in report["notices"].as_array().expect("notices") {
+        *counts.entry(notice.to_string()).or_default() += 1;
+    }
+    counts
+}
+
+/// The position of each notice, for the order checks.
+fn position(report: &Value, test: impl Fn(&Value) -> bool) -> Vec<usize> {
+    report["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(_, notice)| test(notice))
+        .map(|(at, _)| at)
+        .collect()
+}
+
+/// What a notice says of a socket: the role its id was normalized to.
+fn about(notice: &Value, role: &str) -> bool {
+    match notice[0].as_str() {
+        Some("socket_connected") => notice[1]["id"] == role,
+        Some("socket_updated") => notice[1]["id"] == role,
+        Some("event_received" | "event_sent" | "socket_disconnected") => notice[2] == role,
+        _ => false,
+    }
+}
+
+/// For each client, its `socket_connected` comes before anything else said
+/// of it (but the data copies Node reports first), and its
+/// `socket_disconnected` after: what the UI's store needs.
+fn check_order(report: &Value, server: &str) {
+    for role in ["<alice>", "<bob>", "<admin2>"] {
+        let all = position(report, |n| about(n, role));
+        let connected = position(report, |n| n[0] == "socket_connected" && about(n, role));
+        let disconnected = position(report, |n| n[0] == "socket_disconnected" && about(n, role));
+        let data_copies = position(report, |n| {
+            n[0] == "socket_updated" && about(n, role) && n[1].get("data").is_some()
+        });
+        let [connected] = connected[..] else {
+            panic!("{server}: {role} connected {} times", connected.len());
+        };
+        for at in &all {
+            assert!(
+                *at >= connected || data_copies.contains(at),
+                "{server}: a notice of {role} came before its socket_connected"
+            );
+        }
+        if let [disconnected] = disconnected[..] {
+            assert_eq!(
+                all.last(),
+                Some(&disconnected),
+                "{server}: {role} after it left"
+            );
+        }
+    }
+}
+
+fn compare(node: &Value, ours: &Value, what: &str) {
+    check_order(node, "node");
+    check_order(ours, what);
+    let (node_notices, our_notices) = (notice_counts(node), notice_counts(ours));
+    let missing: Vec<_> = node_notices
+        .iter()
+        .filter(|(n, count)| our_notices.get(*n) != Some(count))
+        .collect();
+    let extra: Vec<_> = our_notices
+        .iter()
+        .filter(|(n, count)| node_notices.get(*n) != Some(count))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: the notices differ from Node's.\nonly Node's: {missing:#?}\nonly ours: {extra:#?}"
+    );
+    // The stats: the same fields and namespaces, the same sockets left at
+    // the end, and traffic counted.
+    assert_eq!(
+        ours["stats"]["keys"], node["stats"]["keys"],
+        "{what}: stats fields"
+    );
+    assert_eq!(
+        ours["stats"]["namespaces"], node["stats"]["namespaces"],
+        "{what}: namespaces"
+    );
+    assert_eq!(ours["final"]["keys"], node["final"]["keys"]);
+    assert_eq!(
+        ours["final"]["namespaces"], node["final"]["namespaces"],
+        "{what}: sockets per namespace at the end"
+    );
+    assert!(
+        ours["final"]["saw"]
+            .as_array()
+            .is_some_and(|saw| saw.len() >= 3),
+        "{what}: the last stats counted too little traffic: {}",
+        ours["final"]
+    );
+}
+
+async fn admin_notices_as_with_node<R: TestRuntime>(runtime: R) {
+    let node = node_report(None).await;
+    let (addr, _io) = start_admin_server(runtime, AdminSetup::default()).await;
+    let ours = report(&format!("http://{addr}/"), None).await;
+    compare(&node, &ours, "development mode");
+}
+
+async fn readonly_admin_as_with_node<R: TestRuntime>(runtime: R) {
+    let node = node_report(Some("--readonly")).await;
+    let setup = AdminSetup {
+        readonly: true,
+        ..AdminSetup::default()
+    };
+    let (addr, _io) = start_admin_server(runtime, setup).await;
+    let ours = report(&format!("http://{addr}/"), Some("--readonly")).await;
+    compare(&node, &ours, "read-only mode");
+}
+
+async fn production_admin_as_with_node<R: TestRuntime>(runtime: R) {
+    let node = node_report(Some("--production")).await;
+    let setup = AdminSetup {
+        production: true,
+        ..AdminSetup::default()
+    };
+    let (addr, _io) = start_admin_server(runtime, setup).await;
+    let ours = report(&format!("http://{addr}/"), Some("--production")).await;
+    // Production mode: no notice but the session, the config and the stats.
+    let kinds: Vec<_> = ours["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n[0].clone())
+        .collect();
+    assert_eq!(kinds, ["session", "config"], "production mode says little");
+    assert_eq!(notice_counts(&node), notice_counts(&ours));
+    assert_eq!(ours["final"]["namespaces"], node["final"]["namespaces"]);
+}
+
+suite::on_each_runtime!(
+    admin_notices_as_with_node,
+    readonly_admin_as_with_node,
+    production_admin_as_with_node,
+);

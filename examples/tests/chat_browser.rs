@@ -4,28 +4,12 @@
 //! serves the page and the official socket.io browser client. Fails, never
 //! skips, when Chromium or Node is missing.
 
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "../chat/server.rs"]
 mod server;
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
-
 use tokio::net::TcpListener;
-use tokio::process::Command;
-
-fn chromium() -> PathBuf {
-    if let Some(path) = std::env::var_os("CHROMIUM") {
-        return PathBuf::from(path);
-    }
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|path| path.exists())
-        .unwrap_or_else(|| {
-            panic!("the browser test needs Chromium: install Debian's `chromium` (scripts/test does) or set CHROMIUM")
-        })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_in_headless_chromium() {
@@ -50,26 +34,10 @@ async fn chat_in_chromium(compress: bool) {
         server::chat(bundle.into(), compress),
     ));
 
-    let interop = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop");
-    let child = Command::new("node")
-        .arg("chat-browser.mjs")
-        .arg(format!("http://{addr}/"))
-        .arg(chromium())
-        .args(compress.then_some("--compression"))
-        .current_dir(interop)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the browser test needs Node.js on PATH");
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the browser test did not finish in 60 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.trim() == "ok",
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut args = vec![
+        format!("http://{addr}/"),
+        browser::chromium().display().to_string(),
+    ];
+    args.extend(compress.then(|| "--compression".to_owned()));
+    browser::run_script("chat-browser.mjs", &args).await;
 }

@@ -4,12 +4,20 @@
 //! (`suite::admin`), and `interop/admin-ui.mjs` drives one scenario with
 //! the official client against each and reports, normalized, every notice
 //! its admin clients got. The two reports must hold the same notices.
+//!
+//! In a cluster (a real `redis-server`, two Rust servers and Node's, each
+//! instrumented), one admin client sees every server's stats and every
+//! socket, and its commands reach sockets on every server
+//! (`interop/admin-ui-cluster.mjs`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use adapter_redis::{RedisAdapterConfig, RedisAdapterFactory};
 use serde_json::Value;
 use suite::admin::{start_admin_server, AdminSetup};
-use suite::node::{script_output, NodeServer};
+use suite::node::{run_script, script_output, NodeServer};
+use suite::redis::RedisServer;
 use suite::TestRuntime;
 
 /// The scenario's report against a server.
@@ -171,7 +179,47 @@ async fn production_admin_as_with_node<R: TestRuntime>(runtime: R) {
     assert_eq!(ours["final"]["namespaces"], node["final"]["namespaces"]);
 }
 
+async fn one_admin_sees_and_drives_a_mixed_cluster<R: TestRuntime>(runtime: R) {
+    let redis = RedisServer::start().await;
+    let mut args = Vec::new();
+    let mut servers = Vec::new();
+    for name in ["rust-a", "rust-b"] {
+        let factory = RedisAdapterFactory::new(&redis.url(), RedisAdapterConfig::default())
+            .expect("a valid redis url");
+        let setup = AdminSetup {
+            adapter: Some(Arc::new(factory)),
+            server_id: Some(name.to_owned()),
+            ..AdminSetup::default()
+        };
+        let (addr, io) = start_admin_server(runtime, setup).await;
+        args.push(format!("{name}=http://{addr}/"));
+        servers.push(io);
+    }
+    let node = NodeServer::script(
+        "admin-server.mjs",
+        &[
+            "0".into(),
+            "--redis".into(),
+            redis.url(),
+            "--server-id".into(),
+            "node".into(),
+        ],
+    )
+    .await;
+    args.push(format!("node={}", node.url()));
+    // The admin logs in to each kind of server in turn.
+    run_script("admin-ui-cluster.mjs", &args, "admin on a Rust server")
+        .await
+        .unwrap();
+    args.rotate_right(1);
+    run_script("admin-ui-cluster.mjs", &args, "admin on Node's server")
+        .await
+        .unwrap();
+    node.kill();
+}
+
 suite::on_each_runtime!(
+    one_admin_sees_and_drives_a_mixed_cluster,
     admin_notices_as_with_node,
     readonly_admin_as_with_node,
     production_admin_as_with_node,

@@ -184,7 +184,7 @@ async fn one_admin_sees_and_drives_a_mixed_cluster<R: TestRuntime>(runtime: R) {
     let mut args = Vec::new();
     let mut servers = Vec::new();
     for name in ["rust-a", "rust-b"] {
-        let factory = RedisAdapterFactory::new(&redis.url(), RedisAdapterConfig::default())
+        let factory = RedisAdapterFactory::new(redis.url(), RedisAdapterConfig::default())
             .expect("a valid redis url");
         let setup = AdminSetup {
             adapter: Some(Arc::new(factory)),

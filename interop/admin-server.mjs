@@ -55,6 +55,10 @@ io.on("connection", (socket) => {
     socket.emit("hi", value);
     if (typeof ack === "function") ack("done");
   });
+  socket.on("rename", (name, ack) => {
+    socket.data.name = name;
+    if (typeof ack === "function") ack();
+  });
 });
 io.of("/chat").on("connection", () => {});
 

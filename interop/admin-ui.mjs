@@ -8,7 +8,8 @@
 //  1. a wrong password is refused with "invalid credentials";
 //  2. the admin logs in: `session`, `config`, `all_sockets`, `server_stats`;
 //  3. alice connects to / (polling, then upgrades), bob to /chat over
-//     WebSocket; alice says hello (an ack and an answer);
+//     WebSocket; alice says hello (an ack and an answer) and is renamed
+//     (her socket's data changes);
 //  4. the admin makes alice join "vip", emits "announce" to "vip" (with a
 //     binary argument), makes alice leave "lobby", disconnects her;
 //  5. bob leaves; a second admin comes back with the session id alone;
@@ -84,6 +85,8 @@ const answer = until(alice, "hi", "the answer to hello");
 const ack = await alice.timeout(3000).emitWithAck("hello", "world");
 if (ack !== "done") fail(`hello's ack: ${ack}`);
 await answer;
+// A change of her data, after she connected.
+await alice.timeout(3000).emitWithAck("rename", "alicia");
 
 // 4. The admin's commands on alice (the UI passes a socket id as filter).
 const announced = [];

@@ -65,8 +65,8 @@ pub use engine::{
 pub use payload::{Args, Binary, Data, FromPayload, Payload, PayloadError, TypedEvent};
 pub use server::{
     AckError, AckSender, AckStream, BroadcastError, BroadcastOperator, ConnectError,
-    ConnectRequest, EmitError, EventError, NamespaceRef, RoomEvent, RoomParam, ServerAck, SocketIo,
-    SocketIoConfig, SocketRef,
+    ConnectRequest, EmitError, EventError, NamespaceRef, NamespaceStats, RoomEvent, RoomParam,
+    ServerAck, ServerStats, SocketIo, SocketIoConfig, SocketRef,
 };
 
 use std::future::Future;

@@ -2,7 +2,8 @@
 //! whose app does exactly what `interop/admin-server.mjs` (Node's
 //! instrumented server) does, so that the two can be compared notice by
 //! notice: the main namespace names a client from its auth in the socket's
-//! data, joins it to `lobby` and answers `hello`; `/chat` exists.
+//! data, joins it to `lobby`, answers `hello` and renames it on `rename`;
+//! `/chat` exists.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,6 +70,17 @@ pub async fn start_admin_server<R: TestRuntime>(
                 let _ = socket.emit("hi", &value).await;
                 if let Some(ack) = ack {
                     let _ = ack.send(&"done").await;
+                }
+            },
+        );
+        socket.on(
+            "rename",
+            |socket: SocketRef, Data(name): Data<Value>, ack: Option<Ack>| async move {
+                let mut data = socket.data();
+                data["name"] = name;
+                socket.set_data(data);
+                if let Some(ack) = ack {
+                    let _ = ack.send_payload(socketio::Payload::empty()).await;
                 }
             },
         );

@@ -13,12 +13,14 @@ use std::sync::Mutex;
 
 use engineio_proto::Sid;
 use socketio_proto::rooms::{Room, Rooms};
-use socketio_proto::server::CommandError;
 use socketio_proto::{Packet, PacketKind};
 
 use super::{Adapter, AdapterError, AdapterFuture, BroadcastOptions, LocalNamespace, RemoteSocket};
 use crate::locks::lock;
-use crate::server::{AckStream, BroadcastError, NamespaceState, Payload, RoomEvent, SocketRef};
+use crate::server::{
+    delivery, AckStream, BroadcastError, Delivery, NamespaceState, Payload, RoomEvent, SocketRef,
+    Tally,
+};
 
 /// The room events of one change, when someone listens (`None`: nobody
 /// does, and nothing is noted).
@@ -134,15 +136,19 @@ impl LocalAdapter {
             .encode(&packet)
             .with_compress(opts.flags.compress);
         let mut lagging = Vec::new();
+        let mut tally = Tally::default();
         for socket in &targets {
             if let Some(data) = &packet.data {
                 socket.notify_outgoing(data, &packet.attachments);
             }
+            let delivered = delivery(&socket.queue_encoded(&encoded, volatile));
             // A socket that left meanwhile is not lagging.
-            if let Err(CommandError::BufferFull) = socket.emit_encoded(&encoded, volatile) {
+            if delivered == Delivery::Lagging {
                 lagging.push(socket.id());
             }
+            tally.add(delivered);
         }
+        state.counters.delivered(&tally, true);
         if lagging.is_empty() {
             Ok(())
         } else {

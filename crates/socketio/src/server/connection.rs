@@ -106,6 +106,8 @@ struct Queued {
 /// A connected socket, as this task tracks it.
 struct Slot {
     socket: SocketRef,
+    /// Its namespace, whose counters each event adds to.
+    namespace: Arc<NamespaceState>,
     /// Each event's handlers finish before the next event's start.
     sequential: bool,
     /// A turn is running (the connection handler, or a sequential event):
@@ -214,6 +216,7 @@ impl State {
                 let Some((name, payload)) = Payload::split_event(&data, attachments) else {
                     return;
                 };
+                slot.namespace.counters.event_received();
                 self.pending += 1;
                 let queued = Queued { name, payload, ack };
                 if slot.busy {
@@ -390,8 +393,10 @@ impl State {
         }
         namespace.connected(&socket);
         let handler = namespace.connection_handler();
+        namespace.counters.connected();
         let slot = Slot {
             socket: socket.clone(),
+            namespace: namespace.clone(),
             sequential: namespace.is_sequential(),
             // The socket's events wait until its listeners are in place.
             busy: handler.is_some(),

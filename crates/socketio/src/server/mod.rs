@@ -21,6 +21,7 @@ mod recovery;
 mod registry;
 mod room_param;
 mod socket;
+mod stats;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -52,7 +53,10 @@ pub(crate) use namespace::NamespaceState;
 pub use namespace::{NamespaceRef, RoomEvent, ServerAck};
 use registry::Registry;
 pub use room_param::RoomParam;
+pub(crate) use socket::delivery;
 pub use socket::{AckSender, Disconnected, EmitError, EventError, SocketRef};
+pub(crate) use stats::{Delivery, Tally};
+pub use stats::{NamespaceStats, ServerStats};
 
 /// Settings of a [`SocketIo`] server.
 #[derive(Clone)]
@@ -372,6 +376,24 @@ impl<R: Runtime> SocketIo<R> {
     /// The Engine.IO server underneath.
     pub fn engine(&self) -> &EngineServer<R> {
         &self.engine
+    }
+
+    /// What the server did since it started: its engine's sessions and
+    /// traffic ([`EngineStats`](crate::engine::EngineStats)), and each
+    /// namespace's sockets, events, drops and ack timeouts. Cheap: counters
+    /// read, nothing locked for long.
+    pub fn stats(&self) -> ServerStats {
+        let mut namespaces: Vec<NamespaceStats> = self
+            .registry
+            .namespaces()
+            .iter()
+            .map(|state| state.counters.snapshot(&state.name, state.socket_count()))
+            .collect();
+        namespaces.sort_by(|a, b| a.name.cmp(&b.name));
+        ServerStats {
+            engine: self.engine.stats(),
+            namespaces,
+        }
     }
 
     /// The runtime the server runs on, for tasks and timers of one's own.

@@ -54,6 +54,8 @@ pub(crate) struct NamespaceState {
     has_room_listeners: AtomicBool,
     /// Run for each socket before the connection handler.
     connect_listeners: RwLock<Vec<ConnectListener>>,
+    /// What its sockets did ([`crate::SocketIo::stats`]).
+    pub(crate) counters: super::stats::NamespaceCounters,
     /// Runs the tasks that keep sessions in an adapter.
     runtime: Arc<dyn DynRuntime>,
     /// Whether the task that refreshes kept sessions runs.
@@ -123,6 +125,7 @@ impl NamespaceState {
             room_listeners: RwLock::default(),
             has_room_listeners: AtomicBool::new(false),
             connect_listeners: RwLock::default(),
+            counters: Default::default(),
         })
     }
 

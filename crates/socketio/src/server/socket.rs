@@ -19,6 +19,7 @@ use super::extract::{EventContext, EventHandler, ExtractError, Typed};
 use super::machine::{AckError, ConnectionHandle};
 use super::namespace::NamespaceState;
 use super::room_param::RoomParam;
+use super::stats::{Delivery, Tally};
 use crate::extensions::Extensions;
 use crate::listeners::{any_listener, guarded, EventListener, EventListeners, ListenerFuture};
 use crate::locks::lock;
@@ -27,6 +28,7 @@ use socketio_proto::server::CommandError;
 
 type HandlerFuture = ListenerFuture;
 type OutgoingHandler = Arc<dyn Fn(&SocketRef, &str, &Payload) + Send + Sync>;
+type DataListener = Arc<dyn Fn(&SocketRef) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(EventContext) -> HandlerFuture + Send + Sync>;
 type ErrorHandler = Arc<dyn Fn(SocketRef, Arc<EventError>) -> HandlerFuture + Send + Sync>;
 type EventMiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), EventError>> + Send>>;
@@ -104,6 +106,7 @@ impl EventError {
 struct Listeners {
     events: EventListeners<SocketRef, AckSender>,
     outgoing: Vec<OutgoingHandler>,
+    data: Vec<DataListener>,
     middlewares: Vec<EventMiddleware>,
     errors: Vec<ErrorHandler>,
     disconnecting: Vec<DisconnectHandler>,
@@ -186,6 +189,16 @@ impl SocketInner {
     }
 }
 
+/// What became of an event queued for a socket, for the counters.
+pub(crate) fn delivery(outcome: &Result<bool, CommandError>) -> Delivery {
+    match outcome {
+        Ok(true) => Delivery::Queued,
+        Ok(false) => Delivery::SkippedVolatile,
+        Err(CommandError::BufferFull) => Delivery::Lagging,
+        Err(_) => Delivery::Gone,
+    }
+}
+
 /// A handle on one socket (a client's connection to one namespace). Cheap
 /// to clone.
 #[derive(Clone)]
@@ -214,12 +227,25 @@ impl SocketRef {
         lock(&self.inner.data).clone()
     }
 
-    /// Replaces the socket's data.
+    /// Replaces the socket's data; then the [`SocketRef::on_data_change`]
+    /// listeners run.
     pub fn set_data(&self, data: serde_json::Value) {
         *lock(&self.inner.data) = data;
         if let Some(namespace) = self.inner.namespace.upgrade() {
             namespace.keep_session(self);
         }
+        let listeners = lock(&self.inner.listeners).data.clone();
+        for listener in listeners {
+            listener(self);
+        }
+    }
+
+    /// Adds a listener run synchronously after each
+    /// [`SocketRef::set_data`], on the task that set it (what Node's Admin
+    /// UI instrumentation learns through a proxy on `socket.data`). Keep
+    /// it short.
+    pub fn on_data_change(&self, listener: impl Fn(&SocketRef) + Send + Sync + 'static) {
+        lock(&self.inner.listeners).data.push(Arc::new(listener));
     }
 
     /// The socket's typed values (any `Clone + Send + Sync + 'static`,
@@ -772,20 +798,38 @@ impl SocketRef {
             .with_compress(self.compress)
     }
 
-    /// Queues an encoded EVENT on the connection. A volatile one is
-    /// dropped (still `Ok`) unless the transport can take it at once.
+    /// Queues an encoded EVENT on the connection, and counts it. A
+    /// volatile one is dropped (still `Ok`) unless the transport can take
+    /// it at once.
     pub(crate) fn emit_encoded(
         &self,
         packet: &EncodedPacket,
         volatile: bool,
     ) -> Result<(), CommandError> {
+        let outcome = self.queue_encoded(packet, volatile);
+        if let Some(namespace) = self.inner.namespace.upgrade() {
+            let mut tally = Tally::default();
+            tally.add(delivery(&outcome));
+            namespace.counters.delivered(&tally, false);
+        }
+        outcome.map(drop)
+    }
+
+    /// Queues an encoded EVENT on the connection: `Ok(false)` for a
+    /// volatile one the transport could not take at once (dropped). Not
+    /// counted: a broadcast counts its deliveries together.
+    pub(crate) fn queue_encoded(
+        &self,
+        packet: &EncodedPacket,
+        volatile: bool,
+    ) -> Result<bool, CommandError> {
         let nsp = &self.inner.nsp;
         self.inner.connection.apply(|machine, now| {
             let connection = machine.connection();
             if volatile {
-                connection.emit_volatile(now, nsp, packet).map(drop)
+                connection.emit_volatile(now, nsp, packet)
             } else {
-                connection.emit(now, nsp, packet)
+                connection.emit(now, nsp, packet).map(|()| true)
             }
         })
     }
@@ -806,12 +850,24 @@ impl SocketRef {
                 .and_then(|namespace| namespace.handlers.ack_timeout)
         });
         // A refusal answers `reply` with the error.
-        let _ = self
+        let queued = self
             .inner
             .connection
             .apply(|machine, now| machine.emit_with_ack(now, packet, timeout, compress, reply));
+        let namespace = self.inner.namespace.clone();
+        if let Some(namespace) = namespace.upgrade() {
+            let mut tally = Tally::default();
+            tally.add(delivery(&queued.map(|()| true)));
+            namespace.counters.delivered(&tally, false);
+        }
         let id = self.id();
-        async move { (id, answer.await.unwrap_or(Err(AckError::Disconnected))) }
+        async move {
+            let answer = answer.await.unwrap_or(Err(AckError::Disconnected));
+            if let (Err(AckError::Timeout), Some(namespace)) = (&answer, namespace.upgrade()) {
+                namespace.counters.ack_timed_out();
+            }
+            (id, answer)
+        }
     }
 
     /// Shows an event's data (`["name", ...args]`) to the outgoing
@@ -894,6 +950,9 @@ impl SocketRef {
     }
 
     pub(crate) async fn left(&self, reason: &'static str, recoverable: bool) {
+        if let Some(namespace) = self.inner.namespace.upgrade() {
+            namespace.counters.disconnected(reason);
+        }
         let disconnecting = std::mem::take(&mut lock(&self.inner.listeners).disconnecting);
         for handler in disconnecting {
             guarded("disconnecting", || {

@@ -491,7 +491,33 @@ impl RedisAdapter {
 
     /// Publishes a request and collects `expected` answers that `keep`
     /// accepts, within the requests timeout.
+    ///
+    /// Each request is measured through the `metrics` facade (a no-op
+    /// without a recorder): `socketio_adapter_requests_total{kind,
+    /// outcome}` and `socketio_adapter_request_seconds{kind}`.
     async fn request<T>(
+        &self,
+        kind: &'static str,
+        message: Outgoing,
+        request_id: &str,
+        expected: usize,
+        keep: impl FnMut(Response) -> Option<T>,
+    ) -> Result<Vec<T>, AdapterError> {
+        let started = std::time::Instant::now();
+        let answers = self.collect(message, request_id, expected, keep).await;
+        let outcome = match &answers {
+            Ok(_) => "ok",
+            Err(AdapterError::Timeout) => "timeout",
+            Err(_) => "error",
+        };
+        metrics::counter!("socketio_adapter_requests_total", "kind" => kind, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("socketio_adapter_request_seconds", "kind" => kind)
+            .record(started.elapsed().as_secs_f64());
+        answers
+    }
+
+    async fn collect<T>(
         &self,
         message: Outgoing,
         request_id: &str,
@@ -738,10 +764,12 @@ impl Adapter for RedisAdapter {
             let request_id = self.wire.request_id();
             let message = self.wire.fetch(&request_id, &opts);
             let nsp = Str::from(self.nsp());
-            let answers = self
-                .request(message, &request_id, servers, |response| match response {
-                    Response::Sockets { sockets, .. } => Some(sockets),
-                    _ => None,
+            let answers =
+                self.request("fetch_sockets", message, &request_id, servers, |response| {
+                    match response {
+                        Response::Sockets { sockets, .. } => Some(sockets),
+                        _ => None,
+                    }
                 })
                 .await?;
             for details in answers.into_iter().flatten() {
@@ -818,10 +846,16 @@ impl Adapter for RedisAdapter {
             if servers == 0 {
                 return Ok(Vec::new());
             }
-            self.request(message, &request_id, servers, |response| match response {
-                Response::ServerSideEmit { answer, .. } => Some(answer),
-                _ => None,
-            })
+            self.request(
+                "server_side_emit",
+                message,
+                &request_id,
+                servers,
+                |response| match response {
+                    Response::ServerSideEmit { answer, .. } => Some(answer),
+                    _ => None,
+                },
+            )
             .await
         })
     }
@@ -849,10 +883,16 @@ impl Adapter for RedisAdapter {
                 return Ok(rooms.into_iter().collect());
             };
             let answers = self
-                .request(message, &request_id, servers, |response| match response {
-                    Response::Rooms { rooms, .. } => Some(rooms),
-                    _ => None,
-                })
+                .request(
+                    "all_rooms",
+                    message,
+                    &request_id,
+                    servers,
+                    |response| match response {
+                        Response::Rooms { rooms, .. } => Some(rooms),
+                        _ => None,
+                    },
+                )
                 .await?;
             rooms.extend(answers.into_iter().flatten());
             Ok(rooms.into_iter().collect())

@@ -416,7 +416,10 @@ impl Broker {
         Ok(counts.first().map_or(0, |(_, count)| *count))
     }
 
+    /// Also the gauge `socketio_redis_connected` (1 or 0) of the `metrics`
+    /// facade.
     pub(crate) fn set_connected(&self, connected: bool, error: Option<String>) {
+        metrics::gauge!("socketio_redis_connected").set(if connected { 1.0 } else { 0.0 });
         let mut status = lock(&self.status);
         status.connected = connected;
         if error.is_some() {

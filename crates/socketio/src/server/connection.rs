@@ -41,6 +41,7 @@ use socketio_proto::recovery::{is_recoverable, MissedPacket};
 use socketio_proto::rooms::Room;
 use socketio_proto::server::Output;
 use socketio_proto::{AckId, Packet, PacketKind};
+use tracing::Instrument;
 
 use super::machine::ConnectionHandle;
 use super::middleware::ConnectRequest;
@@ -222,7 +223,8 @@ impl State {
                 if slot.busy {
                     slot.queued.push_back(queued);
                 } else {
-                    let run = start(slot, queued);
+                    let watch = self.task.registry.watch(&slot.namespace);
+                    let run = start(slot, queued, watch);
                     self.running.push(run);
                 }
                 if self.pending > self.task.max_pending {
@@ -273,7 +275,8 @@ impl State {
                     let Some(queued) = slot.queued.pop_front() else {
                         break;
                     };
-                    let run = start(slot, queued);
+                    let watch = self.task.registry.watch(&slot.namespace);
+                    let run = start(slot, queued, watch);
                     self.running.push(run);
                 }
             }
@@ -320,8 +323,21 @@ impl State {
     /// an emptied dynamic namespace goes away.
     fn leave(&mut self, socket: SocketRef, reason: &'static str, recoverable: bool) {
         let registry = self.task.registry.clone();
+        let watch = socket
+            .inner
+            .namespace
+            .upgrade()
+            .and_then(|namespace| registry.watch(&namespace));
         self.running.push(Box::pin(async move {
-            socket.left(reason, recoverable).await;
+            let (nsp, id) = (socket.inner.nsp.clone(), socket.id());
+            watched(
+                watch,
+                "disconnect",
+                &nsp,
+                id,
+                socket.left(reason, recoverable),
+            )
+            .await;
             if let Some(namespace) = socket.inner.namespace.upgrade() {
                 registry.remove_if_empty(&namespace);
             }
@@ -404,8 +420,13 @@ impl State {
         };
         self.sockets.insert(nsp.clone(), slot);
         if let Some(handler) = handler {
+            let watch = self.task.registry.watch(&namespace);
+            let span = tracing::debug_span!("socketio_socket", nsp = %nsp, socket = %id);
             self.running.push(Box::pin(async move {
-                guarded("connection", || handler(socket)).await;
+                let run = guarded("connection", || handler(socket));
+                watched(watch, "connection", &nsp, id, run)
+                    .instrument(span)
+                    .await;
                 Finished::Turn {
                     nsp,
                     id,
@@ -418,7 +439,7 @@ impl State {
 
 /// Starts the handlers of one event of `slot`'s socket: a turn on a
 /// sequential namespace, otherwise a free-running event.
-fn start(slot: &mut Slot, queued: Queued) -> Running {
+fn start(slot: &mut Slot, queued: Queued, watch: Option<Watch>) -> Running {
     let socket = slot.socket.clone();
     let Queued { name, payload, ack } = queued;
     // On a sequential namespace the event is the socket's turn.
@@ -426,8 +447,24 @@ fn start(slot: &mut Slot, queued: Queued) -> Running {
         .sequential
         .then(|| (socket.inner.nsp.clone(), socket.id()));
     slot.busy |= turn.is_some();
+    let span = tracing::debug_span!(
+        "socketio_event",
+        nsp = %socket.inner.nsp,
+        socket = %socket.id(),
+        event = %name
+    );
     Box::pin(async move {
-        socket.dispatch(name, payload, ack).await;
+        match watch {
+            None => socket.dispatch(name, payload, ack).instrument(span).await,
+            Some(watch) => {
+                let (nsp, id) = (socket.inner.nsp.clone(), socket.id());
+                let event: Str = Str::from(name.as_str());
+                let run = socket.dispatch(name, payload, ack);
+                watched(Some(watch), &event, &nsp, id, run)
+                    .instrument(span)
+                    .await
+            }
+        }
         match turn {
             Some((nsp, id)) => Finished::Turn {
                 nsp,
@@ -437,6 +474,51 @@ fn start(slot: &mut Slot, queued: Queued) -> Running {
             None => Finished::Event,
         }
     })
+}
+
+/// A handler watch: the threshold, and the runtime whose timer measures it.
+#[derive(Clone)]
+pub(crate) struct Watch {
+    pub(crate) limit: std::time::Duration,
+    pub(crate) runtime: Arc<dyn crate::runtime::DynRuntime>,
+}
+
+/// Runs `handler`, and with a watch, warns when it runs past the
+/// threshold and again when it ends ([`crate::SocketIoConfig::slow_handler`]).
+pub(crate) async fn watched<T>(
+    watch: Option<Watch>,
+    what: &str,
+    nsp: &str,
+    socket: Sid,
+    handler: impl Future<Output = T>,
+) -> T {
+    let Some(watch) = watch else {
+        return handler.await;
+    };
+    let started = std::time::Instant::now();
+    let timer = watch.runtime.sleep_until(started + watch.limit);
+    let handler = std::pin::pin!(handler);
+    match futures_util::future::select(handler, timer).await {
+        futures_util::future::Either::Left((output, _)) => output,
+        futures_util::future::Either::Right(((), handler)) => {
+            tracing::warn!(
+                handler = what,
+                %nsp,
+                %socket,
+                limit = ?watch.limit,
+                "a handler is still running past the slow-handler threshold"
+            );
+            let output = handler.await;
+            tracing::warn!(
+                handler = what,
+                %nsp,
+                %socket,
+                took = ?started.elapsed(),
+                "a slow handler finished"
+            );
+            output
+        }
+    }
 }
 
 /// What a socket.io 2.x client gets of a middleware's refusal

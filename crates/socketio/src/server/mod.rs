@@ -87,6 +87,12 @@ pub struct SocketIoConfig {
     /// the client's answer (a socket's, or each socket's of a broadcast);
     /// `None` (the default, as in Node): as long as the socket lives.
     pub ack_timeout: Option<std::time::Duration>,
+    /// A handler (connection, event or disconnect) still running after
+    /// this long is logged at `warn` with its namespace, socket and event,
+    /// and again when it ends, with how long it took: what finds a handler
+    /// stuck on a lock or a slow call. `None` (the default): not watched
+    /// (a watched handler costs a timer).
+    pub slow_handler: Option<std::time::Duration>,
 }
 
 /// What every namespace's handlers share: the global state and defaults.
@@ -96,6 +102,8 @@ pub(crate) struct HandlerSettings {
     /// The connections' wire format, for packets encoded once for many
     /// sockets (emits, broadcasts).
     pub(crate) parser: SharedParser,
+    /// See [`SocketIoConfig::slow_handler`].
+    pub(crate) slow_handler: Option<std::time::Duration>,
 }
 
 impl SocketIoConfig {
@@ -139,6 +147,7 @@ impl std::fmt::Debug for SocketIoConfig {
             .field("recovery", &self.recovery)
             .field("max_pending_events", &self.max_pending_events)
             .field("ack_timeout", &self.ack_timeout)
+            .field("slow_handler", &self.slow_handler)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +165,7 @@ impl Default for SocketIoConfig {
             max_pending_events: 1024,
             state: ::http::Extensions::new(),
             ack_timeout: None,
+            slow_handler: None,
         }
     }
 }
@@ -187,6 +197,7 @@ impl<R: Runtime> SocketIo<R> {
                 state: config.state,
                 ack_timeout: config.ack_timeout,
                 parser: config.connection.parser.clone(),
+                slow_handler: config.slow_handler,
             }),
         ));
         let mode = SioMode {

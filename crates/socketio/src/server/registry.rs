@@ -184,6 +184,18 @@ impl Registry {
         }
     }
 
+    /// The slow-handler watch of `namespace`'s handlers, if the server has
+    /// one ([`crate::SocketIoConfig::slow_handler`]).
+    pub(crate) fn watch(&self, namespace: &NamespaceState) -> Option<super::connection::Watch> {
+        namespace
+            .handlers
+            .slow_handler
+            .map(|limit| super::connection::Watch {
+                limit,
+                runtime: self.runtime.clone(),
+            })
+    }
+
     /// Every namespace sockets can join (no dynamic parent).
     pub(crate) fn namespaces(&self) -> Vec<Arc<NamespaceState>> {
         read(&self.namespaces).values().cloned().collect()

@@ -361,3 +361,8 @@ fn follow(namespace: &NamespaceRef, admin_name: &Arc<str>, outbox: &Outbox) {
         });
     });
 }
+
+/// The code of `docs/admin-ui.md` compiles as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/admin-ui.md")]
+pub struct AdminGuide;

@@ -22,6 +22,10 @@ pub enum Server {
     OursTokio,
     /// This project's server on smol (`bench-server --runtime smol`).
     OursSmol,
+    /// This project's server on tokio with its metrics published through
+    /// the `metrics` facade to a Prometheus recorder (`bench-server
+    /// --runtime tokio --metrics`): what metrics cost.
+    OursTokioMetrics,
     /// socketioxide, latest from crates.io (`bench-socketioxide`).
     Socketioxide,
     /// The official Node socket.io 4.8 (`interop/bench-server.mjs`).
@@ -35,9 +39,10 @@ pub enum Server {
 impl Server {
     /// Every server, in report order; socketioxide is the reference of
     /// every ratio.
-    pub const ALL: [Server; 5] = [
+    pub const ALL: [Server; 6] = [
         Server::OursTokio,
         Server::OursSmol,
+        Server::OursTokioMetrics,
         Server::Socketioxide,
         Server::Node,
         Server::PlainWs,
@@ -59,6 +64,7 @@ impl Server {
         match self {
             Server::OursTokio => "ours (tokio)",
             Server::OursSmol => "ours (smol)",
+            Server::OursTokioMetrics => "ours (tokio, metrics)",
             Server::Socketioxide => "socketioxide",
             Server::Node => "node socket.io",
             Server::PlainWs => "plain websocket",
@@ -76,6 +82,10 @@ impl Server {
             Server::OursSmol => (
                 places.binaries.join("bench-server"),
                 vec!["--runtime", "smol", "--port", "0"],
+            ),
+            Server::OursTokioMetrics => (
+                places.binaries.join("bench-server"),
+                vec!["--runtime", "tokio", "--port", "0", "--metrics"],
             ),
             Server::Socketioxide => (
                 places.binaries.join("bench-socketioxide"),

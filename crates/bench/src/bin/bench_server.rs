@@ -31,6 +31,10 @@ struct Options {
     /// The same without context takeover either way.
     #[arg(long)]
     deflate_lean: bool,
+    /// Metrics on: a Prometheus recorder installed and the server's stats
+    /// published to it every second (`socketio-metrics`).
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// The three benchmark events, written as a user would.
@@ -43,6 +47,11 @@ fn app<R: Runtime>(runtime: R, options: &Options) -> SocketIo<R> {
         config.engine.per_message_deflate = Some(deflate);
     }
     let io = SocketIo::new(runtime, config);
+    if options.metrics {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        metrics::set_global_recorder(recorder).expect("one recorder");
+        socketio_metrics::Metrics::new().install(&io);
+    }
     let everyone: NamespaceRef = io.of("/");
     io.on_connection("/", move |socket| {
         let everyone = everyone.clone();

@@ -1,14 +1,14 @@
 //! The official Admin UI in a real browser: headless Chromium (Debian's
 //! `chromium`, or `CHROMIUM=/path`) driven by playwright-core
 //! (`interop/admin-ui-browser.mjs`) opens the UI's own built files, served
-//! by the Admin UI example's server, logs in, finds the live sockets and
+//! by the observability example's server, logs in, finds the live sockets and
 //! rooms, and disconnects a socket from the UI. Screenshots of each page
 //! are kept in `target/tmp/admin-ui-screenshots/`. Fails, never skips,
 //! when Chromium or Node is missing.
 
 #[path = "support/browser.rs"]
 mod browser;
-#[path = "../admin_ui/server.rs"]
+#[path = "../observability/server.rs"]
 mod server;
 
 use tokio::net::TcpListener;

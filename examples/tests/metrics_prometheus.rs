@@ -1,9 +1,9 @@
-//! The metrics example scraped as Prometheus would: after a client of ours
+//! The observability example's metrics scraped as Prometheus would: after a client of ours
 //! connects and emits three `echo` events with acks, `/metrics` shows them
 //! (within the publishing period) with the socket, its session and the
 //! bytes, in Prometheus' text format.
 
-#[path = "../metrics/server.rs"]
+#[path = "../observability/server.rs"]
 mod server;
 
 use std::time::Duration;
@@ -29,7 +29,9 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
 async fn prometheus_sees_sockets_events_and_sessions() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(runtime_tokio::serve(listener, server::server()));
+    let server =
+        server::server("metrics-test").expect("the Admin UI's files (npm ci --prefix interop)");
+    tokio::spawn(runtime_tokio::serve(listener, server));
 
     let client = runtime_tokio::connect(&format!("http://{addr}/"), ClientOptions::default())
         .await

@@ -27,13 +27,23 @@ fn text(value: Option<&&RawValue>) -> Option<String> {
 }
 
 /// The sockets of `nsp`, or of its room `filter` when there is one (Node:
-/// `filter ? io.of(nsp).in(filter) : io.of(nsp)`).
-fn selection<R: Runtime>(io: &SocketIo<R>, nsp: &str, filter: Option<String>) -> BroadcastOperator {
-    let namespace = io.of(nsp);
-    match filter.filter(|room| !room.is_empty()) {
+/// `filter ? io.of(nsp).in(filter) : io.of(nsp)`). Unlike Node's
+/// `io.of(nsp)`, a namespace this server does not have is not created: a
+/// command cannot make the server grow namespaces (nor reach a namespace
+/// that exists only on other servers of a cluster).
+fn selection<R: Runtime>(
+    io: &SocketIo<R>,
+    nsp: &str,
+    filter: Option<String>,
+) -> Option<BroadcastOperator> {
+    let Some(namespace) = io.namespaces().into_iter().find(|n| n.name() == nsp) else {
+        tracing::debug!(%nsp, "admin: no such namespace here");
+        return None;
+    };
+    Some(match filter.filter(|room| !room.is_empty()) {
         Some(room) => namespace.to(room),
         None => namespace.broadcast(),
-    }
+    })
 }
 
 /// Adds the handlers of the UI's commands to an admin socket.
@@ -69,10 +79,10 @@ async fn emit<R: Runtime>(io: SocketIo<R>, payload: Payload) {
     };
     let forwarded = Payload::from_raw(json.into(), payload.attachments().to_vec());
     tracing::debug!(%nsp, %event, "admin: emit");
-    if let Err(error) = selection(&io, &nsp, text(args.get(1)))
-        .emit_payload(&event, forwarded)
-        .await
-    {
+    let Some(sockets) = selection(&io, &nsp, text(args.get(1))) else {
+        return;
+    };
+    if let Err(error) = sockets.emit_payload(&event, forwarded).await {
         tracing::debug!(%nsp, %event, %error, "admin: emit failed");
     }
 }
@@ -84,7 +94,9 @@ async fn rooms<R: Runtime>(io: SocketIo<R>, payload: Payload, join: bool) {
         return;
     };
     tracing::debug!(%nsp, %room, join, "admin: rooms");
-    let sockets = selection(&io, &nsp, text(args.get(2)));
+    let Some(sockets) = selection(&io, &nsp, text(args.get(2))) else {
+        return;
+    };
     let done = if join {
         sockets.sockets_join(room).await
     } else {
@@ -106,10 +118,10 @@ async fn disconnect<R: Runtime>(io: SocketIo<R>, payload: Payload) {
         .and_then(|v| serde_json::from_str::<bool>(v.get()).ok())
         .unwrap_or(false);
     tracing::debug!(%nsp, close, "admin: disconnect");
-    if let Err(error) = selection(&io, &nsp, text(args.get(2)))
-        .disconnect_sockets(close)
-        .await
-    {
+    let Some(sockets) = selection(&io, &nsp, text(args.get(2))) else {
+        return;
+    };
+    if let Err(error) = sockets.disconnect_sockets(close).await {
         tracing::debug!(%nsp, %error, "admin: disconnect failed");
     }
 }

@@ -44,7 +44,7 @@
 //! # }
 //! ```
 //!
-//! `examples/metrics` serves them to Prometheus beside the server.
+//! `examples/observability` serves them to Prometheus beside the server.
 
 #![forbid(unsafe_code)]
 

@@ -36,6 +36,27 @@ pub async fn run_script_env(
     env: &[(&str, &str)],
     what: &str,
 ) -> Result<(), String> {
+    let stdout = script_output_env(script, args, env)
+        .await
+        .map_err(|why| format!("{what}: {why}"))?;
+    match stdout.trim() {
+        "ok" => Ok(()),
+        other => Err(format!("{what}: {other}")),
+    }
+}
+
+/// Runs `node <script> <args…>` in `interop/` for at most 20 s and
+/// returns what it printed, when it exits 0 (a script that reports rather
+/// than checks: its output is compared by the test).
+pub async fn script_output(script: &str, args: &[String]) -> Result<String, String> {
+    script_output_env(script, args, &[]).await
+}
+
+async fn script_output_env(
+    script: &str,
+    args: &[String],
+    env: &[(&str, &str)],
+) -> Result<String, String> {
     let mut child = Command::new("node")
         .arg(script)
         .args(args)
@@ -43,51 +64,6 @@ pub async fn run_script_env(
         .current_dir(interop_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start node (the interop tests need Node.js on PATH): {e}"))?;
-    let what = what.to_owned();
-    smol::unblock(move || {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("{what}: node did not finish"));
-                }
-            }
-        }
-        let output = child.wait_with_output().map_err(|e| e.to_string())?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if output.status.success() && stdout.trim() == "ok" {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what}: {}{}",
-                stdout.trim(),
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
-    })
-    .await
-}
-
-/// Runs `node <script> <args…>` in `interop/` for at most 20 s and
-/// returns what it printed, when it exits 0 (a script that reports rather
-/// than checks: its output is compared by the test).
-pub async fn script_output(script: &str, args: &[String]) -> Result<String, String> {
-    let mut command = Command::new("node");
-    command
-        .arg(script)
-        .args(args)
-        .current_dir(interop_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command
         .spawn()
         .map_err(|e| format!("cannot start node (the interop tests need Node.js on PATH): {e}"))?;
     let script = script.to_owned();
@@ -107,7 +83,7 @@ pub async fn script_output(script: &str, args: &[String]) -> Result<String, Stri
             Ok(stdout)
         } else {
             Err(format!(
-                "{script}: {}{}",
+                "{}{}",
                 stdout.trim(),
                 String::from_utf8_lossy(&output.stderr)
             ))

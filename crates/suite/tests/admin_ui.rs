@@ -224,3 +224,60 @@ suite::on_each_runtime!(
     readonly_admin_as_with_node,
     production_admin_as_with_node,
 );
+
+/// An admin client that sends commands Node's UI never sends (unknown
+/// namespaces, arguments of the wrong types or missing) changes nothing,
+/// creates no namespace, and the server goes on serving it and everyone.
+async fn malformed_admin_commands_change_nothing<R: TestRuntime>(runtime: R) {
+    use async_tungstenite::tungstenite::Message;
+    use futures_util::StreamExt;
+    let (addr, io) = start_admin_server(runtime, AdminSetup::default()).await;
+    let auth = r#"{"username":"admin","password":"changeit"}"#;
+    let mut admin = suite::raw::socketio(runtime, addr, "/admin", Some(auth)).await;
+    let mut user = suite::raw::socketio(runtime, addr, "/", None).await;
+    for command in [
+        r#"42/admin,["emit","/nope",null,"x",1]"#,
+        r#"42/admin,["emit"]"#,
+        r#"42/admin,["emit","/",{"a":1},7]"#,
+        r#"42/admin,["join",1,2,3]"#,
+        r#"42/admin,["join","/nope","room"]"#,
+        r#"42/admin,["leave","/",{"a":1}]"#,
+        r#"42/admin,["_disconnect"]"#,
+        r#"42/admin,["_disconnect","/nope",true]"#,
+        r#"42/admin,["_disconnect","/","yes","no-such-room"]"#,
+    ] {
+        admin.send(Message::text(command)).await.unwrap();
+    }
+    // The admin is still served: its next stats come.
+    suite::within("the admin's stats", async {
+        loop {
+            let frame = admin.next().await.unwrap().unwrap();
+            if frame
+                .to_text()
+                .unwrap()
+                .starts_with(r#"42/admin,["server_stats""#)
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    let names: Vec<String> = io
+        .namespaces()
+        .iter()
+        .map(|n| n.name().to_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n == "/nope"), "{names:?}");
+    // The user was neither disconnected nor sent anything.
+    admin
+        .send(Message::text(r#"42/admin,["emit","/",null,"ping"]"#))
+        .await
+        .unwrap();
+    let got = suite::within("the admin's emit", user.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.to_text().unwrap(), r#"42["ping"]"#);
+}
+
+suite::on_each_runtime!(malformed_admin_commands_change_nothing);

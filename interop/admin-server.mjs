@@ -6,12 +6,14 @@
 // Usage: node admin-server.mjs <port> [--readonly] [--production]
 //        [--redis <url> --server-id <id>]
 // Password: "changeit" for user "admin". Prints "listening <port>" once it
-// accepts connections; exits when stdin closes.
+// accepts connections; exits when stdin closes. SIO_PARSER=msgpack: the
+// server speaks socket.io-msgpack-parser (parser.mjs).
 import { createServer } from "node:http";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { instrument } from "@socket.io/admin-ui";
 import { createClient } from "redis";
 import { Server } from "socket.io";
+import { parserOptions } from "./parser.mjs";
 
 const args = process.argv.slice(2);
 const option = (name) => {
@@ -22,7 +24,7 @@ const port = Number(args[0] ?? 0);
 const redisUrl = option("--redis");
 
 const httpServer = createServer();
-const io = new Server(httpServer, { pingInterval: 25_000, pingTimeout: 20_000 });
+const io = new Server(httpServer, { ...parserOptions, pingInterval: 25_000, pingTimeout: 20_000 });
 
 if (redisUrl) {
   const pub = createClient({ url: redisUrl });

@@ -18,7 +18,12 @@
 // no effect / there are no socket, room or event notices.)
 // Prints one line: the admin's notices, normalized (ids, dates, counts that
 // vary from run to run replaced), as JSON; or "FAIL <why>" and exits 1.
-import { io } from "socket.io-client";
+import { io as connect } from "socket.io-client";
+import { parserOptions } from "./parser.mjs";
+
+// Every client speaks the run's parser (SIO_PARSER=msgpack: the UI's
+// "MessagePack parser" option).
+const io = (url, options) => connect(url, { ...parserOptions, ...options });
 
 const [url, flag] = process.argv.slice(2);
 const readonly = flag === "--readonly";
@@ -133,7 +138,10 @@ clearTimeout(deadline);
 
 // Normalization: ids by role, dates, and numbers that vary from run to run.
 const name = (value) => names.get(value) ?? value;
-const isDate = (value) => typeof value === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(value);
+// A date comes as JSON's ISO string, or (msgpack) as a Date.
+const isDate = (value) =>
+  value instanceof Date ||
+  (typeof value === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(value));
 const shapeOfHandshake = (handshake) => ({
   keys: Object.keys(handshake).sort(),
   address: handshake.address,

@@ -32,6 +32,9 @@ pub struct AdminSetup {
     pub server_id: Option<String>,
     /// The UI's files, served at `/admin/`.
     pub ui: Option<UiFiles>,
+    /// socket.io-msgpack-parser's wire format instead of JSON (the UI's
+    /// "MessagePack parser" option).
+    pub msgpack: bool,
 }
 
 /// Starts the instrumented server on 127.0.0.1 (a free port).
@@ -40,6 +43,9 @@ pub async fn start_admin_server<R: TestRuntime>(
     setup: AdminSetup,
 ) -> (SocketAddr, SocketIo<R>) {
     let mut config = SocketIoConfig::default();
+    if setup.msgpack {
+        config = config.with_parser(socketio::MsgpackParser);
+    }
     if let Some(adapter) = setup.adapter.clone() {
         config.adapter = adapter;
     }

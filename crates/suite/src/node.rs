@@ -52,7 +52,9 @@ pub async fn script_output(script: &str, args: &[String]) -> Result<String, Stri
     script_output_env(script, args, &[]).await
 }
 
-async fn script_output_env(
+/// [`script_output`] with environment variables for the script (see
+/// [`run_script_env`]).
+pub async fn script_output_env(
     script: &str,
     args: &[String],
     env: &[(&str, &str)],

@@ -16,26 +16,35 @@ use std::sync::Arc;
 use adapter_redis::{RedisAdapterConfig, RedisAdapterFactory};
 use serde_json::Value;
 use suite::admin::{start_admin_server, AdminSetup};
-use suite::node::{run_script, script_output, NodeServer};
+use suite::node::{run_script, script_output_env, NodeServer};
 use suite::redis::RedisServer;
 use suite::TestRuntime;
 
+/// The environment of a run: `SIO_PARSER=msgpack` for msgpack.
+fn parser_env(msgpack: bool) -> Vec<(&'static str, &'static str)> {
+    if msgpack {
+        vec![("SIO_PARSER", "msgpack")]
+    } else {
+        Vec::new()
+    }
+}
+
 /// The scenario's report against a server.
-async fn report(url: &str, flag: Option<&str>) -> Value {
+async fn report(url: &str, flag: Option<&str>, msgpack: bool) -> Value {
     let mut args = vec![url.to_owned()];
     args.extend(flag.map(str::to_owned));
-    let output = script_output("admin-ui.mjs", &args)
+    let output = script_output_env("admin-ui.mjs", &args, &parser_env(msgpack))
         .await
         .unwrap_or_else(|why| panic!("the admin scenario failed against {url}: {why}"));
     serde_json::from_str(output.trim()).unwrap_or_else(|e| panic!("not a report ({e}): {output}"))
 }
 
 /// The report of Node's instrumented server, started with `flag`.
-async fn node_report(flag: Option<&str>) -> Value {
+async fn node_report(flag: Option<&str>, msgpack: bool) -> Value {
     let mut args = vec!["0".to_owned()];
     args.extend(flag.map(str::to_owned));
-    let node = NodeServer::script("admin-server.mjs", &args).await;
-    let report = report(&node.url(), flag).await;
+    let node = NodeServer::script_env("admin-server.mjs", &args, &parser_env(msgpack)).await;
+    let report = report(&node.url(), flag, msgpack).await;
     node.kill();
     report
 }
@@ -142,31 +151,45 @@ fn compare(node: &Value, ours: &Value, what: &str) {
 }
 
 async fn admin_notices_as_with_node<R: TestRuntime>(runtime: R) {
-    let node = node_report(None).await;
+    let node = node_report(None, false).await;
     let (addr, _io) = start_admin_server(runtime, AdminSetup::default()).await;
-    let ours = report(&format!("http://{addr}/"), None).await;
+    let ours = report(&format!("http://{addr}/"), None, false).await;
     compare(&node, &ours, "development mode");
 }
 
+/// The same over socket.io-msgpack-parser, which the UI offers: Node's
+/// dates come as msgpack timestamps there, ours as the ISO strings JSON
+/// has (the UI reads both); everything else is the same.
+async fn admin_notices_over_msgpack_as_with_node<R: TestRuntime>(runtime: R) {
+    let node = node_report(None, true).await;
+    let setup = AdminSetup {
+        msgpack: true,
+        ..AdminSetup::default()
+    };
+    let (addr, _io) = start_admin_server(runtime, setup).await;
+    let ours = report(&format!("http://{addr}/"), None, true).await;
+    compare(&node, &ours, "development mode over msgpack");
+}
+
 async fn readonly_admin_as_with_node<R: TestRuntime>(runtime: R) {
-    let node = node_report(Some("--readonly")).await;
+    let node = node_report(Some("--readonly"), false).await;
     let setup = AdminSetup {
         readonly: true,
         ..AdminSetup::default()
     };
     let (addr, _io) = start_admin_server(runtime, setup).await;
-    let ours = report(&format!("http://{addr}/"), Some("--readonly")).await;
+    let ours = report(&format!("http://{addr}/"), Some("--readonly"), false).await;
     compare(&node, &ours, "read-only mode");
 }
 
 async fn production_admin_as_with_node<R: TestRuntime>(runtime: R) {
-    let node = node_report(Some("--production")).await;
+    let node = node_report(Some("--production"), false).await;
     let setup = AdminSetup {
         production: true,
         ..AdminSetup::default()
     };
     let (addr, _io) = start_admin_server(runtime, setup).await;
-    let ours = report(&format!("http://{addr}/"), Some("--production")).await;
+    let ours = report(&format!("http://{addr}/"), Some("--production"), false).await;
     // Production mode: no notice but the session, the config and the stats.
     let kinds: Vec<_> = ours["notices"]
         .as_array()
@@ -221,6 +244,7 @@ async fn one_admin_sees_and_drives_a_mixed_cluster<R: TestRuntime>(runtime: R) {
 suite::on_each_runtime!(
     one_admin_sees_and_drives_a_mixed_cluster,
     admin_notices_as_with_node,
+    admin_notices_over_msgpack_as_with_node,
     readonly_admin_as_with_node,
     production_admin_as_with_node,
 );

@@ -273,6 +273,23 @@ fn follow(namespace: &NamespaceRef, admin_name: &Arc<str>, outbox: &Outbox) {
             outbox.send(Notice::new(kind, &(&*nsp, room, socket.as_str(), now())));
         });
     }
+    {
+        // Later changes of the data (not of the instrumentation's own
+        // record) are updates too, as Node's proxy reports them.
+        let outbox = outbox.clone();
+        namespace.on_data_change(move |socket, old| {
+            let data = notices::visible_data(&socket.data());
+            if data == notices::visible_data(old) {
+                return;
+            }
+            let update = json!({
+                "id": socket.id().as_str(),
+                "nsp": socket.namespace(),
+                "data": data,
+            });
+            outbox.send(Notice::new("socket_updated", &(update,)));
+        });
+    }
     let outbox = outbox.clone();
     namespace.prepend_connection(move |socket| {
         // Node's instrumentation copies what middlewares put in the data
@@ -293,24 +310,6 @@ fn follow(namespace: &NamespaceRef, admin_name: &Arc<str>, outbox: &Outbox) {
             }
         }
         notices::tag_data(socket);
-        // Later changes of the data (not of the instrumentation's own
-        // record) are updates too, as Node's proxy reports them.
-        let shown = std::sync::Mutex::new(notices::visible_data(&socket.data()));
-        let changes = outbox.clone();
-        socket.on_data_change(move |socket| {
-            let data = notices::visible_data(&socket.data());
-            let mut shown = shown.lock().unwrap_or_else(|e| e.into_inner());
-            if *shown == data {
-                return;
-            }
-            *shown = data.clone();
-            let update = json!({
-                "id": socket.id().as_str(),
-                "nsp": socket.namespace(),
-                "data": data,
-            });
-            changes.send(Notice::new("socket_updated", &(update,)));
-        });
         outbox.send(Notice::new(
             "socket_connected",
             &(notices::serialize_local(socket), now()),

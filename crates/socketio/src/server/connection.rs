@@ -330,7 +330,7 @@ impl State {
             .and_then(|namespace| registry.watch(&namespace));
         self.running.push(Box::pin(async move {
             let (nsp, id) = (socket.inner.nsp.clone(), socket.id());
-            watched(
+            maybe_watched(
                 watch,
                 "disconnect",
                 &nsp,
@@ -424,7 +424,7 @@ impl State {
             let span = tracing::debug_span!("socketio_socket", nsp = %nsp, socket = %id);
             self.running.push(Box::pin(async move {
                 let run = guarded("connection", || handler(socket));
-                watched(watch, "connection", &nsp, id, run)
+                maybe_watched(watch, "connection", &nsp, id, run)
                     .instrument(span)
                     .await;
                 Finished::Turn {
@@ -453,18 +453,14 @@ fn start(slot: &mut Slot, queued: Queued, watch: Option<Watch>) -> Running {
         socket = %socket.id(),
         event = %name
     );
+    // The event's name, for a watch's warnings only (no copy otherwise).
+    let event = watch.as_ref().map(|_| Str::from(name.as_str()));
     Box::pin(async move {
-        match watch {
-            None => socket.dispatch(name, payload, ack).instrument(span).await,
-            Some(watch) => {
-                let (nsp, id) = (socket.inner.nsp.clone(), socket.id());
-                let event: Str = Str::from(name.as_str());
-                let run = socket.dispatch(name, payload, ack);
-                watched(Some(watch), &event, &nsp, id, run)
-                    .instrument(span)
-                    .await
-            }
-        }
+        let (nsp, id) = (socket.inner.nsp.clone(), socket.id());
+        let what = event.as_deref().unwrap_or("event");
+        maybe_watched(watch, what, &nsp, id, socket.dispatch(name, payload, ack))
+            .instrument(span)
+            .await;
         match turn {
             Some((nsp, id)) => Finished::Turn {
                 nsp,
@@ -483,21 +479,39 @@ pub(crate) struct Watch {
     pub(crate) runtime: Arc<dyn crate::runtime::DynRuntime>,
 }
 
-/// Runs `handler`, and with a watch, warns when it runs past the
-/// threshold and again when it ends ([`crate::SocketIoConfig::slow_handler`]).
-pub(crate) async fn watched<T>(
+/// `handler` as it is, or, when the server watches slow handlers, in a
+/// watch that warns when it runs past the threshold and again when it ends
+/// ([`crate::SocketIoConfig::slow_handler`]). The handler is boxed only
+/// when watched: an unwatched handler's future keeps its size (they are
+/// held by the thousand under load).
+pub(crate) fn maybe_watched<'a, T: Send + 'a>(
     watch: Option<Watch>,
+    what: &'a str,
+    nsp: &'a str,
+    socket: Sid,
+    handler: impl Future<Output = T> + Send + 'a,
+) -> impl Future<Output = T> + Send + 'a {
+    match watch {
+        None => futures_util::future::Either::Left(handler),
+        Some(watch) => futures_util::future::Either::Right(watched(
+            watch,
+            what,
+            nsp,
+            socket,
+            Box::pin(handler),
+        )),
+    }
+}
+
+async fn watched<T>(
+    watch: Watch,
     what: &str,
     nsp: &str,
     socket: Sid,
-    handler: impl Future<Output = T>,
+    handler: Pin<Box<dyn Future<Output = T> + Send + '_>>,
 ) -> T {
-    let Some(watch) = watch else {
-        return handler.await;
-    };
     let started = std::time::Instant::now();
     let timer = watch.runtime.sleep_until(started + watch.limit);
-    let handler = std::pin::pin!(handler);
     match futures_util::future::select(handler, timer).await {
         futures_util::future::Either::Left((output, _)) => output,
         futures_util::future::Either::Right(((), handler)) => {

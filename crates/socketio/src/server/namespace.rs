@@ -54,6 +54,8 @@ pub(crate) struct NamespaceState {
     has_room_listeners: AtomicBool,
     /// Run for each socket before the connection handler.
     connect_listeners: RwLock<Vec<ConnectListener>>,
+    /// Run after each `set_data` of one of its sockets.
+    data_listeners: RwLock<Vec<DataListener>>,
     /// What its sockets did ([`crate::SocketIo::stats`]).
     pub(crate) counters: super::stats::NamespaceCounters,
     /// Runs the tasks that keep sessions in an adapter.
@@ -67,6 +69,10 @@ type RoomListener = Arc<dyn Fn(&RoomEvent) + Send + Sync>;
 
 /// A listener of sockets connecting ([`NamespaceRef::prepend_connection`]).
 type ConnectListener = Arc<dyn Fn(&SocketRef) + Send + Sync>;
+
+/// A listener of data changes ([`NamespaceRef::on_data_change`]): the
+/// socket (its new data) and the data it had.
+type DataListener = Arc<dyn Fn(&SocketRef, &serde_json::Value) + Send + Sync>;
 
 /// A change of the rooms of this server's sockets (Node's adapter events
 /// `create-room`, `delete-room`, `join-room`, `leave-room`). A socket's
@@ -125,6 +131,7 @@ impl NamespaceState {
             room_listeners: RwLock::default(),
             has_room_listeners: AtomicBool::new(false),
             connect_listeners: RwLock::default(),
+            data_listeners: RwLock::default(),
             counters: Default::default(),
         })
     }
@@ -268,6 +275,18 @@ impl NamespaceState {
         }
     }
 
+    /// Runs the data listeners after `socket.set_data`: the namespace's
+    /// own, then its parent's.
+    pub(crate) fn data_changed(&self, socket: &SocketRef, old: &serde_json::Value) {
+        let listeners = read(&self.data_listeners).clone();
+        for listener in listeners {
+            listener(socket, old);
+        }
+        if let Some(parent) = &self.parent {
+            parent.data_changed(socket, old);
+        }
+    }
+
     /// The connection handler: its own, or its parent's.
     pub(crate) fn connection_handler(&self) -> Option<ConnectionHandler> {
         let own = read(&self.on_connection).clone();
@@ -390,6 +409,18 @@ impl NamespaceRef {
     /// handler runs. Keep it short: it runs on the connection's task.
     pub fn prepend_connection(&self, listener: impl Fn(&SocketRef) + Send + Sync + 'static) {
         write(&self.state.connect_listeners).push(Arc::new(listener));
+    }
+
+    /// Adds a listener run synchronously after each
+    /// [`SocketRef::set_data`] of one of the namespace's sockets, on the
+    /// task that set it, with the data the socket had (what Node's Admin
+    /// UI instrumentation learns through a proxy on `socket.data`); a
+    /// dynamic namespace runs its own, then its parent's. Keep it short.
+    pub fn on_data_change(
+        &self,
+        listener: impl Fn(&SocketRef, &serde_json::Value) + Send + Sync + 'static,
+    ) {
+        write(&self.state.data_listeners).push(Arc::new(listener));
     }
 
     /// Handles each socket's events one after the other (`true`), instead

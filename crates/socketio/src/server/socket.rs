@@ -28,7 +28,6 @@ use socketio_proto::server::CommandError;
 
 type HandlerFuture = ListenerFuture;
 type OutgoingHandler = Arc<dyn Fn(&SocketRef, &str, &Payload) + Send + Sync>;
-type DataListener = Arc<dyn Fn(&SocketRef) + Send + Sync>;
 type DisconnectHandler = Arc<dyn Fn(EventContext) -> HandlerFuture + Send + Sync>;
 type ErrorHandler = Arc<dyn Fn(SocketRef, Arc<EventError>) -> HandlerFuture + Send + Sync>;
 type EventMiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), EventError>> + Send>>;
@@ -106,7 +105,6 @@ impl EventError {
 struct Listeners {
     events: EventListeners<SocketRef, AckSender>,
     outgoing: Vec<OutgoingHandler>,
-    data: Vec<DataListener>,
     middlewares: Vec<EventMiddleware>,
     errors: Vec<ErrorHandler>,
     disconnecting: Vec<DisconnectHandler>,
@@ -227,25 +225,15 @@ impl SocketRef {
         lock(&self.inner.data).clone()
     }
 
-    /// Replaces the socket's data; then the [`SocketRef::on_data_change`]
+    /// Replaces the socket's data; then its namespace's
+    /// [`NamespaceRef::on_data_change`](crate::NamespaceRef::on_data_change)
     /// listeners run.
     pub fn set_data(&self, data: serde_json::Value) {
-        *lock(&self.inner.data) = data;
+        let old = std::mem::replace(&mut *lock(&self.inner.data), data);
         if let Some(namespace) = self.inner.namespace.upgrade() {
             namespace.keep_session(self);
+            namespace.data_changed(self, &old);
         }
-        let listeners = lock(&self.inner.listeners).data.clone();
-        for listener in listeners {
-            listener(self);
-        }
-    }
-
-    /// Adds a listener run synchronously after each
-    /// [`SocketRef::set_data`], on the task that set it (what Node's Admin
-    /// UI instrumentation learns through a proxy on `socket.data`). Keep
-    /// it short.
-    pub fn on_data_change(&self, listener: impl Fn(&SocketRef) + Send + Sync + 'static) {
-        lock(&self.inner.listeners).data.push(Arc::new(listener));
     }
 
     /// The socket's typed values (any `Clone + Send + Sync + 'static`,

@@ -456,9 +456,9 @@ fn start(slot: &mut Slot, queued: Queued, watch: Option<Watch>) -> Running {
     // The event's name, for a watch's warnings only (no copy otherwise).
     let event = watch.as_ref().map(|_| Str::from(name.as_str()));
     Box::pin(async move {
-        let (nsp, id) = (socket.inner.nsp.clone(), socket.id());
         let what = event.as_deref().unwrap_or("event");
-        maybe_watched(watch, what, &nsp, id, socket.dispatch(name, payload, ack))
+        let run = socket.dispatch(name, payload, ack);
+        maybe_watched(watch, what, &socket.inner.nsp, socket.id(), run)
             .instrument(span)
             .await;
         match turn {

@@ -1,18 +1,21 @@
 // Drives the chat example in headless Chromium: two people join, talk, see
 // each other typing and leaving. The page uses the official socket.io
 // browser client served by the Rust server.
-// Usage: node chat-browser.mjs <url> <chromium executable> [--compression]
+// Usage: node chat-browser.mjs <url> <chromium executable> [--compression] [--wasm]
 // Prints "ok" and exits 0 when every check holds; otherwise "FAIL <why>".
 // --compression: the server has permessage-deflate on. The browser then
 // talks to it through a byte-counting proxy in this script, and a big,
 // compressible chat message must cross the wire compressed both ways, over
 // WebSocket (the extension negotiated) and in a long-polling response
 // (gzip, as Chromium asks for it).
+// --wasm: Bob uses the page at /wasm/, whose client is ours in Rust compiled
+// to WebAssembly (examples/chat-wasm); Ann keeps the official one.
 import net from "node:net";
 import { chromium } from "playwright-core";
 
-const [serverUrl, executablePath, flag] = process.argv.slice(2);
-const compression = flag === "--compression";
+const [serverUrl, executablePath, ...flags] = process.argv.slice(2);
+const compression = flags.includes("--compression");
+const wasm = flags.includes("--wasm");
 const deadline = setTimeout(() => fail("timeout"), 45000);
 let browser;
 
@@ -32,8 +35,8 @@ async function expectText(page, selector, text, what) {
   }
 }
 
-async function join(page, name) {
-  await page.goto(url);
+async function join(page, name, path = "") {
+  await page.goto(url + path);
   await page.fill("#nickname", name);
   await page.press("#nickname", "Enter");
   await expectText(page, "#messages", "Welcome to the chat", `${name}'s welcome`);
@@ -119,7 +122,11 @@ try {
   const wire = compression ? await watchWire(ann) : null;
   await join(ann, "Ann");
   await expectText(ann, "#count", "1 participant", "Ann alone");
-  await join(bob, "Bob");
+  const problems = [];
+  bob.on("pageerror", (error) => problems.push(error.message));
+  bob.on("console", (message) => message.type() === "error" && problems.push(message.text()));
+  await join(bob, "Bob", wasm ? "wasm/" : "");
+  if (wasm && !(await bob.title()).includes("Rust client")) await fail("Bob is not on the Rust client's page");
   await expectText(ann, "#messages", "Bob joined", "join notice");
   await expectText(ann, "#count", "2 participants", "count after join");
 
@@ -144,6 +151,12 @@ try {
   }));
   if (transport !== "websocket") await fail(`Ann's transport is ${transport}`);
   if (compression) await checkCompression(ann, bob, wire);
+
+  // Bob's client keeps the upgrade and goes on talking after it.
+  await bob.fill("#message", "Bob again");
+  await bob.press("#message", "Enter");
+  await expectText(ann, "#messages", "Bob again", "Bob's second message");
+  if (problems.length) await fail(`Bob's page: ${problems.join("; ")}`);
 
   await bob.close();
   await expectText(ann, "#messages", "Bob left", "leave notice");

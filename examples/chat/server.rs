@@ -1,6 +1,8 @@
-//! The chat server: the page, the official browser client, and the chat's
-//! Socket.IO handlers, on one port. `main.rs` runs it; the browser test
-//! (`examples/tests/chat_browser.rs`) starts it on a free port.
+//! The chat server: the page with the official browser client at `/`, the
+//! same page with our Rust client compiled to WebAssembly at `/wasm/`
+//! (`examples/chat-wasm`), and the chat's Socket.IO handlers, on one port.
+//! `main.rs` runs it; the browser tests (`examples/tests/chat_browser.rs`,
+//! `examples/tests/chat_wasm_browser.rs`) start it on a free port.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -17,6 +19,11 @@ use socketio::extract::{Data, Event, Extension, State};
 use socketio::{HttpHandler, SocketIo, SocketIoConfig, SocketRef};
 
 const PAGE: &str = include_str!("index.html");
+const WASM_PAGE: &str = include_str!("wasm.html");
+const CSS: &str = include_str!("chat.css");
+/// What `/wasm/` says when the Rust client was not built.
+const WASM_MISSING: &str = "The Rust client is not built: run scripts/demo, or \
+scripts/build-wasm chat-wasm target/wasm/pkg/chat-wasm, then restart the server.";
 
 /// Where `npm ci --prefix interop` put the official browser bundle.
 pub fn client_bundle_path() -> PathBuf {
@@ -24,11 +31,42 @@ pub fn client_bundle_path() -> PathBuf {
         .join("../interop/node_modules/socket.io-client/dist/socket.io.min.js")
 }
 
-/// The page, the browser client, and Socket.IO, on one port.
+/// Where `scripts/build-wasm chat-wasm …` puts the Rust client, bound.
+pub fn wasm_client_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm/pkg/chat-wasm")
+}
+
+/// The Rust client, compiled to WebAssembly and bound by wasm-bindgen.
+#[derive(Clone)]
+pub struct WasmClient {
+    js: Bytes,
+    wasm: Bytes,
+}
+
+impl WasmClient {
+    /// Reads the bound client from `dir` (see [`wasm_client_path`]).
+    pub fn load(dir: &std::path::Path) -> std::io::Result<WasmClient> {
+        Ok(WasmClient {
+            js: std::fs::read(dir.join("chat_wasm.js"))?.into(),
+            wasm: std::fs::read(dir.join("chat_wasm_bg.wasm"))?.into(),
+        })
+    }
+}
+
+/// The pages, the browser clients, and Socket.IO, on one port.
 #[derive(Clone)]
 pub struct Chat {
     io: SocketIo<TokioRuntime>,
     bundle: Bytes,
+    wasm: Option<WasmClient>,
+}
+
+impl Chat {
+    /// Serves the Rust client's page at `/wasm/` too.
+    pub fn with_wasm(mut self, client: WasmClient) -> Chat {
+        self.wasm = Some(client);
+        self
+    }
 }
 
 impl HttpHandler for Chat {
@@ -42,6 +80,28 @@ impl HttpHandler for Chat {
                 Bytes::from_static(PAGE.as_bytes()),
             ),
             "/socket.io/socket.io.js" => ("application/javascript", self.bundle.clone()),
+            "/chat.css" => ("text/css", Bytes::from_static(CSS.as_bytes())),
+            "/wasm" | "/wasm/" | "/wasm/index.html" => match self.wasm {
+                Some(_) => (
+                    "text/html; charset=utf-8",
+                    Bytes::from_static(WASM_PAGE.as_bytes()),
+                ),
+                None => (
+                    "text/plain; charset=utf-8",
+                    Bytes::from_static(WASM_MISSING.as_bytes()),
+                ),
+            },
+            "/wasm/chat_wasm.js" if self.wasm.is_some() => (
+                "text/javascript",
+                self.wasm.as_ref().map(|c| c.js.clone()).unwrap_or_default(),
+            ),
+            "/wasm/chat_wasm_bg.wasm" if self.wasm.is_some() => (
+                "application/wasm",
+                self.wasm
+                    .as_ref()
+                    .map(|c| c.wasm.clone())
+                    .unwrap_or_default(),
+            ),
             _ => return self.io.call(request),
         };
         let reply = hyper::Response::builder()
@@ -124,5 +184,9 @@ pub fn chat(bundle: Bytes, compress: bool) -> Chat {
         socket.on("stop typing", typing);
         socket.on_disconnect(left);
     });
-    Chat { io, bundle }
+    Chat {
+        io,
+        bundle,
+        wasm: None,
+    }
 }

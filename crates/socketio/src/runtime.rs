@@ -1,6 +1,6 @@
 //! What the API needs from an async runtime: spawning tasks and sleeping
 //! ([`Runtime`]), and for the client, opening TCP connections
-//! ([`ClientRuntime`]).
+//! ([`ClientRuntime`]; in the browser, `fetch` and `WebSocket`).
 //!
 //! Everything else (protocol, HTTP handling, WebSocket framing, TLS) is
 //! written once in this crate over these operations and the runtime-neutral
@@ -8,9 +8,12 @@
 //! listener.
 
 use std::future::Future;
+#[cfg(not(target_arch = "wasm32"))]
 use std::io;
 use std::pin::Pin;
-use std::time::Instant as StdInstant;
+// `std::time::Instant` natively (the same type); `performance.now()` in
+// the browser, where std's clock panics.
+use web_time::Instant as StdInstant;
 
 use engineio_proto::Instant;
 
@@ -30,15 +33,19 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 }
 
 /// A connected byte stream, as the client's transports use it.
+#[cfg(not(target_arch = "wasm32"))]
 pub trait Stream: futures_io::AsyncRead + futures_io::AsyncWrite + Send + Unpin + 'static {}
 
+#[cfg(not(target_arch = "wasm32"))]
 impl<T: futures_io::AsyncRead + futures_io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
 /// The future of [`ClientRuntime::connect_tcp`].
+#[cfg(not(target_arch = "wasm32"))]
 pub type ConnectFuture<S> = Pin<Box<dyn Future<Output = io::Result<S>> + Send>>;
 
 /// What the client needs beyond [`Runtime`]: outgoing TCP connections. TLS,
 /// HTTP and WebSocket are layered on top in this crate.
+#[cfg(not(target_arch = "wasm32"))]
 pub trait ClientRuntime: Runtime {
     /// A connected TCP stream.
     type Tcp: Stream;
@@ -47,6 +54,12 @@ pub trait ClientRuntime: Runtime {
     /// protocol sends small messages that must not wait).
     fn connect_tcp(&self, host: String, port: u16) -> ConnectFuture<Self::Tcp>;
 }
+
+/// What the client runs on. In the browser there is one:
+/// [`crate::client::Browser`], whose `fetch` and `WebSocket` carry the
+/// client's HTTP and WebSockets.
+#[cfg(target_arch = "wasm32")]
+pub trait ClientRuntime: Runtime + crate::client::browser::Platform {}
 
 /// Maps the wall clock onto the protocol machines' [`Instant`]s.
 #[derive(Debug, Clone, Copy)]

@@ -6,8 +6,8 @@
 //!
 //! A link starts with the future that produces the WebSocket (a server's
 //! HTTP upgrade, a client's connect and handshake) and reports
-//! [`LinkEvent::Opened`] once it is there. The helpers at the bottom poll a
-//! task's links and report one [`LinkEvent`] at a time.
+//! [`LinkEvent::Opened`] once it is there. The task's loop sees it as a
+//! [`Link`]; the helpers that poll a task's links are in [`crate::links`].
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use engineio_proto::{Frame, WsFailure, WsId};
+use engineio_proto::{Frame, WsId};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::task::{ArcWake, AtomicWaker};
 
-use crate::runtime::Sleep;
+pub(crate) use crate::links::*;
 use crate::ws::frame::Broken;
 use crate::ws::{Read, WebSocket};
 
@@ -36,43 +36,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> WsIo for T {}
 /// Bytes a WebSocket may hold encoded and unwritten before the link stops
 /// encoding more: the rest waits in the link's queue, which is bounded.
 const WRITE_HIGH: usize = 64 * 1024;
-
-/// What a WebSocket's reading side produced.
-pub(crate) enum LinkRead {
-    /// The WebSocket is there (the upgrade or the connect completed).
-    Opened,
-    /// A frame for the machine.
-    Frame(Frame),
-    /// The peer closed it, it failed, or it never opened.
-    Ended,
-    /// The peer broke the WebSocket protocol: the link stopped reading
-    /// and closes with the RFC 6455 code for it once the machine closes it.
-    Failed(WsFailure),
-}
-
-/// One thing that happened to one of a task's links.
-pub(crate) enum LinkEvent {
-    /// It opened.
-    Opened(WsId),
-    /// A frame arrived on it.
-    Frame(WsId, Frame),
-    /// The peer broke the WebSocket protocol on it.
-    Failed(WsId, WsFailure),
-    /// It is gone: closed by the peer, failed, never opened, or finished
-    /// closing. Drop it.
-    Ended(WsId),
-}
-
-/// Where a WebSocket's writing side is.
-pub(crate) enum LinkWrite {
-    /// Everything is written, or the socket will wake the task when it can
-    /// take more.
-    Busy,
-    /// It was closing and the close is done: drop it.
-    Finished,
-    /// Writing failed: the WebSocket is gone.
-    Failed,
-}
 
 /// One WebSocket of a session or a client.
 pub(crate) struct WsLink<IO> {
@@ -137,33 +100,26 @@ impl<IO: WsIo> WsLink<IO> {
             limit,
         }
     }
+}
 
-    pub(crate) fn id(&self) -> WsId {
+impl<IO: WsIo> Link for WsLink<IO> {
+    fn id(&self) -> WsId {
         self.id
     }
 
-    /// Queues a frame. The session task stops taking frames from its
-    /// machine while [`WsLink::is_full`], so the queue stays at its limit.
-    /// `compress`: whether permessage-deflate may compress it.
-    pub(crate) fn push(&mut self, frame: Frame, compress: bool) {
+    fn push(&mut self, frame: Frame, compress: bool) {
         self.queued.push_back((frame, compress));
     }
 
-    /// Whether as many frames wait as the limit allows: write before
-    /// queueing more.
-    pub(crate) fn is_full(&self) -> bool {
+    fn is_full(&self) -> bool {
         self.queued.len() >= self.limit
     }
 
-    /// Closes it once what is queued is written.
-    pub(crate) fn close(&mut self) {
+    fn close(&mut self) {
         self.closing = true;
     }
 
-    /// Completes the opening without reading (while the task holds the
-    /// peer's messages, its frames can still be written): `Opened` or
-    /// `Ended` when it completed now.
-    pub(crate) fn poll_open(&mut self, cx: &mut Context<'_>) -> Option<LinkRead> {
+    fn poll_open(&mut self, cx: &mut Context<'_>) -> Option<LinkRead> {
         self.pending.as_ref()?;
         match complete_opening(&mut self.pending, &mut self.stream, cx) {
             Poll::Ready(OpenState::Opened) => {
@@ -176,8 +132,7 @@ impl<IO: WsIo> WsLink<IO> {
         }
     }
 
-    /// Completes the opening (reporting it), then reads the next frame.
-    pub(crate) fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<LinkRead> {
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<LinkRead> {
         self.interest.task.register(cx.waker());
         if !self.interest.ready.swap(false, Ordering::AcqRel) {
             return Poll::Pending;
@@ -213,9 +168,7 @@ impl<IO: WsIo> WsLink<IO> {
         read
     }
 
-    /// Writes what is queued and flushes it, as far as the socket takes it
-    /// now; then, if closing, closes.
-    pub(crate) fn poll_write(&mut self, cx: &mut Context<'_>) -> LinkWrite {
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> LinkWrite {
         let Some(ws) = self.stream.as_mut() else {
             // Closed before the upgrade completed: nothing to say goodbye on.
             return if self.closing {
@@ -316,78 +269,4 @@ fn read_woken<IO: WsIo>(
         Read::Ended => ReadOutcome::Read(LinkRead::Ended),
         Read::Broken(why) => ReadOutcome::Broken(why),
     })
-}
-
-fn link_event(id: WsId, read: LinkRead) -> LinkEvent {
-    match read {
-        LinkRead::Opened => LinkEvent::Opened(id),
-        LinkRead::Frame(frame) => LinkEvent::Frame(id, frame),
-        LinkRead::Ended => LinkEvent::Ended(id),
-        LinkRead::Failed(failure) => LinkEvent::Failed(id, failure),
-    }
-}
-
-/// The first link that opened, read something, or ended.
-pub(crate) fn read_links<IO: WsIo>(
-    links: &mut [WsLink<IO>],
-    cx: &mut Context<'_>,
-) -> Option<LinkEvent> {
-    links.iter_mut().find_map(|link| match link.poll_read(cx) {
-        Poll::Ready(read) => Some(link_event(link.id(), read)),
-        Poll::Pending => None,
-    })
-}
-
-/// The first link that opened or failed to, reading nothing (while the
-/// task holds the peer's messages).
-pub(crate) fn open_links<IO: WsIo>(
-    links: &mut [WsLink<IO>],
-    cx: &mut Context<'_>,
-) -> Option<LinkEvent> {
-    links
-        .iter_mut()
-        .find_map(|link| link.poll_open(cx).map(|read| link_event(link.id(), read)))
-}
-
-/// Writes every link's queue; the first that failed or finished closing
-/// is reported as ended.
-pub(crate) fn write_links<IO: WsIo>(
-    links: &mut [WsLink<IO>],
-    cx: &mut Context<'_>,
-) -> Option<LinkEvent> {
-    links.iter_mut().find_map(|link| match link.poll_write(cx) {
-        LinkWrite::Busy => None,
-        LinkWrite::Finished | LinkWrite::Failed => Some(LinkEvent::Ended(link.id())),
-    })
-}
-
-/// Whether any link has as many frames queued as it may: the task takes
-/// no more outputs from its machine until they are written.
-pub(crate) fn any_full<IO: WsIo>(links: &[WsLink<IO>]) -> bool {
-    links.iter().any(WsLink::is_full)
-}
-
-/// The link with this id.
-pub(crate) fn find<IO: WsIo>(links: &mut [WsLink<IO>], id: WsId) -> Option<&mut WsLink<IO>> {
-    links.iter_mut().find(|link| link.id() == id)
-}
-
-/// Writes the last frames of the links and closes them, until all are
-/// closed or `grace` fires.
-pub(crate) async fn close_links<IO: WsIo>(links: &mut Vec<WsLink<IO>>, mut grace: Sleep) {
-    if links.is_empty() {
-        return;
-    }
-    for link in links.iter_mut() {
-        link.close();
-    }
-    futures_util::future::poll_fn(|cx| {
-        links.retain_mut(|link| matches!(link.poll_write(cx), LinkWrite::Busy));
-        if links.is_empty() || grace.as_mut().poll(cx).is_ready() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
 }

@@ -30,6 +30,13 @@ pub async fn start_with<R: TestRuntime>(
     rt: R,
     configure: impl FnOnce(&mut SocketIoConfig),
 ) -> String {
+    let addr = rt.serve(app(rt, configure)).await;
+    format!("http://{addr}/")
+}
+
+/// The server `interop/server.mjs` describes, not yet listening (the
+/// `mirror-server` binary serves it on a port of its choice).
+pub fn app<R: TestRuntime>(rt: R, configure: impl FnOnce(&mut SocketIoConfig)) -> SocketIo<R> {
     let mut config = SocketIoConfig::default();
     config.recovery = Some(socketio::RecoveryConfig::default());
     // As `server.mjs`: a client whose network went away is noticed within
@@ -39,9 +46,13 @@ pub async fn start_with<R: TestRuntime>(
     configure(&mut config);
     let io = SocketIo::new(rt, config);
     let nevers: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    // What each client (by name) sent as "seq" events: the restart test
+    // checks that buffered emits arrive once.
+    let received: Arc<Mutex<HashMap<String, Vec<i64>>>> = Arc::default();
     let main = io.of("/");
     io.on_connection("/", move |socket| {
         let nevers = nevers.clone();
+        let received = received.clone();
         let main = main.clone();
         async move {
             let auth: Value = serde_json::from_str(socket.auth()).unwrap_or(Value::Null);
@@ -123,6 +134,21 @@ pub async fn start_with<R: TestRuntime>(
             socket.on("nevers", move |ack: Option<socketio::AckSender>| {
                 let count = nevers.lock().unwrap().get(&who).copied().unwrap_or(0);
                 async move { ack.unwrap().send(&count).await.unwrap() }
+            });
+            let (list, who) = (received.clone(), name.clone());
+            socket.on("seq", move |Data(n): Data<i64>| {
+                list.lock().unwrap().entry(who.clone()).or_default().push(n);
+                async {}
+            });
+            let who = name.clone();
+            socket.on("report", move |ack: Option<socketio::AckSender>| {
+                let list = received
+                    .lock()
+                    .unwrap()
+                    .get(&who)
+                    .cloned()
+                    .unwrap_or_default();
+                async move { ack.unwrap().send(&list).await.unwrap() }
             });
             // Sends `data` back as "plain", uncompressed, to the socket
             // and through a broadcast to its own room.
@@ -255,8 +281,7 @@ pub async fn start_with<R: TestRuntime>(
             let _ = socket.close_connection().await;
         });
     });
-    let addr = rt.serve(io).await;
-    format!("http://{addr}/")
+    io
 }
 
 /// The address of a URL [`start`] returned.

@@ -46,10 +46,10 @@ use super::socket::{ConnectError, SocketShared};
 use super::transport::{self, ClientIo, HttpPool};
 use super::ManagerEvent;
 use crate::handle::MachineHandle;
+use crate::links::{self, Link, LinkEvent};
 use crate::locks::lock;
 use crate::payload::Payload;
 use crate::runtime::{Clock, Sleep};
-use crate::ws_link::{self, LinkEvent, WsLink};
 
 /// IO results waiting for the driver. Small: readers wait for the driver.
 const INPUT_QUEUE: usize = 32;
@@ -58,7 +58,8 @@ const INPUT_QUEUE: usize = 32;
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Frames waiting for a WebSocket writer.
-const WS_QUEUE: usize = 64;
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) const WS_QUEUE: usize = 64;
 
 /// Deliveries waiting for the handler task (then in the backlog).
 pub(crate) const EVENT_QUEUE: usize = 64;
@@ -184,8 +185,8 @@ struct Driver {
     shared: Arc<Shared>,
     inputs: mpsc::Receiver<Input>,
     /// The WebSockets, read and written by the driver itself, as a
-    /// server's session task does (see [`crate::ws_link`]).
-    links: Vec<WsLink<crate::ws::UpgradedIo>>,
+    /// server's session task does (see [`crate::links`]).
+    links: Vec<transport::ClientLink>,
     /// The handler task's queue.
     handlers: mpsc::Sender<Delivery>,
     /// Deliveries that found the queue full, in order.
@@ -214,7 +215,7 @@ impl Driver {
         loop {
             // A full WebSocket queue leaves the rest in the machine until
             // it is written.
-            while !ws_link::any_full(&self.links) {
+            while !links::any_full(&self.links) {
                 let Some(output) = self.next_output() else {
                     break;
                 };
@@ -259,7 +260,7 @@ impl Driver {
     /// a process exiting right after [`super::Manager::closed`] loses
     /// nothing it sent.
     async fn let_io_finish(&mut self) {
-        let deadline = std::time::Instant::now() + CLOSE_GRACE.min(self.shared.open_timeout);
+        let deadline = web_time::Instant::now() + CLOSE_GRACE.min(self.shared.open_timeout);
         let io = self.shared.io.clone();
         let inputs = &mut self.inputs;
         let tasks = &mut self.tasks;
@@ -274,7 +275,7 @@ impl Driver {
                 }
             }
         };
-        let websockets = ws_link::close_links(&mut self.links, io.sleep_until(deadline));
+        let websockets = links::close_links(&mut self.links, io.sleep_until(deadline));
         let _ = within(
             io.as_ref(),
             deadline,
@@ -326,16 +327,16 @@ impl Driver {
         let handlers = &mut self.handlers;
         let backlog = &mut self.backlog;
         let links = &mut self.links;
-        let blocked = ws_link::any_full(links);
+        let blocked = links::any_full(links);
         futures_util::future::poll_fn(|cx| {
             if shared.machine.poll_changed(cx) && !blocked {
                 return Poll::Ready(Wake::Command);
             }
             if blocked {
-                if let Some(event) = ws_link::write_links(links, cx) {
+                if let Some(event) = links::write_links(links, cx) {
                     return Poll::Ready(Wake::Link(event));
                 }
-                if !ws_link::any_full(links) {
+                if !links::any_full(links) {
                     return Poll::Ready(Wake::Command);
                 }
             }
@@ -344,9 +345,9 @@ impl Driver {
             // task catches up; WebSockets still open and write.
             let reading = backlog.len() < MAX_BACKLOG;
             let event = if reading {
-                ws_link::read_links(links, cx)
+                links::read_links(links, cx)
             } else {
-                ws_link::open_links(links, cx)
+                links::open_links(links, cx)
             };
             if let Some(event) = event {
                 return Poll::Ready(Wake::Link(event));
@@ -363,9 +364,9 @@ impl Driver {
                 }
             }
             // Nothing else to do: write.
-            match ws_link::write_links(links, cx) {
+            match links::write_links(links, cx) {
                 Some(event) => Poll::Ready(Wake::Link(event)),
-                None if blocked && !ws_link::any_full(links) => Poll::Ready(Wake::Command),
+                None if blocked && !links::any_full(links) => Poll::Ready(Wake::Command),
                 None => Poll::Pending,
             }
         })
@@ -571,12 +572,12 @@ impl Driver {
                 frame,
                 compress,
             } => {
-                if let Some(link) = ws_link::find(&mut self.links, ws) {
+                if let Some(link) = links::find(&mut self.links, ws) {
                     link.push(frame, compress);
                 }
             }
             eio::Output::WsClose { ws } => {
-                if let Some(link) = ws_link::find(&mut self.links, ws) {
+                if let Some(link) = links::find(&mut self.links, ws) {
                     link.close();
                 }
             }
@@ -608,7 +609,7 @@ impl Driver {
         body: Bytes,
     ) {
         let shared = self.shared.clone();
-        let deadline = std::time::Instant::now() + self.request_timeout();
+        let deadline = web_time::Instant::now() + self.request_timeout();
         let mut results = self.shared.inputs.clone();
         let work = async move {
             let io = shared.io.as_ref();
@@ -635,25 +636,13 @@ impl Driver {
         self.spawn_task(request, work);
     }
 
-    /// A link whose opening connects (TLS included) and does the
+    /// A link whose opening connects (natively TLS included) and does the
     /// WebSocket handshake, within `timeout`; the driver polls it.
     fn open_websocket(&mut self, ws: WsId, query: eio::Query) {
-        let shared = self.shared.clone();
-        let deadline = std::time::Instant::now() + self.shared.open_timeout;
-        let opening = Box::pin(async move {
-            let io = shared.io.as_ref();
-            let connecting = transport::websocket(io, &shared.endpoint, query);
-            match within(io, deadline, connecting).await {
-                Some(Ok(socket)) => Some(socket),
-                Some(Err(error)) => {
-                    tracing::debug!(%error, "websocket failed to open");
-                    None
-                }
-                None => None,
-            }
-        });
+        let deadline = web_time::Instant::now() + self.shared.open_timeout;
+        let link = transport::open_link(self.shared.clone(), ws, query, deadline);
         self.links.reserve_exact(1);
-        self.links.push(WsLink::new(ws, opening, WS_QUEUE));
+        self.links.push(link);
     }
 
     fn spawn_task(
@@ -706,9 +695,9 @@ fn move_backlog(
 }
 
 /// `work`'s output, or `None` once `deadline` passes.
-async fn within<F: std::future::Future>(
+pub(crate) async fn within<F: std::future::Future>(
     io: &dyn ClientIo,
-    deadline: std::time::Instant,
+    deadline: web_time::Instant,
     work: F,
 ) -> Option<F::Output> {
     let work = std::pin::pin!(work);

@@ -1,6 +1,7 @@
 //! The Socket.IO client: Node's `io(url, options)`, its Manager and its
 //! namespace sockets, on any runtime that can open TCP connections
-//! ([`crate::ClientRuntime`]).
+//! ([`crate::ClientRuntime`]), and in the browser ([`Browser`], on
+//! `wasm32-unknown-unknown`; see `docs/browser.md`).
 //!
 //! A [`Manager`] is one connection to a server (Engine.IO over
 //! long-polling, WebSocket, or polling upgraded to WebSocket, over TLS for
@@ -31,21 +32,29 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod browser;
 mod driver;
 mod handlers;
 mod options;
 mod socket;
+#[cfg(not(target_arch = "wasm32"))]
 mod transport;
+// In the browser, `fetch` and `WebSocket` carry what native IO carries.
+#[cfg(target_arch = "wasm32")]
+use browser as transport;
 
 use std::sync::Arc;
 
 use engineio_proto::Str;
 use socketio_proto::client::ClientConnection;
 
+#[cfg(target_arch = "wasm32")]
+pub use browser::Browser;
 pub use engineio_proto::Transports;
 pub use options::{AuthFuture, ClientError, ClientOptions};
 /// The TLS library, for [`ClientOptions::tls_config`].
-#[cfg(feature = "tls")]
+#[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
 pub use rustls;
 pub use socket::{AckError, AckSender, ClientSocket, ConnectError, EmitError};
 pub use socketio_proto::client::DisconnectReason;
@@ -54,7 +63,7 @@ use crate::locks::lock;
 use crate::runtime::ClientRuntime;
 use driver::{Jitter, Shared};
 use options::{fixed_auth, Auth, Endpoint};
-use transport::RuntimeIo;
+use transport::ClientIo;
 
 /// Opens nothing yet: makes the Manager of `url` and the socket of the
 /// namespace its path names (Node's `io(url, { autoConnect: false })`).
@@ -133,6 +142,14 @@ fn close(shared: &Shared) {
     });
 }
 
+/// The runtime as the client's driver uses it.
+fn client_io<R: ClientRuntime>(runtime: &R) -> Arc<dyn ClientIo> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return Arc::new(transport::RuntimeIo(runtime.clone()));
+    #[cfg(target_arch = "wasm32")]
+    return browser::Platform::client_io(runtime);
+}
+
 impl Manager {
     /// A Manager for the server of `url` (its path is ignored: namespaces
     /// are chosen with [`Manager::socket`]). Connects once a socket does.
@@ -152,7 +169,7 @@ impl Manager {
     ) -> Manager {
         let conn = ClientConnection::new(options.protocol.clone(), Jitter);
         let (shared, inputs) = Shared::new(
-            Arc::new(RuntimeIo(runtime.clone())),
+            client_io(&runtime),
             endpoint,
             conn,
             options.protocol.timeout,

@@ -12,6 +12,7 @@ use engineio_proto::Transports;
 use http::{HeaderName, HeaderValue};
 use serde::Serialize;
 
+#[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
 use super::transport;
 
 /// The future an auth callback returns.
@@ -81,11 +82,12 @@ pub struct ClientOptions {
     /// Reconnection, timeouts, retries, buffers and transports: the
     /// protocol machine's own settings, whose defaults are Node's.
     pub(crate) protocol: socketio_proto::client::ClientConfig,
-    #[cfg(feature = "tls")]
+    #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     /// A header that failed to parse, reported by `connect`.
     pub(crate) bad_header: Option<String>,
     pub(crate) max_pending_events: usize,
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) per_message_deflate: Option<crate::PerMessageDeflate>,
 }
 
@@ -97,10 +99,11 @@ impl Default for ClientOptions {
             headers: Vec::new(),
             query: Vec::new(),
             protocol: socketio_proto::client::ClientConfig::default(),
-            #[cfg(feature = "tls")]
+            #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
             tls: None,
             bad_header: None,
             max_pending_events: 1024,
+            #[cfg(not(target_arch = "wasm32"))]
             per_message_deflate: None,
         }
     }
@@ -149,8 +152,14 @@ impl ClientOptions {
 
     /// A header sent with every HTTP request and the WebSocket handshake
     /// (Node's `extraHeaders`). An invalid one makes `connect` fail.
+    ///
+    /// In the browser, as with Node's client there, headers go with the
+    /// long-polling requests only (a browser's WebSocket takes none), and
+    /// the browser drops those it forbids scripts to set (`Cookie`,
+    /// `Host`, `Origin`…); a header that is not CORS-safelisted makes a
+    /// cross-origin request preflighted.
     pub fn extra_header(mut self, name: &str, value: &str) -> Self {
-        match transport::header(name, value) {
+        match header(name, value) {
             Some(header) => self.headers.push(header),
             None => self.bad_header = Some(format!("{name}: {value}")),
         }
@@ -169,6 +178,10 @@ impl ClientOptions {
     /// let options = ClientOptions::default().per_message_deflate(PerMessageDeflate::default());
     /// # let _ = options;
     /// ```
+    ///
+    /// Native only: in the browser, the browser's WebSocket negotiates
+    /// compression itself.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn per_message_deflate(mut self, deflate: crate::PerMessageDeflate) -> Self {
         self.per_message_deflate = Some(deflate);
         self
@@ -284,11 +297,20 @@ impl ClientOptions {
 
     /// TLS settings for `https`/`wss` (default: the Mozilla roots of
     /// `webpki-roots`); use it to trust a private certificate authority.
-    #[cfg(feature = "tls")]
+    /// Native only: the browser verifies certificates itself.
+    #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);
         self
     }
+}
+
+/// Parses a `Name: value` pair into a header.
+fn header(name: &str, value: &str) -> Option<(HeaderName, HeaderValue)> {
+    Some((
+        HeaderName::try_from(name).ok()?,
+        HeaderValue::try_from(value).ok()?,
+    ))
 }
 
 pub(crate) fn fixed_auth<T: Serialize + ?Sized>(auth: &T) -> Result<Auth, ClientError> {
@@ -312,8 +334,9 @@ pub(crate) struct Endpoint {
     /// The application's query parameters, encoded, without `?`.
     query: String,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) per_message_deflate: Option<crate::PerMessageDeflate>,
-    #[cfg(feature = "tls")]
+    #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
     pub(crate) tls: Arc<rustls::ClientConfig>,
 }
 
@@ -327,7 +350,7 @@ impl Endpoint {
         if let Some(bad) = &options.bad_header {
             return Err(ClientError::InvalidHeader(bad.clone()));
         }
-        let url = url::Url::parse(url).map_err(|e| ClientError::InvalidUrl(e.to_string()))?;
+        let url = parse_url(url)?;
         let secure = match url.scheme() {
             "http" | "ws" => false,
             "https" | "wss" => true,
@@ -365,8 +388,9 @@ impl Endpoint {
             path: format!("{}/", options.path.trim_end_matches('/')),
             query: query.finish(),
             headers: options.headers.clone(),
+            #[cfg(not(target_arch = "wasm32"))]
             per_message_deflate: options.per_message_deflate,
-            #[cfg(feature = "tls")]
+            #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
             tls: options.tls.clone().unwrap_or_else(transport::default_tls),
         };
         Ok((endpoint, nsp))
@@ -388,6 +412,41 @@ impl Endpoint {
     /// The origin-form target of an HTTP request (`/socket.io/?…`).
     pub(crate) fn request_target(&self, query: &Query) -> String {
         format!("{}?{}", self.path, self.query_string(query))
+    }
+
+    /// The absolute URL of a request: `http(s)://` for long-polling,
+    /// `ws(s)://` for a WebSocket (what the browser's APIs take).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn url(&self, websocket: bool, query: &Query) -> String {
+        let scheme = match (websocket, self.secure) {
+            (false, false) => "http",
+            (false, true) => "https",
+            (true, false) => "ws",
+            (true, true) => "wss",
+        };
+        format!(
+            "{scheme}://{}{}",
+            self.host_header(),
+            self.request_target(query)
+        )
+    }
+}
+
+/// Parses the client's URL. In the browser a relative one (`/chat`) is
+/// resolved against the page's address, as Node's client does.
+fn parse_url(url: &str) -> Result<url::Url, ClientError> {
+    let invalid = |e: url::ParseError| ClientError::InvalidUrl(e.to_string());
+    match url::Url::parse(url) {
+        #[cfg(target_arch = "wasm32")]
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            let base = super::browser::location().ok_or_else(|| {
+                ClientError::InvalidUrl(String::from("a relative url outside a page"))
+            })?;
+            url::Url::parse(&base)
+                .and_then(|base| base.join(url))
+                .map_err(invalid)
+        }
+        parsed => parsed.map_err(invalid),
     }
 }
 

@@ -7,22 +7,26 @@
 
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::time::Instant as StdInstant;
+use web_time::Instant as StdInstant;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use engineio_proto::client::{HttpMethod, Query};
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::{self, SendRequest};
 use smol_hyper::rt::FuturesIo;
 
+use engineio_proto::WsId;
+
+use super::driver::{self, Shared};
 use super::options::Endpoint;
 use crate::http_compression;
 use crate::locks::lock;
 use crate::runtime::{BoxFuture, ClientRuntime, ConnectFuture, Runtime, Sleep, Stream};
 use crate::ws::frame::Role;
 use crate::ws::{deflate, Settings, UpgradedIo, WebSocket};
+use crate::ws_link::WsLink;
 use crate::HyperIo;
 
 /// The largest HTTP response body or WebSocket message the client accepts.
@@ -189,13 +193,35 @@ pub(crate) async fn http_request(
     Ok((status, body))
 }
 
+/// The client's WebSocket as its driver holds it.
+pub(crate) type ClientLink = WsLink<UpgradedIo>;
+
+/// A link whose opening connects (TLS included) and does the WebSocket
+/// handshake by `deadline`.
+pub(crate) fn open_link(
+    shared: Arc<Shared>,
+    ws: WsId,
+    query: Query,
+    deadline: StdInstant,
+) -> ClientLink {
+    let opening = Box::pin(async move {
+        let io = shared.io.as_ref();
+        let connecting = websocket(io, &shared.endpoint, query);
+        match driver::within(io, deadline, connecting).await {
+            Some(Ok(socket)) => Some(socket),
+            Some(Err(error)) => {
+                tracing::debug!(%error, "websocket failed to open");
+                None
+            }
+            None => None,
+        }
+    });
+    WsLink::new(ws, opening, driver::WS_QUEUE)
+}
+
 /// Opens the Engine.IO WebSocket: an HTTP/1.1 upgrade (RFC 6455 section
 /// 4.1), offering permessage-deflate when the options ask for it.
-pub(crate) async fn websocket(
-    io: &dyn ClientIo,
-    endpoint: &Endpoint,
-    query: Query,
-) -> io::Result<ClientWs> {
+async fn websocket(io: &dyn ClientIo, endpoint: &Endpoint, query: Query) -> io::Result<ClientWs> {
     use http::header::{
         CONNECTION, HOST, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
         SEC_WEBSOCKET_VERSION, UPGRADE,
@@ -278,14 +304,6 @@ pub(crate) async fn websocket(
             read_chunk: 4096,
             deflate,
         },
-    ))
-}
-
-/// Parses `Name: value` pairs into headers.
-pub(crate) fn header(name: &str, value: &str) -> Option<(HeaderName, HeaderValue)> {
-    Some((
-        HeaderName::try_from(name).ok()?,
-        HeaderValue::try_from(value).ok()?,
     ))
 }
 

@@ -47,7 +47,7 @@ use crate::handle::MachineHandle;
 use crate::handshake::Handshake;
 use crate::runtime::{Runtime, Sleep};
 use crate::ws::UpgradedIo;
-use crate::ws_link::{self, LinkEvent, WsLink};
+use crate::ws_link::{self, Link, LinkEvent, WsLink};
 
 /// What the HTTP side hands a session's task: a request to answer, an
 /// accepted WebSocket, or the server closing. The task turns each into the

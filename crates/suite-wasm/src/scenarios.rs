@@ -1,0 +1,383 @@
+//! The scenarios, each against the server behind the page's origin (Node's
+//! `interop/server.mjs` or our `mirror-server`, which answer alike).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use socketio::client::{
+    self, AckError, Browser, ClientOptions, ClientSocket, ConnectError, DisconnectReason,
+    ManagerEvent, Transports,
+};
+use socketio::{Binary, Payload};
+
+use crate::inbox::{harness, same, text, within, Inbox, WAIT};
+
+/// Options for a scenario's client: fast reconnection, a name in the auth.
+fn options(transports: Transports, name: &str) -> Result<ClientOptions, String> {
+    ClientOptions::default()
+        .transports(transports)
+        .reconnection_delay(Duration::from_millis(50))
+        .reconnection_delay_max(Duration::from_millis(200))
+        .timeout(Duration::from_secs(5))
+        .auth(&json!({ "name": name }))
+        .map_err(text("auth"))
+}
+
+/// Emits and awaits the ack, as JSON.
+async fn ask(socket: &ClientSocket, event: &str, args: Value) -> Result<Value, String> {
+    let payload = Payload::args(&args).map_err(text("arguments"))?;
+    let answer = within(
+        &format!("the ack of {event}"),
+        socket.emit_with_ack(event, payload, Some(WAIT)),
+    )
+    .await?
+    .map_err(|e| format!("the ack of {event}: {e}"))?;
+    answer.parse().map_err(text("the ack as JSON"))
+}
+
+/// What the client uploads: binary at two depths.
+#[derive(Serialize)]
+struct Upload {
+    name: String,
+    file: Binary,
+    meta: UploadMeta,
+}
+
+#[derive(Serialize)]
+struct UploadMeta {
+    parts: Vec<Binary>,
+}
+
+/// The server's answer to an upload, with binary sent back.
+#[derive(Deserialize)]
+struct Receipt {
+    ok: bool,
+    name: String,
+    size: usize,
+    parts: Vec<usize>,
+    back: Back,
+}
+
+#[derive(Deserialize)]
+struct Back {
+    inner: (Binary, Binary),
+}
+
+/// Events and acks both ways, nested binary both ways, auth, query and
+/// headers reaching the server, volatile emits, and (for `upgrade`) the
+/// move to WebSocket.
+pub async fn events(transports: Transports, transport: &str) -> Result<String, String> {
+    let options = options(transports, "events")?
+        .extra_header("x-test", "yes")
+        .query("q", "7");
+    // Relative: resolved against the page's address.
+    let socket = client::io(Browser, "/", options).map_err(text("io"))?;
+    let mut inbox = Inbox::attach(&socket);
+    socket.on(
+        "question",
+        |_, question: socketio::Data<i64>, ack| async move {
+            if let Some(ack) = ack {
+                let _ = ack.send(&(question.0 * 2));
+            }
+        },
+    );
+    within("connect", socket.connect())
+        .await?
+        .map_err(text("connect"))?;
+    same(socket.connected(), true, "connected")?;
+
+    let welcome = inbox.event("welcome").await?;
+    let welcome = &welcome[0];
+    same(&welcome["auth"], &json!({ "name": "events" }), "auth")?;
+    same(&welcome["query"], &json!("7"), "query")?;
+    same(&welcome["id"], &json!(socket.id()), "id")?;
+    // A browser's WebSocket carries no headers of the page's: the header
+    // reaches the server when the session starts over long-polling (as
+    // with Node's client in a browser).
+    let first = welcome["transport"].clone();
+    let header = if first == json!("polling") {
+        json!("yes")
+    } else {
+        Value::Null
+    };
+    same(&welcome["header"], &header, "x-test header")?;
+    let mut upgraded = false;
+    if transport == "upgrade" && first == json!("polling") {
+        same(
+            inbox.event("upgraded").await?[0].clone(),
+            json!("websocket"),
+            "upgrade",
+        )?;
+        upgraded = true;
+    }
+
+    let args = json!(["hi", 1, { "a": [true, null] }, "ünïcode ✓"]);
+    socket
+        .emit_payload("echo", Payload::args(&args).map_err(text("args"))?)
+        .map_err(text("emit"))?;
+    // A server with recovery appends the offset as a last argument.
+    let echoed = inbox.event("echo").await?;
+    let echoed = echoed.as_array().ok_or("echo is an array")?;
+    same(&echoed[..4], &args.as_array().ok_or("args")?[..], "echo")?;
+    same(
+        ask(&socket, "echo-ack", args.clone()).await?,
+        args,
+        "echo-ack",
+    )?;
+    same(
+        ask(&socket, "echo-ack", json!([])).await?,
+        json!([]),
+        "empty ack",
+    )?;
+
+    // The server asks, the client's listener answers through its ack.
+    socket.emit("ask", &21).map_err(text("emit ask"))?;
+    same(inbox.event("answer").await?[0].clone(), json!(42), "answer")?;
+
+    let upload = Upload {
+        name: String::from("photo"),
+        file: Binary::from(vec![0u8, 255, 7, 9]),
+        meta: UploadMeta {
+            parts: vec![Binary::from(vec![1u8; 3]), Binary::from(vec![2u8; 5])],
+        },
+    };
+    let receipt = within(
+        "the upload's ack",
+        socket.emit_with_ack(
+            "upload",
+            Payload::single(&upload).map_err(text("upload"))?,
+            Some(WAIT),
+        ),
+    )
+    .await?
+    .map_err(text("upload ack"))?;
+    let receipt: Receipt = receipt.first().map_err(text("receipt"))?;
+    same(receipt.ok, true, "the server saw buffers")?;
+    same(
+        (receipt.name.as_str(), receipt.size, receipt.parts),
+        ("photo", 4, vec![3, 5]),
+        "receipt",
+    )?;
+    same(&*receipt.back.inner.0, &[1u8, 2, 3][..], "binary back")?;
+    same(&*receipt.back.inner.1, &[1u8, 1, 1][..], "binary back")?;
+
+    socket
+        .emit_volatile(
+            "echo",
+            Payload::single("volatile").map_err(text("volatile"))?,
+        )
+        .map_err(text("emit volatile"))?;
+    same(
+        inbox.event("echo").await?[0].clone(),
+        json!("volatile"),
+        "volatile",
+    )?;
+    socket.disconnect();
+    same(
+        inbox.disconnected().await?,
+        DisconnectReason::ClientDisconnect,
+        "disconnect",
+    )?;
+    same(socket.connected(), false, "disconnected")?;
+    Ok(format!("first transport {first}, upgraded {upgraded}"))
+}
+
+/// Two namespaces over one connection; a middleware's refusal with its
+/// message and data.
+pub async fn namespaces(transports: Transports, _transport: &str) -> Result<String, String> {
+    let main = client::io(Browser, "/", options(transports, "main")?).map_err(text("io"))?;
+    let admin = main
+        .manager()
+        .socket_with_auth("/admin", &json!({ "token": "secret" }))
+        .map_err(text("admin socket"))?;
+    let mut admin_inbox = Inbox::attach(&admin);
+    within("connect /", main.connect())
+        .await?
+        .map_err(text("connect /"))?;
+    within("connect /admin", admin.connect())
+        .await?
+        .map_err(text("connect /admin"))?;
+    let welcome = admin_inbox.event("admin-welcome").await?;
+    same(&welcome[0]["auth"], &json!({ "token": "secret" }), "auth")?;
+    let main_engine = ask(&main, "engine-id", json!([])).await?;
+    let admin_engine = ask(&admin, "engine-id", json!([])).await?;
+    same(&main_engine, &admin_engine, "one connection")?;
+    if main.id() == admin.id() {
+        return Err(String::from("two namespaces, one socket id"));
+    }
+
+    let intruder = client::io(
+        Browser,
+        "/admin",
+        options(transports, "intruder")?.reconnection(false),
+    )
+    .map_err(text("io"))?;
+    let mut intruder_inbox = Inbox::attach(&intruder);
+    let refused = within("refusal", intruder.connect()).await?;
+    let expected = ConnectError::Refused {
+        message: String::from("unauthorized"),
+        data: Some(json!({ "code": 401 })),
+    };
+    same(refused, Err(expected.clone()), "refusal")?;
+    same(
+        intruder_inbox.connect_error().await?,
+        expected,
+        "connect_error",
+    )?;
+    main.manager().close();
+    within("close", main.manager().closed()).await?;
+    Ok(String::from("one engine for / and /admin; refusal carried"))
+}
+
+/// A server that never answers: the ack times out; with `retries` the
+/// event is sent `retries + 1` times before failing.
+pub async fn acks(transports: Transports, transport: &str) -> Result<String, String> {
+    let name = format!("never-{transport}");
+    let socket = client::io(Browser, "/", options(transports, &name)?).map_err(text("io"))?;
+    within("connect", socket.connect())
+        .await?
+        .map_err(text("connect"))?;
+    let answer = within(
+        "timeout",
+        socket.emit_with_ack("never", Payload::empty(), Some(Duration::from_millis(200))),
+    )
+    .await?;
+    if !matches!(answer, Err(AckError::Timeout)) {
+        return Err(format!("ack timeout: {answer:?}"));
+    }
+    socket.disconnect();
+
+    let name = format!("retries-{transport}");
+    let retrying = options(transports, &name)?
+        .ack_timeout(Duration::from_millis(150))
+        .retries(2);
+    let socket = client::io(Browser, "/", retrying).map_err(text("io"))?;
+    within("connect", socket.connect())
+        .await?
+        .map_err(text("connect"))?;
+    let answer = within(
+        "retries",
+        socket.emit_with_ack("never", Payload::empty(), None),
+    )
+    .await?;
+    if !matches!(answer, Err(AckError::Timeout)) {
+        return Err(format!("retries time out: {answer:?}"));
+    }
+    same(
+        ask(&socket, "nevers", json!([])).await?,
+        json!([3]),
+        "sent 3 times",
+    )?;
+    socket.disconnect();
+    Ok(String::from("timeout and 2 retries"))
+}
+
+/// Connection state recovery: the harness cuts the network, the server
+/// emits while the client is away, and the client reconnects with the
+/// same id and receives the missed events once, in order.
+pub async fn recovery(transports: Transports, transport: &str) -> Result<String, String> {
+    let socket = client::io(Browser, "/", options(transports, "recovery")?).map_err(text("io"))?;
+    let mut inbox = Inbox::attach(&socket);
+    within("connect", socket.connect())
+        .await?
+        .map_err(text("connect"))?;
+    let (recovered, first_id) = inbox.connected().await?;
+    same(recovered, false, "a fresh session")?;
+    inbox.event("welcome").await?;
+    same(
+        ask(&socket, "echo-ack", json!([1])).await?,
+        json!([1]),
+        "echo-ack",
+    )?;
+
+    harness("cut").await?;
+    let reason = inbox.disconnected().await?;
+    if !reason.will_reconnect() {
+        return Err(format!("{transport}: {reason:?} does not reconnect"));
+    }
+    // A client of the harness, straight to the server, has it emit once
+    // the dropped socket is gone for the server too.
+    same(
+        harness(&format!("miss {first_id} 3")).await?,
+        String::from("true"),
+        "the server saw the drop",
+    )?;
+    harness("restore").await?;
+
+    let (recovered, id) = inbox.connected().await?;
+    same(recovered, true, "the session is restored")?;
+    same(socket.recovered(), true, "recovered()")?;
+    same(&id, &first_id, "same id")?;
+    let mut missed = Vec::new();
+    for _ in 0..3 {
+        missed.push(inbox.event("missed").await?[0].clone());
+    }
+    same(missed, vec![json!(1), json!(2), json!(3)], "missed events")?;
+    same(
+        ask(&socket, "echo-ack", json!(["after"])).await?,
+        json!(["after"]),
+        "after",
+    )?;
+    if inbox.stashed_events().contains(&String::from("missed")) {
+        return Err(String::from("a missed event came twice"));
+    }
+    socket.disconnect();
+    Ok(format!("recovered {id} with 3 missed events"))
+}
+
+/// The server dies mid-session and comes back on the same port: the
+/// client reconnects by itself (reporting its attempts), emits made
+/// meanwhile are delivered once, volatile ones are dropped.
+pub async fn restart(transports: Transports, transport: &str) -> Result<String, String> {
+    let name = format!("restart-{transport}");
+    let socket = client::io(Browser, "/", options(transports, &name)?).map_err(text("io"))?;
+    let mut inbox = Inbox::attach(&socket);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    socket.manager().on_event(move |event| {
+        if let Ok(mut seen) = seen.lock() {
+            seen.push(event.clone());
+        }
+    });
+    within("connect", socket.connect())
+        .await?
+        .map_err(text("connect"))?;
+    socket.emit("seq", &1).map_err(text("emit"))?;
+    same(
+        ask(&socket, "report", json!([])).await?,
+        json!([[1]]),
+        "report",
+    )?;
+
+    harness("stop").await?;
+    let reason = inbox.disconnected().await?;
+    if !reason.will_reconnect() {
+        return Err(format!("{reason:?} does not reconnect"));
+    }
+    socket.emit("seq", &2).map_err(text("buffered emit"))?;
+    socket.emit("seq", &3).map_err(text("buffered emit"))?;
+    socket
+        .emit_volatile("seq", Payload::single(&99).map_err(text("volatile"))?)
+        .map_err(text("volatile emit"))?;
+    harness("start").await?;
+    inbox.connected().await?;
+    same(
+        ask(&socket, "report", json!([])).await?,
+        json!([[2, 3]]),
+        "buffered emits once, volatile dropped",
+    )?;
+    let events = events.lock().map_err(text("events"))?.clone();
+    let attempted = events.contains(&ManagerEvent::ReconnectAttempt(1));
+    let reconnected = events
+        .iter()
+        .any(|e| matches!(e, ManagerEvent::Reconnect(n) if *n >= 1));
+    let closed = events.contains(&ManagerEvent::Close("transport close"))
+        || events.contains(&ManagerEvent::Close("transport error"));
+    if !(attempted && reconnected && closed) {
+        return Err(format!("manager events: {events:?}"));
+    }
+    socket.disconnect();
+    Ok(format!("manager events {events:?}"))
+}

@@ -1,0 +1,53 @@
+//! Our server with the behaviour of `interop/server.mjs` ([`suite::mirror`])
+//! as a process of its own, started like that script: for tests outside
+//! Rust (the browser client's, `interop/wasm-client.mjs`) that kill the
+//! server and start it again on the same port.
+//!
+//! Usage: `mirror-server <port> [tokio|smol]` (port 0: any free port).
+//! Prints `listening <port>` once it accepts connections; exits when its
+//! standard input closes.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+
+use runtime_smol::SmolRuntime;
+use runtime_tokio::TokioRuntime;
+use suite::TestRuntime;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (port, runtime) = match args.as_slice() {
+        [port] => (port.parse::<u16>().ok(), "tokio"),
+        [port, runtime] => (port.parse::<u16>().ok(), runtime.as_str()),
+        _ => (None, ""),
+    };
+    let Some(port) = port else {
+        eprintln!("usage: mirror-server <port> [tokio|smol]");
+        std::process::exit(2);
+    };
+    match runtime {
+        "tokio" => TokioRuntime::block_on(serve(TokioRuntime, port)),
+        "smol" => SmolRuntime::block_on(serve(SmolRuntime, port)),
+        other => {
+            eprintln!("mirror-server: unknown runtime {other:?} (tokio or smol)");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn serve<R: TestRuntime>(rt: R, port: u16) {
+    let io = suite::mirror::app(rt, |_| {});
+    let (addr, _accepting) = rt
+        .serve_at(SocketAddr::from(([127, 0, 0, 1], port)), io)
+        .await;
+    println!("listening {}", addr.port());
+    // Exits with its parent: when standard input closes.
+    smol::unblock(|| {
+        let mut line = String::new();
+        let mut stdin = std::io::stdin().lock();
+        while stdin.read_line(&mut line).is_ok_and(|read| read > 0) {
+            line.clear();
+        }
+    })
+    .await;
+}

@@ -350,8 +350,8 @@ impl Endpoint {
         if let Some(bad) = &options.bad_header {
             return Err(ClientError::InvalidHeader(bad.clone()));
         }
-        let url = parse_url(url)?;
-        let secure = match url.scheme() {
+        let url = UrlParts::parse(url)?;
+        let secure = match url.scheme.as_str() {
             "http" | "ws" => false,
             "https" | "wss" => true,
             other => {
@@ -360,25 +360,23 @@ impl Endpoint {
                 )))
             }
         };
-        let (host, url_host) = match url.host() {
-            Some(url::Host::Ipv6(address)) => (address.to_string(), format!("[{address}]")),
-            Some(host) => (host.to_string(), host.to_string()),
-            None => return Err(ClientError::InvalidUrl(String::from("no host"))),
+        let port = match url.port {
+            Some(port) => port,
+            None if secure => 443,
+            None => 80,
         };
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| ClientError::InvalidUrl(String::from("no port")))?;
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in url.query_pairs() {
-            query.append_pair(&name, &value);
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &url.query {
+            query.append_pair(name, value);
         }
         for (name, value) in &options.query {
             query.append_pair(name, value);
         }
-        let nsp = match url.path() {
+        let nsp = match url.path.as_str() {
             "" => String::from("/"),
             path => path.to_owned(),
         };
+        let (host, url_host) = (url.host, url.url_host);
         let endpoint = Endpoint {
             secure,
             host,
@@ -432,21 +430,77 @@ impl Endpoint {
     }
 }
 
-/// Parses the client's URL. In the browser a relative one (`/chat`) is
-/// resolved against the page's address, as Node's client does.
-fn parse_url(url: &str) -> Result<url::Url, ClientError> {
-    let invalid = |e: url::ParseError| ClientError::InvalidUrl(e.to_string());
-    match url::Url::parse(url) {
-        #[cfg(target_arch = "wasm32")]
-        Err(url::ParseError::RelativeUrlWithoutBase) => {
-            let base = super::browser::location().ok_or_else(|| {
-                ClientError::InvalidUrl(String::from("a relative url outside a page"))
-            })?;
-            url::Url::parse(&base)
-                .and_then(|base| base.join(url))
-                .map_err(invalid)
+/// What the client takes from its URL.
+struct UrlParts {
+    /// Lowercase, without `:`.
+    scheme: String,
+    /// The host to connect to (an IPv6 address without brackets).
+    host: String,
+    /// The host as written in URLs (IPv6 in brackets).
+    url_host: String,
+    /// `None`: the scheme's default.
+    port: Option<u16>,
+    path: String,
+    /// Decoded.
+    query: Vec<(String, String)>,
+}
+
+impl UrlParts {
+    /// Natively, the `url` crate parses it.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn parse(url: &str) -> Result<UrlParts, ClientError> {
+        let url = url::Url::parse(url).map_err(|e| ClientError::InvalidUrl(e.to_string()))?;
+        let (host, url_host) = match url.host() {
+            Some(url::Host::Ipv6(address)) => (address.to_string(), format!("[{address}]")),
+            Some(host) => (host.to_string(), host.to_string()),
+            None => return Err(ClientError::InvalidUrl(String::from("no host"))),
+        };
+        Ok(UrlParts {
+            scheme: url.scheme().to_owned(),
+            host,
+            url_host,
+            port: url.port(),
+            path: url.path().to_owned(),
+            query: url.query_pairs().into_owned().collect(),
+        })
+    }
+
+    /// In the browser, the browser's own `URL` parses it (the `url` crate's
+    /// tables would weigh more than the rest of the client), and a relative
+    /// URL (`/chat`) is resolved against the page's address, as Node's
+    /// client does.
+    #[cfg(target_arch = "wasm32")]
+    fn parse(url: &str) -> Result<UrlParts, ClientError> {
+        let invalid = || ClientError::InvalidUrl(url.to_owned());
+        let parsed = match super::browser::location() {
+            Some(base) => web_sys::Url::new_with_base(url, &base),
+            None => web_sys::Url::new(url),
         }
-        parsed => parsed.map_err(invalid),
+        .map_err(|_| invalid())?;
+        let url_host = parsed.hostname();
+        if url_host.is_empty() {
+            return Err(ClientError::InvalidUrl(String::from("no host")));
+        }
+        let host = url_host
+            .strip_prefix('[')
+            .and_then(|host| host.strip_suffix(']'))
+            .unwrap_or(&url_host)
+            .to_owned();
+        let port = match parsed.port().as_str() {
+            "" => None,
+            port => Some(port.parse().map_err(|_| invalid())?),
+        };
+        let search = parsed.search();
+        Ok(UrlParts {
+            scheme: parsed.protocol().trim_end_matches(':').to_owned(),
+            host,
+            url_host,
+            port,
+            path: parsed.pathname(),
+            query: form_urlencoded::parse(search.trim_start_matches('?').as_bytes())
+                .into_owned()
+                .collect(),
+        })
     }
 }
 

@@ -1,8 +1,8 @@
 //! The chat server: the page with the official browser client at `/`, the
 //! same page with our Rust client compiled to WebAssembly at `/wasm/`
 //! (`examples/chat-wasm`), and the chat's Socket.IO handlers, on one port.
-//! `main.rs` runs it; the browser tests (`examples/tests/chat_browser.rs`,
-//! `examples/tests/chat_wasm_browser.rs`) start it on a free port.
+//! `main.rs` runs it; the browser tests (`examples/tests/chat_browser.rs`)
+//! start it on a free port.
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -11,7 +11,7 @@
 //!
 //! The client ([`client`]) runs natively and in the browser: built for
 //! `wasm32-unknown-unknown`, this crate is the client alone, over the
-//! browser's `fetch` and `WebSocket` ([`client::Browser`]); the server and
+//! browser's `fetch` and `WebSocket` (`client::Browser`); the server and
 //! the native IO (hyper, rustls) are left out.
 
 #![forbid(unsafe_code)]

@@ -184,7 +184,9 @@ impl Drop for Timer {
 
 /// The browser pools its own HTTP connections: nothing to keep here.
 #[derive(Default)]
-pub(crate) struct HttpPool;
+pub(crate) struct HttpPool {
+    _pooled_by_the_browser: (),
+}
 
 impl HttpPool {
     pub(crate) fn clear(&self) {}

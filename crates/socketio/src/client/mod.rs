@@ -1,6 +1,6 @@
 //! The Socket.IO client: Node's `io(url, options)`, its Manager and its
 //! namespace sockets, on any runtime that can open TCP connections
-//! ([`crate::ClientRuntime`]), and in the browser ([`Browser`], on
+//! ([`crate::ClientRuntime`]), and in the browser (`Browser`, on
 //! `wasm32-unknown-unknown`; see `docs/browser.md`).
 //!
 //! A [`Manager`] is one connection to a server (Engine.IO over

@@ -7,6 +7,8 @@
 // when its standard input closes (interop/server.mjs, mirror-server).
 // Prints "ok" and exits 0 when every scenario passed; otherwise
 // "FAIL <why>". Each scenario's report goes to standard error.
+// SIO_PARSER=msgpack: the server (which inherits it), the control client
+// and the Rust client speak socket.io-msgpack-parser (interop/parser.mjs).
 //
 // The page is served (from <pkg dir>) by a TCP proxy in front of the
 // server, so the client connects to "/" on the page's origin and this
@@ -15,6 +17,8 @@
 //   cut / restore   drop every proxied connection and refuse new ones / stop
 //   miss <id> <n>   an official Node client asks the server (directly) to
 //                   emit n "missed" events once socket <id> is gone
+//   hold / release  accept new connections and never answer them / close
+//                   those held and proxy again
 //   stop / start    kill the server (SIGKILL) / start it on the same port
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
@@ -23,6 +27,7 @@ import path from "node:path";
 import readline from "node:readline";
 import { chromium } from "playwright-core";
 import { io } from "socket.io-client";
+import { parserName, parserOptions } from "./parser.mjs";
 
 const argv = process.argv.slice(2);
 const split = argv.indexOf("--");
@@ -33,7 +38,7 @@ if (split < 0 || !pkgDir || !executablePath || serverCommand.length === 0) {
   process.exit(2);
 }
 
-const SCENARIOS = ["events", "namespaces", "acks", "recovery", "restart"];
+const SCENARIOS = ["events", "namespaces", "acks", "recovery", "restart", "silent"];
 const TRANSPORTS = ["polling", "websocket", "upgrade"];
 const deadline = setTimeout(() => fail("timeout: the whole run took over 240 s"), 240_000);
 let browser;
@@ -73,9 +78,15 @@ function startServer(port) {
  * its WebSockets to 127.0.0.1.) */
 function startProxy() {
   const pairs = new Set();
-  const proxy = { cut: false, port: 0 };
+  const held = new Set();
+  const proxy = { cut: false, hold: false, port: 0 };
   const tcp = net.createServer((client) => {
     if (proxy.cut) return client.destroy();
+    if (proxy.hold) {
+      held.add(client);
+      client.on("error", () => {}).on("close", () => held.delete(client));
+      return;
+    }
     client.once("data", async (first) => {
       const line = first.subarray(0, first.indexOf("\r\n")).toString("latin1");
       const page = /^GET (\/__wasm\/[^ ?]*)/.exec(line);
@@ -96,6 +107,10 @@ function startProxy() {
     });
     client.on("error", () => client.destroy());
   });
+  proxy.release = () => {
+    for (const client of held) client.destroy();
+    held.clear();
+  };
   proxy.drop = () => {
     for (const { client, upstream } of pairs) {
       client.destroy();
@@ -121,9 +136,17 @@ async function harness(step) {
     case "restore":
       proxy.cut = false;
       return "";
+    case "hold":
+      proxy.hold = true;
+      return "";
+    case "release":
+      proxy.hold = false;
+      proxy.release();
+      return "";
     case "miss": {
       const [id, count] = args;
       const control = io(`http://127.0.0.1:${server.port}/`, {
+        ...parserOptions,
         auth: { name: "control" },
         transports: ["websocket"],
         reconnection: false,
@@ -191,8 +214,8 @@ async function runScenario(scenario, transport) {
   await page.goto(`${origin}/__wasm/index.html`);
   await page.waitForFunction(() => window.suiteReady === true, null, { timeout: 10_000 });
   try {
-    const report = await page.evaluate(([s, t]) => window.suite.run(s, t), [scenario, transport]);
-    console.error(`ok ${scenario} over ${transport}: ${report}`);
+    const report = await page.evaluate(([s, t, p]) => window.suite.run(s, t, p), [scenario, transport, parserName]);
+    console.error(`ok ${scenario} over ${transport} (${parserName}): ${report}`);
   } catch (error) {
     const why = String(error.message ?? error).split("\n")[0];
     await fail(`${why}${problems.length ? ` (${problems.join("; ")})` : ""}`);

@@ -9,8 +9,9 @@
 //! over the browser's own `fetch` and `WebSocket`. The page lives on the
 //! origin of a proxy in front of the server, so that the client connects
 //! to a relative URL (`/`) and the harness can cut its network
-//! (`harness("cut")`) or restart the server (`harness("stop")`,
-//! `harness("start")`) at the scenario's request.
+//! (`harness("cut")`), hold new connections unanswered (`harness("hold")`)
+//! or restart the server (`harness("stop")`, `harness("start")`) at the
+//! scenario's request.
 //!
 //! Nothing is built on native targets.
 
@@ -23,10 +24,16 @@ use socketio::client::Transports;
 use wasm_bindgen::prelude::*;
 
 /// Runs scenario `scenario` (`events`, `namespaces`, `acks`, `recovery`,
-/// `restart`) over `transport` (`polling`, `websocket`, `upgrade`);
+/// `restart`, `silent`) over `transport` (`polling`, `websocket`,
+/// `upgrade`) with `parser` (`json` or `msgpack`, as the server speaks);
 /// resolves to a short report, or rejects with what went wrong.
 #[wasm_bindgen]
-pub async fn run(scenario: String, transport: String) -> Result<String, String> {
+pub async fn run(scenario: String, transport: String, parser: String) -> Result<String, String> {
+    scenarios::use_msgpack(match parser.as_str() {
+        "json" => false,
+        "msgpack" => true,
+        other => return Err(format!("unknown parser {other}")),
+    });
     let transports = match transport.as_str() {
         "polling" => Transports::POLLING,
         "websocket" => Transports::WEBSOCKET,
@@ -40,6 +47,7 @@ pub async fn run(scenario: String, transport: String) -> Result<String, String> 
         "acks" => scenarios::acks(transports, t).await,
         "recovery" => scenarios::recovery(transports, t).await,
         "restart" => scenarios::restart(transports, t).await,
+        "silent" => scenarios::silent(transports, t).await,
         other => Err(format!("unknown scenario {other}")),
     }
     .map_err(|error| format!("{scenario} over {transport}: {error}"))

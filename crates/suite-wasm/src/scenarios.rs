@@ -1,6 +1,7 @@
 //! The scenarios, each against the server behind the page's origin (Node's
 //! `interop/server.mjs` or our `mirror-server`, which answer alike).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,13 +11,32 @@ use socketio::client::{
     self, AckError, Browser, ClientOptions, ClientSocket, ConnectError, DisconnectReason,
     ManagerEvent, Transports,
 };
-use socketio::{Binary, Payload};
+use socketio::{Binary, MsgpackParser, Payload, SharedParser};
 
 use crate::inbox::{harness, same, text, within, Inbox, WAIT};
 
+/// Whether the clients speak socket.io-msgpack-parser's msgpack (the
+/// server does too) rather than JSON.
+static MSGPACK: AtomicBool = AtomicBool::new(false);
+
+/// Sets the parser of the clients made from now on.
+pub fn use_msgpack(msgpack: bool) {
+    MSGPACK.store(msgpack, Ordering::Relaxed);
+}
+
+/// The options every client starts from: the parser the server speaks.
+fn base_options() -> ClientOptions {
+    let options = ClientOptions::default();
+    if MSGPACK.load(Ordering::Relaxed) {
+        options.shared_parser(SharedParser::new(MsgpackParser))
+    } else {
+        options
+    }
+}
+
 /// Options for a scenario's client: fast reconnection, a name in the auth.
 fn options(transports: Transports, name: &str) -> Result<ClientOptions, String> {
-    ClientOptions::default()
+    base_options()
         .transports(transports)
         .reconnection_delay(Duration::from_millis(50))
         .reconnection_delay_max(Duration::from_millis(200))
@@ -380,4 +400,57 @@ pub async fn restart(transports: Transports, transport: &str) -> Result<String, 
     }
     socket.disconnect();
     Ok(format!("manager events {events:?}"))
+}
+
+/// A server that accepts connections and never answers (the harness
+/// holds them): the open times out, the client retries as often as
+/// allowed, then gives up; nothing hangs.
+pub async fn silent(transports: Transports, transport: &str) -> Result<String, String> {
+    harness("hold").await?;
+    let outcome = give_up(transports, transport).await;
+    harness("release").await?;
+    outcome
+}
+
+async fn give_up(transports: Transports, transport: &str) -> Result<String, String> {
+    let options = base_options()
+        .transports(transports)
+        .timeout(Duration::from_millis(200))
+        .reconnection(false);
+    let socket = client::io(Browser, "/", options).map_err(text("io"))?;
+    let outcome = within("a failed open", socket.connect()).await?;
+    same(outcome, Err(ConnectError::Transport), "a failed open")?;
+
+    let options = base_options()
+        .transports(transports)
+        .timeout(Duration::from_millis(100))
+        .reconnection_attempts(2)
+        .reconnection_delay(Duration::from_millis(20))
+        .reconnection_delay_max(Duration::from_millis(40));
+    let socket = client::io(Browser, "/", options).map_err(text("io"))?;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    socket.manager().on_event(move |event| {
+        if let Ok(mut seen) = seen.lock() {
+            seen.push(event.clone());
+        }
+    });
+    let outcome = within("giving up", socket.connect()).await?;
+    same(outcome, Err(ConnectError::Failed), "giving up")?;
+    let events = events.lock().map_err(text("events"))?.clone();
+    same(
+        events,
+        vec![
+            ManagerEvent::ReconnectAttempt(1),
+            ManagerEvent::ReconnectAttempt(2),
+            ManagerEvent::ReconnectFailed,
+        ],
+        "manager events",
+    )?;
+    // Emits after giving up fail cleanly rather than hang.
+    let ack = socket.emit_with_ack("x", Payload::empty(), Some(Duration::from_millis(50)));
+    if within("an ack after giving up", ack).await?.is_ok() {
+        return Err(String::from("an ack after giving up"));
+    }
+    Ok(format!("{transport}: timed out, 2 attempts, gave up"))
 }

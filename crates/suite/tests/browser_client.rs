@@ -6,8 +6,10 @@
 //! (`interop/server.mjs`) and against ours with the same behaviour
 //! (`mirror-server`, on tokio and on smol): events and acks both ways,
 //! nested binary, namespaces on one connection, ack timeouts and retries,
-//! connection state recovery after a network cut, and reconnection after
-//! the server restarts, each over long-polling, WebSocket and the upgrade.
+//! connection state recovery after a network cut, reconnection after the
+//! server restarts, and giving up on a server that never answers, each
+//! over long-polling, WebSocket and the upgrade, with the JSON parser and
+//! with msgpack.
 //!
 //! Fails, never skips, without Chromium, Node, the npm packages or
 //! wasm-bindgen-cli (`scripts/test` installs them all).
@@ -50,10 +52,12 @@ fn chromium() -> PathBuf {
 }
 
 /// Runs every scenario against the server `command` starts (`{port}`
-/// stands for its port); at most 4 minutes.
-fn run_in_chromium(server: &[&str]) {
+/// stands for its port), with the JSON parser or msgpack; at most 4.5
+/// minutes.
+fn run_in_chromium(server: &[&str], parser: &str) {
     let module = suite_module();
     let mut child = Command::new("node")
+        .env("SIO_PARSER", parser)
         .arg("wasm-client.mjs")
         .arg(module)
         .arg(chromium())
@@ -82,17 +86,32 @@ fn run_in_chromium(server: &[&str]) {
     );
 }
 
+const NODE: &[&str] = &["node", "server.mjs", "{port}"];
+const OURS_TOKIO: &[&str] = &[env!("CARGO_BIN_EXE_mirror-server"), "{port}", "tokio"];
+const OURS_SMOL: &[&str] = &[env!("CARGO_BIN_EXE_mirror-server"), "{port}", "smol"];
+
 #[test]
 fn wasm_client_with_node_server() {
-    run_in_chromium(&["node", "server.mjs", "{port}"]);
+    run_in_chromium(NODE, "json");
 }
 
 #[test]
 fn wasm_client_with_own_server_on_tokio() {
-    run_in_chromium(&[env!("CARGO_BIN_EXE_mirror-server"), "{port}", "tokio"]);
+    run_in_chromium(OURS_TOKIO, "json");
 }
 
 #[test]
 fn wasm_client_with_own_server_on_smol() {
-    run_in_chromium(&[env!("CARGO_BIN_EXE_mirror-server"), "{port}", "smol"]);
+    run_in_chromium(OURS_SMOL, "json");
+}
+
+/// Every scenario again with socket.io-msgpack-parser on both sides.
+#[test]
+fn wasm_client_over_msgpack_with_node_server() {
+    run_in_chromium(NODE, "msgpack");
+}
+
+#[test]
+fn wasm_client_over_msgpack_with_own_server() {
+    run_in_chromium(OURS_TOKIO, "msgpack");
 }

@@ -5,7 +5,8 @@
 //!
 //! Usage: `mirror-server <port> [tokio|smol]` (port 0: any free port).
 //! Prints `listening <port>` once it accepts connections; exits when its
-//! standard input closes.
+//! standard input closes. `SIO_PARSER=msgpack`: it speaks
+//! socket.io-msgpack-parser's msgpack, as `server.mjs` does then.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -36,7 +37,12 @@ fn main() {
 }
 
 async fn serve<R: TestRuntime>(rt: R, port: u16) {
-    let io = suite::mirror::app(rt, |_| {});
+    let msgpack = std::env::var("SIO_PARSER").is_ok_and(|parser| parser == "msgpack");
+    let io = suite::mirror::app(rt, |config| {
+        if msgpack {
+            config.connection.parser = socketio::SharedParser::new(socketio::MsgpackParser);
+        }
+    });
     let (addr, _accepting) = rt
         .serve_at(SocketAddr::from(([127, 0, 0, 1], port)), io)
         .await;

@@ -26,21 +26,7 @@ async fn compressed_chat_in_headless_chromium() {
 }
 
 async fn chat_in_chromium(compress: bool) {
-    let bundle = std::fs::read(server::client_bundle_path())
-        .expect("the socket.io browser client (npm ci --prefix interop installs it)");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(runtime_tokio::serve(
-        listener,
-        server::chat(bundle.into(), compress),
-    ));
-
-    let mut args = vec![
-        format!("http://{addr}/"),
-        browser::chromium().display().to_string(),
-    ];
-    args.extend(compress.then(|| "--compression".to_owned()));
-    browser::run_script("chat-browser.mjs", &args).await;
+    run_chat(compress, None).await;
 }
 
 /// The demo's Rust client (`examples/chat-wasm`, our client compiled to
@@ -59,19 +45,26 @@ async fn the_rust_client_chats_with_the_javascript_one_in_headless_chromium() {
         .expect("scripts/build-wasm runs");
     assert!(built.success(), "scripts/build-wasm chat-wasm failed");
     let client = server::WasmClient::load(&out).expect("the bound Rust client");
+    run_chat(true, Some(client)).await;
+}
+
+/// Serves the chat (with the Rust client's page when given) and runs
+/// `chat-browser.mjs` against it.
+async fn run_chat(compress: bool, wasm: Option<server::WasmClient>) {
     let bundle = std::fs::read(server::client_bundle_path())
         .expect("the socket.io browser client (npm ci --prefix interop installs it)");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(runtime_tokio::serve(
-        listener,
-        server::chat(bundle.into(), true).with_wasm(client),
-    ));
-    let args = vec![
+    let mut chat = server::chat(bundle.into(), compress);
+    let mut args = vec![
         format!("http://{addr}/"),
         browser::chromium().display().to_string(),
-        "--compression".to_owned(),
-        "--wasm".to_owned(),
     ];
+    args.extend(compress.then(|| "--compression".to_owned()));
+    if let Some(client) = wasm {
+        chat = chat.with_wasm(client);
+        args.push("--wasm".to_owned());
+    }
+    tokio::spawn(runtime_tokio::serve(listener, chat));
     browser::run_script("chat-browser.mjs", &args).await;
 }

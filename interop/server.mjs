@@ -4,7 +4,9 @@
 // Prints "listening <port>" once it accepts connections; exits when stdin
 // closes, so a test that dies takes its server with it. SIO_PARSER=msgpack:
 // the server speaks socket.io-msgpack-parser. SIO_DEFLATE=1: WebSocket
-// messages are compressed (permessage-deflate).
+// messages are compressed (permessage-deflate). SIO_CORS=1: pages of other
+// origins may connect, with cookies (cors with credentials), and the
+// handshake sets Node's "io" cookie (the browser client's cross-origin test).
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createSecureServer } from "node:https";
@@ -29,6 +31,7 @@ const io = new Server(httpServer, {
   // SIO_DEFLATE=1: permessage-deflate on, with ws's default threshold
   // (1 KiB). httpCompression is on by default, as in every Node server.
   perMessageDeflate: process.env.SIO_DEFLATE === "1",
+  ...(process.env.SIO_CORS === "1" ? { cors: { origin: true, credentials: true }, cookie: true } : {}),
 });
 
 // What each client (named by its auth `name`) sent as "seq" events: the
@@ -50,6 +53,7 @@ io.on("connection", (socket) => {
     query: socket.handshake.query.q ?? null,
     transport: socket.conn.transport.name,
     recovered: socket.recovered,
+    cookie: socket.handshake.headers.cookie ?? null,
   });
   socket.conn.on("upgrade", (transport) => socket.emit("upgraded", transport.name));
 

@@ -20,6 +20,7 @@
 //   hold / release  accept new connections and never answer them / close
 //                   those held and proxy again
 //   stop / start    kill the server (SIGKILL) / start it on the same port
+//   server-url      the server's own address: another origin than the page's
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import net from "node:net";
@@ -38,7 +39,7 @@ if (split < 0 || !pkgDir || !executablePath || serverCommand.length === 0) {
   process.exit(2);
 }
 
-const SCENARIOS = ["events", "namespaces", "acks", "recovery", "restart", "silent"];
+const SCENARIOS = ["events", "namespaces", "acks", "recovery", "restart", "silent", "cross-origin"];
 const TRANSPORTS = ["polling", "websocket", "upgrade"];
 const deadline = setTimeout(() => fail("timeout: the whole run took over 240 s"), 240_000);
 let browser;
@@ -55,7 +56,10 @@ async function fail(why) {
 /** Starts the server on `port` (0: any); resolves once it listens. */
 function startServer(port) {
   const [command, ...args] = serverCommand.map((arg) => arg.replace("{port}", String(port)));
-  const child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"] });
+  // Pages of other origins may connect, with cookies (the cross-origin
+  // scenario); the handshake sets the "io" cookie.
+  const env = { ...process.env, SIO_CORS: "1" };
+  const child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"], env });
   const exited = new Promise((resolve) => child.once("exit", resolve));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the server did not listen within 10 s")), 10_000);
@@ -136,6 +140,8 @@ async function harness(step) {
     case "restore":
       proxy.cut = false;
       return "";
+    case "server-url":
+      return `http://127.0.0.1:${server.port}/`;
     case "hold":
       proxy.hold = true;
       return "";

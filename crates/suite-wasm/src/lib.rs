@@ -24,7 +24,7 @@ use socketio::client::Transports;
 use wasm_bindgen::prelude::*;
 
 /// Runs scenario `scenario` (`events`, `namespaces`, `acks`, `recovery`,
-/// `restart`, `silent`) over `transport` (`polling`, `websocket`,
+/// `restart`, `silent`, `cross-origin`) over `transport` (`polling`, `websocket`,
 /// `upgrade`) with `parser` (`json` or `msgpack`, as the server speaks);
 /// resolves to a short report, or rejects with what went wrong.
 #[wasm_bindgen]
@@ -48,6 +48,7 @@ pub async fn run(scenario: String, transport: String, parser: String) -> Result<
         "recovery" => scenarios::recovery(transports, t).await,
         "restart" => scenarios::restart(transports, t).await,
         "silent" => scenarios::silent(transports, t).await,
+        "cross-origin" => scenarios::cross_origin(transports, t).await,
         other => Err(format!("unknown scenario {other}")),
     }
     .map_err(|error| format!("{scenario} over {transport}: {error}"))

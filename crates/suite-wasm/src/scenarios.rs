@@ -454,3 +454,80 @@ async fn give_up(transports: Transports, transport: &str) -> Result<String, Stri
     }
     Ok(format!("{transport}: timed out, 2 attempts, gave up"))
 }
+
+/// The page on one origin and the server on another (its own address):
+/// CORS, with a preflight for the extra header; binary both ways; and the
+/// server's cookie (Node's `io`) carried back only `with_credentials`.
+pub async fn cross_origin(transports: Transports, transport: &str) -> Result<String, String> {
+    let url = harness("server-url").await?;
+    let (first, _) = visit(&url, transports, "cross-1", true).await?;
+    let (with, without) = if first["transport"] == json!("polling") {
+        // The handshake went over long-polling: the cookie it set comes
+        // back with credentials only.
+        let (with, _) = visit(&url, transports, "cross-2", true).await?;
+        let (without, _) = visit(&url, transports, "cross-3", false).await?;
+        let cookie = with["cookie"].as_str().unwrap_or_default();
+        if !cookie.contains("io=") {
+            return Err(format!("with credentials, no io cookie: {with}"));
+        }
+        same(&without["cookie"], &Value::Null, "without credentials")?;
+        (with["cookie"].clone(), without["cookie"].clone())
+    } else {
+        // A WebSocket handshake is not CORS's business: data flowing is
+        // the check.
+        (Value::Null, Value::Null)
+    };
+    Ok(format!(
+        "{transport}: cross-origin ok; cookie with credentials {with}, without {without}"
+    ))
+}
+
+/// Connects to `url` from the page's other origin, checks an ack and
+/// binary both ways, disconnects; returns the welcome and the socket id.
+async fn visit(
+    url: &str,
+    transports: Transports,
+    name: &str,
+    with_credentials: bool,
+) -> Result<(Value, String), String> {
+    let options = options(transports, name)?
+        .extra_header("x-test", "yes")
+        .with_credentials(with_credentials);
+    let socket = client::io(Browser, url, options).map_err(text("io"))?;
+    let mut inbox = Inbox::attach(&socket);
+    within("connect", socket.connect())
+        .await?
+        .map_err(text("connect"))?;
+    let welcome = inbox.event("welcome").await?[0].clone();
+    if welcome["transport"] == json!("polling") {
+        same(&welcome["header"], &json!("yes"), "the preflighted header")?;
+    }
+    same(
+        ask(&socket, "echo-ack", json!(["over", "there"])).await?,
+        json!(["over", "there"]),
+        "echo-ack",
+    )?;
+    let upload = Upload {
+        name: String::from(name),
+        file: Binary::from(vec![9u8; 4]),
+        meta: UploadMeta {
+            parts: vec![Binary::from(vec![1u8; 2])],
+        },
+    };
+    let receipt = within(
+        "the upload's ack",
+        socket.emit_with_ack(
+            "upload",
+            Payload::single(&upload).map_err(text("upload"))?,
+            Some(WAIT),
+        ),
+    )
+    .await?
+    .map_err(text("upload ack"))?;
+    let receipt: Receipt = receipt.first().map_err(text("receipt"))?;
+    same((receipt.ok, receipt.size), (true, 4), "receipt")?;
+    same(&*receipt.back.inner.1, &[1u8, 1][..], "binary back")?;
+    let id = socket.id().unwrap_or_default();
+    socket.disconnect();
+    Ok((welcome, id))
+}

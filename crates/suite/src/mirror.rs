@@ -69,6 +69,11 @@ pub fn app<R: TestRuntime>(rt: R, configure: impl FnOnce(&mut SocketIoConfig)) -
                 .get("x-test")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let cookie = handshake
+                .headers
+                .get("cookie")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let welcome = json!({
                 "id": socket.id().as_str(),
                 "engine": socket.engine_id().as_str(),
@@ -77,6 +82,7 @@ pub fn app<R: TestRuntime>(rt: R, configure: impl FnOnce(&mut SocketIoConfig)) -
                 "query": handshake.query_param("q"),
                 "transport": socket.transport(),
                 "recovered": socket.recovered(),
+                "cookie": cookie,
             });
             socket.emit("welcome", &welcome).await.unwrap();
 

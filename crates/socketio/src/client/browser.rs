@@ -203,13 +203,18 @@ pub(crate) fn http_request(
     body: Bytes,
 ) -> impl Future<Output = io::Result<(u16, Bytes)>> + Send + 'static {
     let url = endpoint.url(false, &query);
+    let credentials = if endpoint.with_credentials {
+        web_sys::RequestCredentials::Include
+    } else {
+        web_sys::RequestCredentials::SameOrigin
+    };
     let headers: Vec<(String, String)> = endpoint
         .headers
         .iter()
         .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
         .collect();
     SendWrapper::new(async move {
-        fetch(url, method, headers, body)
+        fetch(url, method, headers, credentials, body)
             .await
             .map_err(|error| io::Error::other(describe(&error)))
     })
@@ -219,9 +224,11 @@ async fn fetch(
     url: String,
     method: HttpMethod,
     extra_headers: Vec<(String, String)>,
+    credentials: web_sys::RequestCredentials,
     body: Bytes,
 ) -> Result<(u16, Bytes), JsValue> {
     let init = web_sys::RequestInit::new();
+    init.set_credentials(credentials);
     let headers = web_sys::Headers::new()?;
     for (name, value) in &extra_headers {
         // A header the browser forbids scripts to set is dropped by it.

@@ -87,6 +87,9 @@ pub struct ClientOptions {
     /// A header that failed to parse, reported by `connect`.
     pub(crate) bad_header: Option<String>,
     pub(crate) max_pending_events: usize,
+    /// In the browser: whether cross-origin requests carry cookies.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) with_credentials: bool,
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) per_message_deflate: Option<crate::PerMessageDeflate>,
 }
@@ -103,6 +106,8 @@ impl Default for ClientOptions {
             tls: None,
             bad_header: None,
             max_pending_events: 1024,
+            #[cfg(target_arch = "wasm32")]
+            with_credentials: false,
             #[cfg(not(target_arch = "wasm32"))]
             per_message_deflate: None,
         }
@@ -283,6 +288,18 @@ impl ClientOptions {
         self
     }
 
+    /// In the browser: whether long-polling requests to another origin
+    /// carry the browser's cookies for it (Node's `withCredentials`,
+    /// default `false`), as a load balancer's sticky-session cookie must.
+    /// Requests to the page's own origin always carry them. The server
+    /// must allow it (Node's `cors: { origin, credentials: true }`, our
+    /// `Cors::with_credentials`, with an origin other than `*`).
+    #[cfg(target_arch = "wasm32")]
+    pub fn with_credentials(mut self, with_credentials: bool) -> Self {
+        self.with_credentials = with_credentials;
+        self
+    }
+
     /// Events whose listeners have started and not finished, over all
     /// namespaces of the connection, beyond which the connection is
     /// dropped (default 1024). Listeners run side by side, so only those
@@ -334,6 +351,8 @@ pub(crate) struct Endpoint {
     /// The application's query parameters, encoded, without `?`.
     query: String,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) with_credentials: bool,
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) per_message_deflate: Option<crate::PerMessageDeflate>,
     #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]
@@ -386,6 +405,8 @@ impl Endpoint {
             path: format!("{}/", options.path.trim_end_matches('/')),
             query: query.finish(),
             headers: options.headers.clone(),
+            #[cfg(target_arch = "wasm32")]
+            with_credentials: options.with_credentials,
             #[cfg(not(target_arch = "wasm32"))]
             per_message_deflate: options.per_message_deflate,
             #[cfg(all(feature = "tls", not(target_arch = "wasm32")))]

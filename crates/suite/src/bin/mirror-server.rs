@@ -7,12 +7,15 @@
 //! Prints `listening <port>` once it accepts connections; exits when its
 //! standard input closes. `SIO_PARSER=msgpack`: it speaks
 //! socket.io-msgpack-parser's msgpack, as `server.mjs` does then.
+//! `SIO_CORS=1`: pages of other origins may connect, with cookies, and the
+//! handshake sets the `io` cookie (as `server.mjs` then).
 
 use std::io::BufRead;
 use std::net::SocketAddr;
 
 use runtime_smol::SmolRuntime;
 use runtime_tokio::TokioRuntime;
+use socketio::{Cookie, Cors, CorsOrigin};
 use suite::TestRuntime;
 
 fn main() {
@@ -38,9 +41,14 @@ fn main() {
 
 async fn serve<R: TestRuntime>(rt: R, port: u16) {
     let msgpack = std::env::var("SIO_PARSER").is_ok_and(|parser| parser == "msgpack");
+    let cors = std::env::var("SIO_CORS").is_ok_and(|cors| cors == "1");
     let io = suite::mirror::app(rt, |config| {
         if msgpack {
             config.connection.parser = socketio::SharedParser::new(socketio::MsgpackParser);
+        }
+        if cors {
+            config.engine.cors = Some(Cors::new(CorsOrigin::Reflect).with_credentials());
+            config.engine.cookie = Some(Cookie::default());
         }
     });
     let (addr, _accepting) = rt

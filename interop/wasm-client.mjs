@@ -39,7 +39,17 @@ if (split < 0 || !pkgDir || !executablePath || serverCommand.length === 0) {
   process.exit(2);
 }
 
-const SCENARIOS = ["events", "namespaces", "acks", "recovery", "restart", "silent", "cross-origin"];
+const SCENARIOS = [
+  "events",
+  "namespaces",
+  "dynamic-auth",
+  "acks",
+  "awaiting",
+  "recovery",
+  "restart",
+  "silent",
+  "cross-origin",
+];
 const TRANSPORTS = ["polling", "websocket", "upgrade"];
 const deadline = setTimeout(() => fail("timeout: the whole run took over 240 s"), 240_000);
 let browser;

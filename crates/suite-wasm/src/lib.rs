@@ -24,7 +24,7 @@ use socketio::client::Transports;
 use wasm_bindgen::prelude::*;
 
 /// Runs scenario `scenario` (`events`, `namespaces`, `acks`, `recovery`,
-/// `restart`, `silent`, `cross-origin`) over `transport` (`polling`, `websocket`,
+/// `restart`, `silent`, `cross-origin`, `awaiting`, `dynamic-auth`) over `transport` (`polling`, `websocket`,
 /// `upgrade`) with `parser` (`json` or `msgpack`, as the server speaks);
 /// resolves to a short report, or rejects with what went wrong.
 #[wasm_bindgen]
@@ -49,6 +49,8 @@ pub async fn run(scenario: String, transport: String, parser: String) -> Result<
         "restart" => scenarios::restart(transports, t).await,
         "silent" => scenarios::silent(transports, t).await,
         "cross-origin" => scenarios::cross_origin(transports, t).await,
+        "awaiting" => scenarios::awaiting(transports, t).await,
+        "dynamic-auth" => scenarios::dynamic_auth(transports, t).await,
         other => Err(format!("unknown scenario {other}")),
     }
     .map_err(|error| format!("{scenario} over {transport}: {error}"))

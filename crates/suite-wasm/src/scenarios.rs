@@ -5,13 +5,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use web_time::Instant;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use socketio::client::{
     self, AckError, Browser, ClientOptions, ClientSocket, ConnectError, DisconnectReason,
     ManagerEvent, Transports,
 };
-use socketio::{Binary, MsgpackParser, Payload, SharedParser};
+use socketio::{Binary, MsgpackParser, Payload, Runtime, SharedParser};
 
 use crate::inbox::{harness, same, text, within, Inbox, WAIT};
 
@@ -530,4 +533,133 @@ async fn visit(
     let id = socket.id().unwrap_or_default();
     socket.disconnect();
     Ok((welcome, id))
+}
+
+/// Listeners as in Node's client: they start in the order events arrive
+/// and run side by side. A listener awaiting an ack of the server while
+/// 3,000 more events arrive gets its answer within 5 s (a deadlocked
+/// driver would never give it; natively the bound is 3 s, here the page
+/// shares 2 cores with other browsers under test), and an event
+/// arriving while another listener sleeps for a second runs at once: the
+/// browser's WebSocket and `fetch` feed the same driver as native IO.
+pub async fn awaiting(transports: Transports, transport: &str) -> Result<String, String> {
+    const NOISE: u32 = 3_000;
+    let name = format!("await-{transport}");
+    let socket = client::io(Browser, "/", options(transports, &name)?).map_err(text("io"))?;
+    let (report, mut reports) = futures_channel::mpsc::unbounded::<(&str, Instant)>();
+    let answered = report.clone();
+    socket.on("first", move |socket, _: Payload, _| {
+        let answered = answered.clone();
+        async move {
+            let payload = Payload::single(&"ping").unwrap_or_else(|_| Payload::empty());
+            let answer = socket
+                .emit_with_ack("echo-ack", payload, Some(Duration::from_secs(10)))
+                .await;
+            let pong = answer.ok().and_then(|a| a.first::<String>().ok());
+            let what = if pong.as_deref() == Some("ping") {
+                "answered"
+            } else {
+                "wrong answer"
+            };
+            let _ = answered.unbounded_send((what, Instant::now()));
+        }
+    });
+    let noise = report.clone();
+    socket.on("noise", move |_, _: Payload, _| {
+        let _ = noise.unbounded_send(("noise", Instant::now()));
+        async {}
+    });
+    socket.on("slow", |_, _: Payload, _| {
+        Browser.sleep_until(Instant::now() + Duration::from_secs(1))
+    });
+    socket.on("quick", move |_, _: Payload, _| {
+        let _ = report.unbounded_send(("quick", Instant::now()));
+        async {}
+    });
+    within("connect", socket.connect())
+        .await?
+        .map_err(text("connect"))?;
+
+    let start = Instant::now();
+    ask(&socket, "burst", json!([[["first", 1], ["noise", NOISE]]])).await?;
+    let (mut noises, mut answer) = (0, None);
+    while noises < NOISE || answer.is_none() {
+        let (what, at) = within("the flood and the answer", reports.next())
+            .await?
+            .ok_or("the socket went away")?;
+        match what {
+            "noise" => noises += 1,
+            "answered" => answer = Some(at - start),
+            other => return Err(format!("the awaiting listener got a {other}")),
+        }
+    }
+    let answer = answer.unwrap_or_default();
+    if answer >= Duration::from_secs(5) {
+        return Err(format!("answered after {answer:?}"));
+    }
+
+    let start = Instant::now();
+    ask(&socket, "burst", json!([[["slow", 1], ["quick", 1]]])).await?;
+    let (_, at) = within("quick", reports.next())
+        .await?
+        .ok_or("the socket went away")?;
+    let quick = at - start;
+    if quick >= Duration::from_millis(500) {
+        return Err(format!("the quick listener waited {quick:?}"));
+    }
+    socket.disconnect();
+    Ok(format!(
+        "answered in {answer:?} among {NOISE} events, quick in {quick:?}"
+    ))
+}
+
+/// The auth callback runs before every CONNECT; a server-side disconnect
+/// is final until `connect` is called again.
+pub async fn dynamic_auth(transports: Transports, _transport: &str) -> Result<String, String> {
+    let counter = Arc::new(Mutex::new(0));
+    let count = counter.clone();
+    let options = options(transports, "dynamic")?.auth_with(move || {
+        let n = match count.lock() {
+            Ok(mut count) => {
+                *count += 1;
+                *count
+            }
+            Err(_) => 0,
+        };
+        async move { json!({ "name": "dynamic", "n": n }) }
+    });
+    let socket = client::io(Browser, "/", options).map_err(text("io"))?;
+    let mut inbox = Inbox::attach(&socket);
+    within("connect", socket.connect())
+        .await?
+        .map_err(text("connect"))?;
+    same(
+        inbox.event("welcome").await?[0]["auth"]["n"].clone(),
+        json!(1),
+        "first auth",
+    )?;
+    socket.emit("disconnect-me", &()).map_err(text("emit"))?;
+    let reason = inbox.disconnected().await?;
+    same(reason.clone(), DisconnectReason::ServerDisconnect, "reason")?;
+    same(
+        reason.as_node_str(),
+        "io server disconnect",
+        "Node's reason",
+    )?;
+    same(reason.will_reconnect(), false, "no reconnection")?;
+    if socket.emit("echo", &1).is_ok() {
+        return Err(String::from("an emit while disconnected by the server"));
+    }
+    within("reconnect", socket.connect())
+        .await?
+        .map_err(text("reconnect"))?;
+    same(
+        inbox.event("welcome").await?[0]["auth"]["n"].clone(),
+        json!(2),
+        "second auth",
+    )?;
+    socket.disconnect();
+    Ok(String::from(
+        "auth computed per CONNECT; server disconnect final",
+    ))
 }

@@ -12,7 +12,8 @@
 //
 // The page is served (from <pkg dir>) by a TCP proxy in front of the
 // server, so the client connects to "/" on the page's origin and this
-// script can cut its network. The scenarios ask for what they need
+// script can cut its network. Some scenarios run again in a module worker
+// of the page, where the client has no window. The scenarios ask for what they need
 // through window.harness(step):
 //   cut / restore   drop every proxied connection and refuse new ones / stop
 //   miss <id> <n>   an official Node client asks the server (directly) to
@@ -50,6 +51,8 @@ const SCENARIOS = [
   "silent",
   "cross-origin",
 ];
+// Those that need no harness step, run again in a module worker.
+const WORKER_SCENARIOS = ["events", "namespaces"];
 const TRANSPORTS = ["polling", "websocket", "upgrade"];
 const deadline = setTimeout(() => fail("timeout: the whole run took over 240 s"), 240_000);
 let browser;
@@ -191,8 +194,28 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>suite-wasm</title>
   import init, * as suite from "./suite_wasm.js";
   await init();
   window.suite = suite;
+  // The same scenario in a module worker: no window, no DOM.
+  window.runInWorker = (...args) => new Promise((resolve, reject) => {
+    const worker = new Worker("./worker.js", { type: "module" });
+    const done = (settle, value) => { worker.terminate(); settle(value); };
+    worker.onmessage = ({ data }) =>
+      "error" in data ? done(reject, new Error(data.error)) : done(resolve, data.report);
+    worker.onerror = (event) => done(reject, new Error(event.message || "the worker failed"));
+    worker.postMessage(args);
+  });
   window.suiteReady = true;
 </script>`;
+
+const WORKER = `import init, * as suite from "./suite_wasm.js";
+const ready = init();
+self.onmessage = async ({ data: [scenario, transport, parser] }) => {
+  await ready;
+  try {
+    self.postMessage({ report: await suite.run(scenario, transport, parser) });
+  } catch (error) {
+    self.postMessage({ error: String(error) });
+  }
+};`;
 
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
 
@@ -204,6 +227,8 @@ async function serveFile(client, pathname) {
   let body;
   if (file === "index.html") {
     body = Buffer.from(PAGE);
+  } else if (file === "worker.js") {
+    body = Buffer.from(WORKER);
   } else {
     try {
       body = await readFile(path.join(pkgDir, path.basename(file)));
@@ -217,7 +242,9 @@ async function serveFile(client, pathname) {
   ]));
 }
 
-async function runScenario(scenario, transport) {
+/** Runs one scenario in a fresh browser context, in the page or (`worker`)
+ * in a module worker of it. */
+async function runScenario(scenario, transport, where = "page") {
   const context = await browser.newContext();
   const page = await context.newPage();
   const problems = [];
@@ -230,8 +257,11 @@ async function runScenario(scenario, transport) {
   await page.goto(`${origin}/__wasm/index.html`);
   await page.waitForFunction(() => window.suiteReady === true, null, { timeout: 10_000 });
   try {
-    const report = await page.evaluate(([s, t, p]) => window.suite.run(s, t, p), [scenario, transport, parserName]);
-    console.error(`ok ${scenario} over ${transport} (${parserName}): ${report}`);
+    const run = where === "worker"
+      ? ([s, t, p]) => window.runInWorker(s, t, p)
+      : ([s, t, p]) => window.suite.run(s, t, p);
+    const report = await page.evaluate(run, [scenario, transport, parserName]);
+    console.error(`ok ${scenario} over ${transport} (${parserName}, ${where}): ${report}`);
   } catch (error) {
     const why = String(error.message ?? error).split("\n")[0];
     await fail(`${why}${problems.length ? ` (${problems.join("; ")})` : ""}`);
@@ -254,6 +284,12 @@ try {
   for (const scenario of SCENARIOS) {
     for (const transport of TRANSPORTS) {
       await runScenario(scenario, transport);
+    }
+  }
+  // A worker has timers, fetch and WebSocket, and no window.
+  for (const scenario of WORKER_SCENARIOS) {
+    for (const transport of TRANSPORTS) {
+      await runScenario(scenario, transport, "worker");
     }
   }
 } catch (error) {

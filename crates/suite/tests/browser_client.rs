@@ -9,7 +9,7 @@
 //! connection state recovery after a network cut, reconnection after the
 //! server restarts, and giving up on a server that never answers, each
 //! over long-polling, WebSocket and the upgrade, with the JSON parser and
-//! with msgpack.
+//! with msgpack; some of them again in a module worker.
 //!
 //! Fails, never skips, without Chromium, Node, the npm packages or
 //! wasm-bindgen-cli (`scripts/test` installs them all).

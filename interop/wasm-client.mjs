@@ -44,6 +44,7 @@ const SCENARIOS = [
   "events",
   "namespaces",
   "dynamic-auth",
+  "sent-away",
   "acks",
   "awaiting",
   "recovery",

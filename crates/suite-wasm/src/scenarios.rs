@@ -663,3 +663,68 @@ pub async fn dynamic_auth(transports: Transports, _transport: &str) -> Result<St
         "auth computed per CONNECT; server disconnect final",
     ))
 }
+
+/// The server sends the client away (Node's `socket.disconnect(true)`):
+/// every namespace of the connection gets `io server disconnect`, the
+/// client does not reconnect by itself, and connecting again makes a new
+/// session: a new id, nothing recovered.
+pub async fn sent_away(transports: Transports, _transport: &str) -> Result<String, String> {
+    let socket = client::io(Browser, "/", options(transports, "sent-away")?).map_err(text("io"))?;
+    let admin = socket
+        .manager()
+        .socket_with_auth("/admin", &json!({ "token": "secret" }))
+        .map_err(text("admin socket"))?;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    socket.manager().on_event(move |event| {
+        if let Ok(mut seen) = seen.lock() {
+            seen.push(event.clone());
+        }
+    });
+    let mut inbox = Inbox::attach(&socket);
+    let mut admin_inbox = Inbox::attach(&admin);
+    within("connect", socket.connect())
+        .await?
+        .map_err(text("connect"))?;
+    within("admin connect", admin.connect())
+        .await?
+        .map_err(text("admin connect"))?;
+    let (_, first_id) = inbox.connected().await?;
+    inbox.event("welcome").await?;
+    admin_inbox.event("admin-welcome").await?;
+
+    socket.emit("kick-all", &()).map_err(text("emit"))?;
+    for inbox in [&mut inbox, &mut admin_inbox] {
+        let reason = inbox.disconnected().await?;
+        same(reason.clone(), DisconnectReason::ServerDisconnect, "reason")?;
+        same(reason.will_reconnect(), false, "no reconnection")?;
+    }
+    // Stays away: several reconnection delays pass without an attempt.
+    Browser
+        .sleep_until(Instant::now() + Duration::from_millis(600))
+        .await;
+    let seen = events.lock().map_err(text("events"))?.clone();
+    if seen
+        .iter()
+        .any(|event| matches!(event, ManagerEvent::ReconnectAttempt(_)))
+    {
+        return Err(format!("reconnected after being sent away: {seen:?}"));
+    }
+    same(
+        (socket.connected(), admin.connected()),
+        (false, false),
+        "connected",
+    )?;
+    within("connect again", socket.connect())
+        .await?
+        .map_err(text("connect again"))?;
+    let (recovered, id) = inbox.connected().await?;
+    same(recovered, false, "recovered after being sent away")?;
+    if id == first_id {
+        return Err(String::from("the same id after being sent away"));
+    }
+    socket.disconnect();
+    Ok(String::from(
+        "sent away, stayed away, came back as a new session",
+    ))
+}

@@ -263,6 +263,8 @@ async function runScenario(scenario, transport, where = "page") {
       : ([s, t, p]) => window.suite.run(s, t, p);
     const report = await page.evaluate(run, [scenario, transport, parserName]);
     console.error(`ok ${scenario} over ${transport} (${parserName}, ${where}): ${report}`);
+    // Failed connections the scenario provoked show here (for the record).
+    for (const problem of problems) console.error(`   ${problem}`);
   } catch (error) {
     const why = String(error.message ?? error).split("\n")[0];
     await fail(`${why}${problems.length ? ` (${problems.join("; ")})` : ""}`);

@@ -20,6 +20,8 @@
 //                   emit n "missed" events once socket <id> is gone
 //   hold / release  accept new connections and never answer them / close
 //                   those held and proxy again
+//   freeze / thaw   stop reading both ways on every proxied connection /
+//                   read again
 //   stop / start    kill the server (SIGKILL) / start it on the same port
 //   server-url      the server's own address: another origin than the page's
 import { spawn } from "node:child_process";
@@ -47,6 +49,7 @@ const SCENARIOS = [
   "sent-away",
   "acks",
   "awaiting",
+  "backpressure",
   "recovery",
   "restart",
   "silent",
@@ -97,7 +100,7 @@ function startServer(port) {
 function startProxy() {
   const pairs = new Set();
   const held = new Set();
-  const proxy = { cut: false, hold: false, port: 0 };
+  const proxy = { cut: false, hold: false, frozen: false, port: 0, pairs };
   const tcp = net.createServer((client) => {
     if (proxy.cut) return client.destroy();
     if (proxy.hold) {
@@ -156,6 +159,22 @@ async function harness(step) {
       return "";
     case "server-url":
       return `http://127.0.0.1:${server.port}/`;
+    case "freeze":
+      proxy.frozen = true;
+      for (const { client, upstream } of proxy.pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+      return "";
+    case "thaw":
+      proxy.frozen = false;
+      for (const { client, upstream } of proxy.pairs) {
+        client.pipe(upstream);
+        upstream.pipe(client);
+      }
+      return "";
     case "hold":
       proxy.hold = true;
       return "";

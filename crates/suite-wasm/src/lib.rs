@@ -24,7 +24,7 @@ use socketio::client::Transports;
 use wasm_bindgen::prelude::*;
 
 /// Runs scenario `scenario` (`events`, `namespaces`, `acks`, `recovery`,
-/// `restart`, `silent`, `cross-origin`, `awaiting`, `dynamic-auth`, `sent-away`) over `transport` (`polling`, `websocket`,
+/// `restart`, `silent`, `cross-origin`, `awaiting`, `dynamic-auth`, `sent-away`, `backpressure`) over `transport` (`polling`, `websocket`,
 /// `upgrade`) with `parser` (`json` or `msgpack`, as the server speaks);
 /// resolves to a short report, or rejects with what went wrong.
 #[wasm_bindgen]
@@ -52,6 +52,7 @@ pub async fn run(scenario: String, transport: String, parser: String) -> Result<
         "awaiting" => scenarios::awaiting(transports, t).await,
         "dynamic-auth" => scenarios::dynamic_auth(transports, t).await,
         "sent-away" => scenarios::sent_away(transports, t).await,
+        "backpressure" => scenarios::backpressure(transports, t).await,
         other => Err(format!("unknown scenario {other}")),
     }
     .map_err(|error| format!("{scenario} over {transport}: {error}"))

@@ -468,7 +468,10 @@ pub async fn cross_origin(transports: Transports, transport: &str) -> Result<Str
         // The handshake went over long-polling: the cookie it set comes
         // back with credentials only.
         let (with, _) = visit(&url, transports, "cross-2", true).await?;
-        let (without, _) = visit(&url, transports, "cross-3", false).await?;
+        // Without a scheme, completed with the page's protocol (Node's
+        // client's rule).
+        let bare = url.trim_start_matches("http://");
+        let (without, _) = visit(bare, transports, "cross-3", false).await?;
         let cookie = with["cookie"].as_str().unwrap_or_default();
         if !cookie.contains("io=") {
             return Err(format!("with credentials, no io cookie: {with}"));
@@ -726,5 +729,80 @@ pub async fn sent_away(transports: Transports, _transport: &str) -> Result<Strin
     socket.disconnect();
     Ok(String::from(
         "sent away, stayed away, came back as a new session",
+    ))
+}
+
+/// A server that stops reading (the harness freezes the connection): the
+/// client's emits pile up in bounded buffers (the browser's send buffer up
+/// to the link's limit, then the client's own) and fail with `BufferFull`
+/// instead of growing without end; once the connection thaws, everything
+/// queued goes out and the socket still answers.
+pub async fn backpressure(transports: Transports, transport: &str) -> Result<String, String> {
+    const MOST: usize = 50_000;
+    let name = format!("backpressure-{transport}");
+    let socket = client::io(Browser, "/", options(transports, &name)?).map_err(text("io"))?;
+    let mut inbox = Inbox::attach(&socket);
+    within("connect", socket.connect())
+        .await?
+        .map_err(text("connect"))?;
+    let welcome = inbox.event("welcome").await?;
+    if transport == "upgrade" && welcome[0]["transport"] == json!("polling") {
+        inbox.event("upgraded").await?;
+    }
+    harness("freeze").await?;
+    let chunk = "x".repeat(4096);
+    let mut sent = 0;
+    let outcome = loop {
+        match socket.emit("noise", &chunk) {
+            Ok(()) => sent += 1,
+            Err(error) => break Err(error),
+        }
+        if sent == MOST {
+            break Ok(());
+        }
+        if sent % 100 == 0 {
+            // Lets the driver hand frames to the browser.
+            Browser.sleep_until(Instant::now()).await;
+        }
+    };
+    harness("thaw").await?;
+    match outcome {
+        Err(socketio::client::EmitError::BufferFull) => {}
+        Err(error) => return Err(format!("after {sent} emits: {error}")),
+        Ok(()) => {
+            return Err(format!(
+                "{MOST} emits of 4 KiB to a frozen server, none refused"
+            ))
+        }
+    }
+    // Everything queued drains (the buffers take emits again), then the
+    // socket answers.
+    let drained = Instant::now();
+    let answer = loop {
+        let asked = socket.emit_with_ack(
+            "echo-ack",
+            Payload::single(&"after").map_err(text("payload"))?,
+            Some(Duration::from_secs(30)),
+        );
+        match within("an ack after the thaw", asked).await? {
+            Err(AckError::Emit(socketio::client::EmitError::BufferFull))
+                if drained.elapsed() < Duration::from_secs(30) =>
+            {
+                Browser
+                    .sleep_until(Instant::now() + Duration::from_millis(50))
+                    .await;
+            }
+            answer => break answer.map_err(text("ack after the thaw"))?,
+        }
+    };
+    same(
+        answer.first::<String>().map_err(text("answer"))?,
+        String::from("after"),
+        "the answer",
+    )?;
+    socket.disconnect();
+    Ok(format!(
+        "{sent} emits of 4 KiB taken, then BufferFull; drained in {:?}",
+        drained.elapsed()
     ))
 }

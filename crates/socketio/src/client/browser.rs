@@ -10,9 +10,11 @@
 //! which checks that it stays on the thread that made it, and it does.
 //!
 //! The browser gives no write readiness on a WebSocket: frames are handed
-//! to it as they come (it buffers them, as for Node's client), so a link
-//! is never full. Reading is bounded: a link that holds more than
-//! [`MAX_MESSAGE`] bytes of unread frames is closed.
+//! to it as they come, and a link says it is full while the browser holds
+//! [`WRITE_HIGH`] bytes unsent, looking again every [`DRAIN_CHECK`]; the
+//! rest waits in the machine, as natively. Reading is bounded: a link
+//! that would hold more than [`MAX_MESSAGE`] of unread frames closes, and
+//! response bodies are read in chunks up to the same bound.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -117,21 +119,29 @@ impl ClientIo for Browser {
     }
 }
 
-/// The page's (or worker's) address, which relative URLs resolve against.
-pub(crate) fn location() -> Option<String> {
+/// The page's (or worker's) protocol (`https:`) and host (`example.com:8080`),
+/// which the client's URL is completed with, as Node's client does.
+pub(crate) fn page_address() -> Option<(String, String)> {
     let location = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("location")).ok()?;
-    js_sys::Reflect::get(&location, &JsValue::from_str("href"))
-        .ok()?
-        .as_string()
+    let field = |name: &str| {
+        js_sys::Reflect::get(&location, &JsValue::from_str(name))
+            .ok()?
+            .as_string()
+    };
+    Some((field("protocol")?, field("host")?))
 }
 
 /// A `setTimeout` as a future; cleared when dropped, so a timer the driver
-/// replaced costs nothing after.
+/// replaced costs nothing after. It completes only once the clock has
+/// reached its deadline: a browser may fire a little early by the clock
+/// (coarse `performance.now()`), and waits over 2^31 - 1 ms are cut there;
+/// either way it arms itself again for the rest.
 struct Timer {
+    deadline: Instant,
     state: Rc<TimerState>,
     handle: JsValue,
     /// Called by the browser; kept alive until the timer is cleared.
-    _callback: Closure<dyn FnMut()>,
+    callback: Closure<dyn FnMut()>,
 }
 
 #[derive(Default)]
@@ -146,36 +156,45 @@ impl Timer {
         let fire = state.clone();
         let callback = Closure::<dyn FnMut()>::new(move || {
             fire.fired.set(true);
-            if let Some(waker) = fire.waker.borrow_mut().take() {
+            let waker = fire.waker.borrow_mut().take();
+            if let Some(waker) = waker {
                 waker.wake();
             }
         });
-        // Rounded up, so that it never fires before the deadline; browsers
-        // fire at once past 2^31 - 1 ms, so longer waits are cut there (the
-        // driver arms a new timer when this one fires early).
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        let handle = set_timeout(callback.as_ref().unchecked_ref(), ms);
+        let handle = arm(&callback, deadline);
         Timer {
+            deadline,
             state,
             handle,
-            _callback: callback,
+            callback,
         }
     }
+}
+
+/// Sets a timeout for `deadline`, rounded up to whole milliseconds and at
+/// least 1 ms, at most 2^31 - 1 ms (browsers fire at once beyond).
+fn arm(callback: &Closure<dyn FnMut()>, deadline: Instant) -> JsValue {
+    let wait = deadline.saturating_duration_since(Instant::now());
+    let ms = wait.as_micros().div_ceil(1000).clamp(1, i32::MAX as u128) as i32;
+    set_timeout(callback.as_ref().unchecked_ref(), ms)
 }
 
 impl Future for Timer {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.state.fired.get() {
-            return Poll::Ready(());
+            if Instant::now() >= self.deadline {
+                return Poll::Ready(());
+            }
+            self.state.fired.set(false);
+            let handle = arm(&self.callback, self.deadline);
+            self.handle = handle;
         }
         *self.state.waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
     }
 }
-
 impl Drop for Timer {
     fn drop(&mut self) {
         clear_timeout(&self.handle);
@@ -257,12 +276,36 @@ async fn fetch(
     if declared.is_some_and(|length| length > MAX_MESSAGE) {
         return Err(JsValue::from_str("response too large"));
     }
-    let buffer = JsFuture::from(response.array_buffer()?).await?;
-    let buffer = js_sys::Uint8Array::new(&buffer);
-    if buffer.length() as usize > MAX_MESSAGE {
-        return Err(JsValue::from_str("response too large"));
+    let body = match response.body() {
+        Some(stream) => read_bounded(stream).await?,
+        None => Bytes::new(),
+    };
+    Ok((status, body))
+}
+
+/// Reads a response body chunk by chunk, failing as soon as it passes
+/// [`MAX_MESSAGE`] (a compressed or chunked body has no `Content-Length`
+/// to check first); the request is then aborted with the future.
+async fn read_bounded(stream: web_sys::ReadableStream) -> Result<Bytes, JsValue> {
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut body = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await?;
+        let done = js_sys::Reflect::get(&chunk, &JsValue::from_str("done"))?;
+        if done.as_bool().unwrap_or(true) {
+            return Ok(Bytes::from(body));
+        }
+        let value: js_sys::Uint8Array =
+            js_sys::Reflect::get(&chunk, &JsValue::from_str("value"))?.unchecked_into();
+        let length = value.length() as usize;
+        if body.len() + length > MAX_MESSAGE {
+            let _ = reader.cancel();
+            return Err(JsValue::from_str("response too large"));
+        }
+        let start = body.len();
+        body.resize(start + length, 0);
+        value.copy_to(&mut body[start..]);
     }
-    Ok((status, Bytes::from(buffer.to_vec())))
 }
 
 /// Aborts a `fetch` whose future was dropped (a timed-out or abandoned
@@ -301,6 +344,19 @@ pub(crate) fn open_link(
     ClientLink(SendWrapper::new(BrowserLink::open(ws, &url, deadline)))
 }
 
+/// What each unread frame counts for beyond its bytes, so that empty
+/// frames are bounded too.
+const FRAME_OVERHEAD: usize = 64;
+
+/// Bytes the browser may hold unsent on a WebSocket before the link says
+/// it is full: the driver then leaves frames in the machine, whose buffers
+/// are bounded (emits fail with `BufferFull`), as with a native link.
+const WRITE_HIGH: u32 = 256 * 1024;
+
+/// How often a full link looks at the browser's send buffer again: the
+/// browser has no event for it draining.
+const DRAIN_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Where a browser WebSocket is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WsState {
@@ -314,20 +370,70 @@ enum WsState {
 struct Inbox {
     state: Cell<WsState>,
     frames: RefCell<VecDeque<Frame>>,
-    /// Bytes in `frames`.
+    /// What `frames` counts for: bytes plus [`FRAME_OVERHEAD`] each.
     held: Cell<usize>,
+    /// `close()` was called on the socket, by the link or on overflow.
+    close_sent: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl Inbox {
     fn wake(&self) {
-        if let Some(waker) = self.waker.borrow_mut().take() {
+        let waker = self.waker.borrow_mut().take();
+        if let Some(waker) = waker {
             waker.wake();
         }
     }
 
     fn register(&self, cx: &mut Context<'_>) {
         *self.waker.borrow_mut() = Some(cx.waker().clone());
+    }
+
+    /// Closes the socket once. (Scripts may only use codes 1000 and
+    /// 3000-4999; a plain close is 1000.)
+    fn close(&self, socket: &web_sys::WebSocket) {
+        if !self.close_sent.replace(true) {
+            let _ = socket.close();
+        }
+    }
+
+    /// Takes a message the browser delivered, or closes the socket when
+    /// the link would hold more than [`MAX_MESSAGE`] unread.
+    fn receive(&self, socket: &web_sys::WebSocket, data: JsValue) {
+        if self.state.get() == WsState::Ended {
+            return;
+        }
+        // Sized before it is copied into the module's memory.
+        let size = if let Some(text) = data.dyn_ref::<js_sys::JsString>() {
+            text.length() as usize
+        } else if let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() {
+            buffer.byte_length() as usize
+        } else {
+            return;
+        };
+        let fits = |size: usize| self.held.get() + size + FRAME_OVERHEAD <= MAX_MESSAGE;
+        let frame = if fits(size) { frame_of(data) } else { None };
+        match frame {
+            Some(frame) if fits(frame.len()) => {
+                self.held
+                    .set(self.held.get() + frame.len() + FRAME_OVERHEAD);
+                self.frames.borrow_mut().push_back(frame);
+            }
+            _ => {
+                // Unread for too long (the driver stopped reading while
+                // its listeners catch up) and the server keeps sending, or
+                // one message is too large: the link ends, the client
+                // reconnects.
+                tracing::debug!(
+                    held = self.held.get(),
+                    size,
+                    "websocket overflowed: closing it"
+                );
+                self.close(socket);
+                self.state.set(WsState::Ended);
+            }
+        }
+        self.wake();
     }
 }
 
@@ -344,8 +450,8 @@ struct BrowserLink {
     queued: VecDeque<Frame>,
     /// The driver closed it: once what is queued is sent, close.
     closing: bool,
-    /// `close()` was called on the browser's socket.
-    close_sent: bool,
+    /// While full: when to look at the browser's send buffer again.
+    drain_timer: Option<Timer>,
     /// The browser calls these; they live as long as the link, and the
     /// link unhooks them before they go.
     _callbacks: Vec<Closure<dyn FnMut(JsValue)>>,
@@ -357,6 +463,7 @@ impl BrowserLink {
             state: Cell::new(WsState::Connecting),
             frames: RefCell::new(VecDeque::new()),
             held: Cell::new(0),
+            close_sent: Cell::new(false),
             waker: RefCell::new(None),
         });
         let mut link = BrowserLink {
@@ -367,7 +474,7 @@ impl BrowserLink {
             opening_reported: false,
             queued: VecDeque::new(),
             closing: false,
-            close_sent: false,
+            drain_timer: None,
             _callbacks: Vec::new(),
         };
         let socket = match web_sys::WebSocket::new(url) {
@@ -392,24 +499,9 @@ impl BrowserLink {
             let inbox = inbox.clone();
             let socket = socket.clone();
             Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-                let Some(frame) = event
-                    .dyn_ref::<web_sys::MessageEvent>()
-                    .and_then(|event| frame_of(event.data()))
-                else {
-                    return;
-                };
-                let held = inbox.held.get() + frame.len();
-                if held > MAX_MESSAGE {
-                    // Unread for too long: the driver stopped reading,
-                    // and the server keeps sending.
-                    tracing::debug!(held, "websocket overflowed: closing it");
-                    let _ = socket.close_with_code_and_reason(1008, "client overloaded");
-                    inbox.state.set(WsState::Ended);
-                } else {
-                    inbox.held.set(held);
-                    inbox.frames.borrow_mut().push_back(frame);
+                if let Some(event) = event.dyn_ref::<web_sys::MessageEvent>() {
+                    inbox.receive(&socket, event.data());
                 }
-                inbox.wake();
             })
         };
         let on_close = {
@@ -471,12 +563,18 @@ impl BrowserLink {
     }
 
     fn send_close(&mut self) {
-        if !self.close_sent {
-            self.close_sent = true;
-            if let Some(socket) = &self.socket {
-                let _ = socket.close();
-            }
+        if let Some(socket) = &self.socket {
+            self.inbox.close(socket);
         }
+    }
+
+    /// Whether the browser holds [`WRITE_HIGH`] bytes or more unsent.
+    fn backed_up(&self) -> bool {
+        self.inbox.state.get() == WsState::Open
+            && self
+                .socket
+                .as_ref()
+                .is_some_and(|socket| socket.buffered_amount() >= WRITE_HIGH)
     }
 }
 
@@ -509,15 +607,17 @@ impl Link for ClientLink {
 
     fn push(&mut self, frame: Frame, _compress: bool) {
         let link = &mut *self.0;
-        if link.inbox.state.get() == WsState::Open && link.queued.is_empty() {
-            link.send(&frame);
-        } else {
-            link.queued.push_back(frame);
+        match link.inbox.state.get() {
+            // Gone: the link reports its end; the frame goes nowhere, as
+            // on a native WebSocket that failed.
+            WsState::Ended => {}
+            WsState::Open if link.queued.is_empty() => link.send(&frame),
+            _ => link.queued.push_back(frame),
         }
     }
 
     fn is_full(&self) -> bool {
-        false
+        self.0.backed_up()
     }
 
     fn close(&mut self) {
@@ -539,8 +639,10 @@ impl Link for ClientLink {
         if !link.opening_reported || link.closing {
             return Poll::Pending;
         }
-        if let Some(frame) = link.inbox.frames.borrow_mut().pop_front() {
-            link.inbox.held.set(link.inbox.held.get() - frame.len());
+        let frame = link.inbox.frames.borrow_mut().pop_front();
+        if let Some(frame) = frame {
+            let held = link.inbox.held.get() - frame.len() - FRAME_OVERHEAD;
+            link.inbox.held.set(held);
             return Poll::Ready(LinkRead::Frame(frame));
         }
         match link.inbox.state.get() {
@@ -549,7 +651,7 @@ impl Link for ClientLink {
         }
     }
 
-    fn poll_write(&mut self, _cx: &mut Context<'_>) -> LinkWrite {
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> LinkWrite {
         let link = &mut *self.0;
         if link.inbox.state.get() == WsState::Open {
             while let Some(frame) = link.queued.pop_front() {
@@ -560,6 +662,28 @@ impl Link for ClientLink {
             // The browser sends what it was given before the close frame.
             link.send_close();
             return LinkWrite::Finished;
+        }
+        // Gone, and nothing left to read: writing fails, as natively (the
+        // driver may not be reading just now, so the read side would not
+        // report it).
+        if link.inbox.state.get() == WsState::Ended
+            && link.opening_reported
+            && link.inbox.frames.borrow().is_empty()
+        {
+            return LinkWrite::Failed;
+        }
+        if link.backed_up() {
+            // Look again shortly: the driver is woken by the timer.
+            let timer = link
+                .drain_timer
+                .get_or_insert_with(|| Timer::at(Instant::now() + DRAIN_CHECK));
+            if Pin::new(timer).poll(cx).is_ready() {
+                let mut next = Timer::at(Instant::now() + DRAIN_CHECK);
+                let _ = Pin::new(&mut next).poll(cx);
+                link.drain_timer = Some(next);
+            }
+        } else {
+            link.drain_timer = None;
         }
         LinkWrite::Busy
     }

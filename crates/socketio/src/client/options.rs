@@ -487,17 +487,30 @@ impl UrlParts {
     }
 
     /// In the browser, the browser's own `URL` parses it (the `url` crate's
-    /// tables would weigh more than the rest of the client), and a relative
-    /// URL (`/chat`) is resolved against the page's address, as Node's
-    /// client does.
+    /// tables would weigh more than the rest of the client), after Node's
+    /// client completes it against the page's address (its `url()`): `//`
+    /// takes the page's protocol, `/path` the page's host too, and an
+    /// address without `http(s)://` or `ws(s)://` the page's protocol.
     #[cfg(target_arch = "wasm32")]
     fn parse(url: &str) -> Result<UrlParts, ClientError> {
         let invalid = || ClientError::InvalidUrl(url.to_owned());
-        let parsed = match super::browser::location() {
-            Some(base) => web_sys::Url::new_with_base(url, &base),
-            None => web_sys::Url::new(url),
+        let page = super::browser::page_address();
+        let mut full = url.to_owned();
+        if full.starts_with("//") {
+            let protocol = page.as_ref().map_or("https:", |(protocol, _)| protocol);
+            full = format!("{protocol}{full}");
+        } else if full.starts_with('/') {
+            let (_, host) = page.as_ref().ok_or_else(|| {
+                ClientError::InvalidUrl(String::from("a relative url outside a page"))
+            })?;
+            full = format!("{host}{full}");
         }
-        .map_err(|_| invalid())?;
+        let schemes = ["http://", "https://", "ws://", "wss://"];
+        if !schemes.iter().any(|scheme| full.starts_with(scheme)) {
+            let protocol = page.as_ref().map_or("https:", |(protocol, _)| protocol);
+            full = format!("{protocol}//{full}");
+        }
+        let parsed = web_sys::Url::new(&full).map_err(|_| invalid())?;
         let url_host = parsed.hostname();
         if url_host.is_empty() {
             return Err(ClientError::InvalidUrl(String::from("no host")));

@@ -58,7 +58,7 @@ const SCENARIOS = [
 // Those that need no harness step, run again in a module worker.
 const WORKER_SCENARIOS = ["events", "namespaces"];
 const TRANSPORTS = ["polling", "websocket", "upgrade"];
-const deadline = setTimeout(() => fail("timeout: the whole run took over 240 s"), 240_000);
+const deadline = setTimeout(() => fail("timeout: the whole run took over 420 s"), 420_000);
 let browser;
 let server;
 

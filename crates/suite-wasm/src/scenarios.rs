@@ -88,6 +88,43 @@ struct Back {
     inner: (Binary, Binary),
 }
 
+/// Uploads a file and its parts (binary at two depths) and returns the
+/// server's receipt (binary sent back).
+async fn upload(
+    socket: &ClientSocket,
+    name: &str,
+    file: Vec<u8>,
+    parts: Vec<Vec<u8>>,
+) -> Result<Receipt, String> {
+    let upload = Upload {
+        name: String::from(name),
+        file: Binary::from(file),
+        meta: UploadMeta {
+            parts: parts.into_iter().map(Binary::from).collect(),
+        },
+    };
+    let payload = Payload::single(&upload).map_err(text("upload"))?;
+    let receipt = within(
+        "the upload's ack",
+        socket.emit_with_ack("upload", payload, Some(WAIT)),
+    )
+    .await?
+    .map_err(text("upload ack"))?;
+    receipt.first().map_err(text("receipt"))
+}
+
+/// Follows a Manager's events.
+fn manager_events(socket: &ClientSocket) -> Arc<Mutex<Vec<ManagerEvent>>> {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    socket.manager().on_event(move |event| {
+        if let Ok(mut seen) = seen.lock() {
+            seen.push(event.clone());
+        }
+    });
+    events
+}
+
 /// Events and acks both ways, nested binary both ways, auth, query and
 /// headers reaching the server, volatile emits, and (for `upgrade`) the
 /// move to WebSocket.
@@ -159,24 +196,13 @@ pub async fn events(transports: Transports, transport: &str) -> Result<String, S
     socket.emit("ask", &21).map_err(text("emit ask"))?;
     same(inbox.event("answer").await?[0].clone(), json!(42), "answer")?;
 
-    let upload = Upload {
-        name: String::from("photo"),
-        file: Binary::from(vec![0u8, 255, 7, 9]),
-        meta: UploadMeta {
-            parts: vec![Binary::from(vec![1u8; 3]), Binary::from(vec![2u8; 5])],
-        },
-    };
-    let receipt = within(
-        "the upload's ack",
-        socket.emit_with_ack(
-            "upload",
-            Payload::single(&upload).map_err(text("upload"))?,
-            Some(WAIT),
-        ),
+    let receipt = upload(
+        &socket,
+        "photo",
+        vec![0u8, 255, 7, 9],
+        vec![vec![1u8; 3], vec![2u8; 5]],
     )
-    .await?
-    .map_err(text("upload ack"))?;
-    let receipt: Receipt = receipt.first().map_err(text("receipt"))?;
+    .await?;
     same(receipt.ok, true, "the server saw buffers")?;
     same(
         (receipt.name.as_str(), receipt.size, receipt.parts),
@@ -357,13 +383,7 @@ pub async fn restart(transports: Transports, transport: &str) -> Result<String, 
     let name = format!("restart-{transport}");
     let socket = client::io(Browser, "/", options(transports, &name)?).map_err(text("io"))?;
     let mut inbox = Inbox::attach(&socket);
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let seen = events.clone();
-    socket.manager().on_event(move |event| {
-        if let Ok(mut seen) = seen.lock() {
-            seen.push(event.clone());
-        }
-    });
+    let events = manager_events(&socket);
     within("connect", socket.connect())
         .await?
         .map_err(text("connect"))?;
@@ -431,13 +451,7 @@ async fn give_up(transports: Transports, transport: &str) -> Result<String, Stri
         .reconnection_delay(Duration::from_millis(20))
         .reconnection_delay_max(Duration::from_millis(40));
     let socket = client::io(Browser, "/", options).map_err(text("io"))?;
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let seen = events.clone();
-    socket.manager().on_event(move |event| {
-        if let Ok(mut seen) = seen.lock() {
-            seen.push(event.clone());
-        }
-    });
+    let events = manager_events(&socket);
     let outcome = within("giving up", socket.connect()).await?;
     same(outcome, Err(ConnectError::Failed), "giving up")?;
     let events = events.lock().map_err(text("events"))?.clone();
@@ -513,24 +527,7 @@ async fn visit(
         json!(["over", "there"]),
         "echo-ack",
     )?;
-    let upload = Upload {
-        name: String::from(name),
-        file: Binary::from(vec![9u8; 4]),
-        meta: UploadMeta {
-            parts: vec![Binary::from(vec![1u8; 2])],
-        },
-    };
-    let receipt = within(
-        "the upload's ack",
-        socket.emit_with_ack(
-            "upload",
-            Payload::single(&upload).map_err(text("upload"))?,
-            Some(WAIT),
-        ),
-    )
-    .await?
-    .map_err(text("upload ack"))?;
-    let receipt: Receipt = receipt.first().map_err(text("receipt"))?;
+    let receipt = upload(&socket, name, vec![9u8; 4], vec![vec![1u8; 2]]).await?;
     same((receipt.ok, receipt.size), (true, 4), "receipt")?;
     same(&*receipt.back.inner.1, &[1u8, 1][..], "binary back")?;
     let id = socket.id().unwrap_or_default();
@@ -677,13 +674,7 @@ pub async fn sent_away(transports: Transports, _transport: &str) -> Result<Strin
         .manager()
         .socket_with_auth("/admin", &json!({ "token": "secret" }))
         .map_err(text("admin socket"))?;
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let seen = events.clone();
-    socket.manager().on_event(move |event| {
-        if let Ok(mut seen) = seen.lock() {
-            seen.push(event.clone());
-        }
-    });
+    let events = manager_events(&socket);
     let mut inbox = Inbox::attach(&socket);
     let mut admin_inbox = Inbox::attach(&admin);
     within("connect", socket.connect())

@@ -142,7 +142,10 @@ pub use crate::ack::AckError;
 /// What the client asks of its driver or tells its application, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// An Engine.IO IO intent to carry out (request, WebSocket connect/send/close).
+    /// An Engine.IO IO intent to carry out (request, WebSocket
+    /// connect/send/close), or [`eio::Output::Upgraded`]: the session moved
+    /// to WebSocket, so kept-alive polling connections will not be used
+    /// again.
     Transport(eio::Output),
     /// The Engine.IO session opened (Node's Manager `open`).
     EngineOpen,
@@ -794,7 +797,7 @@ impl<R: RandomSource> ClientConnection<R> {
                     }
                     return;
                 }
-                eio::Output::Upgraded | eio::Output::UpgradeFailed => {}
+                eio::Output::UpgradeFailed => {}
                 transport => self.outputs.push_back(Output::Transport(transport)),
             }
         }

@@ -20,6 +20,7 @@ pub mod node;
 pub mod proxy;
 pub mod raw;
 pub mod redis;
+pub mod soak;
 
 /// A runtime the suites run on.
 pub trait TestRuntime: ClientRuntime + Copy {

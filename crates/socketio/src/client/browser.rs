@@ -209,6 +209,8 @@ pub(crate) struct HttpPool {
 
 impl HttpPool {
     pub(crate) fn clear(&self) {}
+    pub(crate) fn retire(&self) {}
+    pub(crate) fn reuse(&self) {}
 }
 
 /// Makes one Engine.IO HTTP request with `fetch`; returns the status and

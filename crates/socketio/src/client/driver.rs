@@ -565,7 +565,11 @@ impl Driver {
                 method,
                 query,
                 body,
-            } => self.spawn_http(request, method, query, body),
+            } => {
+                self.shared.pool.reuse();
+                self.spawn_http(request, method, query, body)
+            }
+            eio::Output::Upgraded => self.shared.pool.retire(),
             eio::Output::WsConnect { ws, query } => self.open_websocket(ws, query),
             eio::Output::WsSend {
                 ws,

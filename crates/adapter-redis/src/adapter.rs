@@ -27,6 +27,7 @@ use crate::broker::Broker;
 use crate::codec::CodecError;
 use crate::dialect::{Dialect, Incoming, Outgoing};
 use crate::push_subscriber::Channel;
+use crate::resume::Gate;
 use crate::wire::{self, Request, Response, SocketDetails};
 use crate::{lock, sharded_wire, streams_wire, Format};
 use redis::streams::StreamRangeReply;
@@ -42,6 +43,9 @@ pub struct RedisAdapter {
     /// Sharded, dynamic modes: the rooms whose channels this adapter
     /// subscribes to (those that exist here and qualify).
     room_channels: Mutex<BTreeSet<Room>>,
+    /// Streams: every delivery of an entry goes through it, so that a
+    /// session restored meanwhile gets each entry once and in order.
+    gate: Gate,
 }
 
 type WaitingRequests = HashMap<String, mpsc::Sender<Response>>;
@@ -69,6 +73,7 @@ impl RedisAdapter {
             wire,
             waiting: Arc::default(),
             room_channels: Mutex::default(),
+            gate: Gate::default(),
         }
     }
 
@@ -149,9 +154,13 @@ impl RedisAdapter {
         }
         match envelope.message {
             sharded_wire::Message::Broadcast(broadcast) => {
-                let delivered =
-                    self.local
-                        .broadcast_local_at(broadcast.packet, &broadcast.opts, Some(id));
+                let delivered = self.gate.deliver(
+                    id,
+                    broadcast.packet,
+                    &broadcast.opts,
+                    true,
+                    |packet, opts| self.local.broadcast_local_at(packet, opts, Some(id)),
+                );
                 if let Err(error) = delivered {
                     tracing::debug!(%error, "redis adapter: remote broadcast");
                 }
@@ -359,7 +368,11 @@ impl RedisAdapter {
             Err(error) => Err(codec_error(error)),
         };
         match added {
-            Ok(id) => self.local.broadcast_local_at(packet, &opts, Some(&id)),
+            Ok(id) => self
+                .gate
+                .deliver(&id, packet, &opts, false, |packet, opts| {
+                    self.local.broadcast_local_at(packet, opts, Some(&id))
+                }),
             Err(error) => {
                 self.local.broadcast_local_at(packet, &opts, None)?;
                 Err(BroadcastError::Adapter(error))
@@ -389,13 +402,43 @@ impl RedisAdapter {
         let Some(kept) = kept else {
             return Ok(None);
         };
+        let session = streams_wire::decode_session(&kept).map_err(codec_error)?;
+        // From here every delivery is kept for the session too, until
+        // `resume` starts its socket (see `resume.rs`).
+        self.gate.begin(pid, &session.rooms, streams.max_len);
+        let replayed = self.replay(stream, &streams, &session, offset).await;
+        match &replayed {
+            Ok(Some((_, through))) => self.gate.replayed(pid, through),
+            _ => self.gate.abandon(pid),
+        }
+        let Some((missed, _)) = replayed? else {
+            return Ok(None);
+        };
+        let Session {
+            sid,
+            pid,
+            rooms,
+            data,
+        } = session;
+        Ok(Some(Restored::new(sid, pid, rooms, data, missed)))
+    }
+
+    /// Streams: the entries after `offset` meant for `session`, and the
+    /// id of the last entry read (`offset` if none); `None` when `offset`
+    /// is no longer in the stream.
+    async fn replay(
+        &self,
+        stream: &str,
+        streams: &crate::StreamsConfig,
+        session: &Session,
+        offset: &str,
+    ) -> Result<Option<(Vec<MissedPacket>, String)>, AdapterError> {
         let mut at = redis::cmd("XRANGE");
         at.arg(stream).arg(offset).arg(offset);
         let found: StreamRangeReply = self.broker.query("XRANGE", &at).await?;
         if found.ids.is_empty() {
             return Ok(None);
         }
-        let session = streams_wire::decode_session(&kept).map_err(codec_error)?;
         let mut missed = Vec::new();
         let mut from = offset.to_owned();
         // The stream holds about `max_len` entries: reading twice that
@@ -440,13 +483,7 @@ impl RedisAdapter {
                 break;
             }
         }
-        let Session {
-            sid,
-            pid,
-            rooms,
-            data,
-        } = session;
-        Ok(Some(Restored::new(sid, pid, rooms, data, missed)))
+        Ok(Some((missed, from)))
     }
 
     /// Publishes a response in a task (the subscriber never waits). With
@@ -665,6 +702,16 @@ impl Adapter for RedisAdapter {
         })
     }
 
+    fn resume(
+        &self,
+        sid: Sid,
+        pid: &str,
+        missed: Vec<MissedPacket>,
+        start: &mut dyn FnMut(Vec<MissedPacket>),
+    ) {
+        self.gate.resume(sid, pid, missed, start);
+    }
+
     fn add_all(&self, id: Sid, rooms: &[Room]) {
         self.local.add_all(id, rooms);
         self.rooms_changed(rooms);
@@ -681,6 +728,7 @@ impl Adapter for RedisAdapter {
             None => Vec::new(),
         };
         self.local.del_all(id);
+        self.gate.forget(id);
         self.rooms_changed(&rooms);
     }
 

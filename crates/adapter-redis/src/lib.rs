@@ -70,6 +70,7 @@ mod broker;
 pub mod codec;
 mod dialect;
 mod push_subscriber;
+mod resume;
 pub mod sharded_wire;
 mod stream_reader;
 pub mod streams_wire;

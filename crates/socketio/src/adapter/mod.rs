@@ -410,6 +410,25 @@ pub trait Adapter: Send + Sync + 'static {
         let _ = (pid, offset);
         Box::pin(async { Ok(None) })
     }
+
+    /// Starts socket `sid`, restored from session `pid` by
+    /// [`Adapter::restore_session`]: `start` adds it to the namespace and
+    /// its rooms, then queues the events it missed, given in order. An
+    /// adapter whose broadcasts keep arriving while a session is restored
+    /// (from other tasks: a stream reader) calls `start` with what it
+    /// delivered meanwhile merged into `missed`, and keeps its deliveries
+    /// out while `start` runs, so that the client gets every event once
+    /// and in order. The default calls `start(missed)`.
+    fn resume(
+        &self,
+        sid: Sid,
+        pid: &str,
+        missed: Vec<MissedPacket>,
+        start: &mut dyn FnMut(Vec<MissedPacket>),
+    ) {
+        let _ = (sid, pid);
+        start(missed);
+    }
 }
 
 /// A socket's state, kept for connection state recovery by an adapter

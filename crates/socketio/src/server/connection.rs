@@ -378,6 +378,7 @@ impl State {
             self.task.registry.remove_if_empty(&namespace);
             return;
         };
+        let resuming = pid.clone().filter(|_| recovered);
         let socket = SocketRef {
             inner: Arc::new(SocketInner::new(
                 nsp.clone(),
@@ -393,19 +394,29 @@ impl State {
             )),
             compress: true,
         };
-        namespace.add(&socket);
         tracing::debug!(%nsp, socket = %id, recovered, "socket connected");
         self.task.registry.keep(&namespace);
-        socket.join(rooms);
-        // What the client missed while away, in order, before anything new.
-        for packet in missed {
-            let event = Packet {
-                attachments: packet.attachments,
-                ..Packet::new(PacketKind::Event, nsp.clone(), Some(packet.data))
-            };
-            if let Err(error) = socket.emit_encoded(&socket.encode(&event), false) {
-                tracing::debug!(%nsp, %error, "a missed event could not be sent");
+        let mut rooms = Some(rooms);
+        let mut start = |missed: Vec<MissedPacket>| {
+            namespace.add(&socket);
+            socket.join(rooms.take().unwrap_or_default());
+            // What the client missed while away, in order, before anything
+            // new.
+            for packet in missed {
+                let event = Packet {
+                    attachments: packet.attachments,
+                    ..Packet::new(PacketKind::Event, nsp.clone(), Some(packet.data))
+                };
+                if let Err(error) = socket.emit_encoded(&socket.encode(&event), false) {
+                    tracing::debug!(%nsp, %error, "a missed event could not be sent");
+                }
             }
+        };
+        match resuming {
+            // The adapter merges what it delivered while the session was
+            // being restored, and holds its deliveries while it starts.
+            Some(pid) => namespace.adapter().resume(id, &pid, missed, &mut start),
+            None => start(missed),
         }
         namespace.connected(&socket);
         let handler = namespace.connection_handler();

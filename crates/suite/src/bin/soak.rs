@@ -1,190 +1,232 @@
-//! The soak ([`suite::soak`]): starts `soak-server` (beside this binary)
-//! on each runtime asked for, connects the clients, runs the load, checks
-//! every delivery, samples the server's memory and CPU, and writes a
-//! Markdown report. Exits non-zero if any run failed.
+//! The soak ([`suite::soak`]), in two kinds:
 //!
-//! Usage: `soak [--smoke] [--runtime tokio|smol]... [--connections N]
-//! [--minutes M] [--out FILE]` (`scripts/soak` builds and runs it).
-//! Default: the full plan ([`Plan::full`]) on tokio then smol, the report in
-//! `target/soak/report.md`.
+//! - `soak [load]`: starts `soak-server` (beside this binary) on each
+//!   runtime asked for, connects the clients, runs the load, checks every
+//!   delivery, samples the server's memory and CPU.
+//! - `soak kill`: two servers on Redis Streams behind a balancer, killed in
+//!   turn in the middle of the ticks ([`suite::soak::kill`]), with
+//!   connection state recovery and without.
+//! - `soak broker`: two servers on Redis, which is stopped, restarted and
+//!   slowed down under local and cross-server traffic
+//!   ([`suite::soak::broker`]), with the classic and the Streams adapter.
+//! - `soak network`: our Rust clients and the official Node client emit
+//!   with acks and retries through a relay that delays, stalls and cuts
+//!   their connections at random from `--seed` ([`suite::soak::network`]).
+//!
+//! Each writes a Markdown report and exits non-zero if any run failed.
+//!
+//! Usage: `soak [load|kill|broker|network] [--smoke] [--runtime tokio|smol]...
+//! [--connections N] [--minutes M] [--seed S] [--out FILE]` (`scripts/soak` builds and
+//! runs it). Default: the full plans on tokio then smol, the report in
+//! `target/soak/report.md` (`kill-report.md`, `broker-report.md`,
+//! `network-report.md`).
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use socketio::client::{ClientOptions, ClientSocket, Transports};
 use socketio::Payload;
+use suite::soak::broker::{self, BrokerPlan};
 use suite::soak::fleet::{Fleet, STEP};
+use suite::soak::kill::{self, KillPlan};
+use suite::soak::network::{self, NetworkPlan};
+use suite::soak::process::{cpu, rss, ServerProcess};
 use suite::soak::report::{Memory, Run};
-use suite::soak::{Plan, ServerSettings};
+use suite::soak::{Cluster, Plan, ServerSettings};
 use suite::TestRuntime;
 
 /// How long the clients may take to receive what is still on its way once
 /// the load stops.
 const SETTLE: Duration = Duration::from_secs(30);
 
+enum Kind {
+    Load,
+    Kill,
+    Broker,
+    Network,
+}
+
 struct Options {
-    plan: Plan,
+    kind: Kind,
+    smoke: bool,
     runtimes: Vec<String>,
-    out: PathBuf,
+    connections: Option<usize>,
+    minutes: Option<f64>,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: soak [--smoke] [--runtime tokio|smol]... [--connections N] [--minutes M] [--out FILE]"
+        "usage: soak [load|kill|broker|network] [--smoke] [--runtime tokio|smol]... [--connections N] \
+         [--minutes M] [--seed S] [--out FILE]"
     );
     std::process::exit(2);
 }
 
 fn parse() -> Options {
-    let mut args = std::env::args().skip(1);
-    let mut plan = Plan::full();
-    let mut runtimes = Vec::new();
-    let mut connections = None;
-    let mut minutes = None;
-    let mut out = PathBuf::from("target/soak/report.md");
+    let mut args = std::env::args().skip(1).peekable();
+    let kind = match args.peek().map(String::as_str) {
+        Some("load") => Kind::Load,
+        Some("kill") => Kind::Kill,
+        Some("broker") => Kind::Broker,
+        Some("network") => Kind::Network,
+        _ => {
+            // No kind given: the load.
+            let mut options = parse_rest(args);
+            options.kind = Kind::Load;
+            return options;
+        }
+    };
+    args.next();
+    let mut options = parse_rest(args);
+    options.kind = kind;
+    options
+}
+
+fn parse_rest(mut args: impl Iterator<Item = String>) -> Options {
+    let mut options = Options {
+        kind: Kind::Load,
+        smoke: false,
+        runtimes: Vec::new(),
+        connections: None,
+        minutes: None,
+        seed: None,
+        out: None,
+    };
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage());
         match arg.as_str() {
-            "--smoke" => plan = Plan::smoke(),
-            "--runtime" => runtimes.push(value()),
-            "--connections" => connections = Some(value().parse().unwrap_or_else(|_| usage())),
-            "--minutes" => minutes = Some(value().parse::<f64>().unwrap_or_else(|_| usage())),
-            "--out" => out = PathBuf::from(value()),
+            "--smoke" => options.smoke = true,
+            "--runtime" => options.runtimes.push(value()),
+            "--connections" => {
+                options.connections = Some(value().parse().unwrap_or_else(|_| usage()))
+            }
+            "--minutes" => options.minutes = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--seed" => options.seed = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--out" => options.out = Some(PathBuf::from(value())),
             _ => usage(),
         }
     }
-    if let Some(connections) = connections {
-        plan.connections = connections;
+    if options.runtimes.is_empty() {
+        options.runtimes = vec!["tokio".to_owned(), "smol".to_owned()];
     }
-    if let Some(minutes) = minutes {
-        plan.load = Duration::from_secs_f64(minutes * 60.0);
-    }
-    if runtimes.is_empty() {
-        runtimes = vec!["tokio".to_owned(), "smol".to_owned()];
-    }
-    if runtimes.iter().any(|r| r != "tokio" && r != "smol") {
+    if options.runtimes.iter().any(|r| r != "tokio" && r != "smol") {
         usage();
     }
-    Options {
-        plan,
-        runtimes,
-        out,
-    }
+    options
 }
 
 fn main() {
     let options = parse();
-    let mut report = String::from("## Soak\n\n");
+    let (title, default_out) = match options.kind {
+        Kind::Load => ("## Soak\n\n", "target/soak/report.md"),
+        Kind::Kill => ("## Kills\n\n", "target/soak/kill-report.md"),
+        Kind::Broker => ("## Broker faults\n\n", "target/soak/broker-report.md"),
+        Kind::Network => ("## Network faults\n\n", "target/soak/network-report.md"),
+    };
+    let out = options.out.clone().unwrap_or_else(|| default_out.into());
+    let mut report = String::from(title);
     let mut failed = false;
     for runtime in &options.runtimes {
-        eprintln!("soak: server on {runtime}, {:?}", options.plan);
-        let section = runtime_tokio::TokioRuntime::block_on(soak(runtime, &options.plan));
-        let (markdown, passed) = match section {
-            Ok(done) => done,
-            Err(error) => (
-                format!("### Server on {runtime}\n\n**Failed:** {error}\n"),
-                false,
-            ),
+        let sections = match options.kind {
+            Kind::Load => {
+                let mut plan = if options.smoke {
+                    Plan::smoke()
+                } else {
+                    Plan::full()
+                };
+                if let Some(connections) = options.connections {
+                    plan.connections = connections;
+                }
+                if let Some(minutes) = options.minutes {
+                    plan.load = Duration::from_secs_f64(minutes * 60.0);
+                }
+                eprintln!("soak: server on {runtime}, {plan:?}");
+                vec![(
+                    runtime_tokio::TokioRuntime::block_on(load(runtime, &plan)),
+                    format!("### Server on {runtime}"),
+                )]
+            }
+            Kind::Kill => [true, false]
+                .into_iter()
+                .map(|recovery| {
+                    let mut plan = if options.smoke {
+                        KillPlan::smoke(recovery)
+                    } else {
+                        KillPlan::full(recovery)
+                    };
+                    if let Some(connections) = options.connections {
+                        plan.connections = connections;
+                    }
+                    eprintln!("soak kill: servers on {runtime}, {plan:?}");
+                    (
+                        runtime_tokio::TokioRuntime::block_on(kill::run(runtime, &plan)),
+                        format!("### Kills, servers on {runtime}, recovery {recovery}"),
+                    )
+                })
+                .collect(),
+            Kind::Broker => [Cluster::Classic, Cluster::Streams { recovery: true }]
+                .into_iter()
+                .map(|cluster| {
+                    let mut plan = if options.smoke {
+                        BrokerPlan::smoke(cluster)
+                    } else {
+                        BrokerPlan::full(cluster)
+                    };
+                    if let Some(connections) = options.connections {
+                        plan.connections = connections;
+                    }
+                    eprintln!("soak broker: servers on {runtime}, {plan:?}");
+                    (
+                        runtime_tokio::TokioRuntime::block_on(broker::run(runtime, &plan)),
+                        format!(
+                            "### Broker faults, servers on {runtime}, {}",
+                            cluster.as_arg()
+                        ),
+                    )
+                })
+                .collect(),
+            Kind::Network => {
+                let seed = options.seed.unwrap_or(1);
+                let mut plan = if options.smoke {
+                    NetworkPlan::smoke(seed)
+                } else {
+                    NetworkPlan::full(seed)
+                };
+                if let Some(connections) = options.connections {
+                    plan.rust_clients = connections / 2;
+                    plan.node_clients = connections - connections / 2;
+                }
+                eprintln!("soak network: server on {runtime}, {plan:?}");
+                vec![(
+                    runtime_tokio::TokioRuntime::block_on(network::run(runtime, &plan)),
+                    format!("### Network faults, server on {runtime}"),
+                )]
+            }
         };
-        println!("{markdown}");
-        report.push_str(&markdown);
-        report.push('\n');
-        failed |= !passed;
+        for (section, title) in sections {
+            let (markdown, passed) = match section {
+                Ok(done) => done,
+                Err(error) => (format!("{title}\n\n**Failed:** {error}\n"), false),
+            };
+            println!("{markdown}");
+            report.push_str(&markdown);
+            report.push('\n');
+            failed |= !passed;
+        }
     }
-    if let Some(dir) = options.out.parent() {
+    if let Some(dir) = out.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    match std::fs::write(&options.out, &report) {
-        Ok(()) => eprintln!("soak: report in {}", options.out.display()),
-        Err(error) => eprintln!("soak: cannot write {}: {error}", options.out.display()),
+    match std::fs::write(&out, &report) {
+        Ok(()) => eprintln!("soak: report in {}", out.display()),
+        Err(error) => eprintln!("soak: cannot write {}: {error}", out.display()),
     }
     std::process::exit(i32::from(failed));
-}
-
-/// The server process, ended when dropped (its standard input closes).
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(runtime: &str, settings: ServerSettings) -> Result<Server, String> {
-        let binary = std::env::current_exe()
-            .map_err(|e| e.to_string())?
-            .with_file_name("soak-server");
-        let mut child = Command::new(&binary)
-            .arg(runtime)
-            .args(settings.to_args())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let stdout = child.stdout.take().expect("piped");
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let port = line
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|port| port.parse().ok());
-        match port {
-            Some(port) => Ok(Server { child, port }),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(format!("soak-server said {line:?}"))
-            }
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Resident memory of process `pid`, in KiB (`VmRSS`), if `/proc` says.
-fn rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// CPU time (user and system) of process `pid` so far. `/proc` counts it
-/// in clock ticks, 100 a second on Linux.
-fn cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime: fields 14 and 15, 12 and 13 after the name.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 async fn control_client(url: &str) -> Result<ClientSocket, String> {
@@ -201,12 +243,12 @@ async fn control_client(url: &str) -> Result<ClientSocket, String> {
     Ok(control)
 }
 
-/// One run against a server on `runtime`: the report section and whether
-/// it passed.
-async fn soak(runtime: &str, plan: &Plan) -> Result<(String, bool), String> {
-    let server = Server::start(runtime, ServerSettings::of(plan))?;
+/// One load run against a server on `runtime`: the report section and
+/// whether it passed.
+async fn load(runtime: &str, plan: &Plan) -> Result<(String, bool), String> {
+    let server = ServerProcess::start(runtime, ServerSettings::of(plan), None)?;
     let pid = server.pid();
-    let url = format!("http://127.0.0.1:{}/", server.port);
+    let url = server.url();
 
     let connecting = Instant::now();
     let mut fleet = Fleet::connect(&url, plan).await?;
@@ -255,18 +297,11 @@ async fn soak(runtime: &str, plan: &Plan) -> Result<(String, bool), String> {
                 tokio::time::sleep(window).await;
                 eprintln!(
                     "soak: ticks {}, says {}, relayed {}, disconnects {}, faults {}",
-                    counters.ticks.load(std::sync::atomic::Ordering::Relaxed),
-                    counters.says.load(std::sync::atomic::Ordering::Relaxed),
-                    counters.said.load(std::sync::atomic::Ordering::Relaxed),
-                    counters
-                        .disconnects
-                        .load(std::sync::atomic::Ordering::Relaxed),
-                    counters
-                        .tick_faults
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                        + counters
-                            .said_faults
-                            .load(std::sync::atomic::Ordering::Relaxed),
+                    counters.ticks.load(Relaxed),
+                    counters.says.load(Relaxed),
+                    counters.said.load(Relaxed),
+                    counters.disconnects.load(Relaxed),
+                    counters.tick_faults.load(Relaxed) + counters.said_faults.load(Relaxed),
                 );
             }
         }

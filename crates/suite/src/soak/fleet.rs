@@ -44,12 +44,16 @@ pub struct Counters {
     pub reconnect_attempts: AtomicU64,
     /// Failed connection attempts.
     pub connect_errors: AtomicU64,
+    /// Connections (first ones and reconnections).
+    pub connects: AtomicU64,
     /// Connections that restored their session (recovery).
     pub recovered: AtomicU64,
     /// Ticks received.
     pub ticks: AtomicU64,
     /// A tick whose number was not the last one plus one.
     pub tick_faults: AtomicU64,
+    /// The ticks skipped, a record per gap (the first 100,000).
+    pub gaps: Mutex<Vec<Gap>>,
     /// Relayed says received.
     pub said: AtomicU64,
     /// A relayed say out of sequence for its sender, or from a stranger.
@@ -58,16 +62,39 @@ pub struct Counters {
     pub says: AtomicU64,
     /// Says whose ack failed (timeout or disconnect).
     pub ack_failures: AtomicU64,
-    /// The first few reasons for unexpected disconnects and closes.
+    /// The first few faults seen (out of sequence, failed acks).
     pub reasons: Mutex<Vec<String>>,
+    /// The first few unexpected disconnects, closes and connect errors.
+    pub departures: Mutex<Vec<String>>,
+}
+
+/// Ticks a client never got: those after `after` and before `got`.
+#[derive(Debug, Clone, Copy)]
+pub struct Gap {
+    /// The client.
+    pub client: usize,
+    /// The last tick it had.
+    pub after: u64,
+    /// The tick it got next.
+    pub got: u64,
+    /// When it got it (unix µs).
+    pub at: u64,
 }
 
 impl Counters {
     fn note(&self, reason: String) {
-        let mut reasons = self.reasons.lock().unwrap();
-        if reasons.len() < 20 {
-            reasons.push(reason);
-        }
+        push_bounded(&self.reasons, reason);
+    }
+
+    fn note_departure(&self, reason: String) {
+        push_bounded(&self.departures, reason);
+    }
+}
+
+fn push_bounded(list: &Mutex<Vec<String>>, item: String) {
+    let mut list = list.lock().unwrap();
+    if list.len() < 20 {
+        list.push(item);
     }
 }
 
@@ -77,6 +104,8 @@ pub struct Window {
     pub tick: Histogram<u64>,
     /// From emitting a `say` to its ack.
     pub ack: Histogram<u64>,
+    /// Relayed says received.
+    pub said: u64,
 }
 
 impl Window {
@@ -85,6 +114,7 @@ impl Window {
         Window {
             tick: histogram(),
             ack: histogram(),
+            said: 0,
         }
     }
 }
@@ -111,6 +141,12 @@ impl Recorder {
     }
 
     fn record(&self, pick: fn(&mut Window) -> &mut Histogram<u64>, micros: u64) {
+        self.in_window(|window| {
+            let _ = pick(window).record(micros.max(1));
+        });
+    }
+
+    fn in_window(&self, change: impl FnOnce(&mut Window)) {
         let Some(started) = self.started.get() else {
             return;
         };
@@ -119,7 +155,7 @@ impl Recorder {
         while windows.len() <= index {
             windows.push(Window::new());
         }
-        let _ = pick(&mut windows[index]).record(micros.max(1));
+        change(&mut windows[index]);
     }
 
     /// The windows so far.
@@ -164,10 +200,19 @@ impl Fleet {
     /// waits until each has joined its room. Fails with the first client
     /// that does not within [`STEP`].
     pub async fn connect(url: &str, plan: &Plan) -> Result<Fleet, String> {
+        Fleet::connect_spread(&[url.to_owned()], plan).await
+    }
+
+    /// [`Fleet::connect`] to several servers: room r's clients to
+    /// `urls[r % urls.len()]`, so a room's traffic stays on one server.
+    pub async fn connect_spread(urls: &[String], plan: &Plan) -> Result<Fleet, String> {
         let counters = Arc::new(Counters::default());
         let recorder = Arc::new(Recorder::new(plan.window));
         let members = futures_util::stream::iter(0..plan.connections)
-            .map(|index| join(url, plan, index, counters.clone(), recorder.clone()))
+            .map(|index| {
+                let url = &urls[plan.room_of(index) % urls.len()];
+                join(url, plan, index, counters.clone(), recorder.clone())
+            })
             .buffered(plan.connecting_at_once)
             .collect::<Vec<_>>()
             .await
@@ -356,13 +401,29 @@ fn listen(
             tick_counters.tick_faults.fetch_add(1, Relaxed);
             tick_counters.note(format!("client {index}: tick {n} after {last}"));
         }
+        if n <= last {
+            // A repeat: the client is still at `last`.
+            on_tick.tick.store(last, Relaxed);
+        } else if n > last + 1 {
+            let mut gaps = tick_counters.gaps.lock().unwrap();
+            if gaps.len() < 100_000 {
+                gaps.push(Gap {
+                    client: index,
+                    after: last,
+                    got: n,
+                    at: unix_micros(),
+                });
+            }
+        }
         async {}
     });
-    let (on_said, said_counters) = (seen.clone(), counters.clone());
+    let (on_said, said_counters, said_recorder) =
+        (seen.clone(), counters.clone(), recorder.clone());
     socket.on(
         "said",
         move |_, Data((from, seq)): Data<(usize, u64)>, _| {
             said_counters.said.fetch_add(1, Relaxed);
+            said_recorder.in_window(|window| window.said += 1);
             let mut peers = on_said.peers.lock().unwrap();
             let fault = match from.checked_sub(members.start) {
                 Some(position) if members.contains(&from) && from != index => {
@@ -380,6 +441,7 @@ fn listen(
     );
     let connects = counters.clone();
     socket.on_connect(move |socket| {
+        connects.connects.fetch_add(1, Relaxed);
         if socket.recovered() {
             connects.recovered.fetch_add(1, Relaxed);
         }
@@ -388,14 +450,14 @@ fn listen(
     let errors = counters.clone();
     socket.on_connect_error(move |_, error| {
         errors.connect_errors.fetch_add(1, Relaxed);
-        errors.note(format!("client {index}: connect error: {error}"));
+        errors.note_departure(format!("client {index}: connect error: {error}"));
         async {}
     });
     let disconnects = counters.clone();
     socket.on_disconnect(move |_, reason| {
         if !disconnects.closing.load(Relaxed) {
             disconnects.disconnects.fetch_add(1, Relaxed);
-            disconnects.note(format!(
+            disconnects.note_departure(format!(
                 "client {index}: disconnect: {}",
                 reason.as_node_str()
             ));
@@ -406,7 +468,7 @@ fn listen(
     socket.manager().on_event(move |event| match event {
         ManagerEvent::Close(reason) if !events.closing.load(Relaxed) => {
             events.closes.fetch_add(1, Relaxed);
-            events.note(format!("client {index}: connection closed: {reason}"));
+            events.note_departure(format!("client {index}: connection closed: {reason}"));
         }
         ManagerEvent::ReconnectAttempt(_) => {
             events.reconnect_attempts.fetch_add(1, Relaxed);

@@ -12,7 +12,12 @@
 //! server's memory and reports latency percentiles per window
 //! ([`report`]).
 
+pub mod broker;
 pub mod fleet;
+pub mod kill;
+pub mod network;
+pub mod process;
+pub mod relay;
 pub mod report;
 pub mod server;
 
@@ -133,6 +138,59 @@ impl ServerSettings {
             ping_timeout: ms(timeout)?,
             tick_every: ms(tick)?,
         })
+    }
+}
+
+/// How the servers of a soak's cluster share their traffic through Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cluster {
+    /// The classic pub/sub adapter (recovery on, for each server alone).
+    Classic,
+    /// The Streams adapter, connection state recovery on or off.
+    Streams {
+        /// Recovery on.
+        recovery: bool,
+    },
+}
+
+impl Cluster {
+    /// As a `soak-server` argument.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            Cluster::Classic => "classic",
+            Cluster::Streams { recovery: true } => "streams",
+            Cluster::Streams { recovery: false } => "streams-no-recovery",
+        }
+    }
+
+    /// Parses [`Cluster::as_arg`].
+    pub fn from_arg(arg: &str) -> Option<Cluster> {
+        match arg {
+            "classic" => Some(Cluster::Classic),
+            "streams" => Some(Cluster::Streams { recovery: true }),
+            "streams-no-recovery" => Some(Cluster::Streams { recovery: false }),
+            _ => None,
+        }
+    }
+
+    /// A server's configuration in this cluster on the Redis at `url`.
+    pub fn config(self, url: &str) -> Result<socketio::SocketIoConfig, String> {
+        use adapter_redis::{RedisAdapterConfig, RedisAdapterFactory, StreamsConfig};
+        let factory = match self {
+            Cluster::Classic => RedisAdapterFactory::new(url, RedisAdapterConfig::default()),
+            Cluster::Streams { .. } => RedisAdapterFactory::new_streams(
+                url,
+                RedisAdapterConfig::default(),
+                StreamsConfig::default(),
+            ),
+        }
+        .map_err(|error| format!("{url}: {error}"))?;
+        let mut config = socketio::SocketIoConfig::default();
+        config.adapter = std::sync::Arc::new(factory);
+        if self != (Cluster::Streams { recovery: false }) {
+            config.recovery = Some(socketio::RecoveryConfig::default());
+        }
+        Ok(config)
     }
 }
 

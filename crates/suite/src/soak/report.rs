@@ -186,7 +186,9 @@ impl Run<'_> {
             let _ = writeln!(out, "**Passed.**");
         } else {
             let _ = writeln!(out, "**Failed:** {}.", failures.join("; "));
-            for reason in c.reasons.lock().unwrap().iter() {
+            let reasons = c.reasons.lock().unwrap();
+            let departures = c.departures.lock().unwrap();
+            for reason in reasons.iter().chain(departures.iter()) {
                 let _ = writeln!(out, "- {reason}");
             }
         }

@@ -67,13 +67,19 @@ impl RedisAdapter {
                 Dialect::streams(&config.key, nsp, stream, streams.sharded_pubsub)
             }
         };
+        // Streams: the latest entries are kept for restores (as many as the
+        // stream keeps).
+        let keep = match &broker.format {
+            Format::Streams(streams) => streams.max_len,
+            _ => 0,
+        };
         RedisAdapter {
             local: LocalAdapter::new(namespace),
             broker,
             wire,
             waiting: Arc::default(),
             room_channels: Mutex::default(),
-            gate: Gate::default(),
+            gate: Gate::new(keep),
         }
     }
 
@@ -404,15 +410,23 @@ impl RedisAdapter {
         };
         let session = streams_wire::decode_session(&kept).map_err(codec_error)?;
         // From here every delivery is kept for the session too, until
-        // `resume` starts its socket (see `resume.rs`).
-        self.gate.begin(pid, &session.rooms, streams.max_len);
-        let replayed = self.replay(stream, &streams, &session, offset).await;
-        match &replayed {
-            Ok(Some((_, through))) => self.gate.replayed(pid, through),
-            _ => self.gate.abandon(pid),
-        }
-        let Some((missed, _)) = replayed? else {
-            return Ok(None);
+        // `resume` starts its socket (see `resume.rs`). A recent offset is
+        // restored from what this server delivered, an older one from Redis.
+        let limit = streams.max_len;
+        let missed = match self.gate.restore_recent(pid, &session.rooms, offset, limit) {
+            Some(missed) => missed,
+            None => {
+                self.gate.begin(pid, &session.rooms, limit);
+                let replayed = self.replay(stream, &streams, &session, offset).await;
+                match &replayed {
+                    Ok(Some((_, through))) => self.gate.replayed(pid, through),
+                    _ => self.gate.abandon(pid),
+                }
+                let Some((missed, _)) = replayed? else {
+                    return Ok(None);
+                };
+                missed
+            }
         };
         let Session {
             sid,

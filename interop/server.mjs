@@ -26,8 +26,9 @@ const io = new Server(httpServer, {
   connectionStateRecovery: { maxDisconnectionDuration: 10_000, skipMiddlewares: true },
   // Short, so that a client whose network went away is noticed within 5 s
   // even when no request of it was pending (as in suite::mirror).
+  // SIO_PING_TIMEOUT: another pingTimeout, in ms (wasm-client.mjs).
   pingInterval: 2_000,
-  pingTimeout: 3_000,
+  pingTimeout: Number(process.env.SIO_PING_TIMEOUT ?? 3_000),
   // SIO_DEFLATE=1: permessage-deflate on, with ws's default threshold
   // (1 KiB). httpCompression is on by default, as in every Node server.
   perMessageDeflate: process.env.SIO_DEFLATE === "1",

@@ -74,8 +74,13 @@ async function fail(why) {
 function startServer(port) {
   const [command, ...args] = serverCommand.map((arg) => arg.replace("{port}", String(port)));
   // Pages of other origins may connect, with cookies (the cross-origin
-  // scenario); the handshake sets the "io" cookie.
-  const env = { ...process.env, SIO_CORS: "1" };
+  // scenario); the handshake sets the "io" cookie. A pingTimeout of 6 s
+  // rather than 3: after the backpressure scenario's thaw the client's
+  // PONG comes behind megabytes in the kernel's buffers, which a debug
+  // build beside the other browser tests on two cores once read in more
+  // than 3 s; and no more than 6, since the recovery scenario waits 10 s
+  // for the server to notice a cut polling client (2 s + pingTimeout).
+  const env = { ...process.env, SIO_CORS: "1", SIO_PING_TIMEOUT: "6000" };
   const child = spawn(command, args, { stdio: ["pipe", "pipe", "inherit"], env });
   const exited = new Promise((resolve) => child.once("exit", resolve));
   return new Promise((resolve, reject) => {

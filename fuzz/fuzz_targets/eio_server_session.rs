@@ -619,10 +619,7 @@ fuzz_target!(|input: Case| {
             }
             Op::Hold { hold, .. } => {
                 t.holding = *hold;
-                t.session.hold_messages(*hold);
-                // Holding takes no time; the step's checks expect the
-                // timers due now to have fired, as a driver's loop would.
-                t.session.handle_input(now, Input::Timeout);
+                t.session.hold_messages(now, *hold);
             }
             Op::Send { message, .. } => {
                 let was_closed = t.session.is_closed();

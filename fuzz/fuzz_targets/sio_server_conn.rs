@@ -638,8 +638,7 @@ fuzz_target!(|input: Case| {
                 assert_eq!(conn.connected_namespaces().count(), 0);
             }
             Op::Hold(hold) => {
-                conn.hold_messages(*hold);
-                conn.handle_input(now, Input::Timeout);
+                conn.hold_messages(now, *hold);
             }
         }
         if was_closed {
@@ -650,7 +649,7 @@ fuzz_target!(|input: Case| {
 
     // Past every deadline, each ack that had one has been answered, has
     // timed out, or went with its socket.
-    conn.hold_messages(false);
+    conn.hold_messages(now, false);
     now = now + Duration::from_secs(24 * 3600);
     conn.handle_input(now, Input::Timeout);
     model.drain(&mut conn);

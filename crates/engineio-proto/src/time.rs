@@ -142,6 +142,11 @@ impl<T: TimerKind, const N: usize> TimerTable<T, N> {
         self.deadlines[timer.slot()] = Some(at);
     }
 
+    /// The deadline of `timer`, if armed.
+    pub fn get(&self, timer: T) -> Option<Instant> {
+        self.deadlines[timer.slot()]
+    }
+
     /// Disarms `timer`.
     pub fn clear(&mut self, timer: T) {
         self.deadlines[timer.slot()] = None;

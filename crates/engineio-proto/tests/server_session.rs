@@ -376,7 +376,7 @@ fn held_messages_wait_while_the_session_goes_on() {
     );
     let first = session.poll_output().unwrap();
     assert_eq!(first, Output::Message("a".into()));
-    session.hold_messages(true);
+    session.hold_messages(T0, true);
     assert_eq!(session.poll_output(), None);
     assert!(session.has_inbound());
     // The application still sends, and a GET carries it.
@@ -391,7 +391,7 @@ fn held_messages_wait_while_the_session_goes_on() {
     session.handle_input(ping_at, Input::Poll(RequestId(4)));
     session.handle_input(ping_at, Input::Timeout);
     assert_eq!(body_of(&drain(&mut session)[0]), (RequestId(4), &b"2"[..]));
-    session.hold_messages(false);
+    session.hold_messages(ping_at, false);
     let rest = drain(&mut session);
     assert_eq!(rest[0], Output::Message("b".into()));
     assert_eq!(rest[1], Output::Message("c".into()));
@@ -399,12 +399,14 @@ fn held_messages_wait_while_the_session_goes_on() {
     assert!(!session.has_inbound());
 }
 
-/// A client held past its ping timeout is closed, and its POST answered.
+/// A client held for good still times out: its PONG deadline moves by
+/// `pingInterval + pingTimeout` at most; its POST is answered.
 #[test]
-fn a_client_held_past_its_ping_timeout_is_closed() {
+fn a_client_held_for_good_times_out() {
     let config = ServerConfig::default();
+    let credit = config.ping_interval + config.ping_timeout;
     let mut session = open_polling();
-    session.hold_messages(true);
+    session.hold_messages(T0, true);
     session.handle_input(
         T0,
         Input::Post {
@@ -413,11 +415,73 @@ fn a_client_held_past_its_ping_timeout_is_closed() {
         },
     );
     assert_eq!(session.poll_output(), None);
-    let late = T0 + config.ping_interval + config.ping_timeout;
-    session.handle_input(late, Input::Timeout);
+    let due = T0 + config.ping_interval;
+    session.handle_input(due, Input::Timeout);
+    drain(&mut session);
+    let latest = due + config.ping_timeout + credit;
+    assert_eq!(session.poll_timeout(), Some(latest));
+    session.handle_input(latest - Duration::from_millis(1), Input::Timeout);
+    assert!(!session.is_closed());
+    session.handle_input(latest, Input::Timeout);
     let outputs = drain(&mut session);
     assert_eq!(body_of(&outputs[0]), (RequestId(2), &b"ok"[..]));
     assert_eq!(outputs[1], Output::Closed(CloseReason::PingTimeout));
+}
+
+/// The time a client is held (its PONG behind what the server does not
+/// read) is added to its PONG deadline once the hold ends, hold by hold;
+/// the time it is not held counts as usual.
+#[test]
+fn time_held_does_not_count_against_the_pong_deadline() {
+    let config = ServerConfig::default();
+    let ms = Duration::from_millis;
+    let mut session = open_polling();
+    let due = T0 + config.ping_interval;
+    session.handle_input(due, Input::Timeout);
+    drain(&mut session);
+    let deadline = due + config.ping_timeout;
+    assert_eq!(session.poll_timeout(), Some(deadline));
+    // Held twice, 700 ms and 300 ms, before the deadline.
+    session.hold_messages(due + ms(100), true);
+    session.hold_messages(due + ms(800), false);
+    session.hold_messages(deadline - ms(300), true);
+    session.hold_messages(deadline, false);
+    let deadline = deadline + ms(1_000);
+    assert_eq!(session.poll_timeout(), Some(deadline));
+    session.handle_input(deadline - ms(1), Input::Timeout);
+    assert!(!session.is_closed());
+    // The PONG comes in time: the next PING is due an interval later, with
+    // a fresh deadline and credit.
+    session.handle_input(
+        deadline - ms(1),
+        Input::Post {
+            request: RequestId(2),
+            body: Bytes::from_static(b"3"),
+        },
+    );
+    drain(&mut session);
+    assert_eq!(
+        session.poll_timeout(),
+        Some(deadline - ms(1) + config.ping_interval)
+    );
+    assert!(!session.is_closed());
+}
+
+/// Not held, the deadline stands.
+#[test]
+fn a_hold_that_ended_before_the_ping_gives_no_credit() {
+    let config = ServerConfig::default();
+    let mut session = open_polling();
+    session.hold_messages(T0, true);
+    session.hold_messages(T0 + Duration::from_millis(500), false);
+    let due = T0 + config.ping_interval;
+    session.handle_input(due, Input::Timeout);
+    drain(&mut session);
+    session.handle_input(due + config.ping_timeout, Input::Timeout);
+    assert_eq!(
+        drain(&mut session),
+        vec![Output::Closed(CloseReason::PingTimeout)]
+    );
 }
 
 /// A second POST while the first is being delivered: 400, session closed
@@ -425,7 +489,7 @@ fn a_client_held_past_its_ping_timeout_is_closed() {
 #[test]
 fn overlapping_posts_close_the_session() {
     let mut session = open_polling();
-    session.hold_messages(true);
+    session.hold_messages(T0, true);
     session.handle_input(
         T0,
         Input::Post {

@@ -575,8 +575,8 @@ impl Connection {
     /// Holds back (`true`) or lets out (`false`) the client's messages not
     /// yet decoded: see [`Session::hold_messages`]. A driver holds while
     /// its application cannot take more events.
-    pub fn hold_messages(&mut self, hold: bool) {
-        self.engine.hold_messages(hold);
+    pub fn hold_messages(&mut self, now: Instant, hold: bool) {
+        self.engine.hold_messages(now, hold);
     }
 
     /// The earliest deadline of the connection and its session.

@@ -30,7 +30,8 @@
 //! application cannot take more messages calls [`Session::hold_messages`]:
 //! the rest of the body waits, unanswered, and the client (which sends one
 //! POST at a time) sends nothing more meanwhile; heartbeats and everything
-//! the application sends go on. A second POST while one is being delivered
+//! the application sends go on, and the time held is added to the client's
+//! PONG deadline (within a bound). A second POST while one is being delivered
 //! closes the session, as in Node.
 //!
 //! Every input first fires the timers due at its `now`, so an input that
@@ -267,8 +268,13 @@ pub struct Session {
     pong_queued: bool,
     /// The POST being delivered, packet by packet.
     inbound: Option<Inbound>,
-    /// Set by [`Session::hold_messages`]: leave `inbound` alone for now.
-    holding: bool,
+    /// Set by [`Session::hold_messages`] (leave `inbound` alone for now):
+    /// since when the client's PONG has been held, as far as its deadline
+    /// is concerned.
+    held_since: Option<Instant>,
+    /// How much later the pending PONG deadline may still move for time
+    /// the client was held (`pingInterval + pingTimeout` per PING).
+    pong_credit: Duration,
     outputs: VecDeque<Output>,
     timers: TimerTable<Timer, { Timer::COUNT }>,
     /// Messages both ways since the driver last took them.
@@ -336,7 +342,8 @@ impl Session {
             buffer: VecDeque::new(),
             pong_queued: false,
             inbound: None,
-            holding: false,
+            held_since: None,
+            pong_credit: Duration::ZERO,
             outputs: VecDeque::new(),
             timers: TimerTable::default(),
             traffic: Traffic::default(),
@@ -360,10 +367,7 @@ impl Session {
         match dialect.protocol {
             Protocol::V4 => session.set_timer(Timer::Ping, now + config.ping_interval),
             // v3: the client pings; it has an interval and a timeout to.
-            Protocol::V3 => session.set_timer(
-                Timer::Pong,
-                now + config.ping_interval + config.ping_timeout,
-            ),
+            Protocol::V3 => session.arm_pong(now, now + config.ping_interval + config.ping_timeout),
         }
         session
     }
@@ -552,10 +556,49 @@ impl Session {
     /// queued and nothing more of the body, and the POST stays unanswered.
     /// A driver holds while its application cannot take more messages,
     /// and stops reading its WebSockets meanwhile. Nothing else waits:
-    /// requests, heartbeats and sends go on. A client held longer than
-    /// `pingTimeout` cannot answer pings and times out.
-    pub fn hold_messages(&mut self, hold: bool) {
-        self.holding = hold;
+    /// requests, heartbeats and sends go on.
+    ///
+    /// A held client's PONG waits behind what is not read, so the time it
+    /// is held does not count against its deadline, up to `pingInterval +
+    /// pingTimeout` more per PING: a client whose uploads the application
+    /// reads slowly is not timed out for it (Node reads everything at
+    /// once, so its PONGs are never held), and one held for good still
+    /// times out.
+    pub fn hold_messages(&mut self, now: Instant, hold: bool) {
+        self.fire_timers(now);
+        match (self.held_since, hold) {
+            (None, true) => {
+                self.held_since = Some(now);
+                // While held, the deadline is the latest the credit allows;
+                // it comes back to what was used when the hold ends.
+                if let Some(due) = self.timers.get(Timer::Pong) {
+                    self.set_timer(Timer::Pong, due + self.pong_credit);
+                }
+            }
+            (Some(since), false) => {
+                self.held_since = None;
+                if let Some(latest) = self.timers.get(Timer::Pong) {
+                    let used = now.saturating_duration_since(since).min(self.pong_credit);
+                    self.set_timer(Timer::Pong, latest - self.pong_credit + used);
+                    self.pong_credit -= used;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Arms the PONG deadline (v3: the next PING's), counted from `from`,
+    /// with a fresh credit for time held.
+    fn arm_pong(&mut self, from: Instant, deadline: Instant) {
+        self.pong_credit = self.limits.ping_interval + self.limits.ping_timeout;
+        let deadline = match &mut self.held_since {
+            Some(since) => {
+                *since = from;
+                deadline + self.pong_credit
+            }
+            None => deadline,
+        };
+        self.set_timer(Timer::Pong, deadline);
     }
 
     fn reject_post(&mut self, request: RequestId, error: DecodeError) {
@@ -693,7 +736,7 @@ impl Session {
             }
             // Counted from when the PING was due, not from a late wake-up:
             // the client gets exactly pingTimeout, never more.
-            self.set_timer(Timer::Pong, due + self.limits.ping_timeout);
+            self.arm_pong(due, due + self.limits.ping_timeout);
             self.flush();
         }
         if self.take_expired(Timer::Pong, now) {
@@ -716,7 +759,7 @@ impl Session {
             if let Some(output) = self.outputs.pop_front() {
                 return Some(output);
             }
-            if self.holding {
+            if self.held_since.is_some() {
                 return None;
             }
             let inbound = self.inbound.as_mut()?;
@@ -757,7 +800,7 @@ impl Session {
                 // v3: the client pings; answer, and give it another
                 // interval and timeout.
                 let deadline = now + self.limits.ping_interval + self.limits.ping_timeout;
-                self.set_timer(Timer::Pong, deadline);
+                self.arm_pong(now, deadline);
                 // One PONG waiting is answer enough: a client that pings
                 // without reading must not grow the buffer (nor make each
                 // PING search it).

@@ -647,9 +647,9 @@ fn events_of_a_post_are_decoded_lazily_and_can_be_held() {
     );
     let first = conn.poll_output().unwrap();
     assert!(matches!(&first, Output::Event { data, .. } if data.as_str() == r#"["e",0]"#));
-    conn.hold_messages(true);
+    conn.hold_messages(T0, true);
     assert_eq!(conn.poll_output(), None);
-    conn.hold_messages(false);
+    conn.hold_messages(T0, false);
     let rest = drain(&mut conn);
     assert_eq!(rest.len(), 2_000);
     for (i, output) in rest[..1_999].iter().enumerate() {

@@ -88,7 +88,7 @@ pub(crate) trait Driven: Send + 'static {
     /// A transport input or [`eio::Input::Timeout`].
     fn handle_input(&mut self, now: Instant, input: eio::Input);
     /// Holds back the client's messages while the application is full.
-    fn hold_messages(&mut self, hold: bool);
+    fn hold_messages(&mut self, now: Instant, hold: bool);
     /// The server is closing, or nothing can reach the session any more.
     fn close(&mut self, now: Instant);
     /// The next output: a transport action, or an event for the application.
@@ -120,8 +120,8 @@ impl Driven for Session {
     fn handle_input(&mut self, now: Instant, input: eio::Input) {
         Session::handle_input(self, now, input)
     }
-    fn hold_messages(&mut self, hold: bool) {
-        Session::hold_messages(self, hold)
+    fn hold_messages(&mut self, now: Instant, hold: bool) {
+        Session::hold_messages(self, now, hold)
     }
     fn close(&mut self, now: Instant) {
         Session::close(self, now)
@@ -552,7 +552,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
             Ok(()) => {}
             Err(error) if error.is_full() => {
                 self.backlog.push_back(error.into_inner());
-                machine.hold_messages(true);
+                machine.hold_messages(self.machine.clock().now(), true);
             }
             // The application dropped its receiver: nobody listens.
             Err(_) => {}
@@ -571,7 +571,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
                 Err(_) => self.backlog.clear(),
             }
         }
-        machine.hold_messages(false);
+        machine.hold_messages(self.machine.clock().now(), false);
     }
 
     /// Carries out the machine's outputs, until none is left or a

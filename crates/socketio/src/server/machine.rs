@@ -90,8 +90,8 @@ impl Driven for SioMachine {
     fn handle_input(&mut self, now: Instant, input: Input) {
         self.conn.handle_input(now, input)
     }
-    fn hold_messages(&mut self, hold: bool) {
-        self.conn.hold_messages(hold)
+    fn hold_messages(&mut self, now: Instant, hold: bool) {
+        self.conn.hold_messages(now, hold)
     }
     fn close(&mut self, now: Instant) {
         // The server is shutting down (or nothing can reach the

@@ -9,6 +9,7 @@
 //! socket.io-msgpack-parser's msgpack, as `server.mjs` does then.
 //! `SIO_CORS=1`: pages of other origins may connect, with cookies, and the
 //! handshake sets the `io` cookie (as `server.mjs` then).
+//! `SIO_PING_TIMEOUT=<ms>`: another `pingTimeout` (as `server.mjs`).
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -42,9 +43,16 @@ fn main() {
 async fn serve<R: TestRuntime>(rt: R, port: u16) {
     let msgpack = std::env::var("SIO_PARSER").is_ok_and(|parser| parser == "msgpack");
     let cors = std::env::var("SIO_CORS").is_ok_and(|cors| cors == "1");
+    let ping_timeout = std::env::var("SIO_PING_TIMEOUT")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(std::time::Duration::from_millis);
     let io = suite::mirror::app(rt, |config| {
         if msgpack {
             config.connection.parser = socketio::SharedParser::new(socketio::MsgpackParser);
+        }
+        if let Some(ping_timeout) = ping_timeout {
+            config.engine.protocol.ping_timeout = ping_timeout;
         }
         if cors {
             config.engine.cors = Some(Cors::new(CorsOrigin::Reflect).with_credentials());

@@ -132,6 +132,20 @@ pub async fn recording_client<R: TestRuntime>(
 /// The longest any single step of a suite may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Completes when standard input closes: a server process started by a
+/// test or a script exits with its parent this way.
+pub async fn stdin_closed() {
+    smol::unblock(|| {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let mut stdin = std::io::stdin().lock();
+        while stdin.read_line(&mut line).is_ok_and(|read| read > 0) {
+            line.clear();
+        }
+    })
+    .await;
+}
+
 /// Completes after `duration` (an `async-io` timer: any executor).
 pub async fn sleep(duration: Duration) {
     async_io::Timer::after(duration).await;

@@ -11,7 +11,6 @@
 //! handshake sets the `io` cookie (as `server.mjs` then).
 //! `SIO_PING_TIMEOUT=<ms>`: another `pingTimeout` (as `server.mjs`).
 
-use std::io::BufRead;
 use std::net::SocketAddr;
 
 use runtime_smol::SmolRuntime;
@@ -64,12 +63,5 @@ async fn serve<R: TestRuntime>(rt: R, port: u16) {
         .await;
     println!("listening {}", addr.port());
     // Exits with its parent: when standard input closes.
-    smol::unblock(|| {
-        let mut line = String::new();
-        let mut stdin = std::io::stdin().lock();
-        while stdin.read_line(&mut line).is_ok_and(|read| read > 0) {
-            line.clear();
-        }
-    })
-    .await;
+    suite::stdin_closed().await;
 }

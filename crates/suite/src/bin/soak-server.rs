@@ -10,7 +10,6 @@
 //! its standard input closes.
 
 use socketio::{RecoveryConfig, SocketIoConfig};
-use std::io::BufRead;
 use std::net::SocketAddr;
 use suite::soak::{server, Cluster, ServerSettings};
 use suite::TestRuntime;
@@ -61,13 +60,6 @@ async fn serve<R: TestRuntime>(rt: R, settings: ServerSettings, config: SocketIo
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let (addr, _listening) = rt.serve_at(any, io.clone()).await;
     println!("listening {}", addr.port());
-    smol::unblock(|| {
-        let mut line = String::new();
-        let mut stdin = std::io::stdin().lock();
-        while stdin.read_line(&mut line).is_ok_and(|read| read > 0) {
-            line.clear();
-        }
-    })
-    .await;
+    suite::stdin_closed().await;
     io.close().await;
 }

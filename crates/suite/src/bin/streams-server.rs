@@ -6,7 +6,6 @@
 //! Usage: `streams-server <redisUrl> <name>`. Prints `listening <port>`
 //! once it accepts connections; exits when its standard input closes.
 
-use std::io::BufRead;
 use std::sync::Arc;
 
 use adapter_redis::{RedisAdapterConfig, RedisAdapterFactory, StreamsConfig};
@@ -40,14 +39,7 @@ fn main() {
         )
         .await;
         println!("listening {}", server.addr.port());
-        let stdin_closed = smol::unblock(|| {
-            let mut line = String::new();
-            let mut stdin = std::io::stdin().lock();
-            while stdin.read_line(&mut line).is_ok_and(|read| read > 0) {
-                line.clear();
-            }
-        });
-        stdin_closed.await;
+        suite::stdin_closed().await;
         server.io.close().await;
     });
 }

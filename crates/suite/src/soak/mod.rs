@@ -201,3 +201,20 @@ pub fn unix_micros() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_micros() as u64)
 }
+
+/// Ends a report: passed, or failed with why and the lines that explain it.
+pub fn verdict<'a>(
+    out: &mut String,
+    failures: &[String],
+    details: impl IntoIterator<Item = &'a String>,
+) {
+    use std::fmt::Write;
+    if failures.is_empty() {
+        let _ = writeln!(out, "**Passed.**");
+        return;
+    }
+    let _ = writeln!(out, "**Failed:** {}.", failures.join("; "));
+    for line in details {
+        let _ = writeln!(out, "- {line}");
+    }
+}

@@ -182,16 +182,9 @@ impl Run<'_> {
             self.last_tick
         );
         let failures = self.failures();
-        if failures.is_empty() {
-            let _ = writeln!(out, "**Passed.**");
-        } else {
-            let _ = writeln!(out, "**Failed:** {}.", failures.join("; "));
-            let reasons = c.reasons.lock().unwrap();
-            let departures = c.departures.lock().unwrap();
-            for reason in reasons.iter().chain(departures.iter()) {
-                let _ = writeln!(out, "- {reason}");
-            }
-        }
+        let reasons = c.reasons.lock().unwrap();
+        let departures = c.departures.lock().unwrap();
+        super::verdict(&mut out, &failures, reasons.iter().chain(departures.iter()));
         out
     }
 }

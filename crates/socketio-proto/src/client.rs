@@ -233,6 +233,11 @@ pub enum CommandError {
     /// The client was closed.
     #[error("client closed")]
     Closed,
+    /// The packet has attachments, and a binary placeholder in its data
+    /// (`{"_placeholder":true,"num":N}`) that indexes none of them: a
+    /// server would refuse it and close the connection.
+    #[error("a binary placeholder in the data indexes no attachment")]
+    InvalidPlaceholder,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -476,6 +481,7 @@ impl<R: RandomSource> ClientConnection<R> {
         compress: bool,
     ) -> Result<(), CommandError> {
         self.fire_timers(now);
+        checked(&packet)?;
         if self.config.retries > 0 && !volatile {
             return self.enqueue(now, packet, false, compress).map(|_| ());
         }
@@ -521,6 +527,7 @@ impl<R: RandomSource> ClientConnection<R> {
         compress: bool,
     ) -> Result<AckId, CommandError> {
         self.fire_timers(now);
+        checked(&packet)?;
         if self.config.retries > 0 {
             return self.enqueue(now, packet, true, compress);
         }
@@ -559,10 +566,6 @@ impl<R: RandomSource> ClientConnection<R> {
         attachments: Vec<Bytes>,
     ) -> Result<(), CommandError> {
         self.fire_timers(now);
-        let socket = self.sockets.get(nsp).ok_or(CommandError::NotJoined)?;
-        if socket.phase != SocketPhase::Connected {
-            return Err(CommandError::NotJoined);
-        }
         let packet = Packet {
             kind: PacketKind::Ack,
             nsp: Str::from(nsp),
@@ -570,6 +573,11 @@ impl<R: RandomSource> ClientConnection<R> {
             data: Some(data),
             attachments,
         };
+        checked(&packet)?;
+        let socket = self.sockets.get(nsp).ok_or(CommandError::NotJoined)?;
+        if socket.phase != SocketPhase::Connected {
+            return Err(CommandError::NotJoined);
+        }
         self.write(now, &self.config.parser.encode(&packet))
     }
 
@@ -1515,6 +1523,14 @@ fn last_string_argument(json: &str) -> Option<String> {
     }
     let mut deserializer = serde_json::Deserializer::from_str(json);
     deserializer.deserialize_seq(LastString).ok().flatten()
+}
+
+/// Refuses a packet the server could not decode for its placeholders
+/// ([`Packet::check_placeholders`]), before anything is queued.
+fn checked(packet: &Packet) -> Result<(), CommandError> {
+    packet
+        .check_placeholders()
+        .map_err(|_| CommandError::InvalidPlaceholder)
 }
 
 #[cfg(test)]

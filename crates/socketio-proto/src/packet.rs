@@ -90,6 +90,20 @@ impl Packet {
         }
     }
 
+    /// Whether a peer's decoder takes this packet's binary placeholders:
+    /// with attachments, every `{"_placeholder":true,"num":N}` object in
+    /// the data must index one of them. Application data can hold such an
+    /// object by itself; sent as it is (as Node's parser would), the peer
+    /// would refuse the packet and close the connection.
+    pub fn check_placeholders(&self) -> Result<(), DecodeError> {
+        match &self.data {
+            Some(json) if !self.attachments.is_empty() => {
+                check_placeholders(json, self.attachments.len())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The wire type digit: `5`/`6` for events and acks with attachments.
     pub fn wire_type(&self) -> u8 {
         let binary = !self.attachments.is_empty();

@@ -61,6 +61,14 @@ pub enum PayloadError {
     /// [`Payload::args`] was given a value that is not a JSON array.
     #[error("arguments must serialize to a JSON array")]
     NotAnArray,
+    /// The arguments carry binary attachments, and an object of their own
+    /// that looks like a binary placeholder (`{"_placeholder":true,"num":N}`)
+    /// but indexes none of them: the server would refuse the packet and
+    /// close the connection, so it is not sent.
+    #[error(
+        "an object in the arguments looks like a binary placeholder but indexes no attachment"
+    )]
+    InvalidPlaceholder,
 }
 
 /// No arguments (`[]`).

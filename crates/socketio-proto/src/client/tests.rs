@@ -339,3 +339,44 @@ fn a_dropped_connection_disconnects_fails_acks_and_reconnects() {
         .any(|output| matches!(output, Output::Transport(eio::Output::WsConnect { .. })));
     assert!(reconnecting);
 }
+
+/// Application data holding an object shaped like a binary placeholder:
+/// with attachments, one that indexes none of them is refused before
+/// anything is sent (a server would close the connection on it); one that
+/// indexes an attachment, or any such object without attachments, is data.
+#[test]
+fn a_placeholder_that_indexes_no_attachment_is_refused() {
+    let (mut client, _) = connected_client(ClientConfig::default());
+    let now = Instant::from_millis(1);
+    let with = |json: &str, attachments: usize| Packet {
+        attachments: alloc::vec![Bytes::from_static(b"\x01"); attachments],
+        ..Packet::new(PacketKind::Event, Str::from("/"), Some(Str::from(json)))
+    };
+    let fake = r#"["e",{"_placeholder":true,"num":7},{"_placeholder":true,"num":0}]"#;
+    assert_eq!(
+        client.emit(now, with(fake, 1), false),
+        Err(CommandError::InvalidPlaceholder)
+    );
+    assert_eq!(
+        client.emit_with_ack(now, with(fake, 1), None),
+        Err(CommandError::InvalidPlaceholder)
+    );
+    assert_eq!(
+        client.ack(
+            now,
+            "/",
+            AckId(1),
+            Str::from(r#"[{"_placeholder":true,"num":3}]"#),
+            alloc::vec![Bytes::new()]
+        ),
+        Err(CommandError::InvalidPlaceholder)
+    );
+    assert!(
+        !core::iter::from_fn(|| client.poll_output())
+            .any(|output| matches!(output, Output::Transport(eio::Output::WsSend { .. }))),
+        "nothing is sent"
+    );
+    let fits = r#"["e",{"_placeholder":true,"num":0},{"_placeholder":true,"num":0}]"#;
+    assert_eq!(client.emit(now, with(fits, 1), false), Ok(()));
+    assert_eq!(client.emit(now, with(fake, 0), false), Ok(()));
+}

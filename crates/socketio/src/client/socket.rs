@@ -99,6 +99,9 @@ impl From<CommandError> for EmitError {
         match error {
             CommandError::NotJoined => EmitError::NotConnected,
             CommandError::BufferFull => EmitError::BufferFull,
+            CommandError::InvalidPlaceholder => {
+                EmitError::Payload(PayloadError::InvalidPlaceholder)
+            }
             _ => EmitError::Closed,
         }
     }

@@ -553,13 +553,7 @@ impl Driver {
         let EioPacket::Message(Message::Text(text)) = packet else {
             return;
         };
-        let mut decoder = Decoder::new({
-            let mut c = DecoderConfig::default();
-            c.max_attachments = usize::MAX;
-            c.max_attachment_bytes = usize::MAX;
-            c
-        });
-        match decoder.decode(Message::Text(text.clone())) {
+        match permissive_decoder().decode(Message::Text(text.clone())) {
             Ok(Some(packet)) => {
                 if packet.kind == PacketKind::Event {
                     self.client_ids.extend(packet.id.map(|id| id.0));
@@ -1377,16 +1371,21 @@ fn placeholders_decode(packet: &Packet) -> bool {
     else {
         return true;
     };
-    let mut decoder = Decoder::new({
+    let text = format!("5{}-{}", packet.attachments.len(), data);
+    permissive_decoder()
+        .decode(Message::Text(Str::from(text.as_str())))
+        .is_ok()
+}
+
+/// A server's decoder without size limits: what it refuses, no server
+/// takes.
+fn permissive_decoder() -> Decoder {
+    Decoder::new({
         let mut c = DecoderConfig::default();
         c.max_attachments = usize::MAX;
         c.max_attachment_bytes = usize::MAX;
         c
-    });
-    let text = format!("5{}-{}", packet.attachments.len(), data);
-    decoder
-        .decode(Message::Text(Str::from(text.as_str())))
-        .is_ok()
+    })
 }
 
 impl Driver {

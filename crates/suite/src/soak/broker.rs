@@ -446,15 +446,13 @@ impl BrokerReport<'_> {
             );
         }
         let gaps = c.gaps.lock().unwrap();
+        // Ticks lost and gaps, of the gaps allowed `when`.
         let lost = |when: Option<&str>| -> (u64, usize) {
-            let gaps: Vec<&Gap> = gaps
-                .iter()
+            gaps.iter()
                 .filter(|gap| self.gap_allowed(gap) == when)
-                .collect();
-            (
-                gaps.iter().map(|gap| gap.got - gap.after - 1).sum(),
-                gaps.len(),
-            )
+                .fold((0, 0), |(ticks, count), gap| {
+                    (ticks + gap.got - gap.after - 1, count + 1)
+                })
         };
         let (away, away_gaps) = lost(Some("away"));
         let (slow, slow_gaps) = lost(Some("slow"));

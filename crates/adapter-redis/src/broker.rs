@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
@@ -137,7 +137,7 @@ impl Broker {
             progress.waiters.push((wanted, done));
             is_done
         };
-        let limit = runtime.sleep_until(Instant::now() + self.config.requests_timeout);
+        let limit = runtime.sleep_until(runtime.clock().now_std() + self.config.requests_timeout);
         let _ = select(done, limit).await;
     }
 
@@ -159,7 +159,8 @@ impl Broker {
             return;
         }
         let all = futures_util::future::join_all(started);
-        let limit = runtime.sleep_until(Instant::now() + self.config.connect_timeout * 2);
+        let limit =
+            runtime.sleep_until(runtime.clock().now_std() + self.config.connect_timeout * 2);
         if let Either::Right(_) = select(all, limit).await {
             tracing::warn!("redis adapter: stream readers not started in time; subscribing anyway");
         }
@@ -290,7 +291,7 @@ impl Broker {
         let Some(runtime) = runtime else {
             return Ok(());
         };
-        let deadline = runtime.sleep_until(Instant::now() + timeout);
+        let deadline = runtime.sleep_until(runtime.clock().now_std() + timeout);
         match select(done, deadline).await {
             Either::Left((Ok(result), _)) => result.map_err(AdapterError::Unavailable),
             Either::Left((Err(_), _)) => Err(AdapterError::Unavailable(
@@ -453,7 +454,7 @@ impl Backoff {
         let Some(delay) = self.next else {
             return true;
         };
-        let sleep = runtime.sleep_until(Instant::now() + delay);
+        let sleep = runtime.sleep_until(runtime.clock().now_std() + delay);
         matches!(select(stopped, sleep).await, Either::Right(_))
     }
 

@@ -60,7 +60,8 @@ where
             Err(error) if is_transient_accept_error(&error) => {
                 // Out of file descriptors and the like: back off, keep serving.
                 tracing::warn!(%error, "accept failed");
-                runtime.sleep_until(Instant::now() + ACCEPT_BACKOFF).await;
+                let deadline = runtime.clock().now_std() + ACCEPT_BACKOFF;
+                runtime.sleep_until(deadline).await;
                 continue;
             }
             Err(error) => return Err(error),
@@ -106,7 +107,11 @@ struct RuntimeTimer<R>(R);
 
 impl<R: Runtime> hyper::rt::Timer for RuntimeTimer<R> {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        self.sleep_until(Instant::now() + duration)
+        self.sleep_until(self.now() + duration)
+    }
+
+    fn now(&self) -> Instant {
+        self.0.clock().now_std()
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {

@@ -30,6 +30,13 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// Completes at `deadline` (at once if it has passed).
     fn sleep_until(&self, deadline: StdInstant) -> Sleep;
+
+    /// The clock every deadline of the server and the client is read
+    /// from. The wall clock ([`Clock::new`]) unless the runtime simulates
+    /// time: a simulation's `sleep_until` and this clock must agree.
+    fn clock(&self) -> Clock {
+        Clock::new()
+    }
 }
 
 /// A connected byte stream, as the client's transports use it.
@@ -61,10 +68,13 @@ pub trait ClientRuntime: Runtime {
 #[cfg(target_arch = "wasm32")]
 pub trait ClientRuntime: Runtime + crate::client::browser::Platform {}
 
-/// Maps the wall clock onto the protocol machines' [`Instant`]s.
+/// Maps a time source (the wall clock, or a simulation's virtual one)
+/// onto the protocol machines' [`Instant`]s. Get one from
+/// [`Runtime::clock`].
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     start: StdInstant,
+    source: fn() -> StdInstant,
 }
 
 impl Default for Clock {
@@ -74,16 +84,28 @@ impl Default for Clock {
 }
 
 impl Clock {
-    /// A clock whose epoch is now.
+    /// A wall clock whose epoch is now.
     pub fn new() -> Clock {
+        Clock::with_source(StdInstant::now)
+    }
+
+    /// A clock reading `source` (which must never go back), whose epoch is
+    /// now: what a simulated runtime's [`Runtime::clock`] returns.
+    pub fn with_source(source: fn() -> StdInstant) -> Clock {
         Clock {
-            start: StdInstant::now(),
+            start: source(),
+            source,
         }
     }
 
     /// The current time as a protocol instant.
     pub fn now(&self) -> Instant {
-        Instant::from_duration(self.start.elapsed())
+        Instant::from_duration(self.now_std().saturating_duration_since(self.start))
+    }
+
+    /// The current time, for deadlines given to [`Runtime::sleep_until`].
+    pub fn now_std(&self) -> StdInstant {
+        (self.source)()
     }
 
     /// The wall-clock moment of a protocol instant.
@@ -102,6 +124,9 @@ pub trait DynRuntime: Send + Sync + 'static {
 
     /// Completes at `deadline` (at once if it has passed).
     fn sleep_until(&self, deadline: StdInstant) -> Sleep;
+
+    /// See [`Runtime::clock`].
+    fn clock(&self) -> Clock;
 }
 
 impl<R: Runtime> DynRuntime for R {
@@ -111,5 +136,9 @@ impl<R: Runtime> DynRuntime for R {
 
     fn sleep_until(&self, deadline: StdInstant) -> Sleep {
         Runtime::sleep_until(self, deadline)
+    }
+
+    fn clock(&self) -> Clock {
+        Runtime::clock(self)
     }
 }

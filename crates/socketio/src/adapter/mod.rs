@@ -493,7 +493,7 @@ impl LocalNamespace {
     /// Completes after `duration`, on the server's runtime.
     pub fn sleep(&self, duration: Duration) -> crate::runtime::Sleep {
         self.runtime
-            .sleep_until(std::time::Instant::now() + duration)
+            .sleep_until(self.runtime.clock().now_std() + duration)
     }
 
     /// The namespace's name, e.g. `/` or `/chat`.

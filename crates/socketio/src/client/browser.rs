@@ -107,6 +107,8 @@ pub trait ClientIo: Send + Sync + 'static {
     fn spawn(&self, task: BoxFuture);
     /// Completes at `deadline`.
     fn sleep_until(&self, deadline: Instant) -> Sleep;
+    /// The clock deadlines are read from.
+    fn clock(&self) -> crate::runtime::Clock;
 }
 
 impl ClientIo for Browser {
@@ -116,6 +118,10 @@ impl ClientIo for Browser {
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         Runtime::sleep_until(self, deadline)
+    }
+
+    fn clock(&self) -> crate::runtime::Clock {
+        Runtime::clock(self)
     }
 }
 

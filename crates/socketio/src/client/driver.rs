@@ -49,7 +49,7 @@ use crate::handle::MachineHandle;
 use crate::links::{self, Link, LinkEvent};
 use crate::locks::lock;
 use crate::payload::Payload;
-use crate::runtime::{Clock, Sleep};
+use crate::runtime::Sleep;
 
 /// IO results waiting for the driver. Small: readers wait for the driver.
 const INPUT_QUEUE: usize = 32;
@@ -117,6 +117,7 @@ impl Shared {
         open_timeout: Duration,
     ) -> (Arc<Shared>, DriverInputs) {
         let (inputs, receiver) = mpsc::channel(INPUT_QUEUE);
+        let clock = io.clock();
         let shared = Arc::new(Shared {
             io,
             endpoint,
@@ -127,7 +128,7 @@ impl Shared {
                     sockets: HashMap::new(),
                     closed: false,
                 },
-                Clock::new(),
+                clock,
             ),
             manager_listeners: Mutex::new(Vec::new()),
             pool: HttpPool::default(),
@@ -260,7 +261,8 @@ impl Driver {
     /// a process exiting right after [`super::Manager::closed`] loses
     /// nothing it sent.
     async fn let_io_finish(&mut self) {
-        let deadline = web_time::Instant::now() + CLOSE_GRACE.min(self.shared.open_timeout);
+        let now = self.shared.machine.clock().now_std();
+        let deadline = now + CLOSE_GRACE.min(self.shared.open_timeout);
         let io = self.shared.io.clone();
         let inputs = &mut self.inputs;
         let tasks = &mut self.tasks;
@@ -613,7 +615,7 @@ impl Driver {
         body: Bytes,
     ) {
         let shared = self.shared.clone();
-        let deadline = web_time::Instant::now() + self.request_timeout();
+        let deadline = self.shared.machine.clock().now_std() + self.request_timeout();
         let mut results = self.shared.inputs.clone();
         let work = async move {
             let io = shared.io.as_ref();
@@ -643,7 +645,7 @@ impl Driver {
     /// A link whose opening connects (natively TLS included) and does the
     /// WebSocket handshake, within `timeout`; the driver polls it.
     fn open_websocket(&mut self, ws: WsId, query: eio::Query) {
-        let deadline = web_time::Instant::now() + self.shared.open_timeout;
+        let deadline = self.shared.machine.clock().now_std() + self.shared.open_timeout;
         let link = transport::open_link(self.shared.clone(), ws, query, deadline);
         self.links.reserve_exact(1);
         self.links.push(link);

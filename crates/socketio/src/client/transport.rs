@@ -24,7 +24,7 @@ use super::driver::{self, Shared};
 use super::options::Endpoint;
 use crate::http_compression;
 use crate::locks::lock;
-use crate::runtime::{BoxFuture, ClientRuntime, ConnectFuture, Runtime, Sleep, Stream};
+use crate::runtime::{BoxFuture, ClientRuntime, Clock, ConnectFuture, Runtime, Sleep, Stream};
 use crate::ws::frame::Role;
 use crate::ws::{deflate, Settings, UpgradedIo, WebSocket};
 use crate::ws_link::WsLink;
@@ -51,6 +51,7 @@ pub(crate) trait ClientIo: Send + Sync + 'static {
     fn connect_tcp(&self, host: String, port: u16) -> ConnectFuture<BoxStream>;
     fn spawn(&self, task: BoxFuture);
     fn sleep_until(&self, deadline: StdInstant) -> Sleep;
+    fn clock(&self) -> Clock;
 }
 
 pub(crate) struct RuntimeIo<R>(pub(crate) R);
@@ -67,6 +68,10 @@ impl<R: ClientRuntime> ClientIo for RuntimeIo<R> {
 
     fn sleep_until(&self, deadline: StdInstant) -> Sleep {
         Runtime::sleep_until(&self.0, deadline)
+    }
+
+    fn clock(&self) -> Clock {
+        Runtime::clock(&self.0)
     }
 }
 

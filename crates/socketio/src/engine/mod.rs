@@ -334,8 +334,8 @@ impl<R: Runtime> EngineServer<R> {
         let router = Server::new(config.protocol.clone(), RandomSids);
         EngineServer {
             shared: Arc::new(Shared {
+                clock: runtime.clock(),
                 runtime,
-                clock: Clock::new(),
                 config,
                 router,
                 sessions: RwLock::new(HashMap::new()),
@@ -655,7 +655,7 @@ async fn read_body<R: Runtime, B: RequestBody>(
     if let std::task::Poll::Ready(body) = futures_util::poll!(read.as_mut()) {
         return body;
     }
-    let deadline = std::time::Instant::now() + config.body_timeout;
+    let deadline = shared.clock.now_std() + config.body_timeout;
     let timeout = shared.runtime.sleep_until(deadline);
     match futures_util::future::select(read, timeout).await {
         futures_util::future::Either::Left((read, _)) => read,

@@ -412,7 +412,7 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         // ends.
         let grace = shared
             .runtime
-            .sleep_until(std::time::Instant::now() + CLOSE_GRACE);
+            .sleep_until(shared.clock.now_std() + CLOSE_GRACE);
         futures_util::future::join(ws_link::close_links(links, grace), async {
             for event in backlog {
                 if futures_util::SinkExt::send(app, event).await.is_err() {

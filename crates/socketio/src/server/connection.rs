@@ -521,7 +521,8 @@ async fn watched<T>(
     socket: Sid,
     handler: Pin<Box<dyn Future<Output = T> + Send + '_>>,
 ) -> T {
-    let started = std::time::Instant::now();
+    let clock = watch.runtime.clock();
+    let started = clock.now_std();
     let timer = watch.runtime.sleep_until(started + watch.limit);
     match futures_util::future::select(handler, timer).await {
         futures_util::future::Either::Left((output, _)) => output,
@@ -538,7 +539,7 @@ async fn watched<T>(
                 handler = what,
                 %nsp,
                 %socket,
-                took = ?started.elapsed(),
+                took = ?clock.now_std().saturating_duration_since(started),
                 "a slow handler finished"
             );
             output

@@ -110,6 +110,7 @@ impl NamespaceState {
         handlers: Arc<HandlerSettings>,
     ) -> Arc<NamespaceState> {
         let name = Str::from(name);
+        let clock = runtime.clock();
         Arc::new_cyclic(|weak| NamespaceState {
             adapter: adapters.create(LocalNamespace::new(
                 name.clone(),
@@ -120,7 +121,7 @@ impl NamespaceState {
             keeping_sessions: AtomicBool::new(false),
             name,
             on_connection: RwLock::new(None),
-            recovery: recovery.map(NamespaceRecovery::new),
+            recovery: recovery.map(|config| NamespaceRecovery::new(config, clock)),
             middlewares: RwLock::default(),
             sockets: RwLock::default(),
             server_handlers: RwLock::default(),
@@ -220,7 +221,7 @@ impl NamespaceState {
         self.runtime.spawn(Box::pin(async move {
             loop {
                 runtime
-                    .sleep_until(std::time::Instant::now() + period)
+                    .sleep_until(runtime.clock().now_std() + period)
                     .await;
                 let Some(namespace) = namespace.upgrade() else {
                     return;

@@ -21,12 +21,12 @@ pub(crate) struct NamespaceRecovery {
 }
 
 impl NamespaceRecovery {
-    pub(crate) fn new(config: RecoveryConfig) -> NamespaceRecovery {
+    pub(crate) fn new(config: RecoveryConfig, clock: Clock) -> NamespaceRecovery {
         // A random prefix, so offsets of two server runs never collide.
         let prefix = format!("{}-", crate::engine::random_sid());
         NamespaceRecovery {
             store: Mutex::new(RecoveryStore::new(config.clone(), Str::from(prefix))),
-            clock: Clock::new(),
+            clock,
             config,
         }
     }

@@ -942,6 +942,152 @@ def codec_seeds():
         write("sio_packet", name, wire)
 
 
+# --- server_driver ------------------------------------------------------------
+
+BEHAVIOUR = ["Nothing", "Answer", "Echo", "Sleep", "Stall", "AskBack", "Broadcast",
+             "Disconnect", "CloseConnection"]
+
+
+def behaviour(name, arg=b""):
+    return variant(BEHAVIOUR.index(name), len(BEHAVIOUR)) + arg
+
+
+def d_setup(seed=1, socketio=False, ping_interval=999, ping_timeout=499, max_payload=4096,
+            max_buffered=3, app_queue=1, ws_queue=7, body_timeout=999, header_timeout=4999,
+            max_body_chunks=63, max_pending=63, compression=False, on_connect=None,
+            behaviours=()):
+    # The target takes ms = value % max + 1, queues = value % max + 1.
+    return (u64(seed) + boolean(socketio) + u16(ping_interval) + u16(ping_timeout)
+            + u16(max_payload) + u8(max_buffered) + u8(app_queue) + u8(ws_queue)
+            + u16(body_timeout) + u16(header_timeout) + u8(max_body_chunks) + u8(max_pending)
+            + boolean(compression) + (on_connect or behaviour("Nothing"))
+            + vec(list(behaviours)))
+
+
+D_STEPS = ["Handshake", "Poll", "Post", "Upgrade", "Frame", "Raw", "Shutdown", "Reset",
+           "ToggleReading", "Advance", "NextTimer", "OpenGate"]
+
+
+def d_step(name, *fields):
+    return variant(D_STEPS.index(name), len(D_STEPS)) + b"".join(fields)
+
+
+def d_handshake(conn, websocket=False):
+    return d_step("Handshake", u8(conn), boolean(websocket))
+
+
+def d_poll(conn, session=0):
+    return d_step("Poll", u8(conn), u8(session))
+
+
+def d_post(conn, body, session=0):
+    return d_step("Post", u8(conn), u8(session), body)
+
+
+def d_body_eio(spec):
+    return variant(0, 4) + spec
+
+
+def d_body_sio(*packets):
+    return variant(1, 4) + vec(list(packets))
+
+
+def d_body_burst(count, connect=False, acks=False):
+    return variant(2, 4) + u16(count) + boolean(connect) + boolean(acks)
+
+
+def d_body_partial(declared, sent):
+    return variant(3, 4) + u16(declared) + u16(sent)
+
+
+def d_frame(conn, frame):
+    return d_step("Frame", u8(conn), frame)
+
+
+def d_frame_eio(packet_spec):
+    return variant(0, 6) + frame_packet(packet_spec)
+
+
+def d_frame_sio(p):
+    return variant(1, 6) + p
+
+
+def d_frame_burst(count):
+    return variant(2, 6) + u8(count)
+
+
+def d_advance(ms):
+    return d_step("Advance", u16(ms))
+
+
+def d_input(setup, steps):
+    return setup + rest(steps)
+
+
+def server_driver_seeds():
+    os.makedirs(os.path.join(HERE, "corpus", "server_driver"), exist_ok=True)
+    # The polling wedge: an echo application whose send waits for room,
+    # a queue of one, a POST of 200 messages, then long-polls that drain
+    # the echoes. The session must hold the client, not wait for the
+    # application, or nothing is ever answered again.
+    write("server_driver", "polling_wedge", d_input(
+        d_setup(behaviours=[behaviour("Answer")], max_buffered=0, app_queue=0), [
+            d_handshake(0),
+            d_post(1, d_body_burst(200)),
+            d_poll(0), d_poll(0), d_poll(0), d_poll(0),
+            d_step("NextTimer"),
+            d_poll(0),
+        ]))
+    # The same over Socket.IO, with handlers that ask the client back,
+    # stall at the gate and sleep, and a client that stops reading.
+    write("server_driver", "socketio_polling", d_input(
+        d_setup(socketio=True, behaviours=[
+            behaviour("Answer"), behaviour("AskBack", option(u16(500))), behaviour("Stall"),
+            behaviour("Sleep", u16(300)), behaviour("Echo"), behaviour("Broadcast")]), [
+            d_handshake(0),
+            d_post(1, d_body_sio(sio_connect(nsp_main()))),
+            d_poll(0),
+            d_post(1, d_body_burst(40, acks=True)),
+            d_poll(0),
+            d_post(1, d_body_sio(sio_ack(nsp_main(), pick_raw(0)), sio_ack(nsp_main(), pick_raw(1)))),
+            d_step("ToggleReading", u8(0)),
+            d_poll(0),
+            d_advance(400),
+            d_step("ToggleReading", u8(0)),
+            d_step("OpenGate"),
+            d_poll(0),
+        ]))
+    # Polling, then an upgrade to WebSocket (probe, upgrade), events over it,
+    # a burst while the application is full, a frame claiming 2^63 bytes.
+    write("server_driver", "socketio_upgrade", d_input(
+        d_setup(socketio=True, behaviours=[behaviour("Answer"), behaviour("Stall")]), [
+            d_handshake(0),
+            d_poll(0),
+            d_step("Upgrade", u8(2), u8(0)),
+            d_frame(2, d_frame_eio(packet("PingProbe"))),
+            d_frame(2, d_frame_eio(packet("Upgrade"))),
+            d_frame(2, d_frame_sio(sio_connect(nsp_main()))),
+            d_frame(2, d_frame_burst(50)),
+            d_step("NextTimer"),
+            d_frame(2, d_frame_eio(packet("Pong"))),
+            d_frame(2, variant(5, 6) + u64(2**63)),
+        ]))
+    # A WebSocket handshake, a body that never arrives whole, raw garbage,
+    # a reset and a half-close.
+    write("server_driver", "slow_and_broken_peers", d_input(
+        d_setup(behaviours=[behaviour("Echo"), behaviour("Sleep", u16(2000))]), [
+            d_handshake(3, websocket=True),
+            d_handshake(0),
+            d_post(1, d_body_partial(500, 20)),
+            d_step("Raw", u8(4), bytes_vec("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n")),
+            d_frame(3, d_frame_eio(packet("Noop"))),
+            d_step("Reset", u8(3)),
+            d_step("Shutdown", u8(0)),
+            d_advance(1500),
+            d_poll(5),
+        ]))
+
+
 if __name__ == "__main__":
     codec_seeds()
     server_seeds()
@@ -949,3 +1095,4 @@ if __name__ == "__main__":
     sio_binary_seeds()
     sio_server_conn_seeds()
     sio_client_conn_seeds()
+    server_driver_seeds()

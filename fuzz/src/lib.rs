@@ -10,6 +10,7 @@ use engineio_proto::packet::{Frame, Message, Packet, Str};
 use engineio_proto::payload::{self, SEPARATOR};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 
+pub mod sim;
 pub mod sio;
 
 /// Most outputs one input may cause; the real bound is the input's size.

@@ -439,18 +439,21 @@ fn sio_messages(specs: &[SioSpec]) -> Vec<EioPacket> {
         .collect()
 }
 
+/// Socket.IO packets as Engine.IO messages (`0` is a CONNECT to `/`, `2`
+/// an EVENT): a CONNECT first when `connect`, then `count` events, each
+/// with an ack id when `acks`.
 fn burst(count: usize, connect: bool, acks: bool) -> Vec<EioPacket> {
     let mut packets = Vec::with_capacity(count + 1);
     if connect {
         packets.push(EioPacket::Message(engineio_proto::Message::Text(
-            Str::from("40"),
+            Str::from("0"),
         )));
     }
     for i in 0..count {
         let text = if acks {
-            format!("42{i}[\"message\",{i}]")
+            format!("2{i}[\"message\",{i}]")
         } else {
-            format!("42[\"chat\",{i}]")
+            format!("2[\"chat\",{i}]")
         };
         packets.push(EioPacket::Message(engineio_proto::Message::Text(
             Str::from(text),
@@ -478,6 +481,15 @@ impl World {
             gate,
             trace: tracing(),
         }
+    }
+
+    /// Why sessions closed so far, for the trace.
+    fn closed(&self) -> Vec<(&'static str, u64)> {
+        let stats = match &self.server {
+            Server::Raw(engine) => engine.stats(),
+            Server::Sio(io) => io.engine().stats(),
+        };
+        stats.closed().collect()
     }
 
     fn session_count(&self) -> usize {
@@ -815,6 +827,13 @@ fuzz_target!(|run: Run| {
                 eprintln!("step {step:?}");
             }
             world.step(step, limit);
+            if world.trace {
+                eprintln!(
+                    "sessions {}, closed {:?}",
+                    world.session_count(),
+                    world.closed()
+                );
+            }
         }
 
         // The client stops sending and reads everything; the clock runs on

@@ -109,15 +109,15 @@ impl Future for SimSleep {
             // The world is gone: nothing will ever fire it.
             return Poll::Pending;
         };
-        let mut timers = lock(&world.timers);
+        // Wakers replaced or removed are dropped after the lock is released.
         if now() >= self.key.0 {
-            timers.remove(&self.key);
-            drop(timers);
+            let removed = lock(&world.timers).remove(&self.key);
+            drop(removed);
             self.armed = false;
             return Poll::Ready(());
         }
-        timers.insert(self.key, cx.waker().clone());
-        drop(timers);
+        let replaced = lock(&world.timers).insert(self.key, cx.waker().clone());
+        drop(replaced);
         self.armed = true;
         Poll::Pending
     }
@@ -161,8 +161,10 @@ pub struct Livelock;
 /// Runs tasks one at a time, in an order drawn from a seed.
 pub struct Executor {
     world: Arc<World>,
+    /// Every task ever spawned, by slot; `None` once finished. Slots are
+    /// never reused, so a stale waker of a finished task wakes nothing (a
+    /// task that forgot to register its waker is never polled by luck).
     tasks: Vec<Option<BoxFuture>>,
-    free: Vec<usize>,
     wakers: Vec<Waker>,
     rng: u64,
     live: usize,
@@ -178,7 +180,6 @@ impl Executor {
         let executor = Executor {
             world,
             tasks: Vec::new(),
-            free: Vec::new(),
             wakers: Vec::new(),
             rng: seed | 1,
             live: 0,
@@ -207,20 +208,12 @@ impl Executor {
     fn adopt_spawned(&mut self) {
         let spawned = std::mem::take(&mut *lock(&self.world.spawned));
         for task in spawned {
-            let slot = match self.free.pop() {
-                Some(slot) => {
-                    self.tasks[slot] = Some(task);
-                    slot
-                }
-                None => {
-                    self.tasks.push(Some(task));
-                    self.wakers.push(Waker::from(Arc::new(TaskWaker {
-                        world: Arc::downgrade(&self.world),
-                        task: self.tasks.len() - 1,
-                    })));
-                    self.tasks.len() - 1
-                }
-            };
+            let slot = self.tasks.len();
+            self.tasks.push(Some(task));
+            self.wakers.push(Waker::from(Arc::new(TaskWaker {
+                world: Arc::downgrade(&self.world),
+                task: slot,
+            })));
             self.live += 1;
             self.world.wake(slot);
         }
@@ -256,7 +249,6 @@ impl Executor {
                 // Dropped outside any lock: dropping may spawn or wake.
                 let finished = self.tasks[slot].take();
                 drop(finished);
-                self.free.push(slot);
                 self.live -= 1;
             }
         }
@@ -331,7 +323,9 @@ impl Gate {
             if state.0 {
                 Poll::Ready(())
             } else {
-                state.1.push(cx.waker().clone());
+                if !state.1.iter().any(|waker| waker.will_wake(cx.waker())) {
+                    state.1.push(cx.waker().clone());
+                }
                 Poll::Pending
             }
         })
@@ -347,6 +341,8 @@ struct Pipe {
     shut: bool,
     /// The reader is gone: writes fail.
     reader_gone: bool,
+    /// The server let go of its end (not only shut its writing down).
+    server_gone: bool,
     reader: Option<Waker>,
     writer: Option<Waker>,
 }
@@ -358,6 +354,7 @@ impl Pipe {
             capacity,
             shut: false,
             reader_gone: false,
+            server_gone: false,
             reader: None,
             writer: None,
         }))
@@ -429,10 +426,17 @@ impl ClientEnd {
         wake(waker);
     }
 
-    /// Whether the server closed its side and everything was read.
+    /// Whether the server let go of the connection (dropped its end, not
+    /// only shut its writing down) and everything it wrote was read.
     pub fn closed_by_server(&self) -> bool {
         let pipe = lock(&self.incoming);
-        pipe.shut && pipe.bytes.is_empty()
+        pipe.server_gone && pipe.bytes.is_empty()
+    }
+
+    /// Whether the server still reads what is written.
+    pub fn writable(&self) -> bool {
+        let pipe = lock(&self.outgoing);
+        !pipe.reader_gone && !pipe.shut
     }
 
     /// Half-closes: the server reads the end of the stream.
@@ -533,6 +537,7 @@ impl Drop for ServerEnd {
         let waker = {
             let mut pipe = lock(&self.outgoing);
             pipe.shut = true;
+            pipe.server_gone = true;
             pipe.reader.take()
         };
         wake(waker);

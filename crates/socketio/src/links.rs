@@ -143,4 +143,7 @@ pub(crate) async fn close_links<L: Link>(links: &mut Vec<L>, mut grace: Sleep) {
         }
     })
     .await;
+    // Past the grace, what is left is dropped now: its connection closes
+    // even if the caller goes on waiting for something else.
+    links.clear();
 }

@@ -402,7 +402,13 @@ impl<R: Runtime, M: Driven> SessionTask<R, M> {
         handle.wake_room();
         // The session is over for everyone before its WebSockets finish
         // closing: inputs fail at once instead of queueing for nobody.
+        // Those already queued (a request's reply, an accepted WebSocket)
+        // and requests still unanswered are let go now: their requests get
+        // `Session ID unknown` and the WebSocket closes, instead of waiting
+        // for the end of this task, which waits for the application below.
         self.inputs.close();
+        while self.inputs.try_recv().is_ok() {}
+        self.replies.clear();
         let backlog = std::mem::take(&mut self.backlog);
         let SessionTask {
             shared, links, app, ..

@@ -416,7 +416,18 @@ async fn handle(
     }
 }
 
-/// A client's WebSocket frame: FIN, `opcode`, masked.
+/// An Engine.IO frame as a client's WebSocket text or binary frame.
+fn data_frame(frame: engineio_proto::Frame) -> Vec<u8> {
+    match frame {
+        engineio_proto::Frame::Text(text) => ws_frame(1, text.as_bytes()),
+        engineio_proto::Frame::Binary(bytes) => ws_frame(2, &bytes),
+    }
+}
+
+/// A client's WebSocket frame: FIN, `opcode`, masked. Written here, not
+/// taken from `socketio`'s encoder: the harness must also build against
+/// old code (`mutants/old_code.patch`), and an oracle should not share
+/// the code it checks.
 fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = vec![0x80 | opcode];
     let len = payload.len();
@@ -638,23 +649,14 @@ impl World {
             }
             Step::Frame { conn, frame } => {
                 let bytes = match frame {
-                    Frame::Eio(spec) => match spec.to_frame(limit) {
-                        engineio_proto::Frame::Text(text) => ws_frame(1, text.as_bytes()),
-                        engineio_proto::Frame::Binary(bytes) => ws_frame(2, &bytes),
-                    },
+                    Frame::Eio(spec) => data_frame(spec.to_frame(limit)),
                     Frame::Sio(spec) => sio_messages(std::slice::from_ref(spec))
                         .iter()
-                        .flat_map(|packet| match packet.encode_frame() {
-                            engineio_proto::Frame::Text(text) => ws_frame(1, text.as_bytes()),
-                            engineio_proto::Frame::Binary(bytes) => ws_frame(2, &bytes),
-                        })
+                        .flat_map(|packet| data_frame(packet.encode_frame()))
                         .collect(),
                     Frame::Burst { count } => burst(usize::from(*count), true, true)
                         .iter()
-                        .flat_map(|packet| match packet.encode_frame() {
-                            engineio_proto::Frame::Text(text) => ws_frame(1, text.as_bytes()),
-                            engineio_proto::Frame::Binary(bytes) => ws_frame(2, &bytes),
-                        })
+                        .flat_map(|packet| data_frame(packet.encode_frame()))
                         .collect(),
                     Frame::Ping(data) => ws_frame(9, &data[..data.len().min(125)]),
                     Frame::Close => ws_frame(8, &1000u16.to_be_bytes()),

@@ -92,7 +92,10 @@ where
         async move { Ok::<_, Infallible>(handler.call(request).await) }
     });
     let connection = http1::Builder::new()
-        .timer(RuntimeTimer(runtime))
+        .timer(RuntimeTimer {
+            clock: runtime.clock(),
+            runtime,
+        })
         .header_read_timeout(header_timeout)
         .serve_connection(io, service)
         .with_upgrades();
@@ -101,9 +104,13 @@ where
     }
 }
 
-/// hyper's timer on a [`Runtime`]'s sleeps.
+/// hyper's timer on a [`Runtime`]'s sleeps and clock (taken once per
+/// connection: hyper asks the time at every request).
 #[derive(Clone)]
-struct RuntimeTimer<R>(R);
+struct RuntimeTimer<R> {
+    runtime: R,
+    clock: crate::Clock,
+}
 
 impl<R: Runtime> hyper::rt::Timer for RuntimeTimer<R> {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
@@ -111,11 +118,11 @@ impl<R: Runtime> hyper::rt::Timer for RuntimeTimer<R> {
     }
 
     fn now(&self) -> Instant {
-        self.0.clock().now_std()
+        self.clock.now_std()
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(SyncSleep(Mutex::new(self.0.sleep_until(deadline))))
+        Box::pin(SyncSleep(Mutex::new(self.runtime.sleep_until(deadline))))
     }
 }
 
